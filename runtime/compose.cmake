@@ -1,0 +1,4 @@
+# Placeholder: owner replaces with a STATIC library.
+add_library(skiff_runtime_compose INTERFACE)
+target_include_directories(skiff_runtime_compose INTERFACE ${CMAKE_CURRENT_SOURCE_DIR}/include)
+target_link_libraries(skiff_runtime_compose INTERFACE skiff_common)

@@ -1,0 +1,157 @@
+#pragma once
+// StackSpec: the normalized form of a compose file, as `skiff stack config`
+// prints it and as the CLI sends it to netd on deploy. Every value here is
+// already interpolated, defaulted and converted to units (bytes, seconds,
+// cores), so netd never sees YAML. Pure data; JSON conversion in
+// stack_json.cc is the one wire format (toJson/fromJson round-trip exactly).
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace skiff::runtime {
+
+struct PortSpec {
+  uint16_t target = 0;      // container port
+  uint16_t published = 0;   // 0 = not published
+  std::string protocol = "tcp";   // tcp | udp
+  std::string mode = "ingress";   // ingress | host
+  std::string hostIp;       // "" = all addresses
+  bool operator==(const PortSpec&) const = default;
+};
+
+struct RestartPolicy {
+  std::string condition = "any";  // none | on-failure | any
+  double delaySeconds = 5;        // swarm's default
+  uint64_t maxAttempts = 0;       // 0 = unlimited
+  double windowSeconds = 0;       // 0 = decide immediately
+  bool operator==(const RestartPolicy&) const = default;
+};
+
+struct UpdateConfig {
+  uint64_t parallelism = 1;
+  double delaySeconds = 0;
+  std::string failureAction = "pause";  // pause | continue | rollback
+  double monitorSeconds = 5;
+  double maxFailureRatio = 0;
+  std::string order = "stop-first";     // stop-first | start-first
+  bool operator==(const UpdateConfig&) const = default;
+};
+
+struct Resources {
+  double cpus = 0;             // cores; 0 = unlimited
+  int64_t memoryBytes = 0;     // 0 = unlimited
+  int64_t pids = 0;            // 0 = unlimited
+  bool operator==(const Resources&) const = default;
+};
+
+struct Healthcheck {
+  std::vector<std::string> test;   // ["CMD", ...] | ["CMD-SHELL", "..."] | ["NONE"]
+  double intervalSeconds = 30;
+  double timeoutSeconds = 30;
+  double startPeriodSeconds = 0;
+  uint64_t retries = 3;
+  bool disable = false;
+  bool operator==(const Healthcheck&) const = default;
+};
+
+struct MountSpec {
+  std::string type;       // bind | volume | tmpfs
+  std::string source;     // host path (bind) or volume name ("" = anonymous)
+  std::string target;     // path in the container
+  bool readOnly = false;
+  bool operator==(const MountSpec&) const = default;
+};
+
+struct ConfigRef {
+  std::string source;     // name in StackSpec::configs
+  std::string target;     // path in the container (default "/<source>")
+  uint32_t mode = 0444;
+  bool operator==(const ConfigRef&) const = default;
+};
+
+struct ServiceNetwork {
+  std::string name;                  // key in StackSpec::networks
+  std::vector<std::string> aliases;
+  std::string ipv4Address;
+  bool operator==(const ServiceNetwork&) const = default;
+};
+
+struct ServiceSpec {
+  std::string name;                  // as in the file: "web" (netd prefixes the stack)
+  std::string image;
+  std::optional<std::vector<std::string>> command;     // overrides the image's CMD
+  std::optional<std::vector<std::string>> entrypoint;  // overrides the image's ENTRYPOINT
+  std::map<std::string, std::string> environment;
+  std::string hostname;              // may hold swarm templates, kept verbatim
+  std::string workingDir;
+  std::string user;
+  std::vector<PortSpec> ports;
+  std::vector<ServiceNetwork> networks;
+  std::vector<MountSpec> volumes;
+  std::vector<ConfigRef> configs;
+  std::map<std::string, std::string> labels;        // service labels (deploy.labels)
+  std::map<std::string, std::string> containerLabels;  // labels
+  std::string mode = "replicated";   // replicated | global
+  uint64_t replicas = 1;
+  Resources limits;
+  Resources reservations;
+  RestartPolicy restartPolicy;
+  UpdateConfig updateConfig;
+  std::vector<std::string> placementConstraints;
+  std::optional<Healthcheck> healthcheck;
+  double stopGracePeriodSeconds = 10;
+  std::string stopSignal = "SIGTERM";
+  bool operator==(const ServiceSpec&) const = default;
+};
+
+struct NetworkSpec {
+  std::string name;                  // as in the file: "webnet"
+  std::string driver = "overlay";
+  bool attachable = false;
+  bool external = false;
+  bool internal = false;
+  std::string subnet;                // "" = from the cluster pool
+  std::string gateway;
+  std::map<std::string, std::string> driverOpts;
+  std::map<std::string, std::string> labels;
+  bool operator==(const NetworkSpec&) const = default;
+};
+
+struct VolumeSpec {
+  std::string name;
+  std::string driver = "local";
+  bool external = false;
+  std::map<std::string, std::string> driverOpts;
+  std::map<std::string, std::string> labels;
+  bool operator==(const VolumeSpec&) const = default;
+};
+
+struct ConfigSpec {
+  std::string name;
+  std::string file;                  // absolute path, resolved against the compose file's folder
+  std::string content;               // the file's bytes, read client-side (so netd needs no access)
+  bool external = false;
+  bool operator==(const ConfigSpec&) const = default;
+};
+
+struct StackSpec {
+  std::string version;
+  std::map<std::string, ServiceSpec> services;   // ordered by name
+  std::map<std::string, NetworkSpec> networks;
+  std::map<std::string, VolumeSpec> volumes;
+  std::map<std::string, ConfigSpec> configs;
+  bool operator==(const StackSpec&) const = default;
+};
+
+// The wire/print format. toJson writes every field (docker's `stack config
+// --format json` style: memory in bytes, cpus a number, ports as long-syntax
+// objects). fromJson throws std::invalid_argument naming the bad field.
+nlohmann::json toJson(const StackSpec& stack);
+StackSpec stackFromJson(const nlohmann::json& json);
+
+}  // namespace skiff::runtime
