@@ -1,0 +1,299 @@
+// StackSpec <-> JSON, the one wire format between the CLI and netd and the
+// output of `skiff stack config --format json`. Keys are compose's
+// (snake_case, deploy.resources.limits.memory, ...), values normalized:
+// memory in bytes, cpus a number, durations in seconds. Lists whose order
+// matters (service networks, ports, volumes) stay lists so a round trip is
+// exact. stackFromJson fills missing fields with the defaults of stack.h and
+// throws std::invalid_argument naming the first field of the wrong type.
+
+#include <stdexcept>
+
+#include "skiff/runtime/stack.h"
+
+namespace skiff::runtime {
+
+namespace {
+
+using json = nlohmann::json;
+
+json resourcesToJson(const Resources& r) {
+  return {{"cpus", r.cpus}, {"memory", r.memoryBytes}, {"pids", r.pids}};
+}
+
+json serviceToJson(const ServiceSpec& s) {
+  json j;
+  j["image"] = s.image;
+  j["command"] = s.command ? json(*s.command) : json(nullptr);
+  j["entrypoint"] = s.entrypoint ? json(*s.entrypoint) : json(nullptr);
+  j["environment"] = s.environment;
+  j["hostname"] = s.hostname;
+  j["working_dir"] = s.workingDir;
+  j["user"] = s.user;
+  j["labels"] = s.containerLabels;
+  json ports = json::array();
+  for (const auto& p : s.ports) {
+    ports.push_back({{"target", p.target}, {"published", p.published}, {"protocol", p.protocol},
+                     {"mode", p.mode}, {"host_ip", p.hostIp}});
+  }
+  j["ports"] = ports;
+  json nets = json::array();
+  for (const auto& n : s.networks)
+    nets.push_back({{"name", n.name}, {"aliases", n.aliases}, {"ipv4_address", n.ipv4Address}});
+  j["networks"] = nets;
+  json vols = json::array();
+  for (const auto& v : s.volumes)
+    vols.push_back({{"type", v.type}, {"source", v.source}, {"target", v.target}, {"read_only", v.readOnly}});
+  j["volumes"] = vols;
+  json cfgs = json::array();
+  for (const auto& c : s.configs) cfgs.push_back({{"source", c.source}, {"target", c.target}, {"mode", c.mode}});
+  j["configs"] = cfgs;
+  const auto& rp = s.restartPolicy;
+  const auto& uc = s.updateConfig;
+  j["deploy"] = {
+      {"mode", s.mode},
+      {"replicas", s.replicas},
+      {"labels", s.labels},
+      {"resources", {{"limits", resourcesToJson(s.limits)}, {"reservations", resourcesToJson(s.reservations)}}},
+      {"restart_policy", {{"condition", rp.condition}, {"delay", rp.delaySeconds},
+                          {"max_attempts", rp.maxAttempts}, {"window", rp.windowSeconds}}},
+      {"update_config", {{"parallelism", uc.parallelism}, {"delay", uc.delaySeconds},
+                         {"failure_action", uc.failureAction}, {"monitor", uc.monitorSeconds},
+                         {"max_failure_ratio", uc.maxFailureRatio}, {"order", uc.order}}},
+      {"placement", {{"constraints", s.placementConstraints}}},
+  };
+  if (s.healthcheck) {
+    const auto& h = *s.healthcheck;
+    j["healthcheck"] = {{"test", h.test}, {"interval", h.intervalSeconds}, {"timeout", h.timeoutSeconds},
+                        {"start_period", h.startPeriodSeconds}, {"retries", h.retries},
+                        {"disable", h.disable}};
+  } else {
+    j["healthcheck"] = nullptr;
+  }
+  j["stop_grace_period"] = s.stopGracePeriodSeconds;
+  j["stop_signal"] = s.stopSignal;
+  return j;
+}
+
+// Reads j[key] into out when present; wrong type -> invalid_argument with path.
+template <typename T>
+void field(const json& j, const char* key, const std::string& path, T& out) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return;
+  try {
+    out = it->get<T>();
+  } catch (const json::exception& e) {
+    throw std::invalid_argument(path + "." + key + ": " + e.what());
+  }
+}
+
+const json& object(const json& j, const char* key, const std::string& path, const json& fallback) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  if (!it->is_object()) throw std::invalid_argument(path + "." + key + ": expected an object");
+  return *it;
+}
+
+const json& array(const json& j, const char* key, const std::string& path, const json& fallback) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  if (!it->is_array()) throw std::invalid_argument(path + "." + key + ": expected an array");
+  return *it;
+}
+
+void checkObject(const json& j, const std::string& path) {
+  if (!j.is_object()) throw std::invalid_argument(path + ": expected an object");
+}
+
+Resources resourcesFromJson(const json& j, const std::string& path) {
+  Resources r;
+  checkObject(j, path);
+  field(j, "cpus", path, r.cpus);
+  field(j, "memory", path, r.memoryBytes);
+  field(j, "pids", path, r.pids);
+  return r;
+}
+
+ServiceSpec serviceFromJson(const std::string& name, const json& j, const std::string& path) {
+  static const json kEmptyObject = json::object();
+  static const json kEmptyArray = json::array();
+  checkObject(j, path);
+  ServiceSpec s;
+  s.name = name;
+  field(j, "image", path, s.image);
+  if (j.contains("command") && !j["command"].is_null()) {
+    s.command.emplace();
+    field(j, "command", path, *s.command);
+  }
+  if (j.contains("entrypoint") && !j["entrypoint"].is_null()) {
+    s.entrypoint.emplace();
+    field(j, "entrypoint", path, *s.entrypoint);
+  }
+  field(j, "environment", path, s.environment);
+  field(j, "hostname", path, s.hostname);
+  field(j, "working_dir", path, s.workingDir);
+  field(j, "user", path, s.user);
+  field(j, "labels", path, s.containerLabels);
+  size_t i = 0;
+  for (const auto& p : array(j, "ports", path, kEmptyArray)) {
+    std::string pp = path + ".ports[" + std::to_string(i++) + "]";
+    checkObject(p, pp);
+    PortSpec port;
+    field(p, "target", pp, port.target);
+    field(p, "published", pp, port.published);
+    field(p, "protocol", pp, port.protocol);
+    field(p, "mode", pp, port.mode);
+    field(p, "host_ip", pp, port.hostIp);
+    s.ports.push_back(std::move(port));
+  }
+  i = 0;
+  for (const auto& n : array(j, "networks", path, kEmptyArray)) {
+    std::string np = path + ".networks[" + std::to_string(i++) + "]";
+    checkObject(n, np);
+    ServiceNetwork sn;
+    field(n, "name", np, sn.name);
+    field(n, "aliases", np, sn.aliases);
+    field(n, "ipv4_address", np, sn.ipv4Address);
+    s.networks.push_back(std::move(sn));
+  }
+  i = 0;
+  for (const auto& v : array(j, "volumes", path, kEmptyArray)) {
+    std::string vp = path + ".volumes[" + std::to_string(i++) + "]";
+    checkObject(v, vp);
+    MountSpec m;
+    field(v, "type", vp, m.type);
+    field(v, "source", vp, m.source);
+    field(v, "target", vp, m.target);
+    field(v, "read_only", vp, m.readOnly);
+    s.volumes.push_back(std::move(m));
+  }
+  i = 0;
+  for (const auto& c : array(j, "configs", path, kEmptyArray)) {
+    std::string cp = path + ".configs[" + std::to_string(i++) + "]";
+    checkObject(c, cp);
+    ConfigRef ref;
+    field(c, "source", cp, ref.source);
+    field(c, "target", cp, ref.target);
+    field(c, "mode", cp, ref.mode);
+    s.configs.push_back(std::move(ref));
+  }
+  const json& d = object(j, "deploy", path, kEmptyObject);
+  std::string dp = path + ".deploy";
+  field(d, "mode", dp, s.mode);
+  field(d, "replicas", dp, s.replicas);
+  field(d, "labels", dp, s.labels);
+  const json& res = object(d, "resources", dp, kEmptyObject);
+  s.limits = resourcesFromJson(object(res, "limits", dp + ".resources", kEmptyObject), dp + ".resources.limits");
+  s.reservations = resourcesFromJson(object(res, "reservations", dp + ".resources", kEmptyObject),
+                                     dp + ".resources.reservations");
+  const json& rp = object(d, "restart_policy", dp, kEmptyObject);
+  std::string rpp = dp + ".restart_policy";
+  field(rp, "condition", rpp, s.restartPolicy.condition);
+  field(rp, "delay", rpp, s.restartPolicy.delaySeconds);
+  field(rp, "max_attempts", rpp, s.restartPolicy.maxAttempts);
+  field(rp, "window", rpp, s.restartPolicy.windowSeconds);
+  const json& uc = object(d, "update_config", dp, kEmptyObject);
+  std::string ucp = dp + ".update_config";
+  field(uc, "parallelism", ucp, s.updateConfig.parallelism);
+  field(uc, "delay", ucp, s.updateConfig.delaySeconds);
+  field(uc, "failure_action", ucp, s.updateConfig.failureAction);
+  field(uc, "monitor", ucp, s.updateConfig.monitorSeconds);
+  field(uc, "max_failure_ratio", ucp, s.updateConfig.maxFailureRatio);
+  field(uc, "order", ucp, s.updateConfig.order);
+  field(object(d, "placement", dp, kEmptyObject), "constraints", dp + ".placement", s.placementConstraints);
+  if (j.contains("healthcheck") && !j["healthcheck"].is_null()) {
+    const json& h = object(j, "healthcheck", path, kEmptyObject);
+    std::string hp = path + ".healthcheck";
+    Healthcheck hc;
+    field(h, "test", hp, hc.test);
+    field(h, "interval", hp, hc.intervalSeconds);
+    field(h, "timeout", hp, hc.timeoutSeconds);
+    field(h, "start_period", hp, hc.startPeriodSeconds);
+    field(h, "retries", hp, hc.retries);
+    field(h, "disable", hp, hc.disable);
+    s.healthcheck = std::move(hc);
+  }
+  field(j, "stop_grace_period", path, s.stopGracePeriodSeconds);
+  field(j, "stop_signal", path, s.stopSignal);
+  return s;
+}
+
+}  // namespace
+
+nlohmann::json toJson(const StackSpec& stack) {
+  json j;
+  j["version"] = stack.version;
+  j["services"] = json::object();
+  for (const auto& [name, s] : stack.services) j["services"][name] = serviceToJson(s);
+  j["networks"] = json::object();
+  for (const auto& [name, n] : stack.networks) {
+    j["networks"][name] = {{"driver", n.driver}, {"attachable", n.attachable}, {"external", n.external},
+                           {"internal", n.internal},
+                           {"ipam", {{"config", n.subnet.empty() && n.gateway.empty()
+                                                    ? json::array()
+                                                    : json::array({{{"subnet", n.subnet}, {"gateway", n.gateway}}})}}},
+                           {"driver_opts", n.driverOpts}, {"labels", n.labels}};
+  }
+  j["volumes"] = json::object();
+  for (const auto& [name, v] : stack.volumes) {
+    j["volumes"][name] = {{"driver", v.driver}, {"external", v.external}, {"driver_opts", v.driverOpts},
+                          {"labels", v.labels}};
+  }
+  j["configs"] = json::object();
+  for (const auto& [name, c] : stack.configs)
+    j["configs"][name] = {{"file", c.file}, {"content", c.content}, {"external", c.external}};
+  return j;
+}
+
+StackSpec stackFromJson(const nlohmann::json& j) {
+  static const json kEmptyObject = json::object();
+  checkObject(j, "(root)");
+  StackSpec stack;
+  field(j, "version", "(root)", stack.version);
+  for (const auto& [name, s] : object(j, "services", "(root)", kEmptyObject).items())
+    stack.services[name] = serviceFromJson(name, s, "services." + name);
+  for (const auto& [name, n] : object(j, "networks", "(root)", kEmptyObject).items()) {
+    std::string path = "networks." + name;
+    checkObject(n, path);
+    NetworkSpec spec;
+    spec.name = name;
+    field(n, "driver", path, spec.driver);
+    field(n, "attachable", path, spec.attachable);
+    field(n, "external", path, spec.external);
+    field(n, "internal", path, spec.internal);
+    field(n, "driver_opts", path, spec.driverOpts);
+    field(n, "labels", path, spec.labels);
+    static const json kEmptyArray = json::array();
+    const json& ipam = object(n, "ipam", path, kEmptyObject);
+    const json& cfg = array(ipam, "config", path + ".ipam", kEmptyArray);
+    if (!cfg.empty()) {
+      checkObject(cfg[0], path + ".ipam.config[0]");
+      field(cfg[0], "subnet", path + ".ipam.config[0]", spec.subnet);
+      field(cfg[0], "gateway", path + ".ipam.config[0]", spec.gateway);
+    }
+    stack.networks[name] = std::move(spec);
+  }
+  for (const auto& [name, v] : object(j, "volumes", "(root)", kEmptyObject).items()) {
+    std::string path = "volumes." + name;
+    checkObject(v, path);
+    VolumeSpec spec;
+    spec.name = name;
+    field(v, "driver", path, spec.driver);
+    field(v, "external", path, spec.external);
+    field(v, "driver_opts", path, spec.driverOpts);
+    field(v, "labels", path, spec.labels);
+    stack.volumes[name] = std::move(spec);
+  }
+  for (const auto& [name, c] : object(j, "configs", "(root)", kEmptyObject).items()) {
+    std::string path = "configs." + name;
+    checkObject(c, path);
+    ConfigSpec spec;
+    spec.name = name;
+    field(c, "file", path, spec.file);
+    field(c, "content", path, spec.content);
+    field(c, "external", path, spec.external);
+    stack.configs[name] = std::move(spec);
+  }
+  return stack;
+}
+
+}  // namespace skiff::runtime
