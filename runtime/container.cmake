@@ -1,4 +1,13 @@
-# Placeholder: owner replaces with a STATIC library.
-add_library(skiff_runtime_container INTERFACE)
-target_include_directories(skiff_runtime_container INTERFACE ${CMAKE_CURRENT_SOURCE_DIR}/include)
-target_link_libraries(skiff_runtime_container INTERFACE skiff_common)
+# skiff_runtime_container: namespaces, rootfs, cgroups v1/v2, launch/stop,
+# restart-policy arithmetic.
+set(_skiff_container_dir ${CMAKE_CURRENT_LIST_DIR})
+add_library(skiff_runtime_container STATIC
+  ${_skiff_container_dir}/src/mountinfo.cc
+  ${_skiff_container_dir}/src/cgroup.cc
+  ${_skiff_container_dir}/src/restart_policy.cc
+  ${_skiff_container_dir}/src/container_launcher.cc
+  ${_skiff_container_dir}/src/container_init.cc
+  ${_skiff_container_dir}/src/container_files.cc
+  ${_skiff_container_dir}/src/container_fake.cc)
+target_include_directories(skiff_runtime_container PUBLIC ${_skiff_container_dir}/include)
+target_link_libraries(skiff_runtime_container PUBLIC skiff_common nlohmann_json::nlohmann_json)

@@ -1,0 +1,74 @@
+// FakeContainerLauncher: no kernel, for netd's tests. The "pidfd" is an
+// eventfd that becomes readable when the test calls exit(pid, code), so code
+// that polls pidfds (libuv) works unchanged.
+
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "container_internal.h"
+
+namespace skiff::runtime {
+
+Result<Launched> FakeContainerLauncher::launch(const ContainerSpec& spec,
+                                               const std::function<Status(pid_t)>& beforeExec) {
+  if (!failNextLaunch.empty()) {
+    std::string why = std::exchange(failNextLaunch, "");
+    return Error::msg(why);
+  }
+  const pid_t pid = nextPid_++;
+  if (beforeExec) SKIFF_TRY(beforeExec(pid));
+  int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) return Error::fromErrno("eventfd");
+  int dupFd = ::dup(fd);
+  if (dupFd < 0) {
+    ::close(fd);
+    return Error::fromErrno("dup");
+  }
+  slots_.push_back({pid, fd, -1});
+  launched.push_back(spec);
+  running.push_back(pid);
+  return Launched{pid, UniqueFd(dupFd)};
+}
+
+void FakeContainerLauncher::exit(pid_t pid, int code) {
+  for (auto& s : slots_) {
+    if (s.pid == pid && s.code < 0) {
+      s.code = code;
+      uint64_t one = 1;
+      (void)!::write(s.eventFd, &one, sizeof one);
+    }
+  }
+  running.erase(std::remove(running.begin(), running.end(), pid), running.end());
+}
+
+Result<int> FakeContainerLauncher::reap(const Launched& l) {
+  for (auto it = slots_.begin(); it != slots_.end(); ++it) {
+    if (it->pid == l.pid && it->code >= 0) {
+      int code = it->code;
+      ::close(it->eventFd);
+      slots_.erase(it);
+      return code;
+    }
+  }
+  return Error::fromErrno("wait for container pid " + std::to_string(l.pid), ECHILD);
+}
+
+Status FakeContainerLauncher::signal(pid_t pid, int sig) {
+  if (std::find(running.begin(), running.end(), pid) == running.end()) {
+    return Error::fromErrno("kill " + std::to_string(pid), ESRCH);
+  }
+  signals.emplace_back(pid, sig);
+  // Like a well-behaved process: SIGTERM/SIGKILL end it with 128+signal.
+  if (sig == SIGTERM || sig == SIGKILL) exit(pid, 128 + sig);
+  return okStatus();
+}
+
+Status FakeContainerLauncher::cleanup(const ContainerSpec& spec, bool) {
+  cleanedUp.push_back(spec.id);
+  return okStatus();
+}
+
+}  // namespace skiff::runtime

@@ -1,0 +1,288 @@
+// The in-container shim: `<netd> __skiff-init <specFd> <errorFd>`, PID 1 of
+// the container's fresh namespaces, single-threaded. It waits for the spec
+// (EOF = the launcher finished cgroups and networking), builds the rootfs and
+// execs the user's command. Any failure is written to errorFd in docker's
+// words and the shim exits 127.
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "container_internal.h"
+
+namespace skiff::runtime {
+namespace {
+
+std::string lowerErrno(int err) {
+  std::string s = std::strerror(err);
+  if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
+  return s;
+}
+
+Status sysError(const std::string& what) { return Error::msg(what + ": " + lowerErrno(errno), errno); }
+
+Status mkdirAll(const std::string& path, mode_t mode = 0755) {
+  std::string cur;
+  std::istringstream parts(path);
+  std::string part;
+  while (std::getline(parts, part, '/')) {
+    if (part.empty()) continue;
+    cur += "/" + part;
+    if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) return sysError("mkdir " + cur);
+  }
+  return okStatus();
+}
+
+Status touch(const std::string& path) {
+  SKIFF_TRY(mkdirAll(path.substr(0, path.rfind('/'))));
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return sysError("create " + path);
+  ::close(fd);
+  return okStatus();
+}
+
+Status doMount(const std::string& source, const std::string& target, const char* type, unsigned long flags,
+               const std::string& data) {
+  if (::mount(source.c_str(), target.c_str(), type, flags, data.empty() ? nullptr : data.c_str()) != 0) {
+    return sysError("mount " + source + " on " + target);
+  }
+  return okStatus();
+}
+
+Status bindFile(const std::string& source, const std::string& target, bool readOnly) {
+  struct stat st {};
+  if (::stat(source.c_str(), &st) != 0) return sysError("bind source path does not exist: " + source);
+  if (S_ISDIR(st.st_mode)) {
+    SKIFF_TRY(mkdirAll(target));
+  } else {
+    SKIFF_TRY(touch(target));
+  }
+  SKIFF_TRY(doMount(source, target, nullptr, MS_BIND | MS_REC, ""));
+  if (readOnly) SKIFF_TRY(doMount("", target, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, ""));
+  return okStatus();
+}
+
+// Targets are paths inside the container; ".." could escape the rootfs.
+Result<std::string> inRoot(const std::string& root, const std::string& target) {
+  if (target.empty() || target[0] != '/' || target.find("/..") != std::string::npos) {
+    return Error::msg("invalid mount path: " + target + " (must be absolute, without ..)");
+  }
+  return root + target;
+}
+
+Status setupRootfs(const ContainerSpec& spec) {
+  // Nothing we mount may propagate back to the host.
+  SKIFF_TRY(doMount("", "/", nullptr, MS_REC | MS_PRIVATE, ""));
+  const std::string root = detail::rootfsDir(spec);
+  std::string lower;
+  for (const auto& l : spec.lowerDirs) lower += (lower.empty() ? "" : ":") + l;
+  if (lower.empty()) lower = detail::emptyLowerDir(spec);
+  SKIFF_TRY(doMount("overlay", root, "overlay", 0,
+                    "lowerdir=" + lower + ",upperdir=" + detail::upperDir(spec) + ",workdir=" + detail::workDir(spec)));
+
+  SKIFF_TRY(mkdirAll(root + "/proc"));
+  SKIFF_TRY(doMount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, ""));
+  SKIFF_TRY(mkdirAll(root + "/dev"));
+  SKIFF_TRY(doMount("tmpfs", root + "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"));
+  for (const char* dev : {"null", "zero", "full", "random", "urandom", "tty"}) {
+    SKIFF_TRY(bindFile(std::string("/dev/") + dev, root + "/dev/" + dev, false));
+  }
+  SKIFF_TRY(mkdirAll(root + "/dev/pts"));
+  SKIFF_TRY(doMount("devpts", root + "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+                    "newinstance,ptmxmode=0666,mode=0620"));
+  if (::symlink("pts/ptmx", (root + "/dev/ptmx").c_str()) != 0) return sysError("symlink /dev/ptmx");
+  SKIFF_TRY(mkdirAll(root + "/dev/shm"));
+  SKIFF_TRY(doMount("shm", root + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k"));
+  const std::pair<const char*, const char*> links[] = {
+      {"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"},
+      {"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"}};
+  for (const auto& [from, to] : links) {
+    if (::symlink(from, (root + to).c_str()) != 0) return sysError(std::string("symlink ") + to);
+  }
+
+  SKIFF_TRY(bindFile(detail::hostnameFile(spec), root + "/etc/hostname", false));
+  SKIFF_TRY(bindFile(detail::hostsFile(spec), root + "/etc/hosts", false));
+  SKIFF_TRY(bindFile(detail::resolvFile(spec), root + "/etc/resolv.conf", false));
+  for (const auto& m : spec.mounts) {
+    auto target = inRoot(root, m.target);
+    if (!target.ok()) return target.error();
+    SKIFF_TRY(bindFile(m.source, *target, m.readOnly));
+  }
+
+  if (::chdir(root.c_str()) != 0) return sysError("chdir " + root);
+  if (::syscall(SYS_pivot_root, ".", ".") != 0) return sysError("pivot_root " + root);
+  // The old root is now stacked on "/": detach it so the host's tree is gone.
+  if (::umount2(".", MNT_DETACH) != 0) return sysError("unmount old root");
+  if (::chdir("/") != 0) return sysError("chdir /");
+  return okStatus();
+}
+
+struct Ids {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::string home = "/";
+};
+
+bool isNumber(const std::string& s) {
+  return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+// Looks a user up in the image's /etc/passwd (no NSS: the host's must not be used).
+Result<Ids> resolveUser(const std::string& user) {
+  Ids ids;
+  std::string name = user;
+  std::string group;
+  if (auto colon = user.find(':'); colon != std::string::npos) {
+    name = user.substr(0, colon);
+    group = user.substr(colon + 1);
+  }
+  bool found = false;
+  std::ifstream passwd("/etc/passwd");
+  std::string line;
+  while (std::getline(passwd, line)) {
+    std::vector<std::string> f;
+    std::istringstream fields(line);
+    std::string field;
+    while (std::getline(fields, field, ':')) f.push_back(field);
+    if (f.size() < 6) continue;
+    if (f[0] == name || (isNumber(name) && f[2] == name)) {
+      ids.uid = static_cast<uid_t>(std::stoul(f[2]));
+      ids.gid = static_cast<gid_t>(std::stoul(f[3]));
+      ids.home = f[5];
+      found = true;
+      break;
+    }
+  }
+  if (!found) {
+    if (!isNumber(name)) return Error::msg("unable to find user " + name + ": no matching entries in passwd file");
+    ids.uid = static_cast<uid_t>(std::stoul(name));
+    ids.gid = ids.uid == 0 ? 0 : ids.uid;
+  }
+  if (!group.empty()) {
+    if (isNumber(group)) {
+      ids.gid = static_cast<gid_t>(std::stoul(group));
+    } else {
+      bool groupFound = false;
+      std::ifstream groups("/etc/group");
+      while (std::getline(groups, line)) {
+        std::istringstream fields(line);
+        std::string gname, pw, gid;
+        std::getline(fields, gname, ':');
+        std::getline(fields, pw, ':');
+        std::getline(fields, gid, ':');
+        if (gname == group && isNumber(gid)) {
+          ids.gid = static_cast<gid_t>(std::stoul(gid));
+          groupFound = true;
+          break;
+        }
+      }
+      if (!groupFound) return Error::msg("unable to find group " + group + ": no matching entries in group file");
+    }
+  }
+  return ids;
+}
+
+bool hasEnv(const std::vector<std::string>& env, const std::string& key) {
+  for (const auto& kv : env) {
+    if (kv.rfind(key + "=", 0) == 0) return true;
+  }
+  return false;
+}
+
+// Everything after the spec arrived; returns only on failure.
+Error startContainer(ContainerSpec spec, int errFd) {
+  if (auto s = setupRootfs(spec); !s.ok()) return s.error();
+  const std::string hostname = detail::effectiveHostname(spec);
+  if (::sethostname(hostname.data(), hostname.size()) != 0) return sysError("sethostname").error();
+
+  Ids ids;
+  if (!spec.user.empty()) {
+    auto r = resolveUser(spec.user);
+    if (!r.ok()) return r.error();
+    ids = *r;
+  }
+  std::vector<std::string> env = spec.env;
+  if (!hasEnv(env, "PATH")) env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  if (!hasEnv(env, "HOSTNAME")) env.push_back("HOSTNAME=" + hostname);
+  if (!hasEnv(env, "HOME")) env.push_back("HOME=" + ids.home);
+
+  // As runc does, a missing working directory is created.
+  const std::string cwd = spec.workingDir.empty() ? "/" : spec.workingDir;
+  if (auto s = mkdirAll(cwd); !s.ok()) return s.error();
+  if (::chdir(cwd.c_str()) != 0) {
+    return Error::msg("chdir to cwd (\"" + cwd + "\") set in config.json failed: " + lowerErrno(errno));
+  }
+  auto path = lookPath("", spec.argv[0], env);
+  if (!path.ok()) return path.error();
+
+  if (!spec.user.empty()) {
+    if (::setgroups(0, nullptr) != 0) return sysError("setgroups").error();
+    if (::setgid(ids.gid) != 0) return sysError("setgid " + std::to_string(ids.gid)).error();
+    if (::setuid(ids.uid) != 0) return sysError("setuid " + std::to_string(ids.uid)).error();
+  }
+
+  // netd's signal mask and ignored signals must not leak into the container.
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
+
+  std::vector<char*> argv;
+  for (auto& a : spec.argv) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  ::fcntl(errFd, F_SETFD, FD_CLOEXEC);
+  ::execve(path->c_str(), argv.data(), envp.data());
+  return Error::msg("exec: \"" + spec.argv[0] + "\": " + lowerErrno(errno), errno);
+}
+
+[[noreturn]] void runInit(int specFd, int errFd) {
+  auto fail = [errFd](const std::string& text) {
+    (void)!::write(errFd, text.data(), text.size());
+    ::_exit(127);
+  };
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(specFd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("container init: read spec: " + lowerErrno(errno));
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(specFd);
+  // No spec: the launcher gave up (it kills us anyway).
+  if (text.empty()) ::_exit(1);
+  ContainerSpec spec;
+  try {
+    spec = detail::specFromJson(nlohmann::json::parse(text));
+  } catch (const std::exception& e) {
+    fail(std::string("container init: bad spec: ") + e.what());
+  }
+  if (spec.argv.empty()) fail("no command specified");
+  fail(startContainer(std::move(spec), errFd).message);
+  ::_exit(127);
+}
+
+}  // namespace
+
+bool maybeRunContainerInit(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "__skiff-init") != 0) return false;
+  if (argc < 4) ::_exit(127);
+  runInit(std::atoi(argv[2]), std::atoi(argv[3]));
+}
+
+}  // namespace skiff::runtime
