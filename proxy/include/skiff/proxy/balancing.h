@@ -1,0 +1,177 @@
+#pragma once
+// Pure balancing logic of the proxy, kept apart from libuv and the kernel so
+// it can be unit-tested with a fake clock:
+//  - RoundRobin: strict round robin over a snapshot of N backends, shared by
+//    every loop thread of a listener (one atomic counter, advanced with CAS to
+//    just past the chosen backend so skipped backends do not make the next one
+//    get two turns in a row).
+//  - HealthState: passive health. A backend whose connects fail is ejected for
+//    a back-off that doubles per consecutive failure (capped); a success
+//    re-admits it and resets the back-off.
+//  - FlowTable: UDP flows keyed by client address, expired after an idle time.
+//    Touching a flow moves it to the back of an intrusive LRU list, so expiry
+//    pops from the front in O(expired).
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace skiff::proxy {
+
+using Clock = std::chrono::steady_clock;
+
+class RoundRobin {
+ public:
+  // Returns the index of the next backend among n for which eligible(i) is
+  // true, or nullopt when none is. Thread-safe; lock-free.
+  template <typename Eligible>
+  std::optional<size_t> pick(size_t n, Eligible&& eligible) {
+    if (n == 0) return std::nullopt;
+    uint64_t cur = next_.load(std::memory_order_relaxed);
+    for (;;) {
+      std::optional<size_t> chosen;
+      size_t offset = 0;
+      for (; offset < n; ++offset) {
+        size_t i = static_cast<size_t>((cur + offset) % n);
+        if (eligible(i)) {
+          chosen = i;
+          break;
+        }
+      }
+      if (!chosen) return std::nullopt;
+      if (next_.compare_exchange_weak(cur, cur + offset + 1, std::memory_order_relaxed)) {
+        return chosen;
+      }
+      // cur was reloaded by the failed CAS; another thread picked meanwhile.
+    }
+  }
+  uint64_t position() const { return next_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> next_{0};
+};
+
+struct HealthPolicy {
+  int failuresToEject = 1;  // a single failed connect already costs a retry
+  std::chrono::milliseconds baseBackoff{1000};
+  std::chrono::milliseconds maxBackoff{30000};
+};
+
+// Not thread-safe on its own; the proxy guards it with a per-backend mutex and
+// mirrors ejectedUntil() into an atomic for the lock-free accept path.
+class HealthState {
+ public:
+  explicit HealthState(HealthPolicy policy = {}) : policy_(policy) {}
+
+  void onFailure(Clock::time_point now) {
+    ++consecutiveFailures_;
+    if (consecutiveFailures_ < policy_.failuresToEject) return;
+    int doublings = consecutiveFailures_ - policy_.failuresToEject;
+    auto backoff = policy_.baseBackoff;
+    for (int i = 0; i < doublings && backoff < policy_.maxBackoff; ++i) backoff *= 2;
+    if (backoff > policy_.maxBackoff) backoff = policy_.maxBackoff;
+    ejectedUntil_ = now + backoff;
+    ++ejections_;
+  }
+  void onSuccess() {
+    consecutiveFailures_ = 0;
+    ejectedUntil_ = Clock::time_point{};
+  }
+  bool ejected(Clock::time_point now) const { return now < ejectedUntil_; }
+  Clock::time_point ejectedUntil() const { return ejectedUntil_; }
+  int consecutiveFailures() const { return consecutiveFailures_; }
+  uint64_t ejections() const { return ejections_; }
+
+ private:
+  HealthPolicy policy_;
+  int consecutiveFailures_ = 0;
+  uint64_t ejections_ = 0;
+  Clock::time_point ejectedUntil_{};
+};
+
+// Single-threaded (one per loop). Value is typically a pointer to a flow.
+template <typename Key, typename Value, typename Hash = std::hash<Key>>
+class FlowTable {
+ public:
+  explicit FlowTable(std::chrono::milliseconds idle) : idle_(idle) {}
+
+  // Finds a flow and marks it active at now.
+  Value* find(const Key& key, Clock::time_point now) {
+    auto it = index_.find(key);
+    if (it == index_.end()) return nullptr;
+    it->second->lastActive = now;
+    lru_.splice(lru_.end(), lru_, it->second);
+    return &it->second->value;
+  }
+  // Marks an existing flow active without a lookup by key (backend replies).
+  void touch(const Key& key, Clock::time_point now) { (void)find(key, now); }
+
+  Value& insert(const Key& key, Value value, Clock::time_point now) {
+    auto it = index_.find(key);
+    if (it != index_.end()) {
+      it->second->value = std::move(value);
+      it->second->lastActive = now;
+      lru_.splice(lru_.end(), lru_, it->second);
+      return it->second->value;
+    }
+    lru_.push_back(Entry{key, std::move(value), now});
+    auto last = std::prev(lru_.end());
+    index_.emplace(key, last);
+    return last->value;
+  }
+
+  bool erase(const Key& key) {
+    auto it = index_.find(key);
+    if (it == index_.end()) return false;
+    lru_.erase(it->second);
+    index_.erase(it);
+    return true;
+  }
+
+  // Removes every flow idle for at least the idle time and returns them.
+  std::vector<std::pair<Key, Value>> expire(Clock::time_point now) {
+    std::vector<std::pair<Key, Value>> out;
+    while (!lru_.empty() && now - lru_.front().lastActive >= idle_) {
+      index_.erase(lru_.front().key);
+      out.emplace_back(std::move(lru_.front().key), std::move(lru_.front().value));
+      lru_.pop_front();
+    }
+    return out;
+  }
+
+  // Removes and returns everything (shutdown).
+  std::vector<std::pair<Key, Value>> clear() {
+    std::vector<std::pair<Key, Value>> out;
+    for (auto& e : lru_) out.emplace_back(std::move(e.key), std::move(e.value));
+    lru_.clear();
+    index_.clear();
+    return out;
+  }
+
+  // Visits every flow (oldest first); fn must not modify the table.
+  template <typename Fn>
+  void forEach(Fn&& fn) {
+    for (auto& e : lru_) fn(e.key, e.value);
+  }
+
+  size_t size() const { return index_.size(); }
+  std::chrono::milliseconds idle() const { return idle_; }
+
+ private:
+  struct Entry {
+    Key key;
+    Value value;
+    Clock::time_point lastActive;
+  };
+  std::chrono::milliseconds idle_;
+  std::list<Entry> lru_;
+  std::unordered_map<Key, typename std::list<Entry>::iterator, Hash> index_;
+};
+
+}  // namespace skiff::proxy

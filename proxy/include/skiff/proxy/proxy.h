@@ -1,0 +1,103 @@
+#pragma once
+// skiff::proxy — the routing-mesh L4 load balancer behind every published port.
+//
+// Design note. The proxy owns N libuv loops, one per thread. Each listener has
+// one SO_REUSEPORT socket per loop, so the kernel spreads accepts over the
+// loops and no accept path takes a lock. The backend set of a listener is an
+// immutable snapshot swapped by setBackends(); a loop notices a new snapshot
+// through a version counter (one atomic load per accept). Round robin is
+// strict per listener across loops (one shared atomic counter).
+//
+// TCP: accept, connect to the picked backend (TCP_NODELAY both sides), and
+// retry a failed connect (refused, timeout, unreachable) on the next backend
+// before any byte is forwarded; client bytes read meanwhile are buffered.
+// Half-close is propagated with shutdown(), resets with RST, a side whose
+// peer's write queue is over a bound stops being read (backpressure), and an
+// optional idle timeout closes both sides. A backend whose connects fail is
+// ejected for a doubling back-off (passive health). Buffers come from a
+// per-loop pool; small writes go out with uv_try_write without a request.
+// UDP: a flow table per loop keyed by client address, each flow a connected
+// socket to its backend; replies leave from the published port.
+//
+// Nothing on the data path throws or aborts; every handled error is counted.
+//
+// Threads: every public method is thread-safe and may be called from any
+// thread except the proxy's own loop threads (netd calls it from its loop).
+// addListener/removeListener wait until every loop has applied the change.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "skiff/common/result.h"
+
+namespace skiff::proxy {
+
+struct Backend {
+  std::string id;  // replica/container id, used as the metrics label
+  std::string host;
+  uint16_t port = 0;
+};
+
+struct ListenerConfig {
+  std::string name;  // e.g. "getstartedlab_web:4000/tcp"; also the metrics label
+  std::string bindHost = "0.0.0.0";
+  uint16_t port = 0;  // 0 = ephemeral (tests); see Proxy::boundPort
+  bool udp = false;
+  std::chrono::milliseconds connectTimeout{2000};
+  std::chrono::milliseconds idleTimeout{0};  // 0 = none (TCP); UDP flows default to 60s
+  int proxyProtocol = 0;                     // 0 none, 1 v1, 2 v2 (TCP only)
+};
+
+struct Options {
+  unsigned threads = 0;  // 0 = number of cores
+};
+
+class Proxy {
+ public:
+  static Result<std::unique_ptr<Proxy>> start(const Options& options);
+  ~Proxy();  // stops the loops and closes every listener and connection
+  Proxy(const Proxy&) = delete;
+  Proxy& operator=(const Proxy&) = delete;
+
+  // Binds one SO_REUSEPORT socket per loop. On EADDRINUSE the message reads
+  // "port 4000/tcp is already in use by pid 1234 (nginx)" (owner when /proc
+  // shows it). Fails when the name already exists.
+  Status addListener(const ListenerConfig& config);
+  // Closes the listener and all of its connections/flows.
+  Status removeListener(const std::string& name);
+  // Atomically swaps the backend snapshot. Backends keep their counters,
+  // health and drain state across swaps when id, host and port are unchanged.
+  // An unknown name is ignored (logged).
+  void setBackends(const std::string& name, std::vector<Backend> backends);
+  // The backend gets no new connections; its open ones may run up to grace,
+  // then they are closed.
+  void drainBackend(const std::string& name, const std::string& backendId,
+                    std::chrono::milliseconds grace);
+
+  struct BackendStats {
+    std::string id;
+    uint64_t connections = 0, activeConnections = 0, bytesIn = 0, bytesOut = 0, connectErrors = 0;
+  };
+  struct ListenerStats {
+    std::string name;
+    std::vector<BackendStats> backends;
+    uint64_t acceptErrors = 0, failedClientConnections = 0;
+  };
+  // bytesIn = client -> backend, bytesOut = backend -> client.
+  std::vector<ListenerStats> stats() const;
+
+  // The port actually bound (useful with port 0), or 0 for an unknown name.
+  uint16_t boundPort(const std::string& name) const;
+  unsigned threads() const;
+
+  class Impl;
+
+ private:
+  explicit Proxy(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace skiff::proxy

@@ -1,0 +1,124 @@
+// Pure balancing logic: picker, passive health, UDP flow table (fake clock).
+
+#include "skiff/proxy/balancing.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace skiff::proxy {
+namespace {
+
+using std::chrono::milliseconds;
+
+TEST(RoundRobin, TenPicksOverFiveLandTwoByTwo) {
+  RoundRobin rr;
+  std::vector<int> hits(5);
+  for (int i = 0; i < 10; ++i) {
+    auto idx = rr.pick(5, [](size_t) { return true; });
+    ASSERT_TRUE(idx);
+    ++hits[*idx];
+  }
+  EXPECT_EQ(hits, (std::vector<int>{2, 2, 2, 2, 2}));
+}
+
+TEST(RoundRobin, SkipsIneligibleWithoutGivingTheNextOneTwoTurns) {
+  RoundRobin rr;
+  // Backend 1 is ejected: order must be 0 2 3 0 2 3, never 2 twice in a row.
+  std::vector<size_t> order;
+  for (int i = 0; i < 6; ++i) order.push_back(*rr.pick(4, [](size_t b) { return b != 1; }));
+  EXPECT_EQ(order, (std::vector<size_t>{0, 2, 3, 0, 2, 3}));
+}
+
+TEST(RoundRobin, NoneEligibleOrEmpty) {
+  RoundRobin rr;
+  EXPECT_FALSE(rr.pick(0, [](size_t) { return true; }));
+  EXPECT_FALSE(rr.pick(3, [](size_t) { return false; }));
+}
+
+TEST(RoundRobin, StrictAcrossThreads) {
+  RoundRobin rr;
+  constexpr int kPerThread = 5000;
+  std::vector<std::vector<int>> hits(2, std::vector<int>(5));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) ++hits[t][*rr.pick(5, [](size_t) { return true; })];
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int b = 0; b < 5; ++b) EXPECT_EQ(hits[0][b] + hits[1][b], 2 * kPerThread / 5) << "backend " << b;
+}
+
+TEST(HealthState, EjectsOnFailureAndBacksOffExponentially) {
+  HealthState h(HealthPolicy{1, milliseconds(1000), milliseconds(4000)});
+  Clock::time_point t0{};
+  t0 += std::chrono::hours(1);
+  EXPECT_FALSE(h.ejected(t0));
+  h.onFailure(t0);
+  EXPECT_TRUE(h.ejected(t0 + milliseconds(999)));
+  EXPECT_FALSE(h.ejected(t0 + milliseconds(1000)));  // re-admitted after the back-off
+  h.onFailure(t0 + milliseconds(1000));               // failed again: 2s
+  EXPECT_TRUE(h.ejected(t0 + milliseconds(2999)));
+  EXPECT_FALSE(h.ejected(t0 + milliseconds(3000)));
+  h.onFailure(t0 + milliseconds(3000));  // 4s (cap)
+  h.onFailure(t0 + milliseconds(3000));  // still 4s: capped
+  EXPECT_EQ(h.ejectedUntil(), t0 + milliseconds(7000));
+  EXPECT_EQ(h.ejections(), 4u);
+  h.onSuccess();
+  EXPECT_FALSE(h.ejected(t0 + milliseconds(3001)));
+  EXPECT_EQ(h.consecutiveFailures(), 0);
+  h.onFailure(t0 + milliseconds(10000));  // back to the base back-off after a success
+  EXPECT_EQ(h.ejectedUntil(), t0 + milliseconds(11000));
+}
+
+TEST(HealthState, ThresholdDelaysEjection) {
+  HealthState h(HealthPolicy{3, milliseconds(500), milliseconds(5000)});
+  Clock::time_point t0{};
+  h.onFailure(t0);
+  h.onFailure(t0);
+  EXPECT_FALSE(h.ejected(t0));
+  h.onFailure(t0);
+  EXPECT_TRUE(h.ejected(t0 + milliseconds(499)));
+}
+
+TEST(FlowTable, AffinityUntilIdleThenExpiry) {
+  FlowTable<std::string, int> table(milliseconds(100));
+  Clock::time_point t{};
+  table.insert("a", 1, t);
+  table.insert("b", 2, t + milliseconds(50));
+  ASSERT_NE(table.find("a", t + milliseconds(90)), nullptr);  // touched at 90
+  EXPECT_EQ(*table.find("a", t + milliseconds(90)), 1);
+  auto expired = table.expire(t + milliseconds(150));  // b idle 100ms, a idle 60ms
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].first, "b");
+  EXPECT_EQ(expired[0].second, 2);
+  EXPECT_EQ(table.find("b", t + milliseconds(150)), nullptr);
+  EXPECT_EQ(table.size(), 1u);
+  EXPECT_TRUE(table.expire(t + milliseconds(189)).empty());
+  EXPECT_EQ(table.expire(t + milliseconds(190)).size(), 1u);
+  EXPECT_EQ(table.size(), 0u);
+}
+
+TEST(FlowTable, EraseAndClearAndForEach) {
+  FlowTable<std::string, int> table(milliseconds(10));
+  Clock::time_point t{};
+  table.insert("x", 1, t);
+  table.insert("y", 2, t);
+  table.insert("x", 3, t);  // replaces
+  std::map<std::string, int> seen;
+  table.forEach([&](const std::string& k, int v) { seen[k] = v; });
+  EXPECT_EQ(seen, (std::map<std::string, int>{{"x", 3}, {"y", 2}}));
+  EXPECT_TRUE(table.erase("y"));
+  EXPECT_FALSE(table.erase("y"));
+  auto all = table.clear();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].second, 3);
+  EXPECT_TRUE(table.expire(t + milliseconds(1000)).empty());
+}
+
+}  // namespace
+}  // namespace skiff::proxy
