@@ -1,4 +1,8 @@
-# Placeholder: owner replaces with a STATIC library.
-add_library(skiff_runtime_image INTERFACE)
-target_include_directories(skiff_runtime_image INTERFACE ${CMAKE_CURRENT_SOURCE_DIR}/include)
-target_link_libraries(skiff_runtime_image INTERFACE skiff_common)
+# skiff_runtime_image: Dockerfile-subset builder + content-addressed image store.
+add_library(skiff_runtime_image STATIC
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/dockerfile.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/image_fs.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/image_store.cc)
+target_include_directories(skiff_runtime_image PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include)
+target_link_libraries(skiff_runtime_image PUBLIC skiff_common nlohmann_json::nlohmann_json
+                      PRIVATE OpenSSL::Crypto)

@@ -1,0 +1,103 @@
+#pragma once
+// Images: `skiff image build|ls|tag|rm` and what a container needs to start.
+//
+// Design note: the store is content-addressed, like docker's local store but
+// without tarballs. Under <data-root>/images:
+//   layers/<hex>/          one directory per layer, holding the layer's files
+//                          (a COPY/ADD makes one layer). <hex> is the sha256 of
+//                          a canonical walk (sorted path, type, mode, content),
+//                          so equal content is stored once and a rebuild of an
+//                          unchanged context yields the same layers.
+//   configs/<hex>.json     the image config (env, cmd, ports, layer list);
+//                          the image id is "sha256:<hex>" of exactly these bytes.
+//                          The creation time is kept out of it (in
+//                          repositories.json) so that rebuilding the same
+//                          context gives the same id, as docker's cache does.
+//   repositories.json      {"tags": {"name:tag": id}, "images": {id: {created, size}}}
+// Every file is written to a temp name and renamed, so a crash leaves either
+// the old or the new state. Layer dirs are used read-only as overlayfs
+// lowerdirs by the container runtime (layerDirs() gives them topmost first).
+//
+// Threading: all calls on one thread (netd's loop). build() blocks while it
+// copies the context; contexts are small in skiff's use.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "skiff/common/result.h"
+
+namespace skiff::runtime {
+
+// What a container needs from its image (docker's image config subset).
+struct ImageConfig {
+  std::vector<std::string> env;  // "K=V", in order
+  std::vector<std::string> entrypoint, cmd;
+  std::string workingDir, user;           // workingDir "" = "/"
+  std::vector<std::string> exposedPorts;  // "80/tcp"
+  std::map<std::string, std::string> labels;
+  bool hasShell = false;  // /bin/sh exists in the layers
+};
+
+struct ImageRecord {
+  std::string id;                   // "sha256:<64 hex>" of the config JSON
+  std::vector<std::string> tags;    // "name:tag"; empty for a dangling image
+  std::vector<std::string> layers;  // layer digests "sha256:<hex>", bottom first
+  ImageConfig config;
+  int64_t created = 0;  // unix seconds
+  int64_t size = 0;     // bytes of regular files over all layers
+};
+
+class ImageStore {
+ public:
+  // inUse(imageId) tells remove() whether a container or service still uses
+  // the image; without it nothing is considered in use.
+  explicit ImageStore(std::string dataRoot,
+                      std::function<bool(const std::string& imageId)> inUse = {});
+
+  void setInUse(std::function<bool(const std::string& imageId)> inUse) {
+    inUse_ = std::move(inUse);
+  }
+
+  // Builds <contextDir>/Dockerfile; tag "name[:tag]" (":latest" when no tag),
+  // "" for an untagged image. buildLog (may be null) receives docker-like
+  // "Step 1/5 : FROM scratch" lines and warnings. Errors name the Dockerfile
+  // line: `line 3: RUN is not supported (...)`.
+  [[nodiscard]] Result<ImageRecord> build(const std::string& contextDir, const std::string& tag,
+                                          std::vector<std::string>* buildLog);
+
+  // "name", "name:tag", "sha256:<hex>", a full or unique short hex id.
+  // Not found: `image NAME not found locally; build it with skiff image build`.
+  [[nodiscard]] Result<ImageRecord> resolve(const std::string& ref) const;
+
+  // Every image, tagged or not, newest first.
+  std::vector<ImageRecord> list() const;
+
+  // Adds tag `target` ("name[:tag]") to the image `source` resolves to; moves
+  // the tag when it pointed elsewhere.
+  [[nodiscard]] Status tag(const std::string& source, const std::string& target);
+
+  // `ref` a tag: removes the tag; the image (config and layers no other image
+  // uses) goes when it was the last tag. `ref` an id: removes the image; with
+  // several tags only when force. When the image is in use: refused unless
+  // force; with force the tags go but the files stay (a dangling image, as
+  // docker leaves it) so running containers keep their lowerdirs.
+  [[nodiscard]] Status remove(const std::string& ref, bool force);
+
+  // Absolute layer dirs, TOPMOST FIRST (the order overlayfs lowerdir wants).
+  std::vector<std::string> layerDirs(const ImageRecord& image) const;
+
+  const std::string& root() const { return root_; }  // <data-root>/images
+
+ private:
+  std::string root_;
+  std::function<bool(const std::string&)> inUse_;
+};
+
+// "name" -> "name:latest"; a ':' after the last '/' is the tag separator, so
+// "localhost:5000/app" is "localhost:5000/app:latest".
+std::string normalizeImageRef(const std::string& ref);
+
+}  // namespace skiff::runtime

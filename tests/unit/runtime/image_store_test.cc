@@ -1,0 +1,390 @@
+// ImageStore: builds from a temp context into a temp data root (no root
+// needed), then checks what a user of `skiff image ...` and the container
+// runtime would look at: ids, tags, files and modes in the layer dirs, errors.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "skiff/runtime/image.h"
+
+namespace skiff::runtime {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class ImageStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/skiff-image-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    base_ = tmpl;
+    ctx_ = base_ / "ctx";
+    data_ = base_ / "data";
+    fs::create_directories(ctx_);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(base_, ec);
+  }
+
+  void write(const std::string& rel, const std::string& content, fs::perms mode = fs::perms(0644)) {
+    fs::path p = ctx_ / rel;
+    fs::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary) << content;
+    fs::permissions(p, mode);
+  }
+  // The getstartedlab context: the repo's real Dockerfile with a stand-in
+  // for the hello binary (the test must not depend on building it).
+  void getStartedLab() {
+    write("Dockerfile", slurp(fs::path(SKIFF_EXAMPLES_DIR) / "getstartedlab" / "Dockerfile"));
+    write("hello", "#!fake hello binary\n", fs::perms(0755));
+  }
+  size_t storedLayers() const {
+    size_t n = 0;
+    if (fs::exists(data_ / "images" / "layers")) {
+      for ([[maybe_unused]] const auto& e : fs::directory_iterator(data_ / "images" / "layers")) ++n;
+    }
+    return n;
+  }
+  Result<ImageRecord> build(ImageStore& store, const std::string& dockerfile,
+                            const std::string& tag = "app:1") {
+    write("Dockerfile", dockerfile);
+    return store.build(ctx_.string(), tag, &log_);
+  }
+
+  fs::path base_, ctx_, data_;
+  std::vector<std::string> log_;
+};
+
+TEST_F(ImageStoreTest, BuildsTheGetStartedLabImage) {
+  getStartedLab();
+  ImageStore store(data_.string());
+  auto img = store.build(ctx_.string(), "s3ich4n/get-started:pt02", &log_);
+  ASSERT_TRUE(img.ok()) << img.error().message;
+  EXPECT_EQ(img->id.rfind("sha256:", 0), 0u);
+  EXPECT_EQ(img->id.size(), 7u + 64u);
+  EXPECT_EQ(img->tags, (std::vector<std::string>{"s3ich4n/get-started:pt02"}));
+  EXPECT_EQ(img->config.env, (std::vector<std::string>{"NAME=World"}));
+  EXPECT_EQ(img->config.cmd, (std::vector<std::string>{"/hello", "80"}));
+  EXPECT_TRUE(img->config.entrypoint.empty());
+  EXPECT_EQ(img->config.exposedPorts, (std::vector<std::string>{"80/tcp"}));
+  EXPECT_FALSE(img->config.hasShell);
+  ASSERT_EQ(img->layers.size(), 1u);
+  EXPECT_GT(img->created, 0);
+  EXPECT_EQ(img->size, static_cast<int64_t>(std::string("#!fake hello binary\n").size()));
+
+  auto dirs = store.layerDirs(*img);
+  ASSERT_EQ(dirs.size(), 1u);
+  fs::path hello = fs::path(dirs[0]) / "hello";
+  EXPECT_EQ(slurp(hello), "#!fake hello binary\n");
+  struct stat st {};
+  ASSERT_EQ(::stat(hello.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u) << "the binary must stay executable";
+
+  auto again = store.resolve("s3ich4n/get-started:pt02");
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again->id, img->id);
+  EXPECT_EQ(again->config.cmd, img->config.cmd);
+
+  EXPECT_NE(std::find(log_.begin(), log_.end(), "Step 1/5 : FROM scratch"), log_.end());
+  EXPECT_EQ(log_.back(), "Successfully tagged s3ich4n/get-started:pt02");
+  // The on-disk files are what other tools read: valid JSON, the tag mapped.
+  auto repos = nlohmann::json::parse(slurp(data_ / "images" / "repositories.json"));
+  EXPECT_EQ(repos["tags"]["s3ich4n/get-started:pt02"], img->id);
+  EXPECT_TRUE(fs::exists(data_ / "images" / "configs" / (img->id.substr(7) + ".json")));
+  EXPECT_TRUE(fs::is_empty(data_ / "images" / "tmp")) << "no build leftovers";
+}
+
+TEST_F(ImageStoreTest, SameBuildTwiceGivesSameIdAndOneLayer) {
+  getStartedLab();
+  ImageStore store(data_.string());
+  auto a = store.build(ctx_.string(), "hello", nullptr);
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  auto b = store.build(ctx_.string(), "hello", nullptr);
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_EQ(a->id, b->id);
+  EXPECT_EQ(a->created, b->created);
+  EXPECT_EQ(storedLayers(), 1u);
+  EXPECT_EQ(store.list().size(), 1u);
+}
+
+TEST_F(ImageStoreTest, ChangedContentGivesNewImageAndOldOneDangles) {
+  getStartedLab();
+  ImageStore store(data_.string());
+  auto a = store.build(ctx_.string(), "hello", nullptr);
+  ASSERT_TRUE(a.ok());
+  write("hello", "#!changed\n", fs::perms(0755));
+  auto b = store.build(ctx_.string(), "hello", nullptr);
+  ASSERT_TRUE(b.ok());
+  EXPECT_NE(a->id, b->id);
+  EXPECT_NE(a->layers, b->layers);
+  EXPECT_EQ(storedLayers(), 2u);
+  auto list = store.list();
+  ASSERT_EQ(list.size(), 2u);
+  auto old = std::find_if(list.begin(), list.end(), [&](const auto& r) { return r.id == a->id; });
+  ASSERT_NE(old, list.end());
+  EXPECT_TRUE(old->tags.empty());
+  EXPECT_EQ(store.resolve("hello:latest")->id, b->id);
+  // Same bytes but another mode is other content.
+  fs::permissions(ctx_ / "hello", fs::perms(0644));
+  auto c = store.build(ctx_.string(), "hello", nullptr);
+  ASSERT_TRUE(c.ok());
+  EXPECT_NE(c->layers, b->layers);
+}
+
+TEST_F(ImageStoreTest, NotFoundErrorTextIsExact) {
+  ImageStore store(data_.string());
+  auto r = store.resolve("nope");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "image nope:latest not found locally; build it with skiff image build");
+  auto t = store.resolve("s3ich4n/get-started:pt02");
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.error().message,
+            "image s3ich4n/get-started:pt02 not found locally; build it with skiff image build");
+  EXPECT_EQ(store.resolve("localhost:5000/app").error().message,
+            "image localhost:5000/app:latest not found locally; build it with skiff image build");
+  write("Dockerfile", "FROM base\nCOPY a /a\n");
+  auto b = store.build(ctx_.string(), "x", nullptr);
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.error().message,
+            "line 1: image base:latest not found locally; build it with skiff image build");
+}
+
+TEST_F(ImageStoreTest, TagResolveListRemove) {
+  getStartedLab();
+  ImageStore store(data_.string());
+  auto img = store.build(ctx_.string(), "app:1", nullptr);
+  ASSERT_TRUE(img.ok());
+  ASSERT_TRUE(store.tag("app:1", "app").ok());
+  ASSERT_TRUE(store.tag(img->id.substr(7, 12), "other/app:2").ok()) << "tag by short id";
+  EXPECT_EQ(store.resolve("app")->id, img->id);
+  EXPECT_EQ(store.resolve(img->id)->id, img->id);
+  EXPECT_EQ(store.resolve(img->id.substr(7))->id, img->id);
+  auto list = store.list();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].tags, (std::vector<std::string>{"app:1", "app:latest", "other/app:2"}));
+
+  auto bad = store.tag("app:1", "Bad/Name");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("must be lowercase"), std::string::npos);
+  EXPECT_FALSE(store.tag("missing", "x").ok());
+
+  // Removing by id while several names point at it needs force.
+  auto byId = store.remove(img->id.substr(7, 12), false);
+  ASSERT_FALSE(byId.ok());
+  EXPECT_NE(byId.error().message.find("referenced in multiple repositories"), std::string::npos);
+
+  // Removing a name that is not the last one only untags.
+  ASSERT_TRUE(store.remove("app", false).ok());
+  ASSERT_TRUE(store.remove("other/app:2", false).ok());
+  EXPECT_FALSE(store.resolve("app").ok());
+  EXPECT_EQ(store.resolve("app:1")->id, img->id);
+  EXPECT_EQ(storedLayers(), 1u);
+
+  // The last name takes the image and its layers with it.
+  ASSERT_TRUE(store.remove("app:1", false).ok());
+  EXPECT_TRUE(store.list().empty());
+  EXPECT_EQ(storedLayers(), 0u);
+  EXPECT_FALSE(fs::exists(data_ / "images" / "configs" / (img->id.substr(7) + ".json")));
+  EXPECT_EQ(store.remove("app:1", false).error().message,
+            "image app:1 not found locally; build it with skiff image build");
+}
+
+TEST_F(ImageStoreTest, RemoveRefusesImageInUseUnlessForced) {
+  getStartedLab();
+  std::string usedId;
+  ImageStore store(data_.string(), [&](const std::string& id) { return id == usedId; });
+  auto img = store.build(ctx_.string(), "app:1", nullptr);
+  ASSERT_TRUE(img.ok());
+  usedId = img->id;
+  auto refused = store.remove("app:1", false);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message,
+            "conflict: unable to remove image app:1 (must force) - image is being used by a "
+            "service or container");
+  EXPECT_TRUE(store.resolve("app:1").ok());
+
+  // Forced: the name goes, the files stay for the running containers.
+  ASSERT_TRUE(store.remove("app:1", true).ok());
+  EXPECT_FALSE(store.resolve("app:1").ok());
+  auto dangling = store.resolve(img->id);
+  ASSERT_TRUE(dangling.ok());
+  EXPECT_TRUE(dangling->tags.empty());
+  EXPECT_TRUE(fs::exists(store.layerDirs(*dangling)[0]));
+
+  usedId.clear();
+  ASSERT_TRUE(store.remove(img->id, false).ok());
+  EXPECT_TRUE(store.list().empty());
+  EXPECT_EQ(storedLayers(), 0u);
+}
+
+TEST_F(ImageStoreTest, FromLocalImageInheritsConfigAndLayers) {
+  write("hello", "hello\n", fs::perms(0755));
+  write("data/page.html", "<p>hi</p>\n");
+  ImageStore store(data_.string());
+  auto base = build(store,
+                    "FROM scratch\nCOPY hello /hello\nENV NAME=World\nEXPOSE 80\n"
+                    "WORKDIR /srv\nUSER 1000\nLABEL tier=base\nCMD [\"/hello\", \"80\"]\n",
+                    "base:1");
+  ASSERT_TRUE(base.ok()) << base.error().message;
+  auto child = build(store, "FROM base:1\nCOPY data /www\nENV MODE=prod\nEXPOSE 81/udp\n", "child");
+  ASSERT_TRUE(child.ok()) << child.error().message;
+  EXPECT_EQ(child->config.env, (std::vector<std::string>{"NAME=World", "MODE=prod"}));
+  EXPECT_EQ(child->config.cmd, (std::vector<std::string>{"/hello", "80"}));
+  EXPECT_EQ(child->config.exposedPorts, (std::vector<std::string>{"80/tcp", "81/udp"}));
+  EXPECT_EQ(child->config.workingDir, "/srv");
+  EXPECT_EQ(child->config.user, "1000");
+  EXPECT_EQ(child->config.labels.at("tier"), "base");
+  ASSERT_EQ(child->layers.size(), 2u);
+  EXPECT_EQ(child->layers[0], base->layers[0]);
+  auto dirs = store.layerDirs(*child);
+  ASSERT_EQ(dirs.size(), 2u);
+  EXPECT_TRUE(fs::exists(fs::path(dirs[0]) / "www" / "page.html")) << "topmost first";
+  EXPECT_TRUE(fs::exists(fs::path(dirs[1]) / "hello"));
+
+  // Removing the base keeps the layer the child still uses.
+  ASSERT_TRUE(store.remove("base:1", false).ok());
+  EXPECT_TRUE(fs::exists(fs::path(dirs[1]) / "hello"));
+  ASSERT_TRUE(store.remove("child", false).ok());
+  EXPECT_EQ(storedLayers(), 0u);
+}
+
+TEST_F(ImageStoreTest, ShellFormNeedsShell) {
+  write("hello", "x", fs::perms(0755));
+  ImageStore store(data_.string());
+  auto r = build(store, "FROM scratch\nCOPY hello /hello\n\nCMD /hello 80\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message,
+            "line 4: CMD in shell form needs /bin/sh, which the image does not have; use the "
+            "exec form: CMD [\"/path/to/binary\", \"arg\"]");
+  auto e = build(store, "FROM scratch\nCOPY hello /hello\nENTRYPOINT /hello\n");
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.error().message.rfind("line 3: ENTRYPOINT in shell form needs /bin/sh", 0), 0u)
+      << e.error().message;
+  EXPECT_TRUE(fs::is_empty(data_ / "images" / "tmp"));
+
+  write("sh", "#!fake shell", fs::perms(0755));
+  auto ok = build(store, "FROM scratch\nCOPY sh /bin/sh\nCOPY hello /hello\nCMD /hello 80\n");
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_TRUE(ok->config.hasShell);
+  EXPECT_EQ(ok->config.cmd, (std::vector<std::string>{"/bin/sh", "-c", "/hello 80"}));
+}
+
+TEST_F(ImageStoreTest, EnvArgWorkdirLabelForms) {
+  write("hello", "x", fs::perms(0755));
+  ImageStore store(data_.string());
+  auto r = build(store,
+                 "ARG BASE=scratch\n"
+                 "FROM $BASE\n"
+                 "ARG VER=1.2\n"
+                 "ENV A=$VER B=\"x y\" \\\n"
+                 "    C=${MISSING:-dflt}\n"
+                 "ENV D some value\n"
+                 "ENV A=${A}.3\n"
+                 "WORKDIR /app\n"
+                 "WORKDIR sub\n"
+                 "COPY hello ./\n"
+                 "COPY [\"hello\", \"bin/hello2\"]\n"
+                 "LABEL version=$VER \"com.example.name\"=\"my app\"\n"
+                 "USER nobody\n"
+                 "ENTRYPOINT [\"/app/sub/hello\"]\n");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->config.env,
+            (std::vector<std::string>{"A=1.2.3", "B=x y", "C=dflt", "D=some value"}));
+  EXPECT_EQ(r->config.workingDir, "/app/sub");
+  EXPECT_EQ(r->config.labels.at("version"), "1.2");
+  EXPECT_EQ(r->config.labels.at("com.example.name"), "my app");
+  EXPECT_EQ(r->config.user, "nobody");
+  ASSERT_EQ(r->layers.size(), 2u);
+  auto dirs = store.layerDirs(*r);
+  EXPECT_TRUE(fs::exists(fs::path(dirs[1]) / "app" / "sub" / "hello"));
+  EXPECT_TRUE(fs::exists(fs::path(dirs[0]) / "app" / "sub" / "bin" / "hello2"));
+}
+
+TEST_F(ImageStoreTest, CopyDirectoriesModesSymlinksAndDockerignore) {
+  write("site/index.html", "index\n");
+  write("site/cgi/run.sh", "#!/bin/sh\n", fs::perms(0750));
+  write("site/secret.key", "do not ship\n");
+  write("site/logs/a.log", "log\n");
+  fs::create_symlink("index.html", ctx_ / "site" / "home.html");
+  write(".dockerignore", "# keep secrets out\nsite/secret.key\n**/*.log\n");
+  ImageStore store(data_.string());
+  auto r = build(store, "FROM scratch\nCOPY site /var/www/\nCMD [\"/x\"]\n");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  fs::path www = fs::path(store.layerDirs(*r)[0]) / "var" / "www";
+  EXPECT_EQ(slurp(www / "index.html"), "index\n");
+  EXPECT_FALSE(fs::exists(www / "secret.key"));
+  EXPECT_FALSE(fs::exists(www / "logs" / "a.log"));
+  EXPECT_TRUE(fs::is_symlink(www / "home.html"));
+  EXPECT_EQ(fs::read_symlink(www / "home.html"), "index.html");
+  struct stat st {};
+  ASSERT_EQ(::stat((www / "cgi" / "run.sh").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0750u);
+  ASSERT_EQ(::stat((www.parent_path()).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u) << "created parents are 0755 whatever the umask";
+
+  auto ignored = build(store, "FROM scratch\nCOPY site/secret.key /k\n");
+  ASSERT_FALSE(ignored.ok());
+  EXPECT_EQ(ignored.error().message.rfind("line 2: COPY failed: file not found in build context", 0),
+            0u)
+      << ignored.error().message;
+}
+
+TEST_F(ImageStoreTest, BuildErrorsNameTheLine) {
+  write("hello", "x");
+  ImageStore store(data_.string());
+  auto run = build(store, "FROM scratch\nCOPY hello /hello\nRUN make\n");
+  ASSERT_FALSE(run.ok());
+  EXPECT_EQ(run.error().message,
+            "line 3: RUN is not supported (skiff builds images without running containers)");
+  auto url = build(store, "FROM scratch\nADD https://example.com/x.tgz /x\n");
+  ASSERT_FALSE(url.ok());
+  EXPECT_EQ(url.error().message, "line 2: ADD of remote URLs is not supported");
+  auto missing = build(store, "FROM scratch\nCOPY nothere /x\n");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().message,
+            "line 2: COPY failed: file not found in build context or excluded by .dockerignore: "
+            "stat nothere: file does not exist");
+  auto outside = build(store, "FROM scratch\nCOPY ../etc/passwd /x\n");
+  ASSERT_FALSE(outside.ok());
+  EXPECT_EQ(outside.error().message,
+            "line 2: COPY failed: forbidden path outside the build context: ../etc/passwd");
+  auto noFrom = build(store, "COPY hello /hello\n");
+  ASSERT_FALSE(noFrom.ok());
+  EXPECT_EQ(noFrom.error().message, "line 1: COPY before FROM: a Dockerfile must start with FROM");
+  auto port = build(store, "FROM scratch\nEXPOSE 99999\n");
+  ASSERT_FALSE(port.ok());
+  EXPECT_EQ(port.error().message, "line 2: EXPOSE 99999: invalid port");
+  auto stages = build(store, "FROM scratch\nFROM scratch\n");
+  ASSERT_FALSE(stages.ok());
+  EXPECT_EQ(stages.error().message, "line 2: multi-stage builds are not supported (a second FROM)");
+  auto noCtx = store.build((base_ / "absent").string(), "x", nullptr);
+  EXPECT_FALSE(noCtx.ok());
+  EXPECT_TRUE(store.list().empty()) << "failed builds leave no image";
+  EXPECT_EQ(storedLayers(), 0u) << "failed builds leave no layer";
+}
+
+TEST_F(ImageStoreTest, AddOfLocalFileCopies) {
+  write("app.tar", "not really a tar", fs::perms(0600));
+  ImageStore store(data_.string());
+  auto r = build(store, "FROM scratch\nADD --chown=root:root app.tar /opt/\nCMD [\"/x\"]\n");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(slurp(fs::path(store.layerDirs(*r)[0]) / "opt" / "app.tar"), "not really a tar");
+}
+
+}  // namespace
+}  // namespace skiff::runtime
