@@ -1,0 +1,117 @@
+#pragma once
+// Orchestrator: the manager and the single node's agent in one. It holds the
+// desired state (swarm, stacks, services; persisted in the Store) and the
+// actual state (tasks: one container each), and reconciles them: start a
+// task per missing slot, stop extra or outdated ones, restart exited ones as
+// the service's restart_policy says, keep every published port's proxy
+// backends equal to the running replicas.
+//
+// The network model is docker's: each stack network is an overlay (bridge +
+// VXLAN, VNI, a /24 from the cluster IPAM); services with published ports
+// also join `ingress`, whose bridge carries an address in the node's own
+// namespace so the routing-mesh proxy reaches every replica. A replica gets
+// one veth per network (eth0, eth1, ... in the order ingress, then the
+// service's networks).
+//
+// Events: a task's exit arrives at once through its pidfd (uv_poll); stops
+// escalate from the stop signal to SIGKILL after stop_grace_period; restarts
+// wait restart_policy.delay on a uv timer. Everything runs on the daemon's
+// loop thread; handles are owned by small heap objects freed in their close
+// callbacks and find their task by id, so a task that is gone is never
+// touched by a late callback.
+
+#include <uv.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "skiff/common/result.h"
+#include "skiff/netd/store.h"
+#include "skiff/overlay/ipam.h"
+#include "skiff/overlay/overlay.h"
+#include "skiff/proxy/proxy.h"
+#include "skiff/runtime/container.h"
+#include "skiff/runtime/image.h"
+#include "skiff/runtime/stack.h"
+
+namespace skiff::netd {
+
+// An error a user sees: HTTP status + message.
+struct ApiError {
+  int status;
+  std::string message;
+};
+
+template <typename T>
+using ApiResult = std::variant<T, ApiError>;
+
+inline constexpr const char* kNotManager =
+    "this node is not a swarm manager. Use \"skiff swarm init\" or \"skiff swarm join\" to connect "
+    "this node to swarm and try again.";
+
+struct OrchestratorDeps {
+  uv_loop_t* loop = nullptr;
+  Store* store = nullptr;
+  runtime::ImageStore* images = nullptr;
+  runtime::ContainerLauncher* launcher = nullptr;
+  overlay::Overlay* overlay = nullptr;
+  proxy::Proxy* proxy = nullptr;
+  std::string dataRoot;
+  std::string hostname;
+  std::string cgroupVersion;  // "v1" | "v2", for info
+};
+
+class Orchestrator {
+ public:
+  explicit Orchestrator(OrchestratorDeps deps);
+  ~Orchestrator();
+
+  // Loads the swarm and stacks from the store and reconciles them.
+  Status restore();
+  // Stops every task (stop signal, then SIGKILL after grace) and tears down
+  // the node's networks; `done` runs on the loop when all are gone. Desired
+  // state stays in the store.
+  void shutdown(std::function<void()> done);
+
+  // API operations. Each validates fully before it changes anything.
+  ApiResult<nlohmann::json> info() const;
+  ApiResult<nlohmann::json> swarmInit(const std::string& advertiseAddr);
+  ApiResult<nlohmann::json> swarmLeave(bool force);
+  ApiResult<nlohmann::json> nodes() const;
+  ApiResult<nlohmann::json> deployStack(const std::string& name, const runtime::StackSpec& spec);
+  ApiResult<nlohmann::json> listStacks() const;
+  ApiResult<nlohmann::json> removeStack(const std::string& name);
+  ApiResult<nlohmann::json> listServices(const std::string& stackFilter) const;
+  ApiResult<nlohmann::json> inspectService(const std::string& name) const;
+  ApiResult<nlohmann::json> scaleService(const std::string& name, uint64_t replicas);
+  ApiResult<nlohmann::json> serviceLogs(const std::string& name) const;
+  ApiResult<nlohmann::json> listTasks(const std::string& serviceFilter, const std::string& stackFilter) const;
+  ApiResult<nlohmann::json> listContainers(bool all) const;
+  ApiResult<nlohmann::json> inspectContainer(const std::string& ref) const;
+  ApiResult<nlohmann::json> containerLogs(const std::string& ref) const;
+  ApiResult<nlohmann::json> listNetworks() const;
+  ApiResult<nlohmann::json> inspectNetwork(const std::string& name) const;
+  // True when a live task runs this image (image rm refuses then).
+  bool imageInUse(const std::string& imageId) const;
+
+  // For metrics: replicas per service and state.
+  struct ServiceCount {
+    std::string stack, service;
+    uint64_t running = 0, desired = 0;
+  };
+  std::vector<ServiceCount> serviceCounts() const;
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace skiff::netd

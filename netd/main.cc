@@ -1,0 +1,187 @@
+// netd: skiff's network daemon. Serves the API on a Unix socket, keeps the
+// desired state in <data-root>/state.db, runs replicas through the container
+// runtime, builds overlay networks with netlink and publishes ports through
+// the routing-mesh proxy. See netd/include/skiff/netd/orchestrator.h.
+
+#include <limits.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "skiff/common/log.h"
+#include "skiff/netd/api.h"
+#include "skiff/netd/http_server.h"
+#include "skiff/netd/metrics.h"
+#include "skiff/netd/orchestrator.h"
+#include "skiff/netd/store.h"
+#include "skiff/overlay/netlink.h"
+#include "skiff/overlay/overlay.h"
+#include "skiff/proxy/proxy.h"
+#include "skiff/runtime/cgroup.h"
+#include "skiff/runtime/container.h"
+#include "skiff/runtime/image.h"
+
+namespace {
+
+using namespace skiff;
+
+std::string selfExe() {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "/proc/self/exe";
+  buf[n] = '\0';
+  return buf;
+}
+
+std::string hostName() {
+  char buf[256] = {0};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
+
+int fatal(const std::string& what) {
+  log::error("netd", what);
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // A container's init shim is this same binary; it never returns.
+  if (runtime::maybeRunContainerInit(argc, argv)) return 0;
+
+  CLI::App app{"netd: the skiff daemon (runs compose stacks as replicas on overlay networks)"};
+  std::string socketPath = "/run/skiff/netd.sock";
+  std::string dataRoot = "/var/lib/skiff";
+  std::string metricsAddr = "127.0.0.1:9323";
+  std::string logLevel = "info";
+  std::string cgroupParent = "skiff";
+  unsigned proxyThreads = 0;
+  app.add_option("--socket", socketPath, "API socket path")->capture_default_str();
+  app.add_option("--data-root", dataRoot, "state, images, containers and volumes")->capture_default_str();
+  app.add_option("--metrics-addr", metricsAddr, "Prometheus endpoint (host:port, empty = off)")->capture_default_str();
+  app.add_option("--log-level", logLevel, "debug|info|warn|error")->capture_default_str();
+  app.add_option("--cgroup-parent", cgroupParent, "cgroup under which replicas' groups are made")->capture_default_str();
+  app.add_option("--proxy-threads", proxyThreads, "routing-mesh proxy threads (0 = cores)")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  log::Level level;
+  if (!log::parseLevel(logLevel, &level)) return fatal("invalid --log-level \"" + logLevel + "\"");
+  log::setLevel(level);
+  if (::geteuid() != 0) return fatal("netd needs root (namespaces, cgroups, netlink)");
+  ::signal(SIGPIPE, SIG_IGN);
+
+  std::error_code ec;
+  dataRoot = std::filesystem::absolute(dataRoot, ec).lexically_normal().string();
+  for (const char* sub : {"", "/containers", "/volumes", "/configs"}) {
+    std::filesystem::create_directories(dataRoot + sub, ec);
+    if (ec) return fatal("cannot create " + dataRoot + sub + ": " + ec.message());
+  }
+  std::filesystem::create_directories(std::filesystem::path(socketPath).parent_path(), ec);
+
+  auto store = netd::Store::open(dataRoot + "/state.db");
+  if (!store.ok()) return fatal(store.error().message);
+
+  auto cgroups = runtime::CgroupManager::detect(cgroupParent);
+  if (!cgroups.ok()) return fatal("cgroups: " + cgroups.error().message);
+  std::string cgroupVersion = (*cgroups)->version() == runtime::CgroupVersion::kV2 ? "v2" : "v1";
+  auto launcher = runtime::makeLinuxLauncher(*cgroups, selfExe());
+
+  auto netlink = overlay::openNetlink();
+  if (!netlink.ok()) return fatal("netlink: " + netlink.error().message);
+  overlay::Overlay overlayNet(**netlink);
+
+  proxy::Options popts;
+  popts.threads = proxyThreads;
+  auto proxy = proxy::Proxy::start(popts);
+  if (!proxy.ok()) return fatal("proxy: " + proxy.error().message);
+
+  runtime::ImageStore images(dataRoot);
+
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+
+  netd::OrchestratorDeps deps;
+  deps.loop = &loop;
+  deps.store = store->get();
+  deps.images = &images;
+  deps.launcher = launcher.get();
+  deps.overlay = &overlayNet;
+  deps.proxy = proxy->get();
+  deps.dataRoot = dataRoot;
+  deps.hostname = hostName();
+  deps.cgroupVersion = cgroupVersion;
+  auto orchestrator = std::make_unique<netd::Orchestrator>(deps);
+
+  auto metrics = netd::Metrics::start(metricsAddr, proxy->get());
+  if (!metrics.ok()) return fatal(metrics.error().message);
+
+  netd::Api api(*orchestrator, images);
+  netd::HttpServer server(&loop, [&api](const netd::HttpRequest& r) { return api.handle(r); });
+  if (auto st = server.listen(socketPath); !st.ok()) return fatal(st.error().message);
+
+  auto restored = orchestrator->restore();
+  if (!restored.ok()) log::error("netd", "restore: ", restored.error().message);
+
+  // The metrics snapshot of service counts, refreshed once a second.
+  uv_timer_t metricsTimer;
+  uv_timer_init(&loop, &metricsTimer);
+  struct MetricsCtx {
+    netd::Orchestrator* orch;
+    netd::Metrics* metrics;
+  } mctx{orchestrator.get(), metrics->get()};
+  metricsTimer.data = &mctx;
+  uv_timer_start(
+      &metricsTimer,
+      [](uv_timer_t* t) {
+        auto* c = static_cast<MetricsCtx*>(t->data);
+        c->metrics->publish(c->orch->serviceCounts());
+      },
+      0, 1000);
+
+  // SIGTERM/SIGINT: stop replicas gracefully, remove what this node made,
+  // then leave the loop. A second signal skips the wait.
+  struct SignalCtx {
+    netd::Orchestrator* orch;
+    netd::HttpServer* server;
+    uv_timer_t* metricsTimer;
+    uv_signal_t term, intr;
+    bool stopping = false;
+  } sctx{orchestrator.get(), &server, &metricsTimer, {}, {}};
+  auto onSignal = [](uv_signal_t* s, int signum) {
+    auto* c = static_cast<SignalCtx*>(s->data);
+    if (c->stopping) {
+      log::warn("netd", "second signal ", signum, ": exiting now");
+      std::_Exit(1);
+    }
+    c->stopping = true;
+    log::info("netd", "signal ", signum, ": stopping replicas and shutting down");
+    c->server->close();
+    c->orch->shutdown([c] {
+      uv_timer_stop(c->metricsTimer);
+      uv_close(reinterpret_cast<uv_handle_t*>(c->metricsTimer), nullptr);
+      uv_close(reinterpret_cast<uv_handle_t*>(&c->term), nullptr);
+      uv_close(reinterpret_cast<uv_handle_t*>(&c->intr), nullptr);
+    });
+  };
+  uv_signal_init(&loop, &sctx.term);
+  uv_signal_init(&loop, &sctx.intr);
+  sctx.term.data = sctx.intr.data = &sctx;
+  uv_signal_start(&sctx.term, onSignal, SIGTERM);
+  uv_signal_start(&sctx.intr, onSignal, SIGINT);
+
+  log::info("netd", "listening on ", socketPath, " (data root ", dataRoot, ", cgroup ", cgroupVersion,
+            ", metrics ", metricsAddr.empty() ? "off" : metricsAddr, ")");
+  uv_run(&loop, UV_RUN_DEFAULT);
+
+  orchestrator.reset();
+  uv_run(&loop, UV_RUN_DEFAULT);  // let close callbacks of the orchestrator's handles run
+  if (uv_loop_close(&loop) != 0) log::warn("netd", "loop closed with handles still open");
+  log::info("netd", "stopped");
+  return 0;
+}

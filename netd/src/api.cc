@@ -1,0 +1,162 @@
+#include "skiff/netd/api.h"
+
+#include <ctime>
+#include <regex>
+
+#include "skiff/common/log.h"
+
+namespace skiff::netd {
+namespace {
+using json = nlohmann::json;
+
+HttpResponse ok(const json& body) { return {200, body.dump()}; }
+HttpResponse fail(int status, const std::string& message) { return {status, json{{"message", message}}.dump()}; }
+
+HttpResponse from(const ApiResult<json>& r) {
+  if (const auto* err = std::get_if<ApiError>(&r)) return fail(err->status, err->message);
+  return ok(std::get<json>(r));
+}
+
+json imageJson(const runtime::ImageRecord& img, const std::string& tag) {
+  std::string repo = "<none>", t = "<none>";
+  if (!tag.empty()) {
+    auto colon = tag.rfind(':');
+    repo = tag.substr(0, colon);
+    t = colon == std::string::npos ? "latest" : tag.substr(colon + 1);
+  }
+  return json{{"id", img.id},   {"repository", repo}, {"tag", t},
+              {"created", img.created}, {"size", img.size}, {"layers", img.layers}};
+}
+
+// "/v1/services/web/scale" with pattern "/v1/services/*/scale" -> {"web"}.
+bool match(const std::string& path, const std::string& pattern, std::vector<std::string>* args) {
+  args->clear();
+  size_t p = 0, q = 0;
+  while (p < pattern.size() && q <= path.size()) {
+    if (pattern[p] == '*') {
+      size_t end = path.find('/', q);
+      // The last wildcard takes the rest (image references hold slashes).
+      if (p + 1 == pattern.size()) end = std::string::npos;
+      std::string part = path.substr(q, end == std::string::npos ? std::string::npos : end - q);
+      if (part.empty()) return false;
+      args->push_back(part);
+      q = end == std::string::npos ? path.size() : end;
+      p++;
+    } else {
+      if (q >= path.size() || path[q] != pattern[p]) return false;
+      p++;
+      q++;
+    }
+  }
+  return p == pattern.size() && q == path.size();
+}
+
+}  // namespace
+
+HttpResponse Api::handle(const HttpRequest& request) {
+  try {
+    HttpResponse resp = route(request);
+    if (resp.status >= 400) {
+      log::debug("api", request.method, " ", request.path, " -> ", resp.status, " ", resp.body);
+    }
+    return resp;
+  } catch (const json::exception& e) {
+    return fail(400, std::string("invalid request body: ") + e.what());
+  } catch (const std::invalid_argument& e) {
+    return fail(400, e.what());
+  }
+}
+
+HttpResponse Api::route(const HttpRequest& r) {
+  std::vector<std::string> a;
+  const std::string& m = r.method;
+  auto body = [&]() { return r.body.empty() ? json::object() : json::parse(r.body); };
+  auto q = [&](const std::string& key) {
+    auto it = r.query.find(key);
+    return it == r.query.end() ? std::string() : it->second;
+  };
+  auto flag = [&](const std::string& key) {
+    std::string v = q(key);
+    return v == "1" || v == "true";
+  };
+
+  if (m == "GET" && r.path == "/v1/info") return from(orch_.info());
+  if (m == "POST" && r.path == "/v1/swarm/init") return from(orch_.swarmInit(body().value("advertiseAddr", "")));
+  if (m == "POST" && r.path == "/v1/swarm/leave") return from(orch_.swarmLeave(body().value("force", false)));
+  if (m == "GET" && r.path == "/v1/nodes") return from(orch_.nodes());
+
+  if (m == "GET" && r.path == "/v1/stacks") return from(orch_.listStacks());
+  if (match(r.path, "/v1/stacks/*", &a)) {
+    if (m == "POST") {
+      json b = body();
+      if (!b.contains("stack")) return fail(400, "request body needs a \"stack\" object");
+      runtime::StackSpec spec = runtime::stackFromJson(b["stack"]);
+      return from(orch_.deployStack(a[0], spec));
+    }
+    if (m == "DELETE") return from(orch_.removeStack(a[0]));
+  }
+
+  if (m == "GET" && r.path == "/v1/services") return from(orch_.listServices(q("stack")));
+  if (m == "GET" && match(r.path, "/v1/services/*/logs", &a)) return from(orch_.serviceLogs(a[0]));
+  if (m == "POST" && match(r.path, "/v1/services/*/scale", &a)) {
+    json b = body();
+    if (!b.contains("replicas") || !b["replicas"].is_number_integer() || b["replicas"].get<int64_t>() < 0) {
+      return fail(400, "replicas must be a non-negative integer");
+    }
+    return from(orch_.scaleService(a[0], b["replicas"].get<uint64_t>()));
+  }
+  if (m == "GET" && match(r.path, "/v1/services/*", &a)) return from(orch_.inspectService(a[0]));
+
+  if (m == "GET" && r.path == "/v1/tasks") return from(orch_.listTasks(q("service"), q("stack")));
+
+  if (m == "GET" && r.path == "/v1/containers") return from(orch_.listContainers(flag("all")));
+  if (m == "GET" && match(r.path, "/v1/containers/*/logs", &a)) return from(orch_.containerLogs(a[0]));
+  if (m == "GET" && match(r.path, "/v1/containers/*", &a)) return from(orch_.inspectContainer(a[0]));
+
+  if (m == "POST" && r.path == "/v1/images/build") {
+    json b = body();
+    std::string context = b.value("context", "");
+    std::string tag = b.value("tag", "");
+    if (context.empty() || context[0] != '/') return fail(400, "build context must be an absolute path");
+    std::vector<std::string> buildLog;
+    auto built = images_.build(context, tag, &buildLog);
+    if (!built.ok()) return fail(400, built.error().message);
+    log::info("netd", "image ", built->id.substr(7, 12), " built", tag.empty() ? "" : " as ", tag);
+    return ok(json{{"id", built->id}, {"log", buildLog}, {"tags", built->tags}});
+  }
+  if (m == "GET" && r.path == "/v1/images") {
+    json out = json::array();
+    for (const auto& img : images_.list()) {
+      if (img.tags.empty()) out.push_back(imageJson(img, ""));
+      for (const auto& t : img.tags) out.push_back(imageJson(img, t));
+    }
+    return ok(out);
+  }
+  if (m == "POST" && r.path == "/v1/images/tag") {
+    json b = body();
+    auto st = images_.tag(b.value("source", ""), b.value("target", ""));
+    if (!st.ok()) return fail(st.error().message.find("not found") != std::string::npos ? 404 : 400, st.error().message);
+    return ok(json::object());
+  }
+  if (m == "DELETE" && match(r.path, "/v1/images/*", &a)) {
+    auto before = images_.resolve(a[0]);
+    auto st = images_.remove(a[0], flag("force"));
+    if (!st.ok()) {
+      int status = st.error().message.find("not found") != std::string::npos ? 404 : 409;
+      return fail(status, st.error().message);
+    }
+    json out{{"untagged", json::array()}, {"deleted", json::array()}};
+    if (before.ok()) {
+      out["untagged"].push_back(runtime::normalizeImageRef(a[0]));
+      if (!images_.resolve(before->id).ok()) out["deleted"].push_back(before->id);
+    }
+    return ok(out);
+  }
+
+  if (m == "GET" && r.path == "/v1/networks") return from(orch_.listNetworks());
+  if (m == "GET" && match(r.path, "/v1/networks/*", &a)) return from(orch_.inspectNetwork(a[0]));
+
+  return fail(404, "page not found: " + m + " " + r.path);
+}
+
+}  // namespace skiff::netd

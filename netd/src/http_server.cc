@@ -1,0 +1,233 @@
+#include "skiff/netd/http_server.h"
+
+#include <http_parser.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "skiff/common/log.h"
+
+namespace skiff::netd {
+namespace {
+
+const char* reasonPhrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Status";
+  }
+}
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string percentDecode(const std::string& in) {
+  std::string out;
+  for (size_t i = 0; i < in.size(); i++) {
+    if (in[i] == '%' && i + 2 < in.size() && hexValue(in[i + 1]) >= 0 && hexValue(in[i + 2]) >= 0) {
+      out += static_cast<char>(hexValue(in[i + 1]) * 16 + hexValue(in[i + 2]));
+      i += 2;
+    } else if (in[i] == '+') {
+      out += ' ';
+    } else {
+      out += in[i];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void parseTarget(const std::string& target, std::string* path, std::map<std::string, std::string>* query) {
+  auto q = target.find('?');
+  *path = percentDecode(target.substr(0, q));
+  if (q == std::string::npos) return;
+  std::string rest = target.substr(q + 1);
+  size_t start = 0;
+  while (start <= rest.size()) {
+    size_t amp = rest.find('&', start);
+    std::string part = rest.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
+    if (!part.empty()) {
+      auto eq = part.find('=');
+      if (eq == std::string::npos) (*query)[percentDecode(part)] = "";
+      else (*query)[percentDecode(part.substr(0, eq))] = percentDecode(part.substr(eq + 1));
+    }
+    if (amp == std::string::npos) break;
+    start = amp + 1;
+  }
+}
+
+// One accepted connection. Freed in the close callback of its pipe handle.
+struct HttpServer::Conn {
+  uv_pipe_t pipe;
+  http_parser parser;
+  HttpServer* server;
+  std::string url;
+  HttpRequest request;
+  bool complete = false;
+  bool tooLarge = false;
+  std::string out;  // kept alive until the write completes
+  uv_write_t write;
+
+  static http_parser_settings settings() {
+    http_parser_settings s;
+    http_parser_settings_init(&s);
+    s.on_url = [](http_parser* p, const char* at, size_t len) {
+      static_cast<Conn*>(p->data)->url.append(at, len);
+      return 0;
+    };
+    s.on_body = [](http_parser* p, const char* at, size_t len) {
+      auto* c = static_cast<Conn*>(p->data);
+      if (c->request.body.size() + len > kMaxBody) {
+        c->tooLarge = true;
+        return 1;
+      }
+      c->request.body.append(at, len);
+      return 0;
+    };
+    s.on_message_complete = [](http_parser* p) {
+      static_cast<Conn*>(p->data)->complete = true;
+      return 0;
+    };
+    return s;
+  }
+
+  void closeSelf() {
+    if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&pipe))) return;
+    uv_close(reinterpret_cast<uv_handle_t*>(&pipe),
+             [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
+  }
+
+  void respond(const HttpResponse& resp) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&pipe));
+    out = "HTTP/1.1 " + std::to_string(resp.status) + " " + reasonPhrase(resp.status) +
+          "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(resp.body.size()) +
+          "\r\nConnection: close\r\n\r\n" + resp.body;
+    uv_buf_t buf = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
+    write.data = this;
+    int rc = uv_write(&write, reinterpret_cast<uv_stream_t*>(&pipe), &buf, 1,
+                      [](uv_write_t* w, int) { static_cast<Conn*>(w->data)->closeSelf(); });
+    if (rc != 0) closeSelf();
+  }
+
+  void onData(const char* data, size_t len) {
+    static const http_parser_settings kSettings = settings();
+    size_t used = http_parser_execute(&parser, &kSettings, data, len);
+    if (tooLarge) {
+      respond({413, R"({"message":"request body too large"})"});
+      return;
+    }
+    if (parser.http_errno != HPE_OK || used != len) {
+      respond({400, std::string(R"({"message":"bad HTTP request: )") +
+                        http_errno_description(static_cast<http_errno>(parser.http_errno)) + "\"}"});
+      return;
+    }
+    if (!complete) return;
+    request.method = http_method_str(static_cast<http_method>(parser.method));
+    parseTarget(url, &request.path, &request.query);
+    HttpResponse resp;
+    // The handler is ours and does not throw by contract; guard anyway so a
+    // bug turns into a 500 for one request instead of ending the daemon.
+    try {
+      resp = server->handler_(request);
+    } catch (const std::exception& e) {
+      log::error("api", "handler for ", request.method, " ", request.path, " threw: ", e.what());
+      resp = {500, nlohmann_json_escape(e.what())};
+    }
+    respond(resp);
+  }
+
+  static std::string nlohmann_json_escape(const std::string& text) {
+    std::string out = R"({"message":")";
+    for (char c : text) {
+      if (c == '"' || c == '\\') out += '\\';
+      if (static_cast<unsigned char>(c) < 0x20) continue;
+      out += c;
+    }
+    return out + "\"}";
+  }
+};
+
+HttpServer::HttpServer(uv_loop_t* loop, HttpHandler handler) : loop_(loop), handler_(std::move(handler)) {}
+
+HttpServer::~HttpServer() { close(); }
+
+Status HttpServer::listen(const std::string& socketPath) {
+  // A socket file left by a previous netd that died: refuse if something
+  // still answers on it, else remove it.
+  struct stat st {};
+  if (::lstat(socketPath.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) return Error::msg(socketPath + " exists and is not a socket");
+    ::unlink(socketPath.c_str());
+  }
+  pipe_ = new uv_pipe_t;
+  uv_pipe_init(loop_, pipe_, 0);
+  pipe_->data = this;
+  int rc = uv_pipe_bind(pipe_, socketPath.c_str());
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(pipe_), 128, &HttpServer::onConnection);
+  if (rc != 0) {
+    close();
+    return Error::msg("listen on " + socketPath + ": " + uv_strerror(rc), -rc);
+  }
+  ::chmod(socketPath.c_str(), 0660);
+  path_ = socketPath;
+  return okStatus();
+}
+
+void HttpServer::close() {
+  if (pipe_ != nullptr) {
+    uv_close(reinterpret_cast<uv_handle_t*>(pipe_), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
+    pipe_ = nullptr;
+  }
+  if (!path_.empty()) {
+    ::unlink(path_.c_str());
+    path_.clear();
+  }
+}
+
+void HttpServer::onConnection(uv_stream_t* server, int status) {
+  if (status < 0) {
+    log::warn("api", "accept: ", uv_strerror(status));
+    return;
+  }
+  auto* self = static_cast<HttpServer*>(server->data);
+  auto* conn = new Conn;
+  conn->server = self;
+  uv_pipe_init(self->loop_, &conn->pipe, 0);
+  conn->pipe.data = conn;
+  http_parser_init(&conn->parser, HTTP_REQUEST);
+  conn->parser.data = conn;
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&conn->pipe)) != 0) {
+    conn->closeSelf();
+    return;
+  }
+  uv_read_start(
+      reinterpret_cast<uv_stream_t*>(&conn->pipe),
+      [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
+        buf->base = new char[suggested];
+        buf->len = suggested;
+      },
+      [](uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+        auto* c = static_cast<Conn*>(stream->data);
+        if (nread > 0) {
+          c->onData(buf->base, static_cast<size_t>(nread));
+        } else if (nread < 0) {
+          c->closeSelf();
+        }
+        delete[] buf->base;
+      });
+}
+
+}  // namespace skiff::netd
