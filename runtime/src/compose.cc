@@ -28,7 +28,7 @@ struct Entry {
 
 // Merge keys can fan out (`<<: [*a, *a]` nested); a bound keeps a hostile
 // file from taking exponential time.
-constexpr size_t kMaxMergedEntries = 100000;
+constexpr size_t kMaxMergedEntries = 10000;
 constexpr int kMaxMergeDepth = 32;
 
 using KeySet = std::set<std::string, std::less<>>;

@@ -4,11 +4,16 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <iomanip>
+#include <sstream>
+
 #include "skiff/runtime/compose.h"
 
 namespace skiff::runtime {
 
 namespace {
+
+std::string escapeDollars(const std::string& s);
 
 void emit(YAML::Emitter& out, const nlohmann::json& j) {
   switch (j.type()) {
@@ -26,7 +31,7 @@ void emit(YAML::Emitter& out, const nlohmann::json& j) {
       out << YAML::EndSeq;
       break;
     case nlohmann::json::value_t::string:
-      out << YAML::DoubleQuoted << j.get<std::string>();
+      out << YAML::DoubleQuoted << escapeDollars(j.get<std::string>());
       break;
     case nlohmann::json::value_t::null:
       out << YAML::Null;
@@ -37,25 +42,83 @@ void emit(YAML::Emitter& out, const nlohmann::json& j) {
   }
 }
 
-// Empty values (defaults nobody set) only clutter the printout.
-nlohmann::json prune(const nlohmann::json& j) {
-  if (j.is_object()) {
-    nlohmann::json out = nlohmann::json::object();
-    for (const auto& [k, v] : j.items()) {
-      nlohmann::json p = prune(v);
-      if (p.is_null() || ((p.is_object() || p.is_array() || p.is_string()) && p.empty())) continue;
-      out[k] = std::move(p);
-    }
-    return out;
+// Empty values (defaults nobody set) only clutter the printout; but in
+// environment/labels/driver_opts an empty string is a value.
+nlohmann::json prune(const nlohmann::json& j, bool keepEmptyValues = false) {
+  if (!j.is_object()) return j;
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [k, v] : j.items()) {
+    bool keep = k == "environment" || k == "labels" || k == "driver_opts";
+    nlohmann::json p = prune(v, keep);
+    bool empty = p.is_null() || ((p.is_object() || p.is_array() || p.is_string()) && p.empty());
+    if (empty && !(keepEmptyValues && p.is_string())) continue;
+    out[k] = std::move(p);
   }
-  return j;
+  return out;
+}
+
+std::string durationText(double seconds) {
+  std::ostringstream out;
+  out << std::setprecision(15) << seconds << "s";
+  return out.str();
+}
+
+void durationsToText(nlohmann::json& j, std::initializer_list<const char*> keys) {
+  for (const char* k : keys) {
+    if (j.contains(k) && j[k].is_number()) j[k] = durationText(j[k].get<double>());
+  }
+}
+
+// Makes the printout a valid compose file again (as docker's is): durations
+// with units, service networks as a mapping, unpublished ports without
+// `published`, `$` escaped, config contents left to the file.
+void toComposeShape(nlohmann::json& j) {
+  if (j.contains("services")) {
+    for (auto& [name, svc] : j["services"].items()) {
+      if (svc.contains("networks")) {
+        nlohmann::json nets = nlohmann::json::object();
+        for (auto& n : svc["networks"]) {
+          std::string netName = n.value("name", "");
+          n.erase("name");
+          nets[netName] = n;
+        }
+        svc["networks"] = nets;
+      }
+      if (svc.contains("ports")) {
+        for (auto& p : svc["ports"]) {
+          if (p.value("published", 0) == 0) p.erase("published");
+        }
+      }
+      durationsToText(svc, {"stop_grace_period"});
+      if (svc.contains("healthcheck")) durationsToText(svc["healthcheck"], {"interval", "timeout", "start_period"});
+      if (svc.contains("deploy")) {
+        auto& d = svc["deploy"];
+        if (d.contains("restart_policy")) durationsToText(d["restart_policy"], {"delay", "window"});
+        if (d.contains("update_config")) durationsToText(d["update_config"], {"delay", "monitor"});
+      }
+    }
+  }
+  if (j.contains("configs")) {
+    for (auto& [name, c] : j["configs"].items()) c.erase("content");
+  }
+}
+
+std::string escapeDollars(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    out += c;
+    if (c == '$') out += '$';
+  }
+  return out;
 }
 
 }  // namespace
 
 std::string toYaml(const StackSpec& stack) {
   YAML::Emitter out;
-  emit(out, prune(toJson(stack)));
+  nlohmann::json j = prune(toJson(stack));
+  toComposeShape(j);
+  emit(out, j);
   return std::string(out.c_str()) + "\n";
 }
 

@@ -234,6 +234,7 @@ std::vector<PortSpec> parsePortShort(std::string_view text) {
   } else if (parts.size() == 2) {
     published = parts[0];
     target = parts[1];
+    if (published.empty()) throw std::invalid_argument("invalid port " + quote(text));
   } else if (parts.size() == 3) {
     hostIp = std::string(parts[0]);
     published = parts[1];

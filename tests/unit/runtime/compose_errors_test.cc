@@ -1,0 +1,163 @@
+// Every error a user can make names the file, the line, the key path and the
+// offending value, so it can be fixed without guessing.
+
+#include <gtest/gtest.h>
+
+#include "skiff/runtime/compose.h"
+
+namespace skiff::runtime {
+namespace {
+
+// The error message for a file, or "" when it parses.
+std::string errorOf(const std::string& yaml, const std::map<std::string, std::string>& env = {}) {
+  try {
+    parseComposeString(yaml, "docker-compose.yml", "/stack", env);
+  } catch (const ComposeError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+const char* kSeedHead =
+    "version: \"3\"\n"          // 1
+    "services:\n"               // 2
+    "  web:\n"                  // 3
+    "    image: nginx\n";       // 4
+
+TEST(ComposeErrors, InvalidMemory) {
+  std::string yaml = std::string(kSeedHead) +
+                     "    deploy:\n"            // 5
+                     "      resources:\n"       // 6
+                     "        limits:\n"        // 7
+                     "          memory: 50Q\n";  // 8
+  EXPECT_EQ(errorOf(yaml),
+            "docker-compose.yml:8: services.web.deploy.resources.limits.memory: invalid memory value \"50Q\"");
+}
+
+TEST(ComposeErrors, NegativeOrTextCpus) {
+  std::string base = std::string(kSeedHead) + "    deploy:\n      resources:\n        limits:\n";
+  EXPECT_EQ(errorOf(base + "          cpus: \"-0.5\"\n"),
+            "docker-compose.yml:8: services.web.deploy.resources.limits.cpus: negative value \"-0.5\"");
+  EXPECT_EQ(errorOf(base + "          cpus: lots\n"),
+            "docker-compose.yml:8: services.web.deploy.resources.limits.cpus: invalid number \"lots\"");
+}
+
+TEST(ComposeErrors, UnknownKeyIsATypo) {
+  EXPECT_EQ(errorOf("services:\n  web:\n    imagee: nginx\n"),
+            "docker-compose.yml:3: services.web Additional property imagee is not allowed");
+  EXPECT_EQ(errorOf(std::string(kSeedHead) + "    deploy:\n      replica: 2\n"),
+            "docker-compose.yml:6: services.web.deploy Additional property replica is not allowed");
+  EXPECT_EQ(errorOf("servics:\n  web:\n    image: x\n"),
+            "docker-compose.yml:1: Additional property servics is not allowed");
+}
+
+TEST(ComposeErrors, UnsupportedKeysAreOneSortedWarning) {
+  auto r = parseComposeString(std::string(kSeedHead) +
+                                  "    restart: always\n    build: .\n    privileged: true\n"
+                                  "  db:\n    image: pg\n    restart: always\n    x-foo: 1\n"
+                                  "x-top: {a: 1}\n",
+                              "docker-compose.yml", "/stack", {});
+  EXPECT_EQ(r.warnings, (std::vector<std::string>{"Ignoring unsupported options: build, privileged, restart"}));
+}
+
+TEST(ComposeErrors, UndeclaredNetwork) {
+  EXPECT_EQ(errorOf(std::string(kSeedHead) + "    networks:\n      - webnet\n"),
+            "docker-compose.yml:6: services.web.networks: undefined network \"webnet\" (declare it under the "
+            "top-level networks)");
+}
+
+TEST(ComposeErrors, UndeclaredVolumeAndConfig) {
+  EXPECT_EQ(errorOf(std::string(kSeedHead) + "    volumes:\n      - data:/data\n"),
+            "docker-compose.yml:6: services.web.volumes: undefined volume \"data\" (declare it under the top-level "
+            "volumes)");
+  EXPECT_EQ(errorOf(std::string(kSeedHead) + "    configs: [nginx_conf]\n"),
+            "docker-compose.yml:5: services.web.configs: undefined config \"nginx_conf\" (declare it under the "
+            "top-level configs)");
+}
+
+TEST(ComposeErrors, BadPorts) {
+  std::string base = std::string(kSeedHead) + "    ports:\n";
+  EXPECT_EQ(errorOf(base + "      - \"4000:70000\"\n"),
+            "docker-compose.yml:6: services.web.ports: invalid port \"4000:70000\"");
+  EXPECT_EQ(errorOf(base + "      - \"9000-9002:8000-8001\"\n"),
+            "docker-compose.yml:6: services.web.ports: port ranges don't match in \"9000-9002:8000-8001\"");
+  EXPECT_EQ(errorOf(base + "      - \"8080-8081:80\"\n"),
+            "docker-compose.yml:6: services.web.ports: port ranges don't match in \"8080-8081:80\"");
+  EXPECT_EQ(errorOf(base + "      - \"80/sctp\"\n"),
+            "docker-compose.yml:6: services.web.ports: invalid protocol \"sctp\" in port \"80/sctp\"");
+  EXPECT_EQ(errorOf(base + "      - target: 80\n        published: 0\n"),
+            "docker-compose.yml:7: services.web.ports.published: invalid port \"0\"");
+  EXPECT_EQ(errorOf(base + "      - target: 80\n        mode: bridge\n"),
+            "docker-compose.yml:7: services.web.ports.mode: invalid value \"bridge\" (must be one of ingress, host)");
+}
+
+TEST(ComposeErrors, BadEnumsAndDurations) {
+  std::string base = std::string(kSeedHead) + "    deploy:\n";
+  EXPECT_EQ(errorOf(base + "      restart_policy:\n        condition: always\n"),
+            "docker-compose.yml:7: services.web.deploy.restart_policy.condition: invalid value \"always\" (must be "
+            "one of none, on-failure, any)");
+  EXPECT_EQ(errorOf(base + "      restart_policy:\n        delay: 5\n"),
+            "docker-compose.yml:7: services.web.deploy.restart_policy.delay: missing unit in duration \"5\"");
+  EXPECT_EQ(errorOf(base + "      replicas: -1\n"),
+            "docker-compose.yml:6: services.web.deploy.replicas: invalid non-negative integer \"-1\"");
+  EXPECT_EQ(errorOf(std::string(kSeedHead) + "    stop_grace_period: 10x\n"),
+            "docker-compose.yml:5: services.web.stop_grace_period: unknown unit \"x\" in duration \"10x\"");
+}
+
+TEST(ComposeErrors, RequiredVariable) {
+  EXPECT_EQ(errorOf("services:\n  web:\n    image: \"nginx:${TAG:?set TAG to the release}\"\n"),
+            "docker-compose.yml:3: services.web.image: required variable TAG is missing a value: set TAG to the "
+            "release");
+  EXPECT_EQ(errorOf("services:\n  web:\n    image: \"a$\"\n"),
+            "docker-compose.yml:3: services.web.image: invalid interpolation format for \"a$\"");
+}
+
+TEST(ComposeErrors, InvalidYamlNamesTheLine) {
+  std::string msg = errorOf("services:\n  web:\n    image: [unclosed\n    ports: x\n");
+  EXPECT_TRUE(msg.starts_with("docker-compose.yml:")) << msg;
+  EXPECT_NE(msg.find("docker-compose.yml:4:"), std::string::npos) << msg;
+  EXPECT_EQ(errorOf("services:\n\tweb: 1\n").substr(0, 21), "docker-compose.yml:2:");
+}
+
+TEST(ComposeErrors, WrongShapes) {
+  EXPECT_EQ(errorOf("services:\n  web:\n    image: [a, b]\n"),
+            "docker-compose.yml:3: services.web.image: expected a string, got a list");
+  EXPECT_EQ(errorOf("services:\n  web: nginx\n"), "docker-compose.yml:2: services.web: expected a mapping, got a string");
+  EXPECT_EQ(errorOf("- a\n"), "docker-compose.yml:1: (root): top-level object must be a mapping");
+  EXPECT_EQ(errorOf("services:\n  web:\n    command: \"echo 'oops\"\n    image: x\n"),
+            "docker-compose.yml:3: services.web.command: unterminated quote in \"echo 'oops\"");
+}
+
+TEST(ComposeErrors, MissingImageAndOldVersion) {
+  EXPECT_EQ(errorOf("services:\n  web:\n    build: .\n"),
+            "docker-compose.yml:2: services.web: service has no image (skiff does not build images on deploy)");
+  EXPECT_EQ(errorOf("version: '2'\nservices: {}\n"),
+            "docker-compose.yml:1: version: unsupported Compose file version: \"2\" (stack files need version 3)");
+}
+
+TEST(ComposeErrors, BadVolumes) {
+  EXPECT_EQ(errorOf(std::string(kSeedHead) + "    volumes: [\"/a:data\"]\n"),
+            "docker-compose.yml:5: services.web.volumes: volume target must be an absolute path, got \"data\"");
+  EXPECT_EQ(errorOf(std::string(kSeedHead) + "    volumes: [\"/a:/b:rx\"]\n"),
+            "docker-compose.yml:5: services.web.volumes: invalid mode \"rx\" in volume \"/a:/b:rx\"");
+}
+
+TEST(ComposeErrors, MissingConfigFile) {
+  EXPECT_EQ(errorOf("configs:\n  c:\n    file: ./nope.conf\n"),
+            "docker-compose.yml:3: configs.c.file: cannot read \"/stack/nope.conf\"");
+}
+
+TEST(ComposeErrors, MergeKeyBomb) {
+  // Each level merges the previous one many times: bounded, not exponential.
+  std::string yaml = "x-0: &a0 {image: x}\n";
+  for (int i = 1; i < 12; ++i) {
+    yaml += "x-" + std::to_string(i) + ": &a" + std::to_string(i) + "\n  <<: [";
+    for (int k = 0; k < 8; ++k) yaml += std::string(k ? ", " : "") + "*a" + std::to_string(i - 1);
+    yaml += "]\n";
+  }
+  yaml += "services:\n  s:\n    <<: *a11\n";
+  EXPECT_NE(errorOf(yaml).find("merge keys"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace skiff::runtime

@@ -1,0 +1,100 @@
+// toJson/stackFromJson: the wire format between CLI and netd round-trips
+// exactly, and holds normalized values a script can use.
+
+#include <gtest/gtest.h>
+
+#include "skiff/runtime/compose.h"
+
+namespace skiff::runtime {
+namespace {
+
+TEST(ComposeJson, RoundTripUglyFile) {
+  auto r = parseComposeFile(SKIFF_COMPOSE_TESTDATA "/ugly.yml", {{"API_SECRET", "s"}});
+  nlohmann::json j = toJson(r.stack);
+  EXPECT_EQ(stackFromJson(j), r.stack);
+  // Through text too, as it travels.
+  EXPECT_EQ(stackFromJson(nlohmann::json::parse(j.dump())), r.stack);
+}
+
+TEST(ComposeJson, RoundTripEverythingSet) {
+  StackSpec s;
+  s.version = "3.9";
+  ServiceSpec svc;
+  svc.name = "web";
+  svc.image = "nginx";
+  svc.command = std::vector<std::string>{};
+  svc.entrypoint = std::vector<std::string>{"/e", "x"};
+  svc.environment = {{"A", ""}, {"B", "2"}};
+  svc.hostname = "{{.Node.Hostname}}";
+  svc.workingDir = "/w";
+  svc.user = "1000:1000";
+  svc.ports = {{80, 4000, "udp", "host", "127.0.0.1"}};
+  svc.networks = {{"b", {"x", "y"}, "10.0.0.5"}, {"a", {}, ""}};
+  svc.volumes = {{"bind", "/h", "/c", true}};
+  svc.configs = {{"c", "/etc/c", 0400}};
+  svc.labels = {{"l", "1"}};
+  svc.containerLabels = {{"cl", "2"}};
+  svc.mode = "global";
+  svc.replicas = 7;
+  svc.limits = {0.25, 1 << 20, 50};
+  svc.reservations = {0.1, 1024, 0};
+  svc.restartPolicy = {"on-failure", 1.5, 4, 60};
+  svc.updateConfig = {3, 2, "rollback", 7, 0.25, "start-first"};
+  svc.placementConstraints = {"node.role==worker"};
+  svc.healthcheck = Healthcheck{{"CMD", "true"}, 1, 2, 3, 4, false};
+  svc.stopGracePeriodSeconds = 0.5;
+  svc.stopSignal = "SIGINT";
+  s.services["web"] = svc;
+  NetworkSpec net;
+  net.name = "b";
+  net.attachable = net.internal = true;
+  net.subnet = "10.1.0.0/24";
+  net.gateway = "10.1.0.1";
+  net.driverOpts = {{"o", "1"}};
+  net.labels = {{"k", "v"}};
+  s.networks["b"] = net;
+  NetworkSpec ext;
+  ext.name = "a";
+  ext.external = true;
+  s.networks["a"] = ext;
+  s.volumes["v"] = VolumeSpec{"v", "local", true, {{"type", "nfs"}}, {{"x", "y"}}};
+  s.configs["c"] = ConfigSpec{"c", "/abs/c", "bytes\n", false};
+
+  nlohmann::json j = toJson(s);
+  EXPECT_EQ(stackFromJson(nlohmann::json::parse(j.dump())), s);
+  // Normalized values, as `stack config --format json` shows them.
+  const auto& w = j["services"]["web"];
+  EXPECT_EQ(w["deploy"]["resources"]["limits"]["memory"], 1 << 20);
+  EXPECT_EQ(w["deploy"]["resources"]["limits"]["cpus"], 0.25);
+  EXPECT_EQ(w["deploy"]["restart_policy"]["delay"], 1.5);
+  EXPECT_EQ(w["ports"][0], (nlohmann::json{{"target", 80}, {"published", 4000}, {"protocol", "udp"},
+                                           {"mode", "host"}, {"host_ip", "127.0.0.1"}}));
+  EXPECT_EQ(w["command"], nlohmann::json::array());
+}
+
+TEST(ComposeJson, FromJsonDefaultsAndErrors) {
+  auto s = stackFromJson(nlohmann::json::parse(R"({"services": {"web": {"image": "x"}}})"));
+  const auto& web = s.services.at("web");
+  EXPECT_EQ(web.name, "web");
+  EXPECT_EQ(web.replicas, 1u);
+  EXPECT_DOUBLE_EQ(web.restartPolicy.delaySeconds, 5);
+  EXPECT_FALSE(web.command.has_value());
+  try {
+    stackFromJson(nlohmann::json::parse(R"({"services": {"web": {"deploy": {"replicas": "five"}}}})"));
+    FAIL() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_TRUE(std::string(e.what()).starts_with("services.web.deploy.replicas: ")) << e.what();
+  }
+  EXPECT_THROW(stackFromJson(nlohmann::json::parse(R"({"networks": {"n": []}})")), std::invalid_argument);
+  EXPECT_THROW(stackFromJson(nlohmann::json::parse("[]")), std::invalid_argument);
+}
+
+TEST(ComposeJson, YamlPrinterRoundTripsThroughParser) {
+  auto r = parseComposeFile(SKIFF_COMPOSE_TESTDATA "/ugly.yml", {{"API_SECRET", "$ecret"}});
+  std::string yaml = toYaml(r.stack);
+  auto again = parseComposeString(yaml, "printed.yml", SKIFF_COMPOSE_TESTDATA, {});
+  EXPECT_EQ(again.stack, r.stack) << yaml;
+}
+
+}  // namespace
+}  // namespace skiff::runtime
