@@ -1,0 +1,368 @@
+// Proxy behaviour a user checks, on 127.0.0.1 inside the test's own network
+// namespace (see netns_main.cc): who answered, which bytes arrived, which
+// connections failed, which fds are left.
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "netns_testing.h"
+#include "skiff/proxy/proxy.h"
+#include "test_servers.h"
+
+namespace skiff::proxy {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::connectTo;
+using testing::readAll;
+using testing::readLine;
+using testing::ServerMode;
+using testing::TestServer;
+
+struct Fixture {
+  std::vector<std::unique_ptr<TestServer>> servers;
+  std::unique_ptr<Proxy> proxy;
+  uint16_t port = 0;
+  std::string name = "stack_web:0/tcp";
+
+  void start(int n, ServerMode mode, ListenerConfig cfg = {}, unsigned threads = 2, bool withDead = false) {
+    for (int i = 0; i < n; ++i) servers.push_back(std::make_unique<TestServer>("r" + std::to_string(i), mode));
+    auto p = Proxy::start(Options{threads});
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    proxy = std::move(*p);
+    cfg.name = name;
+    cfg.bindHost = "127.0.0.1";
+    auto s = proxy->addListener(cfg);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    port = proxy->boundPort(name);
+    std::vector<Backend> backends;
+    for (auto& srv : servers) backends.push_back(Backend{srv->id(), "127.0.0.1", srv->port()});
+    if (withDead) backends.insert(backends.begin() + 1, Backend{"dead", "127.0.0.1", testing::deadPort()});
+    proxy->setBackends(name, backends);
+  }
+  Proxy::BackendStats statsOf(const std::string& id) {
+    for (auto& l : proxy->stats()) {
+      for (auto& b : l.backends) {
+        if (b.id == id) return b;
+      }
+    }
+    return {};
+  }
+  Proxy::ListenerStats listenerStats() {
+    for (auto& l : proxy->stats()) {
+      if (l.name == name) return l;
+    }
+    return {};
+  }
+};
+
+std::string greetingVia(uint16_t port) {
+  int fd = connectTo(port);
+  if (fd < 0) return "connect failed";
+  std::string line = readLine(fd);
+  ::close(fd);
+  return line;
+}
+
+TEST(ProxyTcp, TenConnectionsOverFiveBackendsLandTwoByTwo) {
+  SKIFF_REQUIRE_ISOLATED();
+  Fixture f;
+  f.start(5, ServerMode{});
+  std::map<std::string, int> hits;
+  for (int i = 0; i < 10; ++i) ++hits[greetingVia(f.port)];
+  EXPECT_EQ(hits, (std::map<std::string, int>{{"r0", 2}, {"r1", 2}, {"r2", 2}, {"r3", 2}, {"r4", 2}}));
+  EXPECT_EQ(f.statsOf("r3").connections, 2u);
+}
+
+TEST(ProxyTcp, DeadBackendCostsNoFailedConnectionOver1000Connects) {
+  SKIFF_REQUIRE_ISOLATED();
+  Fixture f;
+  f.start(4, ServerMode{}, {}, 2, /*withDead=*/true);
+  int failed = 0;
+  std::map<std::string, int> hits;
+  for (int i = 0; i < 1000; ++i) {
+    std::string id = greetingVia(f.port);
+    if (id.empty() || id[0] != 'r') ++failed;
+    ++hits[id];
+  }
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(hits.size(), 4u);
+  EXPECT_GE(f.statsOf("dead").connectErrors, 1u);
+  EXPECT_EQ(f.statsOf("dead").connections, 0u);
+  EXPECT_EQ(f.listenerStats().failedClientConnections, 0u);
+}
+
+TEST(ProxyTcp, NoBackendAtAllFailsTheClientAndCountsIt) {
+  SKIFF_REQUIRE_ISOLATED();
+  Fixture f;
+  f.start(0, ServerMode{});
+  f.proxy->setBackends(f.name, {Backend{"dead", "127.0.0.1", testing::deadPort()}});
+  int fd = connectTo(f.port);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(readAll(fd), "");
+  ::close(fd);
+  EXPECT_EQ(f.listenerStats().failedClientConnections, 1u);
+}
+
+TEST(ProxyTcp, HalfCloseIsPropagated) {
+  SKIFF_REQUIRE_ISOLATED();
+  Fixture f;
+  f.start(1, ServerMode{.greet = false, .echo = true});
+  int fd = connectTo(f.port);
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(testing::writeAll(fd, "hello, half-close", 17));
+  ::shutdown(fd, SHUT_WR);  // the backend sees EOF, answers, then closes
+  EXPECT_EQ(readAll(fd), "hello, half-close");
+  ::close(fd);
+}
+
+TEST(ProxyTcp, LargeTransferIsByteExactBothWays) {
+  SKIFF_REQUIRE_ISOLATED();
+  constexpr uint64_t kBytes = 64ull << 20;
+  {
+    Fixture f;
+    f.start(1, ServerMode{.greet = false, .sumAtEof = true});
+    int fd = connectTo(f.port, 20000);
+    ASSERT_GE(fd, 0);
+    std::string chunk(1 << 20, '\0');
+    uint64_t hash = testing::kFnvInit;
+    for (uint64_t off = 0; off < kBytes; off += chunk.size()) {
+      for (size_t i = 0; i < chunk.size(); ++i) chunk[i] = testing::patternByte(off + i);
+      hash = testing::fnv(hash, chunk.data(), chunk.size());
+      ASSERT_TRUE(testing::writeAll(fd, chunk.data(), chunk.size()));
+    }
+    ::shutdown(fd, SHUT_WR);
+    EXPECT_EQ(readLine(fd, 20000), std::to_string(kBytes) + " " + std::to_string(hash));
+    ::close(fd);
+    EXPECT_EQ(f.statsOf("r0").bytesIn, kBytes);
+  }
+  {
+    Fixture f;
+    f.start(1, ServerMode{.greet = false, .blastBytes = kBytes});
+    int fd = connectTo(f.port, 20000);
+    ASSERT_GE(fd, 0);
+    ::shutdown(fd, SHUT_WR);
+    std::string got = readAll(fd, 20000);
+    ::close(fd);
+    ASSERT_EQ(got.size(), kBytes);
+    uint64_t mismatches = 0;
+    for (uint64_t i = 0; i < kBytes; ++i) mismatches += got[i] != testing::patternByte(i);
+    EXPECT_EQ(mismatches, 0u);
+  }
+}
+
+TEST(ProxyTcp, IdleTimeoutClosesBothSides) {
+  SKIFF_REQUIRE_ISOLATED();
+  Fixture f;
+  ListenerConfig cfg;
+  cfg.idleTimeout = 200ms;
+  f.start(1, ServerMode{.greet = false, .echo = true}, cfg);
+  int fd = connectTo(f.port);
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(testing::writeAll(fd, "x", 1));
+  char c;
+  ASSERT_EQ(::recv(fd, &c, 1, 0), 1);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(readAll(fd), "");  // EOF from the proxy, not the 5s receive timeout
+  auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(waited, 150ms);
+  EXPECT_LT(waited, 2s);
+  ::close(fd);
+}
+
+TEST(ProxyTcp, DrainLetsOpenConnectionFinishWhileNewOnesGoElsewhere) {
+  SKIFF_REQUIRE_ISOLATED();
+  Fixture f;
+  f.start(2, ServerMode{.greet = true, .echo = true});
+  int held = connectTo(f.port);
+  ASSERT_GE(held, 0);
+  ASSERT_EQ(readLine(held), "r0");
+  f.proxy->drainBackend(f.name, "r0", 500ms);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(greetingVia(f.port), "r1");
+  // The drained backend's open connection still works during the grace period.
+  ASSERT_TRUE(testing::writeAll(held, "still here\n", 11));
+  EXPECT_EQ(readLine(held), "still here");
+  // ...and is closed once the grace period is over.
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(readAll(held), "");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  ::close(held);
+}
+
+TEST(ProxyTcp, PortInUseNamesTheOwner) {
+  SKIFF_REQUIRE_ISOLATED();
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  uint16_t port = ntohs(a.sin_port);
+  auto p = Proxy::start(Options{1});
+  ASSERT_TRUE(p.ok());
+  ListenerConfig cfg;
+  cfg.name = "x";
+  cfg.bindHost = "127.0.0.1";
+  cfg.port = port;
+  auto s = (*p)->addListener(cfg);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().message, "port " + std::to_string(port) + "/tcp is already in use by pid " +
+                                   std::to_string(::getpid()) + " (proxy_integrati)");
+  ::close(fd);
+}
+
+TEST(ProxyTcp, TenThousandConcurrentConnectionsLeakNoFds) {
+  SKIFF_REQUIRE_ISOLATED();
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  // Clients, proxy (two per connection) and servers share this process: 4 fds
+  // per connection. Without CAP_SYS_RESOURCE the hard limit caps the count
+  // (20000 on the CI sandbox -> about 4900 connections); say so in the output.
+  rlimit want{std::min<rlim_t>(65536, rl.rlim_max), rl.rlim_max};
+  if (setrlimit(RLIMIT_NOFILE, &want) != 0) want = rl;
+  const int kConns = static_cast<int>(std::min<rlim_t>(10000, (want.rlim_cur - 256) / 4));
+  if (kConns < 10000) {
+    std::printf("note: RLIMIT_NOFILE %llu allows %d concurrent connections, not 10000\n",
+                static_cast<unsigned long long>(want.rlim_cur), kConns);
+  }
+  RecordProperty("connections", kConns);
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  {
+    Fixture f;
+    f.start(5, ServerMode{.greet = true});
+    int before = testing::openFdCount();
+    std::vector<int> fds;
+    fds.reserve(kConns);
+    int greeted = 0;
+    for (int i = 0; i < kConns && std::chrono::steady_clock::now() < deadline; ++i) {
+      int fd = connectTo(f.port);
+      if (fd < 0) break;
+      fds.push_back(fd);
+    }
+    ASSERT_EQ(fds.size(), static_cast<size_t>(kConns));
+    for (int fd : fds) greeted += readLine(fd).size() == 2;
+    EXPECT_EQ(greeted, kConns);
+    uint64_t active = 0;
+    for (auto& b : f.listenerStats().backends) active += b.activeConnections;
+    EXPECT_EQ(active, static_cast<uint64_t>(kConns));
+    for (int fd : fds) ::close(fd);
+    // The proxy (and the servers) close their sides; wait until every fd is back.
+    while (testing::openFdCount() != before && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_EQ(testing::openFdCount(), before);
+    active = 0;
+    for (auto& b : f.listenerStats().backends) active += b.activeConnections;
+    EXPECT_EQ(active, 0u);
+  }
+  setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+TEST(ProxyUdp, FlowsStickToOneBackendAndSpreadRoundRobin) {
+  SKIFF_REQUIRE_ISOLATED();
+  std::vector<std::unique_ptr<testing::UdpIdServer>> servers;
+  std::vector<Backend> backends;
+  for (int i = 0; i < 3; ++i) {
+    servers.push_back(std::make_unique<testing::UdpIdServer>("u" + std::to_string(i)));
+    backends.push_back(Backend{"u" + std::to_string(i), "127.0.0.1", servers.back()->port()});
+  }
+  auto p = Proxy::start(Options{2});
+  ASSERT_TRUE(p.ok());
+  ListenerConfig cfg;
+  cfg.name = "dns:0/udp";
+  cfg.bindHost = "127.0.0.1";
+  cfg.udp = true;
+  ASSERT_TRUE((*p)->addListener(cfg).ok());
+  (*p)->setBackends(cfg.name, backends);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  to.sin_port = htons((*p)->boundPort(cfg.name));
+  std::map<std::string, int> flowsPerBackend;
+  for (int client = 0; client < 6; ++client) {
+    int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    timeval tv{2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string first;
+    for (int i = 0; i < 3; ++i) {
+      std::string msg = "q" + std::to_string(i);
+      ::sendto(fd, msg.data(), msg.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+      char buf[256];
+      sockaddr_in from{};
+      socklen_t len = sizeof from;
+      ssize_t r = ::recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
+      ASSERT_GT(r, 0) << "client " << client << " got no reply";
+      EXPECT_EQ(from.sin_port, to.sin_port);  // replies come from the published port
+      std::string reply(buf, static_cast<size_t>(r));
+      auto colon = reply.find(':');
+      EXPECT_EQ(reply.substr(colon + 1), msg);
+      std::string id = reply.substr(0, colon);
+      if (i == 0) first = id;
+      EXPECT_EQ(id, first) << "flow of client " << client << " moved";
+    }
+    ++flowsPerBackend[first];
+    ::close(fd);
+  }
+  EXPECT_EQ(flowsPerBackend, (std::map<std::string, int>{{"u0", 2}, {"u1", 2}, {"u2", 2}}));
+}
+
+TEST(ProxyUdp, IdleFlowsExpire) {
+  SKIFF_REQUIRE_ISOLATED();
+  testing::UdpIdServer server("u0");
+  auto p = Proxy::start(Options{1});
+  ASSERT_TRUE(p.ok());
+  ListenerConfig cfg;
+  cfg.name = "u:0/udp";
+  cfg.bindHost = "127.0.0.1";
+  cfg.udp = true;
+  cfg.idleTimeout = 100ms;
+  ASSERT_TRUE((*p)->addListener(cfg).ok());
+  (*p)->setBackends(cfg.name, {Backend{"u0", "127.0.0.1", server.port()}});
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  to.sin_port = htons((*p)->boundPort(cfg.name));
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  timeval tv{2, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::sendto(fd, "a", 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  char buf[64];
+  ASSERT_GT(::recv(fd, buf, sizeof buf, 0), 0);
+  auto active = [&] { return (*p)->stats().at(0).backends.at(0).activeConnections; };
+  EXPECT_EQ(active(), 1u);
+  auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (active() != 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(active(), 0u);
+  ::close(fd);
+}
+
+TEST(ProxyLifecycle, RemoveListenerFreesThePortAndClosesConnections) {
+  SKIFF_REQUIRE_ISOLATED();
+  Fixture f;
+  f.start(1, ServerMode{.greet = true, .echo = true});
+  int held = connectTo(f.port);
+  ASSERT_EQ(readLine(held), "r0");
+  ASSERT_TRUE(f.proxy->removeListener(f.name).ok());
+  EXPECT_EQ(readAll(held), "");
+  ::close(held);
+  EXPECT_LT(connectTo(f.port, 1000), 0);
+  EXPECT_FALSE(f.proxy->removeListener(f.name).ok());
+}
+
+}  // namespace
+}  // namespace skiff::proxy
