@@ -1,0 +1,684 @@
+// skiff: the command line of a small swarm. docker's commands and output,
+// spoken to netd over HTTP/JSON on its Unix socket (netd/API.md). The compose
+// file is parsed here, client-side, so `stack config` needs no daemon and
+// netd only ever receives the normalized StackSpec. Every command returns the
+// process exit code; errors go to stderr in docker's words.
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "src/exec.h"
+#include "skiff/cli/args.h"
+#include "skiff/cli/format.h"
+#include "skiff/cli/http_client.h"
+#include "skiff/cli/template.h"
+#include "skiff/cli/views.h"
+#include "skiff/common/log.h"
+
+#ifndef SKIFF_CLI_NO_COMPOSE
+#include "skiff/runtime/compose.h"
+#include "skiff/runtime/stack.h"
+#endif
+
+extern char** environ;
+
+namespace skiff::cli {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kVersion = "0.1.0";
+
+double nowSeconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// The daemon, as the commands see it: one call = one request; on any failure
+// the error is printed (docker's wording) and nullopt returned.
+class Daemon {
+ public:
+  explicit Daemon(std::string host) : host_(std::move(host)) {}
+
+  std::optional<json> call(const std::string& method, const std::string& path,
+                           const std::optional<json>& body = std::nullopt) const {
+    auto socket = parseHost(host_);
+    if (!socket) {
+      std::cerr << "error: " << socket.error().message << "\n";
+      return std::nullopt;
+    }
+    HttpClient client(socket.value());
+    auto response = client.request(method, path, body ? body->dump() : std::string());
+    if (!response) {
+      if (HttpClient::isConnectError(response.error())) {
+        std::cerr << "Cannot connect to the skiff daemon at " << host_ << ". Is the netd daemon running?\n";
+      } else {
+        std::cerr << "error during connect: " << response.error().message << "\n";
+      }
+      return std::nullopt;
+    }
+    json parsed = json::object();
+    const std::string& text = response->body;
+    if (!text.empty()) {
+      parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
+      if (parsed.is_discarded()) {
+        if (response->status >= 400) {
+          std::cerr << "Error response from daemon: " << text << "\n";
+        } else {
+          std::cerr << "error: malformed JSON from daemon (" << method << " " << path << ")\n";
+        }
+        return std::nullopt;
+      }
+    }
+    if (response->status >= 400) {
+      std::string message = parsed.is_object() && parsed.contains("message") && parsed["message"].is_string()
+                                ? parsed["message"].get<std::string>()
+                                : std::to_string(response->status) + " " + response->reason;
+      std::cerr << "Error response from daemon: " << message << "\n";
+      return std::nullopt;
+    }
+    return parsed;
+  }
+
+  const std::string& host() const { return host_; }
+
+ private:
+  std::string host_;
+};
+
+std::optional<Template> compileFormat(const ListView& view, const std::string& format, bool quiet) {
+  const std::string& text = quiet ? view.quietFormat : format.empty() ? view.defaultFormat : format;
+  auto tmpl = Template::parse(text, view.fields);
+  if (!tmpl) {
+    std::cerr << tmpl.error().message << "\n";
+    return std::nullopt;
+  }
+  return std::move(tmpl.value());
+}
+
+void printMessages(const json& answer, const std::string& key = "messages") {
+  if (!answer.is_object() || !answer.contains(key)) return;
+  const json& messages = answer[key];
+  if (messages.is_array()) {
+    for (const auto& m : messages) std::cout << (m.is_string() ? m.get<std::string>() : m.dump()) << "\n";
+  } else if (messages.is_string()) {
+    std::cout << messages.get<std::string>() << "\n";
+  }
+}
+
+std::string query(const std::string& key, const std::string& value) {
+  std::string out;
+  for (unsigned char c : value) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      static const char kHex[] = "0123456789ABCDEF";
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return key + "=" + out;
+}
+
+// `inspect` of several objects: docker prints the array of the ones found and
+// an error line for each missing one, and exits 1 if any was missing.
+int inspectMany(const Daemon& daemon, const std::string& prefix, const std::vector<std::string>& names,
+                std::vector<json>* found = nullptr) {
+  json out = json::array();
+  int code = 0;
+  for (const auto& name : names) {
+    auto answer = daemon.call("GET", prefix + escapePath(name));
+    if (!answer) {
+      code = 1;
+      continue;
+    }
+    out.push_back(*answer);
+  }
+  if (found) {
+    for (const auto& item : out) found->push_back(item);
+    return code;
+  }
+  std::cout << out.dump(4) << "\n";
+  return code;
+}
+
+std::map<std::string, std::string> processEnv() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string entry(*e);
+    const size_t eq = entry.find('=');
+    if (eq != std::string::npos) env[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  return env;
+}
+
+#ifndef SKIFF_CLI_NO_COMPOSE
+std::optional<runtime::StackSpec> loadCompose(const std::string& file) {
+  try {
+    auto result = runtime::parseComposeFile(file, processEnv());
+    for (const auto& warning : result.warnings) std::cerr << "WARNING: " << warning << "\n";
+    return std::move(result.stack);
+  } catch (const runtime::ComposeError& e) {
+    std::cerr << e.what() << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << file << ": " << e.what() << "\n";
+  }
+  return std::nullopt;
+}
+#endif
+
+// Text of a nested JSON value ("a.b.c"), "" when missing.
+const json* at(const json& root, std::initializer_list<const char*> path) {
+  const json* node = &root;
+  for (const char* key : path) {
+    if (!node->is_object() || !node->contains(key)) return nullptr;
+    node = &(*node)[key];
+  }
+  return node;
+}
+
+std::string str(const json& root, std::initializer_list<const char*> path) {
+  const json* node = at(root, path);
+  if (!node || node->is_null()) return "";
+  return node->is_string() ? node->get<std::string>() : node->dump();
+}
+
+// docker's `service inspect --pretty`, for the fields netd's ServiceInspect has.
+void printPretty(const json& s) {
+  std::cout << "\nID:\t\t" << str(s, {"ID"}) << "\n";
+  std::cout << "Name:\t\t" << str(s, {"Spec", "Name"}) << "\n";
+  if (const json* labels = at(s, {"Spec", "Labels"}); labels && labels->is_object() && !labels->empty()) {
+    std::cout << "Labels:\n";
+    for (const auto& [k, v] : labels->items()) std::cout << " " << k << "=" << (v.is_string() ? v.get<std::string>() : v.dump()) << "\n";
+  }
+  if (at(s, {"Spec", "Mode", "Replicated"})) {
+    std::cout << "Service Mode:\tReplicated\n";
+    std::cout << " Replicas:\t" << str(s, {"Spec", "Mode", "Replicated", "Replicas"}) << "\n";
+  } else if (at(s, {"Spec", "Mode", "Global"})) {
+    std::cout << "Service Mode:\tGlobal\n";
+  }
+  std::cout << "ContainerSpec:\n";
+  std::cout << " Image:\t\t" << str(s, {"Spec", "TaskTemplate", "ContainerSpec", "Image"}) << "\n";
+  if (const json* args = at(s, {"Spec", "TaskTemplate", "ContainerSpec", "Args"}); args && args->is_array()) {
+    std::cout << " Args:\t\t";
+    for (const auto& a : *args) std::cout << (a.is_string() ? a.get<std::string>() : a.dump()) << " ";
+    std::cout << "\n";
+  }
+  const json* limits = at(s, {"Spec", "TaskTemplate", "Resources", "Limits"});
+  if (limits && limits->is_object() && !limits->empty()) {
+    std::cout << "Resources:\n Limits:\n";
+    if (limits->contains("NanoCPUs") && (*limits)["NanoCPUs"].is_number()) {
+      char buf[32];
+      std::snprintf(buf, sizeof(buf), "%g", (*limits)["NanoCPUs"].get<double>() / 1e9);
+      std::cout << "  CPU:\t\t" << buf << "\n";
+    }
+    if (limits->contains("MemoryBytes") && (*limits)["MemoryBytes"].is_number()) {
+      // docker prints binary units here (units.BytesSize): 50MiB.
+      double bytes = (*limits)["MemoryBytes"].get<double>();
+      static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+      size_t unit = 0;
+      while (bytes >= 1024 && unit + 1 < std::size(kUnits)) {
+        bytes /= 1024;
+        ++unit;
+      }
+      char buf[32];
+      std::snprintf(buf, sizeof(buf), "%.4g%s", bytes, kUnits[unit]);
+      std::cout << "  Memory:\t" << buf << "\n";
+    }
+  }
+  if (const json* nets = at(s, {"Spec", "TaskTemplate", "Networks"}); nets && nets->is_array() && !nets->empty()) {
+    std::cout << "Networks:";
+    for (const auto& n : *nets) std::cout << " " << (n.is_object() ? str(n, {"Target"}) : n.dump());
+    std::cout << "\n";
+  }
+  if (const json* ports = at(s, {"Spec", "EndpointSpec", "Ports"}); ports && ports->is_array() && !ports->empty()) {
+    std::cout << "Ports:\n";
+    for (const auto& p : *ports) {
+      std::cout << " PublishedPort = " << str(p, {"PublishedPort"}) << "\n";
+      std::cout << "  Protocol = " << str(p, {"Protocol"}) << "\n";
+      std::cout << "  TargetPort = " << str(p, {"TargetPort"}) << "\n";
+      std::cout << "  PublishMode = " << str(p, {"PublishMode"}) << "\n";
+    }
+  }
+  std::cout << "\n";
+}
+
+int printRows(const Template& tmpl, const std::vector<Row>& rows) {
+  std::cout << tmpl.render(rows);
+  return 0;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"skiff: a small swarm. Run compose stacks as replicas, joined by overlay networks.", "skiff"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Show help for every command");
+
+  const char* envHost = std::getenv(std::string(kHostEnv).c_str());
+  std::string host = envHost && *envHost ? envHost : std::string(kDefaultHost);
+  std::string logLevel = "info";
+  app.add_option("-H,--host", host, "Daemon socket to connect to (default $SKIFF_HOST or unix:///run/skiff/netd.sock)");
+  app.add_option("-l,--log-level", logLevel, "Set the logging level (debug|info|warn|error)")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+
+  std::function<int()> action;
+  // All commands run after parsing, so -H anywhere on the line is honoured.
+  auto bind = [&](CLI::App* cmd, std::function<int()> fn) { cmd->callback([&action, fn] { action = fn; }); };
+  auto daemon = [&] { return Daemon(host); };
+
+  // --- swarm ---
+  auto* swarm = app.add_subcommand("swarm", "Manage the swarm")->require_subcommand(1);
+  std::string advertiseAddr;
+  auto* swarmInit = swarm->add_subcommand("init", "Initialize a swarm (this node becomes its manager)");
+  swarmInit->add_option("--advertise-addr", advertiseAddr, "Advertised address (format: <ip|interface>[:port])");
+  bind(swarmInit, [&] {
+    auto answer = daemon().call("POST", "/v1/swarm/init", json{{"advertiseAddr", advertiseAddr}});
+    if (!answer) return 1;
+    std::cout << "Swarm initialized: current node (" << cell(*answer, "nodeId") << ") is now a manager.\n";
+    return 0;
+  });
+  bool leaveForce = false;
+  auto* swarmLeave = swarm->add_subcommand("leave", "Leave the swarm");
+  swarmLeave->add_flag("-f,--force", leaveForce, "Force this node to leave the swarm, ignoring warnings");
+  bind(swarmLeave, [&] {
+    auto answer = daemon().call("POST", "/v1/swarm/leave", json{{"force", leaveForce}});
+    if (!answer) return 1;
+    std::cout << "Node left the swarm.\n";
+    return 0;
+  });
+
+  // --- node ---
+  auto* node = app.add_subcommand("node", "Manage swarm nodes")->require_subcommand(1);
+  std::string nodeFormat;
+  bool nodeQuiet = false;
+  auto* nodeLs = node->add_subcommand("ls", "List nodes in the swarm")->alias("list");
+  nodeLs->add_option("--format", nodeFormat, "Format output using a custom template");
+  nodeLs->add_flag("-q,--quiet", nodeQuiet, "Only display IDs");
+  bind(nodeLs, [&] {
+    auto tmpl = compileFormat(nodeView(), nodeFormat, nodeQuiet);
+    if (!tmpl) return 1;
+    auto answer = daemon().call("GET", "/v1/nodes");
+    if (!answer) return 1;
+    // -q prints bare IDs, without the " *" that marks this node.
+    auto rows = nodeRows(*answer);
+    if (nodeQuiet) {
+      for (auto& row : rows) row["ID"] = row["ID"].substr(0, row["ID"].find(' '));
+    }
+    return printRows(*tmpl, rows);
+  });
+
+  // --- stack ---
+  auto* stack = app.add_subcommand("stack", "Manage stacks")->require_subcommand(1);
+  std::string composeFile, stackName, configFormat = "yaml";
+  auto* stackDeploy = stack->add_subcommand("deploy", "Deploy a new stack or update an existing stack")->alias("up");
+  stackDeploy->add_option("-c,--compose-file", composeFile, "Path to a Compose file")->required();
+  stackDeploy->add_option("STACK", stackName, "Stack name")->required();
+  bind(stackDeploy, [&] {
+    if (auto valid = validateStackName(stackName); !valid) {
+      std::cerr << valid.error().message << "\n";
+      return 1;
+    }
+#ifdef SKIFF_CLI_NO_COMPOSE
+    std::cerr << "error: this skiff was built without the compose parser\n";
+    return 1;
+#else
+    auto spec = loadCompose(composeFile);
+    if (!spec) return 1;
+    auto answer = daemon().call("POST", "/v1/stacks/" + escapePath(stackName), json{{"stack", runtime::toJson(*spec)}});
+    if (!answer) return 1;
+    printMessages(*answer);
+    return 0;
+#endif
+  });
+  auto* stackConfig = stack->add_subcommand("config", "Outputs the final config file, after doing merges and interpolations");
+  stackConfig->add_option("-c,--compose-file", composeFile, "Path to a Compose file")->required();
+  stackConfig->add_option("--format", configFormat, "Output format (yaml|json)")->check(CLI::IsMember({"yaml", "json"}));
+  bind(stackConfig, [&] {
+#ifdef SKIFF_CLI_NO_COMPOSE
+    std::cerr << "error: this skiff was built without the compose parser\n";
+    return 1;
+#else
+    auto spec = loadCompose(composeFile);
+    if (!spec) return 1;
+    if (configFormat == "json") {
+      std::cout << runtime::toJson(*spec).dump(2) << "\n";
+    } else {
+      std::cout << runtime::toYaml(*spec);
+    }
+    return 0;
+#endif
+  });
+  std::string stackFormat;
+  auto* stackLs = stack->add_subcommand("ls", "List stacks")->alias("list");
+  stackLs->add_option("--format", stackFormat, "Format output using a custom template");
+  bind(stackLs, [&] {
+    auto tmpl = compileFormat(stackView(), stackFormat, false);
+    if (!tmpl) return 1;
+    auto answer = daemon().call("GET", "/v1/stacks");
+    if (!answer) return 1;
+    return printRows(*tmpl, stackRows(*answer));
+  });
+  std::string psFormat;
+  bool psNoTrunc = false, psQuiet = false;
+  auto* stackPs = stack->add_subcommand("ps", "List the tasks in the stack");
+  stackPs->add_option("STACK", stackName, "Stack name")->required();
+  stackPs->add_option("--format", psFormat, "Pretty-print tasks using a Go template");
+  stackPs->add_flag("--no-trunc", psNoTrunc, "Do not truncate output");
+  stackPs->add_flag("-q,--quiet", psQuiet, "Only display task IDs");
+  bind(stackPs, [&] {
+    auto tmpl = compileFormat(taskView(), psFormat, psQuiet);
+    if (!tmpl) return 1;
+    auto answer = daemon().call("GET", "/v1/tasks?" + query("stack", stackName));
+    if (!answer) return 1;
+    if (answer->is_array() && answer->empty()) {
+      std::cerr << "nothing found in stack: " << stackName << "\n";
+      return 1;
+    }
+    return printRows(*tmpl, taskRows(*answer, nowSeconds(), psNoTrunc || psQuiet));
+  });
+  std::vector<std::string> stackNames;
+  auto* stackRm = stack->add_subcommand("rm", "Remove one or more stacks")->alias("remove")->alias("down");
+  stackRm->add_option("STACK", stackNames, "Stack names")->required();
+  bind(stackRm, [&] {
+    int code = 0;
+    for (const auto& name : stackNames) {
+      auto answer = daemon().call("DELETE", "/v1/stacks/" + escapePath(name));
+      if (!answer) {
+        code = 1;
+        continue;
+      }
+      printMessages(*answer);
+    }
+    return code;
+  });
+
+  // --- service ---
+  auto* service = app.add_subcommand("service", "Manage services")->require_subcommand(1);
+  std::string serviceFormat;
+  bool serviceQuiet = false;
+  auto* serviceLs = service->add_subcommand("ls", "List services")->alias("list");
+  serviceLs->add_option("--format", serviceFormat, "Pretty-print services using a Go template");
+  serviceLs->add_flag("-q,--quiet", serviceQuiet, "Only display IDs");
+  bind(serviceLs, [&] {
+    auto tmpl = compileFormat(serviceView(), serviceFormat, serviceQuiet);
+    if (!tmpl) return 1;
+    auto answer = daemon().call("GET", "/v1/services");
+    if (!answer) return 1;
+    return printRows(*tmpl, serviceRows(*answer));
+  });
+  std::string serviceName;
+  auto* servicePs = service->add_subcommand("ps", "List the tasks of a service");
+  servicePs->add_option("SERVICE", serviceName, "Service name")->required();
+  servicePs->add_option("--format", psFormat, "Pretty-print tasks using a Go template");
+  servicePs->add_flag("--no-trunc", psNoTrunc, "Do not truncate output");
+  servicePs->add_flag("-q,--quiet", psQuiet, "Only display task IDs");
+  bind(servicePs, [&] {
+    auto tmpl = compileFormat(taskView(), psFormat, psQuiet);
+    if (!tmpl) return 1;
+    auto answer = daemon().call("GET", "/v1/tasks?" + query("service", serviceName));
+    if (!answer) return 1;
+    return printRows(*tmpl, taskRows(*answer, nowSeconds(), psNoTrunc || psQuiet));
+  });
+  std::vector<std::string> scaleArgs;
+  auto* serviceScale = service->add_subcommand("scale", "Scale one or multiple replicated services");
+  serviceScale->add_option("SERVICE=REPLICAS", scaleArgs, "Services and their replica counts")->required();
+  bind(serviceScale, [&] {
+    auto requests = parseScaleArgs(scaleArgs);
+    if (!requests) {
+      std::cerr << requests.error().message << "\n";
+      return 1;
+    }
+    int code = 0;
+    for (const auto& request : requests.value()) {
+      auto answer = daemon().call("POST", "/v1/services/" + escapePath(request.service) + "/scale",
+                                  json{{"replicas", request.replicas}});
+      if (!answer) {
+        code = 1;
+        continue;
+      }
+      if (answer->contains("message")) {
+        printMessages(*answer, "message");
+      } else {
+        std::cout << request.service << " scaled to " << request.replicas << "\n";
+      }
+    }
+    return code;
+  });
+  std::vector<std::string> serviceNames;
+  bool pretty = false;
+  auto* serviceInspect = service->add_subcommand("inspect", "Display detailed information on one or more services");
+  serviceInspect->add_option("SERVICE", serviceNames, "Service names")->required();
+  serviceInspect->add_flag("--pretty", pretty, "Print the information in a human friendly format");
+  bind(serviceInspect, [&] {
+    if (!pretty) return inspectMany(daemon(), "/v1/services/", serviceNames);
+    std::vector<json> found;
+    const int code = inspectMany(daemon(), "/v1/services/", serviceNames, &found);
+    for (const auto& s : found) printPretty(s);
+    return code;
+  });
+  auto* serviceLogs = service->add_subcommand("logs", "Fetch the logs of a service");
+  serviceLogs->add_option("SERVICE", serviceName, "Service name")->required();
+  bind(serviceLogs, [&] {
+    auto answer = daemon().call("GET", "/v1/services/" + escapePath(serviceName) + "/logs");
+    if (!answer) return 1;
+    const json* lines = at(*answer, {"lines"});
+    if (!lines || !lines->is_array()) return 0;
+    for (const auto& line : *lines) {
+      // docker: "getstartedlab_web.1.abc@node    | text", one prefix per line.
+      const std::string prefix = cell(line, "task") + "@" + cell(line, "node") + "    | ";
+      std::string text = cell(line, "text");
+      while (!text.empty() && text.back() == '\n') text.pop_back();
+      size_t start = 0;
+      while (true) {
+        const size_t nl = text.find('\n', start);
+        std::cout << prefix << text.substr(start, nl == std::string::npos ? std::string::npos : nl - start) << "\n";
+        if (nl == std::string::npos) break;
+        start = nl + 1;
+      }
+    }
+    return 0;
+  });
+
+  // --- container ---
+  auto* container = app.add_subcommand("container", "Manage containers")->require_subcommand(1);
+  std::string containerFormat;
+  bool containerAll = false, containerQuiet = false, containerNoTrunc = false;
+  auto* containerLs = container->add_subcommand("ls", "List containers")->alias("ps")->alias("list");
+  containerLs->add_flag("-a,--all", containerAll, "Show all containers (default shows just running)");
+  containerLs->add_flag("-q,--quiet", containerQuiet, "Only display container IDs");
+  containerLs->add_flag("--no-trunc", containerNoTrunc, "Don't truncate output");
+  containerLs->add_option("--format", containerFormat, "Pretty-print containers using a Go template");
+  bind(containerLs, [&] {
+    auto tmpl = compileFormat(containerView(), containerFormat, containerQuiet);
+    if (!tmpl) return 1;
+    auto answer = daemon().call("GET", containerAll ? "/v1/containers?all=1" : "/v1/containers");
+    if (!answer) return 1;
+    return printRows(*tmpl, containerRows(*answer, nowSeconds(), containerNoTrunc));
+  });
+  std::vector<std::string> containerIds;
+  auto* containerInspect = container->add_subcommand("inspect", "Display detailed information on one or more containers");
+  containerInspect->add_option("CONTAINER", containerIds, "Container IDs or names")->required();
+  bind(containerInspect, [&] { return inspectMany(daemon(), "/v1/containers/", containerIds); });
+  std::string containerId;
+  auto* containerLogs = container->add_subcommand("logs", "Fetch the logs of a container");
+  containerLogs->add_option("CONTAINER", containerId, "Container ID or name")->required();
+  bind(containerLogs, [&] {
+    auto answer = daemon().call("GET", "/v1/containers/" + escapePath(containerId) + "/logs");
+    if (!answer) return 1;
+    std::cout << cell(*answer, "text") << std::flush;
+    return 0;
+  });
+  bool execInteractive = false, execTty = false;
+  auto* containerExec = container->add_subcommand("exec", "Execute a command in a running container");
+  containerExec->add_flag("-i,--interactive", execInteractive, "Keep STDIN open (always: stdin is inherited)");
+  containerExec->add_flag("-t,--tty", execTty, "Accepted for docker compatibility; the terminal is inherited");
+  containerExec->add_option("CONTAINER", containerId, "Container ID or name")->required();
+  // Everything after the container is the command, options included.
+  containerExec->prefix_command();
+  bind(containerExec, [&] {
+    const std::vector<std::string> command = containerExec->remaining();
+    if (command.empty()) {
+      std::cerr << "\"skiff container exec\" requires at least 2 arguments.\n";
+      return 1;
+    }
+    auto answer = daemon().call("GET", "/v1/containers/" + escapePath(containerId));
+    if (!answer) return 1;
+    const json* running = at(*answer, {"State", "Running"});
+    const json* pid = at(*answer, {"State", "Pid"});
+    const std::string id = str(*answer, {"Id"}).empty() ? containerId : str(*answer, {"Id"});
+    if (!running || !running->is_boolean() || !running->get<bool>() || !pid || !pid->is_number_integer() ||
+        pid->get<int64_t>() <= 0) {
+      std::cerr << "Error response from daemon: container " << id << " is not running\n";
+      return 1;
+    }
+    auto code = execInNamespaces(static_cast<pid_t>(pid->get<int64_t>()), command);
+    if (!code) {
+      std::cerr << "Error: exec in container " << id << ": " << code.error().message << "\n";
+      return 126;
+    }
+    return code.value();
+  });
+
+  // --- image ---
+  auto* image = app.add_subcommand("image", "Manage images")->require_subcommand(1);
+  std::string buildTag, buildDir;
+  auto* imageBuild = image->add_subcommand("build", "Build an image from a Dockerfile");
+  imageBuild->add_option("-t,--tag", buildTag, "Name and optionally a tag in the 'name:tag' format");
+  imageBuild->add_option("PATH", buildDir, "Build context directory")->required();
+  bind(imageBuild, [&] {
+    std::string tag;
+    if (!buildTag.empty()) {
+      auto normalized = normalizeImageTag(buildTag);
+      if (!normalized) {
+        std::cerr << "invalid argument \"" << buildTag << "\" for \"-t, --tag\" flag: " << normalized.error().message << "\n";
+        return 1;
+      }
+      tag = normalized.value();
+    }
+    std::error_code ec;
+    const auto dir = std::filesystem::absolute(buildDir, ec);
+    if (ec || !std::filesystem::is_directory(dir, ec)) {
+      std::cerr << "unable to prepare context: path \"" << buildDir << "\" not found\n";
+      return 1;
+    }
+    json body = {{"context", std::filesystem::weakly_canonical(dir, ec).string()}};
+    if (!tag.empty()) body["tag"] = tag;
+    auto answer = daemon().call("POST", "/v1/images/build", body);
+    if (!answer) return 1;
+    printMessages(*answer, "log");
+    std::cout << "Successfully built " << shortId(cell(*answer, "id")) << "\n";
+    const json* tags = at(*answer, {"tags"});
+    if (tags && tags->is_array() && !tags->empty()) {
+      for (const auto& t : *tags) std::cout << "Successfully tagged " << (t.is_string() ? t.get<std::string>() : t.dump()) << "\n";
+    } else if (!tag.empty()) {
+      std::cout << "Successfully tagged " << tag << "\n";
+    }
+    return 0;
+  });
+  std::string imageFormat;
+  bool imageQuiet = false;
+  auto* imageLs = image->add_subcommand("ls", "List images")->alias("list");
+  imageLs->add_option("--format", imageFormat, "Pretty-print images using a Go template");
+  imageLs->add_flag("-q,--quiet", imageQuiet, "Only show image IDs");
+  bind(imageLs, [&] {
+    auto tmpl = compileFormat(imageView(), imageFormat, imageQuiet);
+    if (!tmpl) return 1;
+    auto answer = daemon().call("GET", "/v1/images");
+    if (!answer) return 1;
+    return printRows(*tmpl, imageRows(*answer, nowSeconds()));
+  });
+  std::string tagSource, tagTarget;
+  auto* imageTag = image->add_subcommand("tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE");
+  imageTag->add_option("SOURCE_IMAGE", tagSource, "Source image[:tag] or ID")->required();
+  imageTag->add_option("TARGET_IMAGE", tagTarget, "Target image[:tag]")->required();
+  bind(imageTag, [&] {
+    auto target = normalizeImageTag(tagTarget);
+    if (!target) {
+      std::cerr << "Error parsing reference: \"" << tagTarget << "\" is not a valid repository/tag: " << target.error().message << "\n";
+      return 1;
+    }
+    return daemon().call("POST", "/v1/images/tag", json{{"source", tagSource}, {"target", target.value()}}) ? 0 : 1;
+  });
+  std::vector<std::string> imageRefs;
+  bool imageForce = false;
+  auto* imageRm = image->add_subcommand("rm", "Remove one or more images")->alias("remove");
+  imageRm->add_option("IMAGE", imageRefs, "Image references or IDs")->required();
+  imageRm->add_flag("-f,--force", imageForce, "Force removal of the image");
+  bind(imageRm, [&] {
+    int code = 0;
+    for (const auto& ref : imageRefs) {
+      auto answer = daemon().call("DELETE", "/v1/images/" + escapePath(ref) + (imageForce ? "?force=1" : ""));
+      if (!answer) {
+        code = 1;
+        continue;
+      }
+      for (const char* key : {"untagged", "deleted"}) {
+        const json* items = at(*answer, {key});
+        if (!items || !items->is_array()) continue;
+        for (const auto& item : *items) {
+          std::cout << (key[0] == 'u' ? "Untagged: " : "Deleted: ")
+                    << (item.is_string() ? item.get<std::string>() : item.dump()) << "\n";
+        }
+      }
+    }
+    return code;
+  });
+
+  // --- network ---
+  auto* network = app.add_subcommand("network", "Manage networks")->require_subcommand(1);
+  std::string networkFormat;
+  bool networkQuiet = false;
+  auto* networkLs = network->add_subcommand("ls", "List networks")->alias("list");
+  networkLs->add_option("--format", networkFormat, "Pretty-print networks using a Go template");
+  networkLs->add_flag("-q,--quiet", networkQuiet, "Only display network IDs");
+  bind(networkLs, [&] {
+    auto tmpl = compileFormat(networkView(), networkFormat, networkQuiet);
+    if (!tmpl) return 1;
+    auto answer = daemon().call("GET", "/v1/networks");
+    if (!answer) return 1;
+    return printRows(*tmpl, networkRows(*answer));
+  });
+  std::vector<std::string> networkNames;
+  auto* networkInspect = network->add_subcommand("inspect", "Display detailed information on one or more networks");
+  networkInspect->add_option("NETWORK", networkNames, "Network names or IDs")->required();
+  bind(networkInspect, [&] { return inspectMany(daemon(), "/v1/networks/", networkNames); });
+
+  // --- version ---
+  auto* version = app.add_subcommand("version", "Show the skiff version information");
+  bind(version, [&] {
+    std::cout << "Client:\n Version:\t" << kVersion << "\n API version:\tv1\n";
+    auto answer = daemon().call("GET", "/v1/info");
+    if (!answer) return 1;
+    std::cout << "\nServer:\n Version:\t" << cell(*answer, "version") << "\n";
+    std::cout << " Data root:\t" << cell(*answer, "dataRoot") << "\n";
+    std::cout << " Cgroup:\t" << cell(*answer, "cgroup") << "\n";
+    std::cout << " Swarm:\t\t" << str(*answer, {"swarm", "state"}) << "\n";
+    return 0;
+  });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  log::Level level;
+  if (log::parseLevel(logLevel, &level)) log::setLevel(level);
+  if (!action) return 0;
+  return action();
+}
+
+}  // namespace
+}  // namespace skiff::cli
+
+int main(int argc, char** argv) { return skiff::cli::run(argc, argv); }

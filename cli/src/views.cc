@@ -1,0 +1,238 @@
+#include "skiff/cli/views.h"
+
+#include <set>
+
+#include "skiff/cli/format.h"
+
+namespace skiff::cli {
+
+namespace {
+
+using nlohmann::json;
+
+// Docker's truncation widths for the cells that can grow without bound.
+constexpr size_t kErrorWidth = 30;    // service ps ERROR
+constexpr size_t kCommandWidth = 20;  // container ls COMMAND
+
+std::string text(const json& value) {
+  if (value.is_null()) return "";
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_number_integer() || value.is_number_unsigned()) return value.dump();
+  if (value.is_number_float()) {
+    const double d = value.get<double>();
+    if (d == static_cast<double>(static_cast<int64_t>(d))) return std::to_string(static_cast<int64_t>(d));
+    return value.dump();
+  }
+  if (value.is_boolean()) return value.get<bool>() ? "true" : "false";
+  if (value.is_array()) {
+    std::string out;
+    for (const auto& item : value) {
+      if (!out.empty()) out += ", ";
+      out += text(item);
+    }
+    return out;
+  }
+  return value.dump();
+}
+
+// "created" may come as RFC 3339 text or epoch seconds.
+std::string since(const json& value, double now) {
+  if (value.is_number()) return humanDuration(now - value.get<double>()) + " ago";
+  if (value.is_string()) return humanSince(value.get<std::string>(), now);
+  return "";
+}
+
+ListView makeView(std::vector<Field> fields, std::string defaultFormat, std::string quiet) {
+  return ListView{std::move(fields), std::move(defaultFormat), std::move(quiet)};
+}
+
+}  // namespace
+
+std::string cell(const json& object, const std::string& key) {
+  if (!object.is_object()) return "";
+  auto it = object.find(key);
+  return it == object.end() ? std::string() : text(*it);
+}
+
+const ListView& serviceView() {
+  static const ListView view = makeView(
+      {{"ID", "ID"}, {"Name", "NAME"}, {"Mode", "MODE"}, {"Replicas", "REPLICAS"}, {"Image", "IMAGE"},
+       {"Ports", "PORTS"}, {"Stack", "STACK"}},
+      "table {{.ID}}\t{{.Name}}\t{{.Mode}}\t{{.Replicas}}\t{{.Image}}\t{{.Ports}}", "{{.ID}}");
+  return view;
+}
+
+const ListView& taskView() {
+  static const ListView view = makeView(
+      {{"ID", "ID"}, {"Name", "NAME"}, {"Image", "IMAGE"}, {"Node", "NODE"},
+       {"DesiredState", "DESIRED STATE"}, {"CurrentState", "CURRENT STATE"}, {"Error", "ERROR"},
+       {"Ports", "PORTS"}},
+      "table {{.ID}}\t{{.Name}}\t{{.Image}}\t{{.Node}}\t{{.DesiredState}}\t{{.CurrentState}}\t{{.Error}}\t{{.Ports}}",
+      "{{.ID}}");
+  return view;
+}
+
+const ListView& containerView() {
+  static const ListView view = makeView(
+      {{"ID", "CONTAINER ID"}, {"Image", "IMAGE"}, {"Command", "COMMAND"}, {"CreatedAt", "CREATED AT"},
+       {"RunningFor", "CREATED"}, {"Status", "STATUS"}, {"State", "STATE"}, {"Ports", "PORTS"},
+       {"Names", "NAMES"}, {"Networks", "NETWORKS"}, {"Pid", "PID"}},
+      "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}",
+      "{{.ID}}");
+  return view;
+}
+
+const ListView& imageView() {
+  static const ListView view = makeView(
+      {{"Repository", "REPOSITORY"}, {"Tag", "TAG"}, {"ID", "IMAGE ID"}, {"CreatedSince", "CREATED"},
+       {"CreatedAt", "CREATED AT"}, {"Size", "SIZE"}},
+      "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}", "{{.ID}}");
+  return view;
+}
+
+const ListView& networkView() {
+  static const ListView view = makeView(
+      {{"ID", "NETWORK ID"}, {"Name", "NAME"}, {"Driver", "DRIVER"}, {"Scope", "SCOPE"}, {"VNI", "VNI"},
+       {"Subnet", "SUBNET"}},
+      "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}", "{{.ID}}");
+  return view;
+}
+
+const ListView& stackView() {
+  static const ListView view =
+      makeView({{"Name", "NAME"}, {"Services", "SERVICES"}}, "table {{.Name}}\t{{.Services}}", "{{.Name}}");
+  return view;
+}
+
+const ListView& nodeView() {
+  static const ListView view = makeView(
+      {{"ID", "ID"}, {"Hostname", "HOSTNAME"}, {"Status", "STATUS"}, {"Availability", "AVAILABILITY"},
+       {"ManagerStatus", "MANAGER STATUS"}, {"Self", "SELF"}},
+      "table {{.ID}}\t{{.Hostname}}\t{{.Status}}\t{{.Availability}}\t{{.ManagerStatus}}", "{{.ID}}");
+  return view;
+}
+
+std::vector<Row> serviceRows(const json& services) {
+  std::vector<Row> rows;
+  if (!services.is_array()) return rows;
+  for (const auto& s : services) {
+    rows.push_back({{"ID", shortId(cell(s, "id"))},
+                    {"Name", cell(s, "name")},
+                    {"Mode", cell(s, "mode")},
+                    {"Replicas", cell(s, "replicas")},
+                    {"Image", cell(s, "image")},
+                    {"Ports", cell(s, "ports")},
+                    {"Stack", cell(s, "stack")}});
+  }
+  return rows;
+}
+
+std::vector<Row> taskRows(const json& tasks, double now, bool noTrunc) {
+  std::vector<Row> rows;
+  if (!tasks.is_array()) return rows;
+  std::set<std::string> seen;
+  for (const auto& t : tasks) {
+    std::string name = cell(t, "name");
+    if (!seen.insert(name).second) name = "\\_ " + name;
+    std::string state = cell(t, "currentState");
+    const std::string ago = humanSince(cell(t, "since"), now);
+    if (!ago.empty()) state += " " + ago;
+    std::string error = cell(t, "error");
+    if (!error.empty()) error = goQuote(noTrunc ? error : ellipsis(error, kErrorWidth));
+    std::string image = cell(t, "image");
+    if (!noTrunc) image = image.substr(0, image.find("@sha256:"));
+    rows.push_back({{"ID", noTrunc ? cell(t, "id") : shortId(cell(t, "id"))},
+                    {"Name", name},
+                    {"Image", image},
+                    {"Node", cell(t, "node")},
+                    {"DesiredState", cell(t, "desiredState")},
+                    {"CurrentState", state},
+                    {"Error", error},
+                    {"Ports", cell(t, "ports")}});
+  }
+  return rows;
+}
+
+std::vector<Row> containerRows(const json& containers, double now, bool noTrunc) {
+  std::vector<Row> rows;
+  if (!containers.is_array()) return rows;
+  for (const auto& c : containers) {
+    std::string command = cell(c, "command");
+    if (c.is_object() && c.contains("command") && c["command"].is_array()) {
+      command.clear();
+      for (const auto& word : c["command"]) command += (command.empty() ? "" : " ") + text(word);
+    }
+    std::string networks;
+    if (c.is_object() && c.contains("networks") && c["networks"].is_object()) {
+      for (const auto& [name, address] : c["networks"].items()) {
+        (void)address;
+        networks += (networks.empty() ? "" : ",") + name;
+      }
+    }
+    rows.push_back({{"ID", noTrunc ? cell(c, "id") : shortId(cell(c, "id"))},
+                    {"Image", cell(c, "image")},
+                    {"Command", goQuote(noTrunc ? command : ellipsis(command, kCommandWidth))},
+                    {"CreatedAt", cell(c, "created")},
+                    {"RunningFor", c.is_object() && c.contains("created") ? since(c["created"], now) : ""},
+                    {"Status", cell(c, "status")},
+                    {"State", cell(c, "state")},
+                    {"Ports", cell(c, "ports")},
+                    {"Names", cell(c, "names")},
+                    {"Networks", networks},
+                    {"Pid", cell(c, "pid")}});
+  }
+  return rows;
+}
+
+std::vector<Row> imageRows(const json& images, double now) {
+  std::vector<Row> rows;
+  if (!images.is_array()) return rows;
+  for (const auto& i : images) {
+    const bool hasSize = i.is_object() && i.contains("size") && i["size"].is_number();
+    rows.push_back({{"Repository", cell(i, "repository").empty() ? "<none>" : cell(i, "repository")},
+                    {"Tag", cell(i, "tag").empty() ? "<none>" : cell(i, "tag")},
+                    {"ID", shortId(cell(i, "id"))},
+                    {"CreatedSince", i.is_object() && i.contains("created") ? since(i["created"], now) : ""},
+                    {"CreatedAt", cell(i, "created")},
+                    {"Size", hasSize ? humanSize(i["size"].get<double>()) : cell(i, "size")}});
+  }
+  return rows;
+}
+
+std::vector<Row> networkRows(const json& networks) {
+  std::vector<Row> rows;
+  if (!networks.is_array()) return rows;
+  for (const auto& n : networks) {
+    rows.push_back({{"ID", shortId(cell(n, "id"))},
+                    {"Name", cell(n, "name")},
+                    {"Driver", cell(n, "driver")},
+                    {"Scope", cell(n, "scope")},
+                    {"VNI", cell(n, "vni")},
+                    {"Subnet", cell(n, "subnet")}});
+  }
+  return rows;
+}
+
+std::vector<Row> stackRows(const json& stacks) {
+  std::vector<Row> rows;
+  if (!stacks.is_array()) return rows;
+  for (const auto& s : stacks) rows.push_back({{"Name", cell(s, "name")}, {"Services", cell(s, "services")}});
+  return rows;
+}
+
+std::vector<Row> nodeRows(const json& nodes) {
+  std::vector<Row> rows;
+  if (!nodes.is_array()) return rows;
+  for (const auto& n : nodes) {
+    const bool self = n.is_object() && n.value("self", false);
+    rows.push_back({{"ID", cell(n, "id") + (self ? " *" : "")},
+                    {"Hostname", cell(n, "hostname")},
+                    {"Status", cell(n, "status")},
+                    {"Availability", cell(n, "availability")},
+                    {"ManagerStatus", cell(n, "managerStatus")},
+                    {"Self", self ? "true" : "false"}});
+  }
+  return rows;
+}
+
+}  // namespace skiff::cli
