@@ -789,9 +789,19 @@ Result<ImageRecord> ImageStore::build(const std::string& contextDir, const std::
         }
         sources.push_back(path);
       }
-      bool destIsDir = dest.back() == '/' || sources.size() > 1;
       std::string destRel;
       imagefs::cleanRelative(joinAbs(st.config.workingDir, dest), &destRel);
+      // As docker: a destination is a directory when written as one, when
+      // several sources go there, or when it already is one in the image.
+      bool destIsDir = dest.back() == '/' || dest == "." || dest.ends_with("/.") ||
+                       destRel.empty() || sources.size() > 1;
+      for (const auto& dir : layerDirs(ImageRecord{"", {}, st.layers, {}, 0, 0})) {
+        struct stat dst {};
+        if (!destIsDir && existsInLayer(dir, destRel) &&
+            ::stat((dir + "/" + destRel).c_str(), &dst) == 0 && S_ISDIR(dst.st_mode)) {
+          destIsDir = true;
+        }
+      }
       const std::string layer = work + "/layer-" + std::to_string(++layerNo);
       SKIFF_TRY(imagefs::mkdirs(layer, 0755));
       if (::chmod(layer.c_str(), 0755) != 0) return Error::fromErrno("chmod " + layer);

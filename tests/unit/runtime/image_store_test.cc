@@ -378,6 +378,20 @@ TEST_F(ImageStoreTest, BuildErrorsNameTheLine) {
   EXPECT_EQ(storedLayers(), 0u) << "failed builds leave no layer";
 }
 
+TEST_F(ImageStoreTest, CopyIntoExistingDirectoryOrDot) {
+  write("hello", "x", fs::perms(0755));
+  write("data/a.txt", "a");
+  ImageStore store(data_.string());
+  auto r = build(store,
+                 "FROM scratch\nCOPY data /www\nCOPY hello /www\nWORKDIR /app\nCOPY hello .\n"
+                 "CMD [\"/x\"]\n");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  auto dirs = store.layerDirs(*r);
+  ASSERT_EQ(dirs.size(), 3u);
+  EXPECT_TRUE(fs::is_regular_file(fs::path(dirs[1]) / "www" / "hello"));
+  EXPECT_TRUE(fs::is_regular_file(fs::path(dirs[0]) / "app" / "hello"));
+}
+
 TEST_F(ImageStoreTest, AddOfLocalFileCopies) {
   write("app.tar", "not really a tar", fs::perms(0600));
   ImageStore store(data_.string());
