@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# The seed's stack end to end, as a new user runs it (issue 2): build the
+# image, deploy before and after `swarm init`, 5/5 replicas, port 4000 round
+# robin 2 by 2 over 5 hostnames, cgroup limits read back from the kernel, a
+# killed replica replaced within its restart delay, bad input refused while
+# the running stack keeps running, per-replica metrics, and `stack rm` /
+# `swarm leave --force` leaving nothing behind. Everything runs in a lab
+# namespace removed on exit, also on failure.
+#
+# usage: seed_stack.sh BIN_DIR SOURCE_DIR
+set -euo pipefail
+SKIFF_BIN="$(cd "$1" && pwd)"
+SRC="$(cd "$2" && pwd)"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "SKIP: needs root (namespaces, cgroups)"
+  exit 77
+fi
+source "$SRC/scripts/lib/lab.sh"
+
+failures=0
+pass() { printf '  ok   %s\n' "$*"; }
+fail() { printf '  FAIL %s\n' "$*"; failures=$((failures + 1)); }
+check() {  # check "description" command...
+  local what="$1"; shift
+  if "$@"; then pass "$what"; else fail "$what"; fi
+}
+skiff() { "$SKIFF_BIN/skiff" "$@"; }
+# wait_for SECONDS command...: polls (every 0.2s) until the command succeeds.
+wait_for() {
+  local secs="$1"; shift
+  local deadline=$((SECONDS + secs))
+  while ! "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
+}
+replicas_are() { skiff service ls --format '{{.Name}} {{.Replicas}}' | grep -qx "getstartedlab_web $1"; }
+
+on_exit() {
+  local rc=$?
+  if [ "$rc" -ne 0 ] || [ "$failures" -ne 0 ]; then
+    echo "---- netd log (last 60 lines) ----"
+    tail -n 60 "$LAB_DIR/netd.log" 2>/dev/null || true
+  fi
+  lab_cleanup
+}
+lab_up "skiff-e2e-$$"
+trap on_exit EXIT
+
+compose="$SRC/examples/getstartedlab/docker-compose.yml"
+lab_netd
+
+echo "image"
+out=$(skiff image build -t s3ich4n/get-started:pt02 "$SRC/examples/getstartedlab" 2>&1)
+check "image build reports success" grep -q "Successfully tagged s3ich4n/get-started:pt02" <<<"$out"
+check "image ls lists it" grep -qE '^s3ich4n/get-started +pt02 ' <<<"$(skiff image ls)"
+
+echo "swarm"
+out=$(skiff stack deploy -c "$compose" getstartedlab 2>&1 || true)
+check "deploy before swarm init is refused with docker's words" \
+  grep -qF 'this node is not a swarm manager. Use "skiff swarm init" or "skiff swarm join" to connect this node to swarm and try again.' <<<"$out"
+skiff swarm init >/dev/null
+check "node ls shows this node as leader" grep -q "Leader" <<<"$(skiff node ls)"
+
+echo "deploy"
+out=$(skiff stack deploy -c "$compose" getstartedlab 2>&1)
+check "deploy creates the network and the service" \
+  grep -qzE 'Creating network getstartedlab_webnet.*Creating service getstartedlab_web' <<<"$out"
+check "5/5 replicas within 30s" wait_for 30 replicas_are 5/5
+line=$(skiff service ls | grep getstartedlab_web)
+check "service ls row: replicated 5/5 image *:4000->80/tcp" \
+  grep -qE 'getstartedlab_web +replicated +5/5 +s3ich4n/get-started:pt02 +\*:4000->80/tcp' <<<"$line"
+
+echo "round robin"
+answers=()
+for i in $(seq 1 10); do
+  answers+=("$(lab_exec curl -sS --max-time 5 http://127.0.0.1:4000/ | sed -n 's/.*Hostname: //p')")
+done
+printf '    %s\n' "${answers[@]}"
+distinct=$(printf '%s\n' "${answers[@]}" | sort -u | wc -l)
+check "10 answers come from 5 hostnames" test "$distinct" -eq 5
+check "each hostname answers exactly twice" \
+  test "$(printf '%s\n' "${answers[@]}" | sort | uniq -c | awk '$1 != 2' | wc -l)" -eq 0
+check "in turn: answer i+5 is answer i" \
+  test "${answers[*]:0:5}" = "${answers[*]:5:5}"
+ids=$(skiff container ls --format '{{.ID}}' | sort)
+check "hostnames are the containers' 12-hex ids" \
+  test "$(printf '%s\n' "${answers[@]}" | sort -u)" = "$(cut -c1-12 <<<"$ids")"
+
+echo "cgroups"
+cid=$(head -n1 <<<"$ids")
+pid=$(skiff container inspect --format '{{.State.Pid}}' "$cid" 2>/dev/null || skiff container inspect "$cid" | sed -n 's/.*"Pid": \([0-9]*\).*/\1/p' | head -n1)
+check "container inspect gives the host pid ($pid)" test -d "/proc/$pid"
+memcg=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3}' "/proc/$pid/cgroup")
+cpucg=$(awk -F: '$2 ~ /(^|,)cpu(,|$)/ {print $3}' "/proc/$pid/cgroup")
+if [ -n "$memcg" ]; then
+  check "memory.limit_in_bytes = 52428800" test "$(cat "/sys/fs/cgroup/memory$memcg/memory.limit_in_bytes")" = 52428800
+  check "cpu.cfs_quota_us = 10000" test "$(cat "/sys/fs/cgroup/cpu$cpucg/cpu.cfs_quota_us")" = 10000
+  check "cpu.cfs_period_us = 100000" test "$(cat "/sys/fs/cgroup/cpu$cpucg/cpu.cfs_period_us")" = 100000
+else
+  v2=$(awk -F: '$1 == 0 {print $3}' "/proc/$pid/cgroup")
+  check "memory.max = 52428800" test "$(cat "/sys/fs/cgroup$v2/memory.max")" = 52428800
+  check "cpu.max = 10000 100000" test "$(cat "/sys/fs/cgroup$v2/cpu.max")" = "10000 100000"
+fi
+check "the replica is pid 1 in its own pid namespace" \
+  test "$(awk '/^NSpid:/ {print $NF}' "/proc/$pid/status")" = 1
+
+echo "metrics"
+metrics=$(lab_exec curl -sS --max-time 5 http://127.0.0.1:9323/metrics)
+check "per-replica connection counters for 5 backends" \
+  test "$(grep -c '^skiff_proxy_connections_total{.*backend=' <<<"$metrics")" -eq 5
+check "skiff_service_replicas running = 5" \
+  grep -qE '^skiff_service_replicas\{.*service="getstartedlab_web".*state="running".*\} 5$' <<<"$metrics"
+
+echo "restart policy"
+kill -KILL "$pid"
+check "the killed replica leaves the rotation at once" wait_for 3 replicas_are 4/5
+check "a new replica runs within the restart delay (5s) + margin" wait_for 12 replicas_are 5/5
+ps_out=$(skiff service ps getstartedlab_web --no-trunc)
+check "service ps shows the failed task and its exit code" grep -q 'non-zero exit (137)' <<<"$ps_out"
+ok=0
+for i in $(seq 1 10); do
+  lab_exec curl -sS --max-time 5 http://127.0.0.1:4000/ >/dev/null && ok=$((ok + 1))
+done
+check "10/10 requests answered after the restart" test "$ok" -eq 10
+
+echo "bad input"
+bad="$LAB_DIR/bad.yml"
+printf 'version: "3"\nservices:\n  web:\n    image: s3ich4n/get-started:pt02\n    deploy:\n      resources:\n        limits:\n          memory: 50Q\n' >"$bad"
+out=$(skiff stack deploy -c "$bad" getstartedlab 2>&1 || true)
+check "invalid memory refused naming file, line and value" grep -qE 'bad.yml:8.*50Q' <<<"$out"
+check "the running stack keeps running" replicas_are 5/5
+printf 'version: "3"\nservices:\n  web:\n    image: nosuch/image:1\n' >"$bad"
+out=$(skiff stack deploy -c "$bad" other 2>&1 || true)
+check "unknown image refused" grep -qF 'image nosuch/image:1 not found locally; build it with skiff image build' <<<"$out"
+printf 'version: "3"\nservices:\n  api:\n    image: s3ich4n/get-started:pt02\n    ports: ["4000:80"]\n' >"$bad"
+out=$(skiff stack deploy -c "$bad" other 2>&1 || true)
+check "port 4000 taken: refused naming its owner" grep -q 'getstartedlab_web' <<<"$out"
+check "no stack 'other' was made" test -z "$(skiff stack ls --format '{{.Name}}' | grep -x other || true)"
+
+echo "scale in place"
+sed 's/replicas: 5/replicas: 3/' "$compose" >"$LAB_DIR/three.yml"
+before=$(skiff container ls --format '{{.Names}}' | sort)
+skiff stack deploy -c "$LAB_DIR/three.yml" getstartedlab >/dev/null
+check "scaled down to 3/3" wait_for 20 replicas_are 3/3
+after=$(skiff container ls --format '{{.Names}}' | sort)
+check "the 3 kept replicas are untouched" test -z "$(comm -13 <(echo "$before") <(echo "$after"))"
+
+echo "stack rm"
+pids=$(for c in $(skiff container ls -q); do skiff container inspect "$c" | sed -n 's/.*"Pid": \([0-9]*\).*/\1/p' | head -n1; done)
+skiff stack rm getstartedlab >/dev/null
+gone() { test -z "$(skiff container ls -q)" && ! skiff service ls --format '{{.Name}}' | grep -q .; }
+check "no service and no container within 20s" wait_for 20 gone
+alive=0
+for p in $pids; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
+check "no replica process is left" test "$alive" -eq 0
+check "the stack's network is gone" wait_for 10 bash -c "! ip -n $LAB_NS -o link | grep -q 'skbr-4097'"
+check "no veth is left" test -z "$(ip -n "$LAB_NS" -o link show type veth)"
+check "no container cgroup is left" test -z "$(find /sys/fs/cgroup/*/"$LAB_NS" -mindepth 1 -type d 2>/dev/null)"
+check "no mount under the data root is left" test -z "$(grep -F "$LAB_DIR/" /proc/self/mountinfo || true)"
+
+echo "swarm leave"
+skiff swarm leave --force >/dev/null
+check "only lo is left in the lab host" test "$(ip -n "$LAB_NS" -o link | wc -l)" -eq 1
+
+lab_stop_netd
+check "netd stopped cleanly" grep -q "stopped" "$LAB_DIR/netd.log"
+
+echo
+if [ "$failures" -ne 0 ]; then
+  echo "e2e: $failures check(s) failed"
+  exit 1
+fi
+echo "e2e: all checks passed"
