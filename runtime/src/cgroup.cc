@@ -127,8 +127,15 @@ Status FakeCgroupFs::writeFile(const std::string& path, const std::string& value
   if (!dirs.count(dirOf(path))) return Error::fromErrno("open " + path, ENOENT);
   if (path.ends_with("/cgroup.procs")) {
     // A process is in exactly one group per hierarchy: take it out of the others.
+    auto rootOf = [this](const std::string& p) {
+      for (const auto& r : hierarchyRoots) {
+        if (p.rfind(r + "/", 0) == 0) return r;
+      }
+      return std::string();
+    };
+    const std::string root = rootOf(path);
     for (auto& [p, content] : files) {
-      if (!p.ends_with("/cgroup.procs")) continue;
+      if (!p.ends_with("/cgroup.procs") || rootOf(p) != root) continue;
       auto pids = parsePids(content);
       std::string kept;
       for (pid_t pid : pids) {

@@ -101,7 +101,8 @@ std::shared_ptr<CgroupFs> makeRealCgroupFs();
 
 // In-memory cgroupfs: directories and files in a map. Writing a pid to
 // cgroup.procs moves it there (removing it from every other group of the same
-// hierarchy root, as the kernel does); killProcess removes it; rmdir of a
+// hierarchy, as the kernel does; hierarchyRoots lists v1 mount points, none
+// = one v2 tree); killProcess removes it; rmdir of a
 // group with processes fails with EBUSY. failWrites makes writes to files
 // whose path ends with the given suffix fail with EACCES.
 class FakeCgroupFs : public CgroupFs {
@@ -117,6 +118,7 @@ class FakeCgroupFs : public CgroupFs {
   std::map<std::string, std::string> files;  // path -> content
   std::set<std::string> dirs;
   std::set<std::string> failWrites;          // path suffixes
+  std::vector<std::string> hierarchyRoots;   // v1: one per mounted hierarchy
   std::vector<std::pair<pid_t, int>> signals;  // what was sent
 };
 
