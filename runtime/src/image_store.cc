@@ -340,6 +340,43 @@ Result<std::vector<std::string>> parseExpose(const df::Instruction& ins, const d
 
 }  // namespace
 
+nlohmann::json imageToJson(const ImageRecord& r) {
+  const ImageConfig& c = r.config;
+  return json{{"Id", r.id},
+              {"RepoTags", r.tags},
+              {"Created", r.created},
+              {"Size", r.size},
+              {"Layers", r.layers},
+              {"Config",
+               {{"Env", c.env},
+                {"Entrypoint", c.entrypoint},
+                {"Cmd", c.cmd},
+                {"WorkingDir", c.workingDir},
+                {"User", c.user},
+                {"ExposedPorts", c.exposedPorts},
+                {"Labels", c.labels},
+                {"HasShell", c.hasShell}}}};
+}
+
+ImageRecord imageFromJson(const nlohmann::json& j) {
+  ImageRecord r;
+  r.id = j.at("Id").get<std::string>();
+  r.tags = j.value("RepoTags", std::vector<std::string>{});
+  r.created = j.value("Created", int64_t{0});
+  r.size = j.value("Size", int64_t{0});
+  r.layers = j.value("Layers", std::vector<std::string>{});
+  const json& c = j.at("Config");
+  r.config.env = c.value("Env", std::vector<std::string>{});
+  r.config.entrypoint = c.value("Entrypoint", std::vector<std::string>{});
+  r.config.cmd = c.value("Cmd", std::vector<std::string>{});
+  r.config.workingDir = c.value("WorkingDir", "");
+  r.config.user = c.value("User", "");
+  r.config.exposedPorts = c.value("ExposedPorts", std::vector<std::string>{});
+  r.config.labels = c.value("Labels", std::map<std::string, std::string>{});
+  r.config.hasShell = c.value("HasShell", false);
+  return r;
+}
+
 std::string normalizeImageRef(const std::string& ref) {
   size_t slash = ref.rfind('/');
   size_t colon = ref.rfind(':');

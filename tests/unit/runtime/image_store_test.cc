@@ -392,6 +392,26 @@ TEST_F(ImageStoreTest, CopyIntoExistingDirectoryOrDot) {
   EXPECT_TRUE(fs::is_regular_file(fs::path(dirs[0]) / "app" / "hello"));
 }
 
+TEST_F(ImageStoreTest, JsonRoundTrip) {
+  getStartedLab();
+  ImageStore store(data_.string());
+  auto img = store.build(ctx_.string(), "s3ich4n/get-started:pt02", nullptr);
+  ASSERT_TRUE(img.ok());
+  nlohmann::json j = imageToJson(*img);
+  EXPECT_EQ(j["RepoTags"][0], "s3ich4n/get-started:pt02");
+  EXPECT_EQ(j["Config"]["ExposedPorts"][0], "80/tcp");
+  ImageRecord back = imageFromJson(nlohmann::json::parse(j.dump()));
+  EXPECT_EQ(back.id, img->id);
+  EXPECT_EQ(back.tags, img->tags);
+  EXPECT_EQ(back.layers, img->layers);
+  EXPECT_EQ(back.created, img->created);
+  EXPECT_EQ(back.size, img->size);
+  EXPECT_EQ(back.config.env, img->config.env);
+  EXPECT_EQ(back.config.cmd, img->config.cmd);
+  EXPECT_EQ(back.config.exposedPorts, img->config.exposedPorts);
+  EXPECT_EQ(back.config.hasShell, img->config.hasShell);
+}
+
 TEST_F(ImageStoreTest, AddOfLocalFileCopies) {
   write("app.tar", "not really a tar", fs::perms(0600));
   ImageStore store(data_.string());

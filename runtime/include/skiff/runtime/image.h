@@ -27,6 +27,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "skiff/common/result.h"
 
 namespace skiff::runtime {
@@ -95,6 +97,14 @@ class ImageStore {
   std::string root_;
   std::function<bool(const std::string&)> inUse_;
 };
+
+// The wire form netd's API and the CLI share (docker inspect's names):
+// {"Id","RepoTags","Created","Size","Layers","Config":{"Env","Entrypoint",
+// "Cmd","WorkingDir","User","ExposedPorts":[...],"Labels","HasShell"}}.
+// imageFromJson(imageToJson(r)) == r field by field; throws
+// nlohmann::json::exception on malformed input (callers parse input only).
+nlohmann::json imageToJson(const ImageRecord& image);
+ImageRecord imageFromJson(const nlohmann::json& j);
 
 // "name" -> "name:latest"; a ':' after the last '/' is the tag separator, so
 // "localhost:5000/app" is "localhost:5000/app:latest".
