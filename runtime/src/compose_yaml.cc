@@ -45,12 +45,18 @@ void emit(YAML::Emitter& out, const nlohmann::json& j) {
 // Empty values (defaults nobody set) only clutter the printout; but in
 // environment/labels/driver_opts an empty string is a value.
 nlohmann::json prune(const nlohmann::json& j, bool keepEmptyValues = false) {
+  if (j.is_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& v : j) out.push_back(prune(v));
+    return out;
+  }
   if (!j.is_object()) return j;
   nlohmann::json out = nlohmann::json::object();
   for (const auto& [k, v] : j.items()) {
     bool keep = k == "environment" || k == "labels" || k == "driver_opts";
     nlohmann::json p = prune(v, keep);
-    bool empty = p.is_null() || ((p.is_object() || p.is_array() || p.is_string()) && p.empty());
+    bool empty = p.is_null() || ((p.is_object() || p.is_array()) && p.empty()) ||
+                 (p.is_string() && p.get_ref<const std::string&>().empty());
     if (empty && !(keepEmptyValues && p.is_string())) continue;
     out[k] = std::move(p);
   }
