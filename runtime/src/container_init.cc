@@ -30,7 +30,9 @@ std::string lowerErrno(int err) {
   return s;
 }
 
-Status sysError(const std::string& what) { return Error::msg(what + ": " + lowerErrno(errno), errno); }
+Status sysError(const std::string& what) {
+  return Error::msg(what + ": " + lowerErrno(errno), errno);
+}
 
 Status mkdirAll(const std::string& path, mode_t mode = 0755) {
   std::string cur;
@@ -52,9 +54,10 @@ Status touch(const std::string& path) {
   return okStatus();
 }
 
-Status doMount(const std::string& source, const std::string& target, const char* type, unsigned long flags,
-               const std::string& data) {
-  if (::mount(source.c_str(), target.c_str(), type, flags, data.empty() ? nullptr : data.c_str()) != 0) {
+Status doMount(const std::string& source, const std::string& target, const char* type,
+               unsigned long flags, const std::string& data) {
+  if (::mount(source.c_str(), target.c_str(), type, flags, data.empty() ? nullptr : data.c_str()) !=
+      0) {
     return sysError("mount " + source + " on " + target);
   }
   return okStatus();
@@ -62,7 +65,8 @@ Status doMount(const std::string& source, const std::string& target, const char*
 
 Status bindFile(const std::string& source, const std::string& target, bool readOnly) {
   struct stat st {};
-  if (::stat(source.c_str(), &st) != 0) return sysError("bind source path does not exist: " + source);
+  if (::stat(source.c_str(), &st) != 0)
+    return sysError("bind source path does not exist: " + source);
   if (S_ISDIR(st.st_mode)) {
     SKIFF_TRY(mkdirAll(target));
   } else {
@@ -89,24 +93,29 @@ Status setupRootfs(const ContainerSpec& spec) {
   for (const auto& l : spec.lowerDirs) lower += (lower.empty() ? "" : ":") + l;
   if (lower.empty()) lower = detail::emptyLowerDir(spec);
   SKIFF_TRY(doMount("overlay", root, "overlay", 0,
-                    "lowerdir=" + lower + ",upperdir=" + detail::upperDir(spec) + ",workdir=" + detail::workDir(spec)));
+                    "lowerdir=" + lower + ",upperdir=" + detail::upperDir(spec) +
+                        ",workdir=" + detail::workDir(spec)));
 
   SKIFF_TRY(mkdirAll(root + "/proc"));
   SKIFF_TRY(doMount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, ""));
   SKIFF_TRY(mkdirAll(root + "/dev"));
-  SKIFF_TRY(doMount("tmpfs", root + "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"));
+  SKIFF_TRY(
+      doMount("tmpfs", root + "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"));
   for (const char* dev : {"null", "zero", "full", "random", "urandom", "tty"}) {
     SKIFF_TRY(bindFile(std::string("/dev/") + dev, root + "/dev/" + dev, false));
   }
   SKIFF_TRY(mkdirAll(root + "/dev/pts"));
   SKIFF_TRY(doMount("devpts", root + "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
                     "newinstance,ptmxmode=0666,mode=0620"));
-  if (::symlink("pts/ptmx", (root + "/dev/ptmx").c_str()) != 0) return sysError("symlink /dev/ptmx");
+  if (::symlink("pts/ptmx", (root + "/dev/ptmx").c_str()) != 0)
+    return sysError("symlink /dev/ptmx");
   SKIFF_TRY(mkdirAll(root + "/dev/shm"));
-  SKIFF_TRY(doMount("shm", root + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k"));
-  const std::pair<const char*, const char*> links[] = {
-      {"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"},
-      {"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"}};
+  SKIFF_TRY(doMount("shm", root + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                    "mode=1777,size=65536k"));
+  const std::pair<const char*, const char*> links[] = {{"/proc/self/fd", "/dev/fd"},
+                                                       {"/proc/self/fd/0", "/dev/stdin"},
+                                                       {"/proc/self/fd/1", "/dev/stdout"},
+                                                       {"/proc/self/fd/2", "/dev/stderr"}};
   for (const auto& [from, to] : links) {
     if (::symlink(from, (root + to).c_str()) != 0) return sysError(std::string("symlink ") + to);
   }
@@ -165,7 +174,8 @@ Result<Ids> resolveUser(const std::string& user) {
     }
   }
   if (!found) {
-    if (!isNumber(name)) return Error::msg("unable to find user " + name + ": no matching entries in passwd file");
+    if (!isNumber(name))
+      return Error::msg("unable to find user " + name + ": no matching entries in passwd file");
     ids.uid = static_cast<uid_t>(std::stoul(name));
     ids.gid = ids.uid == 0 ? 0 : ids.uid;
   }
@@ -187,7 +197,8 @@ Result<Ids> resolveUser(const std::string& user) {
           break;
         }
       }
-      if (!groupFound) return Error::msg("unable to find group " + group + ": no matching entries in group file");
+      if (!groupFound)
+        return Error::msg("unable to find group " + group + ": no matching entries in group file");
     }
   }
   return ids;
@@ -213,7 +224,8 @@ Error startContainer(ContainerSpec spec, int errFd) {
     ids = *r;
   }
   std::vector<std::string> env = spec.env;
-  if (!hasEnv(env, "PATH")) env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  if (!hasEnv(env, "PATH"))
+    env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
   if (!hasEnv(env, "HOSTNAME")) env.push_back("HOSTNAME=" + hostname);
   if (!hasEnv(env, "HOME")) env.push_back("HOME=" + ids.home);
 
@@ -221,7 +233,8 @@ Error startContainer(ContainerSpec spec, int errFd) {
   const std::string cwd = spec.workingDir.empty() ? "/" : spec.workingDir;
   if (auto s = mkdirAll(cwd); !s.ok()) return s.error();
   if (::chdir(cwd.c_str()) != 0) {
-    return Error::msg("chdir to cwd (\"" + cwd + "\") set in config.json failed: " + lowerErrno(errno));
+    return Error::msg("chdir to cwd (\"" + cwd +
+                      "\") set in config.json failed: " + lowerErrno(errno));
   }
   auto path = lookPath("", spec.argv[0], env);
   if (!path.ok()) return path.error();

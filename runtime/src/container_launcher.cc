@@ -110,7 +110,8 @@ class LinuxLauncher : public ContainerLauncher {
     UniqueFd logFd(::open(logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
     if (!logFd) return Error::fromErrno("open log " + logPath);
     int sv[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return Error::fromErrno("socketpair");
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+      return Error::fromErrno("socketpair");
     UniqueFd specParent(sv[0]);
     UniqueFd specChild(sv[1]);
     int ep[2];
@@ -127,7 +128,8 @@ class LinuxLauncher : public ContainerLauncher {
 
     int pidfd = -1;
     clone_args args{};
-    args.flags = CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
+    args.flags =
+        CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
     args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
     args.exit_signal = SIGCHLD;
     long rc = ::syscall(SYS_clone3, &args, sizeof args);
@@ -169,18 +171,20 @@ class LinuxLauncher : public ContainerLauncher {
   Result<int> reap(const Launched& launched) override {
     siginfo_t info{};
     for (;;) {
-      int rc = launched.pidfd ? ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(launched.pidfd.get()),
-                                         &info, WEXITED)
+      int rc = launched.pidfd ? ::waitid(static_cast<idtype_t>(P_PIDFD),
+                                         static_cast<id_t>(launched.pidfd.get()), &info, WEXITED)
                               : ::waitid(P_PID, static_cast<id_t>(launched.pid), &info, WEXITED);
       if (rc == 0) break;
-      if (errno != EINTR) return Error::fromErrno("wait for container pid " + std::to_string(launched.pid));
+      if (errno != EINTR)
+        return Error::fromErrno("wait for container pid " + std::to_string(launched.pid));
     }
     if (info.si_code == CLD_EXITED) return info.si_status;
     return 128 + info.si_status;
   }
 
   Status signal(pid_t pid, int sig) override {
-    if (::kill(pid, sig) != 0) return Error::fromErrno("kill -" + std::to_string(sig) + " " + std::to_string(pid));
+    if (::kill(pid, sig) != 0)
+      return Error::fromErrno("kill -" + std::to_string(sig) + " " + std::to_string(pid));
     return okStatus();
   }
 
@@ -198,8 +202,9 @@ class LinuxLauncher : public ContainerLauncher {
       if (auto s = cgroups_->remove(spec.id); !s.ok()) result = s;
     }
     std::error_code ec;
-    for (const auto& p : {detail::upperDir(spec), detail::workDir(spec), detail::emptyLowerDir(spec),
-                          detail::hostnameFile(spec), detail::hostsFile(spec), detail::resolvFile(spec)}) {
+    for (const auto& p :
+         {detail::upperDir(spec), detail::workDir(spec), detail::emptyLowerDir(spec),
+          detail::hostnameFile(spec), detail::hostsFile(spec), detail::resolvFile(spec)}) {
       std::filesystem::remove_all(p, ec);
       if (ec) result = Error::msg("remove " + p + ": " + ec.message(), ec.value());
     }
@@ -219,7 +224,9 @@ class LinuxLauncher : public ContainerLauncher {
     }
     if (spec.lowerDirs.empty()) {
       std::filesystem::create_directories(detail::emptyLowerDir(spec), ec);
-      if (ec) return Error::msg("create " + detail::emptyLowerDir(spec) + ": " + ec.message(), ec.value());
+      if (ec)
+        return Error::msg("create " + detail::emptyLowerDir(spec) + ": " + ec.message(),
+                          ec.value());
     }
     const std::string hostname = detail::effectiveHostname(spec);
     SKIFF_TRY(writeFileText(detail::hostnameFile(spec), hostname + "\n"));

@@ -4,6 +4,7 @@
 // group, and a real launcher. TearDown kills and cleans up everything, also
 // when a test failed halfway.
 
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -11,14 +12,12 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <list>
 #include <sstream>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "netns_testing.h"
 #include "skiff/runtime/cgroup.h"
@@ -48,7 +47,8 @@ class ContainerFixture : public ::testing::Test {
  protected:
   void SetUp() override {
     SKIFF_REQUIRE_ISOLATED();
-    base_ = std::filesystem::temp_directory_path() / ("skiff-ctr-test-" + std::to_string(::getpid()));
+    base_ =
+        std::filesystem::temp_directory_path() / ("skiff-ctr-test-" + std::to_string(::getpid()));
     std::filesystem::remove_all(base_);
     std::filesystem::create_directories(base_ / "layer/bin");
     std::filesystem::copy_file(SKIFF_CTR_HELPER, base_ / "layer/bin/helper");
@@ -69,7 +69,8 @@ class ContainerFixture : public ::testing::Test {
       if (launched.pid > 0) ::waitpid(launched.pid, nullptr, 0);
     }
     // Parent groups of this test process.
-    for (const auto& dir : cgroups_->groupDirs("x")) ::rmdir(std::filesystem::path(dir).parent_path().c_str());
+    for (const auto& dir : cgroups_->groupDirs("x"))
+      ::rmdir(std::filesystem::path(dir).parent_path().c_str());
     // Hierarchies the test mounted (the netns-exec case) go with our mount
     // namespace; unmount anyway so the temp dir can be removed.
     std::error_code ec;
@@ -84,7 +85,8 @@ class ContainerFixture : public ::testing::Test {
   ContainerSpec makeSpec(std::vector<std::string> argv, const std::string& idSuffix = "01") {
     ContainerSpec spec;
     char prefix[13];
-    std::snprintf(prefix, sizeof prefix, "%010x%s", static_cast<unsigned>(::getpid()), idSuffix.c_str());
+    std::snprintf(prefix, sizeof prefix, "%010x%s", static_cast<unsigned>(::getpid()),
+                  idSuffix.c_str());
     spec.id = std::string(prefix) + std::string(52, 'a');
     spec.lowerDirs = {(base_ / "layer").string()};
     spec.stateDir = (base_ / "containers" / spec.id).string();
@@ -97,7 +99,8 @@ class ContainerFixture : public ::testing::Test {
   }
 
   // Launches and remembers the container for TearDown.
-  Result<Launched*> launch(const ContainerSpec& spec, const std::function<Status(pid_t)>& beforeExec = nullptr) {
+  Result<Launched*> launch(const ContainerSpec& spec,
+                           const std::function<Status(pid_t)>& beforeExec = nullptr) {
     auto r = launcher_->launch(spec, beforeExec);
     if (!r.ok()) {
       started_.emplace_back(spec, Launched{});  // still clean up its state dir

@@ -68,7 +68,8 @@ TEST_F(ContainerFixture, RunsAsPid1WithHostnameLimitsAndMounts) {
 
   ASSERT_TRUE(launcher_->cleanup(spec, false).ok());
   EXPECT_FALSE(mountinfoMentions(spec.id));
-  for (const auto& dir : cgroups_->groupDirs(spec.id)) EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
+  for (const auto& dir : cgroups_->groupDirs(spec.id))
+    EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
   EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(pid)));
   // The log outlives the container unless asked.
   EXPECT_TRUE(std::filesystem::exists(spec.logPath));
@@ -94,7 +95,8 @@ TEST_F(ContainerFixture, MissingCommandFailsWithDockersWordsAndUndoesEverything)
   auto l = launch(spec);
   ASSERT_FALSE(l.ok());
   EXPECT_EQ(l.error().message, "exec: \"nosuchcmd\": executable file not found in $PATH");
-  for (const auto& dir : cgroups_->groupDirs(spec.id)) EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
+  for (const auto& dir : cgroups_->groupDirs(spec.id))
+    EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
   EXPECT_FALSE(std::filesystem::exists(spec.stateDir + "/upper"));
   // The shim was reaped: no child of ours is left.
   errno = 0;
@@ -107,7 +109,8 @@ TEST_F(ContainerFixture, FailingBeforeExecAbortsTheLaunch) {
   auto l = launch(spec, [](pid_t) { return Status(Error::msg("no veth for you")); });
   ASSERT_FALSE(l.ok());
   EXPECT_EQ(l.error().message, "no veth for you");
-  for (const auto& dir : cgroups_->groupDirs(spec.id)) EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
+  for (const auto& dir : cgroups_->groupDirs(spec.id))
+    EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
   errno = 0;
   EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1);
   EXPECT_EQ(errno, ECHILD);

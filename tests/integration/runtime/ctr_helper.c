@@ -41,9 +41,12 @@ int main(int argc, char** argv) {
   int readOnly = fd < 0 && errno == EROFS;
   if (fd >= 0) close(fd);
   if (!getcwd(cwd, sizeof cwd - 1)) strcpy(cwd, "?");
-  printf("pid=%d hostname=%s etc_hostname=%s devnull=%d proc1=%d data=%s data_ro=%d cwd=%s uid=%d env_foo=%s\n",
-         (int)getpid(), host, etcHostname, access("/dev/null", W_OK) == 0, access("/proc/1/stat", R_OK) == 0,
-         data, readOnly, cwd, (int)getuid(), getenv("FOO") ? getenv("FOO") : "");
+  printf(
+      "pid=%d hostname=%s etc_hostname=%s devnull=%d proc1=%d data=%s data_ro=%d cwd=%s uid=%d "
+      "env_foo=%s\n",
+      (int)getpid(), host, etcHostname, access("/dev/null", W_OK) == 0,
+      access("/proc/1/stat", R_OK) == 0, data, readOnly, cwd, (int)getuid(),
+      getenv("FOO") ? getenv("FOO") : "");
   fflush(stdout);
   if (argc >= 3 && strcmp(argv[1], "wait") == 0) {
     exitCode = atoi(argv[2]);

@@ -1,8 +1,7 @@
 // CgroupManager against the in-memory cgroupfs: the files a kernel would see.
 
-#include <signal.h>
-
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include "skiff/runtime/cgroup.h"
 
@@ -86,7 +85,8 @@ TEST(CgroupManagerV1, CreateWritesEachHierarchy) {
   EXPECT_EQ(fs->files.at("/cg/memory/skiff-test/" + kId + "/memory.limit_in_bytes"), "52428800");
   EXPECT_TRUE(fs->exists("/cg/pids/skiff-test/" + kId));
   ASSERT_TRUE(m.addProcess(kId, 77).ok());
-  for (const auto& dir : m.groupDirs(kId)) EXPECT_EQ(fs->files.at(dir + "/cgroup.procs"), "77\n") << dir;
+  for (const auto& dir : m.groupDirs(kId))
+    EXPECT_EQ(fs->files.at(dir + "/cgroup.procs"), "77\n") << dir;
   ASSERT_TRUE(m.remove(kId).ok());
   for (const auto& dir : m.groupDirs(kId)) EXPECT_FALSE(fs->exists(dir)) << dir;
 }

@@ -34,9 +34,9 @@ const char* toString(CgroupVersion version);
 
 // One line of /proc/self/mountinfo (only the fields we need).
 struct MountInfoEntry {
-  std::string root;          // field 4: root of the mount within its filesystem
-  std::string mountPoint;    // field 5 (octal escapes like \040 decoded)
-  std::string fsType;        // after the " - " separator
+  std::string root;        // field 4: root of the mount within its filesystem
+  std::string mountPoint;  // field 5 (octal escapes like \040 decoded)
+  std::string fsType;      // after the " - " separator
   std::string source;
   std::string superOptions;  // e.g. "rw,cpu,cpuacct" for a v1 hierarchy
 };
@@ -52,14 +52,14 @@ std::vector<ProcCgroupsEntry> parseProcCgroups(std::string_view text);
 
 // A v1 hierarchy that /proc/cgroups says exists but is not mounted here.
 struct MissingHierarchy {
-  std::string options;                // mount -o value: "cpu,cpuacct"
+  std::string options;                   // mount -o value: "cpu,cpuacct"
   std::vector<std::string> controllers;  // which of ours it serves: {"cpu"}
 };
 
 struct CgroupLayout {
   CgroupVersion version = CgroupVersion::kNone;
-  std::string unifiedRoot;                         // v2: mount point of cgroup2
-  std::map<std::string, std::string> v1Roots;      // v1: controller -> mount point
+  std::string unifiedRoot;                     // v2: mount point of cgroup2
+  std::map<std::string, std::string> v1Roots;  // v1: controller -> mount point
   // Set when nothing usable is mounted (e.g. under `ip netns exec`).
   std::vector<MissingHierarchy> missingV1;
   bool needsUnifiedMount = false;
@@ -89,8 +89,8 @@ std::vector<CgroupWrite> limitWrites(CgroupVersion version, const Resources& lim
 class CgroupFs {
  public:
   virtual ~CgroupFs() = default;
-  virtual Status makeDir(const std::string& path) = 0;        // ok if it exists
-  virtual Status removeDir(const std::string& path) = 0;      // ok if it is gone
+  virtual Status makeDir(const std::string& path) = 0;    // ok if it exists
+  virtual Status removeDir(const std::string& path) = 0;  // ok if it is gone
   virtual bool exists(const std::string& path) = 0;
   virtual Status writeFile(const std::string& path, const std::string& value) = 0;
   virtual Result<std::string> readFile(const std::string& path) = 0;
@@ -117,8 +117,8 @@ class FakeCgroupFs : public CgroupFs {
 
   std::map<std::string, std::string> files;  // path -> content
   std::set<std::string> dirs;
-  std::set<std::string> failWrites;          // path suffixes
-  std::vector<std::string> hierarchyRoots;   // v1: one per mounted hierarchy
+  std::set<std::string> failWrites;            // path suffixes
+  std::vector<std::string> hierarchyRoots;     // v1: one per mounted hierarchy
   std::vector<std::pair<pid_t, int>> signals;  // what was sent
 };
 

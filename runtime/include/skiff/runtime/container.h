@@ -46,12 +46,12 @@ struct ContainerSpec {
   std::vector<std::string> argv;       // argv[0] looked up in PATH of env if not absolute
   std::vector<std::string> env;        // "K=V"
   std::string workingDir = "/";
-  std::string user;                    // "", "uid[:gid]" or a name from the image's /etc/passwd
+  std::string user;  // "", "uid[:gid]" or a name from the image's /etc/passwd
   std::string hostname;
   std::vector<std::pair<std::string, std::string>> extraHosts;  // ip, name
   std::vector<BindMount> mounts;
   Resources limits;
-  std::string logPath;                 // stdout+stderr appended here
+  std::string logPath;  // stdout+stderr appended here
 };
 
 struct Launched {
@@ -98,10 +98,10 @@ class FakeContainerLauncher : public ContainerLauncher {
   // Simulates the container's exit.
   void exit(pid_t pid, int code);
 
-  std::string failNextLaunch;             // non-empty: next launch fails with this text
-  std::vector<ContainerSpec> launched;    // in order
+  std::string failNextLaunch;           // non-empty: next launch fails with this text
+  std::vector<ContainerSpec> launched;  // in order
   std::vector<std::pair<pid_t, int>> signals;
-  std::vector<std::string> cleanedUp;     // ids
+  std::vector<std::string> cleanedUp;  // ids
   std::vector<pid_t> running;
 
  private:

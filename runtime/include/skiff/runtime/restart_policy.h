@@ -29,9 +29,9 @@ struct TaskExit {
 
 struct RestartDecision {
   bool restart = false;
-  RestartClock::time_point at;        // when to start the replacement
-  std::chrono::milliseconds after{0}; // at - exitedAt
-  std::string reason;                 // why not, for logs and `service ps`
+  RestartClock::time_point at;         // when to start the replacement
+  std::chrono::milliseconds after{0};  // at - exitedAt
+  std::string reason;                  // why not, for logs and `service ps`
 };
 
 // restartTimes: when each earlier restart of this slot happened (any order).
