@@ -122,7 +122,13 @@ int main(int argc, char** argv) {
   if (!metrics.ok()) return fatal(metrics.error().message);
 
   netd::Api api(*orchestrator, images);
-  netd::HttpServer server(&loop, [&api](const netd::HttpRequest& r) { return api.handle(r); });
+  // Every API call may change what runs: refresh the metrics snapshot after
+  // each, besides the once-a-second refresh that catches exits and restarts.
+  netd::HttpServer server(&loop, [&](const netd::HttpRequest& r) {
+    auto response = api.handle(r);
+    (*metrics)->publish(orchestrator->serviceCounts());
+    return response;
+  });
   if (auto st = server.listen(socketPath); !st.ok()) return fatal(st.error().message);
 
   auto restored = orchestrator->restore();

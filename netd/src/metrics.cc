@@ -1,6 +1,9 @@
 #include "skiff/netd/metrics.h"
 
+#include <prometheus/client_metric.h>
 #include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/metric_type.h>
 #include <prometheus/exposer.h>
 
 #include "skiff/common/log.h"

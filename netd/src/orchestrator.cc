@@ -111,9 +111,9 @@ TimerHandle* startTimer(uv_loop_t* loop, std::chrono::milliseconds after, std::f
       &h->timer,
       [](uv_timer_t* t) {
         auto* self = static_cast<TimerHandle*>(t->data);
-        auto fire = std::move(self->fire);  // fire may cancel (close) this very timer
+        auto callback = std::move(self->fire);  // it may cancel (close) this very timer
         self->fire = nullptr;
-        if (fire) fire();
+        if (callback) callback();
       },
       static_cast<uint64_t>(std::max<int64_t>(0, after.count())), 0);
   return h;
@@ -303,7 +303,6 @@ class Orchestrator::Impl {
       (void)ipam_.releaseSubnet(name);
       return Error::msg("network " + name + ": " + st.error().message);
     }
-    log::info("overlay", "network ", name, " up (vni ", n.vni, ", subnet ", n.subnet.str(), ", mtu ", n.mtu, ")");
     auto [pos, inserted] = networks_.emplace(name, std::move(n));
     persistNetwork(pos->second);
     return &pos->second;
@@ -316,7 +315,6 @@ class Orchestrator::Impl {
     if (!st.ok()) log::warn("overlay", "remove network ", name, ": ", st.error().message);
     (void)ipam_.releaseSubnet(name);
     (void)d_.store->erase("network", name);
-    log::info("overlay", "network ", name, " removed");
     networks_.erase(it);
   }
 
@@ -1047,8 +1045,6 @@ class Orchestrator::Impl {
   }
 
   json taskJson(const Task& t) const {
-    std::string ports;
-    auto svc = services_.find(t.service);
     return json{{"id", t.id},
                 {"name", t.name()},
                 {"service", t.service},
