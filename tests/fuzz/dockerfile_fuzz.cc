@@ -1,6 +1,6 @@
 // libFuzzer target for the Dockerfile parser and the word lexer: any input
 // must give instructions or an error, never a crash, hang or exception.
-//   clang++ -std=c++20 -fsanitize=fuzzer,address -Iruntime/include -Icommon/include \
+//   clang++ -std=c++20 -fsanitize=fuzzer,address -Iruntime/include -Icommon/include
 //     tests/fuzz/dockerfile_fuzz.cc runtime/src/dockerfile.cc common/src/*.cc
 #include <cstddef>
 #include <cstdint>
