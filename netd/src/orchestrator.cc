@@ -1506,7 +1506,7 @@ ApiResult<json> Orchestrator::inspectNetwork(const std::string& name) const {
   json config = json{{"Subnet", n->subnet.str()}, {"Gateway", n->subnet.gateway().str()}};
   json labels = json::object();
   if (!n->stack.empty()) labels["com.docker.stack.namespace"] = n->stack;
-  return json::array({json{{"Name", n->name},
+  return json{{"Name", n->name},
                            {"Id", n->id},
                            {"Scope", "swarm"},
                            {"Driver", "overlay"},
@@ -1518,7 +1518,7 @@ ApiResult<json> Orchestrator::inspectNetwork(const std::string& name) const {
                            {"NodeAddress", n->nodeAddress ? n->nodeAddress->str() : ""},
                            {"Labels", labels},
                            {"Peers", peers},
-                           {"Containers", containers}}});
+                           {"Containers", containers}};
 }
 
 bool Orchestrator::imageInUse(const std::string& imageId) const {

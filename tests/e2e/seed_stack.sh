@@ -105,6 +105,20 @@ fi
 check "the replica is pid 1 in its own pid namespace" \
   test "$(awk '/^NSpid:/ {print $NF}' "/proc/$pid/status")" = 1
 
+echo "inspect, logs, exec"
+net=$(skiff network inspect getstartedlab_webnet)
+check "network inspect: overlay with a VNI and a /24" grep -q '"VNI": 4097' <<<"$net"
+check "network inspect lists the 5 endpoints" test "$(grep -c '"IPv4Address": "10\.0\.' <<<"$net")" -eq 5
+check "container inspect has the webnet address" \
+  grep -qE '"IPAddress": "10\.0\.[0-9]+\.[0-9]+"' <<<"$(skiff container inspect "$cid")"
+check "service logs carry each replica's output" \
+  test "$(skiff service logs getstartedlab_web | grep -c 'hello: listening on port 80')" -ge 5
+check "container exec runs in the replica's namespaces" \
+  test "$(skiff container exec "$cid" /hello --hostname)" = "$(cut -c1-12 <<<"$cid")"
+rc=0
+skiff container exec "$cid" /nosuch >/dev/null 2>&1 || rc=$?
+check "container exec of a missing command exits 127" test "$rc" -eq 127
+
 echo "metrics"
 metrics=$(lab_exec curl -sS --max-time 5 http://127.0.0.1:9323/metrics)
 check "per-replica connection counters for 5 backends" \
@@ -137,6 +151,61 @@ printf 'version: "3"\nservices:\n  api:\n    image: s3ich4n/get-started:pt02\n  
 out=$(skiff stack deploy -c "$bad" other 2>&1 || true)
 check "port 4000 taken: refused naming its owner" grep -q 'getstartedlab_web' <<<"$out"
 check "no stack 'other' was made" test -z "$(skiff stack ls --format '{{.Name}}' | grep -x other || true)"
+
+echo "failing command, configs, volumes"
+mkdir -p "$LAB_DIR/bind"
+echo "from the host" >"$LAB_DIR/bind/note.txt"
+echo "answer = 42" >"$LAB_DIR/app.conf"
+cat >"$LAB_DIR/extra.yml" <<YAML
+version: "3.8"
+services:
+  broken:
+    image: s3ich4n/get-started:pt02
+    command: ["nosuch-command"]
+    deploy:
+      restart_policy: {condition: on-failure, delay: 1s, max_attempts: 2}
+  files:
+    image: s3ich4n/get-started:pt02
+    command: ["/hello", "8080"]
+    volumes:
+      - $LAB_DIR/bind:/data:ro
+      - keep:/var/keep
+    configs:
+      - source: app
+        target: /etc/app.conf
+volumes:
+  keep:
+configs:
+  app:
+    file: ./app.conf
+YAML
+skiff stack deploy -c "$LAB_DIR/extra.yml" extra >/dev/null
+failed_twice() { test "$(skiff service ps extra_broken --no-trunc | grep -c 'executable file not found')" -ge 3; }
+check "a missing command fails the task with the reason in service ps, restarted per policy" wait_for 20 failed_twice
+check "max_attempts 2 stops the restarts at 3 tasks" \
+  bash -c "sleep 2; test \$('$SKIFF_BIN/skiff' service ps extra_broken | grep -c 'Failed') -eq 3"
+files_up() { skiff service ls --format '{{.Name}} {{.Replicas}}' | grep -qx 'extra_files 1/1'; }
+check "a service with volumes and configs runs" wait_for 20 files_up
+fpid=$(skiff container inspect "$(skiff container ls --format '{{.ID}} {{.Names}}' | awk '/extra_files/ {print $1}')" | sed -n 's/.*"Pid": \([0-9]*\).*/\1/p' | head -n1)
+check "the config is mounted at its target" test "$(cat "/proc/$fpid/root/etc/app.conf")" = "answer = 42"
+check "the bind mount shows the host folder" test "$(cat "/proc/$fpid/root/data/note.txt")" = "from the host"
+check "the bind mount is read-only" bash -c "! touch /proc/$fpid/root/data/x 2>/dev/null"
+echo kept >"/proc/$fpid/root/var/keep/file"
+check "the named volume lives under the data root" test -f "$LAB_DIR/data/volumes/extra_keep/_data/file"
+skiff stack rm extra >/dev/null
+check "stack extra removed" wait_for 20 bash -c "! '$SKIFF_BIN/skiff' service ls --format '{{.Name}}' | grep -q extra"
+check "the named volume outlives the stack" test -f "$LAB_DIR/data/volumes/extra_keep/_data/file"
+
+echo "netd restart"
+lab_stop_netd
+check "netd stopped its replicas on SIGTERM" grep -q "stopped" "$LAB_DIR/netd.log"
+lab_netd
+check "the stack comes back after a netd restart" wait_for 30 replicas_are 5/5
+ok=0
+for i in $(seq 1 5); do
+  lab_exec curl -sS --max-time 5 http://127.0.0.1:4000/ >/dev/null && ok=$((ok + 1))
+done
+check "port 4000 answers again" test "$ok" -eq 5
 
 echo "scale in place"
 sed 's/replicas: 5/replicas: 3/' "$compose" >"$LAB_DIR/three.yml"

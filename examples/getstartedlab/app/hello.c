@@ -6,7 +6,8 @@
  * so a replica stops at once instead of waiting for SIGKILL. Built static so
  * the image needs no libc: FROM scratch.
  *
- * usage: hello [PORT]   (default 80)
+ * usage: hello [PORT]          serve on PORT (default 80)
+ *        hello --hostname    print the hostname and exit (for `skiff container exec`)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -72,9 +73,13 @@ static int serve(struct conn* c, const char* body, size_t body_len) {
 }
 
 int main(int argc, char** argv) {
-  int port = argc > 1 ? atoi(argv[1]) : 80;
   char host[256] = "unknown";
   gethostname(host, sizeof host - 1);
+  if (argc > 1 && strcmp(argv[1], "--hostname") == 0) {
+    printf("%s\n", host);
+    return 0;
+  }
+  int port = argc > 1 ? atoi(argv[1]) : 80;
   const char* name = getenv("NAME");
   char body[512];
   int body_len = snprintf(body, sizeof body, "Hello %s! Hostname: %s\n",
