@@ -68,6 +68,10 @@ lab_stop_netd() {
 # lab_cleanup: stops netd, kills what is left in the lab's cgroups, removes
 # the namespace and the scratch folder. Safe to call twice.
 lab_cleanup() {
+  # Output may go to a closed pipe (`scripts/demo | head`); cleaning up must
+  # go on regardless.
+  trap '' PIPE
+  set +e
   lab_stop_netd
   local cg
   for cg in /sys/fs/cgroup/*/"${LAB_NS:-none}" /sys/fs/cgroup/"${LAB_NS:-none}"; do
