@@ -35,6 +35,7 @@ constexpr size_t kBufSize = 64 * 1024;
 // A side whose peer has more than this queued for writing stops being read.
 constexpr size_t kMaxWriteQueue = 1024 * 1024;
 constexpr size_t kMaxPooledChunks = 256;
+constexpr size_t kMaxPooledConns = 1024;
 constexpr int kBacklog = 4096;
 constexpr std::chrono::milliseconds kDefaultUdpIdle{60000};
 
@@ -146,6 +147,11 @@ struct TcpConn {
   bool clientEof = false, backendEof = false;
   bool clientPaused = false, backendPaused = false;
   bool counted = false;
+  // EOF seen on one side: the other side is shut down (or, when both sides
+  // are done, simply closed) at the end of this loop iteration; see
+  // Worker::flushShutdowns.
+  bool shutQueued = false;
+  bool clientShut = false, backendShut = false;
   uint64_t lastActivity = 0;  // uv_now() ms
 };
 
@@ -187,7 +193,9 @@ void startConnect(TcpConn* c);
 class Worker {
  public:
   Worker() = default;
-  ~Worker() = default;
+  ~Worker() {
+    for (TcpConn* c : freeConns_) delete c;
+  }
 
   Status init() {
     int r = uv_loop_init(&loop_);
@@ -198,6 +206,10 @@ class Worker {
       return Error::msg(std::string("uv_async_init: ") + uv_strerror(r), -r);
     }
     async_.data = this;
+    uv_check_init(&loop_, &check_);
+    check_.data = this;
+    uv_check_start(&check_, [](uv_check_t* h) { static_cast<Worker*>(h->data)->flushShutdowns(); });
+    uv_unref(reinterpret_cast<uv_handle_t*>(&check_));
     // The loop's data is its worker, so any callback can reach the buffer pool.
     loop_.data = this;
     thread_ = std::thread([this] {
@@ -237,6 +249,7 @@ class Worker {
                  [](uv_handle_t* h) { delete static_cast<DrainTimer*>(h->data); });
       }
       drains_.clear();
+      uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
       uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
     });
     if (thread_.joinable()) thread_.join();
@@ -245,6 +258,38 @@ class Worker {
 
   uv_loop_t* loop() { return &loop_; }
   BufferPool& pool() { return pool_; }
+
+  // Connection objects are recycled per loop: a new connection per request
+  // would otherwise cost a heap allocation and free each.
+  TcpConn* newConn() {
+    if (freeConns_.empty()) return new TcpConn;
+    TcpConn* c = freeConns_.back();
+    freeConns_.pop_back();
+    return c;
+  }
+  void freeConn(TcpConn* c) {
+    if (c->shutQueued) dropShutdown(c);
+    if (freeConns_.size() >= kMaxPooledConns) {
+      delete c;
+      return;
+    }
+    auto tried = std::move(c->tried);
+    tried.clear();
+    *c = TcpConn{};
+    c->tried = std::move(tried);
+    freeConns_.push_back(c);
+  }
+
+  // Half-close propagation is deferred to the end of the loop iteration (a
+  // check handle): with a new connection per request both EOFs usually arrive
+  // in the same iteration, and then a plain close() of both sockets replaces
+  // two shutdown() calls (close sends the FIN itself).
+  void queueShutdown(TcpConn* c) {
+    if (c->shutQueued) return;
+    c->shutQueued = true;
+    shutQueue_.push_back(c);
+  }
+  void flushShutdowns();
   std::map<std::string, ListenerRt*>& listeners() { return listeners_; }
 
   void addDrain(const std::string& listener, std::shared_ptr<BackendState> target,
@@ -316,8 +361,19 @@ class Worker {
     for (auto& t : tasks) t();
   }
 
+  void dropShutdown(TcpConn* c) {
+    c->shutQueued = false;
+    for (auto* q : {&shutQueue_, &shutBatch_}) {
+      auto it = std::find(q->begin(), q->end(), c);
+      if (it != q->end()) *it = nullptr;
+    }
+  }
+
   uv_loop_t loop_{};
   uv_async_t async_{};
+  uv_check_t check_{};
+  std::vector<TcpConn*> shutQueue_, shutBatch_;
+  std::vector<TcpConn*> freeConns_;
   std::thread thread_;
   std::mutex mu_;
   std::vector<std::function<void()>> tasks_;
@@ -371,7 +427,7 @@ void onConnHandleClosed(uv_handle_t* h) {
   if (c->counted) c->be->active.fetch_sub(1, std::memory_order_relaxed);
   ListenerRt* l = c->l;
   unlinkConn(l, c);
-  delete c;
+  l->w->freeConn(c);
   Worker::maybeFinishListener(l);
 }
 
@@ -474,12 +530,45 @@ void onShutdown(uv_shutdown_t* req, int status) {
 }
 
 void shutdownSide(TcpConn* c, uv_tcp_t* side) {
+  // Nothing queued for this side: shut it now. uv_shutdown would wait for
+  // POLLOUT first (two epoll_ctl calls and a loop iteration). Nothing writes
+  // to this side afterwards (its source hit EOF), so libuv need not know.
+  uv_os_fd_t fd = -1;
+  if (side->write_queue_size == 0 && uv_fileno(reinterpret_cast<uv_handle_t*>(side), &fd) == 0) {
+    if (::shutdown(fd, SHUT_WR) != 0) {
+      closeConn(c, true);
+    } else if (c->clientEof && c->backendEof && c->pendingShutdowns == 0) {
+      closeConn(c, false);
+    }
+    return;
+  }
   uv_shutdown_t* req = side == &c->client ? &c->shutClient : &c->shutBackend;
   req->data = c;
   if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(side), onShutdown) == 0) {
     ++c->pendingShutdowns;
   } else {
     closeConn(c, false);
+  }
+}
+
+// Runs at the end of the loop iteration in which a side hit EOF.
+void propagateEof(TcpConn* c) {
+  if (c->phase != Phase::kEstablished) return;
+  if (c->clientEof && c->backendEof && c->pendingShutdowns == 0 && c->client.write_queue_size == 0 &&
+      c->backend.write_queue_size == 0) {
+    // Both directions are finished and everything written is in the kernel:
+    // close() sends the FINs, no shutdown() needed. Both receive queues were
+    // read up to EOF, so close() sends no RST.
+    closeConn(c, false);
+    return;
+  }
+  if (c->clientEof && !c->backendShut) {
+    c->backendShut = true;
+    shutdownSide(c, &c->backend);
+  }
+  if (c->phase == Phase::kEstablished && c->backendEof && !c->clientShut) {
+    c->clientShut = true;
+    shutdownSide(c, &c->client);
   }
 }
 
@@ -492,13 +581,8 @@ void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
     if (nread == 0 || c->phase != Phase::kEstablished) return;
     if (nread == UV_EOF) {
       uv_read_stop(s);
-      if (fromClient) {
-        c->clientEof = true;
-        shutdownSide(c, &c->backend);
-      } else {
-        c->backendEof = true;
-        shutdownSide(c, &c->client);
-      }
+      (fromClient ? c->clientEof : c->backendEof) = true;
+      c->l->w->queueShutdown(c);
       return;
     }
     closeConn(c, true);  // reset or error: propagate as a reset
@@ -553,7 +637,6 @@ void onEstablished(TcpConn* c) {
   // The client is read only now: until a backend answered, the kernel's socket
   // buffer holds its bytes, so a retry on another backend loses nothing.
   startReading(&c->client);
-  startReading(&c->backend);
   auto idle = c->l->shared->config.idleTimeout.count();
   if (idle > 0) armIdle(c, static_cast<uint64_t>(idle));
 }
@@ -622,6 +705,11 @@ void startConnect(TcpConn* c) {
     connectFailed(c);
     return;
   }
+  // Reading starts with the connect, so the socket is registered with epoll
+  // once (IN|OUT) instead of ADD, then ADD/EEXIST/MOD when established. libuv
+  // finishes the connect before it reads; onRead ignores everything until
+  // the connection is established.
+  startReading(&c->backend);
   uv_timer_start(&c->timer, onTimer, static_cast<uint64_t>(c->l->shared->config.connectTimeout.count()), 0);
 }
 
@@ -632,7 +720,7 @@ void onAccept(uv_stream_t* server, int status) {
     return;
   }
   if (l->closing) return;
-  auto* c = new TcpConn;
+  TcpConn* c = l->w->newConn();
   c->l = l;
   linkConn(l, c);
   uv_tcp_init(l->w->loop(), &c->client);
@@ -645,8 +733,19 @@ void onAccept(uv_stream_t* server, int status) {
     closeConn(c, false);
     return;
   }
-  uv_tcp_nodelay(&c->client, 1);
+  // TCP_NODELAY is inherited from the listening socket (set in bindSocket).
   startConnect(c);
+}
+
+void Worker::flushShutdowns() {
+  if (shutQueue_.empty()) return;
+  shutBatch_.swap(shutQueue_);
+  for (TcpConn* c : shutBatch_) {
+    if (c == nullptr) continue;
+    c->shutQueued = false;
+    propagateEof(c);
+  }
+  shutBatch_.clear();
 }
 
 // ---- UDP -----------------------------------------------------------------
@@ -831,7 +930,12 @@ Result<UniqueFd> bindSocket(const sockaddr_storage& addr, bool udp, bool reusePo
   UniqueFd fd(::socket(addr.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return Error::fromErrno("socket");
   int one = 1;
-  if (!udp) (void)::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (!udp) {
+    (void)::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    // Accepted sockets inherit TCP_NODELAY on Linux: one call here instead of
+    // one per accepted connection.
+    (void)::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
   if (reusePort && ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
     return Error::fromErrno("setsockopt SO_REUSEPORT");
   }
