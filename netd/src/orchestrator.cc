@@ -456,9 +456,9 @@ class Orchestrator::Impl {
     persistContainer(t);
 
     auto launched = d_.launcher->launch(c, [&](pid_t pid) -> Status {
-      std::string nsPath = "/proc/" + std::to_string(pid) + "/ns/net";
-      UniqueFd nsFd(::open(nsPath.c_str(), O_RDONLY | O_CLOEXEC));
-      if (!nsFd) return Error::fromErrno("open " + nsPath);
+      auto netns = d_.openNetns(pid);
+      if (!netns.ok()) return netns.error();
+      UniqueFd nsFd = std::move(*netns);
       for (size_t i = 0; i < t.endpoints.size(); i++) {
         TaskEndpoint& ep = t.endpoints[i];
         auto attached = d_.overlay->attach(networks_.at(ep.network).config(), nsFd.get(), t.containerId,
@@ -1097,6 +1097,14 @@ class Orchestrator::Impl {
 // ---- public surface ------------------------------------------------------
 
 Orchestrator::Orchestrator(OrchestratorDeps deps) : impl_(std::make_unique<Impl>(std::move(deps))) {
+  if (!impl_->d_.openNetns) {
+    impl_->d_.openNetns = [](pid_t pid) -> Result<UniqueFd> {
+      std::string path = "/proc/" + std::to_string(pid) + "/ns/net";
+      UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd) return Error::fromErrno("open " + path);
+      return fd;
+    };
+  }
   impl_->d_.images->setInUse([this](const std::string& id) { return imageInUse(id); });
   auto mtu = impl_->d_.overlay->underlayMtu();
   impl_->mtu_ = (mtu.ok() ? *mtu : 1500) - 50;

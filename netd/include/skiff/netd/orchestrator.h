@@ -66,6 +66,9 @@ struct OrchestratorDeps {
   std::string dataRoot;
   std::string hostname;
   std::string cgroupVersion;  // "v1" | "v2", for info
+  // Opens a started container's network namespace (beforeExec). Default:
+  // /proc/<pid>/ns/net; tests pass a stand-in fd to go with fake launchers.
+  std::function<Result<UniqueFd>(pid_t)> openNetns;
 };
 
 class Orchestrator {

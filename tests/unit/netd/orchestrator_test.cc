@@ -1,0 +1,293 @@
+// The orchestrator against fakes: FakeContainerLauncher (pidfds are
+// eventfds, exits are simulated), FakeNetlink (every request ACKed), a real
+// image store and state store in a temp folder, and a real uv loop. No root,
+// no kernel objects, no published ports.
+#include "skiff/netd/orchestrator.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "fake_link_netlink.h"
+#include "skiff/overlay/netlink.h"
+#include "skiff/runtime/compose.h"
+
+namespace skiff::netd {
+namespace {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+class OrchestratorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("skiff-orch-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "ctx");
+    std::ofstream(dir_ / "ctx" / "hello") << "binary";
+    std::ofstream(dir_ / "ctx" / "Dockerfile") << "FROM scratch\nCOPY hello /hello\nENV NAME=World\nCMD [\"/hello\", \"80\"]\n";
+    uv_loop_init(&loop_);
+    auto st = Store::open((dir_ / "state.db").string());
+    ASSERT_TRUE(st.ok()) << st.error().message;
+    store_ = std::move(*st);
+    images_ = std::make_unique<runtime::ImageStore>(dir_.string());
+    std::vector<std::string> log;
+    ASSERT_TRUE(images_->build((dir_ / "ctx").string(), "app:1", &log).ok());
+    overlay_ = std::make_unique<overlay::Overlay>(netlink_, [](int) -> Result<std::unique_ptr<overlay::NetlinkTransport>> {
+      auto inside = std::make_unique<testing::FakeLinkNetlink>();
+      inside->everyLinkExists = true;
+      return std::unique_ptr<overlay::NetlinkTransport>(std::move(inside));
+    });
+    proxy::Options popts;
+    popts.threads = 1;
+    auto p = proxy::Proxy::start(popts);
+    ASSERT_TRUE(p.ok());
+    proxy_ = std::move(*p);
+    OrchestratorDeps deps;
+    deps.loop = &loop_;
+    deps.store = store_.get();
+    deps.images = images_.get();
+    deps.launcher = &launcher_;
+    deps.overlay = overlay_.get();
+    deps.proxy = proxy_.get();
+    deps.dataRoot = dir_.string();
+    deps.hostname = "node1";
+    deps.openNetns = [](pid_t) -> Result<UniqueFd> { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); };
+    orch_ = std::make_unique<Orchestrator>(deps);
+  }
+
+  void TearDown() override {
+    if (orch_) {
+      bool done = false;
+      orch_->shutdown([&] { done = true; });
+      for (pid_t pid : std::vector<pid_t>(launcher_.running)) launcher_.exit(pid, 0);
+      for (int i = 0; i < 100 && !done; i++) uv_run(&loop_, UV_RUN_NOWAIT);
+      EXPECT_TRUE(done) << "shutdown did not finish";
+      orch_.reset();
+    }
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    EXPECT_EQ(uv_loop_close(&loop_), 0) << "handles left open on the loop";
+    proxy_.reset();
+    fs::remove_all(dir_);
+  }
+
+  runtime::StackSpec stack(const std::string& yaml) {
+    return runtime::parseComposeString(yaml, "docker-compose.yml", dir_.string(), {}).stack;
+  }
+
+  json ok(const ApiResult<json>& r) {
+    if (const auto* e = std::get_if<ApiError>(&r)) {
+      ADD_FAILURE() << e->status << " " << e->message;
+      return json();
+    }
+    return std::get<json>(r);
+  }
+
+  // Lets pending pidfd events and zero-delay timers run.
+  void settle() {
+    for (int i = 0; i < 20; i++) uv_run(&loop_, UV_RUN_NOWAIT);
+  }
+
+  std::string replicas(const std::string& service) {
+    for (const auto& s : ok(orch_->listServices(""))) {
+      if (s["name"] == service) return s["replicas"];
+    }
+    return "missing";
+  }
+
+  fs::path dir_;
+  uv_loop_t loop_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<runtime::ImageStore> images_;
+  testing::FakeLinkNetlink netlink_;
+  std::unique_ptr<overlay::Overlay> overlay_;
+  std::unique_ptr<proxy::Proxy> proxy_;
+  runtime::FakeContainerLauncher launcher_;
+  std::unique_ptr<Orchestrator> orch_;
+};
+
+const char* kWeb = R"(
+version: "3"
+services:
+  web:
+    image: app:1
+    environment: [GREETING=hi]
+    deploy:
+      replicas: 3
+      resources: {limits: {cpus: "0.1", memory: 50M}}
+      restart_policy: {condition: on-failure, delay: 0s}
+    networks: [webnet]
+networks:
+  webnet:
+)";
+
+TEST_F(OrchestratorTest, DeployBeforeInitIsRefusedWithDockersWords) {
+  auto r = orch_->deployStack("s", stack(kWeb));
+  const auto* err = std::get_if<ApiError>(&r);
+  ASSERT_NE(err, nullptr);
+  EXPECT_EQ(err->message, kNotManager);
+  EXPECT_TRUE(launcher_.launched.empty());
+}
+
+TEST_F(OrchestratorTest, DeployStartsEveryReplicaWithItsSpec) {
+  ok(orch_->swarmInit(""));
+  json out = ok(orch_->deployStack("s", stack(kWeb)));
+  EXPECT_EQ(out["messages"], json({"Creating network s_webnet", "Creating service s_web"}));
+  ASSERT_EQ(launcher_.launched.size(), 3u);
+  const auto& c = launcher_.launched[0];
+  EXPECT_EQ(c.hostname, c.id.substr(0, 12));
+  EXPECT_EQ(c.argv, (std::vector<std::string>{"/hello", "80"}));
+  EXPECT_NE(std::find(c.env.begin(), c.env.end(), "NAME=World"), c.env.end());
+  EXPECT_NE(std::find(c.env.begin(), c.env.end(), "GREETING=hi"), c.env.end());
+  EXPECT_EQ(c.limits.memoryBytes, 52428800);
+  EXPECT_DOUBLE_EQ(c.limits.cpus, 0.1);
+  EXPECT_EQ(c.lowerDirs.size(), 1u);
+  EXPECT_EQ(replicas("s_web"), "3/3");
+  json net = ok(orch_->inspectNetwork("s_webnet"));
+  EXPECT_EQ(net["VNI"], 4097);
+  EXPECT_EQ(net["Containers"].size(), 3u);
+}
+
+TEST_F(OrchestratorTest, FailedReplicaIsRestartedAndHistoryKept) {
+  ok(orch_->swarmInit(""));
+  ok(orch_->deployStack("s", stack(kWeb)));
+  pid_t first = launcher_.running.front();
+  launcher_.exit(first, 137);
+  settle();
+  EXPECT_EQ(launcher_.launched.size(), 4u) << "on-failure restarts a replica killed by SIGKILL";
+  EXPECT_EQ(replicas("s_web"), "3/3");
+  json tasks = ok(orch_->listTasks("s_web", ""));
+  ASSERT_EQ(tasks.size(), 4u);
+  int failed = 0;
+  for (const auto& t : tasks) {
+    if (t["currentState"] == "Failed") {
+      failed++;
+      EXPECT_EQ(t["error"], "task: non-zero exit (137)");
+      EXPECT_EQ(t["desiredState"], "Shutdown");
+    }
+  }
+  EXPECT_EQ(failed, 1);
+}
+
+TEST_F(OrchestratorTest, CleanExitIsNotRestartedUnderOnFailure) {
+  ok(orch_->swarmInit(""));
+  ok(orch_->deployStack("s", stack(kWeb)));
+  launcher_.exit(launcher_.running.front(), 0);
+  settle();
+  EXPECT_EQ(launcher_.launched.size(), 3u);
+  EXPECT_EQ(replicas("s_web"), "2/3");
+}
+
+TEST_F(OrchestratorTest, LaunchFailureIsVisibleAndRetried) {
+  ok(orch_->swarmInit(""));
+  launcher_.failNextLaunch = "exec: \"nosuch\": executable file not found in $PATH";
+  ok(orch_->deployStack("s", stack(kWeb)));
+  settle();
+  json tasks = ok(orch_->listTasks("s_web", ""));
+  bool seen = false;
+  for (const auto& t : tasks) {
+    if (t["currentState"] == "Failed") {
+      EXPECT_EQ(t["error"], "starting container failed: exec: \"nosuch\": executable file not found in $PATH");
+      seen = true;
+    }
+  }
+  EXPECT_TRUE(seen);
+  EXPECT_EQ(replicas("s_web"), "3/3") << "the failed slot was retried (delay 0)";
+}
+
+TEST_F(OrchestratorTest, RedeployScalesInPlaceAndReplacesOnChange) {
+  ok(orch_->swarmInit(""));
+  ok(orch_->deployStack("s", stack(kWeb)));
+  std::string five(kWeb);
+  five.replace(five.find("replicas: 3"), 11, "replicas: 5");
+  ok(orch_->deployStack("s", stack(five)));
+  EXPECT_EQ(launcher_.launched.size(), 5u) << "scale up adds 2, leaves 3 alone";
+  EXPECT_TRUE(launcher_.signals.empty());
+
+  ok(orch_->scaleService("s_web", 2));
+  ASSERT_EQ(launcher_.signals.size(), 3u);
+  for (const auto& [pid, sig] : launcher_.signals) EXPECT_EQ(sig, SIGTERM);
+  for (const auto& [pid, sig] : launcher_.signals) launcher_.exit(pid, 0);
+  settle();
+  EXPECT_EQ(replicas("s_web"), "2/2");
+
+  std::string changed(kWeb);
+  changed.replace(changed.find("GREETING=hi"), 11, "GREETING=yo");
+  changed.replace(changed.find("replicas: 3"), 11, "replicas: 2");
+  launcher_.signals.clear();
+  json out = ok(orch_->deployStack("s", stack(changed)));
+  EXPECT_EQ(out["messages"][0].get<std::string>().rfind("Updating service s_web", 0), 0u);
+  EXPECT_EQ(launcher_.signals.size(), 2u) << "both old replicas are replaced";
+  const auto& newest = launcher_.launched.back();
+  EXPECT_NE(std::find(newest.env.begin(), newest.env.end(), "GREETING=yo"), newest.env.end());
+}
+
+TEST_F(OrchestratorTest, InvalidRedeployChangesNothing) {
+  ok(orch_->swarmInit(""));
+  ok(orch_->deployStack("s", stack(kWeb)));
+  std::string bad(kWeb);
+  bad.replace(bad.find("app:1"), 5, "nope:2");
+  auto r = orch_->deployStack("s", stack(bad));
+  const auto* err = std::get_if<ApiError>(&r);
+  ASSERT_NE(err, nullptr);
+  EXPECT_EQ(err->message, "image nope:2 not found locally; build it with skiff image build");
+  EXPECT_TRUE(launcher_.signals.empty());
+  EXPECT_EQ(launcher_.launched.size(), 3u);
+  EXPECT_EQ(replicas("s_web"), "3/3");
+}
+
+TEST_F(OrchestratorTest, StackRmStopsEverythingAndRemovesNetworks) {
+  ok(orch_->swarmInit(""));
+  ok(orch_->deployStack("s", stack(kWeb)));
+  json out = ok(orch_->removeStack("s"));
+  EXPECT_EQ(out["messages"], json({"Removing service s_web", "Removing network s_webnet"}));
+  EXPECT_EQ(launcher_.signals.size(), 3u);
+  for (const auto& [pid, sig] : launcher_.signals) launcher_.exit(pid, 143);
+  settle();
+  EXPECT_TRUE(ok(orch_->listServices("")).empty());
+  EXPECT_EQ(launcher_.launched.size(), 3u) << "stopped replicas are not restarted";
+  auto net = orch_->inspectNetwork("s_webnet");
+  EXPECT_NE(std::get_if<ApiError>(&net), nullptr) << "network removed";
+  EXPECT_TRUE(ok(orch_->listContainers(true)).empty());
+  EXPECT_FALSE(netlink_.has("skbr-4097"));
+  EXPECT_FALSE(netlink_.has("skvx-4097"));
+  EXPECT_TRUE(netlink_.has("skbr-4096")) << "ingress stays until swarm leave";
+  ok(orch_->swarmLeave(true));
+  EXPECT_EQ(netlink_.linkCount(), 0u);
+}
+
+TEST_F(OrchestratorTest, StateSurvivesARestart) {
+  ok(orch_->swarmInit(""));
+  ok(orch_->deployStack("s", stack(kWeb)));
+  bool done = false;
+  orch_->shutdown([&] { done = true; });
+  for (pid_t pid : std::vector<pid_t>(launcher_.running)) launcher_.exit(pid, 0);
+  settle();
+  ASSERT_TRUE(done);
+  orch_.reset();
+  uv_run(&loop_, UV_RUN_NOWAIT);
+
+  OrchestratorDeps deps;
+  deps.loop = &loop_;
+  deps.store = store_.get();
+  deps.images = images_.get();
+  deps.launcher = &launcher_;
+  deps.overlay = overlay_.get();
+  deps.proxy = proxy_.get();
+  deps.dataRoot = dir_.string();
+  deps.hostname = "node1";
+  deps.openNetns = [](pid_t) -> Result<UniqueFd> { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); };
+  orch_ = std::make_unique<Orchestrator>(deps);
+  ASSERT_TRUE(orch_->restore().ok());
+  EXPECT_EQ(replicas("s_web"), "3/3");
+  EXPECT_EQ(launcher_.launched.size(), 6u);
+  json net = ok(orch_->inspectNetwork("s_webnet"));
+  EXPECT_EQ(net["VNI"], 4097) << "the network keeps its VNI";
+}
+
+}  // namespace
+}  // namespace skiff::netd
