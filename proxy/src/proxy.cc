@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstddef>
 #include <cstring>
 #include <functional>
@@ -621,6 +622,28 @@ void sendProxyHeader(TcpConn* c) {
   (void)forward(c, &c->backend, chunk, header.size());
 }
 
+// Returns false when the connection was closed.
+bool readClientNow(TcpConn* c) {
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&c->client), &fd) != 0) return true;
+  Chunk* chunk = c->l->w->pool().get();
+  ssize_t n = ::read(fd, chunk->data, kBufSize);
+  if (n > 0) {
+    c->be->bytesIn.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+    return forward(c, &c->backend, chunk, static_cast<size_t>(n));
+  }
+  int err = errno;
+  c->l->w->pool().put(chunk);
+  if (n == 0) {
+    c->clientEof = true;
+    c->l->w->queueShutdown(c);
+    return true;
+  }
+  if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) return true;
+  closeConn(c, true);  // reset or error: propagate as a reset
+  return false;
+}
+
 void onEstablished(TcpConn* c) {
   c->phase = Phase::kEstablished;
   uv_timer_stop(&c->timer);
@@ -636,7 +659,10 @@ void onEstablished(TcpConn* c) {
   }
   // The client is read only now: until a backend answered, the kernel's socket
   // buffer holds its bytes, so a retry on another backend loses nothing.
-  startReading(&c->client);
+  // Usually the request is already there: read it now rather than one loop
+  // iteration later (costs one EAGAIN read when the server speaks first).
+  if (!readClientNow(c)) return;
+  if (!c->clientEof) startReading(&c->client);
   auto idle = c->l->shared->config.idleTimeout.count();
   if (idle > 0) armIdle(c, static_cast<uint64_t>(idle));
 }
