@@ -156,7 +156,10 @@ class Parser {
         if (it->second.IsMap()) {
           sources.push_back(it->second);
         } else if (it->second.IsSequence()) {
-          for (const auto& s : it->second) sources.push_back(s);
+          // A copy: it->second lives in a proxy that dies with this full
+          // expression, so a range-for over it would read freed stack.
+          const YAML::Node list = it->second;
+          for (const auto& s : list) sources.push_back(s);
         } else {
           fail(it->second, path + ".<<", "merge key needs a mapping or a list of mappings");
         }

@@ -150,6 +150,13 @@ check "unknown image refused" grep -qF 'image nosuch/image:1 not found locally; 
 printf 'version: "3"\nservices:\n  api:\n    image: s3ich4n/get-started:pt02\n    ports: ["4000:80"]\n' >"$bad"
 out=$(skiff stack deploy -c "$bad" other 2>&1 || true)
 check "port 4000 taken: refused naming its owner" grep -q 'getstartedlab_web' <<<"$out"
+lab_exec "$SRC/examples/getstartedlab/hello" 5000 >/dev/null 2>&1 &
+squatter=$!
+wait_for 5 lab_exec curl -sS --max-time 1 http://127.0.0.1:5000/ || true
+printf 'version: "3"\nservices:\n  api:\n    image: s3ich4n/get-started:pt02\n    ports: ["5000:80"]\n' >"$bad"
+out=$(skiff stack deploy -c "$bad" other 2>&1 || true)
+check "port 5000 held by a process: refused naming its pid" grep -qE "5000/tcp is already in use by pid $squatter \(hello\)" <<<"$out"
+kill "$squatter"; wait "$squatter" 2>/dev/null || true
 check "no stack 'other' was made" test -z "$(skiff stack ls --format '{{.Name}}' | grep -x other || true)"
 
 echo "failing command, configs, volumes"
@@ -214,6 +221,9 @@ skiff stack deploy -c "$LAB_DIR/three.yml" getstartedlab >/dev/null
 check "scaled down to 3/3" wait_for 20 replicas_are 3/3
 after=$(skiff container ls --format '{{.Names}}' | sort)
 check "the 3 kept replicas are untouched" test -z "$(comm -13 <(echo "$before") <(echo "$after"))"
+
+check "service scale to 4" bash -c "'$SKIFF_BIN/skiff' service scale getstartedlab_web=4 | grep -q 'getstartedlab_web scaled to 4'"
+check "4/4 after service scale" wait_for 20 replicas_are 4/4
 
 echo "stack rm"
 pids=$(for c in $(skiff container ls -q); do skiff container inspect "$c" | sed -n 's/.*"Pid": \([0-9]*\).*/\1/p' | head -n1; done)

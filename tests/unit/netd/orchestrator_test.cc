@@ -47,17 +47,22 @@ class OrchestratorTest : public ::testing::Test {
     auto p = proxy::Proxy::start(popts);
     ASSERT_TRUE(p.ok());
     proxy_ = std::move(*p);
-    OrchestratorDeps deps;
-    deps.loop = &loop_;
-    deps.store = store_.get();
-    deps.images = images_.get();
-    deps.launcher = &launcher_;
-    deps.overlay = overlay_.get();
-    deps.proxy = proxy_.get();
-    deps.dataRoot = dir_.string();
-    deps.hostname = "node1";
-    deps.openNetns = [](pid_t) -> Result<UniqueFd> { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); };
-    orch_ = std::make_unique<Orchestrator>(deps);
+    orch_ = std::make_unique<Orchestrator>(deps());
+  }
+
+  OrchestratorDeps deps() {
+    OrchestratorDeps d;
+    d.loop = &loop_;
+    d.store = store_.get();
+    d.images = images_.get();
+    d.launcher = &launcher_;
+    d.overlay = overlay_.get();
+    d.proxy = proxy_.get();
+    d.dataRoot = dir_.string();
+    d.hostname = "node1";
+    // Any fd stands for the container's netns: the netns-side netlink is fake.
+    d.openNetns = [](pid_t) -> Result<UniqueFd> { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); };
+    return d;
   }
 
   void TearDown() override {
@@ -271,17 +276,7 @@ TEST_F(OrchestratorTest, StateSurvivesARestart) {
   orch_.reset();
   uv_run(&loop_, UV_RUN_NOWAIT);
 
-  OrchestratorDeps deps;
-  deps.loop = &loop_;
-  deps.store = store_.get();
-  deps.images = images_.get();
-  deps.launcher = &launcher_;
-  deps.overlay = overlay_.get();
-  deps.proxy = proxy_.get();
-  deps.dataRoot = dir_.string();
-  deps.hostname = "node1";
-  deps.openNetns = [](pid_t) -> Result<UniqueFd> { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); };
-  orch_ = std::make_unique<Orchestrator>(deps);
+  orch_ = std::make_unique<Orchestrator>(deps());
   ASSERT_TRUE(orch_->restore().ok());
   EXPECT_EQ(replicas("s_web"), "3/3");
   EXPECT_EQ(launcher_.launched.size(), 6u);
