@@ -150,7 +150,7 @@ check "unknown image refused" grep -qF 'image nosuch/image:1 not found locally; 
 printf 'version: "3"\nservices:\n  api:\n    image: s3ich4n/get-started:pt02\n    ports: ["4000:80"]\n' >"$bad"
 out=$(skiff stack deploy -c "$bad" other 2>&1 || true)
 check "port 4000 taken: refused naming its owner" grep -q 'getstartedlab_web' <<<"$out"
-lab_exec "$SRC/examples/getstartedlab/hello" 5000 >/dev/null 2>&1 &
+ip netns exec "$LAB_NS" "$SRC/examples/getstartedlab/hello" 5000 >/dev/null 2>&1 &
 squatter=$!
 wait_for 5 lab_exec curl -sS --max-time 1 http://127.0.0.1:5000/ || true
 printf 'version: "3"\nservices:\n  api:\n    image: s3ich4n/get-started:pt02\n    ports: ["5000:80"]\n' >"$bad"
