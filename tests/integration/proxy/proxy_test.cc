@@ -129,6 +129,33 @@ TEST(ProxyTcp, HalfCloseIsPropagated) {
   ::close(fd);
 }
 
+// The new-connection-per-request pattern (HTTP with Connection: close): the
+// backend answers and closes first. Every client must get the whole answer
+// and then a clean EOF, never a reset, and no connection may stay open.
+TEST(ProxyTcp, BackendClosingFirstGivesEachClientAllBytesThenCleanEof) {
+  SKIFF_REQUIRE_ISOLATED();
+  Fixture f;
+  f.start(1, ServerMode{.greet = true, .closeAfterGreeting = true}, {}, 1);
+  int clean = 0;
+  for (int i = 0; i < 200; ++i) {
+    int fd = connectTo(f.port);
+    ASSERT_GE(fd, 0);
+    std::string got;
+    char buf[256];
+    ssize_t r = 0;
+    while ((r = ::recv(fd, buf, sizeof buf, 0)) > 0) got.append(buf, static_cast<size_t>(r));
+    if (r == 0 && got == "r0\n") ++clean;
+    ::close(fd);
+  }
+  EXPECT_EQ(clean, 200);
+  auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (f.statsOf("r0").activeConnections != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(f.statsOf("r0").activeConnections, 0u);
+  EXPECT_EQ(f.statsOf("r0").connections, 200u);
+}
+
 TEST(ProxyTcp, LargeTransferIsByteExactBothWays) {
   SKIFF_REQUIRE_ISOLATED();
   constexpr uint64_t kBytes = 64ull << 20;
