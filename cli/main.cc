@@ -576,14 +576,8 @@ int run(int argc, char** argv) {
     if (!tag.empty()) body["tag"] = tag;
     auto answer = daemon().call("POST", "/v1/images/build", body);
     if (!answer) return 1;
+    // The daemon's build log ends with docker's "Successfully built/tagged" lines.
     printMessages(*answer, "log");
-    std::cout << "Successfully built " << shortId(cell(*answer, "id")) << "\n";
-    const json* tags = at(*answer, {"tags"});
-    if (tags && tags->is_array() && !tags->empty()) {
-      for (const auto& t : *tags) std::cout << "Successfully tagged " << (t.is_string() ? t.get<std::string>() : t.dump()) << "\n";
-    } else if (!tag.empty()) {
-      std::cout << "Successfully tagged " << tag << "\n";
-    }
     return 0;
   });
   std::string imageFormat;
