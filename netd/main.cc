@@ -8,10 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iostream>
-
-#include <CLI/CLI.hpp>
 
 #include "skiff/common/log.h"
 #include "skiff/netd/api.h"
@@ -63,11 +62,15 @@ int main(int argc, char** argv) {
   std::string cgroupParent = "skiff";
   unsigned proxyThreads = 0;
   app.add_option("--socket", socketPath, "API socket path")->capture_default_str();
-  app.add_option("--data-root", dataRoot, "state, images, containers and volumes")->capture_default_str();
-  app.add_option("--metrics-addr", metricsAddr, "Prometheus endpoint (host:port, empty = off)")->capture_default_str();
+  app.add_option("--data-root", dataRoot, "state, images, containers and volumes")
+      ->capture_default_str();
+  app.add_option("--metrics-addr", metricsAddr, "Prometheus endpoint (host:port, empty = off)")
+      ->capture_default_str();
   app.add_option("--log-level", logLevel, "debug|info|warn|error")->capture_default_str();
-  app.add_option("--cgroup-parent", cgroupParent, "cgroup under which replicas' groups are made")->capture_default_str();
-  app.add_option("--proxy-threads", proxyThreads, "routing-mesh proxy threads (0 = cores)")->capture_default_str();
+  app.add_option("--cgroup-parent", cgroupParent, "cgroup under which replicas' groups are made")
+      ->capture_default_str();
+  app.add_option("--proxy-threads", proxyThreads, "routing-mesh proxy threads (0 = cores)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   log::Level level;
@@ -181,8 +184,8 @@ int main(int argc, char** argv) {
   uv_signal_start(&sctx.term, onSignal, SIGTERM);
   uv_signal_start(&sctx.intr, onSignal, SIGINT);
 
-  log::info("netd", "listening on ", socketPath, " (data root ", dataRoot, ", cgroup ", cgroupVersion,
-            ", metrics ", metricsAddr.empty() ? "off" : metricsAddr, ")");
+  log::info("netd", "listening on ", socketPath, " (data root ", dataRoot, ", cgroup ",
+            cgroupVersion, ", metrics ", metricsAddr.empty() ? "off" : metricsAddr, ")");
   uv_run(&loop, UV_RUN_DEFAULT);
 
   orchestrator.reset();

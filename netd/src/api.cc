@@ -10,7 +10,9 @@ namespace {
 using json = nlohmann::json;
 
 HttpResponse ok(const json& body) { return {200, body.dump()}; }
-HttpResponse fail(int status, const std::string& message) { return {status, json{{"message", message}}.dump()}; }
+HttpResponse fail(int status, const std::string& message) {
+  return {status, json{{"message", message}}.dump()};
+}
 
 HttpResponse from(const ApiResult<json>& r) {
   if (const auto* err = std::get_if<ApiError>(&r)) return fail(err->status, err->message);
@@ -24,8 +26,8 @@ json imageJson(const runtime::ImageRecord& img, const std::string& tag) {
     repo = tag.substr(0, colon);
     t = colon == std::string::npos ? "latest" : tag.substr(colon + 1);
   }
-  return json{{"id", img.id},   {"repository", repo}, {"tag", t},
-              {"created", img.created}, {"size", img.size}, {"layers", img.layers}};
+  return json{{"id", img.id},           {"repository", repo}, {"tag", t},
+              {"created", img.created}, {"size", img.size},   {"layers", img.layers}};
 }
 
 // "/v1/services/web/scale" with pattern "/v1/services/*/scale" -> {"web"}.
@@ -81,8 +83,10 @@ HttpResponse Api::route(const HttpRequest& r) {
   };
 
   if (m == "GET" && r.path == "/v1/info") return from(orch_.info());
-  if (m == "POST" && r.path == "/v1/swarm/init") return from(orch_.swarmInit(body().value("advertiseAddr", "")));
-  if (m == "POST" && r.path == "/v1/swarm/leave") return from(orch_.swarmLeave(body().value("force", false)));
+  if (m == "POST" && r.path == "/v1/swarm/init")
+    return from(orch_.swarmInit(body().value("advertiseAddr", "")));
+  if (m == "POST" && r.path == "/v1/swarm/leave")
+    return from(orch_.swarmLeave(body().value("force", false)));
   if (m == "GET" && r.path == "/v1/nodes") return from(orch_.nodes());
 
   if (m == "GET" && r.path == "/v1/stacks") return from(orch_.listStacks());
@@ -100,7 +104,8 @@ HttpResponse Api::route(const HttpRequest& r) {
   if (m == "GET" && match(r.path, "/v1/services/*/logs", &a)) return from(orch_.serviceLogs(a[0]));
   if (m == "POST" && match(r.path, "/v1/services/*/scale", &a)) {
     json b = body();
-    if (!b.contains("replicas") || !b["replicas"].is_number_integer() || b["replicas"].get<int64_t>() < 0) {
+    if (!b.contains("replicas") || !b["replicas"].is_number_integer() ||
+        b["replicas"].get<int64_t>() < 0) {
       return fail(400, "replicas must be a non-negative integer");
     }
     return from(orch_.scaleService(a[0], b["replicas"].get<uint64_t>()));
@@ -110,14 +115,17 @@ HttpResponse Api::route(const HttpRequest& r) {
   if (m == "GET" && r.path == "/v1/tasks") return from(orch_.listTasks(q("service"), q("stack")));
 
   if (m == "GET" && r.path == "/v1/containers") return from(orch_.listContainers(flag("all")));
-  if (m == "GET" && match(r.path, "/v1/containers/*/logs", &a)) return from(orch_.containerLogs(a[0]));
-  if (m == "GET" && match(r.path, "/v1/containers/*", &a)) return from(orch_.inspectContainer(a[0]));
+  if (m == "GET" && match(r.path, "/v1/containers/*/logs", &a))
+    return from(orch_.containerLogs(a[0]));
+  if (m == "GET" && match(r.path, "/v1/containers/*", &a))
+    return from(orch_.inspectContainer(a[0]));
 
   if (m == "POST" && r.path == "/v1/images/build") {
     json b = body();
     std::string context = b.value("context", "");
     std::string tag = b.value("tag", "");
-    if (context.empty() || context[0] != '/') return fail(400, "build context must be an absolute path");
+    if (context.empty() || context[0] != '/')
+      return fail(400, "build context must be an absolute path");
     std::vector<std::string> buildLog;
     auto built = images_.build(context, tag, &buildLog);
     if (!built.ok()) return fail(400, built.error().message);
@@ -135,7 +143,9 @@ HttpResponse Api::route(const HttpRequest& r) {
   if (m == "POST" && r.path == "/v1/images/tag") {
     json b = body();
     auto st = images_.tag(b.value("source", ""), b.value("target", ""));
-    if (!st.ok()) return fail(st.error().message.find("not found") != std::string::npos ? 404 : 400, st.error().message);
+    if (!st.ok())
+      return fail(st.error().message.find("not found") != std::string::npos ? 404 : 400,
+                  st.error().message);
     return ok(json::object());
   }
   if (m == "DELETE" && match(r.path, "/v1/images/*", &a)) {

@@ -13,16 +13,26 @@ namespace {
 
 const char* reasonPhrase(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Status";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Payload Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Status";
   }
 }
 
@@ -50,7 +60,8 @@ std::string percentDecode(const std::string& in) {
 
 }  // namespace
 
-void parseTarget(const std::string& target, std::string* path, std::map<std::string, std::string>* query) {
+void parseTarget(const std::string& target, std::string* path,
+                 std::map<std::string, std::string>* query) {
   auto q = target.find('?');
   *path = percentDecode(target.substr(0, q));
   if (q == std::string::npos) return;
@@ -58,11 +69,14 @@ void parseTarget(const std::string& target, std::string* path, std::map<std::str
   size_t start = 0;
   while (start <= rest.size()) {
     size_t amp = rest.find('&', start);
-    std::string part = rest.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
+    std::string part =
+        rest.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
     if (!part.empty()) {
       auto eq = part.find('=');
-      if (eq == std::string::npos) (*query)[percentDecode(part)] = "";
-      else (*query)[percentDecode(part.substr(0, eq))] = percentDecode(part.substr(eq + 1));
+      if (eq == std::string::npos)
+        (*query)[percentDecode(part)] = "";
+      else
+        (*query)[percentDecode(part.substr(0, eq))] = percentDecode(part.substr(eq + 1));
     }
     if (amp == std::string::npos) break;
     start = amp + 1;
@@ -113,8 +127,8 @@ struct HttpServer::Conn {
   void respond(const HttpResponse& resp) {
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&pipe));
     out = "HTTP/1.1 " + std::to_string(resp.status) + " " + reasonPhrase(resp.status) +
-          "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(resp.body.size()) +
-          "\r\nConnection: close\r\n\r\n" + resp.body;
+          "\r\nContent-Type: application/json\r\nContent-Length: " +
+          std::to_string(resp.body.size()) + "\r\nConnection: close\r\n\r\n" + resp.body;
     uv_buf_t buf = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
     write.data = this;
     int rc = uv_write(&write, reinterpret_cast<uv_stream_t*>(&pipe), &buf, 1,
@@ -131,7 +145,8 @@ struct HttpServer::Conn {
     }
     if (parser.http_errno != HPE_OK || used != len) {
       respond({400, std::string(R"({"message":"bad HTTP request: )") +
-                        http_errno_description(static_cast<http_errno>(parser.http_errno)) + "\"}"});
+                        http_errno_description(static_cast<http_errno>(parser.http_errno)) +
+                        "\"}"});
       return;
     }
     if (!complete) return;
@@ -160,7 +175,8 @@ struct HttpServer::Conn {
   }
 };
 
-HttpServer::HttpServer(uv_loop_t* loop, HttpHandler handler) : loop_(loop), handler_(std::move(handler)) {}
+HttpServer::HttpServer(uv_loop_t* loop, HttpHandler handler)
+    : loop_(loop), handler_(std::move(handler)) {}
 
 HttpServer::~HttpServer() { close(); }
 
@@ -176,7 +192,8 @@ Status HttpServer::listen(const std::string& socketPath) {
   uv_pipe_init(loop_, pipe_, 0);
   pipe_->data = this;
   int rc = uv_pipe_bind(pipe_, socketPath.c_str());
-  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(pipe_), 128, &HttpServer::onConnection);
+  if (rc == 0)
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(pipe_), 128, &HttpServer::onConnection);
   if (rc != 0) {
     close();
     return Error::msg("listen on " + socketPath + ": " + uv_strerror(rc), -rc);
@@ -188,7 +205,8 @@ Status HttpServer::listen(const std::string& socketPath) {
 
 void HttpServer::close() {
   if (pipe_ != nullptr) {
-    uv_close(reinterpret_cast<uv_handle_t*>(pipe_), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
+    uv_close(reinterpret_cast<uv_handle_t*>(pipe_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
     pipe_ = nullptr;
   }
   if (!path_.empty()) {

@@ -2,9 +2,9 @@
 
 #include <prometheus/client_metric.h>
 #include <prometheus/collectable.h>
+#include <prometheus/exposer.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/metric_type.h>
-#include <prometheus/exposer.h>
 
 #include "skiff/common/log.h"
 
@@ -23,11 +23,22 @@ class Metrics::Collector : public prometheus::Collectable {
     using prometheus::ClientMetric;
     using prometheus::MetricFamily;
     using prometheus::MetricType;
-    MetricFamily conns{"skiff_proxy_connections_total", "Connections forwarded to each backend.", MetricType::Counter, {}};
-    MetricFamily active{"skiff_proxy_active_connections", "Open connections per backend.", MetricType::Gauge, {}};
-    MetricFamily bytes{"skiff_proxy_bytes_total", "Bytes forwarded per backend and direction.", MetricType::Counter, {}};
-    MetricFamily errors{"skiff_proxy_connect_errors_total", "Failed connects to each backend.", MetricType::Counter, {}};
-    MetricFamily replicas{"skiff_service_replicas", "Replicas per service and state.", MetricType::Gauge, {}};
+    MetricFamily conns{"skiff_proxy_connections_total",
+                       "Connections forwarded to each backend.",
+                       MetricType::Counter,
+                       {}};
+    MetricFamily active{
+        "skiff_proxy_active_connections", "Open connections per backend.", MetricType::Gauge, {}};
+    MetricFamily bytes{"skiff_proxy_bytes_total",
+                       "Bytes forwarded per backend and direction.",
+                       MetricType::Counter,
+                       {}};
+    MetricFamily errors{"skiff_proxy_connect_errors_total",
+                        "Failed connects to each backend.",
+                        MetricType::Counter,
+                        {}};
+    MetricFamily replicas{
+        "skiff_service_replicas", "Replicas per service and state.", MetricType::Gauge, {}};
 
     auto counter = [](std::vector<ClientMetric::Label> labels, double v) {
       ClientMetric m;
@@ -48,8 +59,10 @@ class Metrics::Collector : public prometheus::Collectable {
         std::string port = l.name.substr(l.name.find(':') + 1);
         std::string stack = service.substr(0, service.find('_'));
         for (const auto& b : l.backends) {
-          std::vector<ClientMetric::Label> labels{
-              {"stack", stack}, {"service", service}, {"port", port}, {"backend", b.id.substr(0, 12)}};
+          std::vector<ClientMetric::Label> labels{{"stack", stack},
+                                                  {"service", service},
+                                                  {"port", port},
+                                                  {"backend", b.id.substr(0, 12)}};
           conns.metric.push_back(counter(labels, static_cast<double>(b.connections)));
           active.metric.push_back(gauge(labels, static_cast<double>(b.activeConnections)));
           errors.metric.push_back(counter(labels, static_cast<double>(b.connectErrors)));
@@ -65,10 +78,12 @@ class Metrics::Collector : public prometheus::Collectable {
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (const auto& c : counts_) {
-        replicas.metric.push_back(gauge({{"stack", c.stack}, {"service", c.service}, {"state", "running"}},
-                                        static_cast<double>(c.running)));
-        replicas.metric.push_back(gauge({{"stack", c.stack}, {"service", c.service}, {"state", "desired"}},
-                                        static_cast<double>(c.desired)));
+        replicas.metric.push_back(
+            gauge({{"stack", c.stack}, {"service", c.service}, {"state", "running"}},
+                  static_cast<double>(c.running)));
+        replicas.metric.push_back(
+            gauge({{"stack", c.stack}, {"service", c.service}, {"state", "desired"}},
+                  static_cast<double>(c.desired)));
       }
     }
     return {conns, active, bytes, errors, replicas};
@@ -95,6 +110,8 @@ Result<std::unique_ptr<Metrics>> Metrics::start(const std::string& addr, proxy::
 
 Metrics::~Metrics() = default;
 
-void Metrics::publish(std::vector<Orchestrator::ServiceCount> counts) { collector_->publish(std::move(counts)); }
+void Metrics::publish(std::vector<Orchestrator::ServiceCount> counts) {
+  collector_->publish(std::move(counts));
+}
 
 }  // namespace skiff::netd

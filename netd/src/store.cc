@@ -21,19 +21,21 @@ struct Stmt {
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
   sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+  if (sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                       nullptr) != SQLITE_OK) {
-    Error err = Error::msg("state store: open " + path + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
+    Error err = Error::msg("state store: open " + path + ": " +
+                           (db ? sqlite3_errmsg(db) : "out of memory"));
     sqlite3_close(db);
     return err;
   }
   std::unique_ptr<Store> store(new Store(db));
   SKIFF_TRY(store->exec("PRAGMA journal_mode=WAL"));
   SKIFF_TRY(store->exec("PRAGMA synchronous=NORMAL"));
-  SKIFF_TRY(store->exec(
-      "CREATE TABLE IF NOT EXISTS objects ("
-      " kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
-      " PRIMARY KEY (kind, key))"));
+  SKIFF_TRY(
+      store->exec("CREATE TABLE IF NOT EXISTS objects ("
+                  " kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
+                  " PRIMARY KEY (kind, key))"));
   return store;
 }
 
@@ -63,7 +65,8 @@ Status Store::put(const std::string& kind, const std::string& key, const nlohman
   return okStatus();
 }
 
-Result<std::optional<nlohmann::json>> Store::get(const std::string& kind, const std::string& key) const {
+Result<std::optional<nlohmann::json>> Store::get(const std::string& kind,
+                                                 const std::string& key) const {
   Stmt st;
   if (sqlite3_prepare_v2(db_, "SELECT value FROM objects WHERE kind = ? AND key = ?", -1, &st.s,
                          nullptr) != SQLITE_OK) {
@@ -76,11 +79,13 @@ Result<std::optional<nlohmann::json>> Store::get(const std::string& kind, const 
   if (rc != SQLITE_ROW) return sqlError(db_, "get " + kind + "/" + key);
   const char* text = reinterpret_cast<const char*>(sqlite3_column_text(st.s, 0));
   auto parsed = nlohmann::json::parse(text ? text : "null", nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_discarded()) return Error::msg("state store: " + kind + "/" + key + " is not valid JSON");
+  if (parsed.is_discarded())
+    return Error::msg("state store: " + kind + "/" + key + " is not valid JSON");
   return std::optional<nlohmann::json>(std::move(parsed));
 }
 
-Result<std::vector<std::pair<std::string, nlohmann::json>>> Store::list(const std::string& kind) const {
+Result<std::vector<std::pair<std::string, nlohmann::json>>> Store::list(
+    const std::string& kind) const {
   Stmt st;
   if (sqlite3_prepare_v2(db_, "SELECT key, value FROM objects WHERE kind = ? ORDER BY key", -1,
                          &st.s, nullptr) != SQLITE_OK) {
@@ -93,7 +98,8 @@ Result<std::vector<std::pair<std::string, nlohmann::json>>> Store::list(const st
     const char* key = reinterpret_cast<const char*>(sqlite3_column_text(st.s, 0));
     const char* text = reinterpret_cast<const char*>(sqlite3_column_text(st.s, 1));
     auto parsed = nlohmann::json::parse(text ? text : "null", nullptr, false);
-    if (parsed.is_discarded()) return Error::msg("state store: " + kind + "/" + key + " is not valid JSON");
+    if (parsed.is_discarded())
+      return Error::msg("state store: " + kind + "/" + key + " is not valid JSON");
     out.emplace_back(key ? key : "", std::move(parsed));
   }
   if (rc != SQLITE_DONE) return sqlError(db_, "list " + kind);
@@ -102,8 +108,8 @@ Result<std::vector<std::pair<std::string, nlohmann::json>>> Store::list(const st
 
 Status Store::erase(const std::string& kind, const std::string& key) {
   Stmt st;
-  if (sqlite3_prepare_v2(db_, "DELETE FROM objects WHERE kind = ? AND key = ?", -1, &st.s, nullptr) !=
-      SQLITE_OK) {
+  if (sqlite3_prepare_v2(db_, "DELETE FROM objects WHERE kind = ? AND key = ?", -1, &st.s,
+                         nullptr) != SQLITE_OK) {
     return sqlError(db_, "prepare erase");
   }
   sqlite3_bind_text(st.s, 1, kind.c_str(), -1, SQLITE_TRANSIENT);

@@ -58,9 +58,11 @@ TEST(HttpServer, RoutesMethodPathQueryAndBody) {
     });
     ASSERT_TRUE(server.listen(path).ok());
     std::string body = R"({"replicas":3})";
-    std::string resp = roundTrip(&loop, &server, path,
-                                 "POST /v1/services/web%20x/scale?force=1&a=b HTTP/1.1\r\nHost: skiff\r\n"
-                                 "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    std::string resp =
+        roundTrip(&loop, &server, path,
+                  "POST /v1/services/web%20x/scale?force=1&a=b HTTP/1.1\r\nHost: skiff\r\n"
+                  "Content-Length: " +
+                      std::to_string(body.size()) + "\r\n\r\n" + body);
     EXPECT_EQ(resp.rfind("HTTP/1.1 201 Created\r\n", 0), 0u) << resp;
     EXPECT_NE(resp.find("\r\n\r\n{\"ok\":true}"), std::string::npos);
     EXPECT_EQ(seen.method, "POST");

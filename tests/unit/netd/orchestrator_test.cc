@@ -24,12 +24,14 @@ using json = nlohmann::json;
 class OrchestratorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("skiff-orch-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("skiff-orch-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_ / "ctx");
     std::ofstream(dir_ / "ctx" / "hello") << "binary";
-    std::ofstream(dir_ / "ctx" / "Dockerfile") << "FROM scratch\nCOPY hello /hello\nENV NAME=World\nCMD [\"/hello\", \"80\"]\n";
+    std::ofstream(dir_ / "ctx" / "Dockerfile")
+        << "FROM scratch\nCOPY hello /hello\nENV NAME=World\nCMD [\"/hello\", \"80\"]\n";
     uv_loop_init(&loop_);
     auto st = Store::open((dir_ / "state.db").string());
     ASSERT_TRUE(st.ok()) << st.error().message;
@@ -37,11 +39,12 @@ class OrchestratorTest : public ::testing::Test {
     images_ = std::make_unique<runtime::ImageStore>(dir_.string());
     std::vector<std::string> log;
     ASSERT_TRUE(images_->build((dir_ / "ctx").string(), "app:1", &log).ok());
-    overlay_ = std::make_unique<overlay::Overlay>(netlink_, [](int) -> Result<std::unique_ptr<overlay::NetlinkTransport>> {
-      auto inside = std::make_unique<testing::FakeLinkNetlink>();
-      inside->everyLinkExists = true;
-      return std::unique_ptr<overlay::NetlinkTransport>(std::move(inside));
-    });
+    overlay_ = std::make_unique<overlay::Overlay>(
+        netlink_, [](int) -> Result<std::unique_ptr<overlay::NetlinkTransport>> {
+          auto inside = std::make_unique<testing::FakeLinkNetlink>();
+          inside->everyLinkExists = true;
+          return std::unique_ptr<overlay::NetlinkTransport>(std::move(inside));
+        });
     proxy::Options popts;
     popts.threads = 1;
     auto p = proxy::Proxy::start(popts);
@@ -61,7 +64,9 @@ class OrchestratorTest : public ::testing::Test {
     d.dataRoot = dir_.string();
     d.hostname = "node1";
     // Any fd stands for the container's netns: the netns-side netlink is fake.
-    d.openNetns = [](pid_t) -> Result<UniqueFd> { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); };
+    d.openNetns = [](pid_t) -> Result<UniqueFd> {
+      return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    };
     return d;
   }
 
@@ -196,7 +201,8 @@ TEST_F(OrchestratorTest, LaunchFailureIsVisibleAndRetried) {
   bool seen = false;
   for (const auto& t : tasks) {
     if (t["currentState"] == "Failed") {
-      EXPECT_EQ(t["error"], "starting container failed: exec: \"nosuch\": executable file not found in $PATH");
+      EXPECT_EQ(t["error"],
+                "starting container failed: exec: \"nosuch\": executable file not found in $PATH");
       seen = true;
     }
   }

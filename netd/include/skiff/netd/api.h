@@ -14,7 +14,8 @@ namespace skiff::netd {
 
 class Api {
  public:
-  Api(Orchestrator& orchestrator, runtime::ImageStore& images) : orch_(orchestrator), images_(images) {}
+  Api(Orchestrator& orchestrator, runtime::ImageStore& images)
+      : orch_(orchestrator), images_(images) {}
   HttpResponse handle(const HttpRequest& request);
 
  private:

@@ -19,8 +19,8 @@
 namespace skiff::netd {
 
 struct HttpRequest {
-  std::string method;  // "GET", "POST", "DELETE"
-  std::string path;    // "/v1/stacks/web" (no query)
+  std::string method;                        // "GET", "POST", "DELETE"
+  std::string path;                          // "/v1/stacks/web" (no query)
   std::map<std::string, std::string> query;  // decoded ?a=b&c=d
   std::string body;
 };
@@ -56,6 +56,7 @@ class HttpServer {
 };
 
 // Splits "/a/b?x=1&y=%20" into path and decoded query.
-void parseTarget(const std::string& target, std::string* path, std::map<std::string, std::string>* query);
+void parseTarget(const std::string& target, std::string* path,
+                 std::map<std::string, std::string>* query);
 
 }  // namespace skiff::netd

@@ -26,11 +26,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "skiff/common/result.h"
 #include "skiff/netd/store.h"
@@ -95,7 +94,8 @@ class Orchestrator {
   ApiResult<nlohmann::json> inspectService(const std::string& name) const;
   ApiResult<nlohmann::json> scaleService(const std::string& name, uint64_t replicas);
   ApiResult<nlohmann::json> serviceLogs(const std::string& name) const;
-  ApiResult<nlohmann::json> listTasks(const std::string& serviceFilter, const std::string& stackFilter) const;
+  ApiResult<nlohmann::json> listTasks(const std::string& serviceFilter,
+                                      const std::string& stackFilter) const;
   ApiResult<nlohmann::json> listContainers(bool all) const;
   ApiResult<nlohmann::json> inspectContainer(const std::string& ref) const;
   ApiResult<nlohmann::json> containerLogs(const std::string& ref) const;

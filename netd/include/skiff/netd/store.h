@@ -8,11 +8,10 @@
 //
 // Thread: the daemon's loop thread only.
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "skiff/common/result.h"
 

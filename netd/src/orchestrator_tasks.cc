@@ -1,0 +1,522 @@
+// Actual state: a task is one container. Start it (image, mounts, addresses,
+// veths), watch its pidfd, apply the restart policy when it exits, stop it
+// (drain, stop signal, SIGKILL after the grace period), reconcile slots.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "orchestrator_impl.h"
+#include "skiff/common/log.h"
+#include "skiff/netd/reconcile.h"
+#include "skiff/runtime/restart_policy.h"
+
+namespace skiff::netd {
+namespace fs = std::filesystem;
+
+std::vector<Task*> Orchestrator::Impl::tasksOf(const std::string& service) {
+  std::vector<Task*> out;
+  for (auto& [id, t] : tasks_) {
+    if (t->service == service) out.push_back(t.get());
+  }
+  return out;
+}
+
+bool Orchestrator::Impl::anyLive(const std::string& service) const {
+  for (auto& [id, t] : tasks_) {
+    if (t->service == service && t->live()) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> Orchestrator::Impl::networksOf(const ServiceState& s) const {
+  std::vector<std::string> out;
+  bool ingress = std::any_of(
+      s.spec.ports.begin(), s.spec.ports.end(),
+      [](const runtime::PortSpec& p) { return p.published != 0 && p.mode == "ingress"; });
+  if (ingress) out.push_back(kIngress);
+  for (const auto& n : s.spec.networks) out.push_back(s.stack + "_" + n.name);
+  return out;
+}
+
+void Orchestrator::Impl::setState(Task& t, const std::string& state, const std::string& error) {
+  t.state = state;
+  t.since = SysClock::now();
+  if (!error.empty()) t.error = error;
+}
+
+void Orchestrator::Impl::releaseAddresses(Task& t) {
+  for (const auto& ep : t.endpoints) {
+    if (networks_.count(ep.network)) (void)ipam_.releaseAddress(ep.network, ep.ip);
+  }
+}
+
+void Orchestrator::Impl::startTask(ServiceState& svc, uint64_t slot) {
+  auto owned = std::make_unique<Task>();
+  Task& t = *owned;
+  t.id = newObjectId();
+  t.containerId = newContainerId();
+  t.service = svc.name;
+  t.stack = svc.stack;
+  t.slot = slot;
+  t.specVersion = svc.specVersion;
+  t.image = svc.spec.image;
+  t.created = t.since = SysClock::now();
+  tasks_.emplace(t.id, std::move(owned));
+  trimHistory(svc.name, slot);
+
+  auto image = d_.images->resolve(svc.spec.image);
+  if (!image.ok()) {
+    setState(t, "Rejected", image.error().message);
+    log::warn("netd", "task ", t.name(), " rejected: ", t.error);
+    taskEnded(t, 1);
+    return;
+  }
+  t.imageId = image->id;
+  const runtime::ImageConfig& ic = image->config;
+
+  runtime::ContainerSpec& c = t.spec;
+  c.id = t.containerId;
+  c.lowerDirs = d_.images->layerDirs(*image);
+  c.stateDir = d_.dataRoot + "/containers/" + t.containerId;
+  c.logPath = c.stateDir + "/container.log";
+  // ENTRYPOINT/CMD as docker combines them: a service entrypoint resets the
+  // image's CMD; a service command replaces only CMD.
+  std::vector<std::string> entry = svc.spec.entrypoint ? *svc.spec.entrypoint : ic.entrypoint;
+  std::vector<std::string> cmd = svc.spec.command      ? *svc.spec.command
+                                 : svc.spec.entrypoint ? std::vector<std::string>{}
+                                                       : ic.cmd;
+  c.argv = entry;
+  c.argv.insert(c.argv.end(), cmd.begin(), cmd.end());
+  std::map<std::string, std::string> env;
+  std::vector<std::string> order;
+  auto setEnv = [&](const std::string& k, const std::string& v) {
+    if (!env.count(k)) order.push_back(k);
+    env[k] = v;
+  };
+  for (const auto& kv : ic.env) {
+    auto eq = kv.find('=');
+    setEnv(kv.substr(0, eq), eq == std::string::npos ? "" : kv.substr(eq + 1));
+  }
+  for (const auto& [k, v] : svc.spec.environment) setEnv(k, v);
+  if (!env.count("PATH"))
+    setEnv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  std::map<std::string, std::string> templ = {{".Service.Name", svc.name},
+                                              {".Service.ID", svc.id},
+                                              {".Task.Slot", std::to_string(slot)},
+                                              {".Task.ID", t.id},
+                                              {".Task.Name", t.name() + "." + t.id},
+                                              {".Node.Hostname", d_.hostname},
+                                              {".Node.ID", nodeId_}};
+  for (const auto& k : order) c.env.push_back(k + "=" + expandTemplate(env[k], templ));
+  c.workingDir = !svc.spec.workingDir.empty() ? svc.spec.workingDir
+                 : !ic.workingDir.empty()     ? ic.workingDir
+                                              : "/";
+  c.user = !svc.spec.user.empty() ? svc.spec.user : ic.user;
+  c.hostname = svc.spec.hostname.empty() ? t.containerId.substr(0, 12)
+                                         : expandTemplate(svc.spec.hostname, templ);
+  c.limits = svc.spec.limits;
+  if (c.argv.empty()) {
+    setState(t, "Rejected", "no command specified");
+    taskEnded(t, 1);
+    return;
+  }
+  auto mounts = materializeMounts(svc);
+  if (!mounts.ok()) {
+    setState(t, "Rejected", mounts.error().message);
+    taskEnded(t, 1);
+    return;
+  }
+  c.mounts = std::move(*mounts);
+
+  // Addresses first, so /etc/hosts can name them.
+  for (const auto& net : networksOf(svc)) {
+    auto n = networks_.find(net);
+    if (n == networks_.end()) continue;
+    auto ip = ipam_.allocateAddress(net);
+    if (!ip.ok()) {
+      releaseAddresses(t);
+      t.endpoints.clear();
+      setState(t, "Rejected", "network " + net + ": " + ip.error().message);
+      taskEnded(t, 1);
+      return;
+    }
+    TaskEndpoint ep;
+    ep.network = net;
+    ep.ip = *ip;
+    ep.prefix = n->second.subnet.prefix;
+    t.endpoints.push_back(ep);
+    c.extraHosts.emplace_back(ip->str(), c.hostname);
+  }
+  setState(t, "Starting");
+  persistContainer(t);
+
+  auto launched = d_.launcher->launch(c, [&](pid_t pid) -> Status {
+    auto netns = d_.openNetns(pid);
+    if (!netns.ok()) return netns.error();
+    UniqueFd nsFd = std::move(*netns);
+    for (size_t i = 0; i < t.endpoints.size(); i++) {
+      TaskEndpoint& ep = t.endpoints[i];
+      auto attached = d_.overlay->attach(networks_.at(ep.network).config(), nsFd.get(),
+                                         t.containerId, "eth" + std::to_string(i), ep.ip);
+      if (!attached.ok())
+        return Error::msg("network " + ep.network + ": " + attached.error().message);
+      ep.hostIfName = attached->hostIfName;
+      ep.mac = attached->mac;
+    }
+    return okStatus();
+  });
+  if (!launched.ok()) {
+    detachEndpoints(t);
+    releaseAddresses(t);
+    cleanupContainer(t, false);
+    setState(t, "Failed", "starting container failed: " + launched.error().message);
+    log::warn("netd", "task ", t.name(), " failed to start: ", launched.error().message);
+    taskEnded(t, 127);
+    return;
+  }
+  t.launched = std::move(*launched);
+  t.started = SysClock::now();
+  setState(t, "Running");
+  log::info("netd", "task ", t.name(), " running (container ", t.containerId.substr(0, 12),
+            ", pid ", t.launched->pid, ")");
+  watchExit(t);
+  updateBackends(svc);
+}
+
+Result<std::vector<runtime::BindMount>> Orchestrator::Impl::materializeMounts(
+    const ServiceState& svc) {
+  std::vector<runtime::BindMount> out;
+  std::error_code ec;
+  for (const auto& v : svc.spec.volumes) {
+    if (v.type == "bind") {
+      if (!fs::exists(v.source))
+        return Error::msg("invalid mount config: bind source path does not exist: " + v.source);
+      out.push_back({v.source, v.target, v.readOnly});
+    } else if (v.type == "volume") {
+      // Named volumes live under the data root and outlive replicas and
+      // redeploys; anonymous ones are named after the service.
+      std::string name =
+          v.source.empty()
+              ? svc.name + "_anon" + std::to_string(std::hash<std::string>{}(v.target) % 100000)
+              : svc.stack + "_" + v.source;
+      std::string dir = d_.dataRoot + "/volumes/" + name + "/_data";
+      fs::create_directories(dir, ec);
+      if (ec) return Error::msg("volume " + name + ": " + ec.message());
+      out.push_back({dir, v.target, v.readOnly});
+    }
+  }
+  for (const auto& cref : svc.spec.configs) {
+    auto it = stacks_.at(svc.stack).spec.configs.find(cref.source);
+    if (it == stacks_.at(svc.stack).spec.configs.end())
+      return Error::msg("config " + cref.source + " not found");
+    std::string dir = d_.dataRoot + "/configs/" + svc.stack;
+    fs::create_directories(dir, ec);
+    std::string file = dir + "/" + cref.source;
+    {
+      std::ofstream f(file, std::ios::binary | std::ios::trunc);
+      f << it->second.content;
+      if (!f) return Error::msg("config " + cref.source + ": cannot write " + file);
+    }
+    fs::permissions(file, static_cast<fs::perms>(cref.mode), ec);
+    out.push_back({file, cref.target.empty() ? "/" + cref.source : cref.target, true});
+  }
+  return out;
+}
+
+void Orchestrator::Impl::watchExit(Task& t) {
+  auto* h = new PollHandle;
+  h->poll.data = h;
+  std::string id = t.id;
+  h->ready = [this, id] { onExit(id); };
+  int rc = uv_poll_init(d_.loop, &h->poll, t.launched->pidfd.get());
+  if (rc != 0) {
+    log::error("netd", "watch task ", t.name(), ": ", uv_strerror(rc));
+    delete h;
+    return;
+  }
+  uv_poll_start(&h->poll, UV_READABLE, [](uv_poll_t* p, int, int) {
+    auto* self = static_cast<PollHandle*>(p->data);
+    auto ready = self->ready;
+    if (ready) ready();
+  });
+  t.poll = h;
+}
+
+void Orchestrator::Impl::closePoll(PollHandle*& h) {
+  if (h == nullptr) return;
+  uv_poll_stop(&h->poll);
+  h->ready = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(&h->poll),
+           [](uv_handle_t* handle) { delete static_cast<PollHandle*>(handle->data); });
+  h = nullptr;
+}
+
+void Orchestrator::Impl::detachEndpoints(Task& t) {
+  for (const auto& ep : t.endpoints) {
+    if (ep.hostIfName.empty()) continue;
+    auto st = d_.overlay->detach(ep.hostIfName);
+    if (!st.ok()) log::warn("overlay", "detach ", ep.hostIfName, ": ", st.error().message);
+  }
+}
+
+void Orchestrator::Impl::cleanupContainer(Task& t, bool removeLogs) {
+  if (t.spec.id.empty()) return;
+  auto st = d_.launcher->cleanup(t.spec, removeLogs);
+  if (!st.ok())
+    log::warn("runtime", "cleanup ", t.containerId.substr(0, 12), ": ", st.error().message);
+  if (removeLogs) {
+    forgetContainer(t.containerId);
+    t.containerCleaned = true;
+  }
+}
+
+void Orchestrator::Impl::onExit(const std::string& taskId) {
+  auto it = tasks_.find(taskId);
+  if (it == tasks_.end()) return;
+  Task& t = *it->second;
+  closePoll(t.poll);
+  cancelTimer(t.killTimer);
+  auto code = d_.launcher->reap(*t.launched);
+  int exitCode = code.ok() ? *code : 255;
+  t.exitCode = exitCode;
+  t.finished = SysClock::now();
+  detachEndpoints(t);
+  releaseAddresses(t);
+  cleanupContainer(t, false);
+  if (t.stopRequested) {
+    setState(t, "Shutdown");
+  } else if (exitCode == 0) {
+    setState(t, "Complete");
+  } else {
+    setState(t, "Failed", "task: non-zero exit (" + std::to_string(exitCode) + ")");
+  }
+  log::info("netd", "task ", t.name(), " exited with code ", exitCode, " (", t.state, ")");
+  auto svc = services_.find(t.service);
+  if (svc != services_.end()) updateBackends(svc->second);
+  taskEnded(t, exitCode);
+}
+
+void Orchestrator::Impl::taskEnded(Task& t, int exitCode) {
+  std::string serviceName = t.service;
+  uint64_t slot = t.slot;
+  bool stopped = t.stopRequested;
+  t.desiredState = "Shutdown";
+  auto it = services_.find(serviceName);
+  if (it != services_.end() && !it->second.removed && !shuttingDown_ && !stopped &&
+      t.specVersion == it->second.specVersion && slot <= it->second.spec.replicas) {
+    ServiceState& svc = it->second;
+    runtime::TaskExit ex;
+    ex.exitCode = exitCode;
+    ex.exitedAt = SteadyClock::now();
+    auto decision = runtime::decideRestart(svc.spec.restartPolicy, ex, svc.restartTimes[slot]);
+    if (decision.restart) {
+      auto& pending = svc.pendingRestarts[slot];
+      cancelTimer(pending);
+      log::info("netd", "task ", serviceName, ".", slot, " restarts in ", decision.after.count(),
+                " ms");
+      pending = startTimer(d_.loop, decision.after, [this, serviceName, slot] {
+        auto s = services_.find(serviceName);
+        if (s == services_.end()) return;
+        auto p = s->second.pendingRestarts.find(slot);
+        if (p != s->second.pendingRestarts.end()) {
+          cancelTimer(p->second);
+          s->second.pendingRestarts.erase(p);
+        }
+        s->second.restartTimes[slot].push_back(SteadyClock::now());
+        reconcile(s->second);
+      });
+    } else {
+      log::info("netd", "task ", serviceName, ".", slot, " not restarted: ", decision.reason);
+      svc.haltedSlots.insert(slot);
+    }
+  }
+  finishRemovals();
+  maybeShutdownDone();
+}
+
+void Orchestrator::Impl::trimHistory(const std::string& service, uint64_t slot) {
+  std::vector<Task*> old;
+  for (auto& [id, task] : tasks_) {
+    if (task->service == service && task->slot == slot && !task->live()) old.push_back(task.get());
+  }
+  if (old.size() <= kTaskHistory) return;
+  std::sort(old.begin(), old.end(), [](Task* a, Task* b) { return a->created < b->created; });
+  for (size_t i = 0; i + kTaskHistory < old.size(); i++) dropTask(*old[i]);
+}
+
+void Orchestrator::Impl::dropTask(Task& t) {
+  cleanupContainer(t, true);
+  closePoll(t.poll);
+  cancelTimer(t.killTimer);
+  tasks_.erase(t.id);
+}
+
+void Orchestrator::Impl::stopTask(Task& t) {
+  if (t.stopRequested) return;
+  t.stopRequested = true;
+  t.desiredState = "Shutdown";
+  if (!t.launched || t.state != "Running") {
+    if (t.live()) setState(t, "Shutdown");
+    return;
+  }
+  auto svc = services_.find(t.service);
+  double grace = svc != services_.end() ? svc->second.spec.stopGracePeriodSeconds : 10;
+  if (svc != services_.end()) {
+    // Drain: no new connections; open ones may finish within the grace.
+    for (const auto& l : svc->second.listeners) {
+      d_.proxy->drainBackend(l, t.containerId,
+                             std::chrono::milliseconds(static_cast<int64_t>(grace * 1000)));
+    }
+    updateBackends(svc->second);
+  }
+  int sig = SIGTERM;
+  if (svc != services_.end()) sig = signalNumber(svc->second.spec.stopSignal);
+  (void)d_.launcher->signal(t.launched->pid, sig);
+  std::string id = t.id;
+  t.killTimer = startTimer(d_.loop, std::chrono::milliseconds(static_cast<int64_t>(grace * 1000)),
+                           [this, id] {
+                             auto it = tasks_.find(id);
+                             if (it == tasks_.end() || !it->second->launched) return;
+                             log::info("netd", "task ", it->second->name(),
+                                       " did not stop within its grace period; sending SIGKILL");
+                             cancelTimer(it->second->killTimer);
+                             (void)d_.launcher->signal(it->second->launched->pid, SIGKILL);
+                           });
+}
+
+int Orchestrator::Impl::signalNumber(const std::string& name) {
+  static const std::map<std::string, int> kSignals = {
+      {"SIGTERM", SIGTERM}, {"SIGINT", SIGINT},   {"SIGQUIT", SIGQUIT}, {"SIGKILL", SIGKILL},
+      {"SIGHUP", SIGHUP},   {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2}};
+  auto it = kSignals.find(name);
+  return it == kSignals.end() ? SIGTERM : it->second;
+}
+
+void Orchestrator::Impl::updateBackends(ServiceState& svc) {
+  if (svc.listeners.empty()) return;
+  for (const auto& port : svc.spec.ports) {
+    if (port.published == 0 || port.mode != "ingress") continue;
+    // Slot order, so round robin visits replicas 1..N in turn.
+    std::vector<std::pair<uint64_t, proxy::Backend>> bySlot;
+    for (auto& [id, t] : tasks_) {
+      if (t->service != svc.name || t->state != "Running" || t->stopRequested) continue;
+      for (const auto& ep : t->endpoints) {
+        if (ep.network == kIngress)
+          bySlot.push_back({t->slot, {t->containerId, ep.ip.str(), port.target}});
+      }
+    }
+    std::sort(bySlot.begin(), bySlot.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<proxy::Backend> backends;
+    for (auto& [slot, b] : bySlot) backends.push_back(std::move(b));
+    d_.proxy->setBackends(listenerName(svc.name, port), std::move(backends));
+  }
+}
+
+void Orchestrator::Impl::reconcile(ServiceState& svc) {
+  if (shuttingDown_) return;
+  std::vector<LiveTask> live;
+  for (auto& [id, t] : tasks_) {
+    if (t->service == svc.name && t->live())
+      live.push_back({t->id, t->slot, t->specVersion, t->stopRequested});
+  }
+  std::vector<uint64_t> occupied(svc.haltedSlots.begin(), svc.haltedSlots.end());
+  for (const auto& [slot, timer] : svc.pendingRestarts) occupied.push_back(slot);
+  uint64_t desired = svc.removed ? 0 : svc.spec.replicas;
+  Plan plan = planService(desired, svc.specVersion, live, occupied);
+  for (const auto& id : plan.stopTaskIds) {
+    auto it = tasks_.find(id);
+    if (it != tasks_.end()) stopTask(*it->second);
+  }
+  // Pending restarts of slots no longer wanted are dropped.
+  for (auto it = svc.pendingRestarts.begin(); it != svc.pendingRestarts.end();) {
+    if (it->first > desired) {
+      cancelTimer(it->second);
+      it = svc.pendingRestarts.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (uint64_t slot : plan.startSlots) startTask(svc, slot);
+  updateBackends(svc);
+}
+
+void Orchestrator::Impl::finishRemovals() {
+  for (auto it = services_.begin(); it != services_.end();) {
+    ServiceState& svc = it->second;
+    if (!svc.removed || anyLive(svc.name)) {
+      ++it;
+      continue;
+    }
+    for (auto& [slot, timer] : svc.pendingRestarts) cancelTimer(timer);
+    for (auto* t : tasksOf(svc.name)) dropTask(*t);
+    log::info("netd", "service ", svc.name, " removed");
+    it = services_.erase(it);
+  }
+  for (auto it = stacks_.begin(); it != stacks_.end();) {
+    bool busy = std::any_of(services_.begin(), services_.end(),
+                            [&](const auto& kv) { return kv.second.stack == it->first; });
+    if (it->second.removed && !busy) {
+      std::vector<std::string> nets;
+      for (auto& [name, n] : networks_) {
+        if (n.stack == it->first) nets.push_back(name);
+      }
+      for (const auto& n : nets) removeNetwork(n);
+      (void)d_.store->erase("stack", it->first);
+      log::info("netd", "stack ", it->first, " removed");
+      it = stacks_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  // Networks a redeploy no longer names, once no live task uses them.
+  std::vector<std::string> unused;
+  for (auto& [name, n] : networks_) {
+    if (n.stack.empty()) continue;
+    auto st = stacks_.find(n.stack);
+    if (st == stacks_.end()) continue;
+    std::string shortName = name.substr(n.stack.size() + 1);
+    if (st->second.spec.networks.count(shortName)) continue;
+    bool used = std::any_of(tasks_.begin(), tasks_.end(), [&](const auto& kv) {
+      return kv.second->live() &&
+             std::any_of(kv.second->endpoints.begin(), kv.second->endpoints.end(),
+                         [&](const TaskEndpoint& ep) { return ep.network == name; });
+    });
+    if (!used) unused.push_back(name);
+  }
+  for (const auto& n : unused) removeNetwork(n);
+}
+
+void Orchestrator::Impl::maybeShutdownDone() {
+  if (!shuttingDown_ || !shutdownDone_) return;
+  for (auto& [id, t] : tasks_) {
+    if (t->live()) return;
+  }
+  for (auto& [name, svc] : services_) {
+    for (auto& [slot, timer] : svc.pendingRestarts) cancelTimer(timer);
+    svc.pendingRestarts.clear();
+    for (const auto& l : svc.listeners) (void)d_.proxy->removeListener(l);
+    svc.listeners.clear();
+  }
+  for (auto& [id, t] : tasks_) {
+    cleanupContainer(*t, false);
+    forgetContainer(t->containerId);
+  }
+  tasks_.clear();
+  std::vector<std::string> nets;
+  for (auto& [name, n] : networks_) nets.push_back(name);
+  for (const auto& n : nets) {
+    auto st = d_.overlay->removeNetwork(networks_.at(n).config());
+    if (!st.ok()) log::warn("overlay", "remove network ", n, ": ", st.error().message);
+  }
+  auto done = std::move(shutdownDone_);
+  shutdownDone_ = nullptr;
+  done();
+}
+
+}  // namespace skiff::netd

@@ -1,0 +1,374 @@
+// What the API shows: docker-like JSON for services, tasks, containers and
+// networks, read from the orchestrator's state (nothing here changes it).
+
+#include <algorithm>
+#include <filesystem>
+#include <sstream>
+
+#include "orchestrator_impl.h"
+
+namespace skiff::netd {
+namespace fs = std::filesystem;
+
+uint64_t Orchestrator::Impl::runningCount(const std::string& service) const {
+  uint64_t n = 0;
+  for (const auto& [id, t] : tasks_) {
+    if (t->service == service && t->state == "Running" && !t->stopRequested) n++;
+  }
+  return n;
+}
+
+json Orchestrator::Impl::serviceSummary(const ServiceState& s) const {
+  uint64_t running = runningCount(s.name);
+  return json{{"id", s.id},
+              {"name", s.name},
+              {"stack", s.stack},
+              {"mode", s.spec.mode},
+              {"replicas", std::to_string(running) + "/" + std::to_string(s.spec.replicas)},
+              {"running", running},
+              {"desired", s.spec.replicas},
+              {"image", s.spec.image},
+              {"ports", portsText(s.spec.ports)}};
+}
+
+json Orchestrator::Impl::taskJson(const Task& t) const {
+  return json{{"id", t.id},
+              {"name", t.name()},
+              {"service", t.service},
+              {"stack", t.stack},
+              {"slot", t.slot},
+              {"image", t.image},
+              {"node", d_.hostname},
+              {"desiredState", t.desiredState},
+              {"currentState", t.state},
+              {"since", rfc3339(t.since)},
+              {"error", t.error},
+              {"containerId", t.containerId},
+              {"pid", t.launched && t.live() ? t.launched->pid : 0},
+              {"exitCode", t.exitCode},
+              {"ports", ""}};
+}
+
+std::string Orchestrator::Impl::containerStatus(const Task& t) const {
+  auto ago = [](SysClock::time_point tp) {
+    auto secs = std::chrono::duration_cast<std::chrono::seconds>(SysClock::now() - tp).count();
+    if (secs < 1) return std::string("Less than a second");
+    if (secs < 60) return std::to_string(secs) + " seconds";
+    if (secs < 120) return std::string("About a minute");
+    if (secs < 3600) return std::to_string(secs / 60) + " minutes";
+    if (secs < 7200) return std::string("About an hour");
+    return std::to_string(secs / 3600) + " hours";
+  };
+  if (t.state == "Running") return "Up " + ago(t.started);
+  if (t.state == "Starting" || t.state == "New") return "Created";
+  return "Exited (" + std::to_string(t.exitCode) + ") " + ago(t.finished) + " ago";
+}
+
+json Orchestrator::Impl::containerSummary(const Task& t) const {
+  json nets = json::object();
+  for (const auto& ep : t.endpoints) nets[ep.network] = ep.ip.str();
+  std::string command;
+  for (const auto& a : t.spec.argv) command += (command.empty() ? "" : " ") + a;
+  return json{{"id", t.containerId},
+              {"names", t.name() + "." + t.id},
+              {"image", t.image},
+              {"command", command},
+              {"created", rfc3339(t.created)},
+              {"status", containerStatus(t)},
+              {"state", t.state == "Running" ? "running"
+                        : t.live()           ? "created"
+                                             : "exited"},
+              {"pid", t.launched && t.state == "Running" ? t.launched->pid : 0},
+              {"networks", nets}};
+}
+
+ApiResult<json> Orchestrator::info() const {
+  const Impl& m = *impl_;
+  return json{{"swarm",
+               {{"nodeId", m.nodeId_},
+                {"state", m.swarm_ ? "active" : "inactive"},
+                {"createdAt", m.swarm_ ? rfc3339(m.swarmCreated_) : ""}}},
+              {"version", "0.1.0"},
+              {"dataRoot", m.d_.dataRoot},
+              {"hostname", m.d_.hostname},
+              {"cgroup", m.d_.cgroupVersion}};
+}
+
+ApiResult<json> Orchestrator::nodes() const {
+  const Impl& m = *impl_;
+  if (!m.swarm_) return ApiError{503, kNotManager};
+  return json::array({json{{"id", m.nodeId_},
+                           {"hostname", m.d_.hostname},
+                           {"status", "Ready"},
+                           {"availability", "Active"},
+                           {"managerStatus", "Leader"},
+                           {"self", true}}});
+}
+
+ApiResult<json> Orchestrator::listStacks() const {
+  const Impl& m = *impl_;
+  if (!m.swarm_) return ApiError{503, kNotManager};
+  json out = json::array();
+  for (const auto& [name, s] : m.stacks_) {
+    if (!s.removed) out.push_back(json{{"name", name}, {"services", s.spec.services.size()}});
+  }
+  return out;
+}
+
+ApiResult<json> Orchestrator::listServices(const std::string& stackFilter) const {
+  const Impl& m = *impl_;
+  if (!m.swarm_) return ApiError{503, kNotManager};
+  json out = json::array();
+  for (const auto& [name, s] : m.services_) {
+    if (s.removed || (!stackFilter.empty() && s.stack != stackFilter)) continue;
+    out.push_back(m.serviceSummary(s));
+  }
+  if (!stackFilter.empty() && out.empty())
+    return ApiError{404, "Nothing found in stack: " + stackFilter};
+  return out;
+}
+
+ApiResult<json> Orchestrator::inspectService(const std::string& name) const {
+  const Impl& m = *impl_;
+  if (!m.swarm_) return ApiError{503, kNotManager};
+  const ServiceState* s = m.findService(name);
+  if (s == nullptr) return ApiError{404, "no such service: " + name};
+  json ports = json::array();
+  json vips = json::array();
+  for (const auto& p : s->spec.ports) {
+    ports.push_back(json{{"Protocol", p.protocol},
+                         {"TargetPort", p.target},
+                         {"PublishedPort", p.published},
+                         {"PublishMode", p.mode}});
+  }
+  runtime::StackSpec one;
+  one.services[s->spec.name] = s->spec;
+  json specJson = runtime::toJson(one)["services"][s->spec.name];
+  json labels = json::object();
+  for (const auto& [k, v] : s->spec.labels) labels[k] = v;
+  labels["com.docker.stack.namespace"] = s->stack;
+  json networks = json::array();
+  for (const auto& n : m.networksOf(*s)) {
+    auto it = m.networks_.find(n);
+    if (it != m.networks_.end()) networks.push_back(json{{"Target", it->second.id}, {"Name", n}});
+  }
+  return json{
+      {"ID", s->id},
+      {"Version", {{"Index", s->specVersion}}},
+      {"CreatedAt", rfc3339(s->created)},
+      {"UpdatedAt", rfc3339(s->updated)},
+      {"Spec",
+       {{"Name", s->name},
+        {"Labels", labels},
+        {"TaskTemplate",
+         {{"ContainerSpec",
+           {{"Image", s->spec.image},
+            {"Command", s->spec.entrypoint ? json(*s->spec.entrypoint) : json(nullptr)},
+            {"Args", s->spec.command ? json(*s->spec.command) : json(nullptr)},
+            {"StopGracePeriod", static_cast<int64_t>(s->spec.stopGracePeriodSeconds * 1e9)}}},
+          {"Resources",
+           {{"Limits",
+             {{"NanoCPUs", static_cast<int64_t>(s->spec.limits.cpus * 1e9)},
+              {"MemoryBytes", s->spec.limits.memoryBytes}}}}},
+          {"RestartPolicy",
+           {{"Condition", s->spec.restartPolicy.condition},
+            {"Delay", static_cast<int64_t>(s->spec.restartPolicy.delaySeconds * 1e9)},
+            {"MaxAttempts", s->spec.restartPolicy.maxAttempts},
+            {"Window", static_cast<int64_t>(s->spec.restartPolicy.windowSeconds * 1e9)}}},
+          {"Networks", networks}}},
+        {"Mode", s->spec.mode == "global" ? json{{"Global", json::object()}}
+                                          : json{{"Replicated", {{"Replicas", s->spec.replicas}}}}},
+        {"EndpointSpec", {{"Mode", "vip"}, {"Ports", ports}}}}},
+      {"Endpoint", {{"Ports", ports}, {"VirtualIPs", vips}}},
+      {"Skiff", {{"Spec", specJson}, {"Running", m.runningCount(s->name)}}}};
+}
+
+ApiResult<json> Orchestrator::serviceLogs(const std::string& name) const {
+  const Impl& m = *impl_;
+  if (!m.swarm_) return ApiError{503, kNotManager};
+  const ServiceState* s = m.findService(name);
+  if (s == nullptr) return ApiError{404, "no such service: " + name};
+  std::vector<const Task*> tasks;
+  for (const auto& [id, t] : m.tasks_) {
+    if (t->service == s->name && !t->spec.logPath.empty()) tasks.push_back(t.get());
+  }
+  std::sort(tasks.begin(), tasks.end(),
+            [](const Task* a, const Task* b) { return a->created < b->created; });
+  json lines = json::array();
+  for (const Task* t : tasks) {
+    std::istringstream in(readFileText(t->spec.logPath));
+    std::string line;
+    while (std::getline(in, line)) {
+      lines.push_back(
+          json{{"task", t->name() + "." + t->id}, {"node", m.d_.hostname}, {"text", line}});
+    }
+  }
+  return json{{"lines", lines}};
+}
+
+ApiResult<json> Orchestrator::listTasks(const std::string& serviceFilter,
+                                        const std::string& stackFilter) const {
+  const Impl& m = *impl_;
+  if (!m.swarm_) return ApiError{503, kNotManager};
+  std::string service = serviceFilter;
+  if (!service.empty()) {
+    const ServiceState* s = m.findService(service);
+    if (s == nullptr) return ApiError{404, "no such service: " + serviceFilter};
+    service = s->name;
+  }
+  if (!stackFilter.empty() && !m.stacks_.count(stackFilter))
+    return ApiError{404, "Nothing found in stack: " + stackFilter};
+  std::vector<const Task*> tasks;
+  for (const auto& [id, t] : m.tasks_) {
+    if (!service.empty() && t->service != service) continue;
+    if (!stackFilter.empty() && t->stack != stackFilter) continue;
+    tasks.push_back(t.get());
+  }
+  // Per service and slot, newest first — the order docker's `service ps` shows.
+  std::sort(tasks.begin(), tasks.end(), [](const Task* a, const Task* b) {
+    if (a->service != b->service) return a->service < b->service;
+    if (a->slot != b->slot) return a->slot < b->slot;
+    return a->created > b->created;
+  });
+  json out = json::array();
+  for (const Task* t : tasks) out.push_back(m.taskJson(*t));
+  return out;
+}
+
+ApiResult<json> Orchestrator::listContainers(bool all) const {
+  const Impl& m = *impl_;
+  json out = json::array();
+  std::vector<const Task*> tasks;
+  for (const auto& [id, t] : m.tasks_) {
+    if (t->spec.id.empty() || t->containerCleaned) continue;  // never got a container
+    if (!all && t->state != "Running") continue;
+    tasks.push_back(t.get());
+  }
+  std::sort(tasks.begin(), tasks.end(),
+            [](const Task* a, const Task* b) { return a->created > b->created; });
+  for (const Task* t : tasks) out.push_back(m.containerSummary(*t));
+  return out;
+}
+
+ApiResult<json> Orchestrator::inspectContainer(const std::string& ref) const {
+  const Impl& m = *impl_;
+  const Task* t = m.findContainer(ref);
+  if (t == nullptr || t->spec.id.empty()) return ApiError{404, "No such container: " + ref};
+  json nets = json::object();
+  for (const auto& ep : t->endpoints) {
+    auto n = m.networks_.find(ep.network);
+    nets[ep.network] = json{{"NetworkID", n != m.networks_.end() ? n->second.id : ""},
+                            {"EndpointID", ep.hostIfName},
+                            {"IPAddress", ep.ip.str()},
+                            {"IPPrefixLen", ep.prefix},
+                            {"MacAddress", ep.mac},
+                            {"Gateway", ""}};
+  }
+  bool running = t->state == "Running";
+  json env = t->spec.env;
+  json cmd = t->spec.argv;
+  return json{{"Id", t->containerId},
+              {"Name", "/" + t->name() + "." + t->id},
+              {"Created", rfc3339(t->created)},
+              {"Path", t->spec.argv.empty() ? "" : t->spec.argv[0]},
+              {"Image", t->imageId},
+              {"State",
+               {{"Status", running     ? "running"
+                           : t->live() ? "created"
+                                       : "exited"},
+                {"Running", running},
+                {"Pid", running && t->launched ? t->launched->pid : 0},
+                {"ExitCode", t->exitCode},
+                {"Error", t->error},
+                {"StartedAt", rfc3339(t->started)},
+                {"FinishedAt", rfc3339(t->finished)}}},
+              {"LogPath", t->spec.logPath},
+              {"Config",
+               {{"Hostname", t->spec.hostname},
+                {"Image", t->image},
+                {"Env", env},
+                {"Cmd", cmd},
+                {"WorkingDir", t->spec.workingDir},
+                {"User", t->spec.user},
+                {"Labels",
+                 {{"com.docker.swarm.service.name", t->service},
+                  {"com.docker.swarm.task.id", t->id},
+                  {"com.docker.swarm.task.name", t->name() + "." + t->id},
+                  {"com.docker.stack.namespace", t->stack}}}}},
+              {"HostConfig",
+               {{"Memory", t->spec.limits.memoryBytes},
+                {"NanoCpus", static_cast<int64_t>(t->spec.limits.cpus * 1e9)},
+                {"PidsLimit", t->spec.limits.pids}}},
+              {"NetworkSettings", {{"Networks", nets}}}};
+}
+
+ApiResult<json> Orchestrator::containerLogs(const std::string& ref) const {
+  const Impl& m = *impl_;
+  const Task* t = m.findContainer(ref);
+  if (t == nullptr || t->spec.id.empty()) return ApiError{404, "No such container: " + ref};
+  return json{{"text", readFileText(t->spec.logPath)}};
+}
+
+ApiResult<json> Orchestrator::listNetworks() const {
+  const Impl& m = *impl_;
+  json out = json::array();
+  for (const auto& [name, n] : m.networks_) {
+    out.push_back(json{{"id", n.id},
+                       {"name", name},
+                       {"driver", "overlay"},
+                       {"scope", "swarm"},
+                       {"vni", n.vni},
+                       {"subnet", n.subnet.str()}});
+  }
+  return out;
+}
+
+ApiResult<json> Orchestrator::inspectNetwork(const std::string& name) const {
+  const Impl& m = *impl_;
+  const NetworkState* n = nullptr;
+  for (const auto& [key, net] : m.networks_) {
+    if (key == name || net.id.rfind(name, 0) == 0) n = &net;
+  }
+  if (n == nullptr) return ApiError{404, "network " + name + " not found"};
+  json containers = json::object();
+  for (const auto& [id, t] : m.tasks_) {
+    if (!t->live()) continue;
+    for (const auto& ep : t->endpoints) {
+      if (ep.network != n->name) continue;
+      containers[t->containerId] =
+          json{{"Name", t->name() + "." + t->id},
+               {"EndpointID", ep.hostIfName},
+               {"MacAddress", ep.mac},
+               {"IPv4Address", ep.ip.str() + "/" + std::to_string(ep.prefix)}};
+    }
+  }
+  json peers = json::array({json{{"Name", m.d_.hostname}, {"IP", "127.0.0.1"}}});
+  json config = json{{"Subnet", n->subnet.str()}, {"Gateway", n->subnet.gateway().str()}};
+  json labels = json::object();
+  if (!n->stack.empty()) labels["com.docker.stack.namespace"] = n->stack;
+  return json{
+      {"Name", n->name},
+      {"Id", n->id},
+      {"Scope", "swarm"},
+      {"Driver", "overlay"},
+      {"Ingress", n->name == kIngress},
+      {"IPAM", {{"Driver", "default"}, {"Config", json::array({config})}}},
+      {"Options", {{"com.docker.network.driver.overlay.vxlanid_list", std::to_string(n->vni)}}},
+      {"VNI", n->vni},
+      {"MTU", n->mtu},
+      {"NodeAddress", n->nodeAddress ? n->nodeAddress->str() : ""},
+      {"Labels", labels},
+      {"Peers", peers},
+      {"Containers", containers}};
+}
+
+std::vector<Orchestrator::ServiceCount> Orchestrator::serviceCounts() const {
+  std::vector<ServiceCount> out;
+  for (const auto& [name, s] : impl_->services_) {
+    if (s.removed) continue;
+    out.push_back({s.stack, name, impl_->runningCount(name), s.spec.replicas});
+  }
+  return out;
+}
+
+}  // namespace skiff::netd
