@@ -19,10 +19,12 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "src/commands.h"
 #include "src/exec.h"
 #include "skiff/cli/args.h"
 #include "skiff/cli/format.h"
 #include "skiff/cli/http_client.h"
+#include "skiff/cli/list.h"
 #include "skiff/cli/template.h"
 #include "skiff/cli/views.h"
 #include "skiff/common/log.h"
@@ -43,115 +45,6 @@ constexpr const char* kVersion = "0.1.0";
 
 double nowSeconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-// The daemon, as the commands see it: one call = one request; on any failure
-// the error is printed (docker's wording) and nullopt returned.
-class Daemon {
- public:
-  explicit Daemon(std::string host) : host_(std::move(host)) {}
-
-  std::optional<json> call(const std::string& method, const std::string& path,
-                           const std::optional<json>& body = std::nullopt) const {
-    auto socket = parseHost(host_);
-    if (!socket) {
-      std::cerr << "error: " << socket.error().message << "\n";
-      return std::nullopt;
-    }
-    HttpClient client(socket.value());
-    auto response = client.request(method, path, body ? body->dump() : std::string());
-    if (!response) {
-      if (HttpClient::isConnectError(response.error())) {
-        std::cerr << "Cannot connect to the skiff daemon at " << host_ << ". Is the netd daemon running?\n";
-      } else {
-        std::cerr << "error during connect: " << response.error().message << "\n";
-      }
-      return std::nullopt;
-    }
-    json parsed = json::object();
-    const std::string& text = response->body;
-    if (!text.empty()) {
-      parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
-      if (parsed.is_discarded()) {
-        if (response->status >= 400) {
-          std::cerr << "Error response from daemon: " << text << "\n";
-        } else {
-          std::cerr << "error: malformed JSON from daemon (" << method << " " << path << ")\n";
-        }
-        return std::nullopt;
-      }
-    }
-    if (response->status >= 400) {
-      std::string message = parsed.is_object() && parsed.contains("message") && parsed["message"].is_string()
-                                ? parsed["message"].get<std::string>()
-                                : std::to_string(response->status) + " " + response->reason;
-      std::cerr << "Error response from daemon: " << message << "\n";
-      return std::nullopt;
-    }
-    return parsed;
-  }
-
-  const std::string& host() const { return host_; }
-
- private:
-  std::string host_;
-};
-
-std::optional<Template> compileFormat(const ListView& view, const std::string& format, bool quiet) {
-  const std::string& text = quiet ? view.quietFormat : format.empty() ? view.defaultFormat : format;
-  auto tmpl = Template::parse(text, view.fields);
-  if (!tmpl) {
-    std::cerr << tmpl.error().message << "\n";
-    return std::nullopt;
-  }
-  return std::move(tmpl.value());
-}
-
-void printMessages(const json& answer, const std::string& key = "messages") {
-  if (!answer.is_object() || !answer.contains(key)) return;
-  const json& messages = answer[key];
-  if (messages.is_array()) {
-    for (const auto& m : messages) std::cout << (m.is_string() ? m.get<std::string>() : m.dump()) << "\n";
-  } else if (messages.is_string()) {
-    std::cout << messages.get<std::string>() << "\n";
-  }
-}
-
-std::string query(const std::string& key, const std::string& value) {
-  std::string out;
-  for (unsigned char c : value) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      static const char kHex[] = "0123456789ABCDEF";
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return key + "=" + out;
-}
-
-// `inspect` of several objects: docker prints the array of the ones found and
-// an error line for each missing one, and exits 1 if any was missing.
-int inspectMany(const Daemon& daemon, const std::string& prefix, const std::vector<std::string>& names,
-                std::vector<json>* found = nullptr) {
-  json out = json::array();
-  int code = 0;
-  for (const auto& name : names) {
-    auto answer = daemon.call("GET", prefix + escapePath(name));
-    if (!answer) {
-      code = 1;
-      continue;
-    }
-    out.push_back(*answer);
-  }
-  if (found) {
-    for (const auto& item : out) found->push_back(item);
-    return code;
-  }
-  std::cout << out.dump(4) << "\n";
-  return code;
 }
 
 std::map<std::string, std::string> processEnv() {
@@ -225,17 +118,7 @@ void printPretty(const json& s) {
       std::cout << "  CPU:\t\t" << buf << "\n";
     }
     if (limits->contains("MemoryBytes") && (*limits)["MemoryBytes"].is_number()) {
-      // docker prints binary units here (units.BytesSize): 50MiB.
-      double bytes = (*limits)["MemoryBytes"].get<double>();
-      static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-      size_t unit = 0;
-      while (bytes >= 1024 && unit + 1 < std::size(kUnits)) {
-        bytes /= 1024;
-        ++unit;
-      }
-      char buf[32];
-      std::snprintf(buf, sizeof(buf), "%.4g%s", bytes, kUnits[unit]);
-      std::cout << "  Memory:\t" << buf << "\n";
+      std::cout << "  Memory:\t" << binarySize((*limits)["MemoryBytes"].get<double>()) << "\n";
     }
   }
   if (const json* nets = at(s, {"Spec", "TaskTemplate", "Networks"}); nets && nets->is_array() && !nets->empty()) {
@@ -255,11 +138,6 @@ void printPretty(const json& s) {
   std::cout << "\n";
 }
 
-int printRows(const Template& tmpl, const std::vector<Row>& rows) {
-  std::cout << tmpl.render(rows);
-  return 0;
-}
-
 int run(int argc, char** argv) {
   CLI::App app{"skiff: a small swarm. Run compose stacks as replicas, joined by overlay networks.", "skiff"};
   app.require_subcommand(1);
@@ -274,8 +152,9 @@ int run(int argc, char** argv) {
 
   std::function<int()> action;
   // All commands run after parsing, so -H anywhere on the line is honoured.
-  auto bind = [&](CLI::App* cmd, std::function<int()> fn) { cmd->callback([&action, fn] { action = fn; }); };
-  auto daemon = [&] { return Daemon(host); };
+  Commands commands(action, host);
+  auto bind = [&](CLI::App* cmd, std::function<int()> fn) { commands.bind(cmd, std::move(fn)); };
+  auto daemon = [&] { return commands.daemon(); };
 
   // --- swarm ---
   auto* swarm = app.add_subcommand("swarm", "Manage the swarm")->require_subcommand(1);
@@ -300,23 +179,12 @@ int run(int argc, char** argv) {
 
   // --- node ---
   auto* node = app.add_subcommand("node", "Manage swarm nodes")->require_subcommand(1);
-  std::string nodeFormat;
-  bool nodeQuiet = false;
-  auto* nodeLs = node->add_subcommand("ls", "List nodes in the swarm")->alias("list");
-  nodeLs->add_option("--format", nodeFormat, "Format output using a custom template");
-  nodeLs->add_flag("-q,--quiet", nodeQuiet, "Only display IDs");
-  bind(nodeLs, [&] {
-    auto tmpl = compileFormat(nodeView(), nodeFormat, nodeQuiet);
-    if (!tmpl) return 1;
-    auto answer = daemon().call("GET", "/v1/nodes");
-    if (!answer) return 1;
-    // -q prints bare IDs, without the " *" that marks this node.
-    auto rows = nodeRows(*answer);
-    if (nodeQuiet) {
-      for (auto& row : rows) row["ID"] = row["ID"].substr(0, row["ID"].find(' '));
-    }
-    return printRows(*tmpl, rows);
-  });
+  commands.addListCommand(node, "List nodes in the swarm", "Format output using a custom template", "Only display IDs",
+                          nodeView(), "/v1/nodes", [](const json& answer, const ListFlags& flags) -> Result<std::vector<Row>> {
+                            auto rows = nodeRows(answer);
+                            if (flags.quiet) stripSelfMarks(rows);
+                            return rows;
+                          });
 
   // --- stack ---
   auto* stack = app.add_subcommand("stack", "Manage stacks")->require_subcommand(1);
@@ -359,77 +227,36 @@ int run(int argc, char** argv) {
     return 0;
 #endif
   });
-  std::string stackFormat;
-  auto* stackLs = stack->add_subcommand("ls", "List stacks")->alias("list");
-  stackLs->add_option("--format", stackFormat, "Format output using a custom template");
-  bind(stackLs, [&] {
-    auto tmpl = compileFormat(stackView(), stackFormat, false);
-    if (!tmpl) return 1;
-    auto answer = daemon().call("GET", "/v1/stacks");
-    if (!answer) return 1;
-    return printRows(*tmpl, stackRows(*answer));
-  });
-  std::string psFormat;
-  bool psNoTrunc = false, psQuiet = false;
-  auto* stackPs = stack->add_subcommand("ps", "List the tasks in the stack");
-  stackPs->add_option("STACK", stackName, "Stack name")->required();
-  stackPs->add_option("--format", psFormat, "Pretty-print tasks using a Go template");
-  stackPs->add_flag("--no-trunc", psNoTrunc, "Do not truncate output");
-  stackPs->add_flag("-q,--quiet", psQuiet, "Only display task IDs");
-  bind(stackPs, [&] {
-    auto tmpl = compileFormat(taskView(), psFormat, psQuiet);
-    if (!tmpl) return 1;
-    auto answer = daemon().call("GET", "/v1/tasks?" + query("stack", stackName));
-    if (!answer) return 1;
-    if (answer->is_array() && answer->empty()) {
-      std::cerr << "nothing found in stack: " << stackName << "\n";
-      return 1;
-    }
-    return printRows(*tmpl, taskRows(*answer, nowSeconds(), psNoTrunc || psQuiet));
-  });
+  commands.addListCommand(stack, "List stacks", "Format output using a custom template", "", stackView(), "/v1/stacks",
+                          [](const json& answer, const ListFlags&) -> Result<std::vector<Row>> { return stackRows(answer); });
+  commands.addTaskPsCommand(stack, "List the tasks in the stack", "STACK", "Stack name", "stack",
+                            [](const json& answer, const ListFlags& flags) -> Result<std::vector<Row>> {
+                              if (answer.is_array() && answer.empty()) {
+                                return Error::msg("nothing found in stack: " + flags.target);
+                              }
+                              return taskRows(answer, nowSeconds(), flags.noTrunc || flags.quiet);
+                            });
   std::vector<std::string> stackNames;
   auto* stackRm = stack->add_subcommand("rm", "Remove one or more stacks")->alias("remove")->alias("down");
   stackRm->add_option("STACK", stackNames, "Stack names")->required();
   bind(stackRm, [&] {
-    int code = 0;
-    for (const auto& name : stackNames) {
+    return forEachItem(stackNames, [&](const std::string& name) {
       auto answer = daemon().call("DELETE", "/v1/stacks/" + escapePath(name));
-      if (!answer) {
-        code = 1;
-        continue;
-      }
-      printMessages(*answer);
-    }
-    return code;
+      if (answer) printMessages(*answer);
+      return answer.has_value();
+    });
   });
 
   // --- service ---
   auto* service = app.add_subcommand("service", "Manage services")->require_subcommand(1);
-  std::string serviceFormat;
-  bool serviceQuiet = false;
-  auto* serviceLs = service->add_subcommand("ls", "List services")->alias("list");
-  serviceLs->add_option("--format", serviceFormat, "Pretty-print services using a Go template");
-  serviceLs->add_flag("-q,--quiet", serviceQuiet, "Only display IDs");
-  bind(serviceLs, [&] {
-    auto tmpl = compileFormat(serviceView(), serviceFormat, serviceQuiet);
-    if (!tmpl) return 1;
-    auto answer = daemon().call("GET", "/v1/services");
-    if (!answer) return 1;
-    return printRows(*tmpl, serviceRows(*answer));
-  });
+  commands.addListCommand(service, "List services", "Pretty-print services using a Go template", "Only display IDs",
+                          serviceView(), "/v1/services",
+                          [](const json& answer, const ListFlags&) -> Result<std::vector<Row>> { return serviceRows(answer); });
+  commands.addTaskPsCommand(service, "List the tasks of a service", "SERVICE", "Service name", "service",
+                            [](const json& answer, const ListFlags& flags) -> Result<std::vector<Row>> {
+                              return taskRows(answer, nowSeconds(), flags.noTrunc || flags.quiet);
+                            });
   std::string serviceName;
-  auto* servicePs = service->add_subcommand("ps", "List the tasks of a service");
-  servicePs->add_option("SERVICE", serviceName, "Service name")->required();
-  servicePs->add_option("--format", psFormat, "Pretty-print tasks using a Go template");
-  servicePs->add_flag("--no-trunc", psNoTrunc, "Do not truncate output");
-  servicePs->add_flag("-q,--quiet", psQuiet, "Only display task IDs");
-  bind(servicePs, [&] {
-    auto tmpl = compileFormat(taskView(), psFormat, psQuiet);
-    if (!tmpl) return 1;
-    auto answer = daemon().call("GET", "/v1/tasks?" + query("service", serviceName));
-    if (!answer) return 1;
-    return printRows(*tmpl, taskRows(*answer, nowSeconds(), psNoTrunc || psQuiet));
-  });
   std::vector<std::string> scaleArgs;
   auto* serviceScale = service->add_subcommand("scale", "Scale one or multiple replicated services");
   serviceScale->add_option("SERVICE=REPLICAS", scaleArgs, "Services and their replica counts")->required();
@@ -439,34 +266,20 @@ int run(int argc, char** argv) {
       std::cerr << requests.error().message << "\n";
       return 1;
     }
-    int code = 0;
-    for (const auto& request : requests.value()) {
+    return forEachItem(requests.value(), [&](const ScaleRequest& request) {
       auto answer = daemon().call("POST", "/v1/services/" + escapePath(request.service) + "/scale",
                                   json{{"replicas", request.replicas}});
-      if (!answer) {
-        code = 1;
-        continue;
-      }
+      if (!answer) return false;
       if (answer->contains("message")) {
         printMessages(*answer, "message");
       } else {
         std::cout << request.service << " scaled to " << request.replicas << "\n";
       }
-    }
-    return code;
+      return true;
+    });
   });
-  std::vector<std::string> serviceNames;
-  bool pretty = false;
-  auto* serviceInspect = service->add_subcommand("inspect", "Display detailed information on one or more services");
-  serviceInspect->add_option("SERVICE", serviceNames, "Service names")->required();
-  serviceInspect->add_flag("--pretty", pretty, "Print the information in a human friendly format");
-  bind(serviceInspect, [&] {
-    if (!pretty) return inspectMany(daemon(), "/v1/services/", serviceNames);
-    std::vector<json> found;
-    const int code = inspectMany(daemon(), "/v1/services/", serviceNames, &found);
-    for (const auto& s : found) printPretty(s);
-    return code;
-  });
+  commands.addInspectCommand(service, "Display detailed information on one or more services", "SERVICE", "Service names",
+                             "/v1/services/", printPretty);
   auto* serviceLogs = service->add_subcommand("logs", "Fetch the logs of a service");
   serviceLogs->add_option("SERVICE", serviceName, "Service name")->required();
   bind(serviceLogs, [&] {
@@ -492,24 +305,19 @@ int run(int argc, char** argv) {
 
   // --- container ---
   auto* container = app.add_subcommand("container", "Manage containers")->require_subcommand(1);
-  std::string containerFormat;
-  bool containerAll = false, containerQuiet = false, containerNoTrunc = false;
   auto* containerLs = container->add_subcommand("ls", "List containers")->alias("ps")->alias("list");
-  containerLs->add_flag("-a,--all", containerAll, "Show all containers (default shows just running)");
-  containerLs->add_flag("-q,--quiet", containerQuiet, "Only display container IDs");
-  containerLs->add_flag("--no-trunc", containerNoTrunc, "Don't truncate output");
-  containerLs->add_option("--format", containerFormat, "Pretty-print containers using a Go template");
-  bind(containerLs, [&] {
-    auto tmpl = compileFormat(containerView(), containerFormat, containerQuiet);
-    if (!tmpl) return 1;
-    auto answer = daemon().call("GET", containerAll ? "/v1/containers?all=1" : "/v1/containers");
-    if (!answer) return 1;
-    return printRows(*tmpl, containerRows(*answer, nowSeconds(), containerNoTrunc));
-  });
-  std::vector<std::string> containerIds;
-  auto* containerInspect = container->add_subcommand("inspect", "Display detailed information on one or more containers");
-  containerInspect->add_option("CONTAINER", containerIds, "Container IDs or names")->required();
-  bind(containerInspect, [&] { return inspectMany(daemon(), "/v1/containers/", containerIds); });
+  ListFlags& containerLsFlags = commands.addList(
+      containerLs, containerView(),
+      [](const ListFlags& flags) { return flags.all ? "/v1/containers?all=1" : "/v1/containers"; },
+      [](const json& answer, const ListFlags& flags) -> Result<std::vector<Row>> {
+        return containerRows(answer, nowSeconds(), flags.noTrunc);
+      });
+  containerLs->add_flag("-a,--all", containerLsFlags.all, "Show all containers (default shows just running)");
+  containerLs->add_flag("-q,--quiet", containerLsFlags.quiet, "Only display container IDs");
+  containerLs->add_flag("--no-trunc", containerLsFlags.noTrunc, "Don't truncate output");
+  containerLs->add_option("--format", containerLsFlags.format, "Pretty-print containers using a Go template");
+  commands.addInspectCommand(container, "Display detailed information on one or more containers", "CONTAINER",
+                             "Container IDs or names", "/v1/containers/");
   std::string containerId;
   auto* containerLogs = container->add_subcommand("logs", "Fetch the logs of a container");
   containerLogs->add_option("CONTAINER", containerId, "Container ID or name")->required();
@@ -580,18 +388,10 @@ int run(int argc, char** argv) {
     printMessages(*answer, "log");
     return 0;
   });
-  std::string imageFormat;
-  bool imageQuiet = false;
-  auto* imageLs = image->add_subcommand("ls", "List images")->alias("list");
-  imageLs->add_option("--format", imageFormat, "Pretty-print images using a Go template");
-  imageLs->add_flag("-q,--quiet", imageQuiet, "Only show image IDs");
-  bind(imageLs, [&] {
-    auto tmpl = compileFormat(imageView(), imageFormat, imageQuiet);
-    if (!tmpl) return 1;
-    auto answer = daemon().call("GET", "/v1/images");
-    if (!answer) return 1;
-    return printRows(*tmpl, imageRows(*answer, nowSeconds()));
-  });
+  commands.addListCommand(image, "List images", "Pretty-print images using a Go template", "Only show image IDs",
+                          imageView(), "/v1/images", [](const json& answer, const ListFlags&) -> Result<std::vector<Row>> {
+                            return imageRows(answer, nowSeconds());
+                          });
   std::string tagSource, tagTarget;
   auto* imageTag = image->add_subcommand("tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE");
   imageTag->add_option("SOURCE_IMAGE", tagSource, "Source image[:tag] or ID")->required();
@@ -610,13 +410,9 @@ int run(int argc, char** argv) {
   imageRm->add_option("IMAGE", imageRefs, "Image references or IDs")->required();
   imageRm->add_flag("-f,--force", imageForce, "Force removal of the image");
   bind(imageRm, [&] {
-    int code = 0;
-    for (const auto& ref : imageRefs) {
+    return forEachItem(imageRefs, [&](const std::string& ref) {
       auto answer = daemon().call("DELETE", "/v1/images/" + escapePath(ref) + (imageForce ? "?force=1" : ""));
-      if (!answer) {
-        code = 1;
-        continue;
-      }
+      if (!answer) return false;
       for (const char* key : {"untagged", "deleted"}) {
         const json* items = at(*answer, {key});
         if (!items || !items->is_array()) continue;
@@ -625,28 +421,17 @@ int run(int argc, char** argv) {
                     << (item.is_string() ? item.get<std::string>() : item.dump()) << "\n";
         }
       }
-    }
-    return code;
+      return true;
+    });
   });
 
   // --- network ---
   auto* network = app.add_subcommand("network", "Manage networks")->require_subcommand(1);
-  std::string networkFormat;
-  bool networkQuiet = false;
-  auto* networkLs = network->add_subcommand("ls", "List networks")->alias("list");
-  networkLs->add_option("--format", networkFormat, "Pretty-print networks using a Go template");
-  networkLs->add_flag("-q,--quiet", networkQuiet, "Only display network IDs");
-  bind(networkLs, [&] {
-    auto tmpl = compileFormat(networkView(), networkFormat, networkQuiet);
-    if (!tmpl) return 1;
-    auto answer = daemon().call("GET", "/v1/networks");
-    if (!answer) return 1;
-    return printRows(*tmpl, networkRows(*answer));
-  });
-  std::vector<std::string> networkNames;
-  auto* networkInspect = network->add_subcommand("inspect", "Display detailed information on one or more networks");
-  networkInspect->add_option("NETWORK", networkNames, "Network names or IDs")->required();
-  bind(networkInspect, [&] { return inspectMany(daemon(), "/v1/networks/", networkNames); });
+  commands.addListCommand(network, "List networks", "Pretty-print networks using a Go template",
+                          "Only display network IDs", networkView(), "/v1/networks",
+                          [](const json& answer, const ListFlags&) -> Result<std::vector<Row>> { return networkRows(answer); });
+  commands.addInspectCommand(network, "Display detailed information on one or more networks", "NETWORK",
+                             "Network names or IDs", "/v1/networks/");
 
   // --- version ---
   auto* version = app.add_subcommand("version", "Show the skiff version information");

@@ -91,16 +91,32 @@ std::string humanDuration(double secondsIn) {
   return std::to_string(static_cast<int64_t>(secondsIn / 3600.0) / 24 / 365) + " years";
 }
 
-std::string humanSize(double bytes) {
-  static const char* const kUnits[] = {"B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"};
+namespace {
+
+// go-units' CustomSize: divide by base while a larger unit fits, then print
+// with `format` (a "%.Ng%s" of the unit's precision).
+template <size_t N>
+std::string scaledSize(double bytes, double base, const char* const (&units)[N], const char* format) {
   size_t unit = 0;
-  while (bytes >= 1000.0 && unit + 1 < std::size(kUnits)) {
-    bytes /= 1000.0;
+  while (bytes >= base && unit + 1 < N) {
+    bytes /= base;
     ++unit;
   }
   char buf[64];
-  std::snprintf(buf, sizeof(buf), "%.3g%s", bytes, kUnits[unit]);
+  std::snprintf(buf, sizeof(buf), format, bytes, units[unit]);
   return buf;
+}
+
+}  // namespace
+
+std::string humanSize(double bytes) {
+  static const char* const kUnits[] = {"B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"};
+  return scaledSize(bytes, 1000.0, kUnits, "%.3g%s");
+}
+
+std::string binarySize(double bytes) {
+  static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  return scaledSize(bytes, 1024.0, kUnits, "%.4g%s");
 }
 
 std::optional<double> parseRfc3339(std::string_view text) {

@@ -14,6 +14,15 @@ using nlohmann::json;
 constexpr size_t kErrorWidth = 30;    // service ps ERROR
 constexpr size_t kCommandWidth = 20;  // container ls COMMAND
 
+// One row per element of the daemon's array; anything else lists nothing.
+template <typename ToRow>
+std::vector<Row> rowsOf(const json& items, ToRow toRow) {
+  std::vector<Row> rows;
+  if (!items.is_array()) return rows;
+  for (const auto& item : items) rows.push_back(toRow(item));
+  return rows;
+}
+
 std::string text(const json& value) {
   if (value.is_null()) return "";
   if (value.is_string()) return value.get<std::string>();
@@ -113,25 +122,20 @@ const ListView& nodeView() {
 }
 
 std::vector<Row> serviceRows(const json& services) {
-  std::vector<Row> rows;
-  if (!services.is_array()) return rows;
-  for (const auto& s : services) {
-    rows.push_back({{"ID", shortId(cell(s, "id"))},
-                    {"Name", cell(s, "name")},
-                    {"Mode", cell(s, "mode")},
-                    {"Replicas", cell(s, "replicas")},
-                    {"Image", cell(s, "image")},
-                    {"Ports", cell(s, "ports")},
-                    {"Stack", cell(s, "stack")}});
-  }
-  return rows;
+  return rowsOf(services, [](const json& s) -> Row {
+    return {{"ID", shortId(cell(s, "id"))},
+            {"Name", cell(s, "name")},
+            {"Mode", cell(s, "mode")},
+            {"Replicas", cell(s, "replicas")},
+            {"Image", cell(s, "image")},
+            {"Ports", cell(s, "ports")},
+            {"Stack", cell(s, "stack")}};
+  });
 }
 
 std::vector<Row> taskRows(const json& tasks, double now, bool noTrunc) {
-  std::vector<Row> rows;
-  if (!tasks.is_array()) return rows;
   std::set<std::string> seen;
-  for (const auto& t : tasks) {
+  return rowsOf(tasks, [&](const json& t) -> Row {
     std::string name = cell(t, "name");
     if (!seen.insert(name).second) name = "\\_ " + name;
     std::string state = cell(t, "currentState");
@@ -141,22 +145,19 @@ std::vector<Row> taskRows(const json& tasks, double now, bool noTrunc) {
     if (!error.empty()) error = goQuote(noTrunc ? error : ellipsis(error, kErrorWidth));
     std::string image = cell(t, "image");
     if (!noTrunc) image = image.substr(0, image.find("@sha256:"));
-    rows.push_back({{"ID", noTrunc ? cell(t, "id") : shortId(cell(t, "id"))},
-                    {"Name", name},
-                    {"Image", image},
-                    {"Node", cell(t, "node")},
-                    {"DesiredState", cell(t, "desiredState")},
-                    {"CurrentState", state},
-                    {"Error", error},
-                    {"Ports", cell(t, "ports")}});
-  }
-  return rows;
+    return {{"ID", noTrunc ? cell(t, "id") : shortId(cell(t, "id"))},
+            {"Name", name},
+            {"Image", image},
+            {"Node", cell(t, "node")},
+            {"DesiredState", cell(t, "desiredState")},
+            {"CurrentState", state},
+            {"Error", error},
+            {"Ports", cell(t, "ports")}};
+  });
 }
 
 std::vector<Row> containerRows(const json& containers, double now, bool noTrunc) {
-  std::vector<Row> rows;
-  if (!containers.is_array()) return rows;
-  for (const auto& c : containers) {
+  return rowsOf(containers, [&](const json& c) -> Row {
     std::string command = cell(c, "command");
     if (c.is_object() && c.contains("command") && c["command"].is_array()) {
       command.clear();
@@ -169,70 +170,57 @@ std::vector<Row> containerRows(const json& containers, double now, bool noTrunc)
         networks += (networks.empty() ? "" : ",") + name;
       }
     }
-    rows.push_back({{"ID", noTrunc ? cell(c, "id") : shortId(cell(c, "id"))},
-                    {"Image", cell(c, "image")},
-                    {"Command", goQuote(noTrunc ? command : ellipsis(command, kCommandWidth))},
-                    {"CreatedAt", cell(c, "created")},
-                    {"RunningFor", c.is_object() && c.contains("created") ? since(c["created"], now) : ""},
-                    {"Status", cell(c, "status")},
-                    {"State", cell(c, "state")},
-                    {"Ports", cell(c, "ports")},
-                    {"Names", cell(c, "names")},
-                    {"Networks", networks},
-                    {"Pid", cell(c, "pid")}});
-  }
-  return rows;
+    return {{"ID", noTrunc ? cell(c, "id") : shortId(cell(c, "id"))},
+            {"Image", cell(c, "image")},
+            {"Command", goQuote(noTrunc ? command : ellipsis(command, kCommandWidth))},
+            {"CreatedAt", cell(c, "created")},
+            {"RunningFor", c.is_object() && c.contains("created") ? since(c["created"], now) : ""},
+            {"Status", cell(c, "status")},
+            {"State", cell(c, "state")},
+            {"Ports", cell(c, "ports")},
+            {"Names", cell(c, "names")},
+            {"Networks", networks},
+            {"Pid", cell(c, "pid")}};
+  });
 }
 
 std::vector<Row> imageRows(const json& images, double now) {
-  std::vector<Row> rows;
-  if (!images.is_array()) return rows;
-  for (const auto& i : images) {
+  return rowsOf(images, [&](const json& i) -> Row {
     const bool hasSize = i.is_object() && i.contains("size") && i["size"].is_number();
-    rows.push_back({{"Repository", cell(i, "repository").empty() ? "<none>" : cell(i, "repository")},
-                    {"Tag", cell(i, "tag").empty() ? "<none>" : cell(i, "tag")},
-                    {"ID", shortId(cell(i, "id"))},
-                    {"CreatedSince", i.is_object() && i.contains("created") ? since(i["created"], now) : ""},
-                    {"CreatedAt", cell(i, "created")},
-                    {"Size", hasSize ? humanSize(i["size"].get<double>()) : cell(i, "size")}});
-  }
-  return rows;
+    return {{"Repository", cell(i, "repository").empty() ? "<none>" : cell(i, "repository")},
+            {"Tag", cell(i, "tag").empty() ? "<none>" : cell(i, "tag")},
+            {"ID", shortId(cell(i, "id"))},
+            {"CreatedSince", i.is_object() && i.contains("created") ? since(i["created"], now) : ""},
+            {"CreatedAt", cell(i, "created")},
+            {"Size", hasSize ? humanSize(i["size"].get<double>()) : cell(i, "size")}};
+  });
 }
 
 std::vector<Row> networkRows(const json& networks) {
-  std::vector<Row> rows;
-  if (!networks.is_array()) return rows;
-  for (const auto& n : networks) {
-    rows.push_back({{"ID", shortId(cell(n, "id"))},
-                    {"Name", cell(n, "name")},
-                    {"Driver", cell(n, "driver")},
-                    {"Scope", cell(n, "scope")},
-                    {"VNI", cell(n, "vni")},
-                    {"Subnet", cell(n, "subnet")}});
-  }
-  return rows;
+  return rowsOf(networks, [](const json& n) -> Row {
+    return {{"ID", shortId(cell(n, "id"))},
+            {"Name", cell(n, "name")},
+            {"Driver", cell(n, "driver")},
+            {"Scope", cell(n, "scope")},
+            {"VNI", cell(n, "vni")},
+            {"Subnet", cell(n, "subnet")}};
+  });
 }
 
 std::vector<Row> stackRows(const json& stacks) {
-  std::vector<Row> rows;
-  if (!stacks.is_array()) return rows;
-  for (const auto& s : stacks) rows.push_back({{"Name", cell(s, "name")}, {"Services", cell(s, "services")}});
-  return rows;
+  return rowsOf(stacks, [](const json& s) -> Row { return {{"Name", cell(s, "name")}, {"Services", cell(s, "services")}}; });
 }
 
 std::vector<Row> nodeRows(const json& nodes) {
-  std::vector<Row> rows;
-  if (!nodes.is_array()) return rows;
-  for (const auto& n : nodes) {
+  return rowsOf(nodes, [](const json& n) -> Row {
     const bool self = n.is_object() && n.value("self", false);
-    rows.push_back({{"ID", cell(n, "id") + (self ? " *" : "")},
-                    {"Hostname", cell(n, "hostname")},
-                    {"Status", cell(n, "status")},
-                    {"Availability", cell(n, "availability")},
-                    {"ManagerStatus", cell(n, "managerStatus")},
-                    {"Self", self ? "true" : "false"}});
-  }
-  return rows;
+    return {{"ID", cell(n, "id") + (self ? " *" : "")},
+            {"Hostname", cell(n, "hostname")},
+            {"Status", cell(n, "status")},
+            {"Availability", cell(n, "availability")},
+            {"ManagerStatus", cell(n, "managerStatus")},
+            {"Self", self ? "true" : "false"}};
+  });
 }
 
 }  // namespace skiff::cli

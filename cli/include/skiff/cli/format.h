@@ -30,6 +30,10 @@ std::string humanDuration(double seconds);
 // go-units HumanSizeWithPrecision(size, 3), decimal units: "1.2MB", "532kB", "0B".
 std::string humanSize(double bytes);
 
+// go-units BytesSize (binary units, 4 digits), as `service inspect --pretty`
+// prints memory limits: "50MiB", "1.5GiB".
+std::string binarySize(double bytes);
+
 // Seconds since the epoch of an RFC 3339 time ("2024-05-01T12:00:00.5Z",
 // "...+02:00"); nullopt when the text is not one.
 std::optional<double> parseRfc3339(std::string_view text);

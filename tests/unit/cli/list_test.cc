@@ -1,0 +1,56 @@
+#include "skiff/cli/list.h"
+
+#include <gtest/gtest.h>
+
+#include "skiff/cli/format.h"
+
+namespace skiff::cli {
+namespace {
+
+using nlohmann::json;
+
+TEST(ListTemplate, QuietWinsOverFormatAndNoFormatIsTheTable) {
+  ListFlags flags;
+  EXPECT_EQ(listFormatText(imageView(), flags), imageView().defaultFormat);
+  flags.format = "{{.Repository}}";
+  EXPECT_EQ(listFormatText(imageView(), flags), "{{.Repository}}");
+  flags.quiet = true;
+  EXPECT_EQ(listFormatText(imageView(), flags), imageView().quietFormat);
+}
+
+TEST(ListTemplate, RendersRowsAndRejectsUnknownFieldBeforeAnyCall) {
+  ListFlags flags;
+  flags.format = "{{.Name}}={{.Services}}";
+  auto tmpl = listTemplate(stackView(), flags);
+  ASSERT_TRUE(tmpl.ok()) << tmpl.error().message;
+  EXPECT_EQ(tmpl->render(stackRows(json::parse(R"([{"name":"web","services":2}])"))), "web=2\n");
+  flags.format = "{{.Nope}}";
+  auto bad = listTemplate(stackView(), flags);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("Nope"), std::string::npos) << bad.error().message;
+}
+
+TEST(QueryParam, KeepsUnreservedAndPercentEncodesTheRest) {
+  EXPECT_EQ(queryParam("stack", "get-started_lab.1~"), "stack=get-started_lab.1~");
+  EXPECT_EQ(queryParam("service", "a b&c=d/é"), "service=a%20b%26c%3Dd%2F%C3%A9");
+}
+
+TEST(StripSelfMarks, NodeLsQuietPrintsBareIds) {
+  auto rows = nodeRows(json::parse(R"([{"id":"n1","self":true},{"id":"n2"}])"));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].at("ID"), "n1 *");
+  stripSelfMarks(rows);
+  EXPECT_EQ(rows[0].at("ID"), "n1");
+  EXPECT_EQ(rows[1].at("ID"), "n2");
+}
+
+TEST(BinarySize, DockersBytesSizeForMemoryLimits) {
+  EXPECT_EQ(binarySize(0), "0B");
+  EXPECT_EQ(binarySize(1023), "1023B");
+  EXPECT_EQ(binarySize(50.0 * 1024 * 1024), "50MiB");
+  EXPECT_EQ(binarySize(1.5 * 1024 * 1024 * 1024), "1.5GiB");
+  EXPECT_EQ(binarySize(3.0 * 1024 * 1024 * 1024 * 1024 * 1024), "3072TiB");
+}
+
+}  // namespace
+}  // namespace skiff::cli
