@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "skiff/common/fd.h"
+#include "skiff/common/file.h"
 #include "skiff/common/log.h"
 
 namespace skiff::runtime {
@@ -47,22 +48,7 @@ class RealCgroupFs : public CgroupFs {
     }
     return okStatus();
   }
-  Result<std::string> readFile(const std::string& path) override {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return Error::fromErrno("open " + path);
-    std::string out;
-    char buf[4096];
-    for (;;) {
-      ssize_t n = ::read(fd.get(), buf, sizeof buf);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return Error::fromErrno("read " + path);
-      }
-      if (n == 0) break;
-      out.append(buf, static_cast<size_t>(n));
-    }
-    return out;
-  }
+  Result<std::string> readFile(const std::string& path) override { return ::skiff::readFile(path); }
   Status killProcess(pid_t pid, int sig) override {
     if (::kill(pid, sig) != 0 && errno != ESRCH)
       return Error::fromErrno("kill " + std::to_string(pid));

@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "skiff/common/fd.h"
+#include "skiff/common/file.h"
 
 namespace skiff::runtime::imagefs {
 namespace {
@@ -68,17 +69,10 @@ Result<std::vector<std::string>> listDir(const std::string& dir) {
 Status hashFile(const std::string& path, Hasher& h) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return Error::fromErrno("open " + path);
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Error::fromErrno("read " + path);
-    }
-    if (n == 0) break;
-    h.update(buf, static_cast<size_t>(n));
-  }
-  return okStatus();
+  return readChunks(fd.get(), path, [&h](std::string_view chunk) {
+    h.update(chunk);
+    return okStatus();
+  });
 }
 
 Status hashWalk(const std::string& root, const std::string& rel, Hasher& h) {
@@ -126,24 +120,7 @@ Status copyFile(const std::string& src, const std::string& dst, mode_t mode,
   ::unlink(dst.c_str());  // a later COPY replaces an earlier file of the same layer
   UniqueFd out(::open(dst.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!out) return Error::fromErrno("create " + dst);
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(in.get(), buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Error::fromErrno("read " + src);
-    }
-    if (n == 0) break;
-    ssize_t off = 0;
-    while (off < n) {
-      ssize_t w = ::write(out.get(), buf + off, static_cast<size_t>(n - off));
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return Error::fromErrno("write " + dst);
-      }
-      off += w;
-    }
-  }
+  SKIFF_TRY(readChunks(in.get(), src, [&](std::string_view chunk) { return writeAll(out.get(), chunk, dst); }));
   mode_t m = o.chmodMode >= 0 ? static_cast<mode_t>(o.chmodMode) : (mode & 07777);
   if (::fchmod(out.get(), m) != 0) return Error::fromErrno("chmod " + dst);
   applyOwner(dst, o);
@@ -246,53 +223,6 @@ Status mkdirs(const std::string& dir, int mode) {
     }
   }
   return okStatus();
-}
-
-Status writeFileAtomic(const std::string& path, std::string_view content) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (!fd) return Error::fromErrno("create " + tmp);
-    size_t off = 0;
-    while (off < content.size()) {
-      ssize_t w = ::write(fd.get(), content.data() + off, content.size() - off);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        int err = errno;
-        ::unlink(tmp.c_str());
-        return Error::fromErrno("write " + tmp, err);
-      }
-      off += static_cast<size_t>(w);
-    }
-    if (::fsync(fd.get()) != 0) {
-      int err = errno;
-      ::unlink(tmp.c_str());
-      return Error::fromErrno("fsync " + tmp, err);
-    }
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return Error::fromErrno("rename " + tmp + " to " + path, err);
-  }
-  return okStatus();
-}
-
-Result<std::string> readFile(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return Error::fromErrno("open " + path);
-  std::string out;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Error::fromErrno("read " + path);
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  return out;
 }
 
 void removeTree(const std::string& path) {

@@ -1,6 +1,6 @@
 #pragma once
 // File-system helpers of the image store (internal to skiff_runtime_image):
-// canonical layer digests, mode-preserving copies, atomic writes, and the
+// canonical layer digests, mode-preserving copies, and the
 // .dockerignore matcher. Kept apart from the builder so each is tested alone.
 
 #include <cstdint>
@@ -39,8 +39,6 @@ struct CopyOptions {
                               const CopyOptions& options);
 
 [[nodiscard]] Status mkdirs(const std::string& dir, int mode = 0755);
-[[nodiscard]] Status writeFileAtomic(const std::string& path, std::string_view content);
-[[nodiscard]] Result<std::string> readFile(const std::string& path);
 void removeTree(const std::string& path);
 
 // .dockerignore: patterns as fnmatch(3) with FNM_PATHNAME on paths relative

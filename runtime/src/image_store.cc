@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "image_fs.h"
+#include "skiff/common/file.h"
 #include "skiff/common/log.h"
 #include "skiff/runtime/dockerfile.h"
 #include "skiff/runtime/image.h"
@@ -407,7 +408,7 @@ class Store {
     Index idx;
     struct stat st {};
     if (::stat(reposPath().c_str(), &st) != 0) return idx;  // a fresh store
-    auto text = imagefs::readFile(reposPath());
+    auto text = skiff::readFile(reposPath());
     if (!text.ok()) return text.error();
     auto j = json::parse(*text, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded() || !j.is_object()) return Error::msg("corrupt " + reposPath());
@@ -430,11 +431,11 @@ class Store {
     json images = json::object();
     for (const auto& [id, m] : idx.images) images[id] = {{"created", m.created}, {"size", m.size}};
     json j = {{"tags", idx.tags}, {"images", images}};
-    return imagefs::writeFileAtomic(reposPath(), j.dump(2) + "\n");
+    return skiff::writeFileAtomic(reposPath(), j.dump(2) + "\n");
   }
 
   Result<ImageRecord> readImage(const std::string& id, const Index& idx) const {
-    auto text = imagefs::readFile(configPath(id));
+    auto text = skiff::readFile(configPath(id));
     if (!text.ok()) return text.error();
     auto rec = recordFromJson(id, *text);
     if (!rec.ok()) return rec;
@@ -638,7 +639,7 @@ Result<ImageRecord> ImageStore::build(const std::string& contextDir, const std::
     return Error::fromErrno("unable to prepare context: path \"" + contextDir + "\" not found");
   }
   const std::string ctx = real;
-  auto text = imagefs::readFile(ctx + "/Dockerfile");
+  auto text = skiff::readFile(ctx + "/Dockerfile");
   if (!text.ok()) {
     return Error::msg("cannot read the Dockerfile in " + contextDir + ": " + text.error().message,
                       text.error().code);
@@ -646,7 +647,7 @@ Result<ImageRecord> ImageStore::build(const std::string& contextDir, const std::
   auto parsed = df::parseDockerfile(*text);
   if (!parsed.ok()) return parsed.error();
   std::string ignoreText;
-  if (auto ig = imagefs::readFile(ctx + "/.dockerignore"); ig.ok()) ignoreText = std::move(*ig);
+  if (auto ig = skiff::readFile(ctx + "/.dockerignore"); ig.ok()) ignoreText = std::move(*ig);
   imagefs::IgnoreMatcher ignore(ignoreText);
 
   Store s(root_);
@@ -913,7 +914,7 @@ Result<ImageRecord> ImageStore::build(const std::string& contextDir, const std::
   const std::string id = kSha + imagefs::sha256Hex(configText);
   struct stat cst {};
   if (::stat(s.configPath(id).c_str(), &cst) != 0) {
-    SKIFF_TRY(imagefs::writeFileAtomic(s.configPath(id), configText));
+    SKIFF_TRY(skiff::writeFileAtomic(s.configPath(id), configText));
   }
   auto idx = s.loadIndex();
   if (!idx.ok()) return idx.error();

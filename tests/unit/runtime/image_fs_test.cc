@@ -89,17 +89,5 @@ TEST(ImageFs, CleanRelative) {
   EXPECT_FALSE(cleanRelative("a/../../x", &out));
 }
 
-TEST(ImageFs, WriteFileAtomicReplacesWhole) {
-  TempDir d;
-  std::string p = (d.path() / "f.json").string();
-  ASSERT_TRUE(writeFileAtomic(p, "first").ok());
-  ASSERT_TRUE(writeFileAtomic(p, "second").ok());
-  EXPECT_EQ(*readFile(p), "second");
-  size_t entries = 0;
-  for ([[maybe_unused]] const auto& e : fs::directory_iterator(d.path())) ++entries;
-  EXPECT_EQ(entries, 1u) << "no temp file left behind";
-  EXPECT_FALSE(writeFileAtomic((d.path() / "no" / "dir").string(), "x").ok());
-}
-
 }  // namespace
 }  // namespace skiff::runtime::imagefs
