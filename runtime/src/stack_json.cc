@@ -104,6 +104,21 @@ void checkObject(const json& j, const std::string& path) {
   if (!j.is_object()) throw std::invalid_argument(path + ": expected an object");
 }
 
+// Reads the array j[key] (absent or null: nothing) of objects into out, one
+// T each filled by fill(item, itemPath, t); itemPath is "<path>.<key>[i]".
+template <typename T, typename Fill>
+void objects(const json& j, const char* key, const std::string& path, std::vector<T>& out, Fill fill) {
+  static const json kEmptyArray = json::array();
+  size_t i = 0;
+  for (const auto& item : array(j, key, path, kEmptyArray)) {
+    const std::string itemPath = path + "." + key + "[" + std::to_string(i++) + "]";
+    checkObject(item, itemPath);
+    T value;
+    fill(item, itemPath, value);
+    out.push_back(std::move(value));
+  }
+}
+
 Resources resourcesFromJson(const json& j, const std::string& path) {
   Resources r;
   checkObject(j, path);
@@ -115,7 +130,6 @@ Resources resourcesFromJson(const json& j, const std::string& path) {
 
 ServiceSpec serviceFromJson(const std::string& name, const json& j, const std::string& path) {
   static const json kEmptyObject = json::object();
-  static const json kEmptyArray = json::array();
   checkObject(j, path);
   ServiceSpec s;
   s.name = name;
@@ -133,49 +147,29 @@ ServiceSpec serviceFromJson(const std::string& name, const json& j, const std::s
   field(j, "working_dir", path, s.workingDir);
   field(j, "user", path, s.user);
   field(j, "labels", path, s.containerLabels);
-  size_t i = 0;
-  for (const auto& p : array(j, "ports", path, kEmptyArray)) {
-    std::string pp = path + ".ports[" + std::to_string(i++) + "]";
-    checkObject(p, pp);
-    PortSpec port;
+  objects(j, "ports", path, s.ports, [](const json& p, const std::string& pp, PortSpec& port) {
     field(p, "target", pp, port.target);
     field(p, "published", pp, port.published);
     field(p, "protocol", pp, port.protocol);
     field(p, "mode", pp, port.mode);
     field(p, "host_ip", pp, port.hostIp);
-    s.ports.push_back(std::move(port));
-  }
-  i = 0;
-  for (const auto& n : array(j, "networks", path, kEmptyArray)) {
-    std::string np = path + ".networks[" + std::to_string(i++) + "]";
-    checkObject(n, np);
-    ServiceNetwork sn;
+  });
+  objects(j, "networks", path, s.networks, [](const json& n, const std::string& np, ServiceNetwork& sn) {
     field(n, "name", np, sn.name);
     field(n, "aliases", np, sn.aliases);
     field(n, "ipv4_address", np, sn.ipv4Address);
-    s.networks.push_back(std::move(sn));
-  }
-  i = 0;
-  for (const auto& v : array(j, "volumes", path, kEmptyArray)) {
-    std::string vp = path + ".volumes[" + std::to_string(i++) + "]";
-    checkObject(v, vp);
-    MountSpec m;
+  });
+  objects(j, "volumes", path, s.volumes, [](const json& v, const std::string& vp, MountSpec& m) {
     field(v, "type", vp, m.type);
     field(v, "source", vp, m.source);
     field(v, "target", vp, m.target);
     field(v, "read_only", vp, m.readOnly);
-    s.volumes.push_back(std::move(m));
-  }
-  i = 0;
-  for (const auto& c : array(j, "configs", path, kEmptyArray)) {
-    std::string cp = path + ".configs[" + std::to_string(i++) + "]";
-    checkObject(c, cp);
-    ConfigRef ref;
+  });
+  objects(j, "configs", path, s.configs, [](const json& c, const std::string& cp, ConfigRef& ref) {
     field(c, "source", cp, ref.source);
     field(c, "target", cp, ref.target);
     field(c, "mode", cp, ref.mode);
-    s.configs.push_back(std::move(ref));
-  }
+  });
   const json& d = object(j, "deploy", path, kEmptyObject);
   std::string dp = path + ".deploy";
   field(d, "mode", dp, s.mode);
