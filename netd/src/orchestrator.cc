@@ -115,6 +115,10 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name,
   }
   // 1. Validate everything before touching anything.
   for (const auto& [svcName, svc] : spec.services) {
+    auto old = services_.find(name + "_" + svcName);
+    if (old != services_.end() && old->second.removed) {
+      return ApiError{409, "service " + old->first + " is being removed; try again in a moment"};
+    }
     if (svc.image.empty()) return ApiError{400, "service " + svcName + ": image is required"};
     auto image = d_.images->resolve(svc.image);
     if (!image.ok()) return ApiError{400, image.error().message};
@@ -290,8 +294,8 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name,
 
 void Orchestrator::Impl::removeService(ServiceState& s) {
   s.removed = true;
-  for (const auto& l : s.listeners) (void)d_.proxy->removeListener(l);
-  s.listeners.clear();
+  // The published ports stay bound until the replicas have drained
+  // (finishRemovals closes them): requests in flight finish.
   for (auto& [slot, timer] : s.pendingRestarts) cancelTimer(timer);
   s.pendingRestarts.clear();
   for (auto* t : tasksOf(s.name)) {

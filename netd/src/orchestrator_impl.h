@@ -117,6 +117,7 @@ struct Task {
   std::vector<TaskEndpoint> endpoints;
   PollHandle* poll = nullptr;
   TimerHandle* killTimer = nullptr;
+  TimerHandle* drainTimer = nullptr;
   bool live() const { return state == "New" || state == "Starting" || state == "Running"; }
   std::string name() const { return service + "." + std::to_string(slot); }
 };
@@ -194,7 +195,12 @@ class Orchestrator::Impl {
   void taskEnded(Task& t, int exitCode);
   void trimHistory(const std::string& service, uint64_t slot);
   void dropTask(Task& t);
+  // Drains the replica in the proxy, then sends the stop signal, then
+  // SIGKILL after the grace period.
   void stopTask(Task& t);
+  void waitForDrain(const std::string& taskId, SteadyClock::time_point deadline);
+  uint64_t activeConnections(const Task& t) const;
+  void sendStopSignal(Task& t);
   static int signalNumber(const std::string& name);
   void updateBackends(ServiceState& svc);
   void reconcile(ServiceState& svc);

@@ -281,6 +281,7 @@ void Orchestrator::Impl::onExit(const std::string& taskId) {
   Task& t = *it->second;
   closePoll(t.poll);
   cancelTimer(t.killTimer);
+  cancelTimer(t.drainTimer);
   auto code = d_.launcher->reap(*t.launched);
   int exitCode = code.ok() ? *code : 255;
   t.exitCode = exitCode;
@@ -353,6 +354,7 @@ void Orchestrator::Impl::dropTask(Task& t) {
   cleanupContainer(t, true);
   closePoll(t.poll);
   cancelTimer(t.killTimer);
+  cancelTimer(t.drainTimer);
   tasks_.erase(t.id);
 }
 
@@ -365,17 +367,58 @@ void Orchestrator::Impl::stopTask(Task& t) {
     return;
   }
   auto svc = services_.find(t.service);
-  double grace = svc != services_.end() ? svc->second.spec.stopGracePeriodSeconds : 10;
-  if (svc != services_.end()) {
-    // Drain: no new connections; open ones may finish within the grace.
-    for (const auto& l : svc->second.listeners) {
-      d_.proxy->drainBackend(l, t.containerId,
-                             std::chrono::milliseconds(static_cast<int64_t>(grace * 1000)));
-    }
-    updateBackends(svc->second);
+  if (svc == services_.end() || svc->second.listeners.empty()) {
+    sendStopSignal(t);
+    return;
   }
-  int sig = SIGTERM;
-  if (svc != services_.end()) sig = signalNumber(svc->second.spec.stopSignal);
+  // Drain before stopping: the proxy sends the replica no new connections,
+  // and the stop signal waits until its open ones are done — at most half
+  // the grace period (5 s at most), so the replica keeps the other half to
+  // exit. Connections still open when the whole grace is over are closed
+  // by the proxy.
+  double grace = svc->second.spec.stopGracePeriodSeconds;
+  for (const auto& l : svc->second.listeners) {
+    d_.proxy->drainBackend(l, t.containerId,
+                           std::chrono::milliseconds(static_cast<int64_t>(grace * 1000)));
+  }
+  updateBackends(svc->second);
+  auto wait = std::chrono::milliseconds(static_cast<int64_t>(std::min(grace / 2, 5.0) * 1000));
+  waitForDrain(t.id, SteadyClock::now() + wait);
+}
+
+void Orchestrator::Impl::waitForDrain(const std::string& taskId, SteadyClock::time_point deadline) {
+  auto it = tasks_.find(taskId);
+  if (it == tasks_.end() || !it->second->launched || it->second->state != "Running") return;
+  Task& t = *it->second;
+  cancelTimer(t.drainTimer);
+  if (activeConnections(t) == 0 || SteadyClock::now() >= deadline) {
+    sendStopSignal(t);
+    return;
+  }
+  t.drainTimer = startTimer(d_.loop, std::chrono::milliseconds(50),
+                            [this, taskId, deadline] { waitForDrain(taskId, deadline); });
+}
+
+uint64_t Orchestrator::Impl::activeConnections(const Task& t) const {
+  auto svc = services_.find(t.service);
+  if (svc == services_.end()) return 0;
+  uint64_t active = 0;
+  for (const auto& l : d_.proxy->stats()) {
+    if (std::find(svc->second.listeners.begin(), svc->second.listeners.end(), l.name) ==
+        svc->second.listeners.end()) {
+      continue;
+    }
+    for (const auto& b : l.backends) {
+      if (b.id == t.containerId) active += b.activeConnections;
+    }
+  }
+  return active;
+}
+
+void Orchestrator::Impl::sendStopSignal(Task& t) {
+  auto svc = services_.find(t.service);
+  double grace = svc != services_.end() ? svc->second.spec.stopGracePeriodSeconds : 10;
+  int sig = svc != services_.end() ? signalNumber(svc->second.spec.stopSignal) : SIGTERM;
   (void)d_.launcher->signal(t.launched->pid, sig);
   std::string id = t.id;
   t.killTimer = startTimer(d_.loop, std::chrono::milliseconds(static_cast<int64_t>(grace * 1000)),
@@ -404,7 +447,9 @@ void Orchestrator::Impl::updateBackends(ServiceState& svc) {
     // Slot order, so round robin visits replicas 1..N in turn.
     std::vector<std::pair<uint64_t, proxy::Backend>> bySlot;
     for (auto& [id, t] : tasks_) {
-      if (t->service != svc.name || t->state != "Running" || t->stopRequested) continue;
+      // Draining replicas stay in the set (the proxy sends them nothing new)
+      // so their open connections keep being counted until they exit.
+      if (t->service != svc.name || t->state != "Running") continue;
       for (const auto& ep : t->endpoints) {
         if (ep.network == kIngress)
           bySlot.push_back({t->slot, {t->containerId, ep.ip.str(), port.target}});
@@ -454,6 +499,7 @@ void Orchestrator::Impl::finishRemovals() {
       continue;
     }
     for (auto& [slot, timer] : svc.pendingRestarts) cancelTimer(timer);
+    for (const auto& l : svc.listeners) (void)d_.proxy->removeListener(l);
     for (auto* t : tasksOf(svc.name)) dropTask(*t);
     log::info("netd", "service ", svc.name, " removed");
     it = services_.erase(it);

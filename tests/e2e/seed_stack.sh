@@ -227,7 +227,15 @@ check "4/4 after service scale" wait_for 20 replicas_are 4/4
 
 echo "stack rm"
 pids=$(for c in $(skiff container ls -q); do skiff container inspect "$c" | sed -n 's/.*"Pid": \([0-9]*\).*/\1/p' | head -n1; done)
+# A request in flight while the stack goes: netd drains the replica in the
+# proxy and stops it only when its connection is done (or after 5 s).
+lab_exec bash -c 'exec 3<>/dev/tcp/127.0.0.1/4000; printf "GET / HTTP/1.0\r\n" >&3; sleep 1.5; printf "\r\n" >&3; cat <&3' \
+  >"$LAB_DIR/inflight.txt" 2>&1 &
+inflight=$!
+sleep 0.5
 skiff stack rm getstartedlab >/dev/null
+wait "$inflight" || true
+check "a request in flight during stack rm still gets its answer (drain)" grep -q "Hello World" "$LAB_DIR/inflight.txt"
 gone() { test -z "$(skiff container ls -q)" && ! skiff service ls --format '{{.Name}}' | grep -q .; }
 check "no service and no container within 20s" wait_for 20 gone
 alive=0
