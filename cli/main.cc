@@ -355,7 +355,12 @@ int run(int argc, char** argv) {
       std::cerr << "Error: exec in container " << id << ": " << code.error().message << "\n";
       return 126;
     }
-    return code.value();
+    // This process now lives in the container's mount and pid namespaces,
+    // where /proc does not show it: exit-time machinery that reads
+    // /proc/self (LeakSanitizer's thread census spins forever) must not run.
+    std::cout.flush();
+    std::cerr.flush();
+    std::_Exit(code.value());
   });
 
   // --- image ---

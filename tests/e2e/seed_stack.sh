@@ -46,6 +46,9 @@ on_exit() {
 }
 lab_up "skiff-e2e-$$"
 trap on_exit EXIT
+# A timeout or Ctrl-C ends the script through the EXIT trap, so the lab goes too.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 compose="$SRC/examples/getstartedlab/docker-compose.yml"
 lab_netd
