@@ -29,10 +29,8 @@
 #include "skiff/cli/views.h"
 #include "skiff/common/log.h"
 
-#ifndef SKIFF_CLI_NO_COMPOSE
 #include "skiff/runtime/compose.h"
 #include "skiff/runtime/stack.h"
-#endif
 
 extern char** environ;
 
@@ -57,7 +55,6 @@ std::map<std::string, std::string> processEnv() {
   return env;
 }
 
-#ifndef SKIFF_CLI_NO_COMPOSE
 std::optional<runtime::StackSpec> loadCompose(const std::string& file) {
   try {
     auto result = runtime::parseComposeFile(file, processEnv());
@@ -70,7 +67,6 @@ std::optional<runtime::StackSpec> loadCompose(const std::string& file) {
   }
   return std::nullopt;
 }
-#endif
 
 // Text of a nested JSON value ("a.b.c"), "" when missing.
 const json* at(const json& root, std::initializer_list<const char*> path) {
@@ -197,26 +193,17 @@ int run(int argc, char** argv) {
       std::cerr << valid.error().message << "\n";
       return 1;
     }
-#ifdef SKIFF_CLI_NO_COMPOSE
-    std::cerr << "error: this skiff was built without the compose parser\n";
-    return 1;
-#else
     auto spec = loadCompose(composeFile);
     if (!spec) return 1;
     auto answer = daemon().call("POST", "/v1/stacks/" + escapePath(stackName), json{{"stack", runtime::toJson(*spec)}});
     if (!answer) return 1;
     printMessages(*answer);
     return 0;
-#endif
   });
   auto* stackConfig = stack->add_subcommand("config", "Outputs the final config file, after doing merges and interpolations");
   stackConfig->add_option("-c,--compose-file", composeFile, "Path to a Compose file")->required();
   stackConfig->add_option("--format", configFormat, "Output format (yaml|json)")->check(CLI::IsMember({"yaml", "json"}));
   bind(stackConfig, [&] {
-#ifdef SKIFF_CLI_NO_COMPOSE
-    std::cerr << "error: this skiff was built without the compose parser\n";
-    return 1;
-#else
     auto spec = loadCompose(composeFile);
     if (!spec) return 1;
     if (configFormat == "json") {
@@ -225,7 +212,6 @@ int run(int argc, char** argv) {
       std::cout << runtime::toYaml(*spec);
     }
     return 0;
-#endif
   });
   commands.addListCommand(stack, "List stacks", "Format output using a custom template", "", stackView(), "/v1/stacks",
                           [](const json& answer, const ListFlags&) -> Result<std::vector<Row>> { return stackRows(answer); });

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "skiff/cli/http_client.h"
+#include "skiff/cli/template.h"
 
 namespace skiff::cli {
 
@@ -124,6 +125,7 @@ CLI::App* Commands::addInspectCommand(CLI::App* parent, const std::string& help,
   InspectArgs& args = inspects_.emplace_back();
   cmd->add_option(argName, args.names, argHelp)->required();
   if (pretty) cmd->add_flag("--pretty", args.pretty, "Print the information in a human friendly format");
+  cmd->add_option("-f,--format", args.format, "Format output using a custom template ('{{.State.Pid}}')");
   // docker prints the array of the objects found and an error line for each
   // missing one, and exits 1 if any was missing.
   bind(cmd, [this, &args, prefix, pretty = std::move(pretty)] {
@@ -134,7 +136,16 @@ CLI::App* Commands::addInspectCommand(CLI::App* parent, const std::string& help,
       if (answer) found.push_back(std::move(*answer));
       return answer.has_value();
     });
-    if (args.pretty) {
+    if (!args.format.empty()) {
+      for (const auto& item : found) {
+        auto text = renderInspectFormat(args.format, item);
+        if (!text.ok()) {
+          std::cerr << text.error().message << "\n";
+          return 1;
+        }
+        std::cout << *text << "\n";
+      }
+    } else if (args.pretty) {
       for (const auto& item : found) pretty(item);
     } else {
       std::cout << found.dump(4) << "\n";

@@ -89,6 +89,7 @@ class Commands {
   struct InspectArgs {
     std::vector<std::string> names;
     bool pretty = false;
+    std::string format;  // -f/--format: docker's {{.State.Pid}}
   };
 
   std::function<int()>& action_;

@@ -200,4 +200,69 @@ std::string Template::render(const std::vector<Row>& rows) const {
   return alignTabs(split);
 }
 
+namespace {
+
+// Follows ".A.B" through nested objects; nullptr when a key is missing.
+const nlohmann::json* lookupPath(const nlohmann::json& object, std::string_view path) {
+  const nlohmann::json* at = &object;
+  size_t pos = 1;  // past the leading '.'
+  while (pos < path.size()) {
+    size_t dot = path.find('.', pos);
+    std::string key(path.substr(pos, dot == std::string_view::npos ? std::string_view::npos : dot - pos));
+    if (!at->is_object()) return nullptr;
+    auto it = at->find(key);
+    if (it == at->end()) return nullptr;
+    at = &*it;
+    if (dot == std::string_view::npos) break;
+    pos = dot + 1;
+  }
+  return at;
+}
+
+std::string plainText(const nlohmann::json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_null()) return "<nil>";
+  return value.dump();
+}
+
+}  // namespace
+
+Result<std::string> renderInspectFormat(std::string_view format, const nlohmann::json& object) {
+  std::string out;
+  size_t pos = 0;
+  while (pos < format.size()) {
+    size_t open = format.find("{{", pos);
+    if (open == std::string_view::npos) {
+      out.append(format.substr(pos));
+      break;
+    }
+    out.append(format.substr(pos, open - pos));
+    size_t close = format.find("}}", open + 2);
+    if (close == std::string_view::npos) {
+      return Error::msg("template: :1: unclosed action");
+    }
+    std::string_view action = format.substr(open + 2, close - open - 2);
+    while (!action.empty() && action.front() == ' ') action.remove_prefix(1);
+    while (!action.empty() && action.back() == ' ') action.remove_suffix(1);
+    bool asJson = false;
+    if (action.starts_with("json ")) {
+      asJson = true;
+      action.remove_prefix(5);
+      while (!action.empty() && action.front() == ' ') action.remove_prefix(1);
+    }
+    if (action.empty() || action.front() != '.') {
+      return Error::msg("template: :1:" + std::to_string(open + 3) + ": function \"" +
+                        std::string(action.substr(0, action.find(' '))) + "\" not defined");
+    }
+    const nlohmann::json* value = lookupPath(object, action);
+    if (value == nullptr) {
+      out += asJson ? "null" : "<no value>";
+    } else {
+      out += asJson ? value->dump() : plainText(*value);
+    }
+    pos = close + 2;
+  }
+  return out;
+}
+
 }  // namespace skiff::cli

@@ -34,6 +34,7 @@ wait_for() {
     sleep 0.2
   done
 }
+container_pid() { skiff container inspect --format '{{.State.Pid}}' "$1"; }
 replicas_are() { skiff service ls --format '{{.Name}} {{.Replicas}}' | grep -qx "getstartedlab_web $1"; }
 
 on_exit() {
@@ -92,7 +93,7 @@ check "hostnames are the containers' 12-hex ids" \
 
 echo "cgroups"
 cid=$(head -n1 <<<"$ids")
-pid=$(skiff container inspect --format '{{.State.Pid}}' "$cid" 2>/dev/null || skiff container inspect "$cid" | sed -n 's/.*"Pid": \([0-9]*\).*/\1/p' | head -n1)
+pid=$(container_pid "$cid")
 check "container inspect gives the host pid ($pid)" test -d "/proc/$pid"
 memcg=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3}' "/proc/$pid/cgroup")
 cpucg=$(awk -F: '$2 ~ /(^|,)cpu(,|$)/ {print $3}' "/proc/$pid/cgroup")
@@ -196,7 +197,7 @@ check "max_attempts 2 stops the restarts at 3 tasks" \
   bash -c "sleep 2; test \$('$SKIFF_BIN/skiff' service ps extra_broken | grep -c 'Failed') -eq 3"
 files_up() { skiff service ls --format '{{.Name}} {{.Replicas}}' | grep -qx 'extra_files 1/1'; }
 check "a service with volumes and configs runs" wait_for 20 files_up
-fpid=$(skiff container inspect "$(skiff container ls --format '{{.ID}} {{.Names}}' | awk '/extra_files/ {print $1}')" | sed -n 's/.*"Pid": \([0-9]*\).*/\1/p' | head -n1)
+fpid=$(container_pid "$(skiff container ls --format '{{.ID}} {{.Names}}' | awk '/extra_files/ {print $1}')")
 check "the config is mounted at its target" test "$(cat "/proc/$fpid/root/etc/app.conf")" = "answer = 42"
 check "the bind mount shows the host folder" test "$(cat "/proc/$fpid/root/data/note.txt")" = "from the host"
 check "the bind mount is read-only" bash -c "! touch /proc/$fpid/root/data/x 2>/dev/null"
@@ -229,7 +230,7 @@ check "service scale to 4" bash -c "'$SKIFF_BIN/skiff' service scale getstartedl
 check "4/4 after service scale" wait_for 20 replicas_are 4/4
 
 echo "stack rm"
-pids=$(for c in $(skiff container ls -q); do skiff container inspect "$c" | sed -n 's/.*"Pid": \([0-9]*\).*/\1/p' | head -n1; done)
+pids=$(for c in $(skiff container ls -q); do container_pid "$c"; done)
 # A request in flight while the stack goes: netd drains the replica in the
 # proxy and stops it only when its connection is done (or after 5 s).
 lab_exec bash -c 'exec 3<>/dev/tcp/127.0.0.1/4000; printf "GET / HTTP/1.0\r\n" >&3; sleep 1.5; printf "\r\n" >&3; cat <&3' \

@@ -65,3 +65,30 @@ TEST(Template, SyntaxErrors) {
 
 }  // namespace
 }  // namespace skiff::cli
+
+namespace skiff::cli {
+namespace {
+
+TEST(InspectFormat, FollowsNestedFieldsLikeDocker) {
+  nlohmann::json c = {{"Id", "abc"},
+                      {"State", {{"Pid", 1234}, {"Running", true}}},
+                      {"NetworkSettings", {{"Networks", {{"web", {{"IPAddress", "10.0.1.2"}}}}}}}};
+  EXPECT_EQ(*renderInspectFormat("{{.State.Pid}}", c), "1234");
+  EXPECT_EQ(*renderInspectFormat("{{ .Id }} {{.State.Running}}", c), "abc true");
+  EXPECT_EQ(*renderInspectFormat("ip={{.NetworkSettings.Networks.web.IPAddress}}", c), "ip=10.0.1.2");
+  EXPECT_EQ(*renderInspectFormat("{{json .State}}", c), R"({"Pid":1234,"Running":true})");
+  EXPECT_EQ(*renderInspectFormat("{{.State.Nope}}", c), "<no value>");
+}
+
+TEST(InspectFormat, BadTemplatesAreErrors) {
+  nlohmann::json c = {{"Id", "abc"}};
+  auto unclosed = renderInspectFormat("{{.Id", c);
+  ASSERT_FALSE(unclosed.ok());
+  EXPECT_EQ(unclosed.error().message, "template: :1: unclosed action");
+  auto unknown = renderInspectFormat("{{index .Id}}", c);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().message, "template: :1:3: function \"index\" not defined");
+}
+
+}  // namespace
+}  // namespace skiff::cli

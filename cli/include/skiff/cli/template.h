@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "skiff/common/result.h"
 
 namespace skiff::cli {
@@ -52,5 +54,13 @@ class Template {
   std::vector<Piece> pieces_;
   std::map<std::string, std::string> headers_;
 };
+
+// `inspect --format`: docker's `{{.State.Pid}}` over one inspected object.
+// Actions: `{{.A.B}}` (strings raw, numbers and booleans as text, objects and
+// lists as JSON, a missing key as Go prints it: `<no value>`), `{{json .A}}`,
+// `{{.}}` / `{{json .}}` (the whole object). Unclosed or unknown actions are
+// errors in Go's wording. Pure.
+[[nodiscard]] Result<std::string> renderInspectFormat(std::string_view format,
+                                                      const nlohmann::json& object);
 
 }  // namespace skiff::cli
