@@ -3,8 +3,9 @@
 // runtime, builds overlay networks with netlink and publishes ports through
 // the routing-mesh proxy. See netd/include/skiff/netd/orchestrator.h.
 
-#include <limits.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "skiff/common/fd.h"
 #include "skiff/common/log.h"
 #include "skiff/netd/api.h"
 #include "skiff/netd/http_server.h"
@@ -28,14 +30,6 @@
 namespace {
 
 using namespace skiff;
-
-std::string selfExe() {
-  char buf[PATH_MAX];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "/proc/self/exe";
-  buf[n] = '\0';
-  return buf;
-}
 
 std::string hostName() {
   char buf[256] = {0};
@@ -87,13 +81,25 @@ int main(int argc, char** argv) {
   }
   std::filesystem::create_directories(std::filesystem::path(socketPath).parent_path(), ec);
 
+  // One daemon per data root: a second one would take over the socket and
+  // "clean up" the first one's replicas as leftovers.
+  UniqueFd lock(::open((dataRoot + "/netd.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!lock || ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    return fatal("another netd is running with data root " + dataRoot + " (" + dataRoot +
+                 "/netd.lock is locked)");
+  }
+
   auto store = netd::Store::open(dataRoot + "/state.db");
   if (!store.ok()) return fatal(store.error().message);
 
   auto cgroups = runtime::CgroupManager::detect(cgroupParent);
   if (!cgroups.ok()) return fatal("cgroups: " + cgroups.error().message);
   std::string cgroupVersion = (*cgroups)->version() == runtime::CgroupVersion::kV2 ? "v2" : "v1";
-  auto launcher = runtime::makeLinuxLauncher(*cgroups, selfExe());
+  auto launcher = runtime::makeLinuxLauncher(
+      *cgroups,
+      // The kernel's own link to this binary: it still works after the file
+      // on disk was replaced by an upgrade (readlink would then give "... (deleted)").
+      "/proc/self/exe");
 
   auto netlink = overlay::openNetlink();
   if (!netlink.ok()) return fatal("netlink: " + netlink.error().message);

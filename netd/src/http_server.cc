@@ -1,11 +1,14 @@
 #include "skiff/netd/http_server.h"
 
 #include <http_parser.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
 
+#include "skiff/common/fd.h"
 #include "skiff/common/log.h"
 
 namespace skiff::netd {
@@ -120,8 +123,11 @@ struct HttpServer::Conn {
 
   void closeSelf() {
     if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&pipe))) return;
-    uv_close(reinterpret_cast<uv_handle_t*>(&pipe),
-             [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
+    uv_close(reinterpret_cast<uv_handle_t*>(&pipe), [](uv_handle_t* h) {
+      auto* c = static_cast<Conn*>(h->data);
+      if (c->server != nullptr) c->server->conns_.erase(c);
+      delete c;
+    });
   }
 
   void respond(const HttpResponse& resp) {
@@ -186,6 +192,15 @@ Status HttpServer::listen(const std::string& socketPath) {
   struct stat st {};
   if (::lstat(socketPath.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) return Error::msg(socketPath + " exists and is not a socket");
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (socketPath.size() >= sizeof addr.sun_path)
+      return Error::msg(socketPath + ": path too long");
+    std::memcpy(addr.sun_path, socketPath.c_str(), socketPath.size() + 1);
+    UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (probe && ::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      return Error::msg("another daemon is serving on " + socketPath, EADDRINUSE);
+    }
     ::unlink(socketPath.c_str());
   }
   pipe_ = new uv_pipe_t;
@@ -204,6 +219,13 @@ Status HttpServer::listen(const std::string& socketPath) {
 }
 
 void HttpServer::close() {
+  // Open client connections go too, or an idle client would keep the loop
+  // (and so netd's shutdown) alive.
+  for (Conn* c : conns_) {
+    c->server = nullptr;
+    c->closeSelf();
+  }
+  conns_.clear();
   if (pipe_ != nullptr) {
     uv_close(reinterpret_cast<uv_handle_t*>(pipe_),
              [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
@@ -223,6 +245,7 @@ void HttpServer::onConnection(uv_stream_t* server, int status) {
   auto* self = static_cast<HttpServer*>(server->data);
   auto* conn = new Conn;
   conn->server = self;
+  self->conns_.insert(conn);
   uv_pipe_init(self->loop_, &conn->pipe, 0);
   conn->pipe.data = conn;
   http_parser_init(&conn->parser, HTTP_REQUEST);

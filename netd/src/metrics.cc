@@ -6,6 +6,8 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/metric_type.h>
 
+#include <map>
+
 #include "skiff/common/log.h"
 
 namespace skiff::netd {
@@ -52,12 +54,22 @@ class Metrics::Collector : public prometheus::Collectable {
       m.gauge.value = v;
       return m;
     };
+    // Which service and port each proxy listener serves, from the snapshot.
+    struct Owner {
+      std::string stack, service, port;
+    };
+    std::map<std::string, Owner> owners;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& c : counts_) {
+        for (const auto& [name, port] : c.listeners) owners[name] = {c.stack, c.service, port};
+      }
+    }
     if (proxy_ != nullptr) {
       for (const auto& l : proxy_->stats()) {
-        // Listener names are "<stack>_<service>:<port>/<proto>".
-        std::string service = l.name.substr(0, l.name.find(':'));
-        std::string port = l.name.substr(l.name.find(':') + 1);
-        std::string stack = service.substr(0, service.find('_'));
+        auto owner = owners.find(l.name);
+        if (owner == owners.end()) continue;  // a listener being removed
+        const auto& [stack, service, port] = owner->second;
         for (const auto& b : l.backends) {
           std::vector<ClientMetric::Label> labels{{"stack", stack},
                                                   {"service", service},

@@ -79,7 +79,10 @@ Result<NetworkState*> Orchestrator::Impl::ensureNetwork(const std::string& name,
   if (name == kIngress) {
     // The node's own address on ingress: the proxy's source toward replicas.
     auto addr = ipam_.allocateAddress(name);
-    if (!addr.ok()) return addr.error();
+    if (!addr.ok()) {
+      (void)ipam_.releaseSubnet(name);
+      return addr.error();
+    }
     n.nodeAddress = *addr;
   }
   auto st = d_.overlay->ensureNetwork(n.config());
@@ -120,6 +123,11 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name,
       return ApiError{409, "service " + old->first + " is being removed; try again in a moment"};
     }
     if (svc.image.empty()) return ApiError{400, "service " + svcName + ": image is required"};
+    if (svc.replicas > kMaxReplicas) {
+      return ApiError{400, "service " + svcName + ": replicas " + std::to_string(svc.replicas) +
+                               " is more than this node can address (at most " +
+                               std::to_string(kMaxReplicas) + ")"};
+    }
     auto image = d_.images->resolve(svc.image);
     if (!image.ok()) return ApiError{400, image.error().message};
     for (const auto& n : svc.networks) {
@@ -362,6 +370,7 @@ Status Orchestrator::restore() {
     runtime::ContainerSpec spec;
     spec.id = id;
     spec.stateDir = doc.value("stateDir", m.d_.dataRoot + "/containers/" + id);
+    spec.logPath = spec.stateDir + "/container.log";
     log::info("netd", "cleaning up container ", id.substr(0, 12), " left by a previous run");
     auto st = m.d_.launcher->cleanup(spec, true);
     if (!st.ok()) log::warn("runtime", "cleanup ", id.substr(0, 12), ": ", st.error().message);
@@ -500,6 +509,11 @@ ApiResult<json> Orchestrator::scaleService(const std::string& name, uint64_t rep
   ServiceState* s = m.findService(name);
   if (s == nullptr) return ApiError{404, "no such service: " + name};
   if (s->spec.mode == "global") return ApiError{400, "scale can only be used with replicated mode"};
+  if (replicas > kMaxReplicas) {
+    return ApiError{400, "replicas " + std::to_string(replicas) +
+                             " is more than this node can address (at most " +
+                             std::to_string(kMaxReplicas) + ")"};
+  }
   s->spec.replicas = replicas;
   s->haltedSlots.clear();
   s->updated = SysClock::now();

@@ -28,6 +28,9 @@ using SteadyClock = std::chrono::steady_clock;
 inline constexpr uint32_t kIngressVni = 4096;
 inline constexpr size_t kTaskHistory = 5;  // docker's default task-history-limit
 inline constexpr const char* kIngress = "ingress";
+// Replicas per service on this node: a network's /24 addresses 253 hosts,
+// one of them the node's ingress address; more would only fail in IPAM.
+inline constexpr uint64_t kMaxReplicas = 250;
 
 std::string newContainerId();  // 64 hex
 std::string newObjectId();     // 25 chars [a-z0-9], docker's task/service/network id form
@@ -35,7 +38,10 @@ std::string rfc3339(SysClock::time_point t);
 std::string portsText(const std::vector<runtime::PortSpec>& ports);  // "*:4000->80/tcp"
 std::string listenerName(const std::string& service, const runtime::PortSpec& p);
 bool validStackName(const std::string& name);
-std::string readFileText(const std::string& path);
+// The last maxBytes of a log file (from a line start): logs are never
+// rotated, so the API answers with their tail instead of the whole file.
+inline constexpr size_t kLogTailBytes = 1 << 20;
+std::string readLogTail(const std::string& path, size_t maxBytes = kLogTailBytes);
 // Swarm template placeholders in hostnames and env: {{.Service.Name}},
 // {{.Task.Slot}}, {{.Task.Name}}, {{.Task.ID}}, {{.Node.Hostname}}, {{.Node.ID}}.
 std::string expandTemplate(std::string text, const std::map<std::string, std::string>& values);

@@ -549,10 +549,8 @@ void Orchestrator::Impl::maybeShutdownDone() {
     for (const auto& l : svc.listeners) (void)d_.proxy->removeListener(l);
     svc.listeners.clear();
   }
-  for (auto& [id, t] : tasks_) {
-    cleanupContainer(*t, false);
-    forgetContainer(t->containerId);
-  }
+  // Task history is not kept across restarts, so neither are its logs.
+  for (auto& [id, t] : tasks_) cleanupContainer(*t, true);
   tasks_.clear();
   std::vector<std::string> nets;
   for (auto& [name, n] : networks_) nets.push_back(name);

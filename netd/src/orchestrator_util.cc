@@ -49,7 +49,11 @@ std::string portsText(const std::vector<runtime::PortSpec>& ports) {
 }
 
 std::string listenerName(const std::string& service, const runtime::PortSpec& p) {
-  return service + ":" + std::to_string(p.published) + "/" + p.protocol;
+  std::string name = service + ":" + std::to_string(p.published) + "/" + p.protocol;
+  // The bind address is part of the name, so a redeploy that changes it
+  // replaces the listener instead of keeping the old address.
+  if (!p.hostIp.empty()) name += "@" + p.hostIp;
+  return name;
 }
 
 bool validStackName(const std::string& name) {
@@ -57,11 +61,21 @@ bool validStackName(const std::string& name) {
   return std::regex_match(name, re);
 }
 
-std::string readFileText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
+std::string readLogTail(const std::string& path, size_t maxBytes) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return "";
+  auto size = static_cast<size_t>(in.tellg());
+  size_t from = size > maxBytes ? size - maxBytes : 0;
+  in.seekg(static_cast<std::streamoff>(from));
+  std::string out(size - from, '\0');
+  in.read(out.data(), static_cast<std::streamsize>(out.size()));
+  out.resize(static_cast<size_t>(in.gcount()));
+  // Start at a whole line when the head was cut.
+  if (from > 0) {
+    auto nl = out.find('\n');
+    out.erase(0, nl == std::string::npos ? out.size() : nl + 1);
+  }
+  return out;
 }
 
 std::string expandTemplate(std::string text, const std::map<std::string, std::string>& values) {

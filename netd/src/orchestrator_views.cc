@@ -196,7 +196,7 @@ ApiResult<json> Orchestrator::serviceLogs(const std::string& name) const {
             [](const Task* a, const Task* b) { return a->created < b->created; });
   json lines = json::array();
   for (const Task* t : tasks) {
-    std::istringstream in(readFileText(t->spec.logPath));
+    std::istringstream in(readLogTail(t->spec.logPath));
     std::string line;
     while (std::getline(in, line)) {
       lines.push_back(
@@ -306,7 +306,7 @@ ApiResult<json> Orchestrator::containerLogs(const std::string& ref) const {
   const Impl& m = *impl_;
   const Task* t = m.findContainer(ref);
   if (t == nullptr || t->spec.id.empty()) return ApiError{404, "No such container: " + ref};
-  return json{{"text", readFileText(t->spec.logPath)}};
+  return json{{"text", readLogTail(t->spec.logPath)}};
 }
 
 ApiResult<json> Orchestrator::listNetworks() const {
@@ -366,7 +366,12 @@ std::vector<Orchestrator::ServiceCount> Orchestrator::serviceCounts() const {
   std::vector<ServiceCount> out;
   for (const auto& [name, s] : impl_->services_) {
     if (s.removed) continue;
-    out.push_back({s.stack, name, impl_->runningCount(name), s.spec.replicas});
+    ServiceCount c{s.stack, name, impl_->runningCount(name), s.spec.replicas, {}};
+    for (const auto& p : s.spec.ports) {
+      if (p.published != 0)
+        c.listeners[listenerName(name, p)] = std::to_string(p.published) + "/" + p.protocol;
+    }
+    out.push_back(std::move(c));
   }
   return out;
 }

@@ -103,3 +103,48 @@ TEST(ParseTarget, DecodesQuery) {
 
 }  // namespace
 }  // namespace skiff::netd
+
+namespace skiff::netd {
+namespace {
+
+TEST(HttpServer, RefusesASocketAnotherDaemonServes) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  std::string path = "/tmp/skiff-http-test-twice-" + std::to_string(::getpid()) + ".sock";
+  {
+    HttpServer first(&loop, [](const HttpRequest&) { return HttpResponse{200, "{}"}; });
+    ASSERT_TRUE(first.listen(path).ok());
+    HttpServer second(&loop, [](const HttpRequest&) { return HttpResponse{200, "{}"}; });
+    auto st = second.listen(path);
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().message, "another daemon is serving on " + path);
+    EXPECT_EQ(::access(path.c_str(), F_OK), 0) << "the first daemon's socket must stay";
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  EXPECT_EQ(uv_loop_close(&loop), 0);
+}
+
+TEST(HttpServer, CloseAlsoClosesIdleClients) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  std::string path = "/tmp/skiff-http-test-idle-" + std::to_string(::getpid()) + ".sock";
+  HttpServer server(&loop, [](const HttpRequest&) { return HttpResponse{200, "{}"}; });
+  ASSERT_TRUE(server.listen(path).ok());
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  // Let the server accept the idle client, then shut it down: uv_run must
+  // return (no handle left) and the client must see EOF.
+  uv_run(&loop, UV_RUN_NOWAIT);
+  server.close();
+  uv_run(&loop, UV_RUN_DEFAULT);
+  char c;
+  EXPECT_EQ(::read(fd, &c, 1), 0);
+  ::close(fd);
+  EXPECT_EQ(uv_loop_close(&loop), 0);
+}
+
+}  // namespace
+}  // namespace skiff::netd

@@ -292,3 +292,20 @@ TEST_F(OrchestratorTest, StateSurvivesARestart) {
 
 }  // namespace
 }  // namespace skiff::netd
+
+namespace skiff::netd {
+namespace {
+
+TEST_F(OrchestratorTest, ReplicasBeyondTheAddressSpaceAreRefused) {
+  ok(orch_->swarmInit(""));
+  ok(orch_->deployStack("s", stack(kWeb)));
+  auto r = orch_->scaleService("s_web", 100000000);
+  const auto* err = std::get_if<ApiError>(&r);
+  ASSERT_NE(err, nullptr);
+  EXPECT_EQ(err->message, "replicas 100000000 is more than this node can address (at most 250)");
+  EXPECT_EQ(launcher_.launched.size(), 3u);
+  EXPECT_EQ(replicas("s_web"), "3/3");
+}
+
+}  // namespace
+}  // namespace skiff::netd

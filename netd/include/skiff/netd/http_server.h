@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "skiff/common/result.h"
@@ -41,9 +42,11 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Binds the socket (replacing a stale socket file), chmod 0660, listens.
+  // Binds the socket, chmod 0660, listens. A socket file left by a dead
+  // daemon is replaced; one that still answers is an error (EADDRINUSE).
   Status listen(const std::string& socketPath);
-  // Stops accepting and closes open connections; the loop finishes the closes.
+  // Stops accepting and closes open client connections; the loop finishes
+  // the closes.
   void close();
 
  private:
@@ -52,6 +55,7 @@ class HttpServer {
   uv_loop_t* loop_;
   HttpHandler handler_;
   uv_pipe_t* pipe_ = nullptr;  // freed in its close callback
+  std::set<Conn*> conns_;      // open client connections, each freed in its close callback
   std::string path_;
 };
 

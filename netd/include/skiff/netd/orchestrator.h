@@ -108,6 +108,8 @@ class Orchestrator {
   struct ServiceCount {
     std::string stack, service;
     uint64_t running = 0, desired = 0;
+    // The service's proxy listeners: name -> port label ("4000/tcp").
+    std::map<std::string, std::string> listeners;
   };
   std::vector<ServiceCount> serviceCounts() const;
 
