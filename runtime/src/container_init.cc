@@ -6,9 +6,11 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -77,6 +79,81 @@ Status bindFile(const std::string& source, const std::string& target, bool readO
   return okStatus();
 }
 
+// As docker's default OCI spec: kernel knobs under /proc are read-only and
+// files that leak host state (kernel memory, keyrings, timers) read as empty.
+// Paths this kernel lacks are skipped, as runc does.
+Status hardenProc(const std::string& proc) {
+  for (const char* p : {"/asound", "/acpi", "/kcore", "/keys", "/latency_stats", "/timer_list",
+                        "/timer_stats", "/sched_debug", "/scsi"}) {
+    const std::string target = proc + p;
+    struct stat st {};
+    if (::stat(target.c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      SKIFF_TRY(doMount("tmpfs", target, "tmpfs", MS_RDONLY, ""));
+    } else {
+      SKIFF_TRY(doMount("/dev/null", target, nullptr, MS_BIND, ""));
+    }
+  }
+  for (const char* p : {"/bus", "/fs", "/irq", "/sys", "/sysrq-trigger"}) {
+    const std::string target = proc + p;
+    if (::access(target.c_str(), F_OK) != 0) continue;
+    SKIFF_TRY(doMount(target, target, nullptr, MS_BIND | MS_REC, ""));
+    // The remount keeps proc's nosuid/nodev/noexec and adds ro.
+    SKIFF_TRY(doMount("", target, nullptr,
+                      MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, ""));
+  }
+  return okStatus();
+}
+
+// Docker's default capabilities minus CAP_MKNOD: there is no devices cgroup
+// yet, so a node made in the container would reach the host's devices.
+constexpr int kKeptCaps[] = {CAP_CHOWN,      CAP_DAC_OVERRIDE, CAP_FSETID,          CAP_FOWNER,
+                             CAP_NET_RAW,    CAP_SETGID,       CAP_SETUID,          CAP_SETFCAP,
+                             CAP_SETPCAP,    CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_KILL,
+                             CAP_AUDIT_WRITE};
+
+bool isKept(int cap) {
+  for (int k : kKeptCaps) {
+    if (k == cap) return true;
+  }
+  return false;
+}
+
+// Needs CAP_SETPCAP, so it runs before setuid drops the effective set.
+Status dropBoundingSet() {
+  for (int cap = 0; cap <= 63; ++cap) {
+    if (isKept(cap)) continue;
+    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+      if (errno == EINVAL) break;  // past the kernel's last capability
+      return sysError("drop capability " + std::to_string(cap) + " from the bounding set");
+    }
+  }
+  return okStatus();
+}
+
+// After setuid: root keeps exactly the kept set (it also becomes root's set
+// across execve, which is bounded by the set above); another uid has none,
+// as setuid already cleared them. Inheritable and ambient are empty (docker
+// since CVE-2022-24769), so no file can pick a capability up on exec, and
+// no_new_privs stops setuid binaries from regaining any.
+Status applyCapabilities(bool root) {
+  __user_cap_header_struct header{};
+  header.version = _LINUX_CAPABILITY_VERSION_3;
+  header.pid = 0;
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+  if (root) {
+    for (int cap : kKeptCaps) {
+      data[cap / 32].effective |= 1u << (cap % 32);
+      data[cap / 32].permitted |= 1u << (cap % 32);
+    }
+  }
+  if (::syscall(SYS_capset, &header, data) != 0) return sysError("capset");
+  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0)
+    return sysError("clear ambient capabilities");
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return sysError("set no_new_privs");
+  return okStatus();
+}
+
 // Targets are paths inside the container; ".." could escape the rootfs.
 Result<std::string> inRoot(const std::string& root, const std::string& target) {
   if (target.empty() || target[0] != '/' || target.find("/..") != std::string::npos) {
@@ -98,6 +175,7 @@ Status setupRootfs(const ContainerSpec& spec) {
 
   SKIFF_TRY(mkdirAll(root + "/proc"));
   SKIFF_TRY(doMount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, ""));
+  SKIFF_TRY(hardenProc(root + "/proc"));
   SKIFF_TRY(mkdirAll(root + "/dev"));
   SKIFF_TRY(
       doMount("tmpfs", root + "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"));
@@ -239,11 +317,13 @@ Error startContainer(ContainerSpec spec, int errFd) {
   auto path = lookPath("", spec.argv[0], env);
   if (!path.ok()) return path.error();
 
+  if (auto s = dropBoundingSet(); !s.ok()) return s.error();
   if (!spec.user.empty()) {
     if (::setgroups(0, nullptr) != 0) return sysError("setgroups").error();
     if (::setgid(ids.gid) != 0) return sysError("setgid " + std::to_string(ids.gid)).error();
     if (::setuid(ids.uid) != 0) return sysError("setuid " + std::to_string(ids.uid)).error();
   }
+  if (auto s = applyCapabilities(ids.uid == 0); !s.ok()) return s.error();
 
   // netd's signal mask and ignored signals must not leak into the container.
   sigset_t none;

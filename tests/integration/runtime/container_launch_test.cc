@@ -138,5 +138,98 @@ TEST_F(ContainerFixture, NumericUserRunsAsThatUid) {
   (*l)->pid = -1;
 }
 
+// What `docker run --rm busybox grep Cap /proc/self/status` shows, minus MKNOD.
+constexpr uint64_t kDockerDefaultCaps = 0x00000000a80425fbULL;
+constexpr uint64_t kKeptCaps = kDockerDefaultCaps & ~(1ULL << 27 /* CAP_MKNOD */);
+
+std::string hex16(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+TEST_F(ContainerFixture, RootInTheContainerHasOnlyDockersCapabilitiesWithoutMknod) {
+  ASSERT_EQ(kKeptCaps, 0x00000000a00425fbULL);
+  auto spec = makeSpec({"helper", "caps"});
+  auto l = launch(spec);
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  std::string line = waitForLog(spec);
+  ASSERT_TRUE(waitReadable((*l)->pidfd.get(), 5000));
+  EXPECT_NE(line.find("capeff=" + hex16(kKeptCaps) + " "), std::string::npos) << line;
+  EXPECT_NE(line.find("capbnd=" + hex16(kKeptCaps) + " "), std::string::npos) << line;
+  EXPECT_NE(line.find("capprm=" + hex16(kKeptCaps) + " "), std::string::npos) << line;
+  EXPECT_NE(line.find("capinh=" + hex16(0) + " "), std::string::npos) << line;
+  EXPECT_NE(line.find("capamb=" + hex16(0) + " "), std::string::npos) << line;
+  EXPECT_NE(line.find("nnp=1 "), std::string::npos) << line;
+  // /proc/sys is a read-only bind: not even root may open a knob for writing.
+  EXPECT_TRUE(line.find("sys_write=EROFS ") != std::string::npos ||
+              line.find("sys_write=EACCES ") != std::string::npos)
+      << line;
+  // No CAP_SYS_ADMIN: mount(2) is refused.
+  EXPECT_NE(line.find("mount=EPERM"), std::string::npos) << line;
+  auto code = launcher_->reap(**l);
+  ASSERT_TRUE(code.ok()) << code.error().message;
+  EXPECT_EQ(*code, 0);
+  (*l)->pid = -1;
+}
+
+TEST_F(ContainerFixture, NonRootUserHasNoCapabilitiesAndTheSameBoundingSet) {
+  auto spec = makeSpec({"helper", "caps"});
+  spec.user = "1234:1234";
+  auto l = launch(spec);
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  std::string line = waitForLog(spec);
+  ASSERT_TRUE(waitReadable((*l)->pidfd.get(), 5000));
+  EXPECT_NE(line.find("capeff=" + hex16(0) + " "), std::string::npos) << line;
+  EXPECT_NE(line.find("capprm=" + hex16(0) + " "), std::string::npos) << line;
+  EXPECT_NE(line.find("capbnd=" + hex16(kKeptCaps) + " "), std::string::npos) << line;
+  EXPECT_NE(line.find("nnp=1 "), std::string::npos) << line;
+  EXPECT_NE(line.find("mount=EPERM"), std::string::npos) << line;
+  auto code = launcher_->reap(**l);
+  ASSERT_TRUE(code.ok()) << code.error().message;
+  EXPECT_EQ(*code, 0);
+  (*l)->pid = -1;
+}
+
+TEST_F(ContainerFixture, HostStateUnderProcIsMaskedOrReadOnly) {
+  auto spec = makeSpec({"helper", "wait", "0"});
+  auto l = launch(spec);
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  waitForLog(spec);
+  // The container's mounts, seen from the host through its pid.
+  const std::string mounts = readText("/proc/" + std::to_string((*l)->pid) + "/mountinfo");
+  auto mountLine = [&](const std::string& point) {
+    std::istringstream in(mounts);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.find(" " + point + " ") != std::string::npos) return line;
+    }
+    return std::string("<not mounted>");
+  };
+  // Same kernel inside and out: what the host's /proc lacks, the container's does too.
+  ASSERT_TRUE(std::filesystem::exists("/proc/sys"));
+  for (const char* path : {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"}) {
+    if (std::filesystem::exists(path)) {
+      EXPECT_NE(mountLine(path).find(" ro,"), std::string::npos) << path << ": " << mountLine(path);
+    }
+  }
+  int masked = 0;
+  for (const char* path : {"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug"}) {
+    if (std::filesystem::exists(path)) {
+      ++masked;
+      EXPECT_NE(mountLine(path), "<not mounted>") << path << " is not masked";
+    }
+  }
+  EXPECT_GT(masked, 0) << "this kernel has none of the masked files; the check above tested nothing";
+  // A masked file reads as /dev/null: empty.
+  const std::string root = "/proc/" + std::to_string((*l)->pid) + "/root";
+  EXPECT_EQ(readText(root + "/proc/keys"), "");
+  ASSERT_TRUE(launcher_->signal((*l)->pid, SIGTERM).ok());
+  ASSERT_TRUE(waitReadable((*l)->pidfd.get(), 5000));
+  auto code = launcher_->reap(**l);
+  ASSERT_TRUE(code.ok());
+  (*l)->pid = -1;
+}
+
 }  // namespace
 }  // namespace skiff::runtime::testing
