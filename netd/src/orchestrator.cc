@@ -215,9 +215,7 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name,
 
   // 3. Apply. Networks first (services need them).
   json messages = json::array();
-  StackState& stack = stacks_[name];
-  stack.name = name;
-  stack.spec = spec;
+  std::vector<std::string> createdNetworks;
   for (const auto& [netName, net] : spec.networks) {
     std::string full = name + "_" + netName;
     if (networks_.count(full)) continue;
@@ -229,10 +227,16 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name,
     messages.push_back("Creating network " + full);
     auto created = ensureNetwork(full, name, net, std::nullopt, std::nullopt);
     if (!created.ok()) {
+      // Nothing of this deploy stays: its listeners and networks go again.
       for (const auto& a : added) (void)d_.proxy->removeListener(a);
+      for (const auto& n : createdNetworks) removeNetwork(n);
       return ApiError{500, created.error().message};
     }
+    createdNetworks.push_back(full);
   }
+  StackState& stack = stacks_[name];
+  stack.name = name;
+  stack.spec = spec;
   for (const auto& [svcName, svcSpec] : spec.services) {
     std::string full = name + "_" + svcName;
     auto it = services_.find(full);
@@ -406,17 +410,25 @@ Status Orchestrator::restore() {
   auto stacks = m.d_.store->list("stack");
   if (!stacks.ok()) return stacks.error();
   for (const auto& [name, doc] : *stacks) {
+    runtime::StackSpec spec;
+    std::string failure;
     try {
-      auto spec = runtime::stackFromJson(doc.at("spec"));
+      spec = runtime::stackFromJson(doc.at("spec"));
       auto result = m.deploy(name, spec);
-      if (auto* err = std::get_if<ApiError>(&result)) {
-        log::error("netd", "restore stack ", name, ": ", err->message);
-      } else {
-        log::info("netd", "stack ", name, " restored");
-      }
+      if (auto* err = std::get_if<ApiError>(&result)) failure = err->message;
     } catch (const std::exception& e) {
-      log::error("netd", "restore stack ", name, ": ", e.what());
+      failure = e.what();
     }
+    if (failure.empty()) {
+      log::info("netd", "stack ", name, " restored");
+      continue;
+    }
+    // Keep it listed, so the user sees it and can `stack rm` it (which also
+    // frees its networks) or deploy it again once the cause is fixed.
+    log::error("netd", "restore stack ", name, ": ", failure);
+    StackState& kept = m.stacks_[name];
+    kept.name = name;
+    kept.spec = spec;
   }
   return okStatus();
 }
@@ -471,8 +483,7 @@ ApiResult<json> Orchestrator::swarmLeave(bool force) {
   // Stacks and their networks go as their tasks exit; ingress and the store
   // go now (a later init makes them anew).
   m.swarm_ = false;
-  m.finishRemovals();
-  if (m.networks_.count(kIngress)) m.removeNetwork(kIngress);
+  m.finishRemovals();  // ingress goes there too, once no replica drains through it
   (void)m.d_.store->erase("swarm", "self");
   log::info("netd", "node left the swarm");
   return json::object();

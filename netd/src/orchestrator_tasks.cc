@@ -536,6 +536,13 @@ void Orchestrator::Impl::finishRemovals() {
     if (!used) unused.push_back(name);
   }
   for (const auto& n : unused) removeNetwork(n);
+  // After `swarm leave`: ingress carries the proxy's connections to draining
+  // replicas, so it goes only when the last of them is gone.
+  if (!swarm_ && networks_.count(kIngress) &&
+      std::none_of(tasks_.begin(), tasks_.end(),
+                   [](const auto& kv) { return kv.second->live(); })) {
+    removeNetwork(kIngress);
+  }
 }
 
 void Orchestrator::Impl::maybeShutdownDone() {

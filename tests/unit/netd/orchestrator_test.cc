@@ -309,3 +309,23 @@ TEST_F(OrchestratorTest, ReplicasBeyondTheAddressSpaceAreRefused) {
 
 }  // namespace
 }  // namespace skiff::netd
+
+namespace skiff::netd {
+namespace {
+
+TEST_F(OrchestratorTest, SwarmLeaveKeepsIngressUntilReplicasAreGone) {
+  ok(orch_->swarmInit(""));
+  ok(orch_->deployStack("s", stack(kWeb)));
+  ok(orch_->swarmLeave(true));
+  EXPECT_EQ(launcher_.signals.size(), 3u);
+  EXPECT_TRUE(netlink_.has("skbr-4096")) << "replicas still draining through ingress";
+  for (const auto& [pid, sig] : launcher_.signals) launcher_.exit(pid, 0);
+  settle();
+  EXPECT_EQ(netlink_.linkCount(), 0u) << "everything the swarm made is gone";
+  auto r = orch_->deployStack("s", stack(kWeb));
+  ASSERT_NE(std::get_if<ApiError>(&r), nullptr);
+  EXPECT_EQ(std::get<ApiError>(r).message, kNotManager);
+}
+
+}  // namespace
+}  // namespace skiff::netd
