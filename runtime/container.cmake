@@ -7,6 +7,7 @@ add_library(skiff_runtime_container STATIC
   ${_skiff_container_dir}/src/restart_policy.cc
   ${_skiff_container_dir}/src/container_launcher.cc
   ${_skiff_container_dir}/src/container_init.cc
+  ${_skiff_container_dir}/src/privileges.cc
   ${_skiff_container_dir}/src/container_files.cc
   ${_skiff_container_dir}/src/container_fake.cc)
 target_include_directories(skiff_runtime_container PUBLIC ${_skiff_container_dir}/include)

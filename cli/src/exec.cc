@@ -14,6 +14,7 @@
 #include <iterator>
 
 #include "skiff/common/fd.h"
+#include "skiff/runtime/privileges.h"
 
 namespace skiff::cli {
 
@@ -51,6 +52,16 @@ Result<std::vector<std::string>> readEnviron(pid_t pid) {
   ::signal(SIGQUIT, SIG_DFL);
   if (::fchdir(rootFd) != 0 || ::chroot(".") != 0 || ::chdir("/") != 0) {
     std::fprintf(stderr, "skiff exec: enter container root: %s\n", std::strerror(errno));
+    ::_exit(126);
+  }
+  // The same privileges as the replica's own processes: docker's
+  // capabilities (minus MKNOD) and no_new_privs, not the CLI's full root.
+  if (auto st = runtime::dropBoundingSet(); !st.ok()) {
+    std::fprintf(stderr, "skiff exec: %s\n", st.error().message.c_str());
+    ::_exit(126);
+  }
+  if (auto st = runtime::applyCapabilities(/*root=*/true); !st.ok()) {
+    std::fprintf(stderr, "skiff exec: %s\n", st.error().message.c_str());
     ::_exit(126);
   }
   ::clearenv();
