@@ -5,6 +5,8 @@
 // words and the shim exits 127.
 
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <limits.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -14,12 +16,15 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "container_internal.h"
+#include "skiff/common/fd.h"
 #include "skiff/runtime/privileges.h"
 
 namespace skiff::runtime {
@@ -47,14 +52,6 @@ Status mkdirAll(const std::string& path, mode_t mode = 0755) {
   return okStatus();
 }
 
-Status touch(const std::string& path) {
-  SKIFF_TRY(mkdirAll(path.substr(0, path.rfind('/'))));
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return sysError("create " + path);
-  ::close(fd);
-  return okStatus();
-}
-
 Status doMount(const std::string& source, const std::string& target, const char* type,
                unsigned long flags, const std::string& data) {
   if (::mount(source.c_str(), target.c_str(), type, flags, data.empty() ? nullptr : data.c_str()) !=
@@ -64,52 +61,168 @@ Status doMount(const std::string& source, const std::string& target, const char*
   return okStatus();
 }
 
-Status bindFile(const std::string& source, const std::string& target, bool readOnly) {
+// Everything below builds the rootfs before pivot_root, as root, while "/" is
+// still the host's. An image's symlinks (/etc -> /somewhere, /data -> /etc)
+// must never be followed on the host, so, as runc does with securejoin, every
+// target is resolved inside the rootfs with openat2(RESOLVE_IN_ROOT), missing
+// components are created one at a time relative to their resolved parent, and
+// mounts go onto the resolved object through "/proc/self/fd/N" (the host's
+// /proc: the container's is only mounted under the rootfs).
+enum class Create { kNothing, kDir, kFile };
+
+Result<UniqueFd> openInRoot(int rootFd, const std::string& path, std::uint64_t flags) {
+  open_how how{};
+  how.flags = flags | O_CLOEXEC;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  // EAGAIN: a concurrent rename raced the ".." check; the kernel asks to retry.
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    const long fd = ::syscall(SYS_openat2, rootFd, path.c_str(), &how, sizeof how);
+    if (fd >= 0) return UniqueFd(static_cast<int>(fd));
+    if (errno != EAGAIN && errno != EINTR) break;
+  }
+  return Error::fromErrno("openat2 " + path, errno);
+}
+
+std::vector<std::string> splitPath(const std::string& path) {
+  std::vector<std::string> parts;
+  std::istringstream in(path);
+  std::string part;
+  while (std::getline(in, part, '/')) {
+    if (!part.empty() && part != ".") parts.push_back(part);
+  }
+  return parts;
+}
+
+std::string joinPath(const std::vector<std::string>& parts, size_t count) {
+  std::string out = ".";
+  for (size_t i = 0; i < count; ++i) out += "/" + parts[i];
+  return out;
+}
+
+// Resolves `path` (a path inside the container) under rootFd, creating what is
+// missing as `create` says (parents always as directories). A dangling symlink
+// is followed inside the rootfs, as it will be once the container runs.
+Result<UniqueFd> resolveInRoot(int rootFd, const std::string& path, Create create) {
+  std::vector<std::string> parts = splitPath(path);
+  for (int links = 0; links <= 40; ++links) {
+    auto cur = openInRoot(rootFd, ".", O_PATH | O_DIRECTORY);
+    if (!cur.ok()) return cur.error();
+    bool restarted = false;
+    for (size_t i = 0; i < parts.size() && !restarted; ++i) {
+      auto next = openInRoot(rootFd, joinPath(parts, i + 1), O_PATH);
+      if (next.ok()) {
+        cur = std::move(next);
+        continue;
+      }
+      if (next.error().code != ENOENT || create == Create::kNothing) return next.error();
+      const std::string& name = parts[i];
+      char buf[PATH_MAX];
+      const ssize_t n = ::readlinkat(cur->get(), name.c_str(), buf, sizeof buf - 1);
+      if (n >= 0) {
+        // Dangling symlink: continue from its target, still inside the root.
+        const std::string target(buf, static_cast<size_t>(n));
+        std::vector<std::string> rewritten;
+        if (target.empty() || target[0] != '/') rewritten.assign(parts.begin(), parts.begin() + static_cast<long>(i));
+        for (auto& p : splitPath(target)) rewritten.push_back(std::move(p));
+        rewritten.insert(rewritten.end(), parts.begin() + static_cast<long>(i) + 1, parts.end());
+        parts = std::move(rewritten);
+        restarted = true;
+        break;
+      }
+      const bool last = i + 1 == parts.size();
+      if (last && create == Create::kFile) {
+        const int fd = ::openat(cur->get(), name.c_str(),
+                                O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0) return sysError("create " + path).error();
+        ::close(fd);
+      } else if (::mkdirat(cur->get(), name.c_str(), 0755) != 0 && errno != EEXIST) {
+        return sysError("mkdir " + path).error();
+      }
+      next = openInRoot(rootFd, joinPath(parts, i + 1), O_PATH);
+      if (!next.ok()) return next.error();
+      cur = std::move(next);
+    }
+    if (!restarted) return cur;
+  }
+  return Error::msg("resolve " + path + " in rootfs: too many levels of symbolic links", ELOOP);
+}
+
+std::string fdPath(const UniqueFd& fd) { return "/proc/self/fd/" + std::to_string(fd.get()); }
+
+// Mounts onto `target` inside the rootfs; `what` names it in errors.
+Status mountInRoot(int rootFd, const std::string& source, const std::string& target, Create create,
+                   const char* type, unsigned long flags, const std::string& data) {
+  auto fd = resolveInRoot(rootFd, target, create);
+  if (!fd.ok()) return Error::msg("mount " + source + " on " + target + ": " + fd.error().message,
+                                  fd.error().code);
+  if (::mount(source.c_str(), fdPath(*fd).c_str(), type, flags,
+              data.empty() ? nullptr : data.c_str()) != 0) {
+    return sysError("mount " + source + " on " + target);
+  }
+  return okStatus();
+}
+
+// A remount acts on the mount now on top of target: resolve it afresh (the fd
+// the mount was made through still points at what lies underneath).
+Status remountInRoot(int rootFd, const std::string& target, unsigned long flags) {
+  return mountInRoot(rootFd, "", target, Create::kNothing, nullptr, flags, "");
+}
+
+Status bindFile(int rootFd, const std::string& source, const std::string& target, bool readOnly) {
   struct stat st {};
   if (::stat(source.c_str(), &st) != 0)
     return sysError("bind source path does not exist: " + source);
-  if (S_ISDIR(st.st_mode)) {
-    SKIFF_TRY(mkdirAll(target));
-  } else {
-    SKIFF_TRY(touch(target));
-  }
-  SKIFF_TRY(doMount(source, target, nullptr, MS_BIND | MS_REC, ""));
-  if (readOnly) SKIFF_TRY(doMount("", target, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, ""));
+  SKIFF_TRY(mountInRoot(rootFd, source, target, S_ISDIR(st.st_mode) ? Create::kDir : Create::kFile,
+                        nullptr, MS_BIND | MS_REC, ""));
+  if (readOnly) SKIFF_TRY(remountInRoot(rootFd, target, MS_BIND | MS_REMOUNT | MS_RDONLY));
   return okStatus();
 }
 
 // As docker's default OCI spec: kernel knobs under /proc are read-only and
 // files that leak host state (kernel memory, keyrings, timers) read as empty.
 // Paths this kernel lacks are skipped, as runc does.
-Status hardenProc(const std::string& proc) {
+Status hardenProc(int rootFd) {
   for (const char* p : {"/asound", "/acpi", "/kcore", "/keys", "/latency_stats", "/timer_list",
                         "/timer_stats", "/sched_debug", "/scsi"}) {
-    const std::string target = proc + p;
+    const std::string target = std::string("/proc") + p;
+    auto fd = resolveInRoot(rootFd, target, Create::kNothing);
+    if (!fd.ok()) continue;
     struct stat st {};
-    if (::stat(target.c_str(), &st) != 0) continue;
+    if (::fstat(fd->get(), &st) != 0) return sysError("stat " + target);
     if (S_ISDIR(st.st_mode)) {
-      SKIFF_TRY(doMount("tmpfs", target, "tmpfs", MS_RDONLY, ""));
+      SKIFF_TRY(doMount("tmpfs", fdPath(*fd), "tmpfs", MS_RDONLY, ""));
     } else {
-      SKIFF_TRY(doMount("/dev/null", target, nullptr, MS_BIND, ""));
+      SKIFF_TRY(doMount("/dev/null", fdPath(*fd), nullptr, MS_BIND, ""));
     }
   }
   for (const char* p : {"/bus", "/fs", "/irq", "/sys", "/sysrq-trigger"}) {
-    const std::string target = proc + p;
-    if (::access(target.c_str(), F_OK) != 0) continue;
-    SKIFF_TRY(doMount(target, target, nullptr, MS_BIND | MS_REC, ""));
+    const std::string target = std::string("/proc") + p;
+    auto fd = resolveInRoot(rootFd, target, Create::kNothing);
+    if (!fd.ok()) continue;
+    SKIFF_TRY(doMount(fdPath(*fd), fdPath(*fd), nullptr, MS_BIND | MS_REC, ""));
     // The remount keeps proc's nosuid/nodev/noexec and adds ro.
-    SKIFF_TRY(doMount("", target, nullptr,
-                      MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, ""));
+    SKIFF_TRY(remountInRoot(rootFd, target,
+                            MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC));
   }
   return okStatus();
 }
 
-// Targets are paths inside the container; ".." could escape the rootfs.
-Result<std::string> inRoot(const std::string& root, const std::string& target) {
+// Targets are paths inside the container; ".." is refused as before (the
+// in-root resolution would contain it anyway).
+Status checkTarget(const std::string& target) {
   if (target.empty() || target[0] != '/' || target.find("/..") != std::string::npos) {
     return Error::msg("invalid mount path: " + target + " (must be absolute, without ..)");
   }
-  return root + target;
+  return okStatus();
+}
+
+Status symlinkInRoot(int rootFd, const char* from, const std::string& to) {
+  const auto slash = to.rfind('/');
+  auto dir = resolveInRoot(rootFd, to.substr(0, slash), Create::kNothing);
+  if (!dir.ok()) return Error::msg("symlink " + to + ": " + dir.error().message, dir.error().code);
+  if (::symlinkat(from, dir->get(), to.substr(slash + 1).c_str()) != 0)
+    return sysError("symlink " + to);
+  return okStatus();
 }
 
 Status setupRootfs(const ContainerSpec& spec) {
@@ -122,39 +235,38 @@ Status setupRootfs(const ContainerSpec& spec) {
   SKIFF_TRY(doMount("overlay", root, "overlay", 0,
                     "lowerdir=" + lower + ",upperdir=" + detail::upperDir(spec) +
                         ",workdir=" + detail::workDir(spec)));
+  // Opened after the overlay mount, so it is the overlay's root. The state
+  // dir path itself is netd's, not the image's.
+  const int rawRoot = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rawRoot < 0) return sysError("open " + root);
+  const UniqueFd rootFd(rawRoot);
+  const int r = rootFd.get();
 
-  SKIFF_TRY(mkdirAll(root + "/proc"));
-  SKIFF_TRY(doMount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, ""));
-  SKIFF_TRY(hardenProc(root + "/proc"));
-  SKIFF_TRY(mkdirAll(root + "/dev"));
-  SKIFF_TRY(
-      doMount("tmpfs", root + "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"));
+  SKIFF_TRY(mountInRoot(r, "proc", "/proc", Create::kDir, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                        ""));
+  SKIFF_TRY(hardenProc(r));
+  SKIFF_TRY(mountInRoot(r, "tmpfs", "/dev", Create::kDir, "tmpfs", MS_NOSUID | MS_STRICTATIME,
+                        "mode=755,size=65536k"));
   for (const char* dev : {"null", "zero", "full", "random", "urandom", "tty"}) {
-    SKIFF_TRY(bindFile(std::string("/dev/") + dev, root + "/dev/" + dev, false));
+    SKIFF_TRY(bindFile(r, std::string("/dev/") + dev, std::string("/dev/") + dev, false));
   }
-  SKIFF_TRY(mkdirAll(root + "/dev/pts"));
-  SKIFF_TRY(doMount("devpts", root + "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-                    "newinstance,ptmxmode=0666,mode=0620"));
-  if (::symlink("pts/ptmx", (root + "/dev/ptmx").c_str()) != 0)
-    return sysError("symlink /dev/ptmx");
-  SKIFF_TRY(mkdirAll(root + "/dev/shm"));
-  SKIFF_TRY(doMount("shm", root + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                    "mode=1777,size=65536k"));
+  SKIFF_TRY(mountInRoot(r, "devpts", "/dev/pts", Create::kDir, "devpts", MS_NOSUID | MS_NOEXEC,
+                        "newinstance,ptmxmode=0666,mode=0620"));
+  SKIFF_TRY(symlinkInRoot(r, "pts/ptmx", "/dev/ptmx"));
+  SKIFF_TRY(mountInRoot(r, "shm", "/dev/shm", Create::kDir, "tmpfs",
+                        MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k"));
   const std::pair<const char*, const char*> links[] = {{"/proc/self/fd", "/dev/fd"},
                                                        {"/proc/self/fd/0", "/dev/stdin"},
                                                        {"/proc/self/fd/1", "/dev/stdout"},
                                                        {"/proc/self/fd/2", "/dev/stderr"}};
-  for (const auto& [from, to] : links) {
-    if (::symlink(from, (root + to).c_str()) != 0) return sysError(std::string("symlink ") + to);
-  }
+  for (const auto& [from, to] : links) SKIFF_TRY(symlinkInRoot(r, from, to));
 
-  SKIFF_TRY(bindFile(detail::hostnameFile(spec), root + "/etc/hostname", false));
-  SKIFF_TRY(bindFile(detail::hostsFile(spec), root + "/etc/hosts", false));
-  SKIFF_TRY(bindFile(detail::resolvFile(spec), root + "/etc/resolv.conf", false));
+  SKIFF_TRY(bindFile(r, detail::hostnameFile(spec), "/etc/hostname", false));
+  SKIFF_TRY(bindFile(r, detail::hostsFile(spec), "/etc/hosts", false));
+  SKIFF_TRY(bindFile(r, detail::resolvFile(spec), "/etc/resolv.conf", false));
   for (const auto& m : spec.mounts) {
-    auto target = inRoot(root, m.target);
-    if (!target.ok()) return target.error();
-    SKIFF_TRY(bindFile(m.source, *target, m.readOnly));
+    SKIFF_TRY(checkTarget(m.target));
+    SKIFF_TRY(bindFile(r, m.source, m.target, m.readOnly));
   }
 
   if (::chdir(root.c_str()) != 0) return sysError("chdir " + root);

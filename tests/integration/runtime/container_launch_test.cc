@@ -231,5 +231,43 @@ TEST_F(ContainerFixture, HostStateUnderProcIsMaskedOrReadOnly) {
   (*l)->pid = -1;
 }
 
+// An image's symlinks are the image's: /etc and /data pointing at absolute host
+// paths, or climbing out with "..", resolve inside the rootfs (as they will
+// once the container runs) and netd, root on the host, creates and mounts
+// nothing outside it.
+TEST_F(ContainerFixture, ImageSymlinksNeverReachTheHost) {
+  const std::filesystem::path outside = base_ / "outside";
+  std::filesystem::create_directories(outside);
+  std::filesystem::create_directory_symlink(outside, base_ / "layer/etc");
+  std::filesystem::create_directory_symlink(outside / "data", base_ / "layer/data");
+  std::filesystem::create_directory_symlink("../../../../../../../../.." + outside.string(),
+                                            base_ / "layer/up");
+  auto spec = makeSpec({"helper", "wait", "0"});
+  spec.mounts.push_back(BindMount{(base_ / "msg").string(), "/up/msg", false});
+  auto l = launch(spec);
+  EXPECT_TRUE(std::filesystem::is_empty(outside)) << "netd wrote into a host directory";
+  ASSERT_TRUE(l.ok()) << l.error().message;
+
+  // The container still sees its files, through its own symlinks.
+  std::string line = waitForLog(spec);
+  EXPECT_NE(line.find("etc_hostname=" + spec.id.substr(0, 12) + " "), std::string::npos) << line;
+  EXPECT_NE(line.find("data=from the host data_ro=1 "), std::string::npos) << line;
+  // They landed inside the rootfs, at the in-root resolution of the links.
+  const std::string root = "/proc/" + std::to_string((*l)->pid) + "/root";
+  EXPECT_TRUE(std::filesystem::exists(spec.stateDir + "/upper" + outside.string() + "/hostname"));
+  EXPECT_EQ(readText(root + outside.string() + "/msg"), "from the host\n");
+  EXPECT_EQ(readText(root + outside.string() + "/data/msg"), "from the host\n");
+  EXPECT_TRUE(std::filesystem::is_empty(outside)) << "netd wrote into a host directory";
+
+  ASSERT_TRUE(launcher_->signal((*l)->pid, SIGTERM).ok());
+  ASSERT_TRUE(waitReadable((*l)->pidfd.get(), 5000));
+  auto code = launcher_->reap(**l);
+  ASSERT_TRUE(code.ok());
+  (*l)->pid = -1;
+  ASSERT_TRUE(launcher_->cleanup(spec, false).ok());
+  EXPECT_TRUE(std::filesystem::is_empty(outside)) << "netd wrote into a host directory";
+  EXPECT_FALSE(mountinfoMentions(outside.string()));
+}
+
 }  // namespace
 }  // namespace skiff::runtime::testing
