@@ -189,17 +189,19 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name,
   }
   // 2. Bind new listeners now: a port taken by another process refuses
   // the whole deploy, and the listeners bound so far are closed again.
-  std::set<std::string> wantedNames;
+  // Listeners are named by port, so a port that moves to another service of
+  // this stack (a renamed service, say) keeps its listener.
+  std::map<std::string, std::string> wantedOwner;  // listener -> service
   std::vector<std::string> added;
   for (const auto& w : wanted) {
-    std::string lname = listenerName(w.service, w.port);
-    wantedNames.insert(lname);
-    auto svc = services_.find(w.service);
-    if (svc != services_.end() &&
-        std::find(svc->second.listeners.begin(), svc->second.listeners.end(), lname) !=
-            svc->second.listeners.end()) {
-      continue;
-    }
+    std::string lname = listenerName(w.port);
+    wantedOwner[lname] = w.service;
+    bool bound = std::any_of(services_.begin(), services_.end(), [&](const auto& kv) {
+      return kv.second.stack == name &&
+             std::find(kv.second.listeners.begin(), kv.second.listeners.end(), lname) !=
+                 kv.second.listeners.end();
+    });
+    if (bound) continue;
     proxy::ListenerConfig lc;
     lc.name = lname;
     lc.bindHost = w.port.hostIp.empty() ? "0.0.0.0" : w.port.hostIp;
@@ -276,15 +278,15 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name,
     ServiceState& s = it->second;
     std::vector<std::string> keep;
     for (const auto& l : s.listeners) {
-      if (wantedNames.count(l)) {
+      auto owner = wantedOwner.find(l);
+      if (owner == wantedOwner.end()) {
+        (void)d_.proxy->removeListener(l);  // the port is no longer published
+      } else if (owner->second == full) {
         keep.push_back(l);
-      } else {
-        (void)d_.proxy->removeListener(l);
-      }
+      }  // else another service of this stack takes the listener over
     }
-    for (const auto& w : wanted) {
-      std::string lname = listenerName(w.service, w.port);
-      if (w.service == full && std::find(keep.begin(), keep.end(), lname) == keep.end())
+    for (const auto& [lname, owner] : wantedOwner) {
+      if (owner == full && std::find(keep.begin(), keep.end(), lname) == keep.end())
         keep.push_back(lname);
     }
     s.listeners = keep;
@@ -294,6 +296,8 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name,
     if (s.stack != name || s.removed) continue;
     if (spec.services.count(full.substr(name.size() + 1))) continue;
     messages.push_back("Removing service " + full);
+    // Listeners another service took over are no longer this one's to close.
+    std::erase_if(s.listeners, [&](const std::string& l) { return wantedOwner.count(l) != 0; });
     removeService(s);
   }
   persistStack(stack);

@@ -36,7 +36,9 @@ std::string newContainerId();  // 64 hex
 std::string newObjectId();     // 25 chars [a-z0-9], docker's task/service/network id form
 std::string rfc3339(SysClock::time_point t);
 std::string portsText(const std::vector<runtime::PortSpec>& ports);  // "*:4000->80/tcp"
-std::string listenerName(const std::string& service, const runtime::PortSpec& p);
+// The proxy listener of a published port: "4000/tcp" (+ "@<host ip>"). Ports
+// are unique in the swarm, so the port names the listener.
+std::string listenerName(const runtime::PortSpec& p);
 bool validStackName(const std::string& name);
 // The last maxBytes of a log file (from a line start): logs are never
 // rotated, so the API answers with their tail instead of the whole file.

@@ -459,7 +459,7 @@ void Orchestrator::Impl::updateBackends(ServiceState& svc) {
               [](const auto& a, const auto& b) { return a.first < b.first; });
     std::vector<proxy::Backend> backends;
     for (auto& [slot, b] : bySlot) backends.push_back(std::move(b));
-    d_.proxy->setBackends(listenerName(svc.name, port), std::move(backends));
+    d_.proxy->setBackends(listenerName(port), std::move(backends));
   }
 }
 

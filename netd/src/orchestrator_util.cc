@@ -48,8 +48,8 @@ std::string portsText(const std::vector<runtime::PortSpec>& ports) {
   return out;
 }
 
-std::string listenerName(const std::string& service, const runtime::PortSpec& p) {
-  std::string name = service + ":" + std::to_string(p.published) + "/" + p.protocol;
+std::string listenerName(const runtime::PortSpec& p) {
+  std::string name = std::to_string(p.published) + "/" + p.protocol;
   // The bind address is part of the name, so a redeploy that changes it
   // replaces the listener instead of keeping the old address.
   if (!p.hostIp.empty()) name += "@" + p.hostIp;

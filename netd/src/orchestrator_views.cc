@@ -369,7 +369,7 @@ std::vector<Orchestrator::ServiceCount> Orchestrator::serviceCounts() const {
     ServiceCount c{s.stack, name, impl_->runningCount(name), s.spec.replicas, {}};
     for (const auto& p : s.spec.ports) {
       if (p.published != 0)
-        c.listeners[listenerName(name, p)] = std::to_string(p.published) + "/" + p.protocol;
+        c.listeners[listenerName(p)] = std::to_string(p.published) + "/" + p.protocol;
     }
     out.push_back(std::move(c));
   }

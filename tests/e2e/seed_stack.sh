@@ -229,6 +229,18 @@ check "the 3 kept replicas are untouched" test -z "$(comm -13 <(echo "$before") 
 check "service scale to 4" bash -c "'$SKIFF_BIN/skiff' service scale getstartedlab_web=4 | grep -q 'getstartedlab_web scaled to 4'"
 check "4/4 after service scale" wait_for 20 replicas_are 4/4
 
+echo "rename in place"
+sed 's/^  web:/  front:/' "$LAB_DIR/three.yml" >"$LAB_DIR/renamed.yml"
+out=$(skiff stack deploy -c "$LAB_DIR/renamed.yml" getstartedlab 2>&1 || true)
+check "a renamed service takes port 4000 over in one deploy" \
+  grep -qzE 'Creating service getstartedlab_front.*Removing service getstartedlab_web' <<<"$out"
+front_up() { skiff service ls --format '{{.Name}} {{.Replicas}}' | grep -qx 'getstartedlab_front 3/3'; }
+check "3/3 replicas of the renamed service" wait_for 20 front_up
+web_gone() { ! skiff service ls --format '{{.Name}}' | grep -qx getstartedlab_web; }
+check "the old service is gone" wait_for 20 web_gone
+check "port 4000 answers from the renamed service" \
+  grep -q "Hello World" <<<"$(lab_exec curl -sS --max-time 5 http://127.0.0.1:4000/)"
+
 echo "stack rm"
 pids=$(for c in $(skiff container ls -q); do container_pid "$c"; done)
 # A request in flight while the stack goes: netd drains the replica in the
