@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <nlohmann/json.hpp>
 
 #include "skiff/common/fd.h"
 #include "skiff/common/log.h"
@@ -150,9 +151,8 @@ struct HttpServer::Conn {
       return;
     }
     if (parser.http_errno != HPE_OK || used != len) {
-      respond({400, std::string(R"({"message":"bad HTTP request: )") +
-                        http_errno_description(static_cast<http_errno>(parser.http_errno)) +
-                        "\"}"});
+      std::string why = http_errno_description(static_cast<http_errno>(parser.http_errno));
+      respond({400, nlohmann::json{{"message", "bad HTTP request: " + why}}.dump()});
       return;
     }
     if (!complete) return;
@@ -165,19 +165,9 @@ struct HttpServer::Conn {
       resp = server->handler_(request);
     } catch (const std::exception& e) {
       log::error("api", "handler for ", request.method, " ", request.path, " threw: ", e.what());
-      resp = {500, nlohmann_json_escape(e.what())};
+      resp = {500, nlohmann::json{{"message", e.what()}}.dump()};
     }
     respond(resp);
-  }
-
-  static std::string nlohmann_json_escape(const std::string& text) {
-    std::string out = R"({"message":")";
-    for (char c : text) {
-      if (c == '"' || c == '\\') out += '\\';
-      if (static_cast<unsigned char>(c) < 0x20) continue;
-      out += c;
-    }
-    return out + "\"}";
   }
 };
 

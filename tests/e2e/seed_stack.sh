@@ -35,6 +35,14 @@ wait_for() {
   done
 }
 container_pid() { skiff container inspect --format '{{.State.Pid}}' "$1"; }
+# answered N: how many of N requests to port 4000 got an answer.
+answered() {
+  local n=0 i
+  for i in $(seq 1 "$1"); do
+    lab_exec curl -sS --max-time 5 http://127.0.0.1:4000/ >/dev/null && n=$((n + 1))
+  done
+  echo "$n"
+}
 replicas_are() { skiff service ls --format '{{.Name}} {{.Replicas}}' | grep -qx "getstartedlab_web $1"; }
 
 on_exit() {
@@ -136,11 +144,7 @@ check "the killed replica leaves the rotation at once" wait_for 3 replicas_are 4
 check "a new replica runs within the restart delay (5s) + margin" wait_for 12 replicas_are 5/5
 ps_out=$(skiff service ps getstartedlab_web --no-trunc)
 check "service ps shows the failed task and its exit code" grep -q 'non-zero exit (137)' <<<"$ps_out"
-ok=0
-for i in $(seq 1 10); do
-  lab_exec curl -sS --max-time 5 http://127.0.0.1:4000/ >/dev/null && ok=$((ok + 1))
-done
-check "10/10 requests answered after the restart" test "$ok" -eq 10
+check "10/10 requests answered after the restart" test "$(answered 10)" -eq 10
 
 echo "bad input"
 bad="$LAB_DIR/bad.yml"
@@ -212,11 +216,7 @@ lab_stop_netd
 check "netd stopped its replicas on SIGTERM" grep -q "stopped" "$LAB_DIR/netd.log"
 lab_netd
 check "the stack comes back after a netd restart" wait_for 30 replicas_are 5/5
-ok=0
-for i in $(seq 1 5); do
-  lab_exec curl -sS --max-time 5 http://127.0.0.1:4000/ >/dev/null && ok=$((ok + 1))
-done
-check "port 4000 answers again" test "$ok" -eq 5
+check "port 4000 answers again" test "$(answered 5)" -eq 5
 
 echo "scale in place"
 sed 's/replicas: 5/replicas: 3/' "$compose" >"$LAB_DIR/three.yml"

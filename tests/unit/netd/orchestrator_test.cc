@@ -290,12 +290,6 @@ TEST_F(OrchestratorTest, StateSurvivesARestart) {
   EXPECT_EQ(net["VNI"], 4097) << "the network keeps its VNI";
 }
 
-}  // namespace
-}  // namespace skiff::netd
-
-namespace skiff::netd {
-namespace {
-
 TEST_F(OrchestratorTest, ReplicasBeyondTheAddressSpaceAreRefused) {
   ok(orch_->swarmInit(""));
   ok(orch_->deployStack("s", stack(kWeb)));
@@ -306,12 +300,6 @@ TEST_F(OrchestratorTest, ReplicasBeyondTheAddressSpaceAreRefused) {
   EXPECT_EQ(launcher_.launched.size(), 3u);
   EXPECT_EQ(replicas("s_web"), "3/3");
 }
-
-}  // namespace
-}  // namespace skiff::netd
-
-namespace skiff::netd {
-namespace {
 
 TEST_F(OrchestratorTest, SwarmLeaveKeepsIngressUntilReplicasAreGone) {
   ok(orch_->swarmInit(""));
