@@ -1,6 +1,7 @@
 // skiff-proxy: the routing-mesh balancer as a standalone binary.
 //   skiff-proxy --listen 127.0.0.1:4000 --backend 127.0.0.1:8081 --backend ...
 //               [--threads N] [--udp] [--proxy-protocol v1|v2] [--idle-timeout 30s]
+//               [--connect-timeout 2s] [--no-splice]
 // Runs until SIGINT or SIGTERM, then closes every connection and exits 0.
 
 #include <signal.h>
@@ -63,6 +64,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> backends;
   unsigned threads = 0;
   bool udp = false;
+  bool noSplice = false;
   std::string proxyProtocol = "none";
   std::string idleTimeout = "0";
   std::string connectTimeout = "2s";
@@ -71,6 +73,7 @@ int main(int argc, char** argv) {
   app.add_option("--backend", backends, "a backend HOST:PORT (repeat for each)")->required();
   app.add_option("--threads", threads, "loop threads (default: number of cores)");
   app.add_flag("--udp", udp, "balance UDP flows instead of TCP connections");
+  app.add_flag("--no-splice", noSplice, "copy bulk transfers through user space instead of splice()");
   app.add_option("--proxy-protocol", proxyProtocol, "send a PROXY protocol header to backends")
       ->check(CLI::IsMember({"none", "v1", "v2"}));
   app.add_option("--idle-timeout", idleTimeout, "close connections idle this long, e.g. 30s (0 = never)");
@@ -87,6 +90,7 @@ int main(int argc, char** argv) {
 
   skiff::proxy::ListenerConfig config;
   config.udp = udp;
+  config.splice = !noSplice;
   config.name = listen + (udp ? "/udp" : "/tcp");
   if (!splitHostPort(listen, &config.bindHost, &config.port)) {
     std::fprintf(stderr, "skiff-proxy: --listen %s: expected HOST:PORT\n", listen.c_str());

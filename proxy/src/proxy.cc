@@ -4,6 +4,7 @@
 #include "skiff/proxy/proxy.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -40,6 +41,11 @@ constexpr size_t kMaxPooledChunks = 256;
 constexpr size_t kMaxPooledConns = 1024;
 constexpr int kBacklog = 4096;
 constexpr std::chrono::milliseconds kDefaultUdpIdle{60000};
+// Zero-copy forwarding (splice through a pipe) starts for a direction once a
+// read fills a whole buffer: a bulk transfer, not a request/response exchange
+// (whose small reads gain nothing from a pipe and would pay for one).
+constexpr int kPipeSize = 256 * 1024;
+constexpr size_t kMaxPooledPipes = 32;
 
 int64_t nowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
@@ -91,7 +97,7 @@ struct ListenerShared {
   mutable std::mutex mu;
   std::shared_ptr<const Snapshot> snapshot = std::make_shared<Snapshot>();
   std::atomic<uint64_t> version{1};
-  std::atomic<uint64_t> acceptErrors{0}, failedClients{0};
+  std::atomic<uint64_t> acceptErrors{0}, failedClients{0}, splicedBytes{0};
 };
 
 class Worker;
@@ -126,6 +132,51 @@ class BufferPool {
   std::vector<Chunk*> free_;
 };
 
+// A pipe that moves one direction of a bulk connection without copying:
+// splice(socket -> pipe), then splice(pipe -> socket). Empty pipes are kept
+// for the next bulk connection; one with bytes left in it is closed.
+struct Pipe {
+  int r = -1, w = -1;
+  explicit operator bool() const { return r >= 0; }
+};
+
+class PipePool {
+ public:
+  ~PipePool() {
+    for (Pipe& p : free_) closePipe(p);
+  }
+  // An empty pipe, or none when pipes cannot be made (fd limit): the caller
+  // then keeps copying.
+  Pipe get() {
+    if (!free_.empty()) {
+      Pipe p = free_.back();
+      free_.pop_back();
+      return p;
+    }
+    int fds[2];
+    if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return {};
+    // A larger pipe halves the splice calls per MiB; the default (64 KiB)
+    // stays when the system's pipe-max-size or pipe-user-pages refuse it.
+    (void)::fcntl(fds[1], F_SETPIPE_SZ, kPipeSize);
+    return Pipe{fds[0], fds[1]};
+  }
+  void put(Pipe p, bool empty) {
+    if (empty && free_.size() < kMaxPooledPipes) {
+      free_.push_back(p);
+    } else {
+      closePipe(p);
+    }
+  }
+
+ private:
+  static void closePipe(Pipe& p) {
+    ::close(p.r);
+    ::close(p.w);
+    p = {};
+  }
+  std::vector<Pipe> free_;
+};
+
 // TCP sockets bypass libuv's streams: each worker owns one edge-triggered
 // epoll set and blocks on it (see Worker::run). A socket is registered
 // once (IN|OUT|RDHUP, edge-triggered) and never touched with epoll_ctl again;
@@ -158,9 +209,13 @@ struct Side {
   uint32_t gen = 0;    // bumped whenever fd changes (see kListenerTag note)
   uint32_t flags = 0;  // epoll events seen so far (RDHUP/ERR/HUP are sticky)
   bool eof = false, paused = false, shut = false, readQueued = false;
+  bool corked = false;  // last bytes sent with MSG_MORE: the shutdown must not wait
   std::vector<PendingWrite> q;  // bytes the kernel did not take yet
   size_t qHead = 0;
+  // Bytes waiting to be written to this side: in q, or in the pipe once the
+  // direction towards this side is spliced (then q stays empty).
   size_t queued = 0;
+  Pipe pipe;
 };
 
 struct TcpConn {
@@ -236,11 +291,36 @@ class Worker {
   ~Worker() {
     for (TcpConn* c : slots_) delete c;
     if (epfd_ >= 0) ::close(epfd_);
+    if (reserveFd_ >= 0) ::close(reserveFd_);
+  }
+
+  // Out of fds (EMFILE/ENFILE): the connection at the head of the backlog
+  // would wait there until an fd frees up, and an edge-triggered listener
+  // gets no new edge for it. The reserve fd is given up for a moment to
+  // accept it and reset it at once, so the client learns instead of hanging
+  // (libuv's and nginx's answer). False when no reserve fd is left.
+  bool shedOne(int listenFd) {
+    if (reserveFd_ < 0) return false;
+    ::close(reserveFd_);
+    int fd = ::accept4(listenFd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) {
+      linger lg{1, 0};
+      (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+      ::close(fd);
+    }
+    reserveFd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    auto now = Clock::now();
+    if (now - lastShedLog_ > std::chrono::seconds(10)) {
+      lastShedLog_ = now;
+      log::warn(kLog, "out of file descriptors: resetting new connections (raise the fd limit)");
+    }
+    return fd >= 0;
   }
 
   Status init() {
     epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
     if (epfd_ < 0) return Error::fromErrno("epoll_create1");
+    reserveFd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     int r = uv_loop_init(&loop_);
     if (r < 0) return Error::msg(std::string("uv_loop_init: ") + uv_strerror(r), -r);
     r = uv_async_init(&loop_, &async_, [](uv_async_t* a) { static_cast<Worker*>(a->data)->runTasks(); });
@@ -314,6 +394,7 @@ class Worker {
 
   uv_loop_t* loop() { return &loop_; }
   BufferPool& pool() { return pool_; }
+  PipePool& pipes() { return pipes_; }
 
   // Registers a socket once for the rest of its life (edge-triggered).
   bool watch(int fd, uint64_t tag) {
@@ -546,6 +627,8 @@ class Worker {
   }
 
   int epfd_ = -1;
+  int reserveFd_ = -1;
+  Clock::time_point lastShedLog_{};
   uv_loop_t loop_{};
   uv_async_t async_{};
   uv_idle_t idle_{};
@@ -557,6 +640,7 @@ class Worker {
   std::mutex mu_;
   std::vector<std::function<void()>> tasks_;
   BufferPool pool_;
+  PipePool pipes_;
   std::map<std::string, ListenerRt*> listeners_;
   std::unordered_set<DrainTimer*> drains_;
   bool stopping_ = false;
@@ -619,6 +703,10 @@ void releaseSide(TcpConn* c, Side* s, bool reset) {
   for (size_t i = s->qHead; i < s->q.size(); ++i) pool.put(s->q[i].chunk);
   s->q.clear();
   s->qHead = 0;
+  if (s->pipe) {
+    workerOf(c)->pipes().put(s->pipe, s->queued == 0);
+    s->pipe = {};
+  }
   s->queued = 0;
   if (s->fd < 0) return;
   if (reset) {
@@ -651,10 +739,14 @@ bool wouldBlock(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == 
 
 // Sends n bytes of chunk to dst; takes ownership of chunk. Returns false when
 // the connection was closed because of a write error.
-bool forward(TcpConn* c, Side* dst, Chunk* chunk, size_t n) {
+bool forward(TcpConn* c, Side* dst, Chunk* chunk, size_t n, bool last = false) {
   size_t off = 0;
   if (dst->queued == 0) {
-    ssize_t r = ::send(dst->fd, chunk->data, n, MSG_NOSIGNAL);
+    // The source's last bytes (its FIN is already here): MSG_MORE holds them
+    // back for the shutdown that follows in this iteration, so they leave in
+    // one segment with the FIN (one packet and one wake-up less for the peer).
+    ssize_t r = ::send(dst->fd, chunk->data, n, MSG_NOSIGNAL | (last ? MSG_MORE : 0));
+    if (last && r > 0) dst->corked = true;
     if (r == static_cast<ssize_t>(n)) {
       workerOf(c)->pool().put(chunk);
       return true;
@@ -679,6 +771,77 @@ void onEof(TcpConn* c, Side* s) {
   workerOf(c)->queueShutdown(c);
 }
 
+void countBytes(TcpConn* c, Side* src, size_t n) {
+  c->lastActivity = uv_now(workerOf(c)->loop());
+  auto& counter = src == &c->client ? c->be->bytesIn : c->be->bytesOut;
+  counter.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+}
+
+// Moves what the pipe towards dst holds into dst. Returns false when the
+// connection was closed because of a write error; dst->queued > 0 afterwards
+// means dst is full (EPOLLOUT resumes it).
+bool flushPipe(TcpConn* c, Side* dst) {
+  while (dst->queued > 0) {
+    ssize_t m = ::splice(dst->pipe.r, nullptr, dst->fd, nullptr, dst->queued, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (m > 0) {
+      dst->queued -= static_cast<size_t>(m);
+      continue;
+    }
+    if (m < 0 && errno == EINTR) continue;
+    if (m < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    closeConn(c, true);  // m == 0 cannot happen with bytes in the pipe
+    return false;
+  }
+  return true;
+}
+
+// The spliced form of readSide: socket -> pipe -> socket, the bytes never
+// cross into user space. The pipe is emptied into dst before every splice
+// from s, so an EAGAIN from s always means s is drained (with bytes left in
+// the pipe, EAGAIN could also mean a full pipe). A dst that cannot take the
+// whole pipe pauses s until EPOLLOUT drains it (flushSide).
+void spliceSide(TcpConn* c, Side* s, Side* dst) {
+  for (int i = 0; i < kMaxReadsPerWake; ++i) {
+    if (c->phase != Phase::kEstablished || s->eof) return;
+    if (dst->queued > 0) {
+      if (!flushPipe(c, dst)) return;
+      if (dst->queued > 0) {
+        s->paused = true;
+        return;
+      }
+    }
+    ssize_t n = ::splice(s->fd, nullptr, dst->pipe.w, nullptr, kPipeSize, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0) {
+      dst->queued += static_cast<size_t>(n);
+      countBytes(c, s, static_cast<size_t>(n));
+      c->l->shared->splicedBytes.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+      continue;
+    }
+    if (n == 0) {
+      onEof(c, s);
+      return;
+    }
+    int err = errno;
+    if (err == EAGAIN || err == EWOULDBLOCK) return;
+    if (err == EINTR) continue;
+    closeConn(c, true);  // reset or error: propagate as a reset
+    return;
+  }
+  if (dst->queued > 0 && !flushPipe(c, dst)) return;
+  if (dst->queued > 0) {
+    s->paused = true;
+    return;
+  }
+  workerOf(c)->defer(c, s);  // budget used up; more is probably waiting
+}
+
+// A read filled a whole buffer and nothing waits for dst: from now on the
+// direction s -> dst is spliced. Without a pipe (fd limit) it keeps copying.
+void maybeStartSplice(TcpConn* c, Side* dst) {
+  if (!c->l->shared->config.splice || dst->pipe || dst->queued > 0) return;
+  dst->pipe = workerOf(c)->pipes().get();
+}
+
 // Reads s until its receive queue is empty (a short read: edge-triggered,
 // any later arrival raises a new event), EOF, backpressure, or the per-wake
 // budget. EOF is learned from EPOLLRDHUP without a read returning 0.
@@ -687,6 +850,10 @@ void readSide(TcpConn* c, Side* s) {
   Worker* w = workerOf(c);
   for (int i = 0; i < kMaxReadsPerWake; ++i) {
     if (c->phase != Phase::kEstablished || s->eof) return;
+    if (dst->pipe) {
+      spliceSide(c, s, dst);
+      return;
+    }
     if (dst->queued > kMaxWriteQueue) {
       s->paused = true;  // resumed by flushSide once dst has drained
       return;
@@ -694,19 +861,16 @@ void readSide(TcpConn* c, Side* s) {
     Chunk* chunk = w->pool().get();
     ssize_t n = ::read(s->fd, chunk->data, kBufSize);
     if (n > 0) {
-      c->lastActivity = uv_now(w->loop());
-      if (s == &c->client) {
-        c->be->bytesIn.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
-      } else {
-        c->be->bytesOut.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
-      }
-      if (!forward(c, dst, chunk, static_cast<size_t>(n))) return;
+      countBytes(c, s, static_cast<size_t>(n));
+      bool last = static_cast<size_t>(n) < kBufSize && (s->flags & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) == EPOLLRDHUP;
+      if (!forward(c, dst, chunk, static_cast<size_t>(n), last)) return;
       if (static_cast<size_t>(n) < kBufSize && (s->flags & (EPOLLERR | EPOLLHUP)) == 0) {
         // Drained. With RDHUP seen, everything before the FIN has been read.
         if ((s->flags & EPOLLRDHUP) != 0) onEof(c, s);
         if (dst->queued > kMaxWriteQueue) s->paused = true;
         return;
       }
+      if (static_cast<size_t>(n) == kBufSize) maybeStartSplice(c, dst);
       continue;
     }
     int err = errno;
@@ -724,7 +888,7 @@ void readSide(TcpConn* c, Side* s) {
 }
 
 // Writes what is queued for s; resumes its peer when the queue has drained
-// below half the bound.
+// below half the bound (a pipe: once it is empty).
 void flushSide(TcpConn* c, Side* s) {
   BufferPool& pool = workerOf(c)->pool();
   while (s->qHead < s->q.size()) {
@@ -746,9 +910,11 @@ void flushSide(TcpConn* c, Side* s) {
     s->q.clear();
     s->qHead = 0;
   }
+  if (s->pipe && s->q.empty() && !flushPipe(c, s)) return;
   Side* src = peerOf(c, s);
   if (s->queued == 0 && src->eof) workerOf(c)->queueShutdown(c);
-  if (src->paused && s->queued <= kMaxWriteQueue / 2) {
+  size_t resumeBelow = s->pipe ? 0 : kMaxWriteQueue / 2;
+  if (src->paused && s->queued <= resumeBelow) {
     src->paused = false;
     if (!src->eof) readSide(c, src);
   }
@@ -862,17 +1028,28 @@ void startConnect(TcpConn* c) {
   s->flags = 0;
   const sockaddr* addr = reinterpret_cast<const sockaddr*>(&c->be->addr);
   socklen_t len = addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  // Out of fds, ports or memory is this host's trouble, not the backend's:
+  // the client fails, the backend keeps its health.
   int fd = ::socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    connectFailed(c);
+    failClient(c);
     return;
   }
   s->fd = fd;
   ++s->gen;
   int one = 1;
   (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if ((::connect(fd, addr, len) != 0 && errno != EINPROGRESS) || !w->watch(fd, Worker::tagOf(c, s))) {
-    connectFailed(c);
+  if (::connect(fd, addr, len) != 0 && errno != EINPROGRESS) {
+    int err = errno;
+    if (err == EADDRNOTAVAIL || err == ENOBUFS || err == ENOMEM || err == EMFILE || err == ENFILE) {
+      failClient(c);
+    } else {
+      connectFailed(c);  // unreachable and the like: try the next backend
+    }
+    return;
+  }
+  if (!w->watch(fd, Worker::tagOf(c, s))) {
+    failClient(c);
     return;
   }
   uv_timer_start(&c->timer, onTimer, static_cast<uint64_t>(c->l->shared->config.connectTimeout.count()), 0);
@@ -890,9 +1067,9 @@ void acceptSome(ListenerRt* l) {
       int err = errno;
       if (err == EAGAIN || err == EWOULDBLOCK) return;
       if (err == EINTR || err == ECONNABORTED) continue;
-      // EMFILE and friends: count it; the next connection raises a new edge.
       l->shared->acceptErrors.fetch_add(1, std::memory_order_relaxed);
-      return;
+      if ((err == EMFILE || err == ENFILE) && w->shedOne(l->fd)) continue;
+      return;  // ENOBUFS/ENOMEM: the next connection raises a new edge
     }
     TcpConn* c = w->newConn();
     c->l = l;
@@ -932,7 +1109,8 @@ void Worker::flushShutdowns() {
     // wait one iteration, and usually close() replaces the shutdown().
     bool needShut = false;
     for (Side* s : {be, cl}) needShut |= peerOf(c, s)->eof && !s->shut && s->queued == 0;
-    if (needShut && !c->shutDelayed) {
+    bool corked = cl->corked || be->corked;
+    if (needShut && !c->shutDelayed && !corked) {
       c->shutDelayed = true;
       queueShutdown(c);
       continue;
@@ -1357,6 +1535,7 @@ std::vector<Proxy::ListenerStats> Proxy::stats() const {
     ls.name = name;
     ls.acceptErrors = shared->acceptErrors.load(std::memory_order_relaxed);
     ls.failedClientConnections = shared->failedClients.load(std::memory_order_relaxed);
+    ls.splicedBytes = shared->splicedBytes.load(std::memory_order_relaxed);
     std::shared_ptr<const Snapshot> snap;
     {
       std::lock_guard l(shared->mu);

@@ -15,7 +15,9 @@
 // peer's write queue is over a bound stops being read (backpressure), and an
 // optional idle timeout closes both sides. A backend whose connects fail is
 // ejected for a doubling back-off (passive health). Buffers come from a
-// per-loop pool. TCP sockets are raw fds in one edge-triggered epoll set per
+// per-loop pool. A direction whose read fills a whole buffer (a bulk
+// transfer) switches to splice() through a pipe from a per-loop pool, so its
+// bytes never cross into user space. TCP sockets are raw fds in one edge-triggered epoll set per
 // loop, which the loop thread blocks on (libuv's own epoll fd is a member):
 // registered once, never modified, EOF taken from EPOLLRDHUP. libuv streams
 // cost ~5 more syscalls per connection.
@@ -52,6 +54,7 @@ struct ListenerConfig {
   std::chrono::milliseconds connectTimeout{2000};
   std::chrono::milliseconds idleTimeout{0};  // 0 = none (TCP); UDP flows default to 60s
   int proxyProtocol = 0;                     // 0 none, 1 v1, 2 v2 (TCP only)
+  bool splice = true;  // zero-copy forwarding of bulk transfers (TCP), see above
 };
 
 struct Options {
@@ -88,6 +91,7 @@ class Proxy {
     std::string name;
     std::vector<BackendStats> backends;
     uint64_t acceptErrors = 0, failedClientConnections = 0;
+    uint64_t splicedBytes = 0;  // of all bytes forwarded, those moved by splice()
   };
   // bytesIn = client -> backend, bytesOut = backend -> client.
   std::vector<ListenerStats> stats() const;
