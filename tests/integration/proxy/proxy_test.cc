@@ -2,6 +2,7 @@
 // namespace (see netns_main.cc): who answered, which bytes arrived, which
 // connections failed, which fds are left.
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -12,8 +13,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <string>
@@ -160,12 +163,15 @@ TEST(ProxyTcp, BackendClosingFirstGivesEachClientAllBytesThenCleanEof) {
   EXPECT_EQ(f.statsOf("r0").connections, 200u);
 }
 
-TEST(ProxyTcp, LargeTransferIsByteExactBothWays) {
-  SKIFF_REQUIRE_ISOLATED();
+// Bulk transfers are spliced (socket -> pipe -> socket) once a read fills a
+// whole buffer; the same bytes must arrive with splice on and off.
+void transferBothWays(bool splice) {
   constexpr uint64_t kBytes = 64ull << 20;
+  ListenerConfig cfg;
+  cfg.splice = splice;
   {
     Fixture f;
-    f.start(1, ServerMode{.greet = false, .sumAtEof = true});
+    f.start(1, ServerMode{.greet = false, .sumAtEof = true}, cfg);
     int fd = connectTo(f.port, 20000);
     ASSERT_GE(fd, 0);
     std::string chunk(1 << 20, '\0');
@@ -179,10 +185,15 @@ TEST(ProxyTcp, LargeTransferIsByteExactBothWays) {
     EXPECT_EQ(readLine(fd, 20000), std::to_string(kBytes) + " " + std::to_string(hash));
     ::close(fd);
     EXPECT_EQ(f.statsOf("r0").bytesIn, kBytes);
+    if (splice) {
+      EXPECT_GT(f.listenerStats().splicedBytes, kBytes / 2) << "the upload was not spliced";
+    } else {
+      EXPECT_EQ(f.listenerStats().splicedBytes, 0u);
+    }
   }
   {
     Fixture f;
-    f.start(1, ServerMode{.greet = false, .blastBytes = kBytes});
+    f.start(1, ServerMode{.greet = false, .blastBytes = kBytes}, cfg);
     int fd = connectTo(f.port, 20000);
     ASSERT_GE(fd, 0);
     ::shutdown(fd, SHUT_WR);
@@ -192,7 +203,43 @@ TEST(ProxyTcp, LargeTransferIsByteExactBothWays) {
     uint64_t mismatches = 0;
     for (uint64_t i = 0; i < kBytes; ++i) mismatches += got[i] != testing::patternByte(i);
     EXPECT_EQ(mismatches, 0u);
+    EXPECT_EQ(f.statsOf("r0").bytesOut, kBytes);
+    if (splice) {
+      EXPECT_GT(f.listenerStats().splicedBytes, kBytes / 2) << "the download was not spliced";
+    }
   }
+}
+
+TEST(ProxyTcp, LargeTransferIsByteExactBothWaysSpliced) {
+  SKIFF_REQUIRE_ISOLATED();
+  transferBothWays(true);
+}
+
+TEST(ProxyTcp, LargeTransferIsByteExactBothWaysCopied) {
+  SKIFF_REQUIRE_ISOLATED();
+  transferBothWays(false);
+}
+
+// A slow reader: the spliced direction must stop reading the backend while
+// the client does not read (the pipe and the socket buffers are the bound),
+// then deliver every byte once it reads again.
+TEST(ProxyTcp, SplicedDownloadWaitsForASlowReader) {
+  SKIFF_REQUIRE_ISOLATED();
+  constexpr uint64_t kBytes = 32ull << 20;
+  Fixture f;
+  f.start(1, ServerMode{.greet = false, .blastBytes = kBytes});
+  int fd = connectTo(f.port, 20000);
+  ASSERT_GE(fd, 0);
+  ::shutdown(fd, SHUT_WR);
+  std::this_thread::sleep_for(300ms);  // the backend blasts; nobody reads
+  uint64_t forwarded = f.statsOf("r0").bytesOut;
+  EXPECT_LT(forwarded, kBytes / 2) << "the proxy read far more than the client took";
+  std::string got = readAll(fd, 20000);
+  ::close(fd);
+  ASSERT_EQ(got.size(), kBytes);
+  uint64_t mismatches = 0;
+  for (uint64_t i = 0; i < kBytes; ++i) mismatches += got[i] != testing::patternByte(i);
+  EXPECT_EQ(mismatches, 0u);
 }
 
 TEST(ProxyTcp, IdleTimeoutClosesBothSides) {
@@ -231,6 +278,91 @@ TEST(ProxyTcp, DrainLetsOpenConnectionFinishWhileNewOnesGoElsewhere) {
   EXPECT_EQ(readAll(held), "");
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
   ::close(held);
+}
+
+// A backend that resets its connection: the client sees a reset too, not a
+// clean EOF that would pass for a complete answer.
+TEST(ProxyTcp, BackendResetReachesTheClientAsReset) {
+  SKIFF_REQUIRE_ISOLATED();
+  Fixture f;
+  f.start(1, ServerMode{.greet = true, .resetAfterGreeting = true});
+  int fd = connectTo(f.port);
+  ASSERT_GE(fd, 0);
+  std::string got;
+  char buf[256];
+  ssize_t r = 0;
+  while ((r = ::recv(fd, buf, sizeof buf, 0)) > 0) got.append(buf, static_cast<size_t>(r));
+  int err = errno;
+  ::close(fd);
+  EXPECT_EQ(r, -1);
+  EXPECT_EQ(err, ECONNRESET) << std::strerror(err);
+}
+
+// A backend that never answers the SYN costs the client the connect timeout
+// once, then the next backend answers; afterwards the silent one is ejected.
+TEST(ProxyTcp, ConnectTimeoutMovesToTheNextBackend) {
+  SKIFF_REQUIRE_ISOLATED();
+  testing::Blackhole hole;
+  Fixture f;
+  ListenerConfig cfg;
+  cfg.connectTimeout = 300ms;
+  f.start(1, ServerMode{}, cfg, 1);
+  f.proxy->setBackends(f.name, {Backend{"silent", "127.0.0.1", hole.port()},
+                                Backend{"r0", "127.0.0.1", f.servers[0]->port()}});
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(greetingVia(f.port), "r0");
+  auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(waited, 250ms) << "the first pick was not the silent backend";
+  EXPECT_LT(waited, 3s);
+  EXPECT_EQ(f.statsOf("silent").connectErrors, 1u);
+  // Ejected for a back-off: the next connections go straight to r0.
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(greetingVia(f.port), "r0");
+  EXPECT_EQ(f.statsOf("silent").connectErrors, 1u);
+  EXPECT_EQ(f.listenerStats().failedClientConnections, 0u);
+}
+
+// PROXY protocol: the backend (an echo server) receives the header first, so
+// it learns the client's address and port.
+TEST(ProxyTcp, ProxyProtocolV1TellsTheBackendWhoConnected) {
+  SKIFF_REQUIRE_ISOLATED();
+  Fixture f;
+  ListenerConfig cfg;
+  cfg.proxyProtocol = 1;
+  f.start(1, ServerMode{.greet = false, .echo = true}, cfg);
+  int fd = connectTo(f.port);
+  ASSERT_GE(fd, 0);
+  sockaddr_in me{};
+  socklen_t len = sizeof me;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&me), &len);
+  ASSERT_TRUE(testing::writeAll(fd, "hello\n", 6));
+  EXPECT_EQ(readLine(fd), "PROXY TCP4 127.0.0.1 127.0.0.1 " + std::to_string(ntohs(me.sin_port)) + " " +
+                              std::to_string(f.port) + "\r");
+  EXPECT_EQ(readLine(fd), "hello");
+  ::close(fd);
+}
+
+TEST(ProxyTcp, ProxyProtocolV2TellsTheBackendWhoConnected) {
+  SKIFF_REQUIRE_ISOLATED();
+  Fixture f;
+  ListenerConfig cfg;
+  cfg.proxyProtocol = 2;
+  f.start(1, ServerMode{.greet = false, .echo = true}, cfg);
+  int fd = connectTo(f.port);
+  ASSERT_GE(fd, 0);
+  sockaddr_in me{};
+  socklen_t len = sizeof me;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&me), &len);
+  ASSERT_TRUE(testing::writeAll(fd, "hello", 5));
+  ::shutdown(fd, SHUT_WR);
+  std::string got = readAll(fd);
+  ::close(fd);
+  // 12-byte signature, version 2 + PROXY, TCP over IPv4, 12 address bytes.
+  std::string expect("\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c", 16);
+  uint16_t cport = ntohs(me.sin_port);
+  expect += std::string("\x7f\x00\x00\x01\x7f\x00\x00\x01", 8);
+  expect += {static_cast<char>(cport >> 8), static_cast<char>(cport & 0xff), static_cast<char>(f.port >> 8),
+             static_cast<char>(f.port & 0xff)};
+  EXPECT_EQ(got, expect + "hello");
 }
 
 TEST(ProxyTcp, PortInUseNamesTheOwner) {
@@ -327,6 +459,82 @@ class Child {
   pid_t pid_ = -1;
   int to_ = -1, from_ = -1;
 };
+
+// Out of file descriptors: connections the proxy cannot take are reset at
+// once (the reserve fd trick) instead of hanging in the backlog, the ones it
+// holds keep working, and it serves again once fds are free.
+TEST(ProxyTcp, OutOfFdsResetsNewClientsInsteadOfHanging) {
+  SKIFF_REQUIRE_ISOLATED();
+  constexpr int kClients = 12;
+  // Backend and clients in their own processes: only the proxy's fds count
+  // against this process's limit. Fork before any thread exists.
+  Child backend([](int in, int out) {
+    TestServer server("r0", ServerMode{.greet = true});
+    if (!pipeWrite(out, std::to_string(server.port()) + "\n")) return 1;
+    char c;
+    while (::read(in, &c, 1) > 0) {
+    }
+    return 0;
+  });
+  Child clients([](int in, int out) {
+    std::string portLine = pipeReadLine(in, 10000);
+    if (portLine.empty()) return 1;
+    uint16_t port = static_cast<uint16_t>(std::stoi(portLine));
+    int greeted = 0, reset = 0, eof = 0, hung = 0;
+    std::vector<int> fds;
+    for (int i = 0; i < kClients; ++i) {
+      int fd = connectTo(port, 3000);
+      if (fd < 0) {
+        ++reset;
+        continue;
+      }
+      fds.push_back(fd);
+      char buf[16];
+      ssize_t r = ::recv(fd, buf, sizeof buf, 0);
+      if (r > 0) {
+        ++greeted;
+      } else if (r == 0) {
+        ++eof;
+      } else if (errno == ECONNRESET) {
+        ++reset;
+      } else {
+        ++hung;  // the 3 s receive timeout: stuck in the backlog
+      }
+    }
+    std::string report = std::to_string(greeted) + " " + std::to_string(reset) + " " + std::to_string(eof) + " " +
+                         std::to_string(hung);
+    if (!pipeWrite(out, report + "\n")) return 1;
+    (void)pipeReadLine(in, 20000);  // hold the connections until told
+    for (int fd : fds) ::close(fd);
+    return pipeWrite(out, "closed\n") ? 0 : 1;
+  });
+  ASSERT_TRUE(backend.ok() && clients.ok());
+  std::string backendPort = backend.receive(10000);
+  ASSERT_FALSE(backendPort.empty());
+  Fixture f;
+  f.start(0, ServerMode{}, {}, 1);
+  f.proxy->setBackends(f.name, {Backend{"r0", "127.0.0.1", static_cast<uint16_t>(std::stoi(backendPort))}});
+  rlimit saved{};
+  getrlimit(RLIMIT_NOFILE, &saved);
+  // Room for 4 proxied connections (2 fds each) above what is open now.
+  rlimit tight{static_cast<rlim_t>(testing::openFdCount() + 3 + 8), saved.rlim_max};
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &tight), 0);
+  ASSERT_TRUE(clients.send(std::to_string(f.port)));
+  std::string report = clients.receive(60000);
+  setrlimit(RLIMIT_NOFILE, &saved);
+  int greeted = -1, reset = -1, eof = -1, hung = -1;
+  ASSERT_EQ(std::sscanf(report.c_str(), "%d %d %d %d", &greeted, &reset, &eof, &hung), 4) << report;
+  EXPECT_EQ(hung, 0) << "clients were left hanging in the backlog";
+  EXPECT_GE(greeted, 1);
+  EXPECT_LT(greeted, kClients);
+  EXPECT_EQ(greeted + reset + eof, kClients);
+  auto ls = f.listenerStats();
+  EXPECT_GE(ls.acceptErrors + ls.failedClientConnections, static_cast<uint64_t>(kClients - greeted));
+  EXPECT_EQ(f.statsOf("r0").connectErrors, 0u) << "a local fd shortage was blamed on the backend";
+  ASSERT_TRUE(clients.send("close"));
+  EXPECT_EQ(clients.receive(20000), "closed");
+  EXPECT_EQ(greetingVia(f.port), "r0") << "the proxy did not recover";
+}
 
 void raiseFdLimit() {
   rlimit rl{};

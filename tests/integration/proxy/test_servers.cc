@@ -123,7 +123,13 @@ void TestServer::run() {
           ev.events = EPOLLIN | EPOLLOUT | EPOLLET | EPOLLRDHUP;
           ev.data.fd = c;
           epoll_ctl(epollFd_, EPOLL_CTL_ADD, c, &ev);
-          if (!flush(c, p)) closePeer(c);
+          if (!flush(c, p)) {
+            closePeer(c);
+          } else if (mode_.resetAfterGreeting) {
+            linger lg{1, 0};
+            setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+            closePeer(c);
+          }
         }
         continue;
       }
@@ -180,6 +186,20 @@ UdpIdServer::~UdpIdServer() {
   thread_.join();
   ::close(fd_);
   ::close(stopFd_);
+}
+
+Blackhole::Blackhole() {
+  listenFd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  auto a = loopback(0);
+  ::bind(listenFd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::listen(listenFd_, 0);
+  port_ = boundPort(listenFd_);
+  fillerFd_ = connectTo(port_);
+}
+
+Blackhole::~Blackhole() {
+  if (fillerFd_ >= 0) ::close(fillerFd_);
+  ::close(listenFd_);
 }
 
 int connectTo(uint16_t port, int timeoutMs) {

@@ -18,6 +18,7 @@ struct ServerMode {
   bool sumAtEof = false;
   uint64_t blastBytes = 0;
   bool closeAfterGreeting = false;
+  bool resetAfterGreeting = false;  // close with RST (SO_LINGER 0) once the greeting is out
 };
 
 class TestServer {
@@ -53,6 +54,20 @@ class UdpIdServer {
   int stopFd_ = -1;
   uint16_t port_ = 0;
   std::thread thread_;
+};
+
+// A port whose SYNs go unanswered: a listener with a backlog of 0, filled by
+// one connection nobody accepts, so the kernel drops every further SYN. A
+// connect to it hangs until its timeout (loopback only).
+class Blackhole {
+ public:
+  Blackhole();
+  ~Blackhole();
+  uint16_t port() const { return port_; }
+
+ private:
+  int listenFd_ = -1, fillerFd_ = -1;
+  uint16_t port_ = 0;
 };
 
 // FNV-1a over a byte stream.
