@@ -95,11 +95,14 @@ int main(int argc, char** argv) {
   auto cgroups = runtime::CgroupManager::detect(cgroupParent);
   if (!cgroups.ok()) return fatal("cgroups: " + cgroups.error().message);
   std::string cgroupVersion = (*cgroups)->version() == runtime::CgroupVersion::kV2 ? "v2" : "v1";
+  // The proxy holds two fds per connection on every published port; the
+  // replicas start with the limit netd was given.
+  uint64_t containerNofile = proxy::raiseFdLimit();
   auto launcher = runtime::makeLinuxLauncher(
       *cgroups,
       // The kernel's own link to this binary: it still works after the file
       // on disk was replaced by an upgrade (readlink would then give "... (deleted)").
-      "/proc/self/exe");
+      "/proc/self/exe", containerNofile);
 
   auto netlink = overlay::openNetlink();
   if (!netlink.ok()) return fatal("netlink: " + netlink.error().message);

@@ -124,6 +124,7 @@ int main(int argc, char** argv) {
   sigaddset(&stopSignals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
 
+  (void)skiff::proxy::raiseFdLimit();
   auto proxy = skiff::proxy::Proxy::start(skiff::proxy::Options{threads});
   if (!proxy) {
     std::fprintf(stderr, "skiff-proxy: %s\n", proxy.error().message.c_str());

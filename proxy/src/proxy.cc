@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -1339,6 +1340,19 @@ uint16_t portOf(int fd) {
 }  // namespace
 
 // ---- Proxy ---------------------------------------------------------------
+
+uint64_t raiseFdLimit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+  uint64_t before = rl.rlim_cur;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+      log::debug(kLog, "fd limit raised from ", before, " to ", static_cast<uint64_t>(rl.rlim_max));
+    }
+  }
+  return before;
+}
 
 class Proxy::Impl {
  public:

@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -73,7 +74,15 @@ Status sendAll(int fd, const std::string& data) {
 
 // Runs in the clone()d child of a possibly multi-threaded parent: only
 // async-signal-safe calls (fcntl, dup2, open, write, execve, _exit).
-[[noreturn]] void childExec(const char* exe, char* const* argv, int specFd, int errFd, int logFd) {
+[[noreturn]] void childExec(const char* exe, char* const* argv, int specFd, int errFd, int logFd,
+                            uint64_t nofile) {
+  if (nofile != 0) {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && nofile <= rl.rlim_max) {
+      rl.rlim_cur = static_cast<rlim_t>(nofile);
+      (void)::setrlimit(RLIMIT_NOFILE, &rl);
+    }
+  }
   // Move the fds above the targets first so dup2 cannot clobber one with another.
   int spec = ::fcntl(specFd, F_DUPFD_CLOEXEC, 10);
   int err = ::fcntl(errFd, F_DUPFD_CLOEXEC, 10);
@@ -96,8 +105,8 @@ Status sendAll(int fd, const std::string& data) {
 
 class LinuxLauncher : public ContainerLauncher {
  public:
-  LinuxLauncher(std::shared_ptr<CgroupManager> cgroups, std::string selfExe)
-      : cgroups_(std::move(cgroups)), selfExe_(std::move(selfExe)) {}
+  LinuxLauncher(std::shared_ptr<CgroupManager> cgroups, std::string selfExe, uint64_t nofile)
+      : cgroups_(std::move(cgroups)), selfExe_(std::move(selfExe)), nofile_(nofile) {}
 
   Result<Launched> launch(const ContainerSpec& spec,
                           const std::function<Status(pid_t)>& beforeExec) override {
@@ -134,7 +143,7 @@ class LinuxLauncher : public ContainerLauncher {
     args.exit_signal = SIGCHLD;
     long rc = ::syscall(SYS_clone3, &args, sizeof args);
     if (rc < 0) return Error::fromErrno("clone3 container " + spec.id.substr(0, 12));
-    if (rc == 0) childExec(selfExe_.c_str(), argv, specChild.get(), errWrite.get(), logFd.get());
+    if (rc == 0) childExec(selfExe_.c_str(), argv, specChild.get(), errWrite.get(), logFd.get(), nofile_);
     const pid_t pid = static_cast<pid_t>(rc);
     Launched launched{pid, UniqueFd(pidfd)};
     specChild.reset();
@@ -240,13 +249,14 @@ class LinuxLauncher : public ContainerLauncher {
 
   std::shared_ptr<CgroupManager> cgroups_;
   std::string selfExe_;
+  uint64_t nofile_ = 0;
 };
 
 }  // namespace
 
 std::unique_ptr<ContainerLauncher> makeLinuxLauncher(std::shared_ptr<CgroupManager> cgroups,
-                                                     std::string selfExe) {
-  return std::make_unique<LinuxLauncher>(std::move(cgroups), std::move(selfExe));
+                                                     std::string selfExe, uint64_t containerNofile) {
+  return std::make_unique<LinuxLauncher>(std::move(cgroups), std::move(selfExe), containerNofile);
 }
 
 }  // namespace skiff::runtime

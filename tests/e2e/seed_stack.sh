@@ -53,6 +53,10 @@ on_exit() {
   fi
   lab_cleanup
 }
+# netd starts with a soft fd limit below its hard one, as under systemd
+# (1024 by default), so the checks below see it raise its own and not its
+# replicas'.
+[ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -gt 4096 ] && ulimit -Sn 4096
 lab_up "skiff-e2e-$$"
 trap on_exit EXIT
 # A timeout or Ctrl-C ends the script through the EXIT trap, so the lab goes too.
@@ -116,6 +120,13 @@ else
 fi
 check "the replica is pid 1 in its own pid namespace" \
   test "$(awk '/^NSpid:/ {print $NF}' "/proc/$pid/status")" = 1
+# netd raised its own fd limit for the proxy (two fds per connection); the
+# replica keeps the limit netd was started with (this script's, 4096).
+nofile() { awk '/^Max open files/ {print $4, $5}' "/proc/$1/limits"; }
+check "netd's soft fd limit is its hard limit" \
+  test "$(nofile "$LAB_NETD_PID" | cut -d' ' -f1)" = "$(nofile "$LAB_NETD_PID" | cut -d' ' -f2)"
+check "the replica's soft fd limit is the one netd was started with ($(ulimit -Sn))" \
+  test "$(nofile "$pid" | cut -d' ' -f1)" = "$(ulimit -Sn)"
 
 echo "inspect, logs, exec"
 net=$(skiff network inspect getstartedlab_webnet)

@@ -61,6 +61,12 @@ struct Options {
   unsigned threads = 0;  // 0 = number of cores
 };
 
+// Raises this process's soft RLIMIT_NOFILE to its hard limit (each proxied
+// TCP connection holds two fds; the usual soft default of 1024 would cap a
+// published port near 500 connections). Returns the soft limit before.
+// Process-wide: mains call it once at start, before any thread exists.
+uint64_t raiseFdLimit();
+
 class Proxy {
  public:
   static Result<std::unique_ptr<Proxy>> start(const Options& options);

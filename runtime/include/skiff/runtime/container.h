@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -78,8 +79,11 @@ class ContainerLauncher {
   virtual Status cleanup(const ContainerSpec& spec, bool removeLogs) = 0;
 };
 
+// containerNofile: the soft RLIMIT_NOFILE a container starts with (0 = what
+// netd has). netd raises its own limit for the proxy's connections; its
+// containers keep the limit netd was started with, as under docker.
 std::unique_ptr<ContainerLauncher> makeLinuxLauncher(std::shared_ptr<CgroupManager> cgroups,
-                                                     std::string selfExe);
+                                                     std::string selfExe, uint64_t containerNofile = 0);
 
 // netd's main() calls this first: if argv[1] == "__skiff-init" it runs the
 // in-container shim and never returns; otherwise returns false.
