@@ -56,34 +56,30 @@ struct BackendState {
   Backend backend;
   sockaddr_storage addr{};
   std::atomic<uint64_t> connections{0}, active{0}, bytesIn{0}, bytesOut{0}, connectErrors{0};
-  std::atomic<bool> draining{false};
-  // Mirror of health.ejectedUntil() for the lock-free pick path.
-  std::atomic<int64_t> ejectedUntilNs{0};
+  // Draining, and a mirror of health.ejectedUntil() for the lock-free pick.
+  BackendGate gate;
   std::atomic<int> failures{0};
   std::mutex healthMu;
   HealthState health;
 
-  bool eligible(int64_t now) const {
-    return !draining.load(std::memory_order_relaxed) && ejectedUntilNs.load(std::memory_order_relaxed) <= now;
-  }
   void onConnectFailure() {
     connectErrors.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard lock(healthMu);
     health.onFailure(Clock::now());
     failures.store(health.consecutiveFailures(), std::memory_order_relaxed);
-    ejectedUntilNs.store(health.ejectedUntil().time_since_epoch().count() == 0
-                             ? 0
-                             : std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   health.ejectedUntil().time_since_epoch())
-                                   .count(),
-                         std::memory_order_relaxed);
+    gate.ejectedUntilNs.store(health.ejectedUntil().time_since_epoch().count() == 0
+                                  ? 0
+                                  : std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        health.ejectedUntil().time_since_epoch())
+                                        .count(),
+                              std::memory_order_relaxed);
   }
   void onConnectSuccess() {
     if (failures.load(std::memory_order_relaxed) == 0) return;  // common case: no lock
     std::lock_guard lock(healthMu);
     health.onSuccess();
     failures.store(0, std::memory_order_relaxed);
-    ejectedUntilNs.store(0, std::memory_order_relaxed);
+    gate.ejectedUntilNs.store(0, std::memory_order_relaxed);
   }
 };
 
@@ -649,7 +645,7 @@ class Worker {
 
 // ---- picking -------------------------------------------------------------
 
-std::shared_ptr<BackendState> pickBackend(ListenerRt* l, const std::vector<BackendState*>& tried) {
+std::shared_ptr<BackendState> nextBackend(ListenerRt* l, const std::vector<BackendState*>& tried) {
   uint64_t v = l->shared->version.load(std::memory_order_acquire);
   if (v != l->version) {
     std::lock_guard lock(l->shared->mu);
@@ -657,15 +653,9 @@ std::shared_ptr<BackendState> pickBackend(ListenerRt* l, const std::vector<Backe
     l->version = l->shared->version.load(std::memory_order_relaxed);
   }
   const auto& list = l->snapshot->backends;
-  int64_t now = nowNs();
-  auto notTried = [&](size_t i) { return std::find(tried.begin(), tried.end(), list[i].get()) == tried.end(); };
-  auto idx = l->shared->rr.pick(list.size(), [&](size_t i) { return list[i]->eligible(now) && notTried(i); });
-  if (!idx) {
-    // Every live backend is ejected: trying one beats refusing the client.
-    idx = l->shared->rr.pick(list.size(), [&](size_t i) {
-      return !list[i]->draining.load(std::memory_order_relaxed) && notTried(i);
-    });
-  }
+  auto idx = pickBackend(
+      l->shared->rr, list.size(), [&](size_t i) -> const BackendGate& { return list[i]->gate; },
+      [&](size_t i) { return std::find(tried.begin(), tried.end(), list[i].get()) != tried.end(); }, nowNs());
   if (!idx) return nullptr;
   return list[*idx];
 }
@@ -1019,7 +1009,7 @@ void onTimer(uv_timer_t* t) {
 
 void startConnect(TcpConn* c) {
   Worker* w = workerOf(c);
-  c->be = pickBackend(c->l, c->tried);
+  c->be = nextBackend(c->l, c->tried);
   if (!c->be) {
     failClient(c);
     return;
@@ -1188,7 +1178,7 @@ void onListenerRecv(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const socka
   UdpFlow* f = fp != nullptr ? *fp : nullptr;
   if (f == nullptr) {
     std::vector<BackendState*> none;
-    auto be = pickBackend(l, none);
+    auto be = nextBackend(l, none);
     if (!be) {
       l->shared->failedClients.fetch_add(1, std::memory_order_relaxed);
       release();
@@ -1533,7 +1523,7 @@ void Proxy::drainBackend(const std::string& name, const std::string& backendId, 
     }
   }
   if (!target) return;
-  target->draining.store(true, std::memory_order_relaxed);
+  target->gate.draining.store(true, std::memory_order_relaxed);
   log::info(kLog, name, ": draining ", backendId, " (grace ", grace.count(), "ms)");
   for (auto& w : impl_->workers) {
     Worker* worker = w.get();

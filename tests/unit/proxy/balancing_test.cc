@@ -1,9 +1,11 @@
-// Pure balancing logic: picker, passive health, UDP flow table (fake clock).
+// Pure balancing logic: picker, drain and ejection gates, passive health, UDP
+// flow table (fake clock).
 
 #include "skiff/proxy/balancing.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <thread>
@@ -51,6 +53,64 @@ TEST(RoundRobin, StrictAcrossThreads) {
   }
   for (auto& t : threads) t.join();
   for (int b = 0; b < 5; ++b) EXPECT_EQ(hits[0][b] + hits[1][b], 2 * kPerThread / 5) << "backend " << b;
+}
+
+// Drain and ejection as the picker sees them (BackendGate + pickBackend).
+struct Gates {
+  std::vector<BackendGate> g;
+  explicit Gates(size_t n) : g(n) {}
+  std::optional<size_t> pick(RoundRobin& rr, int64_t now, const std::vector<size_t>& tried = {}) {
+    return pickBackend(
+        rr, g.size(), [&](size_t i) -> const BackendGate& { return g[i]; },
+        [&](size_t i) { return std::find(tried.begin(), tried.end(), i) != tried.end(); }, now);
+  }
+};
+
+TEST(DrainState, ADrainingBackendGetsNoNewConnectionsAndTheOthersKeepTheirTurns) {
+  RoundRobin rr;
+  Gates gates(3);
+  gates.g[0].draining = true;
+  std::vector<size_t> order;
+  for (int i = 0; i < 6; ++i) order.push_back(*gates.pick(rr, 0));
+  EXPECT_EQ(order, (std::vector<size_t>{1, 2, 1, 2, 1, 2}));
+}
+
+TEST(DrainState, EveryBackendDrainingMeansNoPick) {
+  RoundRobin rr;
+  Gates gates(2);
+  gates.g[0].draining = true;
+  gates.g[1].draining = true;
+  EXPECT_FALSE(gates.pick(rr, 0));
+}
+
+TEST(DrainState, EjectedUntilItsTimeThenBack) {
+  RoundRobin rr;
+  Gates gates(2);
+  gates.g[1].ejectedUntilNs = 1000;
+  EXPECT_EQ(*gates.pick(rr, 500), 0u);
+  EXPECT_EQ(*gates.pick(rr, 500), 0u);
+  std::vector<size_t> after;
+  for (int i = 0; i < 4; ++i) after.push_back(*gates.pick(rr, 1000));
+  EXPECT_EQ(std::count(after.begin(), after.end(), 1u), 2) << "re-admitted at its time";
+}
+
+TEST(DrainState, AllLiveOnesEjectedStillPicksOneButNeverADrainingOne) {
+  RoundRobin rr;
+  Gates gates(3);
+  gates.g[0].draining = true;
+  gates.g[1].ejectedUntilNs = 1000;
+  gates.g[2].ejectedUntilNs = 1000;
+  std::vector<size_t> order;
+  for (int i = 0; i < 4; ++i) order.push_back(*gates.pick(rr, 0));
+  EXPECT_EQ(order, (std::vector<size_t>{1, 2, 1, 2}));
+}
+
+TEST(DrainState, ARetryNeverPicksABackendTheConnectionAlreadyTried) {
+  RoundRobin rr;
+  Gates gates(3);
+  EXPECT_EQ(*gates.pick(rr, 0, {0}), 1u);
+  EXPECT_EQ(*gates.pick(rr, 0, {2, 0}), 1u);
+  EXPECT_FALSE(gates.pick(rr, 0, {0, 1, 2}));
 }
 
 TEST(HealthState, EjectsOnFailureAndBacksOffExponentially) {

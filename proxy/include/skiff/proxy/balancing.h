@@ -8,6 +8,9 @@
 //  - HealthState: passive health. A backend whose connects fail is ejected for
 //    a back-off that doubles per consecutive failure (capped); a success
 //    re-admits it and resets the back-off.
+//  - BackendGate + pickBackend: which backends may take a new connection
+//    (not draining, not ejected, not already tried by this connection), with
+//    the fallback when every live one is ejected.
 //  - FlowTable: UDP flows keyed by client address, expired after an idle time.
 //    Touching a flow moves it to the back of an intrusive LRU list, so expiry
 //    pops from the front in O(expired).
@@ -94,6 +97,33 @@ class HealthState {
   uint64_t ejections_ = 0;
   Clock::time_point ejectedUntil_{};
 };
+
+// The admission state of one backend, read lock-free by every loop on each
+// pick. Draining is final for this backend object (netd removes it after its
+// connections finish); ejection ends at a time (nanoseconds on Clock, mirrored
+// from HealthState by the proxy).
+struct BackendGate {
+  std::atomic<bool> draining{false};
+  std::atomic<int64_t> ejectedUntilNs{0};
+
+  bool isDraining() const { return draining.load(std::memory_order_relaxed); }
+  bool ejected(int64_t nowNs) const { return ejectedUntilNs.load(std::memory_order_relaxed) > nowNs; }
+};
+
+// Picks the backend for a new connection among n: round robin over those
+// neither draining nor ejected nor tried(i). When every live one is ejected,
+// round robin over the ejected ones, since trying one beats refusing the client
+// (a whole service restarting). A draining backend is never picked.
+// gate(i) returns the BackendGate of backend i.
+template <typename GateOf, typename Tried>
+std::optional<size_t> pickBackend(RoundRobin& rr, size_t n, GateOf&& gate, Tried&& tried, int64_t nowNs) {
+  auto idx = rr.pick(n, [&](size_t i) {
+    const BackendGate& g = gate(i);
+    return !g.isDraining() && !g.ejected(nowNs) && !tried(i);
+  });
+  if (idx) return idx;
+  return rr.pick(n, [&](size_t i) { return !gate(i).isDraining() && !tried(i); });
+}
 
 // Single-threaded (one per loop). Value is typically a pointer to a flow.
 template <typename Key, typename Value, typename Hash = std::hash<Key>>
