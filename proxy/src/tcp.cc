@@ -1,0 +1,480 @@
+// The TCP data path: accept, connect (retrying the next backend), forward
+// (copy or splice), half-close, reset, backpressure, idle and connect
+// timeouts, PROXY protocol header. Sockets are raw fds in the worker's
+// edge-triggered epoll set; see the design note in skiff/proxy/proxy.h.
+
+#include "worker.h"
+
+#include <fcntl.h>
+#include <netinet/tcp.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "skiff/common/log.h"
+#include "skiff/proxy/proxy_protocol.h"
+
+namespace skiff::proxy::detail {
+
+void startConnect(TcpConn* c);
+
+void linkConn(ListenerRt* l, TcpConn* c) {
+  c->next = l->conns;
+  if (l->conns != nullptr) l->conns->prev = c;
+  l->conns = c;
+}
+void unlinkConn(ListenerRt* l, TcpConn* c) {
+  if (c->prev != nullptr) c->prev->next = c->next;
+  if (c->next != nullptr) c->next->prev = c->prev;
+  if (l->conns == c) l->conns = c->next;
+  c->prev = c->next = nullptr;
+}
+
+Worker* workerOf(TcpConn* c) { return c->l->w; }
+Side* peerOf(TcpConn* c, Side* s) { return s == &c->client ? &c->backend : &c->client; }
+
+// The timer is the connection's only libuv handle; its close callback frees
+// the connection (after the current epoll batch, so events later in the
+// batch still find a valid object).
+void onConnTimerClosed(uv_handle_t* h) {
+  auto* c = static_cast<TcpConn*>(h->data);
+  if (c->counted) c->be->active.fetch_sub(1, std::memory_order_relaxed);
+  ListenerRt* l = c->l;
+  unlinkConn(l, c);
+  l->w->freeConn(c);
+  Worker::maybeFinishListener(l);
+}
+
+void releaseSide(TcpConn* c, Side* s, bool reset) {
+  BufferPool& pool = workerOf(c)->pool();
+  for (size_t i = s->qHead; i < s->q.size(); ++i) pool.put(s->q[i].chunk);
+  s->q.clear();
+  s->qHead = 0;
+  if (s->pipe) {
+    workerOf(c)->pipes().put(s->pipe, s->queued == 0);
+    s->pipe = {};
+  }
+  s->queued = 0;
+  if (s->fd < 0) return;
+  if (reset) {
+    // A zero linger makes close() send RST: the peer learns of the reset.
+    linger lg{1, 0};
+    (void)::setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  }
+  // close() also drops the socket from the epoll set (no EPOLL_CTL_DEL).
+  ::close(s->fd);
+  s->fd = -1;
+  ++s->gen;
+}
+
+void closeConn(TcpConn* c, bool reset) {
+  if (c->phase == Phase::kClosing) return;
+  c->phase = Phase::kClosing;
+  releaseSide(c, &c->client, reset);
+  releaseSide(c, &c->backend, reset);
+  uv_timer_stop(&c->timer);
+  uv_close(reinterpret_cast<uv_handle_t*>(&c->timer), onConnTimerClosed);
+}
+
+void failClient(TcpConn* c) {
+  c->l->shared->failedClients.fetch_add(1, std::memory_order_relaxed);
+  log::debug(kLog, c->l->shared->config.name, ": no backend reachable for a client");
+  closeConn(c, true);
+}
+
+bool wouldBlock(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
+
+// Sends n bytes of chunk to dst; takes ownership of chunk. Returns false when
+// the connection was closed because of a write error.
+bool forward(TcpConn* c, Side* dst, Chunk* chunk, size_t n, bool last = false) {
+  size_t off = 0;
+  if (dst->queued == 0) {
+    // The source's last bytes (its FIN is already here): MSG_MORE holds them
+    // back for the shutdown that follows in this iteration, so they leave in
+    // one segment with the FIN (one packet and one wake-up less for the peer).
+    ssize_t r = ::send(dst->fd, chunk->data, n, MSG_NOSIGNAL | (last ? MSG_MORE : 0));
+    if (last && r > 0) dst->corked = true;
+    if (r == static_cast<ssize_t>(n)) {
+      workerOf(c)->pool().put(chunk);
+      return true;
+    }
+    if (r > 0) {
+      off = static_cast<size_t>(r);
+    } else if (!wouldBlock(errno)) {
+      workerOf(c)->pool().put(chunk);
+      closeConn(c, true);
+      return false;
+    }
+  }
+  // The kernel's buffer is full: keep the rest; EPOLLOUT (registered from the
+  // start) reports when there is room again.
+  dst->q.push_back(PendingWrite{chunk, static_cast<uint32_t>(off), static_cast<uint32_t>(n)});
+  dst->queued += n - off;
+  return true;
+}
+
+void onEof(TcpConn* c, Side* s) {
+  s->eof = true;
+  workerOf(c)->queueShutdown(c);
+}
+
+void countBytes(TcpConn* c, Side* src, size_t n) {
+  c->lastActivity = uv_now(workerOf(c)->loop());
+  auto& counter = src == &c->client ? c->be->bytesIn : c->be->bytesOut;
+  counter.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+}
+
+// Moves what the pipe towards dst holds into dst. Returns false when the
+// connection was closed because of a write error; dst->queued > 0 afterwards
+// means dst is full (EPOLLOUT resumes it).
+bool flushPipe(TcpConn* c, Side* dst) {
+  while (dst->queued > 0) {
+    ssize_t m = ::splice(dst->pipe.r, nullptr, dst->fd, nullptr, dst->queued, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (m > 0) {
+      dst->queued -= static_cast<size_t>(m);
+      continue;
+    }
+    if (m < 0 && errno == EINTR) continue;
+    if (m < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    closeConn(c, true);  // m == 0 cannot happen with bytes in the pipe
+    return false;
+  }
+  return true;
+}
+
+// The spliced form of readSide: socket -> pipe -> socket, the bytes never
+// cross into user space. The pipe is emptied into dst before every splice
+// from s, so an EAGAIN from s always means s is drained (with bytes left in
+// the pipe, EAGAIN could also mean a full pipe). A dst that cannot take the
+// whole pipe pauses s until EPOLLOUT drains it (flushSide).
+void spliceSide(TcpConn* c, Side* s, Side* dst) {
+  for (int i = 0; i < kMaxReadsPerWake; ++i) {
+    if (c->phase != Phase::kEstablished || s->eof) return;
+    if (dst->queued > 0) {
+      if (!flushPipe(c, dst)) return;
+      if (dst->queued > 0) {
+        s->paused = true;
+        return;
+      }
+    }
+    ssize_t n = ::splice(s->fd, nullptr, dst->pipe.w, nullptr, kPipeSize, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0) {
+      dst->queued += static_cast<size_t>(n);
+      countBytes(c, s, static_cast<size_t>(n));
+      c->l->shared->splicedBytes.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+      continue;
+    }
+    if (n == 0) {
+      onEof(c, s);
+      return;
+    }
+    int err = errno;
+    if (err == EAGAIN || err == EWOULDBLOCK) return;
+    if (err == EINTR) continue;
+    closeConn(c, true);  // reset or error: propagate as a reset
+    return;
+  }
+  if (dst->queued > 0 && !flushPipe(c, dst)) return;
+  if (dst->queued > 0) {
+    s->paused = true;
+    return;
+  }
+  workerOf(c)->defer(c, s);  // budget used up; more is probably waiting
+}
+
+// A read filled a whole buffer and nothing waits for dst: from now on the
+// direction s -> dst is spliced. Without a pipe (fd limit) it keeps copying.
+void maybeStartSplice(TcpConn* c, Side* dst) {
+  if (!c->l->shared->config.splice || dst->pipe || dst->queued > 0) return;
+  dst->pipe = workerOf(c)->pipes().get();
+}
+
+// Reads s until its receive queue is empty (a short read: edge-triggered,
+// any later arrival raises a new event), EOF, backpressure, or the per-wake
+// budget. EOF is learned from EPOLLRDHUP without a read returning 0.
+void readSide(TcpConn* c, Side* s) {
+  Side* dst = peerOf(c, s);
+  Worker* w = workerOf(c);
+  for (int i = 0; i < kMaxReadsPerWake; ++i) {
+    if (c->phase != Phase::kEstablished || s->eof) return;
+    if (dst->pipe) {
+      spliceSide(c, s, dst);
+      return;
+    }
+    if (dst->queued > kMaxWriteQueue) {
+      s->paused = true;  // resumed by flushSide once dst has drained
+      return;
+    }
+    Chunk* chunk = w->pool().get();
+    ssize_t n = ::read(s->fd, chunk->data, kBufSize);
+    if (n > 0) {
+      countBytes(c, s, static_cast<size_t>(n));
+      bool last = static_cast<size_t>(n) < kBufSize && (s->flags & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) == EPOLLRDHUP;
+      if (!forward(c, dst, chunk, static_cast<size_t>(n), last)) return;
+      if (static_cast<size_t>(n) < kBufSize && (s->flags & (EPOLLERR | EPOLLHUP)) == 0) {
+        // Drained. With RDHUP seen, everything before the FIN has been read.
+        if ((s->flags & EPOLLRDHUP) != 0) onEof(c, s);
+        if (dst->queued > kMaxWriteQueue) s->paused = true;
+        return;
+      }
+      if (static_cast<size_t>(n) == kBufSize) maybeStartSplice(c, dst);
+      continue;
+    }
+    int err = errno;
+    w->pool().put(chunk);
+    if (n == 0) {
+      onEof(c, s);
+      return;
+    }
+    if (err == EAGAIN || err == EWOULDBLOCK) return;
+    if (err == EINTR) continue;
+    closeConn(c, true);  // reset or error: propagate as a reset
+    return;
+  }
+  w->defer(c, s);  // budget used up; more is probably waiting
+}
+
+// Writes what is queued for s; resumes its peer when the queue has drained
+// below half the bound (a pipe: once it is empty).
+void flushSide(TcpConn* c, Side* s) {
+  BufferPool& pool = workerOf(c)->pool();
+  while (s->qHead < s->q.size()) {
+    PendingWrite& p = s->q[s->qHead];
+    ssize_t r = ::send(s->fd, p.chunk->data + p.off, p.len - p.off, MSG_NOSIGNAL);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      closeConn(c, true);
+      return;
+    }
+    p.off += static_cast<uint32_t>(r);
+    s->queued -= static_cast<size_t>(r);
+    if (p.off < p.len) break;  // the kernel is full again: wait for EPOLLOUT
+    pool.put(p.chunk);
+    ++s->qHead;
+  }
+  if (s->qHead == s->q.size()) {
+    s->q.clear();
+    s->qHead = 0;
+  }
+  if (s->pipe && s->q.empty() && !flushPipe(c, s)) return;
+  Side* src = peerOf(c, s);
+  if (s->queued == 0 && src->eof) workerOf(c)->queueShutdown(c);
+  size_t resumeBelow = s->pipe ? 0 : kMaxWriteQueue / 2;
+  if (src->paused && s->queued <= resumeBelow) {
+    src->paused = false;
+    if (!src->eof) readSide(c, src);
+  }
+}
+
+void onTimer(uv_timer_t* t);
+
+void armIdle(TcpConn* c, uint64_t ms) { uv_timer_start(&c->timer, onTimer, ms, 0); }
+
+void sendProxyHeader(TcpConn* c) {
+  sockaddr_storage peer{}, local{};
+  socklen_t plen = sizeof peer, llen = sizeof local;
+  if (::getpeername(c->client.fd, reinterpret_cast<sockaddr*>(&peer), &plen) != 0 ||
+      ::getsockname(c->client.fd, reinterpret_cast<sockaddr*>(&local), &llen) != 0) {
+    peer.ss_family = AF_UNSPEC;
+    local.ss_family = AF_UNSPEC;
+  }
+  std::string header = buildProxyHeader(c->l->shared->config.proxyProtocol, reinterpret_cast<sockaddr*>(&peer),
+                                        reinterpret_cast<sockaddr*>(&local));
+  Chunk* chunk = workerOf(c)->pool().get();
+  std::memcpy(chunk->data, header.data(), header.size());
+  (void)forward(c, &c->backend, chunk, header.size());
+}
+
+void onEstablished(TcpConn* c) {
+  c->phase = Phase::kEstablished;
+  uv_timer_stop(&c->timer);
+  c->be->onConnectSuccess();
+  c->be->connections.fetch_add(1, std::memory_order_relaxed);
+  c->be->active.fetch_add(1, std::memory_order_relaxed);
+  c->counted = true;
+  c->lastActivity = uv_now(workerOf(c)->loop());
+  if (c->l->shared->config.proxyProtocol != 0) {
+    sendProxyHeader(c);
+    if (c->phase != Phase::kEstablished) return;
+  }
+  // The client is read only now: until a backend answered, the kernel's socket
+  // buffer holds its bytes, so a retry on another backend loses nothing.
+  // Usually the request is already there (its edge was recorded in flags).
+  readSide(c, &c->client);
+  if (c->phase != Phase::kEstablished) return;
+  if ((c->backend.flags & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) != 0) {
+    readSide(c, &c->backend);  // a server that speaks first
+    if (c->phase != Phase::kEstablished) return;
+  }
+  auto idle = c->l->shared->config.idleTimeout.count();
+  if (idle > 0) armIdle(c, static_cast<uint64_t>(idle));
+}
+
+void connectFailed(TcpConn* c) {
+  c->be->onConnectFailure();
+  log::debug(kLog, c->l->shared->config.name, ": connect to ", c->be->backend.id, " failed; trying the next");
+  c->tried.push_back(c->be.get());
+  uv_timer_stop(&c->timer);
+  releaseSide(c, &c->backend, false);
+  startConnect(c);
+}
+
+void onSideEvent(TcpConn* c, Side* s, uint32_t events) {
+  if (c->phase == Phase::kClosing) return;
+  s->flags |= events;
+  if (c->phase == Phase::kConnecting) {
+    // Client events wait (recorded in flags) until the backend answers.
+    if (s != &c->backend) return;
+    if ((events & (EPOLLERR | EPOLLHUP)) != 0) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      (void)::getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      log::debug(kLog, c->l->shared->config.name, ": connect: ", std::strerror(err));
+      connectFailed(c);
+    } else if ((events & EPOLLOUT) != 0) {
+      onEstablished(c);  // the first EPOLLOUT is the connect's success
+    }
+    return;
+  }
+  if ((events & EPOLLOUT) != 0 && s->queued > 0) {
+    flushSide(c, s);
+    if (c->phase != Phase::kEstablished) return;
+  }
+  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) != 0 && !s->eof && !s->paused && !s->readQueued) {
+    readSide(c, s);
+  }
+}
+
+void onTimer(uv_timer_t* t) {
+  auto* c = static_cast<TcpConn*>(t->data);
+  if (c->phase == Phase::kConnecting) {
+    connectFailed(c);  // connect timeout
+    return;
+  }
+  if (c->phase != Phase::kEstablished) return;
+  uint64_t idle = static_cast<uint64_t>(c->l->shared->config.idleTimeout.count());
+  uint64_t elapsed = uv_now(t->loop) - c->lastActivity;
+  if (elapsed >= idle) {
+    log::debug(kLog, c->l->shared->config.name, ": closing an idle connection");
+    closeConn(c, false);
+  } else {
+    armIdle(c, idle - elapsed);
+  }
+}
+
+void startConnect(TcpConn* c) {
+  Worker* w = workerOf(c);
+  c->be = nextBackend(c->l, c->tried);
+  if (!c->be) {
+    failClient(c);
+    return;
+  }
+  c->phase = Phase::kConnecting;
+  Side* s = &c->backend;
+  s->flags = 0;
+  const sockaddr* addr = reinterpret_cast<const sockaddr*>(&c->be->addr);
+  socklen_t len = addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  // Out of fds, ports or memory is this host's trouble, not the backend's:
+  // the client fails, the backend keeps its health.
+  int fd = ::socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    failClient(c);
+    return;
+  }
+  s->fd = fd;
+  ++s->gen;
+  int one = 1;
+  (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (::connect(fd, addr, len) != 0 && errno != EINPROGRESS) {
+    int err = errno;
+    if (err == EADDRNOTAVAIL || err == ENOBUFS || err == ENOMEM || err == EMFILE || err == ENFILE) {
+      failClient(c);
+    } else {
+      connectFailed(c);  // unreachable and the like: try the next backend
+    }
+    return;
+  }
+  if (!w->watch(fd, Worker::tagOf(c, s))) {
+    failClient(c);
+    return;
+  }
+  uv_timer_start(&c->timer, onTimer, static_cast<uint64_t>(c->l->shared->config.connectTimeout.count()), 0);
+}
+
+// Accepts until the backlog is empty (edge-triggered), at most a bounded
+// number per wake-up so one listener cannot starve the loop.
+void acceptSome(ListenerRt* l) {
+  Worker* w = l->w;
+  for (int i = 0; i < kMaxAcceptsPerWake; ++i) {
+    if (l->closing) return;
+    // TCP_NODELAY is inherited from the listening socket (set in bindSocket).
+    int fd = ::accept4(l->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      int err = errno;
+      if (err == EAGAIN || err == EWOULDBLOCK) return;
+      if (err == EINTR || err == ECONNABORTED) continue;
+      l->shared->acceptErrors.fetch_add(1, std::memory_order_relaxed);
+      if ((err == EMFILE || err == ENFILE) && w->shedOne(l->fd)) continue;
+      return;  // ENOBUFS/ENOMEM: the next connection raises a new edge
+    }
+    TcpConn* c = w->newConn();
+    c->l = l;
+    linkConn(l, c);
+    uv_timer_init(w->loop(), &c->timer);
+    c->timer.data = c;
+    c->client.fd = fd;
+    if (!w->watch(fd, Worker::tagOf(c, &c->client))) {
+      l->shared->acceptErrors.fetch_add(1, std::memory_order_relaxed);
+      closeConn(c, false);
+      continue;
+    }
+    startConnect(c);
+  }
+  w->deferAccept(l);
+}
+
+void Worker::flushShutdowns() {
+  if (shutQueue_.empty()) return;
+  shutBatch_.swap(shutQueue_);
+  for (TcpConn* c : shutBatch_) {
+    if (c == nullptr) continue;
+    c->shutQueued = false;
+    if (c->phase != Phase::kEstablished) continue;
+    Side* cl = &c->client;
+    Side* be = &c->backend;
+    if (cl->eof && be->eof && cl->queued == 0 && be->queued == 0) {
+      // Both directions are finished and everything written is in the kernel:
+      // close() sends the FINs, no shutdown() needed. Both receive queues were
+      // read up to EOF, so close() sends no RST.
+      closeConn(c, false);
+      continue;
+    }
+    // Shut a side once its source hit EOF and what it was sent is written.
+    // With EOF learned from EPOLLRDHUP, the backend's FIN of a
+    // request/response exchange is seen an iteration before the client's:
+    // wait one iteration, and usually close() replaces the shutdown().
+    bool needShut = false;
+    for (Side* s : {be, cl}) needShut |= peerOf(c, s)->eof && !s->shut && s->queued == 0;
+    bool corked = cl->corked || be->corked;
+    if (needShut && !c->shutDelayed && !corked) {
+      c->shutDelayed = true;
+      queueShutdown(c);
+      continue;
+    }
+    for (Side* s : {be, cl}) {
+      if (!peerOf(c, s)->eof || s->shut || s->queued > 0) continue;
+      s->shut = true;
+      if (::shutdown(s->fd, SHUT_WR) != 0) {
+        closeConn(c, true);
+        break;
+      }
+    }
+  }
+  shutBatch_.clear();
+  // Delayed ones: the next iteration must not block in epoll_wait.
+  if (!shutQueue_.empty()) startIdle();
+}
+
+}  // namespace skiff::proxy::detail
