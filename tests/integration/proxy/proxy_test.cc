@@ -322,21 +322,28 @@ TEST(ProxyTcp, ConnectTimeoutMovesToTheNextBackend) {
 }
 
 // PROXY protocol: the backend (an echo server) receives the header first, so
-// it learns the client's address and port.
-TEST(ProxyTcp, ProxyProtocolV1TellsTheBackendWhoConnected) {
-  SKIFF_REQUIRE_ISOLATED();
-  Fixture f;
+// it learns the client's address and port. Returns the client's fd and port.
+int connectThroughProxyProtocol(Fixture& f, int version, uint16_t* clientPort) {
   ListenerConfig cfg;
-  cfg.proxyProtocol = 1;
+  cfg.proxyProtocol = version;
   f.start(1, ServerMode{.greet = false, .echo = true}, cfg);
   int fd = connectTo(f.port);
-  ASSERT_GE(fd, 0);
   sockaddr_in me{};
   socklen_t len = sizeof me;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&me), &len);
+  *clientPort = ntohs(me.sin_port);
+  return fd;
+}
+
+TEST(ProxyTcp, ProxyProtocolV1TellsTheBackendWhoConnected) {
+  SKIFF_REQUIRE_ISOLATED();
+  Fixture f;
+  uint16_t cport = 0;
+  int fd = connectThroughProxyProtocol(f, 1, &cport);
+  ASSERT_GE(fd, 0);
   ASSERT_TRUE(testing::writeAll(fd, "hello\n", 6));
-  EXPECT_EQ(readLine(fd), "PROXY TCP4 127.0.0.1 127.0.0.1 " + std::to_string(ntohs(me.sin_port)) + " " +
-                              std::to_string(f.port) + "\r");
+  EXPECT_EQ(readLine(fd),
+            "PROXY TCP4 127.0.0.1 127.0.0.1 " + std::to_string(cport) + " " + std::to_string(f.port) + "\r");
   EXPECT_EQ(readLine(fd), "hello");
   ::close(fd);
 }
@@ -344,21 +351,15 @@ TEST(ProxyTcp, ProxyProtocolV1TellsTheBackendWhoConnected) {
 TEST(ProxyTcp, ProxyProtocolV2TellsTheBackendWhoConnected) {
   SKIFF_REQUIRE_ISOLATED();
   Fixture f;
-  ListenerConfig cfg;
-  cfg.proxyProtocol = 2;
-  f.start(1, ServerMode{.greet = false, .echo = true}, cfg);
-  int fd = connectTo(f.port);
+  uint16_t cport = 0;
+  int fd = connectThroughProxyProtocol(f, 2, &cport);
   ASSERT_GE(fd, 0);
-  sockaddr_in me{};
-  socklen_t len = sizeof me;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&me), &len);
   ASSERT_TRUE(testing::writeAll(fd, "hello", 5));
   ::shutdown(fd, SHUT_WR);
   std::string got = readAll(fd);
   ::close(fd);
   // 12-byte signature, version 2 + PROXY, TCP over IPv4, 12 address bytes.
   std::string expect("\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c", 16);
-  uint16_t cport = ntohs(me.sin_port);
   expect += std::string("\x7f\x00\x00\x01\x7f\x00\x00\x01", 8);
   expect += {static_cast<char>(cport >> 8), static_cast<char>(cport & 0xff), static_cast<char>(f.port >> 8),
              static_cast<char>(f.port & 0xff)};

@@ -10,21 +10,28 @@
 //
 // TCP: accept, connect to the picked backend (TCP_NODELAY both sides), and
 // retry a failed connect (refused, timeout, unreachable) on the next backend
-// before any byte is forwarded; client bytes read meanwhile are buffered.
-// Half-close is propagated with shutdown(), resets with RST, a side whose
-// peer's write queue is over a bound stops being read (backpressure), and an
-// optional idle timeout closes both sides. A backend whose connects fail is
-// ejected for a doubling back-off (passive health). Buffers come from a
-// per-loop pool. A direction whose read fills a whole buffer (a bulk
+// before any byte is forwarded: the client is not read until a backend
+// answered, so its bytes wait in the kernel and a retry loses nothing.
+// Half-close is propagated with shutdown() (a source's last bytes go with
+// MSG_MORE, so they share a segment with the FIN), resets with RST, a side
+// whose peer's write queue is over a bound stops being read (backpressure),
+// and an optional idle timeout closes both sides. A backend whose connects
+// fail is ejected for a doubling back-off (passive health). Buffers come from
+// a per-loop pool. A direction whose read fills a whole buffer (a bulk
 // transfer) switches to splice() through a pipe from a per-loop pool, so its
-// bytes never cross into user space. TCP sockets are raw fds in one edge-triggered epoll set per
-// loop, which the loop thread blocks on (libuv's own epoll fd is a member):
-// registered once, never modified, EOF taken from EPOLLRDHUP. libuv streams
-// cost ~5 more syscalls per connection.
+// bytes never cross into user space. TCP sockets are raw fds in one
+// edge-triggered epoll set per loop, which the loop thread blocks on (libuv's
+// own epoll fd is a member): registered once, never modified, EOF taken from
+// EPOLLRDHUP. libuv streams cost ~5 more syscalls per connection. Out of fds,
+// a reserve fd lets the loop accept and reset the clients it cannot serve.
 // UDP: a flow table per loop keyed by client address, each flow a connected
 // socket to its backend; replies leave from the published port.
 //
 // Nothing on the data path throws or aborts; every handled error is counted.
+//
+// Files: src/worker.{h,cc} (a loop thread: epoll, pools, connection slab,
+// deferred work, drains), src/tcp.cc, src/udp.cc, src/listener.cc (binding,
+// picking), src/proxy.cc (this class); the pure parts are in balancing.h.
 //
 // Threads: every public method is thread-safe and may be called from any
 // thread except the proxy's own loop threads (netd calls it from its loop).
