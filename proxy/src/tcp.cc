@@ -70,6 +70,10 @@ void releaseSide(TcpConn* c, Side* s, bool reset) {
 
 void closeConn(TcpConn* c, bool reset) {
   if (c->phase == Phase::kClosing) return;
+  // Bytes still queued for a side (idle timeout, end of a drain's grace, a
+  // removed listener) would be lost behind a clean FIN that passes for a
+  // complete answer: the peer gets a reset instead.
+  if (c->client.queued > 0 || c->backend.queued > 0) reset = true;
   c->phase = Phase::kClosing;
   releaseSide(c, &c->client, reset);
   releaseSide(c, &c->backend, reset);
@@ -115,6 +119,10 @@ bool forward(TcpConn* c, Side* dst, Chunk* chunk, size_t n, bool last = false) {
 }
 
 void onEof(TcpConn* c, Side* s) {
+  if (s->resetSeen) {
+    closeConn(c, true);
+    return;
+  }
   s->eof = true;
   workerOf(c)->queueShutdown(c);
 }
@@ -148,14 +156,17 @@ bool flushPipe(TcpConn* c, Side* dst) {
 // from s, so an EAGAIN from s always means s is drained (with bytes left in
 // the pipe, EAGAIN could also mean a full pipe). A dst that cannot take the
 // whole pipe pauses s until EPOLLOUT drains it (flushSide).
-void spliceSide(TcpConn* c, Side* s, Side* dst) {
+// Returns true when s is drained and the (empty) pipe went back to the pool:
+// an idle connection holds no pipe, and the caller's copying read then takes
+// what splice cannot (it stops in front of urgent data and says EAGAIN).
+bool spliceSide(TcpConn* c, Side* s, Side* dst) {
   for (int i = 0; i < kMaxReadsPerWake; ++i) {
-    if (c->phase != Phase::kEstablished || s->eof) return;
+    if (c->phase != Phase::kEstablished || s->eof) return false;
     if (dst->queued > 0) {
-      if (!flushPipe(c, dst)) return;
+      if (!flushPipe(c, dst)) return false;
       if (dst->queued > 0) {
         s->paused = true;
-        return;
+        return false;
       }
     }
     ssize_t n = ::splice(s->fd, nullptr, dst->pipe.w, nullptr, kPipeSize, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -167,20 +178,25 @@ void spliceSide(TcpConn* c, Side* s, Side* dst) {
     }
     if (n == 0) {
       onEof(c, s);
-      return;
+      return false;
     }
     int err = errno;
-    if (err == EAGAIN || err == EWOULDBLOCK) return;
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+      workerOf(c)->pipes().put(dst->pipe, true);
+      dst->pipe = {};
+      return true;
+    }
     if (err == EINTR) continue;
     closeConn(c, true);  // reset or error: propagate as a reset
-    return;
+    return false;
   }
-  if (dst->queued > 0 && !flushPipe(c, dst)) return;
+  if (dst->queued > 0 && !flushPipe(c, dst)) return false;
   if (dst->queued > 0) {
     s->paused = true;
-    return;
+    return false;
   }
   workerOf(c)->defer(c, s);  // budget used up; more is probably waiting
+  return false;
 }
 
 // A read filled a whole buffer and nothing waits for dst: from now on the
@@ -199,8 +215,8 @@ void readSide(TcpConn* c, Side* s) {
   for (int i = 0; i < kMaxReadsPerWake; ++i) {
     if (c->phase != Phase::kEstablished || s->eof) return;
     if (dst->pipe) {
-      spliceSide(c, s, dst);
-      return;
+      if (!spliceSide(c, s, dst)) return;
+      continue;  // drained: one copying read (usually EAGAIN) ends the turn
     }
     if (dst->queued > kMaxWriteQueue) {
       s->paused = true;  // resumed by flushSide once dst has drained
@@ -331,6 +347,14 @@ void onSideEvent(TcpConn* c, Side* s, uint32_t events) {
       int err = 0;
       socklen_t len = sizeof err;
       (void)::getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err == ECONNRESET || err == EPIPE) {
+        // It did connect, then answered and reset before we looked (one
+        // event for all three): its bytes go to the client, then the reset.
+        // Reading SO_ERROR consumed the error, so it is kept here.
+        s->resetSeen = true;
+        onEstablished(c);
+        return;
+      }
       log::debug(kLog, c->l->shared->config.name, ": connect: ", std::strerror(err));
       connectFailed(c);
     } else if ((events & EPOLLOUT) != 0) {

@@ -20,6 +20,8 @@ Worker::~Worker() {
 }
 
 bool Worker::shedOne(int listenFd) {
+  // Another thread may have taken the fd we gave up last time: try again.
+  if (reserveFd_ < 0) reserveFd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (reserveFd_ < 0) return false;
   ::close(reserveFd_);
   int fd = ::accept4(listenFd, nullptr, nullptr, SOCK_CLOEXEC);

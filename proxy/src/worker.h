@@ -202,6 +202,7 @@ struct Side {
   uint32_t flags = 0;  // epoll events seen so far (RDHUP/ERR/HUP are sticky)
   bool eof = false, paused = false, shut = false, readQueued = false;
   bool corked = false;  // last bytes sent with MSG_MORE: the shutdown must not wait
+  bool resetSeen = false;  // the peer reset: its EOF is passed on as a reset
   std::vector<PendingWrite> q;  // bytes the kernel did not take yet
   size_t qHead = 0;
   // Bytes waiting to be written to this side: in q, or in the pipe once the

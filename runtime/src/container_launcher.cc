@@ -76,13 +76,6 @@ Status sendAll(int fd, const std::string& data) {
 // async-signal-safe calls (fcntl, dup2, open, write, execve, _exit).
 [[noreturn]] void childExec(const char* exe, char* const* argv, int specFd, int errFd, int logFd,
                             uint64_t nofile) {
-  if (nofile != 0) {
-    rlimit rl{};
-    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && nofile <= rl.rlim_max) {
-      rl.rlim_cur = static_cast<rlim_t>(nofile);
-      (void)::setrlimit(RLIMIT_NOFILE, &rl);
-    }
-  }
   // Move the fds above the targets first so dup2 cannot clobber one with another.
   int spec = ::fcntl(specFd, F_DUPFD_CLOEXEC, 10);
   int err = ::fcntl(errFd, F_DUPFD_CLOEXEC, 10);
@@ -97,6 +90,16 @@ Status sendAll(int fd, const std::string& data) {
   // Nothing else may leak into the container: every other fd is CLOEXEC or
   // closed here (close_range exists on every kernel with pidfds).
   ::syscall(SYS_close_range, kErrorFd + 1, ~0U, CLOSE_RANGE_CLOEXEC);
+  // Last, once no new fd is needed: netd's fd table (copied into this child)
+  // may use numbers above the container's limit; open ones do not count
+  // against it, and the CLOEXEC ones close at exec.
+  if (nofile != 0) {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && nofile <= rl.rlim_max) {
+      rl.rlim_cur = static_cast<rlim_t>(nofile);
+      (void)::setrlimit(RLIMIT_NOFILE, &rl);
+    }
+  }
   ::execve(exe, argv, environ);
   static const char kMsg[] = "container init: cannot exec the skiff binary";
   (void)!::write(kErrorFd, kMsg, sizeof kMsg - 1);
