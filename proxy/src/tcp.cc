@@ -156,10 +156,13 @@ bool flushPipe(TcpConn* c, Side* dst) {
 // from s, so an EAGAIN from s always means s is drained (with bytes left in
 // the pipe, EAGAIN could also mean a full pipe). A dst that cannot take the
 // whole pipe pauses s until EPOLLOUT drains it (flushSide).
-// Returns true when s is drained and the (empty) pipe went back to the pool:
-// an idle connection holds no pipe, and the caller's copying read then takes
-// what splice cannot (it stops in front of urgent data and says EAGAIN).
-bool spliceSide(TcpConn* c, Side* s, Side* dst) {
+// moved counts what this turn of readSide forwarded (copied or spliced).
+// Returns true when s is drained and the (empty) pipe went back to the pool,
+// which happens when the burst was small (under a buffer: the transfer is
+// over, and an idle connection should not hold a pipe) or urgent data is in
+// the way (splice stops in front of it and says EAGAIN): the caller's copying
+// read then takes it. A steady transfer keeps its pipe from turn to turn.
+bool spliceSide(TcpConn* c, Side* s, Side* dst, size_t& moved) {
   for (int i = 0; i < kMaxReadsPerWake; ++i) {
     if (c->phase != Phase::kEstablished || s->eof) return false;
     if (dst->queued > 0) {
@@ -172,6 +175,7 @@ bool spliceSide(TcpConn* c, Side* s, Side* dst) {
     ssize_t n = ::splice(s->fd, nullptr, dst->pipe.w, nullptr, kPipeSize, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (n > 0) {
       dst->queued += static_cast<size_t>(n);
+      moved += static_cast<size_t>(n);
       countBytes(c, s, static_cast<size_t>(n));
       c->l->shared->splicedBytes.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
       continue;
@@ -182,6 +186,8 @@ bool spliceSide(TcpConn* c, Side* s, Side* dst) {
     }
     int err = errno;
     if (err == EAGAIN || err == EWOULDBLOCK) {
+      if (moved >= kBufSize && !s->urgent) return false;
+      s->urgent = false;
       workerOf(c)->pipes().put(dst->pipe, true);
       dst->pipe = {};
       return true;
@@ -212,10 +218,11 @@ void maybeStartSplice(TcpConn* c, Side* dst) {
 void readSide(TcpConn* c, Side* s) {
   Side* dst = peerOf(c, s);
   Worker* w = workerOf(c);
+  size_t moved = 0;
   for (int i = 0; i < kMaxReadsPerWake; ++i) {
     if (c->phase != Phase::kEstablished || s->eof) return;
     if (dst->pipe) {
-      if (!spliceSide(c, s, dst)) return;
+      if (!spliceSide(c, s, dst, moved)) return;
       continue;  // drained: one copying read (usually EAGAIN) ends the turn
     }
     if (dst->queued > kMaxWriteQueue) {
@@ -225,6 +232,7 @@ void readSide(TcpConn* c, Side* s) {
     Chunk* chunk = w->pool().get();
     ssize_t n = ::read(s->fd, chunk->data, kBufSize);
     if (n > 0) {
+      moved += static_cast<size_t>(n);
       countBytes(c, s, static_cast<size_t>(n));
       bool last = static_cast<size_t>(n) < kBufSize && (s->flags & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) == EPOLLRDHUP;
       if (!forward(c, dst, chunk, static_cast<size_t>(n), last)) return;
@@ -340,6 +348,7 @@ void connectFailed(TcpConn* c) {
 void onSideEvent(TcpConn* c, Side* s, uint32_t events) {
   if (c->phase == Phase::kClosing) return;
   s->flags |= events;
+  if ((events & EPOLLPRI) != 0) s->urgent = true;  // see spliceSide
   if (c->phase == Phase::kConnecting) {
     // Client events wait (recorded in flags) until the backend answers.
     if (s != &c->backend) return;

@@ -179,7 +179,8 @@ class PipePool {
 // Event tags are {generation, slot, side} rather than pointers: a socket whose
 // fd was duplicated by a fork (netd starts replicas) stays registered after
 // our close(), and its late events must not reach a recycled connection.
-constexpr uint32_t kEpollEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+// EPOLLPRI: urgent data, which a spliced direction must read by copying.
+constexpr uint32_t kEpollEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET;
 constexpr uint64_t kListenerTag = 1ull << 63;
 constexpr uint64_t kLoopTag = ~0ull;  // libuv's own epoll fd
 constexpr int kMaxEvents = 256;
@@ -203,6 +204,7 @@ struct Side {
   bool eof = false, paused = false, shut = false, readQueued = false;
   bool corked = false;  // last bytes sent with MSG_MORE: the shutdown must not wait
   bool resetSeen = false;  // the peer reset: its EOF is passed on as a reset
+  bool urgent = false;     // urgent (out-of-band) data arrived: stop splicing
   std::vector<PendingWrite> q;  // bytes the kernel did not take yet
   size_t qHead = 0;
   // Bytes waiting to be written to this side: in q, or in the pipe once the

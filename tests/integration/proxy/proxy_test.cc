@@ -26,6 +26,7 @@
 #include <gtest/gtest.h>
 
 #include "netns_testing.h"
+#include "skiff/common/fd.h"
 #include "skiff/proxy/proxy.h"
 #include "test_servers.h"
 
@@ -254,6 +255,59 @@ TEST(ProxyTcp, SplicedDownloadWaitsForASlowReader) {
   for (uint64_t i = 0; i < kBytes; ++i) mismatches += got[i] != testing::patternByte(i);
   EXPECT_EQ(mismatches, 0u);
   EXPECT_GT(f.listenerStats().splicedBytes, kBytes / 2) << "the download was not spliced";
+}
+
+// Urgent (out-of-band) data in the middle of a spliced download: splice stops
+// in front of it, so the proxy must read past it by copying, or the bytes
+// after it (here the last ones before the backend waits) would never arrive.
+TEST(ProxyTcp, UrgentDataDoesNotStallASplicedDownload) {
+  SKIFF_REQUIRE_ISOLATED();
+  constexpr size_t kBulk = 8 << 20;
+  UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));  // outlives the thread below
+  int lfd = listener.get();
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(lfd, 4), 0);
+  socklen_t alen = sizeof a;
+  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &alen);
+  std::thread backend([lfd] {
+    pollfd p{lfd, POLLIN, 0};
+    if (::poll(&p, 1, 10000) != 1) return;  // bounded: the test may have failed early
+    int fd = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) return;
+    timeval tv{10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string bulk(kBulk, 'x');
+    (void)testing::writeAll(fd, bulk.data(), bulk.size());
+    (void)::send(fd, "!", 1, MSG_OOB | MSG_NOSIGNAL);
+    (void)testing::writeAll(fd, "tail\n", 5);
+    char c;
+    while (::recv(fd, &c, 1, 0) > 0) {  // until the client closes
+    }
+    ::close(fd);
+  });
+  struct Join {
+    std::thread& t;
+    ~Join() { t.join(); }
+  } join{backend};
+  Fixture f;
+  f.start(0, ServerMode{}, {}, 1);
+  f.proxy->setBackends(f.name, {Backend{"oob", "127.0.0.1", ntohs(a.sin_port)}});
+  int fd = connectTo(f.port, 10000);
+  ASSERT_GE(fd, 0);
+  std::string got;
+  char buf[65536];
+  while (got.size() < kBulk + 5) {
+    ssize_t r = ::recv(fd, buf, sizeof buf, 0);
+    if (r <= 0) break;  // EOF, or the 10 s receive timeout: stalled
+    got.append(buf, static_cast<size_t>(r));
+  }
+  ::close(fd);
+  ASSERT_GE(got.size(), kBulk + 5) << "the download stalled at the urgent byte";
+  EXPECT_EQ(got.substr(got.size() - 5), "tail\n");
+  EXPECT_GT(f.listenerStats().splicedBytes, 0u);
 }
 
 TEST(ProxyTcp, IdleTimeoutClosesBothSides) {
