@@ -57,11 +57,7 @@ void releaseSide(TcpConn* c, Side* s, bool reset) {
   }
   s->queued = 0;
   if (s->fd < 0) return;
-  if (reset) {
-    // A zero linger makes close() send RST: the peer learns of the reset.
-    linger lg{1, 0};
-    (void)::setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-  }
+  if (reset) resetOnClose(s->fd);
   // close() also drops the socket from the epoll set (no EPOLL_CTL_DEL).
   ::close(s->fd);
   s->fd = -1;
@@ -151,6 +147,16 @@ bool flushPipe(TcpConn* c, Side* dst) {
   return true;
 }
 
+// Empties the pipe towards dst before s is spliced again. False when s must
+// stop: the connection was closed, or dst is full and s is paused until
+// EPOLLOUT drains it (flushSide).
+bool pipeEmptied(TcpConn* c, Side* s, Side* dst) {
+  if (dst->queued > 0 && !flushPipe(c, dst)) return false;
+  if (dst->queued == 0) return true;
+  s->paused = true;
+  return false;
+}
+
 // The spliced form of readSide: socket -> pipe -> socket, the bytes never
 // cross into user space. The pipe is emptied into dst before every splice
 // from s, so an EAGAIN from s always means s is drained (with bytes left in
@@ -164,14 +170,7 @@ bool flushPipe(TcpConn* c, Side* dst) {
 // read then takes it. A steady transfer keeps its pipe from turn to turn.
 bool spliceSide(TcpConn* c, Side* s, Side* dst, size_t& moved) {
   for (int i = 0; i < kMaxReadsPerWake; ++i) {
-    if (c->phase != Phase::kEstablished || s->eof) return false;
-    if (dst->queued > 0) {
-      if (!flushPipe(c, dst)) return false;
-      if (dst->queued > 0) {
-        s->paused = true;
-        return false;
-      }
-    }
+    if (c->phase != Phase::kEstablished || s->eof || !pipeEmptied(c, s, dst)) return false;
     ssize_t n = ::splice(s->fd, nullptr, dst->pipe.w, nullptr, kPipeSize, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (n > 0) {
       dst->queued += static_cast<size_t>(n);
@@ -196,12 +195,7 @@ bool spliceSide(TcpConn* c, Side* s, Side* dst, size_t& moved) {
     closeConn(c, true);  // reset or error: propagate as a reset
     return false;
   }
-  if (dst->queued > 0 && !flushPipe(c, dst)) return false;
-  if (dst->queued > 0) {
-    s->paused = true;
-    return false;
-  }
-  workerOf(c)->defer(c, s);  // budget used up; more is probably waiting
+  if (pipeEmptied(c, s, dst)) workerOf(c)->defer(c, s);  // budget used up; more is probably waiting
   return false;
 }
 
@@ -234,11 +228,13 @@ void readSide(TcpConn* c, Side* s) {
     if (n > 0) {
       moved += static_cast<size_t>(n);
       countBytes(c, s, static_cast<size_t>(n));
-      bool last = static_cast<size_t>(n) < kBufSize && (s->flags & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) == EPOLLRDHUP;
+      // A short read drained s. With RDHUP seen, everything before the FIN
+      // has been read: these are the last bytes.
+      bool drained = static_cast<size_t>(n) < kBufSize && (s->flags & (EPOLLERR | EPOLLHUP)) == 0;
+      bool last = drained && (s->flags & EPOLLRDHUP) != 0;
       if (!forward(c, dst, chunk, static_cast<size_t>(n), last)) return;
-      if (static_cast<size_t>(n) < kBufSize && (s->flags & (EPOLLERR | EPOLLHUP)) == 0) {
-        // Drained. With RDHUP seen, everything before the FIN has been read.
-        if ((s->flags & EPOLLRDHUP) != 0) onEof(c, s);
+      if (drained) {
+        if (last) onEof(c, s);
         if (dst->queued > kMaxWriteQueue) s->paused = true;
         return;
       }

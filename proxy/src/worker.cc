@@ -21,16 +21,15 @@ Worker::~Worker() {
 
 bool Worker::shedOne(int listenFd) {
   // Another thread may have taken the fd we gave up last time: try again.
-  if (reserveFd_ < 0) reserveFd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (reserveFd_ < 0) openReserve();
   if (reserveFd_ < 0) return false;
   ::close(reserveFd_);
   int fd = ::accept4(listenFd, nullptr, nullptr, SOCK_CLOEXEC);
   if (fd >= 0) {
-    linger lg{1, 0};
-    (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    resetOnClose(fd);
     ::close(fd);
   }
-  reserveFd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  openReserve();
   auto now = Clock::now();
   if (now - lastShedLog_ > std::chrono::seconds(10)) {
     lastShedLog_ = now;
@@ -42,7 +41,7 @@ bool Worker::shedOne(int listenFd) {
 Status Worker::init() {
   epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epfd_ < 0) return Error::fromErrno("epoll_create1");
-  reserveFd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  openReserve();
   int r = uv_loop_init(&loop_);
   if (r < 0) return Error::msg(std::string("uv_loop_init: ") + uv_strerror(r), -r);
   r = uv_async_init(&loop_, &async_, [](uv_async_t* a) { static_cast<Worker*>(a->data)->runTasks(); });

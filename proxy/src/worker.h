@@ -4,6 +4,7 @@
 // listeners (listener.cc); proxy.cc is the public face. Unless a comment says
 // otherwise, everything here runs on the owning worker's loop thread.
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -42,6 +43,12 @@ constexpr std::chrono::milliseconds kDefaultUdpIdle{60000};
 // (whose small reads gain nothing from a pipe and would pay for one).
 constexpr int kPipeSize = 256 * 1024;
 constexpr size_t kMaxPooledPipes = 32;
+
+// A zero linger makes the next close() of fd send RST instead of FIN.
+inline void resetOnClose(int fd) {
+  linger lg{1, 0};
+  (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+}
 
 inline int64_t nowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
@@ -388,6 +395,7 @@ class Worker {
   void dropDeferred(Side* s);
 
   void dropShutdown(TcpConn* c);
+  void openReserve() { reserveFd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC); }
 
   int epfd_ = -1;
   int reserveFd_ = -1;
