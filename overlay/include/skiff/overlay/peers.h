@@ -35,6 +35,20 @@ struct PeerDiff {
 // Peers are keyed by (vni, ip): a wanted peer whose MAC or VTEP differs from
 // the programmed one is removed and added again. Both outputs are sorted and
 // free of duplicates; entries in both inputs and equal are left alone.
+//
+// Details a reconcile relies on:
+// - Per key it is all or nothing: when the programmed entries of a key are
+//   not exactly the wanted ones, all of them are removed and all wanted ones
+//   added (removing one of two would delete the neighbour entry both need).
+// - `programmed` may hold half entries, as Overlay::listPeers() reports them:
+//   an FDB entry without a neighbour entry has ip 0.0.0.0, a neighbour entry
+//   without an FDB entry has vtep 0.0.0.0. Nobody wants those, so they are
+//   removed, and removeRemotePeer() deletes only the half that exists.
+// - Removing a peer deletes its FDB entry (vni, MAC -> VTEP); a wanted peer
+//   that is unchanged but has the same vni, MAC and VTEP is added again so
+//   its entry comes back. With 02:42:<ip> MACs two IPs never share a MAC.
+// - Two wanted peers with one key (one IP, two MACs or VTEPs) are a caller
+//   bug: both are added and the neighbour entry ends up with the last one.
 PeerDiff diffPeers(const std::vector<Peer>& programmed, const std::vector<Peer>& wanted);
 
 }  // namespace skiff::overlay
