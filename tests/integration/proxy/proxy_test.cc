@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
 #include "netns_testing.h"
@@ -83,6 +84,21 @@ std::string greetingVia(uint16_t port) {
   std::string line = readLine(fd);
   ::close(fd);
   return line;
+}
+
+// The helpers themselves: a peer that neither sends nor closes is a hang,
+// and a hang must fail the test instead of reading as an EOF.
+TEST(ProxyTestHelpers, ReadAllAndReadLineFailTheTestWhenTheyTimeOut) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  ASSERT_TRUE(testing::writeAll(sv[1], "partial", 7));
+  EXPECT_NONFATAL_FAILURE(EXPECT_EQ(readLine(sv[0], 100), "partial"), "readLine: no line within 100 ms");
+  EXPECT_NONFATAL_FAILURE(EXPECT_EQ(readAll(sv[0], 100), ""), "readAll: no EOF within 100 ms");
+  ASSERT_TRUE(testing::writeAll(sv[1], "line\nrest", 9));
+  ::close(sv[1]);
+  EXPECT_EQ(readLine(sv[0], 100), "line");
+  EXPECT_EQ(readAll(sv[0], 100), "rest");
+  ::close(sv[0]);
 }
 
 TEST(ProxyTcp, TenConnectionsOverFiveBackendsLandTwoByTwo) {

@@ -12,8 +12,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <unordered_map>
+
+#include <gtest/gtest.h>
 
 namespace skiff::proxy::testing {
 namespace {
@@ -215,25 +218,56 @@ int connectTo(uint16_t port, int timeoutMs) {
   return fd;
 }
 
-std::string readAll(int fd, int) {
+namespace {
+
+// Waits until fd is readable (data, EOF or an error) or the deadline passes;
+// false on timeout. poll() bounds the wait whatever SO_RCVTIMEO says.
+bool waitReadable(int fd, std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    int r = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (r > 0) return true;
+    if (r < 0 && errno != EINTR) return true;  // let recv() report the error
+  }
+}
+
+}  // namespace
+
+std::string readAll(int fd, int timeoutMs) {
   std::string out;
   char buf[65536];
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
   while (true) {
-    ssize_t r = ::recv(fd, buf, sizeof buf, 0);
-    if (r <= 0) break;
+    if (!waitReadable(fd, deadline)) {
+      // A hang is not an EOF: it must not pass for a closed connection.
+      ADD_FAILURE() << "readAll: no EOF within " << timeoutMs << " ms (" << out.size() << " bytes read)";
+      return out;
+    }
+    ssize_t r = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (r <= 0) break;  // EOF, or an error such as a reset
     out.append(buf, static_cast<size_t>(r));
   }
   return out;
 }
 
-std::string readLine(int fd, int) {
+std::string readLine(int fd, int timeoutMs) {
   std::string out;
   char c;
-  while (::recv(fd, &c, 1, 0) == 1) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+  while (true) {
+    if (!waitReadable(fd, deadline)) {
+      ADD_FAILURE() << "readLine: no line within " << timeoutMs << " ms (got \"" << out << "\")";
+      return out;
+    }
+    ssize_t r = ::recv(fd, &c, 1, MSG_DONTWAIT);
+    if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (r != 1) return out;  // EOF or an error before the newline
     if (c == '\n') return out;
     out.push_back(c);
   }
-  return out;
 }
 
 bool writeAll(int fd, const char* p, size_t n) {

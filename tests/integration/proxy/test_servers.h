@@ -82,7 +82,10 @@ constexpr uint64_t kFnvInit = 14695981039346656037ull;
 // Deterministic pattern byte i (the blast content).
 inline char patternByte(uint64_t i) { return static_cast<char>((i * 2654435761u) >> 13); }
 
-// Blocking client helpers; -1 / empty on failure.
+// Blocking client helpers; -1 / empty on failure. readAll and readLine return
+// what arrived before EOF or an error (a reset); running out of time is a
+// hang, not an end: it fails the current test (ADD_FAILURE) and returns what
+// was read so far.
 int connectTo(uint16_t port, int timeoutMs = 5000);
 std::string readAll(int fd, int timeoutMs = 5000);   // until EOF
 std::string readLine(int fd, int timeoutMs = 5000);  // up to and without '\n'
