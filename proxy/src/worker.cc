@@ -218,6 +218,12 @@ void Worker::run() {
   while (uv_loop_alive(&loop_) != 0) {
     uv_update_time(&loop_);
     int n = ::epoll_wait(epfd_, evs, kMaxEvents, uv_backend_timeout(&loop_));
+    // The events below arm timers (connect and idle timeouts) and stamp
+    // activity with uv_now(): they must start from the time of the wake-up,
+    // not from before a wait that may have lasted seconds (a stale clock made
+    // the first connect after a pause "time out" at once and ejected a
+    // healthy backend, and closed connections that had just been active).
+    uv_update_time(&loop_);
     bool runLoop = n <= 0;  // timed out (a timer is due) or interrupted
     for (int i = 0; i < n; ++i) {
       uint64_t tag = evs[i].data.u64;
@@ -238,7 +244,7 @@ void Worker::run() {
       onSideEvent(c, s, evs[i].events);
     }
     flushShutdowns();
-    uv_update_time(&loop_);
+    uv_update_time(&loop_);  // the batch took time too: timers due by now run below
     if (runLoop || uv_backend_timeout(&loop_) == 0) (void)uv_run(&loop_, UV_RUN_NOWAIT);
   }
 }

@@ -345,6 +345,67 @@ TEST(ProxyTcp, IdleTimeoutClosesBothSides) {
   ::close(fd);
 }
 
+// Regression (issue 7, point 1): a loop that slept in epoll_wait longer than
+// the connect timeout armed the connect timer from its clock of before the
+// wait, so the first connect after an idle pause "timed out" at once and a
+// healthy backend was ejected. Strict turns must survive a pause, on both
+// loops, with no connect error counted.
+TEST(ProxyTcp, RoundRobinStaysExactAcrossAPauseLongerThanTheConnectTimeout) {
+  SKIFF_REQUIRE_ISOLATED();
+  Fixture f;
+  ListenerConfig cfg;
+  cfg.connectTimeout = 400ms;
+  f.start(3, ServerMode{}, cfg, 2);
+  const std::vector<std::string> expected{"r0", "r1", "r2", "r0", "r1", "r2"};
+  std::vector<std::string> first, second;
+  for (size_t i = 0; i < expected.size(); ++i) first.push_back(greetingVia(f.port));
+  EXPECT_EQ(first, expected);
+  std::this_thread::sleep_for(2 * cfg.connectTimeout);  // both loops idle in epoll_wait
+  for (size_t i = 0; i < expected.size(); ++i) second.push_back(greetingVia(f.port));
+  EXPECT_EQ(second, expected) << "the round after the pause";
+  for (const char* id : {"r0", "r1", "r2"}) {
+    EXPECT_EQ(f.statsOf(id).connectErrors, 0u) << id << " was blamed for a connect timeout it did not cause";
+    EXPECT_EQ(f.statsOf(id).connections, 4u) << id;
+  }
+  EXPECT_EQ(f.listenerStats().failedClientConnections, 0u);
+}
+
+// Regression (issue 7, point 1): bytes that arrive after a long epoll_wait
+// count as activity at their arrival, not at the time the loop went to sleep.
+// The loop sleeps from the connection's start until the client writes (70% of
+// the idle timeout later; the backend only reads, so nothing else wakes it);
+// the connection must then stay open for a full idle timeout after that write.
+TEST(ProxyTcp, IdleTimeoutCountsFromTheLastBytesAfterALongEpollWait) {
+  SKIFF_REQUIRE_ISOLATED();
+  Fixture f;
+  ListenerConfig cfg;
+  cfg.idleTimeout = 1000ms;
+  f.start(1, ServerMode{.greet = false}, cfg, 1);  // a sink: reads, never answers
+  int fd = connectTo(f.port);
+  ASSERT_GE(fd, 0);
+  auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (f.statsOf("r0").activeConnections == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_EQ(f.statsOf("r0").activeConnections, 1u) << "the proxy did not connect to the backend";
+  std::this_thread::sleep_for(700ms);
+  ASSERT_TRUE(testing::writeAll(fd, "ping", 4));
+  auto wrote = std::chrono::steady_clock::now();
+  // Still open 600 ms after the write (the old clock closed it ~300 ms after).
+  pollfd p{fd, POLLIN | POLLRDHUP, 0};
+  int ready = ::poll(&p, 1, 600);
+  EXPECT_EQ(ready, 0) << "closed " << std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::steady_clock::now() - wrote)
+                                          .count()
+                      << " ms after the client's last bytes; the idle timeout is 1000 ms";
+  // ...and closed once the idle timeout has passed since the write.
+  EXPECT_EQ(readAll(fd, 3000), "");
+  auto closedAfter = std::chrono::steady_clock::now() - wrote;
+  EXPECT_GE(closedAfter, 900ms);
+  EXPECT_LT(closedAfter, 2500ms);
+  ::close(fd);
+}
+
 TEST(ProxyTcp, DrainLetsOpenConnectionFinishWhileNewOnesGoElsewhere) {
   SKIFF_REQUIRE_ISOLATED();
   Fixture f;
