@@ -95,11 +95,12 @@ void putIfname(nlmsghdr* nlh, const std::string& name) {
 
 }  // namespace
 
-NlMessage newBridge(const std::string& name, int mtu) {
+NlMessage newBridge(const std::string& name, int mtu, std::optional<std::array<uint8_t, 6>> mac) {
   Builder b(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
   b.extra<ifinfomsg>()->ifi_family = AF_UNSPEC;
   putIfname(b.nlh(), name);
   mnl_attr_put_u32(b.nlh(), IFLA_MTU, static_cast<uint32_t>(mtu));
+  if (mac) mnl_attr_put(b.nlh(), IFLA_ADDRESS, mac->size(), mac->data());
   nlattr* info = mnl_attr_nest_start(b.nlh(), IFLA_LINKINFO);
   mnl_attr_put_strz(b.nlh(), IFLA_INFO_KIND, "bridge");
   mnl_attr_nest_end(b.nlh(), info);
@@ -157,6 +158,21 @@ NlMessage setLink(int index, std::optional<int> mtu, std::optional<int> master, 
   ifi->ifi_flags = up ? IFF_UP : 0;
   if (mtu) mnl_attr_put_u32(b.nlh(), IFLA_MTU, static_cast<uint32_t>(*mtu));
   if (master) mnl_attr_put_u32(b.nlh(), IFLA_MASTER, static_cast<uint32_t>(*master));
+  return b.finish();
+}
+
+NlMessage setLinkAddress(int index, const std::array<uint8_t, 6>& mac) {
+  Builder b(RTM_NEWLINK, 0);
+  auto* ifi = b.extra<ifinfomsg>();
+  ifi->ifi_family = AF_UNSPEC;
+  ifi->ifi_index = index;
+  mnl_attr_put(b.nlh(), IFLA_ADDRESS, mac.size(), mac.data());
+  return b.finish();
+}
+
+NlMessage dumpLinks() {
+  Builder b(RTM_GETLINK, NLM_F_DUMP);
+  b.extra<ifinfomsg>()->ifi_family = AF_UNSPEC;
   return b.finish();
 }
 

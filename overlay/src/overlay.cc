@@ -1,11 +1,16 @@
 #include "skiff/overlay/overlay.h"
 
+#include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <sys/socket.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
+#include <set>
 
 #include "skiff/common/log.h"
 
@@ -40,6 +45,22 @@ Result<LinkInfo> requireLink(NetlinkTransport& nl, const std::string& name,
   return **link;
 }
 
+// The VNI in a skiff device name, when `name` is exactly bridgeName(vni) or
+// vxlanName(vni) of a valid VNI.
+std::optional<uint32_t> vniOfDeviceName(const std::string& name) {
+  for (std::string_view prefix : {"skbr-", "skvx-"}) {
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    std::string_view digits = std::string_view(name).substr(prefix.size());
+    if (digits.empty() || digits.size() > 8 || digits[0] == '0') return std::nullopt;
+    uint32_t vni = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), vni);
+    if (ec != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
+    if (vni == 0 || vni > kMaxVni) return std::nullopt;
+    return vni;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Result<std::optional<LinkInfo>> findLink(NetlinkTransport& nl, const std::string& name) {
@@ -58,6 +79,8 @@ Overlay::Overlay(NetlinkTransport& host, NetnsOpener openInNetns)
 
 std::string Overlay::bridgeName(uint32_t vni) { return "skbr-" + std::to_string(vni); }
 std::string Overlay::vxlanName(uint32_t vni) { return "skvx-" + std::to_string(vni); }
+
+std::string Overlay::macFor(Ipv4 ip) { return macForAddress(ip); }
 
 std::string Overlay::hostIfName(const std::string& endpointId,
                                 const std::string& containerIfName) {
@@ -109,14 +132,26 @@ Status Overlay::ensureNetwork(const NetworkConfig& config) {
   const std::string br = bridgeName(config.vni);
   const std::string vx = vxlanName(config.vni);
 
-  // Bridge: create if missing, then (re)apply MTU and up.
+  // The node's own address on the bridge comes with a MAC any node can
+  // compute, so remote nodes program it as a peer without asking.
+  std::optional<std::string> nodeMac;
+  if (config.nodeAddress) nodeMac = macFor(config.nodeAddress->first);
+
+  // Bridge: create if missing, then (re)apply MAC, MTU and up.
   auto bridge = findLink(host_, br);
   if (!bridge.ok()) return bridge.error();
   if (*bridge && (*bridge)->kind != "bridge")
     return Error::msg(what + ": " + br + " exists but is a " + (*bridge)->kind, EEXIST);
-  if (!*bridge) SKIFF_TRY(requestOk(host_, nl::newBridge(br, *mtu), "create bridge " + br));
+  if (!*bridge)
+    SKIFF_TRY(requestOk(host_, nl::newBridge(br, *mtu, nodeMac ? parseMac(*nodeMac) : std::nullopt),
+                        "create bridge " + br));
   auto brLink = requireLink(host_, br, what);
   if (!brLink.ok()) return brLink.error();
+  if (nodeMac && brLink->mac != *nodeMac) {
+    SKIFF_TRY(requestOk(host_, nl::setLinkAddress(brLink->index, *parseMac(*nodeMac)),
+                        "set MAC " + *nodeMac + " on " + br));
+    log::info(kLog, "network ", config.name, ": ", br, " MAC ", brLink->mac, " -> ", *nodeMac);
+  }
   SKIFF_TRY(requestOk(host_, nl::setLink(brLink->index, *mtu, std::nullopt, true),
                       "set bridge " + br + " up"));
 
@@ -238,12 +273,76 @@ Status Overlay::removeRemotePeer(const NetworkConfig& config, Ipv4 vtep, const s
   auto vx = findLink(host_, vxlanName(config.vni));
   if (!vx.ok()) return vx.error();
   if (!*vx) return okStatus();  // the network is gone, and its entries with it
-  SKIFF_TRY(requestTolerating(host_, nl::delFdb((*vx)->index, *m, vtep), ENOENT,
-                              what + ": delete fdb"));
-  SKIFF_TRY(requestTolerating(host_, nl::delNeigh((*vx)->index, ip), ENOENT,
-                              what + ": delete neighbor"));
-  log::info(kLog, "peer removed: ", config.name, " ", ip.str(), " ", mac);
+  // 0.0.0.0 marks a half entry from listPeers(). A VXLAN FDB delete without
+  // a VTEP would drop every remote of the MAC, so it is skipped, not sent.
+  if (vtep.host_order != 0)
+    SKIFF_TRY(requestTolerating(host_, nl::delFdb((*vx)->index, *m, vtep), ENOENT,
+                                what + ": delete fdb " + mac + " via " + vtep.str()));
+  if (ip.host_order != 0)
+    SKIFF_TRY(requestTolerating(host_, nl::delNeigh((*vx)->index, ip), ENOENT,
+                                what + ": delete neighbor"));
+  log::info(kLog, "peer removed: ", config.name, " ", ip.str(), " ", mac, " via ", vtep.str());
   return okStatus();
+}
+
+Result<std::vector<Peer>> Overlay::listPeers(const NetworkConfig& config) {
+  const std::string what = "peers of network " + config.name;
+  auto vx = findLink(host_, vxlanName(config.vni));
+  if (!vx.ok()) return withContext(what, vx.error());
+  if (!*vx) return std::vector<Peer>{};
+  const int index = (*vx)->index;
+
+  // The kernel dumps every device's entries (see nl::dumpNeigh): keep ours.
+  auto fdbDump = host_.request(nl::dumpNeigh(AF_BRIDGE, index));
+  if (!fdbDump.ok()) return withContext(what + ": dump fdb", fdbDump.error());
+  std::vector<std::pair<std::string, Ipv4>> fdb;  // MAC -> VTEP
+  for (const auto& msg : *fdbDump) {
+    auto n = nl::parseNeigh(msg);
+    // Entries without NDA_DST are the bridge's own (learned, or its ports'
+    // addresses), not ours; IPv6 VTEPs are not ours either.
+    if (!n || n->family != AF_BRIDGE || n->ifindex != index || !n->dst || n->mac.empty()) continue;
+    fdb.emplace_back(n->mac, *n->dst);
+  }
+  auto neighDump = host_.request(nl::dumpNeigh(AF_INET, index));
+  if (!neighDump.ok()) return withContext(what + ": dump neighbors", neighDump.error());
+  std::vector<std::pair<Ipv4, std::string>> neigh;  // IP -> MAC
+  for (const auto& msg : *neighDump) {
+    auto n = nl::parseNeigh(msg);
+    if (!n || n->family != AF_INET || n->ifindex != index || !n->dst || n->mac.empty() ||
+        !(n->state & NUD_PERMANENT))
+      continue;
+    neigh.emplace_back(*n->dst, n->mac);
+  }
+
+  std::set<Peer> peers;
+  const Ipv4 none{};
+  for (const auto& [mac, vtep] : fdb) {
+    bool joined = false;
+    for (const auto& [ip, neighMac] : neigh) {
+      if (neighMac != mac) continue;
+      peers.insert(Peer{config.vni, ip, mac, vtep});
+      joined = true;
+    }
+    if (!joined) peers.insert(Peer{config.vni, none, mac, vtep});
+  }
+  for (const auto& entry : neigh) {
+    if (std::none_of(fdb.begin(), fdb.end(),
+                     [&](const auto& f) { return f.first == entry.second; }))
+      peers.insert(Peer{config.vni, entry.first, entry.second, none});
+  }
+  return std::vector<Peer>(peers.begin(), peers.end());
+}
+
+Result<std::vector<uint32_t>> Overlay::listNetworks() {
+  auto links = host_.request(nl::dumpLinks());
+  if (!links.ok()) return withContext("list networks: dump links", links.error());
+  std::set<uint32_t> vnis;
+  for (const auto& msg : *links) {
+    auto link = nl::parseLink(msg);
+    if (!link) continue;
+    if (auto vni = vniOfDeviceName(link->name)) vnis.insert(*vni);
+  }
+  return std::vector<uint32_t>(vnis.begin(), vnis.end());
 }
 
 Result<Overlay::LinkStats> Overlay::vxlanStats(const NetworkConfig& config) {

@@ -90,6 +90,31 @@ TEST(NetlinkBuilders, VethPeerGoesToNetnsWithNameMacMtu) {
             "02:42:0a:00:01:02");
 }
 
+TEST(NetlinkBuilders, BridgeCarriesTheMacItIsGiven) {
+  auto plain = topAttrs(nl::newBridge("skbr-256", 1450), sizeof(ifinfomsg));
+  EXPECT_EQ(plain.count(IFLA_ADDRESS), 0u) << "without a MAC the kernel picks one";
+  auto m = nl::newBridge("skbr-256", 1450, parseMac("02:42:0a:00:00:03"));
+  auto back = nl::parseLink(m);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->name, "skbr-256");
+  EXPECT_EQ(back->kind, "bridge");
+  EXPECT_EQ(back->mac, "02:42:0a:00:00:03");
+}
+
+TEST(NetlinkBuilders, SetLinkAddressChangesOnlyTheMac) {
+  auto m = nl::setLinkAddress(5, *parseMac("02:42:0a:00:00:03"));
+  EXPECT_EQ(hdr(m)->nlmsg_type, RTM_NEWLINK);
+  EXPECT_EQ(hdr(m)->nlmsg_flags, NLM_F_REQUEST);
+  auto* ifi = static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(hdr(m)));
+  EXPECT_EQ(ifi->ifi_index, 5);
+  EXPECT_EQ(ifi->ifi_change, 0u) << "flags (up/down) stay as they are";
+  auto top = topAttrs(m, sizeof(ifinfomsg));
+  ASSERT_EQ(top.size(), 1u);
+  ASSERT_EQ(mnl_attr_get_payload_len(top[IFLA_ADDRESS]), 6u);
+  EXPECT_EQ(formatMac(static_cast<const uint8_t*>(mnl_attr_get_payload(top[IFLA_ADDRESS]))),
+            "02:42:0a:00:00:03");
+}
+
 TEST(NetlinkBuilders, SetLinkUpWithMaster) {
   auto m = nl::setLink(7, 1450, 3, true);
   EXPECT_EQ(hdr(m)->nlmsg_flags, NLM_F_REQUEST);  // no CREATE: only changes
@@ -142,6 +167,14 @@ TEST(NetlinkBuilders, AddressIsReplaceWithPrefix) {
 
 TEST(NetlinkBuilders, DumpsAskForDump) {
   EXPECT_EQ(hdr(nl::dumpRoutes())->nlmsg_flags & NLM_F_DUMP, NLM_F_DUMP);
+  EXPECT_EQ(hdr(nl::dumpLinks())->nlmsg_type, RTM_GETLINK);
+  EXPECT_EQ(hdr(nl::dumpLinks())->nlmsg_flags, NLM_F_REQUEST | NLM_F_DUMP);
+  auto fdb = nl::dumpNeigh(AF_BRIDGE, 6);
+  EXPECT_EQ(hdr(fdb)->nlmsg_type, RTM_GETNEIGH);
+  EXPECT_EQ(hdr(fdb)->nlmsg_flags, NLM_F_REQUEST | NLM_F_DUMP);
+  auto* nd = static_cast<const ndmsg*>(mnl_nlmsg_get_payload(hdr(fdb)));
+  EXPECT_EQ(nd->ndm_family, AF_BRIDGE);
+  EXPECT_EQ(nd->ndm_ifindex, 6);
   EXPECT_EQ(hdr(nl::getLink("x"))->nlmsg_flags & NLM_F_DUMP, 0);
 }
 

@@ -39,7 +39,9 @@ class NetlinkTransport {
 [[nodiscard]] Result<std::unique_ptr<NetlinkTransport>> openNetlinkInNetns(int netnsFd);
 
 // Records every request; answers with scripted replies in order, then with
-// plain ACKs. Errors can be injected to test the error paths.
+// plain ACKs. A scripted reply may hold many messages: that is how a dump
+// (links, neighbours, FDB) is answered. Errors can be injected to test the
+// error paths.
 class FakeNetlink : public NetlinkTransport {
  public:
   Result<std::vector<NlMessage>> request(NlMessage msg) override;
@@ -99,7 +101,10 @@ struct VxlanParams {
   bool learning = false;
   bool proxy = true;  // answer ARP from the neighbor table (remote peers)
 };
-NlMessage newBridge(const std::string& name, int mtu);
+// A bridge; `mac` (IFLA_ADDRESS) pins its address, which otherwise follows
+// the lowest MAC among its ports and changes as ports come and go.
+NlMessage newBridge(const std::string& name, int mtu,
+                    std::optional<std::array<uint8_t, 6>> mac = std::nullopt);
 NlMessage newVxlan(const std::string& name, const VxlanParams& params, int mtu);
 // Veth pair: `name` in the socket's netns, `peerName` created directly in the
 // netns behind peerNetnsFd (or beside it when -1) with the given MAC and MTU.
@@ -107,11 +112,17 @@ NlMessage newVeth(const std::string& name, const std::string& peerName, int peer
                   const std::string& peerMac);
 // Changes an existing link; unset fields stay as they are.
 NlMessage setLink(int index, std::optional<int> mtu, std::optional<int> master, bool up);
+// Sets the hardware address of an existing link (up or down).
+NlMessage setLinkAddress(int index, const std::array<uint8_t, 6>& mac);
 NlMessage getLink(const std::string& name);
+NlMessage dumpLinks();
 NlMessage getLinkByIndex(int index);
 NlMessage delLink(const std::string& name);
 NlMessage newAddr(int index, Ipv4 ip, int prefix);  // replace: idempotent
 NlMessage dumpRoutes();
+// Neighbour dump: AF_INET for IP -> MAC entries, AF_BRIDGE for FDB entries
+// (bridge and VXLAN devices). Without NETLINK_GET_STRICT_CHK (we do not set
+// it) the kernel ignores ifindex and dumps every device: filter the replies.
 NlMessage dumpNeigh(int family, int ifindex);
 // FDB entry on a VXLAN device: MAC -> remote VTEP (bridge family, NTF_SELF).
 NlMessage newFdb(int vxlanIndex, const std::array<uint8_t, 6>& mac, Ipv4 vtep);

@@ -9,7 +9,11 @@
 // created directly inside the replica's netns (IFLA_NET_NS_FD) as eth<n> with
 // its IPAM address and MAC 02:42:<ip> (docker's scheme, so any node can
 // compute a remote endpoint's MAC from its IP). For "ingress" the node itself
-// gets an address on the bridge (nodeAddress) so the proxy reaches replicas.
+// gets an address on the bridge (nodeAddress) so the proxy reaches replicas;
+// the bridge then carries the MAC 02:42:<nodeAddress> (macFor()), so other
+// nodes program a node's ingress address as a peer like any endpoint. A
+// bridge's MAC otherwise follows its lowest port MAC and would change as
+// replicas come and go. nodeAddress must therefore be unique cluster-wide.
 //
 // Multi-host: there is no multicast and no flood-and-learn. The control plane
 // (netd's cluster code) tells each node about every remote endpoint, and
@@ -17,6 +21,19 @@
 // entry on the VXLAN device (endpoint MAC -> remote VTEP IP) and a permanent
 // neighbor entry (endpoint IP -> MAC) that the VXLAN ARP proxy answers from.
 // Both writes use NLM_F_REPLACE so re-announcing a peer is harmless.
+// removeRemotePeer() treats "already gone" as done, and listPeers() reads the
+// entries back, so a reconcile (diffPeers, peers.h) can run at any time; at
+// start-up listNetworks() finds the devices a previous life left behind.
+//
+// What the kernel does with these entries (the multi-host test relies on it):
+// the VXLAN device sends a frame only to the VTEP of an FDB entry for its
+// destination MAC; there is no all-zeros default entry, so broadcasts and
+// unknown MACs go nowhere (no flooding between nodes). ARP for a remote IP is
+// answered by the VXLAN device itself (IFLA_VXLAN_PROXY) from a neighbour
+// entry in state NUD_PERMANENT (any NUD_CONNECTED state would do); without
+// one the ARP request is dropped. The local bridge still learns remote MACs
+// on its VXLAN port from received frames (a "master" entry without VTEP that
+// ages out after 300 s); listPeers() ignores those.
 //
 // All operations are idempotent (ensure…/remove…) and run on netd's loop
 // thread; netlink calls are blocking but short. Every error names the object
@@ -28,10 +45,12 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "skiff/common/result.h"
 #include "skiff/overlay/ipam.h"
 #include "skiff/overlay/netlink.h"
+#include "skiff/overlay/peers.h"
 
 namespace skiff::overlay {
 
@@ -62,9 +81,19 @@ class Overlay {
   // "skv" + 8 hex of the endpoint id (hashed when it is not hex) + trailing
   // digits of containerIfName: at most 15 characters.
   static std::string hostIfName(const std::string& endpointId, const std::string& containerIfName);
+  // The MAC of an endpoint or of a node's bridge with that address:
+  // "02:42:" + the four bytes of ip, lower case ("02:42:0a:00:00:03").
+  static std::string macFor(Ipv4 ip);
 
+  // With config.nodeAddress, the bridge also gets the address and the MAC
+  // macFor(nodeAddress) (set again when an existing bridge has another one).
   [[nodiscard]] Status ensureNetwork(const NetworkConfig& config);
   [[nodiscard]] Status removeNetwork(const NetworkConfig& config);
+  // The VNIs of skiff's networks in this netns: every device named
+  // skbr-<vni> or skvx-<vni> (canonical decimal, 1..kMaxVni), whatever its
+  // kind, sorted and unique. For the start-up reconcile: removeNetwork() with
+  // that VNI deletes both names.
+  [[nodiscard]] Result<std::vector<uint32_t>> listNetworks();
 
   struct Endpoint {
     std::string hostIfName;
@@ -81,8 +110,21 @@ class Overlay {
 
   [[nodiscard]] Status addRemotePeer(const NetworkConfig& config, Ipv4 vtep,
                                      const std::string& mac, Ipv4 ip);
+  // Deletes the FDB entry (mac -> vtep) and the neighbour entry of ip. An
+  // entry already gone (ENOENT), or the whole device gone, is success. vtep
+  // 0.0.0.0 skips the FDB entry and ip 0.0.0.0 the neighbour entry: that is
+  // how listPeers() reports half entries, so each half is deleted alone.
   [[nodiscard]] Status removeRemotePeer(const NetworkConfig& config, Ipv4 vtep,
                                         const std::string& mac, Ipv4 ip);
+  // The remote peers programmed on the network's VXLAN device, read back from
+  // the kernel: its FDB entries that have a VTEP (NDA_DST, IPv4), joined by
+  // MAC with its NUD_PERMANENT IPv4 neighbour entries, one Peer{config.vni,
+  // ip, mac, vtep} per pair. Half entries are reported too: an FDB entry
+  // whose MAC no neighbour entry uses as Peer{vni, 0.0.0.0, mac, vtep}, a
+  // neighbour entry whose MAC has no FDB entry as Peer{vni, ip, mac,
+  // 0.0.0.0}; removeRemotePeer() deletes exactly those halves. Sorted and
+  // unique; empty when the VXLAN device does not exist.
+  [[nodiscard]] Result<std::vector<Peer>> listPeers(const NetworkConfig& config);
 
   struct LinkStats {
     uint64_t rxPackets = 0, txPackets = 0, rxBytes = 0, txBytes = 0;
