@@ -272,13 +272,13 @@ TEST(OverlayIntegration, MultiHostPeersAcrossVxlan) {
   auto nlA = openNetlinkInNetns(hostA.fd());
   auto nlB = openNetlinkInNetns(hostB.fd());
   ASSERT_TRUE(nlA.ok() && nlB.ok());
-  // Underlay: ul0 in A <-> ul0 in B, 192.168.77.0/24 (never leaves the test).
+  // Underlay: ul0 in A <-> ul0 in B, 198.51.100.0/24 (never leaves the test).
   ASSERT_TRUE((*nlA)->request(nl::newVeth("ul0", "ul0", hostB.fd(), 1500, "")).ok());
   auto ulA = findLink(**nlA, "ul0");
   auto ulB = findLink(**nlB, "ul0");
   ASSERT_TRUE(ulA.ok() && *ulA && ulB.ok() && *ulB);
-  ASSERT_TRUE((*nlA)->request(nl::newAddr((*ulA)->index, ip("192.168.77.1"), 24)).ok());
-  ASSERT_TRUE((*nlB)->request(nl::newAddr((*ulB)->index, ip("192.168.77.2"), 24)).ok());
+  ASSERT_TRUE((*nlA)->request(nl::newAddr((*ulA)->index, ip("198.51.100.1"), 24)).ok());
+  ASSERT_TRUE((*nlB)->request(nl::newAddr((*ulB)->index, ip("198.51.100.2"), 24)).ok());
   for (auto* t : {nlA.value().get(), nlB.value().get()}) {
     ASSERT_TRUE(linkUp(*t, "ul0").ok());
     ASSERT_TRUE(linkUp(*t, "lo").ok());
@@ -287,8 +287,8 @@ TEST(OverlayIntegration, MultiHostPeersAcrossVxlan) {
   Overlay a(**nlA), b(**nlB);
   auto cfgA = net("webnet", 4097, "10.0.1.0/24");
   auto cfgB = cfgA;
-  cfgA.local = "192.168.77.1";
-  cfgB.local = "192.168.77.2";
+  cfgA.local = "198.51.100.1";
+  cfgB.local = "198.51.100.2";
   ASSERT_TRUE(a.ensureNetwork(cfgA).ok());
   ASSERT_TRUE(b.ensureNetwork(cfgB).ok());
   auto ea = a.attach(cfgA, contA.fd(), "a1a1a1a1", "eth0", ip("10.0.1.2"));
@@ -299,9 +299,9 @@ TEST(OverlayIntegration, MultiHostPeersAcrossVxlan) {
   Listener l = listenIn(contB.fd(), ip("10.0.1.3"));
   auto before = a.vxlanStats(cfgA);
   ASSERT_TRUE(before.ok());
-  ASSERT_TRUE(a.addRemotePeer(cfgA, ip("192.168.77.2"), eb->mac, eb->address).ok());
-  ASSERT_TRUE(a.addRemotePeer(cfgA, ip("192.168.77.2"), eb->mac, eb->address).ok());  // replace
-  ASSERT_TRUE(b.addRemotePeer(cfgB, ip("192.168.77.1"), ea->mac, ea->address).ok());
+  ASSERT_TRUE(a.addRemotePeer(cfgA, ip("198.51.100.2"), eb->mac, eb->address).ok());
+  ASSERT_TRUE(a.addRemotePeer(cfgA, ip("198.51.100.2"), eb->mac, eb->address).ok());  // replace
+  ASSERT_TRUE(b.addRemotePeer(cfgB, ip("198.51.100.1"), ea->mac, ea->address).ok());
   EXPECT_EQ(exchange(contA.fd(), l, ip("10.0.1.3")), "");
   auto after = a.vxlanStats(cfgA);
   ASSERT_TRUE(after.ok());
@@ -314,14 +314,14 @@ TEST(OverlayIntegration, MultiHostPeersAcrossVxlan) {
   bool found = false;
   for (const auto& m : *fdb) {
     auto n = nl::parseNeigh(m);
-    if (n && n->mac == eb->mac && n->dst && *n->dst == ip("192.168.77.2")) found = true;
+    if (n && n->mac == eb->mac && n->dst && *n->dst == ip("198.51.100.2")) found = true;
   }
   EXPECT_TRUE(found);
 
   // After removing the peer, the VXLAN FDB no longer points at B (the
   // bridge's own learned entry for the MAC has no VTEP and just ages out).
-  ASSERT_TRUE(a.removeRemotePeer(cfgA, ip("192.168.77.2"), eb->mac, eb->address).ok());
-  ASSERT_TRUE(a.removeRemotePeer(cfgA, ip("192.168.77.2"), eb->mac, eb->address).ok());
+  ASSERT_TRUE(a.removeRemotePeer(cfgA, ip("198.51.100.2"), eb->mac, eb->address).ok());
+  ASSERT_TRUE(a.removeRemotePeer(cfgA, ip("198.51.100.2"), eb->mac, eb->address).ok());
   fdb = (*nlA)->request(nl::dumpNeigh(AF_BRIDGE, 0));
   ASSERT_TRUE(fdb.ok());
   for (const auto& m : *fdb) {
