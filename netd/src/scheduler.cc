@@ -4,14 +4,16 @@
 #include <array>
 #include <cctype>
 
+#include "skiff/runtime/stack.h"
+
 // Placement follows swarmkit's scheduler (manager/scheduler): each node runs
 // through a fixed filter pipeline (ready and active, then the constraints,
 // then max replicas per node); the first filter a node fails counts one
 // failure for that filter, and when no node passes, the counts become docker's
 // explanation, "no suitable node (scheduling constraints not satisfied on 3
-// nodes)", most failures first. Constraints parse and match as swarmkit's
-// manager/constraint does: "==" is looked for before "!=", keys and values
-// are trimmed, values compare case-insensitively (node.hostname, node.role,
+// nodes)", most failures first. Constraints parse with the compose parser's
+// rule (runtime::parsePlacementConstraint, swarmkit's syntax) and match as
+// swarmkit's manager/constraint does: values compare case-insensitively (node.hostname, node.role,
 // and label values alike), label names case-sensitively, and a key the
 // scheduler does not know never holds, whatever the operator.
 
@@ -19,19 +21,7 @@ namespace skiff::netd {
 
 namespace {
 
-struct Constraint {
-  std::string key;
-  bool equal = true;  // "==" (else "!=")
-  std::string value;
-};
-
-std::string trim(const std::string& s) {
-  size_t b = 0;
-  size_t e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) b++;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) e--;
-  return s.substr(b, e - b);
-}
+using runtime::PlacementConstraint;
 
 char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
 
@@ -45,43 +35,6 @@ bool equalFold(const std::string& a, const std::string& b) {
 
 bool startsWithFold(const std::string& s, const std::string& prefix) {
   return s.size() >= prefix.size() && equalFold(s.substr(0, prefix.size()), prefix);
-}
-
-// swarmkit's key pattern: ^(?i)[a-z_][a-z0-9\-_.]+$ (so at least two characters).
-bool validKey(const std::string& k) {
-  if (k.size() < 2) return false;
-  auto alpha = [](char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; };
-  if (!alpha(k[0])) return false;
-  return std::all_of(k.begin() + 1, k.end(), [&](char c) {
-    return alpha(c) || std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '.';
-  });
-}
-
-// swarmkit's value pattern: letters, digits, white space and :-_.*()?+[]\^$|/;
-// nothing that is or may become an operator (<, >, ~, =, !).
-bool validValue(const std::string& v) {
-  if (v.empty()) return false;
-  static const std::string kExtra = ":-_.*()?+[]\\^$|/";
-  return std::all_of(v.begin(), v.end(), [](char c) {
-    auto u = static_cast<unsigned char>(c);
-    return std::isalnum(u) || std::isspace(u) || kExtra.find(c) != std::string::npos;
-  });
-}
-
-Result<Constraint> parseConstraint(const std::string& text) {
-  static const std::array<std::pair<const char*, bool>, 2> kOps = {{{"==", true}, {"!=", false}}};
-  for (const auto& [op, equal] : kOps) {
-    size_t at = text.find(op);
-    if (at == std::string::npos) continue;
-    Constraint c;
-    c.equal = equal;
-    c.key = trim(text.substr(0, at));
-    c.value = trim(text.substr(at + 2));
-    if (!validKey(c.key)) return Error::msg("key '" + c.key + "' is invalid");
-    if (!validValue(c.value)) return Error::msg("value '" + c.value + "' is invalid");
-    return c;
-  }
-  return Error::msg("constraint expected one operator from ==, !=");
 }
 
 // The node's platform: every skiff node is Linux; the architecture is the
@@ -100,7 +53,7 @@ const char* machineArch() {
 #endif
 }
 
-bool holds(const Constraint& c, const SchedNode& node) {
+bool holds(const PlacementConstraint& c, const SchedNode& node) {
   auto match = [&](const std::string& what) { return equalFold(c.value, what) == c.equal; };
   static const std::string kNodeLabels = "node.labels.";
   static const std::string kEngineLabels = "engine.labels.";
@@ -123,18 +76,18 @@ bool holds(const Constraint& c, const SchedNode& node) {
 }
 
 // Parsed constraints; an unparsable one becomes a key that never holds.
-std::vector<Constraint> parseAll(const std::vector<std::string>& constraints) {
-  std::vector<Constraint> out;
+std::vector<PlacementConstraint> parseAll(const std::vector<std::string>& constraints) {
+  std::vector<PlacementConstraint> out;
   for (const std::string& text : constraints) {
-    auto c = parseConstraint(text);
-    out.push_back(c.ok() ? c.value() : Constraint{"", true, ""});
+    auto c = runtime::parsePlacementConstraint(text);
+    out.push_back(c.ok() ? c.value() : PlacementConstraint{"", true, ""});
   }
   return out;
 }
 
-bool matchesAll(const SchedNode& node, const std::vector<Constraint>& constraints) {
+bool matchesAll(const SchedNode& node, const std::vector<PlacementConstraint>& constraints) {
   return std::all_of(constraints.begin(), constraints.end(),
-                     [&](const Constraint& c) { return holds(c, node); });
+                     [&](const PlacementConstraint& c) { return holds(c, node); });
 }
 
 // The filters in pipeline order; a node is counted against the first it fails.
@@ -199,7 +152,7 @@ Result<NodeAvailability> parseAvailability(const std::string& text) {
 
 Status validateConstraints(const std::vector<std::string>& constraints) {
   for (const std::string& text : constraints) {
-    auto c = parseConstraint(text);
+    auto c = runtime::parsePlacementConstraint(text);
     if (!c.ok()) {
       return Error::msg("invalid constraint \"" + text + "\": " + c.error().message, EINVAL);
     }
@@ -213,7 +166,7 @@ bool nodeMatches(const SchedNode& node, const std::vector<std::string>& constrai
 
 std::vector<Placement> placeReplicas(const std::vector<SchedNode>& nodes, const SchedService& svc,
                                      const std::map<std::string, uint64_t>& running, size_t count) {
-  const std::vector<Constraint> constraints = parseAll(svc.constraints);
+  const std::vector<PlacementConstraint> constraints = parseAll(svc.constraints);
   // Per node: this service's tasks there and all tasks there, both updated as
   // this call places tasks, so each placement sees the ones before it.
   std::vector<uint64_t> mine(nodes.size(), 0);
@@ -262,7 +215,7 @@ std::vector<Placement> placeReplicas(const std::vector<SchedNode>& nodes, const 
 }
 
 std::vector<std::string> globalNodes(const std::vector<SchedNode>& nodes, const SchedService& svc) {
-  const std::vector<Constraint> constraints = parseAll(svc.constraints);
+  const std::vector<PlacementConstraint> constraints = parseAll(svc.constraints);
   std::vector<std::string> out;
   for (const SchedNode& n : nodes) {
     if (available(n) && matchesAll(n, constraints)) out.push_back(n.id);

@@ -6,6 +6,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -273,6 +275,23 @@ class Parser {
     return out;
   }
 
+  // deploy.placement.constraints: each must parse by the scheduler's rule, or
+  // the file is refused at that line (docker only finds out at deploy).
+  std::vector<std::string> constraintList(const YAML::Node& n, const std::string& path) {
+    std::vector<std::string> out;
+    const std::vector<YAML::Node> list = items(n, path);
+    for (size_t i = 0; i < list.size(); i++) {
+      std::string text = scalar(list[i], path);
+      auto parsed = parsePlacementConstraint(text);
+      if (!parsed.ok()) {
+        fail(list[i], path + "[" + std::to_string(i) + "]",
+             "invalid constraint " + quoted(text) + ": " + parsed.error().message);
+      }
+      out.push_back(std::move(text));
+    }
+    return out;
+  }
+
   // command/entrypoint: a string is split like a shell would, a list is taken as is.
   std::vector<std::string> commandLine(const YAML::Node& n, const std::string& path) {
     if (n.IsSequence()) return stringList(n, path);
@@ -489,7 +508,10 @@ class Parser {
   }
 
   void parsePorts(const YAML::Node& n, const std::string& path, ServiceSpec& svc) {
-    for (const auto& item : items(n, path)) {
+    const std::vector<YAML::Node> list = items(n, path);
+    for (size_t i = 0; i < list.size(); i++) {
+      const YAML::Node& item = list[i];
+      const size_t first = svc.ports.size();
       if (item.IsMap()) {
         PortSpec port;
         for (const auto& e : entries(item, path)) {
@@ -511,7 +533,26 @@ class Parser {
         auto expanded = convert(item, path, [](const std::string& s) { return units::parsePortShort(s); });
         svc.ports.insert(svc.ports.end(), expanded.begin(), expanded.end());
       }
+      for (size_t k = first; k < svc.ports.size(); k++) {
+        claimPublishedPort(item, path + "[" + std::to_string(i) + "]", svc.name, svc.ports[k]);
+      }
     }
+  }
+
+  // A published port belongs to one service of the stack: the routing mesh
+  // listens on it on every node. Refused here, at the line of the second
+  // publisher, so `stack config` catches what deploy would refuse. Two
+  // host-mode ports may share a number (docker places them on different
+  // nodes); an ingress port shares it with nothing.
+  void claimPublishedPort(const YAML::Node& at, const std::string& path, const std::string& service,
+                          const PortSpec& port) {
+    if (port.published == 0) return;
+    std::string key = std::to_string(port.published) + "/" + port.protocol;
+    bool host = port.mode == "host";
+    auto [it, fresh] = publishedBy_.try_emplace(key, PortOwner{service, host});
+    if (fresh) return;
+    if (host && it->second.hostMode) return;
+    fail(at, path, "port " + key + " is already published by service " + it->second.service);
   }
 
   void requireNetwork(const YAML::Node& at, const std::string& path, const std::string& name) const {
@@ -707,9 +748,9 @@ class Parser {
         if (e.value.IsNull()) continue;
         for (const auto& pl : entries(e.value, p)) {
           std::string pp = p + "." + pl.key;
-          if (pl.key == "constraints") svc.placementConstraints = stringList(pl.value, pp);
-          else if (pl.key == "preferences" || pl.key == "max_replicas_per_node")
-            unsupported_.insert("deploy.placement." + pl.key);
+          if (pl.key == "constraints") svc.placementConstraints = constraintList(pl.value, pp);
+          else if (pl.key == "max_replicas_per_node") svc.maxReplicasPerNode = unsignedInt(pl.value, pp);
+          else if (pl.key == "preferences") unsupported_.insert("deploy.placement.preferences");
           else unknownKey(pl, p);
         }
       } else if (e.key == "labels") {
@@ -769,9 +810,53 @@ class Parser {
   std::set<std::string> unsupported_;
   std::set<std::string> warnedVars_;
   size_t mergedEntries_ = 0;
+  struct PortOwner {
+    std::string service;
+    bool hostMode = false;
+  };
+  std::map<std::string, PortOwner> publishedBy_;  // "4000/tcp" -> the first service publishing it
 };
 
+std::string trimSpace(const std::string& s) {
+  size_t b = 0;
+  size_t e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) b++;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) e--;
+  return s.substr(b, e - b);
+}
+
+// swarmkit's key pattern: ^(?i)[a-z_][a-z0-9\-_.]+$ (so two characters at least).
+bool validConstraintKey(const std::string& k) {
+  auto start = [](char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; };
+  if (k.size() < 2 || !start(k[0])) return false;
+  return std::all_of(k.begin() + 1, k.end(), [&](char c) {
+    return start(c) || std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '.';
+  });
+}
+
+// swarmkit's value pattern: letters, digits, white space and :-_.*()?+[]\^$|/
+// — nothing that is or may become an operator (<, >, ~, =, !).
+bool validConstraintValue(const std::string& v) {
+  static const std::string kExtra = ":-_.*()?+[]\\^$|/";
+  return !v.empty() && std::all_of(v.begin(), v.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return std::isalnum(u) || std::isspace(u) || kExtra.find(c) != std::string::npos;
+  });
+}
+
 }  // namespace
+
+Result<PlacementConstraint> parsePlacementConstraint(const std::string& text) {
+  for (const auto& [op, equal] : {std::pair{"==", true}, std::pair{"!=", false}}) {
+    size_t at = text.find(op);
+    if (at == std::string::npos) continue;
+    PlacementConstraint c{trimSpace(text.substr(0, at)), equal, trimSpace(text.substr(at + 2))};
+    if (!validConstraintKey(c.key)) return Error::msg("key '" + c.key + "' is invalid", EINVAL);
+    if (!validConstraintValue(c.value)) return Error::msg("value '" + c.value + "' is invalid", EINVAL);
+    return c;
+  }
+  return Error::msg("constraint expected one operator from ==, !=", EINVAL);
+}
 
 ComposeResult parseComposeString(const std::string& yaml, const std::string& fileNameForErrors,
                                  const std::string& baseDir,

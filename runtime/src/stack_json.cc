@@ -6,7 +6,9 @@
 // exact. stackFromJson fills missing fields with the defaults of stack.h and
 // throws std::invalid_argument naming the first field of the wrong type.
 
+#include <limits>
 #include <stdexcept>
+#include <type_traits>
 
 #include "skiff/runtime/stack.h"
 
@@ -59,7 +61,7 @@ json serviceToJson(const ServiceSpec& s) {
       {"update_config", {{"parallelism", uc.parallelism}, {"delay", uc.delaySeconds},
                          {"failure_action", uc.failureAction}, {"monitor", uc.monitorSeconds},
                          {"max_failure_ratio", uc.maxFailureRatio}, {"order", uc.order}}},
-      {"placement", {{"constraints", s.placementConstraints}}},
+      {"placement", {{"constraints", s.placementConstraints}, {"max_replicas_per_node", s.maxReplicasPerNode}}},
   };
   if (s.healthcheck) {
     const auto& h = *s.healthcheck;
@@ -79,6 +81,13 @@ template <typename T>
 void field(const json& j, const char* key, const std::string& path, T& out) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return;
+  if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T> && !std::is_same_v<T, bool>) {
+    // nlohmann would wrap -1 and truncate 1.5 or 70000 (into a port) silently.
+    if (!it->is_number_unsigned() || it->get<uint64_t>() > std::numeric_limits<T>::max()) {
+      throw std::invalid_argument(path + "." + key + ": expected an integer from 0 to " +
+                                  std::to_string(std::numeric_limits<T>::max()) + ", got " + it->dump());
+    }
+  }
   try {
     out = it->get<T>();
   } catch (const json::exception& e) {
@@ -193,7 +202,9 @@ ServiceSpec serviceFromJson(const std::string& name, const json& j, const std::s
   field(uc, "monitor", ucp, s.updateConfig.monitorSeconds);
   field(uc, "max_failure_ratio", ucp, s.updateConfig.maxFailureRatio);
   field(uc, "order", ucp, s.updateConfig.order);
-  field(object(d, "placement", dp, kEmptyObject), "constraints", dp + ".placement", s.placementConstraints);
+  const json& pl = object(d, "placement", dp, kEmptyObject);
+  field(pl, "constraints", dp + ".placement", s.placementConstraints);
+  field(pl, "max_replicas_per_node", dp + ".placement", s.maxReplicasPerNode);
   if (j.contains("healthcheck") && !j["healthcheck"].is_null()) {
     const json& h = object(j, "healthcheck", path, kEmptyObject);
     std::string hp = path + ".healthcheck";

@@ -147,6 +147,84 @@ TEST(ComposeErrors, MissingConfigFile) {
             "docker-compose.yml:3: configs.c.file: cannot read \"/stack/nope.conf\"");
 }
 
+TEST(ComposeErrors, BadPlacementConstraintsNameTheLineAndDockersReason) {
+  std::string base = std::string(kSeedHead) +
+                     "    deploy:\n"                         // 5
+                     "      placement:\n"                    // 6
+                     "        constraints:\n"                // 7
+                     "          - node.role == manager\n";   // 8
+  EXPECT_EQ(errorOf(base), "");
+  EXPECT_EQ(errorOf(base + "          - node.hostname=h1\n"),  // 9
+            "docker-compose.yml:9: services.web.deploy.placement.constraints[1]: invalid constraint "
+            "\"node.hostname=h1\": constraint expected one operator from ==, !=");
+  EXPECT_EQ(errorOf(base + "          - \"node hostname==h1\"\n"),
+            "docker-compose.yml:9: services.web.deploy.placement.constraints[1]: invalid constraint "
+            "\"node hostname==h1\": key 'node hostname' is invalid");
+  EXPECT_EQ(errorOf(base + "          - \"node.labels.zone==\"\n"),
+            "docker-compose.yml:9: services.web.deploy.placement.constraints[1]: invalid constraint "
+            "\"node.labels.zone==\": value '' is invalid");
+  EXPECT_EQ(errorOf(base + "          - \"node.role==>manager\"\n"),
+            "docker-compose.yml:9: services.web.deploy.placement.constraints[1]: invalid constraint "
+            "\"node.role==>manager\": value '>manager' is invalid");
+  // An attribute docker does not know is valid syntax; it never holds on a node.
+  EXPECT_EQ(errorOf(base + "          - node.hostnme==h1\n"), "");
+}
+
+TEST(ComposeErrors, BadMaxReplicasPerNode) {
+  std::string base = std::string(kSeedHead) +
+                     "    deploy:\n"                  // 5
+                     "      placement:\n";            // 6
+  EXPECT_EQ(errorOf(base + "        max_replicas_per_node: -1\n"),
+            "docker-compose.yml:7: services.web.deploy.placement.max_replicas_per_node: invalid "
+            "non-negative integer \"-1\"");
+  EXPECT_EQ(errorOf(base + "        max_replicas_per_node: 1.5\n"),
+            "docker-compose.yml:7: services.web.deploy.placement.max_replicas_per_node: invalid "
+            "non-negative integer \"1.5\"");
+  EXPECT_EQ(errorOf(base + "        max_replicas_per_node: two\n"),
+            "docker-compose.yml:7: services.web.deploy.placement.max_replicas_per_node: invalid "
+            "non-negative integer \"two\"");
+}
+
+TEST(ComposeErrors, TwoServicesPublishingOnePortNameTheSecond) {
+  std::string yaml =
+      "services:\n"                      // 1
+      "  web:\n"                         // 2
+      "    image: nginx\n"               // 3
+      "    ports: [\"4000:80\"]\n"       // 4
+      "  api:\n"                         // 5
+      "    image: api\n"                 // 6
+      "    ports:\n"                     // 7
+      "      - \"4001:81\"\n"            // 8
+      "      - target: 80\n"             // 9
+      "        published: 4000\n";       // 10
+  EXPECT_EQ(errorOf(yaml),
+            "docker-compose.yml:9: services.api.ports[1]: port 4000/tcp is already published by "
+            "service web");
+}
+
+TEST(ComposeErrors, PublishedPortClashes) {
+  auto twoServices = [](const std::string& webPort, const std::string& apiPort) {
+    return "services:\n  web:\n    image: nginx\n    ports:\n      - " + webPort +
+           "\n  api:\n    image: api\n    ports:\n      - " + apiPort + "\n";  // api's port: line 9
+  };
+  // Inside a range, and inside one service.
+  EXPECT_EQ(errorOf(twoServices("\"4000-4002:80-82\"", "\"4002:90\"")),
+            "docker-compose.yml:9: services.api.ports[0]: port 4002/tcp is already published by "
+            "service web");
+  EXPECT_EQ(errorOf(std::string(kSeedHead) + "    ports: [\"4000:80\", \"4000:81\"]\n"),
+            "docker-compose.yml:5: services.web.ports[1]: port 4000/tcp is already published by "
+            "service web");
+  // Another protocol, an unpublished port, or two host-mode ports (docker puts
+  // those on different nodes) do not clash; host against ingress does.
+  EXPECT_EQ(errorOf(twoServices("\"4000:80\"", "\"4000:80/udp\"")), "");
+  EXPECT_EQ(errorOf(twoServices("\"80\"", "\"80\"")), "");
+  std::string host = "{target: 80, published: 4000, mode: host}";
+  EXPECT_EQ(errorOf(twoServices(host, host)), "");
+  EXPECT_EQ(errorOf(twoServices("\"4000:80\"", host)),
+            "docker-compose.yml:9: services.api.ports[0]: port 4000/tcp is already published by "
+            "service web");
+}
+
 TEST(ComposeErrors, MergeKeyBomb) {
   // Each level merges the previous one many times: bounded, not exponential.
   std::string yaml = "x-0: &a0 {image: x}\n";

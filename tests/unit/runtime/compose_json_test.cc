@@ -41,6 +41,7 @@ TEST(ComposeJson, RoundTripEverythingSet) {
   svc.restartPolicy = {"on-failure", 1.5, 4, 60};
   svc.updateConfig = {3, 2, "rollback", 7, 0.25, "start-first"};
   svc.placementConstraints = {"node.role==worker"};
+  svc.maxReplicasPerNode = 2;
   svc.healthcheck = Healthcheck{{"CMD", "true"}, 1, 2, 3, 4, false};
   svc.stopGracePeriodSeconds = 0.5;
   svc.stopSignal = "SIGINT";
@@ -86,6 +87,36 @@ TEST(ComposeJson, FromJsonDefaultsAndErrors) {
     EXPECT_TRUE(std::string(e.what()).starts_with("services.web.deploy.replicas: ")) << e.what();
   }
   EXPECT_THROW(stackFromJson(nlohmann::json::parse(R"({"networks": {"n": []}})")), std::invalid_argument);
+  EXPECT_EQ(web.maxReplicasPerNode, 0u);
+}
+
+TEST(ComposeJson, MaxReplicasPerNodeInPlacement) {
+  StackSpec s;
+  ServiceSpec svc;
+  svc.name = "web";
+  svc.image = "x";
+  svc.maxReplicasPerNode = 3;
+  s.services["web"] = svc;
+  nlohmann::json j = toJson(s);
+  EXPECT_EQ(j["services"]["web"]["deploy"]["placement"],
+            (nlohmann::json{{"constraints", nlohmann::json::array()}, {"max_replicas_per_node", 3}}));
+  EXPECT_EQ(stackFromJson(j).services.at("web").maxReplicasPerNode, 3u);
+  // A negative, fractional or too large count is refused, not wrapped or truncated.
+  auto errorOf = [](const char* text) -> std::string {
+    try {
+      stackFromJson(nlohmann::json::parse(text));
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_EQ(errorOf(R"({"services": {"web": {"deploy": {"placement": {"max_replicas_per_node": -1}}}}})"),
+            "services.web.deploy.placement.max_replicas_per_node: expected an integer from 0 to "
+            "18446744073709551615, got -1");
+  EXPECT_EQ(errorOf(R"({"services": {"web": {"deploy": {"replicas": 1.5}}}})"),
+            "services.web.deploy.replicas: expected an integer from 0 to 18446744073709551615, got 1.5");
+  EXPECT_EQ(errorOf(R"({"services": {"web": {"ports": [{"target": 70000}]}}})"),
+            "services.web.ports[0].target: expected an integer from 0 to 65535, got 70000");
   EXPECT_THROW(stackFromJson(nlohmann::json::parse("[]")), std::invalid_argument);
 }
 

@@ -217,6 +217,30 @@ services:
   EXPECT_TRUE(r.warnings.empty());
 }
 
+TEST(ComposeParse, PlacementConstraintsAndMaxReplicasPerNode) {
+  auto r = parse(R"(
+services:
+  s:
+    image: x
+    deploy:
+      replicas: 6
+      placement:
+        constraints: [node.labels.zone == a, "node.role!=manager"]
+        max_replicas_per_node: 2
+        preferences: [{spread: node.labels.zone}]
+)");
+  const auto& s = r.stack.services.at("s");
+  EXPECT_EQ(s.placementConstraints,
+            (std::vector<std::string>{"node.labels.zone == a", "node.role!=manager"}));
+  EXPECT_EQ(s.maxReplicasPerNode, 2u);
+  EXPECT_EQ(r.warnings,
+            (std::vector<std::string>{"Ignoring unsupported options: deploy.placement.preferences"}));
+  auto parsed = parsePlacementConstraint(s.placementConstraints[0]);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(*parsed, (PlacementConstraint{"node.labels.zone", true, "a"}));
+  EXPECT_EQ(parse("services: {s: {image: x}}\n").stack.services.at("s").maxReplicasPerNode, 0u);
+}
+
 TEST(ComposeParse, HealthcheckListForm) {
   auto r = parse("services:\n  s:\n    image: x\n    healthcheck:\n      test: [CMD, curl, -f, http://x]\n");
   const auto& hc = r.stack.services.at("s").healthcheck;

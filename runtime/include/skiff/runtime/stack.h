@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "skiff/common/result.h"
+
 namespace skiff::runtime {
 
 struct PortSpec {
@@ -102,7 +104,8 @@ struct ServiceSpec {
   Resources reservations;
   RestartPolicy restartPolicy;
   UpdateConfig updateConfig;
-  std::vector<std::string> placementConstraints;
+  std::vector<std::string> placementConstraints;  // as written; each parses (see below)
+  uint64_t maxReplicasPerNode = 0;                // deploy.placement.max_replicas_per_node; 0 = no limit
   std::optional<Healthcheck> healthcheck;
   double stopGracePeriodSeconds = 10;
   std::string stopSignal = "SIGTERM";
@@ -147,6 +150,23 @@ struct StackSpec {
   std::map<std::string, ConfigSpec> configs;
   bool operator==(const StackSpec&) const = default;
 };
+
+// One placement constraint ("node.labels.zone == a"), parsed by swarmkit's
+// rules (manager/constraint): "==" is looked for before "!=", key and value
+// are trimmed, the key is [A-Za-z_][A-Za-z0-9._-]+ and the value holds no
+// character that is or may become an operator. The one rule for the compose
+// parser (`stack config` refuses a bad constraint with its line), the API and
+// the scheduler, which matches the parsed form against nodes.
+struct PlacementConstraint {
+  std::string key;    // as written: "node.labels.zone" (attribute names match case-insensitively)
+  bool equal = true;  // "==" (else "!=")
+  std::string value;
+  bool operator==(const PlacementConstraint&) const = default;
+};
+
+// Errors in docker's words: "constraint expected one operator from ==, !=",
+// "key 'node hostname' is invalid", "value '>a' is invalid".
+Result<PlacementConstraint> parsePlacementConstraint(const std::string& text);
 
 // The wire/print format. toJson writes every field (docker's `stack config
 // --format json` style: memory in bytes, cpus a number, ports as long-syntax
