@@ -179,7 +179,10 @@ bool existsInLayer(const std::string& layer, const std::string& rel) {
   while (pos <= rel.size()) {
     size_t s = rel.find('/', pos);
     if (s == std::string::npos) s = rel.size();
-    cur += "/" + rel.substr(pos, s - pos);
+    // In place, not "/" + substr: that form trips GCC 12's false-positive
+    // -Wrestrict at -O3 (Release builds with -Werror), and copies twice.
+    cur += '/';
+    cur.append(rel, pos, s - pos);
     pos = s + 1;
     struct stat st {};
     if (::lstat(cur.c_str(), &st) != 0) return false;
