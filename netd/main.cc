@@ -55,6 +55,9 @@ int main(int argc, char** argv) {
   std::string logLevel = "info";
   std::string cgroupParent = "skiff";
   unsigned proxyThreads = 0;
+  std::string nodeHostname;
+  std::string listenAddr;
+  double heartbeatSeconds = 1;
   app.add_option("--socket", socketPath, "API socket path")->capture_default_str();
   app.add_option("--data-root", dataRoot, "state, images, containers and volumes")
       ->capture_default_str();
@@ -65,6 +68,16 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--proxy-threads", proxyThreads, "routing-mesh proxy threads (0 = cores)")
       ->capture_default_str();
+  app.add_option("--hostname", nodeHostname,
+                 "this node's name in the swarm (default: the host name; labs run several nodes "
+                 "on one host)");
+  app.add_option("--listen-addr", listenAddr,
+                 "the cluster port a manager serves (IPv4:PORT; default 0.0.0.0:2377, or what "
+                 "`swarm init --listen-addr` says)");
+  app.add_option("--heartbeat", heartbeatSeconds,
+                 "seconds between an agent's heartbeats; a node silent for 4 of them is Down")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 60.0));
   CLI11_PARSE(app, argc, argv);
 
   log::Level level;
@@ -126,7 +139,26 @@ int main(int argc, char** argv) {
   deps.overlay = &overlayNet;
   deps.proxy = proxy->get();
   deps.dataRoot = dataRoot;
-  deps.hostname = hostName();
+  deps.hostname = nodeHostname.empty() ? hostName() : nodeHostname;
+  deps.heartbeatPeriod = std::chrono::milliseconds(static_cast<int64_t>(heartbeatSeconds * 1000));
+  deps.heartbeatTimeout = 4 * deps.heartbeatPeriod;
+  // The cluster port: served only while this node is a manager.
+  std::unique_ptr<netd::HttpServer> clusterServer;
+  netd::Api* apiPtr = nullptr;
+  deps.clusterListen = [&](const std::string& addr) -> Status {
+    clusterServer = std::make_unique<netd::HttpServer>(
+        &loop, [&](const netd::HttpRequest& r) { return apiPtr->handleCluster(r); });
+    auto st = clusterServer->listenTcp(listenAddr.empty() ? addr : listenAddr);
+    if (!st.ok()) {
+      clusterServer.reset();
+      return st;
+    }
+    log::info("netd", "cluster port ", listenAddr.empty() ? addr : listenAddr);
+    return okStatus();
+  };
+  deps.clusterClose = [&] {
+    if (clusterServer) clusterServer->close();
+  };
   deps.cgroupVersion = cgroupVersion;
   auto orchestrator = std::make_unique<netd::Orchestrator>(deps);
 
@@ -134,6 +166,7 @@ int main(int argc, char** argv) {
   if (!metrics.ok()) return fatal(metrics.error().message);
 
   netd::Api api(*orchestrator, images);
+  apiPtr = &api;
   // Every API call may change what runs: refresh the metrics snapshot after
   // each, besides the once-a-second refresh that catches exits and restarts.
   netd::HttpServer server(&loop, [&](const netd::HttpRequest& r) {
@@ -198,6 +231,7 @@ int main(int argc, char** argv) {
   uv_run(&loop, UV_RUN_DEFAULT);
 
   orchestrator.reset();
+  clusterServer.reset();
   uv_run(&loop, UV_RUN_DEFAULT);  // let close callbacks of the orchestrator's handles run
   if (uv_loop_close(&loop) != 0) log::warn("netd", "loop closed with handles still open");
   log::info("netd", "stopped");

@@ -69,6 +69,17 @@ HttpResponse Api::handle(const HttpRequest& request) {
   }
 }
 
+HttpResponse Api::handleCluster(const HttpRequest& r) {
+  try {
+    if (r.method != "POST") return fail(405, "the cluster port takes POST only");
+    json b = r.body.empty() ? json::object() : json::parse(r.body);
+    if (!b.is_object()) return fail(400, "request body must be a JSON object");
+    return from(orch_.clusterRequest(r.path, r.peer, b));
+  } catch (const json::exception& e) {
+    return fail(400, std::string("invalid request body: ") + e.what());
+  }
+}
+
 HttpResponse Api::route(const HttpRequest& r) {
   std::vector<std::string> a;
   const std::string& m = r.method;
@@ -83,11 +94,27 @@ HttpResponse Api::route(const HttpRequest& r) {
   };
 
   if (m == "GET" && r.path == "/v1/info") return from(orch_.info());
-  if (m == "POST" && r.path == "/v1/swarm/init")
-    return from(orch_.swarmInit(body().value("advertiseAddr", "")));
+  if (m == "POST" && r.path == "/v1/swarm/init") {
+    json b = body();
+    return from(orch_.swarmInit(b.value("advertiseAddr", ""), b.value("listenAddr", "")));
+  }
+  if (m == "POST" && r.path == "/v1/swarm/join") {
+    json b = body();
+    return from(orch_.swarmJoin(b.value("token", ""), b.value("remoteAddr", ""),
+                                b.value("advertiseAddr", "")));
+  }
+  if (m == "POST" && r.path == "/v1/swarm/join-token") {
+    json b = body();
+    return from(orch_.joinToken(b.value("role", "worker"), b.value("rotate", false)));
+  }
   if (m == "POST" && r.path == "/v1/swarm/leave")
     return from(orch_.swarmLeave(body().value("force", false)));
   if (m == "GET" && r.path == "/v1/nodes") return from(orch_.nodes());
+  if (m == "POST" && match(r.path, "/v1/nodes/*/update", &a))
+    return from(orch_.updateNode(a[0], body()));
+  if (m == "GET" && match(r.path, "/v1/nodes/*", &a)) return from(orch_.inspectNode(a[0]));
+  if (m == "DELETE" && match(r.path, "/v1/nodes/*", &a))
+    return from(orch_.removeNode(a[0], flag("force")));
 
   if (m == "GET" && r.path == "/v1/stacks") return from(orch_.listStacks());
   if (match(r.path, "/v1/stacks/*", &a)) {
@@ -112,7 +139,8 @@ HttpResponse Api::route(const HttpRequest& r) {
   }
   if (m == "GET" && match(r.path, "/v1/services/*", &a)) return from(orch_.inspectService(a[0]));
 
-  if (m == "GET" && r.path == "/v1/tasks") return from(orch_.listTasks(q("service"), q("stack")));
+  if (m == "GET" && r.path == "/v1/tasks")
+    return from(orch_.listTasks(q("service"), q("stack"), q("node")));
 
   if (m == "GET" && r.path == "/v1/containers") return from(orch_.listContainers(flag("all")));
   if (m == "GET" && match(r.path, "/v1/containers/*/logs", &a))

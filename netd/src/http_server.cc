@@ -1,5 +1,6 @@
 #include "skiff/netd/http_server.h"
 
+#include <arpa/inet.h>
 #include <http_parser.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -87,9 +88,14 @@ void parseTarget(const std::string& target, std::string* path,
   }
 }
 
-// One accepted connection. Freed in the close callback of its pipe handle.
+// One accepted connection. Freed in the close callback of its stream handle
+// (a pipe on the API socket, a TCP socket on the cluster port).
 struct HttpServer::Conn {
-  uv_pipe_t pipe;
+  union {
+    uv_pipe_t pipe;
+    uv_tcp_t tcp;
+  };
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&pipe); }
   http_parser parser;
   HttpServer* server;
   std::string url;
@@ -123,8 +129,8 @@ struct HttpServer::Conn {
   }
 
   void closeSelf() {
-    if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&pipe))) return;
-    uv_close(reinterpret_cast<uv_handle_t*>(&pipe), [](uv_handle_t* h) {
+    if (uv_is_closing(reinterpret_cast<uv_handle_t*>(stream()))) return;
+    uv_close(reinterpret_cast<uv_handle_t*>(stream()), [](uv_handle_t* h) {
       auto* c = static_cast<Conn*>(h->data);
       if (c->server != nullptr) c->server->conns_.erase(c);
       delete c;
@@ -132,13 +138,13 @@ struct HttpServer::Conn {
   }
 
   void respond(const HttpResponse& resp) {
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&pipe));
+    uv_read_stop(stream());
     out = "HTTP/1.1 " + std::to_string(resp.status) + " " + reasonPhrase(resp.status) +
           "\r\nContent-Type: application/json\r\nContent-Length: " +
           std::to_string(resp.body.size()) + "\r\nConnection: close\r\n\r\n" + resp.body;
     uv_buf_t buf = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
     write.data = this;
-    int rc = uv_write(&write, reinterpret_cast<uv_stream_t*>(&pipe), &buf, 1,
+    int rc = uv_write(&write, stream(), &buf, 1,
                       [](uv_write_t* w, int) { static_cast<Conn*>(w->data)->closeSelf(); });
     if (rc != 0) closeSelf();
   }
@@ -193,18 +199,49 @@ Status HttpServer::listen(const std::string& socketPath) {
     }
     ::unlink(socketPath.c_str());
   }
-  pipe_ = new uv_pipe_t;
-  uv_pipe_init(loop_, pipe_, 0);
-  pipe_->data = this;
-  int rc = uv_pipe_bind(pipe_, socketPath.c_str());
-  if (rc == 0)
-    rc = uv_listen(reinterpret_cast<uv_stream_t*>(pipe_), 128, &HttpServer::onConnection);
+  auto* pipe = new uv_pipe_t;
+  uv_pipe_init(loop_, pipe, 0);
+  pipe->data = this;
+  listener_ = reinterpret_cast<uv_stream_t*>(pipe);
+  int rc = uv_pipe_bind(pipe, socketPath.c_str());
+  if (rc == 0) rc = uv_listen(listener_, 128, &HttpServer::onConnection);
   if (rc != 0) {
     close();
     return Error::msg("listen on " + socketPath + ": " + uv_strerror(rc), -rc);
   }
   ::chmod(socketPath.c_str(), 0660);
   path_ = socketPath;
+  return okStatus();
+}
+
+Status HttpServer::listenTcp(const std::string& hostPort) {
+  auto colon = hostPort.rfind(':');
+  sockaddr_in addr{};
+  int port = -1;
+  if (colon != std::string::npos) {
+    try {
+      size_t used = 0;
+      port = std::stoi(hostPort.substr(colon + 1), &used);
+      if (used != hostPort.size() - colon - 1) port = -1;
+    } catch (const std::exception&) {
+      port = -1;
+    }
+  }
+  if (port < 0 || port > 65535 ||
+      uv_ip4_addr(hostPort.substr(0, colon).c_str(), port, &addr) != 0) {
+    return Error::msg("invalid listen address \"" + hostPort + "\" (want IPv4:PORT)", EINVAL);
+  }
+  auto* tcp = new uv_tcp_t;
+  uv_tcp_init(loop_, tcp);
+  tcp->data = this;
+  listener_ = reinterpret_cast<uv_stream_t*>(tcp);
+  tcp_ = true;
+  int rc = uv_tcp_bind(tcp, reinterpret_cast<const sockaddr*>(&addr), 0);
+  if (rc == 0) rc = uv_listen(listener_, 128, &HttpServer::onConnection);
+  if (rc != 0) {
+    close();
+    return Error::msg("listen on " + hostPort + ": " + uv_strerror(rc), -rc);
+  }
   return okStatus();
 }
 
@@ -216,10 +253,15 @@ void HttpServer::close() {
     c->closeSelf();
   }
   conns_.clear();
-  if (pipe_ != nullptr) {
-    uv_close(reinterpret_cast<uv_handle_t*>(pipe_),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
-    pipe_ = nullptr;
+  if (listener_ != nullptr) {
+    if (tcp_) {
+      uv_close(reinterpret_cast<uv_handle_t*>(listener_),
+               [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    } else {
+      uv_close(reinterpret_cast<uv_handle_t*>(listener_),
+               [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
+    }
+    listener_ = nullptr;
   }
   if (!path_.empty()) {
     ::unlink(path_.c_str());
@@ -236,16 +278,30 @@ void HttpServer::onConnection(uv_stream_t* server, int status) {
   auto* conn = new Conn;
   conn->server = self;
   self->conns_.insert(conn);
-  uv_pipe_init(self->loop_, &conn->pipe, 0);
-  conn->pipe.data = conn;
+  if (self->tcp_) {
+    uv_tcp_init(self->loop_, &conn->tcp);
+  } else {
+    uv_pipe_init(self->loop_, &conn->pipe, 0);
+  }
+  conn->stream()->data = conn;
   http_parser_init(&conn->parser, HTTP_REQUEST);
   conn->parser.data = conn;
-  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&conn->pipe)) != 0) {
+  if (uv_accept(server, conn->stream()) != 0) {
     conn->closeSelf();
     return;
   }
+  if (self->tcp_) {
+    sockaddr_storage peer{};
+    int len = sizeof peer;
+    char ip[INET6_ADDRSTRLEN] = "";
+    if (uv_tcp_getpeername(&conn->tcp, reinterpret_cast<sockaddr*>(&peer), &len) == 0 &&
+        peer.ss_family == AF_INET) {
+      uv_ip4_name(reinterpret_cast<const sockaddr_in*>(&peer), ip, sizeof ip);
+    }
+    conn->request.peer = ip;
+  }
   uv_read_start(
-      reinterpret_cast<uv_stream_t*>(&conn->pipe),
+      conn->stream(),
       [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
         buf->base = new char[suggested];
         buf->len = suggested;

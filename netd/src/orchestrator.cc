@@ -14,12 +14,23 @@ namespace skiff::netd {
 namespace fs = std::filesystem;
 
 void Orchestrator::Impl::persistSwarm() {
-  auto st = d_.store->put("swarm", "self",
-                          json{{"nodeId", nodeId_},
-                               {"createdAt", rfc3339(swarmCreated_)},
-                               {"created", std::chrono::duration_cast<std::chrono::seconds>(
-                                               swarmCreated_.time_since_epoch())
-                                               .count()}});
+  json doc{{"nodeId", nodeId_},
+           {"role", swarm_ ? "manager" : "worker"},
+           {"advertiseAddr", advertiseAddr_},
+           {"createdAt", rfc3339(swarmCreated_)},
+           {"created", std::chrono::duration_cast<std::chrono::seconds>(
+                           swarmCreated_.time_since_epoch())
+                           .count()}};
+  if (swarm_) {
+    doc["listenAddr"] = listenAddr_;
+    doc["clusterKey"] = clusterKey_;
+    doc["workerSecret"] = workerSecret_;
+    doc["managerSecret"] = managerSecret_;
+  } else {
+    doc["managerAddr"] = managerAddr_;
+    doc["secret"] = nodeSecret_;
+  }
+  auto st = d_.store->put("swarm", "self", doc);
   if (!st.ok()) log::error("netd", st.error().message);
 }
 
@@ -59,6 +70,7 @@ Result<NetworkState*> Orchestrator::Impl::ensureNetwork(const std::string& name,
   n.stack = stack;
   n.spec = spec;
   n.mtu = mtu_;
+  n.local = advertiseAddr_;
   if (vni) {
     n.vni = *vni;
   } else if (name == kIngress) {
@@ -100,6 +112,9 @@ void Orchestrator::Impl::removeNetwork(const std::string& name) {
   if (it == networks_.end()) return;
   auto st = d_.overlay->removeNetwork(it->second.config());
   if (!st.ok()) log::warn("overlay", "remove network ", name, ": ", st.error().message);
+  // Its peers' kernel entries went with its VXLAN device.
+  const uint32_t vni = it->second.vni;
+  std::erase_if(peers_, [vni](const overlay::Peer& p) { return p.vni == vni; });
   (void)ipam_.releaseSubnet(name);
   (void)d_.store->erase("network", name);
   networks_.erase(it);
@@ -388,9 +403,32 @@ Status Orchestrator::restore() {
   if (!swarm.ok()) return swarm.error();
   if (!swarm->has_value()) return okStatus();
   const json& sw = **swarm;
-  m.swarm_ = true;
   m.nodeId_ = sw.value("nodeId", newObjectId());
   m.swarmCreated_ = SysClock::time_point(std::chrono::seconds(sw.value("created", int64_t{0})));
+  m.advertiseAddr_ = sw.value("advertiseAddr", "");
+  if (sw.value("role", "manager") == "worker") {
+    // A worker keeps nothing but its membership: the manager's next
+    // assignment brings networks, tasks, listeners and peers back.
+    m.worker_ = true;
+    m.managerAddr_ = sw.value("managerAddr", "");
+    m.nodeSecret_ = sw.value("secret", "");
+    m.startHeartbeats();
+    log::info("netd", "rejoining the swarm of manager ", m.managerAddr_, " as worker ", m.nodeId_);
+    return okStatus();
+  }
+  m.swarm_ = true;
+  m.listenAddr_ = sw.value("listenAddr", "0.0.0.0:2377");
+  m.clusterKey_ = sw.value("clusterKey", "");
+  m.workerSecret_ = sw.value("workerSecret", "");
+  m.managerSecret_ = sw.value("managerSecret", "");
+  auto nodes = m.d_.store->list("node");
+  if (!nodes.ok()) return nodes.error();
+  for (const auto& [id, doc] : *nodes) {
+    NodeState n = NodeState::fromJson(doc);
+    // Agents get a heartbeat timeout's grace after a manager restart.
+    n.lastSeen = SteadyClock::now();
+    m.nodes_[n.id] = std::move(n);
+  }
   // Networks keep their VNI and subnet across restarts.
   auto nets = m.d_.store->list("network");
   if (!nets.ok()) return nets.error();
@@ -411,6 +449,12 @@ Status Orchestrator::restore() {
                                    overlay::Subnet::parse(doc.value("subnet", "")));
     if (!created.ok()) log::error("netd", "restore network ", name, ": ", created.error().message);
   }
+  // Nodes keep their ingress addresses.
+  for (auto& [id, n] : m.nodes_) {
+    if (n.ingressAddr && id != m.nodeId_) (void)m.ipam_.allocateAddress(kIngress, *n.ingressAddr);
+  }
+  if (auto st = m.startManager(); !st.ok())
+    log::error("netd", "cluster port ", m.listenAddr_, ": ", st.error().message);
   auto stacks = m.d_.store->list("stack");
   if (!stacks.ok()) return stacks.error();
   for (const auto& [name, doc] : *stacks) {
@@ -441,56 +485,14 @@ void Orchestrator::shutdown(std::function<void()> done) {
   Impl& m = *impl_;
   m.shuttingDown_ = true;
   m.shutdownDone_ = std::move(done);
+  // Only this node's replicas stop: other nodes' go on (their agents keep
+  // them running while the manager is away, as swarm's do).
+  m.stopClusterTimer();
+  if (m.d_.clusterClose) m.d_.clusterClose();
   for (auto& [id, t] : m.tasks_) {
-    if (t->live()) m.stopTask(*t);
+    if (t->live() && m.isLocal(*t)) m.stopTask(*t);
   }
   m.maybeShutdownDone();
-}
-
-ApiResult<json> Orchestrator::swarmInit(const std::string& advertiseAddr) {
-  Impl& m = *impl_;
-  if (m.swarm_) {
-    return ApiError{409,
-                    "This node is already part of a swarm. Use \"skiff swarm leave\" to leave this "
-                    "swarm and join another one."};
-  }
-  (void)advertiseAddr;  // one node: the swarm works on loopback alone
-  m.nodeId_ = newObjectId();
-  m.swarmCreated_ = SysClock::now();
-  m.swarm_ = true;
-  runtime::NetworkSpec ingress;
-  ingress.name = kIngress;
-  auto created = m.ensureNetwork(kIngress, "", ingress, kIngressVni, std::nullopt);
-  if (!created.ok()) {
-    m.swarm_ = false;
-    return ApiError{500, "swarm init: " + created.error().message};
-  }
-  m.persistSwarm();
-  log::info("netd", "swarm initialized: node ", m.nodeId_, " is now a manager");
-  return json{{"nodeId", m.nodeId_}};
-}
-
-ApiResult<json> Orchestrator::swarmLeave(bool force) {
-  Impl& m = *impl_;
-  if (!m.swarm_) return ApiError{503, "This node is not part of a swarm"};
-  if (!force) {
-    return ApiError{
-        409,
-        "You are attempting to leave the swarm on a node that is participating as a manager. "
-        "Removing the last manager erases all current state of the swarm. Use `--force` to ignore "
-        "this message."};
-  }
-  for (auto& [name, s] : m.stacks_) s.removed = true;
-  for (auto& [name, s] : m.services_) {
-    if (!s.removed) m.removeService(s);
-  }
-  // Stacks and their networks go as their tasks exit; ingress and the store
-  // go now (a later init makes them anew).
-  m.swarm_ = false;
-  m.finishRemovals();  // ingress goes there too, once no replica drains through it
-  (void)m.d_.store->erase("swarm", "self");
-  log::info("netd", "node left the swarm");
-  return json::object();
 }
 
 ApiResult<json> Orchestrator::deployStack(const std::string& name, const runtime::StackSpec& spec) {

@@ -4,6 +4,10 @@
 //   orchestrator_tasks.cc  actual state: a task's life (start, exit, restart, stop), reconcile
 //   orchestrator_views.cc  what the API shows: docker-like JSON of services, tasks, containers
 //   orchestrator_util.cc   the small helpers declared here
+//   orchestrator_cluster.cc the manager's side of the swarm: nodes, join, the
+//                          dispatcher (heartbeats in, assignments out), placement
+//   orchestrator_agent.cc  a worker's side: join, heartbeats, carrying out an
+//                          assignment (networks, tasks, listeners, overlay peers)
 // Everything runs on the daemon's loop thread.
 
 #include <uv.h>
@@ -17,7 +21,10 @@
 #include <string>
 #include <vector>
 
+#include "skiff/netd/cluster_client.h"
 #include "skiff/netd/orchestrator.h"
+#include "skiff/netd/scheduler.h"
+#include "skiff/overlay/peers.h"
 
 namespace skiff::netd {
 
@@ -70,6 +77,7 @@ struct NetworkState {
   overlay::Subnet subnet{};
   int mtu = 1450;
   std::optional<overlay::Ipv4> nodeAddress;
+  std::string local;  // this node's VTEP address ("" on a swarm of one: the kernel picks)
   runtime::NetworkSpec spec;
 
   overlay::NetworkConfig config() const {
@@ -79,6 +87,7 @@ struct NetworkState {
     c.subnet = subnet;
     c.mtu = mtu;
     if (nodeAddress) c.nodeAddress = std::make_pair(*nodeAddress, subnet.prefix);
+    c.local = local;
     return c;
   }
   json toJson() const {
@@ -109,12 +118,14 @@ struct Task {
   std::string containerId;  // 64 hex
   std::string service;
   std::string stack;
+  std::string node;  // id of the node that runs it ("" while Pending)
   uint64_t slot = 0;
   uint64_t specVersion = 0;
   std::string image;  // as the user wrote it
   std::string imageId;
   std::string desiredState = "Running";
-  std::string state = "New";  // New Starting Running Complete Failed Shutdown Rejected
+  // New Pending Assigned Starting Running | Complete Failed Shutdown Rejected Orphaned
+  std::string state = "New";
   std::string error;
   SysClock::time_point created, since, started, finished;
   int exitCode = 0;
@@ -126,7 +137,11 @@ struct Task {
   PollHandle* poll = nullptr;
   TimerHandle* killTimer = nullptr;
   TimerHandle* drainTimer = nullptr;
-  bool live() const { return state == "New" || state == "Starting" || state == "Running"; }
+  bool reported = false;  // worker: its final state went to the manager in a heartbeat
+  bool live() const {
+    return state == "New" || state == "Pending" || state == "Assigned" || state == "Starting" ||
+           state == "Running";
+  }
   std::string name() const { return service + "." + std::to_string(slot); }
 };
 
@@ -142,6 +157,24 @@ struct ServiceState {
   std::map<uint64_t, TimerHandle*> pendingRestarts;
   std::set<uint64_t> haltedSlots;  // restart policy said no: the slot stays empty
   bool removed = false;
+};
+
+// A node of the swarm, as the manager knows it.
+struct NodeState {
+  std::string id;
+  std::string hostname;
+  std::string addr;  // advertise address: cluster traffic and the VXLAN VTEP
+  NodeRole role = NodeRole::kWorker;
+  NodeAvailability availability = NodeAvailability::kActive;
+  std::map<std::string, std::string> labels;
+  std::string secret;  // issued at join; every heartbeat presents it
+  bool ready = true;
+  SteadyClock::time_point lastSeen;
+  SysClock::time_point created, updated;
+  std::optional<overlay::Ipv4> ingressAddr;  // its address on ingress (its proxy's source)
+
+  json toJson() const;  // for the store (with the secret)
+  static NodeState fromJson(const json& j);
 };
 
 struct StackState {
@@ -168,6 +201,54 @@ class Orchestrator::Impl {
   std::function<void()> shutdownDone_;
   bool shuttingDown_ = false;
 
+  // ---- the swarm: both roles -------------------------------------------
+  bool worker_ = false;        // joined a swarm as a worker (swarm_ = manager)
+  std::string advertiseAddr_;  // this node's address for cluster traffic and VXLAN
+  std::vector<overlay::Peer> peers_;  // remote peers programmed in this node's kernel
+  TimerHandle* clusterTimer_ = nullptr;  // manager: node watch; worker: heartbeat
+  bool inSwarm() const { return swarm_ || worker_; }
+  bool isLocal(const Task& t) const { return !t.node.empty() && t.node == nodeId_; }
+  void applyPeers(const std::vector<overlay::Peer>& wanted);
+  void stopClusterTimer();
+
+  // ---- manager ----------------------------------------------------------
+  std::string listenAddr_;
+  std::string clusterKey_, workerSecret_, managerSecret_;
+  std::map<std::string, NodeState> nodes_;
+  bool clusterListening_ = false;
+
+  void persistNode(const NodeState& n);
+  Status startManager();  // cluster listener + node watch (init, restore)
+  void managerTick();
+  NodeState* findNode(const std::string& ref);
+  std::string nodeName(const std::string& id) const;
+  std::vector<SchedNode> schedNodes() const;
+  // Places `count` new tasks of a service: node ids ("" with the reason).
+  std::vector<Placement> place(const ServiceState& svc, size_t count);
+  void schedulePending();
+  void nodeDown(NodeState& n, const std::string& why);
+  void orphanTasksOn(const std::string& nodeId, const std::string& why);
+  ApiResult<json> clusterJoin(const json& body, const std::string& peer);
+  ApiResult<json> clusterHeartbeat(const json& body);
+  void takeReports(NodeState& n, const json& reports);
+  json assignmentFor(const NodeState& n) const;
+  std::vector<overlay::Peer> peersFor(const std::string& nodeId) const;
+  std::vector<proxy::Backend> backendsFor(const ServiceState& svc, const runtime::PortSpec& port,
+                                          bool forRemote) const;
+
+  // ---- worker -----------------------------------------------------------
+  std::string managerAddr_, nodeSecret_;
+  std::set<std::string> agentListeners_;  // published ports bound by an assignment
+  bool heartbeatBusy_ = false;
+  bool managerReachable_ = true;
+  std::unique_ptr<ClusterClient> ownClient_;
+  ClusterClient& client();
+  void startHeartbeats();
+  void heartbeat();
+  json reportTasks();
+  void applyAssignment(const json& a);
+  void leaveAsWorker(const std::string& why);
+
   // ---- persistence ------------------------------------------------------
 
   void persistSwarm();
@@ -191,6 +272,13 @@ class Orchestrator::Impl {
   void setState(Task& t, const std::string& state, const std::string& error = "");
   void releaseAddresses(Task& t);
   void startTask(ServiceState& svc, uint64_t slot);
+  void startTasks(ServiceState& svc, const std::vector<uint64_t>& slots);
+  Task& newTask(ServiceState& svc, uint64_t slot);
+  // Manager: addresses for a placed task, then run it here or hand it to its node.
+  void assignTask(ServiceState& svc, Task& t);
+  // Any node: start the container of a task whose addresses are set.
+  void runTask(ServiceState& svc, Task& t);
+  void rejectTask(Task& t, const std::string& why);
   Result<std::vector<runtime::BindMount>> materializeMounts(const ServiceState& svc);
   void watchExit(Task& t);
   static void closePoll(PollHandle*& h);

@@ -13,6 +13,7 @@
 #include "orchestrator_impl.h"
 #include "skiff/common/log.h"
 #include "skiff/netd/reconcile.h"
+#include "skiff/overlay/overlay.h"
 #include "skiff/runtime/restart_policy.h"
 
 namespace skiff::netd {
@@ -55,7 +56,7 @@ void Orchestrator::Impl::releaseAddresses(Task& t) {
   }
 }
 
-void Orchestrator::Impl::startTask(ServiceState& svc, uint64_t slot) {
+Task& Orchestrator::Impl::newTask(ServiceState& svc, uint64_t slot) {
   auto owned = std::make_unique<Task>();
   Task& t = *owned;
   t.id = newObjectId();
@@ -68,12 +69,67 @@ void Orchestrator::Impl::startTask(ServiceState& svc, uint64_t slot) {
   t.created = t.since = SysClock::now();
   tasks_.emplace(t.id, std::move(owned));
   trimHistory(svc.name, slot);
+  return t;
+}
 
+void Orchestrator::Impl::startTask(ServiceState& svc, uint64_t slot) { startTasks(svc, {slot}); }
+
+void Orchestrator::Impl::startTasks(ServiceState& svc, const std::vector<uint64_t>& slots) {
+  if (slots.empty()) return;
+  std::vector<Placement> where = place(svc, slots.size());
+  for (size_t i = 0; i < slots.size(); i++) {
+    Task& t = newTask(svc, slots[i]);
+    if (where[i].node.empty()) {
+      // Waits for a node that fits (one joins, one is set active, ...): the
+      // manager's tick tries again.
+      setState(t, "Pending", where[i].reason);
+      log::info("netd", "task ", t.name(), " pending: ", where[i].reason);
+      continue;
+    }
+    t.node = where[i].node;
+    assignTask(svc, t);
+  }
+}
+
+void Orchestrator::Impl::rejectTask(Task& t, const std::string& why) {
+  releaseAddresses(t);
+  setState(t, "Rejected", why);
+  log::warn("netd", "task ", t.name(), " rejected: ", why);
+  taskEnded(t, 1);
+}
+
+void Orchestrator::Impl::assignTask(ServiceState& svc, Task& t) {
+  // Addresses come from the manager's IPAM, which spans the swarm, so a
+  // replica keeps a unique address whichever node runs it.
+  t.endpoints.clear();
+  for (const auto& net : networksOf(svc)) {
+    auto n = networks_.find(net);
+    if (n == networks_.end()) continue;
+    auto ip = ipam_.allocateAddress(net);
+    if (!ip.ok()) {
+      rejectTask(t, "network " + net + ": " + ip.error().message);
+      return;
+    }
+    TaskEndpoint ep;
+    ep.network = net;
+    ep.ip = *ip;
+    ep.prefix = n->second.subnet.prefix;
+    ep.mac = overlay::Overlay::macFor(*ip);
+    t.endpoints.push_back(ep);
+  }
+  if (isLocal(t)) {
+    runTask(svc, t);
+    return;
+  }
+  setState(t, "Assigned");
+  log::info("netd", "task ", t.name(), " assigned to node ", nodeName(t.node));
+}
+
+void Orchestrator::Impl::runTask(ServiceState& svc, Task& t) {
+  const uint64_t slot = t.slot;
   auto image = d_.images->resolve(svc.spec.image);
   if (!image.ok()) {
-    setState(t, "Rejected", image.error().message);
-    log::warn("netd", "task ", t.name(), " rejected: ", t.error);
-    taskEnded(t, 1);
+    rejectTask(t, image.error().message);
     return;
   }
   t.imageId = image->id;
@@ -121,36 +177,21 @@ void Orchestrator::Impl::startTask(ServiceState& svc, uint64_t slot) {
                                          : expandTemplate(svc.spec.hostname, templ);
   c.limits = svc.spec.limits;
   if (c.argv.empty()) {
-    setState(t, "Rejected", "no command specified");
-    taskEnded(t, 1);
+    rejectTask(t, "no command specified");
     return;
   }
   auto mounts = materializeMounts(svc);
   if (!mounts.ok()) {
-    setState(t, "Rejected", mounts.error().message);
-    taskEnded(t, 1);
+    rejectTask(t, mounts.error().message);
     return;
   }
   c.mounts = std::move(*mounts);
-
-  // Addresses first, so /etc/hosts can name them.
-  for (const auto& net : networksOf(svc)) {
-    auto n = networks_.find(net);
-    if (n == networks_.end()) continue;
-    auto ip = ipam_.allocateAddress(net);
-    if (!ip.ok()) {
-      releaseAddresses(t);
-      t.endpoints.clear();
-      setState(t, "Rejected", "network " + net + ": " + ip.error().message);
-      taskEnded(t, 1);
+  for (const auto& ep : t.endpoints) {
+    if (!networks_.count(ep.network)) {
+      rejectTask(t, "network " + ep.network + " is not on this node");
       return;
     }
-    TaskEndpoint ep;
-    ep.network = net;
-    ep.ip = *ip;
-    ep.prefix = n->second.subnet.prefix;
-    t.endpoints.push_back(ep);
-    c.extraHosts.emplace_back(ip->str(), c.hostname);
+    c.extraHosts.emplace_back(ep.ip.str(), c.hostname);
   }
   setState(t, "Starting");
   persistContainer(t);
@@ -308,7 +349,9 @@ void Orchestrator::Impl::taskEnded(Task& t, int exitCode) {
   bool stopped = t.stopRequested;
   t.desiredState = "Shutdown";
   auto it = services_.find(serviceName);
-  if (it != services_.end() && !it->second.removed && !shuttingDown_ && !stopped &&
+  // Only the manager restarts: a worker reports the end and the manager
+  // places the replacement (on this node or another).
+  if (swarm_ && it != services_.end() && !it->second.removed && !shuttingDown_ && !stopped &&
       t.specVersion == it->second.specVersion && slot <= it->second.spec.replicas) {
     ServiceState& svc = it->second;
     runtime::TaskExit ex;
@@ -362,6 +405,18 @@ void Orchestrator::Impl::stopTask(Task& t) {
   if (t.stopRequested) return;
   t.stopRequested = true;
   t.desiredState = "Shutdown";
+  if (!isLocal(t)) {
+    // Its node drains and stops it once its next assignment leaves it out,
+    // and reports the end; until then it stays live (its slot is not free
+    // twice). The other nodes' proxies stop sending it new connections now.
+    if (t.state == "Pending" || t.state == "Assigned") {
+      releaseAddresses(t);
+      setState(t, "Shutdown");
+    }
+    auto svc = services_.find(t.service);
+    if (svc != services_.end()) updateBackends(svc->second);
+    return;
+  }
   if (!t.launched || t.state != "Running") {
     if (t.live()) setState(t, "Shutdown");
     return;
@@ -440,26 +495,34 @@ int Orchestrator::Impl::signalNumber(const std::string& name) {
   return it == kSignals.end() ? SIGTERM : it->second;
 }
 
+std::vector<proxy::Backend> Orchestrator::Impl::backendsFor(const ServiceState& svc,
+                                                            const runtime::PortSpec& port,
+                                                            bool forRemote) const {
+  // Slot order, so round robin visits replicas 1..N in turn.
+  std::vector<std::pair<uint64_t, proxy::Backend>> bySlot;
+  for (const auto& [id, t] : tasks_) {
+    if (t->service != svc.name || t->state != "Running") continue;
+    // This node's draining replicas stay in its own proxy's set (it sends
+    // them nothing new) so their open connections keep being counted until
+    // they exit; other nodes' proxies simply drop a replica being stopped.
+    if (t->stopRequested && (forRemote || !isLocal(*t))) continue;
+    for (const auto& ep : t->endpoints) {
+      if (ep.network == kIngress)
+        bySlot.push_back({t->slot, {t->containerId, ep.ip.str(), port.target}});
+    }
+  }
+  std::stable_sort(bySlot.begin(), bySlot.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<proxy::Backend> backends;
+  for (auto& [slot, b] : bySlot) backends.push_back(std::move(b));
+  return backends;
+}
+
 void Orchestrator::Impl::updateBackends(ServiceState& svc) {
-  if (svc.listeners.empty()) return;
+  if (svc.listeners.empty() || !swarm_) return;  // a worker's come with its assignment
   for (const auto& port : svc.spec.ports) {
     if (port.published == 0 || port.mode != "ingress") continue;
-    // Slot order, so round robin visits replicas 1..N in turn.
-    std::vector<std::pair<uint64_t, proxy::Backend>> bySlot;
-    for (auto& [id, t] : tasks_) {
-      // Draining replicas stay in the set (the proxy sends them nothing new)
-      // so their open connections keep being counted until they exit.
-      if (t->service != svc.name || t->state != "Running") continue;
-      for (const auto& ep : t->endpoints) {
-        if (ep.network == kIngress)
-          bySlot.push_back({t->slot, {t->containerId, ep.ip.str(), port.target}});
-      }
-    }
-    std::sort(bySlot.begin(), bySlot.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
-    std::vector<proxy::Backend> backends;
-    for (auto& [slot, b] : bySlot) backends.push_back(std::move(b));
-    d_.proxy->setBackends(listenerName(port), std::move(backends));
+    d_.proxy->setBackends(listenerName(port), backendsFor(svc, port, false));
   }
 }
 
@@ -487,7 +550,7 @@ void Orchestrator::Impl::reconcile(ServiceState& svc) {
       ++it;
     }
   }
-  for (uint64_t slot : plan.startSlots) startTask(svc, slot);
+  startTasks(svc, plan.startSlots);
   updateBackends(svc);
 }
 
@@ -538,7 +601,7 @@ void Orchestrator::Impl::finishRemovals() {
   for (const auto& n : unused) removeNetwork(n);
   // After `swarm leave`: ingress carries the proxy's connections to draining
   // replicas, so it goes only when the last of them is gone.
-  if (!swarm_ && networks_.count(kIngress) &&
+  if (!inSwarm() && networks_.count(kIngress) &&
       std::none_of(tasks_.begin(), tasks_.end(),
                    [](const auto& kv) { return kv.second->live(); })) {
     removeNetwork(kIngress);
@@ -548,7 +611,7 @@ void Orchestrator::Impl::finishRemovals() {
 void Orchestrator::Impl::maybeShutdownDone() {
   if (!shuttingDown_ || !shutdownDone_) return;
   for (auto& [id, t] : tasks_) {
-    if (t->live()) return;
+    if (t->live() && isLocal(*t)) return;
   }
   for (auto& [name, svc] : services_) {
     for (auto& [slot, timer] : svc.pendingRestarts) cancelTimer(timer);

@@ -38,7 +38,8 @@ json Orchestrator::Impl::taskJson(const Task& t) const {
               {"stack", t.stack},
               {"slot", t.slot},
               {"image", t.image},
-              {"node", d_.hostname},
+              {"node", nodeName(t.node)},
+              {"nodeId", t.node},
               {"desiredState", t.desiredState},
               {"currentState", t.state},
               {"since", rfc3339(t.since)},
@@ -85,24 +86,20 @@ json Orchestrator::Impl::containerSummary(const Task& t) const {
 ApiResult<json> Orchestrator::info() const {
   const Impl& m = *impl_;
   return json{{"swarm",
-               {{"nodeId", m.nodeId_},
-                {"state", m.swarm_ ? "active" : "inactive"},
+               {{"nodeId", m.inSwarm() ? m.nodeId_ : ""},
+                {"state", m.inSwarm() ? "active" : "inactive"},
+                {"role", m.swarm_ ? "manager" : m.worker_ ? "worker" : ""},
+                {"nodeAddr", m.advertiseAddr_},
+                {"managerAddr", m.swarm_    ? m.advertiseAddr_ + ":" + m.listenAddr_.substr(
+                                                                     m.listenAddr_.rfind(':') + 1)
+                                : m.worker_ ? m.managerAddr_
+                                            : ""},
+                {"nodes", m.swarm_ ? m.nodes_.size() : 0},
                 {"createdAt", m.swarm_ ? rfc3339(m.swarmCreated_) : ""}}},
               {"version", "0.1.0"},
               {"dataRoot", m.d_.dataRoot},
               {"hostname", m.d_.hostname},
               {"cgroup", m.d_.cgroupVersion}};
-}
-
-ApiResult<json> Orchestrator::nodes() const {
-  const Impl& m = *impl_;
-  if (!m.swarm_) return ApiError{503, kNotManager};
-  return json::array({json{{"id", m.nodeId_},
-                           {"hostname", m.d_.hostname},
-                           {"status", "Ready"},
-                           {"availability", "Active"},
-                           {"managerStatus", "Leader"},
-                           {"self", true}}});
 }
 
 ApiResult<json> Orchestrator::listStacks() const {
@@ -207,7 +204,8 @@ ApiResult<json> Orchestrator::serviceLogs(const std::string& name) const {
 }
 
 ApiResult<json> Orchestrator::listTasks(const std::string& serviceFilter,
-                                        const std::string& stackFilter) const {
+                                        const std::string& stackFilter,
+                                        const std::string& nodeFilter) const {
   const Impl& m = *impl_;
   if (!m.swarm_) return ApiError{503, kNotManager};
   std::string service = serviceFilter;
@@ -218,8 +216,15 @@ ApiResult<json> Orchestrator::listTasks(const std::string& serviceFilter,
   }
   if (!stackFilter.empty() && !m.stacks_.count(stackFilter))
     return ApiError{404, "Nothing found in stack: " + stackFilter};
+  std::string node;
+  if (!nodeFilter.empty()) {
+    const NodeState* n = const_cast<Impl&>(m).findNode(nodeFilter == "self" ? m.nodeId_ : nodeFilter);
+    if (n == nullptr) return ApiError{404, "node " + nodeFilter + " not found"};
+    node = n->id;
+  }
   std::vector<const Task*> tasks;
   for (const auto& [id, t] : m.tasks_) {
+    if (!node.empty() && t->node != node) continue;
     if (!service.empty() && t->service != service) continue;
     if (!stackFilter.empty() && t->stack != stackFilter) continue;
     tasks.push_back(t.get());

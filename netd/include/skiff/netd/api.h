@@ -17,6 +17,8 @@ class Api {
   Api(Orchestrator& orchestrator, runtime::ImageStore& images)
       : orch_(orchestrator), images_(images) {}
   HttpResponse handle(const HttpRequest& request);
+  // The cluster port's routes (manager side): join and heartbeats.
+  HttpResponse handleCluster(const HttpRequest& request);
 
  private:
   HttpResponse route(const HttpRequest& request);

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "skiff/common/result.h"
+#include "skiff/netd/cluster_client.h"
 #include "skiff/netd/store.h"
 #include "skiff/overlay/ipam.h"
 #include "skiff/overlay/overlay.h"
@@ -65,6 +66,16 @@ struct OrchestratorDeps {
   std::string dataRoot;
   std::string hostname;
   std::string cgroupVersion;  // "v1" | "v2", for info
+  // The cluster port (2377): start serving the manager's side on "IP:PORT"
+  // (the route handler is clusterRequest) and stop it. Unset: no cluster port.
+  std::function<Status(const std::string& listenAddr)> clusterListen;
+  std::function<void()> clusterClose;
+  // A worker's way to the manager; default: makeClusterClient(loop).
+  ClusterClient* cluster = nullptr;
+  // Heartbeats: agents send one every period; a node silent for
+  // heartbeatTimeout is Down and its tasks are placed elsewhere.
+  std::chrono::milliseconds heartbeatPeriod{1000};
+  std::chrono::milliseconds heartbeatTimeout{4000};
   // Opens a started container's network namespace (beforeExec). Default:
   // /proc/<pid>/ns/net; tests pass a stand-in fd to go with fake launchers.
   std::function<Result<UniqueFd>(pid_t)> openNetns;
@@ -84,9 +95,23 @@ class Orchestrator {
 
   // API operations. Each validates fully before it changes anything.
   ApiResult<nlohmann::json> info() const;
-  ApiResult<nlohmann::json> swarmInit(const std::string& advertiseAddr);
+  ApiResult<nlohmann::json> swarmInit(const std::string& advertiseAddr,
+                                      const std::string& listenAddr = "0.0.0.0:2377");
+  // Worker: joins the swarm whose manager listens on remoteAddr ("IP:PORT").
+  // Blocks the loop for at most the join timeout (8 s): a node that is not
+  // in a swarm yet has no replicas to serve.
+  ApiResult<nlohmann::json> swarmJoin(const std::string& token, const std::string& remoteAddr,
+                                      const std::string& advertiseAddr);
+  ApiResult<nlohmann::json> joinToken(const std::string& role, bool rotate);
   ApiResult<nlohmann::json> swarmLeave(bool force);
   ApiResult<nlohmann::json> nodes() const;
+  ApiResult<nlohmann::json> inspectNode(const std::string& ref) const;
+  ApiResult<nlohmann::json> updateNode(const std::string& ref, const nlohmann::json& update);
+  ApiResult<nlohmann::json> removeNode(const std::string& ref, bool force);
+  // The manager's side of the cluster port: "/cluster/v1/join" and
+  // "/cluster/v1/heartbeat"; `peer` is the client's address.
+  ApiResult<nlohmann::json> clusterRequest(const std::string& path, const std::string& peer,
+                                           const nlohmann::json& body);
   ApiResult<nlohmann::json> deployStack(const std::string& name, const runtime::StackSpec& spec);
   ApiResult<nlohmann::json> listStacks() const;
   ApiResult<nlohmann::json> removeStack(const std::string& name);
@@ -95,7 +120,8 @@ class Orchestrator {
   ApiResult<nlohmann::json> scaleService(const std::string& name, uint64_t replicas);
   ApiResult<nlohmann::json> serviceLogs(const std::string& name) const;
   ApiResult<nlohmann::json> listTasks(const std::string& serviceFilter,
-                                      const std::string& stackFilter) const;
+                                      const std::string& stackFilter,
+                                      const std::string& nodeFilter = "") const;
   ApiResult<nlohmann::json> listContainers(bool all) const;
   ApiResult<nlohmann::json> inspectContainer(const std::string& ref) const;
   ApiResult<nlohmann::json> containerLogs(const std::string& ref) const;

@@ -1,0 +1,405 @@
+// A worker's side of the swarm: join, then one heartbeat per period to the
+// manager, carrying the state of this node's tasks; the answer is the whole
+// assignment, carried out here: overlay networks (bridge + VXLAN with this
+// node's address as VTEP), the tasks to run (addresses chosen by the
+// manager), the routing mesh's listeners with every replica of the swarm as
+// backends, and the remote peers programmed statically into the kernel.
+// Also `swarm leave` for both roles.
+//
+// A worker never restarts a task on its own: it reports the end and the
+// manager decides where the replacement runs. While the manager is away
+// (cut, restarting) the worker keeps what runs and keeps asking.
+
+#include <algorithm>
+
+#include "orchestrator_impl.h"
+#include "skiff/common/log.h"
+#include "skiff/netd/join_token.h"
+#include "skiff/overlay/overlay.h"
+
+namespace skiff::netd {
+namespace {
+
+constexpr std::chrono::milliseconds kJoinTimeout{8000};
+
+std::string withPort(const std::string& addr) {
+  return addr.find(':') == std::string::npos ? addr + ":2377" : addr;
+}
+
+}  // namespace
+
+ClusterClient& Orchestrator::Impl::client() {
+  if (d_.cluster != nullptr) return *d_.cluster;
+  if (!ownClient_) ownClient_ = makeClusterClient(d_.loop);
+  return *ownClient_;
+}
+
+ApiResult<json> Orchestrator::swarmJoin(const std::string& token, const std::string& remoteAddr,
+                                        const std::string& advertiseAddr) {
+  Impl& m = *impl_;
+  if (m.inSwarm()) {
+    return ApiError{409,
+                    "This node is already part of a swarm. Use \"skiff swarm leave\" to leave this "
+                    "swarm and join another one."};
+  }
+  if (token.empty()) return ApiError{400, kInvalidJoinToken};
+  const std::string remote = withPort(remoteAddr);
+  if (!overlay::Ipv4::parse(remote.substr(0, remote.rfind(':'))))
+    return ApiError{400, "invalid manager address \"" + remoteAddr + "\" (want IPv4[:PORT])"};
+  std::string advertise = advertiseAddr.substr(0, advertiseAddr.find(':'));
+  if (!advertise.empty() && !overlay::Ipv4::parse(advertise))
+    return ApiError{400, "advertise address must be an IPv4 address: \"" + advertiseAddr + "\""};
+  log::info("netd", "joining the swarm of manager ", remote);
+  auto reply = clusterPost(remote, "/cluster/v1/join",
+                           json{{"token", token},
+                                {"hostname", m.d_.hostname},
+                                {"advertiseAddr", advertise}},
+                           kJoinTimeout);
+  if (!reply.ok()) {
+    return ApiError{503, "could not join the swarm: the manager at " + remote +
+                             " did not answer: " + reply.error().message};
+  }
+  if (reply->status != 200) {
+    int status = reply->status >= 400 && reply->status < 600 ? reply->status : 502;
+    return ApiError{status, reply->body.value("message", "the manager refused the join")};
+  }
+  const json& a = reply->body;
+  m.nodeId_ = a.value("nodeId", "");
+  m.nodeSecret_ = a.value("secret", "");
+  m.advertiseAddr_ = a.value("advertiseAddr", advertise);
+  m.managerAddr_ = remote;
+  if (m.nodeId_.empty() || m.nodeSecret_.empty())
+    return ApiError{502, "the manager at " + remote + " answered the join without a node id"};
+  m.swarmCreated_ = SysClock::now();
+  m.worker_ = true;
+  m.managerReachable_ = true;
+  m.persistSwarm();
+  m.startHeartbeats();
+  log::info("netd", "joined the swarm of manager ", remote, " as worker ", m.nodeId_,
+            " (advertising ", m.advertiseAddr_, ")");
+  return json{{"nodeId", m.nodeId_}, {"role", "worker"}};
+}
+
+ApiResult<json> Orchestrator::swarmLeave(bool force) {
+  Impl& m = *impl_;
+  if (m.worker_) {
+    m.leaveAsWorker("left the swarm");
+    return json::object();
+  }
+  if (!m.swarm_) return ApiError{503, "This node is not part of a swarm"};
+  if (!force) {
+    return ApiError{
+        409,
+        "You are attempting to leave the swarm on a node that is participating as a manager. "
+        "Removing the last manager erases all current state of the swarm. Use `--force` to ignore "
+        "this message."};
+  }
+  m.stopClusterTimer();
+  if (m.d_.clusterClose) m.d_.clusterClose();
+  m.clusterListening_ = false;
+  for (auto& [name, s] : m.stacks_) s.removed = true;
+  for (auto& [name, s] : m.services_) {
+    if (!s.removed) m.removeService(s);
+  }
+  // Replicas on other nodes are theirs now: their agents stop them when they
+  // find the manager gone from under them (their heartbeats are refused).
+  for (auto& [id, t] : m.tasks_) {
+    if (t->live() && !m.isLocal(*t)) {
+      m.releaseAddresses(*t);
+      m.setState(*t, "Orphaned", "the manager left the swarm");
+    }
+  }
+  // Stacks and their networks go as their tasks exit; ingress and the store
+  // go now (a later init makes them anew).
+  m.swarm_ = false;
+  m.applyPeers({});
+  m.finishRemovals();  // ingress goes there too, once no replica drains through it
+  for (const auto& [id, n] : m.nodes_) (void)m.d_.store->erase("node", id);
+  m.nodes_.clear();
+  (void)m.d_.store->erase("swarm", "self");
+  log::info("netd", "node left the swarm");
+  return json::object();
+}
+
+void Orchestrator::Impl::leaveAsWorker(const std::string& why) {
+  worker_ = false;
+  stopClusterTimer();
+  for (auto& [id, t] : tasks_) {
+    if (t->live()) stopTask(*t);
+  }
+  for (auto& [name, s] : stacks_) s.removed = true;
+  for (auto& [name, s] : services_) s.removed = true;
+  for (const auto& l : agentListeners_) (void)d_.proxy->removeListener(l);
+  agentListeners_.clear();
+  for (auto& [name, s] : services_) s.listeners.clear();
+  applyPeers({});
+  (void)d_.store->erase("swarm", "self");
+  log::info("netd", "node ", why, " (was worker ", nodeId_, " of manager ", managerAddr_, ")");
+  managerAddr_.clear();
+  nodeSecret_.clear();
+  finishRemovals();
+}
+
+void Orchestrator::Impl::startHeartbeats() {
+  stopClusterTimer();
+  clusterTimer_ = startTimer(d_.loop, std::chrono::milliseconds(0), [this] { heartbeat(); });
+}
+
+json Orchestrator::Impl::reportTasks() {
+  json out = json::array();
+  for (const auto& [id, t] : tasks_) {
+    out.push_back(json{{"id", id},
+                       {"state", t->state},
+                       {"error", t->error},
+                       {"exitCode", t->exitCode}});
+  }
+  return out;
+}
+
+void Orchestrator::Impl::heartbeat() {
+  cancelTimer(clusterTimer_);
+  if (!worker_ || shuttingDown_) return;
+  auto again = [this] {
+    if (worker_ && !shuttingDown_ && clusterTimer_ == nullptr)
+      clusterTimer_ = startTimer(d_.loop, d_.heartbeatPeriod, [this] { heartbeat(); });
+  };
+  if (heartbeatBusy_) {
+    again();
+    return;
+  }
+  // Ended tasks in this report may be dropped once the manager has it.
+  std::vector<std::string> ended;
+  for (const auto& [id, t] : tasks_) {
+    if (!t->live()) ended.push_back(id);
+  }
+  json body{{"nodeId", nodeId_},
+            {"secret", nodeSecret_},
+            {"hostname", d_.hostname},
+            {"tasks", reportTasks()}};
+  heartbeatBusy_ = true;
+  auto timeout = std::max(std::chrono::milliseconds(2000), 2 * d_.heartbeatPeriod);
+  client().post(managerAddr_, "/cluster/v1/heartbeat", std::move(body), timeout,
+                [this, ended, again](Result<ClusterReply> reply) {
+                  heartbeatBusy_ = false;
+                  if (!worker_ || shuttingDown_) return;
+                  try {
+                    if (!reply.ok()) {
+                      if (managerReachable_)
+                        log::warn("netd", "manager ", managerAddr_,
+                                  " unreachable: ", reply.error().message,
+                                  "; replicas here keep running");
+                      managerReachable_ = false;
+                    } else if (reply->status == 401) {
+                      log::warn("netd", "the manager no longer knows this node "
+                                        "(it was removed from the swarm)");
+                      leaveAsWorker("was removed from the swarm");
+                      return;
+                    } else if (reply->status != 200) {
+                      log::warn("netd", "heartbeat to ", managerAddr_, ": ", reply->status, " ",
+                                reply->body.value("message", ""));
+                    } else {
+                      if (!managerReachable_)
+                        log::info("netd", "manager ", managerAddr_, " reachable again");
+                      managerReachable_ = true;
+                      for (const auto& id : ended) {
+                        auto it = tasks_.find(id);
+                        if (it != tasks_.end()) it->second->reported = true;
+                      }
+                      applyAssignment(reply->body);
+                    }
+                  } catch (const std::exception& e) {
+                    log::error("netd", "heartbeat: ", e.what());
+                  }
+                  again();
+                });
+}
+
+void Orchestrator::Impl::applyAssignment(const json& a) {
+  // 1. Networks: the manager's VNIs and subnets, this node's VTEP address.
+  std::set<std::string> wantedNets;
+  for (const auto& nj : a.value("networks", json::array())) {
+    NetworkState n;
+    n.name = nj.value("name", "");
+    n.id = nj.value("id", "");
+    n.stack = nj.value("stack", "");
+    n.vni = nj.value("vni", 0u);
+    n.mtu = nj.value("mtu", mtu_);
+    n.local = advertiseAddr_;
+    n.spec.name = n.name;
+    auto subnet = overlay::Subnet::parse(nj.value("subnet", ""));
+    if (n.name.empty() || n.vni == 0 || !subnet) continue;
+    n.subnet = *subnet;
+    n.nodeAddress = overlay::Ipv4::parse(nj.value("nodeAddress", ""));
+    wantedNets.insert(n.name);
+    auto have = networks_.find(n.name);
+    if (have != networks_.end()) {
+      const NetworkState& h = have->second;
+      if (h.vni == n.vni && h.subnet.str() == n.subnet.str() && h.nodeAddress == n.nodeAddress &&
+          h.local == n.local)
+        continue;
+      removeNetwork(n.name);
+    }
+    auto st = d_.overlay->ensureNetwork(n.config());
+    if (!st.ok()) {
+      log::error("overlay", "network ", n.name, ": ", st.error().message);
+      continue;
+    }
+    networks_[n.name] = n;
+  }
+
+  // 2. What the tasks need to start: stack specs (configs, volumes) and the
+  // services they belong to.
+  for (const auto& [name, spec] : a.value("stacks", json::object()).items()) {
+    try {
+      StackState& s = stacks_[name];
+      s.name = name;
+      s.spec = runtime::stackFromJson(spec);
+      s.removed = false;
+    } catch (const std::exception& e) {
+      log::error("netd", "assignment: stack ", name, ": ", e.what());
+    }
+  }
+  for (const auto& [full, sj] : a.value("services", json::object()).items()) {
+    auto st = stacks_.find(sj.value("stack", ""));
+    if (st == stacks_.end()) continue;
+    auto spec = st->second.spec.services.find(sj.value("name", ""));
+    if (spec == st->second.spec.services.end()) continue;
+    ServiceState& s = services_[full];
+    s.name = full;
+    s.id = sj.value("id", "");
+    s.stack = st->first;
+    s.spec = spec->second;
+    s.specVersion = sj.value("specVersion", uint64_t{1});
+    s.removed = false;
+  }
+
+  // 3. The routing mesh: every published port of the swarm, with every
+  // running replica of the swarm behind it.
+  std::set<std::string> wantedListeners;
+  std::map<std::string, std::vector<std::string>> listenersOf;
+  for (const auto& lj : a.value("listeners", json::array())) {
+    std::string name = lj.value("name", "");
+    if (name.empty()) continue;
+    wantedListeners.insert(name);
+    listenersOf[lj.value("service", "")].push_back(name);
+    if (!agentListeners_.count(name)) {
+      proxy::ListenerConfig lc;
+      lc.name = name;
+      std::string hostIp = lj.value("hostIp", "");
+      lc.bindHost = hostIp.empty() ? "0.0.0.0" : hostIp;
+      lc.port = lj.value("published", uint16_t{0});
+      lc.udp = lj.value("protocol", "tcp") == "udp";
+      auto st = d_.proxy->addListener(lc);
+      if (!st.ok()) {
+        log::error("proxy", "published port ", name, ": ", st.error().message);
+        continue;
+      }
+      agentListeners_.insert(name);
+    }
+    std::vector<proxy::Backend> backends;
+    for (const auto& bj : lj.value("backends", json::array()))
+      backends.push_back({bj.value("id", ""), bj.value("host", ""), bj.value("port", uint16_t{0})});
+    d_.proxy->setBackends(name, std::move(backends));
+  }
+  for (auto it = agentListeners_.begin(); it != agentListeners_.end();) {
+    if (wantedListeners.count(*it)) {
+      ++it;
+      continue;
+    }
+    (void)d_.proxy->removeListener(*it);
+    it = agentListeners_.erase(it);
+  }
+  for (auto& [name, s] : services_) s.listeners = listenersOf[name];
+
+  // 4. Tasks: start what is new, stop what is no longer assigned, forget
+  // ended ones the manager has heard about.
+  std::set<std::string> assigned;
+  for (const auto& tj : a.value("tasks", json::array())) {
+    std::string id = tj.value("id", "");
+    if (id.empty()) continue;
+    assigned.insert(id);
+    if (tasks_.count(id)) continue;
+    auto svc = services_.find(tj.value("service", ""));
+    if (svc == services_.end()) {
+      log::error("netd", "assignment: task ", id, " of unknown service ",
+                 tj.value("service", ""));
+      continue;
+    }
+    auto owned = std::make_unique<Task>();
+    Task& t = *owned;
+    t.id = id;
+    t.containerId = tj.value("containerId", "");
+    t.service = svc->first;
+    t.stack = svc->second.stack;
+    t.node = nodeId_;
+    t.slot = tj.value("slot", uint64_t{0});
+    t.specVersion = tj.value("specVersion", uint64_t{1});
+    t.image = svc->second.spec.image;
+    t.created = t.since = SysClock::now();
+    for (const auto& ej : tj.value("endpoints", json::array())) {
+      auto ip = overlay::Ipv4::parse(ej.value("ip", ""));
+      if (!ip) continue;
+      TaskEndpoint ep;
+      ep.network = ej.value("network", "");
+      ep.ip = *ip;
+      ep.prefix = ej.value("prefix", 24);
+      ep.mac = overlay::Overlay::macFor(*ip);
+      t.endpoints.push_back(ep);
+    }
+    if (t.containerId.size() != 64) continue;
+    tasks_.emplace(id, std::move(owned));
+    trimHistory(t.service, t.slot);
+    runTask(svc->second, t);
+  }
+  std::vector<std::string> forget;
+  for (auto& [id, t] : tasks_) {
+    if (assigned.count(id)) continue;
+    if (t->live()) {
+      stopTask(*t);
+    } else if (t->reported) {
+      forget.push_back(id);
+    }
+  }
+  for (const auto& id : forget) {
+    auto it = tasks_.find(id);
+    if (it != tasks_.end()) dropTask(*it->second);
+  }
+
+  // 5. Overlay peers: every endpoint on other nodes, written statically.
+  std::vector<overlay::Peer> peers;
+  for (const auto& pj : a.value("peers", json::array())) {
+    auto ip = overlay::Ipv4::parse(pj.value("ip", ""));
+    auto vtep = overlay::Ipv4::parse(pj.value("vtep", ""));
+    if (!ip || !vtep) continue;
+    peers.push_back({pj.value("vni", 0u), *ip, pj.value("mac", ""), *vtep});
+  }
+  applyPeers(peers);
+
+  // 6. What the manager no longer names and nothing here uses goes.
+  std::vector<std::string> unusedNets;
+  for (const auto& [name, n] : networks_) {
+    if (wantedNets.count(name)) continue;
+    bool used = std::any_of(tasks_.begin(), tasks_.end(), [&](const auto& kv) {
+      return kv.second->live() &&
+             std::any_of(kv.second->endpoints.begin(), kv.second->endpoints.end(),
+                         [&](const TaskEndpoint& ep) { return ep.network == name; });
+    });
+    if (!used) unusedNets.push_back(name);
+  }
+  for (const auto& n : unusedNets) removeNetwork(n);
+  for (auto it = services_.begin(); it != services_.end();) {
+    if (!a.value("services", json::object()).contains(it->first) && !anyLive(it->first)) {
+      for (auto* t : tasksOf(it->first)) dropTask(*t);
+      it = services_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = stacks_.begin(); it != stacks_.end();) {
+    bool busy = std::any_of(services_.begin(), services_.end(),
+                            [&](const auto& kv) { return kv.second.stack == it->first; });
+    it = busy ? std::next(it) : stacks_.erase(it);
+  }
+}
+
+}  // namespace skiff::netd

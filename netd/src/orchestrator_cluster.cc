@@ -1,0 +1,669 @@
+// The manager's side of the swarm: nodes and their join tokens, the
+// dispatcher (an agent's heartbeat brings its tasks' states in and takes its
+// assignment out), placement of tasks over nodes, and what happens when a
+// node goes silent.
+//
+// The exchange is level-triggered, as a kubelet's: every heartbeat carries
+// the whole state of the node's tasks and every answer the whole assignment
+// (networks, tasks, published ports with their backends, overlay peers), so
+// a lost message, a cut or a restart on either side heals with the next
+// heartbeat and nothing depends on the order of deltas.
+
+#include <algorithm>
+
+#include "orchestrator_impl.h"
+#include "skiff/common/log.h"
+#include "skiff/netd/join_token.h"
+#include "skiff/netd/reconcile.h"
+#include "skiff/overlay/overlay.h"
+
+namespace skiff::netd {
+namespace {
+
+NodeRole roleFrom(const std::string& s) { return s == "manager" ? NodeRole::kManager : NodeRole::kWorker; }
+
+std::string capitalized(const char* s) {
+  std::string out = s;
+  if (!out.empty()) out[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(out[0])));
+  return out;
+}
+
+// "198.51.100.11" or "198.51.100.11:2377" -> the IPv4 part; "" when invalid.
+std::string ipPart(const std::string& addr) {
+  std::string ip = addr.substr(0, addr.find(':'));
+  return overlay::Ipv4::parse(ip) ? ip : "";
+}
+
+}  // namespace
+
+json NodeState::toJson() const {
+  return json{{"id", id},
+              {"hostname", hostname},
+              {"addr", addr},
+              {"role", toString(role)},
+              {"availability", toString(availability)},
+              {"labels", labels},
+              {"secret", secret},
+              {"created", std::chrono::duration_cast<std::chrono::seconds>(
+                              created.time_since_epoch())
+                              .count()},
+              {"ingressAddr", ingressAddr ? ingressAddr->str() : ""}};
+}
+
+NodeState NodeState::fromJson(const json& j) {
+  NodeState n;
+  n.id = j.value("id", "");
+  n.hostname = j.value("hostname", "");
+  n.addr = j.value("addr", "");
+  n.role = roleFrom(j.value("role", "worker"));
+  auto a = parseAvailability(j.value("availability", "active"));
+  n.availability = a.ok() ? *a : NodeAvailability::kActive;
+  if (j.contains("labels") && j["labels"].is_object())
+    n.labels = j["labels"].get<std::map<std::string, std::string>>();
+  n.secret = j.value("secret", "");
+  n.created = n.updated =
+      SysClock::time_point(std::chrono::seconds(j.value("created", int64_t{0})));
+  n.ingressAddr = overlay::Ipv4::parse(j.value("ingressAddr", ""));
+  return n;
+}
+
+void Orchestrator::Impl::persistNode(const NodeState& n) {
+  auto st = d_.store->put("node", n.id, n.toJson());
+  if (!st.ok()) log::error("netd", st.error().message);
+}
+
+void Orchestrator::Impl::stopClusterTimer() { cancelTimer(clusterTimer_); }
+
+Status Orchestrator::Impl::startManager() {
+  if (!clusterListening_ && d_.clusterListen && !listenAddr_.empty()) {
+    SKIFF_TRY(d_.clusterListen(listenAddr_));
+    clusterListening_ = true;
+  }
+  stopClusterTimer();
+  clusterTimer_ = startTimer(d_.loop, d_.heartbeatPeriod, [this] { managerTick(); });
+  return okStatus();
+}
+
+void Orchestrator::Impl::managerTick() {
+  cancelTimer(clusterTimer_);
+  if (!swarm_) return;
+  try {
+    const auto now = SteadyClock::now();
+    for (auto& [id, n] : nodes_) {
+      if (id == nodeId_ || !n.ready) continue;
+      if (now - n.lastSeen > d_.heartbeatTimeout) nodeDown(n, "heartbeat failure");
+    }
+    schedulePending();
+    applyPeers(peersFor(nodeId_));
+  } catch (const std::exception& e) {
+    log::error("netd", "manager tick: ", e.what());
+  }
+  clusterTimer_ = startTimer(d_.loop, d_.heartbeatPeriod, [this] { managerTick(); });
+}
+
+NodeState* Orchestrator::Impl::findNode(const std::string& ref) {
+  if (ref.empty()) return nullptr;
+  auto it = nodes_.find(ref);
+  if (it != nodes_.end()) return &it->second;
+  NodeState* found = nullptr;
+  for (auto& [id, n] : nodes_) {
+    if (n.hostname == ref || id.rfind(ref, 0) == 0) {
+      if (found != nullptr) return nullptr;  // ambiguous
+      found = &n;
+    }
+  }
+  return found;
+}
+
+std::string Orchestrator::Impl::nodeName(const std::string& id) const {
+  if (id.empty()) return "";
+  auto it = nodes_.find(id);
+  if (it != nodes_.end()) return it->second.hostname;
+  return id == nodeId_ ? d_.hostname : id;
+}
+
+std::vector<SchedNode> Orchestrator::Impl::schedNodes() const {
+  std::vector<SchedNode> out;
+  for (const auto& [id, n] : nodes_) {
+    SchedNode s;
+    s.id = id;
+    s.hostname = n.hostname;
+    s.role = n.role;
+    s.availability = n.availability;
+    s.ready = n.ready;
+    s.labels = n.labels;
+    for (const auto& [tid, t] : tasks_) {
+      if (t->node == id && t->live()) s.tasks++;
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::vector<Placement> Orchestrator::Impl::place(const ServiceState& svc, size_t count) {
+  SchedService ss;
+  ss.constraints = svc.spec.placementConstraints;
+  ss.maxReplicasPerNode = svc.spec.maxReplicasPerNode;
+  std::map<std::string, uint64_t> running;
+  for (const auto& [id, t] : tasks_) {
+    if (t->service == svc.name && t->live() && !t->stopRequested && !t->node.empty())
+      running[t->node]++;
+  }
+  return placeReplicas(schedNodes(), ss, running, count);
+}
+
+void Orchestrator::Impl::schedulePending() {
+  std::vector<std::string> pending;
+  for (const auto& [id, t] : tasks_) {
+    if (t->state == "Pending" && !t->stopRequested) pending.push_back(id);
+  }
+  for (const auto& id : pending) {
+    auto it = tasks_.find(id);
+    if (it == tasks_.end()) continue;
+    Task& t = *it->second;
+    auto svc = services_.find(t.service);
+    if (svc == services_.end()) continue;
+    auto where = place(svc->second, 1);
+    if (where[0].node.empty()) {
+      t.error = where[0].reason;
+      continue;
+    }
+    t.node = where[0].node;
+    t.error.clear();
+    assignTask(svc->second, t);
+    updateBackends(svc->second);
+  }
+}
+
+void Orchestrator::Impl::orphanTasksOn(const std::string& nodeId, const std::string& why) {
+  std::set<std::string> touched;
+  for (auto& [id, t] : tasks_) {
+    if (t->node != nodeId || !t->live()) continue;
+    releaseAddresses(*t);
+    t->desiredState = "Shutdown";
+    t->finished = SysClock::now();
+    setState(*t, "Orphaned", why);
+    touched.insert(t->service);
+  }
+  // Replacements go elsewhere at once: a node that is gone is not a failure
+  // of the task, so no restart delay and no restart counted.
+  for (const auto& name : touched) {
+    auto svc = services_.find(name);
+    if (svc == services_.end()) continue;
+    updateBackends(svc->second);
+    reconcile(svc->second);
+  }
+  finishRemovals();
+}
+
+void Orchestrator::Impl::nodeDown(NodeState& n, const std::string& why) {
+  n.ready = false;
+  log::warn("netd", "node ", n.hostname, " (", n.id, ") is down: ", why,
+            "; its tasks are placed on other nodes");
+  orphanTasksOn(n.id, "node " + n.hostname + " is down");
+}
+
+// ---- API: swarm and nodes --------------------------------------------------
+
+ApiResult<json> Orchestrator::swarmInit(const std::string& advertiseAddr,
+                                        const std::string& listenAddr) {
+  Impl& m = *impl_;
+  if (m.inSwarm()) {
+    return ApiError{409,
+                    "This node is already part of a swarm. Use \"skiff swarm leave\" to leave this "
+                    "swarm and join another one."};
+  }
+  std::string listen = listenAddr.empty() ? "0.0.0.0:2377" : listenAddr;
+  if (listen.find(':') == std::string::npos) listen += ":2377";
+  std::string advertise;
+  if (!advertiseAddr.empty()) {
+    advertise = ipPart(advertiseAddr);
+    if (advertise.empty())
+      return ApiError{400, "advertise address must be an IPv4 address: \"" + advertiseAddr + "\""};
+  }
+  if (ipPart(listen).empty())
+    return ApiError{400, "listen address must be IPv4:PORT: \"" + listenAddr + "\""};
+  m.nodeId_ = newObjectId();
+  m.swarmCreated_ = SysClock::now();
+  m.advertiseAddr_ = advertise;
+  m.listenAddr_ = listen;
+  m.clusterKey_ = randomBase36(kClusterKeyLength);
+  m.workerSecret_ = randomBase36(kRoleSecretLength);
+  m.managerSecret_ = randomBase36(kRoleSecretLength);
+  m.swarm_ = true;
+  runtime::NetworkSpec ingress;
+  ingress.name = kIngress;
+  auto created = m.ensureNetwork(kIngress, "", ingress, kIngressVni, std::nullopt);
+  if (!created.ok()) {
+    m.swarm_ = false;
+    return ApiError{500, "swarm init: " + created.error().message};
+  }
+  NodeState self;
+  self.id = m.nodeId_;
+  self.hostname = m.d_.hostname;
+  self.addr = advertise;
+  self.role = NodeRole::kManager;
+  self.created = self.updated = m.swarmCreated_;
+  self.lastSeen = SteadyClock::now();
+  self.ingressAddr = (*created)->nodeAddress;
+  m.nodes_[self.id] = self;
+  m.persistNode(self);
+  // The cluster port only matters once another node joins; a single node
+  // whose port is taken still works, and says why joins will fail.
+  if (auto st = m.startManager(); !st.ok()) {
+    log::error("netd", "cluster port ", listen, ": ", st.error().message);
+  }
+  m.persistSwarm();
+  log::info("netd", "swarm initialized: node ", m.nodeId_, " is now a manager",
+            advertise.empty() ? "" : " (advertising " + advertise + ")");
+  std::string managerAddr = (advertise.empty() ? std::string("127.0.0.1") : advertise) + ":" +
+                            listen.substr(listen.rfind(':') + 1);
+  return json{{"nodeId", m.nodeId_},
+              {"workerToken", makeJoinToken(m.clusterKey_, m.workerSecret_)},
+              {"managerAddr", managerAddr}};
+}
+
+ApiResult<json> Orchestrator::joinToken(const std::string& role, bool rotate) {
+  Impl& m = *impl_;
+  if (!m.swarm_) return ApiError{503, kNotManager};
+  if (role != "worker" && role != "manager") return ApiError{400, "unknown role " + role};
+  std::string& secret = role == "worker" ? m.workerSecret_ : m.managerSecret_;
+  if (rotate) {
+    secret = randomBase36(kRoleSecretLength);
+    m.persistSwarm();
+    log::info("netd", "the ", role, " join token was rotated");
+  }
+  std::string addr = (m.advertiseAddr_.empty() ? std::string("127.0.0.1") : m.advertiseAddr_) +
+                     ":" + m.listenAddr_.substr(m.listenAddr_.rfind(':') + 1);
+  return json{{"role", role}, {"token", makeJoinToken(m.clusterKey_, secret)}, {"managerAddr", addr}};
+}
+
+ApiResult<json> Orchestrator::nodes() const {
+  const Impl& m = *impl_;
+  if (!m.swarm_) return ApiError{503, kNotManager};
+  json out = json::array();
+  for (const auto& [id, n] : m.nodes_) {
+    uint64_t tasks = 0;
+    for (const auto& [tid, t] : m.tasks_) {
+      if (t->node == id && t->live()) tasks++;
+    }
+    out.push_back(json{{"id", id},
+                       {"hostname", n.hostname},
+                       {"status", n.ready ? "Ready" : "Down"},
+                       {"availability", capitalized(toString(n.availability))},
+                       {"managerStatus", n.role == NodeRole::kManager ? "Leader" : ""},
+                       {"self", id == m.nodeId_},
+                       {"addr", n.addr},
+                       {"role", toString(n.role)},
+                       {"labels", n.labels},
+                       {"tasks", tasks}});
+  }
+  return out;
+}
+
+ApiResult<json> Orchestrator::inspectNode(const std::string& ref) const {
+  const Impl& m = *impl_;
+  if (!m.swarm_) return ApiError{503, kNotManager};
+  const NodeState* n = const_cast<Impl&>(m).findNode(ref == "self" ? m.nodeId_ : ref);
+  if (n == nullptr) return ApiError{404, "node " + ref + " not found"};
+  json out{{"ID", n->id},
+           {"CreatedAt", rfc3339(n->created)},
+           {"UpdatedAt", rfc3339(n->updated)},
+           {"Spec",
+            {{"Role", toString(n->role)},
+             {"Availability", toString(n->availability)},
+             {"Labels", n->labels}}},
+           {"Description", {{"Hostname", n->hostname}}},
+           {"Status", {{"State", n->ready ? "ready" : "down"}, {"Addr", n->addr}}}};
+  if (n->role == NodeRole::kManager) {
+    out["ManagerStatus"] = json{{"Leader", true},
+                                {"Reachability", "reachable"},
+                                {"Addr", n->addr + ":" + m.listenAddr_.substr(
+                                                               m.listenAddr_.rfind(':') + 1)}};
+  }
+  return out;
+}
+
+ApiResult<json> Orchestrator::updateNode(const std::string& ref, const json& update) {
+  Impl& m = *impl_;
+  if (!m.swarm_) return ApiError{503, kNotManager};
+  NodeState* n = m.findNode(ref == "self" ? m.nodeId_ : ref);
+  if (n == nullptr) return ApiError{404, "node " + ref + " not found"};
+  std::optional<NodeAvailability> availability;
+  if (update.contains("availability")) {
+    if (!update["availability"].is_string())
+      return ApiError{400, "availability must be one of active, pause, drain"};
+    auto a = parseAvailability(update["availability"].get<std::string>());
+    if (!a.ok()) return ApiError{400, a.error().message};
+    availability = *a;
+  }
+  if (update.contains("labelAdd") && !update["labelAdd"].is_object())
+    return ApiError{400, "labelAdd must be an object of strings"};
+  if (update.contains("labelRm") && !update["labelRm"].is_array())
+    return ApiError{400, "labelRm must be an array of strings"};
+  for (const auto& [k, v] : update.value("labelAdd", json::object()).items()) {
+    if (!v.is_string()) return ApiError{400, "label " + k + ": value must be a string"};
+    n->labels[k] = v.get<std::string>();
+  }
+  for (const auto& k : update.value("labelRm", json::array())) {
+    if (k.is_string()) n->labels.erase(k.get<std::string>());
+  }
+  const std::string id = n->id;
+  bool drained = false;
+  if (availability && *availability != n->availability) {
+    n->availability = *availability;
+    drained = *availability == NodeAvailability::kDrain;
+    log::info("netd", "node ", n->hostname, " is now ", toString(*availability));
+  }
+  n->updated = SysClock::now();
+  m.persistNode(*n);
+  if (drained) {
+    // Drain: the node's replicas stop and run elsewhere (as docker's).
+    std::set<std::string> services;
+    for (auto& [tid, t] : m.tasks_) {
+      if (t->node == id && t->live()) {
+        m.stopTask(*t);
+        services.insert(t->service);
+      }
+    }
+    for (const auto& s : services) {
+      auto svc = m.services_.find(s);
+      if (svc != m.services_.end()) m.reconcile(svc->second);
+    }
+  }
+  m.schedulePending();
+  return json::object();
+}
+
+ApiResult<json> Orchestrator::removeNode(const std::string& ref, bool force) {
+  Impl& m = *impl_;
+  if (!m.swarm_) return ApiError{503, kNotManager};
+  NodeState* n = m.findNode(ref);
+  if (n == nullptr) return ApiError{404, "node " + ref + " not found"};
+  if (n->id == m.nodeId_) {
+    return ApiError{409, "rpc error: code = FailedPrecondition desc = node " + n->id +
+                             " is a cluster manager and is a member of the raft cluster. It must "
+                             "be demoted to worker before removal"};
+  }
+  if (n->ready && !force) {
+    return ApiError{409, "rpc error: code = FailedPrecondition desc = node " + n->id +
+                             " is not down and can't be removed"};
+  }
+  NodeState gone = *n;
+  m.nodes_.erase(gone.id);
+  (void)m.d_.store->erase("node", gone.id);
+  if (gone.ingressAddr) (void)m.ipam_.releaseAddress(kIngress, *gone.ingressAddr);
+  log::info("netd", "node ", gone.hostname, " (", gone.id, ") removed from the swarm");
+  m.orphanTasksOn(gone.id, "node " + gone.hostname + " was removed");
+  return json::object();
+}
+
+// ---- the cluster port ----------------------------------------------------
+
+ApiResult<json> Orchestrator::clusterRequest(const std::string& path, const std::string& peer,
+                                             const json& body) {
+  Impl& m = *impl_;
+  if (!m.swarm_) return ApiError{503, kNotManager};
+  if (path == "/cluster/v1/join") return m.clusterJoin(body, peer);
+  if (path == "/cluster/v1/heartbeat") return m.clusterHeartbeat(body);
+  return ApiError{404, "page not found: " + path};
+}
+
+ApiResult<json> Orchestrator::Impl::clusterJoin(const json& body, const std::string& peer) {
+  const std::string token = body.value("token", "");
+  const bool worker = tokenEquals(token, makeJoinToken(clusterKey_, workerSecret_));
+  const bool manager = tokenEquals(token, makeJoinToken(clusterKey_, managerSecret_));
+  if (!worker && !manager) {
+    log::warn("netd", "join from ", peer, " refused: invalid token");
+    return ApiError{403, std::string("rpc error: code = InvalidArgument desc = ") +
+                             kInvalidJoinToken};
+  }
+  if (manager) {
+    // One manager keeps the desired state (a later step puts it on a
+    // replicated store); a second one would have nothing to agree with.
+    return ApiError{400,
+                    "this swarm keeps its state on a single manager: more managers are not "
+                    "supported yet; join with the worker token"};
+  }
+  std::string addr = ipPart(body.value("advertiseAddr", ""));
+  if (addr.empty()) addr = peer;
+  if (addr.empty()) return ApiError{400, "no advertise address and none seen on the connection"};
+  for (const auto& [id, n] : nodes_) {
+    if (n.addr == addr && n.ready) {
+      return ApiError{409, "a node with address " + addr + " (" + n.hostname +
+                               ") is already part of this swarm"};
+    }
+  }
+  NodeState n;
+  n.id = newObjectId();
+  n.hostname = body.value("hostname", addr);
+  n.addr = addr;
+  n.secret = randomBase36(32);
+  n.created = n.updated = SysClock::now();
+  n.lastSeen = SteadyClock::now();
+  auto ingress = ipam_.allocateAddress(kIngress);
+  if (!ingress.ok()) return ApiError{503, "ingress: " + ingress.error().message};
+  n.ingressAddr = *ingress;
+  nodes_[n.id] = n;
+  persistNode(n);
+  log::info("netd", "node ", n.hostname, " (", n.id, ", ", addr, ") joined as a worker");
+  schedulePending();
+  return json{{"nodeId", n.id},
+              {"secret", n.secret},
+              {"role", "worker"},
+              {"advertiseAddr", addr},
+              {"heartbeatMs", d_.heartbeatPeriod.count()}};
+}
+
+ApiResult<json> Orchestrator::Impl::clusterHeartbeat(const json& body) {
+  auto it = nodes_.find(body.value("nodeId", ""));
+  if (it == nodes_.end() || it->first == nodeId_ ||
+      !tokenEquals(body.value("secret", ""), it->second.secret)) {
+    return ApiError{401, "node is not a member of this swarm"};
+  }
+  NodeState& n = it->second;
+  n.lastSeen = SteadyClock::now();
+  if (!n.ready) {
+    n.ready = true;
+    log::info("netd", "node ", n.hostname, " is ready again");
+  }
+  if (body.contains("tasks") && body["tasks"].is_array()) takeReports(n, body["tasks"]);
+  return assignmentFor(n);
+}
+
+void Orchestrator::Impl::takeReports(NodeState& n, const json& reports) {
+  std::map<std::string, const json*> byId;
+  for (const auto& r : reports) {
+    if (r.is_object() && r.contains("id") && r["id"].is_string())
+      byId[r["id"].get<std::string>()] = &r;
+  }
+  std::set<std::string> touched;
+  std::vector<std::string> ended;
+  for (auto& [id, t] : tasks_) {
+    if (t->node != n.id || !t->live()) continue;
+    auto r = byId.find(id);
+    if (r == byId.end()) {
+      // Started there before (Running) and now unknown to the node: it was
+      // restarted or lost the task. Not yet started (Assigned): it will be.
+      if (t->state == "Running") {
+        if (t->stopRequested) {
+          setState(*t, "Shutdown");
+        } else {
+          setState(*t, "Failed", "task is no longer on node " + n.hostname);
+        }
+        t->finished = SysClock::now();
+        ended.push_back(id);
+      }
+      continue;
+    }
+    const json& rep = *r->second;
+    std::string state = rep.value("state", "");
+    if (state == "Running" || state == "Starting") {
+      if (t->state != state) {
+        setState(*t, state);
+        if (state == "Running") {
+          t->started = SysClock::now();
+          log::info("netd", "task ", t->name(), " running on node ", n.hostname);
+        }
+        touched.insert(t->service);
+      }
+    } else if (state == "Complete" || state == "Failed" || state == "Shutdown" ||
+               state == "Rejected") {
+      t->exitCode = rep.value("exitCode", 0);
+      t->finished = SysClock::now();
+      setState(*t, state, rep.value("error", ""));
+      log::info("netd", "task ", t->name(), " on node ", n.hostname, " ended: ", state,
+                t->error.empty() ? "" : " (" + t->error + ")");
+      ended.push_back(id);
+    }
+  }
+  for (const auto& id : ended) {
+    auto it = tasks_.find(id);
+    if (it == tasks_.end()) continue;
+    Task& t = *it->second;
+    releaseAddresses(t);
+    touched.insert(t.service);
+    taskEnded(t, t.exitCode);
+  }
+  for (const auto& s : touched) {
+    auto svc = services_.find(s);
+    if (svc != services_.end()) updateBackends(svc->second);
+  }
+}
+
+std::vector<overlay::Peer> Orchestrator::Impl::peersFor(const std::string& nodeId) const {
+  std::vector<overlay::Peer> out;
+  for (const auto& [id, t] : tasks_) {
+    if (t->node.empty() || t->node == nodeId || !t->live()) continue;
+    auto node = nodes_.find(t->node);
+    if (node == nodes_.end() || node->second.addr.empty()) continue;
+    auto vtep = overlay::Ipv4::parse(node->second.addr);
+    if (!vtep) continue;
+    for (const auto& ep : t->endpoints) {
+      auto net = networks_.find(ep.network);
+      if (net == networks_.end()) continue;
+      out.push_back({net->second.vni, ep.ip, overlay::Overlay::macFor(ep.ip), *vtep});
+    }
+  }
+  // Other nodes' own ingress addresses: the source of their proxies'
+  // connections, which replicas here answer.
+  auto ingress = networks_.find(kIngress);
+  if (ingress != networks_.end()) {
+    for (const auto& [id, n] : nodes_) {
+      if (id == nodeId || !n.ingressAddr) continue;
+      auto vtep = overlay::Ipv4::parse(n.addr);
+      if (!vtep) continue;
+      out.push_back(
+          {ingress->second.vni, *n.ingressAddr, overlay::Overlay::macFor(*n.ingressAddr), *vtep});
+    }
+  }
+  return out;
+}
+
+json Orchestrator::Impl::assignmentFor(const NodeState& n) const {
+  json networks = json::array();
+  for (const auto& [name, net] : networks_) {
+    json j = net.toJson();
+    j["mtu"] = net.mtu;
+    j["nodeAddress"] = name == kIngress && n.ingressAddr ? n.ingressAddr->str() : "";
+    networks.push_back(std::move(j));
+  }
+  json tasks = json::array();
+  std::set<std::string> stacks, services;
+  for (const auto& [id, t] : tasks_) {
+    if (t->node != n.id || !t->live() || t->stopRequested || t->state == "Pending") continue;
+    json eps = json::array();
+    for (const auto& ep : t->endpoints)
+      eps.push_back(json{{"network", ep.network}, {"ip", ep.ip.str()}, {"prefix", ep.prefix}});
+    tasks.push_back(json{{"id", t->id},
+                         {"containerId", t->containerId},
+                         {"service", t->service},
+                         {"stack", t->stack},
+                         {"slot", t->slot},
+                         {"specVersion", t->specVersion},
+                         {"endpoints", eps}});
+    stacks.insert(t->stack);
+    services.insert(t->service);
+  }
+  json listeners = json::array();
+  for (const auto& [name, svc] : services_) {
+    if (svc.listeners.empty()) continue;
+    for (const auto& port : svc.spec.ports) {
+      if (port.published == 0 || port.mode != "ingress") continue;
+      json backends = json::array();
+      for (const auto& b : backendsFor(svc, port, true))
+        backends.push_back(json{{"id", b.id}, {"host", b.host}, {"port", b.port}});
+      listeners.push_back(json{{"name", listenerName(port)},
+                               {"service", name},
+                               {"published", port.published},
+                               {"protocol", port.protocol},
+                               {"hostIp", port.hostIp},
+                               {"backends", backends}});
+    }
+    services.insert(name);
+    stacks.insert(svc.stack);
+  }
+  json stackSpecs = json::object();
+  for (const auto& s : stacks) {
+    auto st = stacks_.find(s);
+    if (st != stacks_.end()) stackSpecs[s] = runtime::toJson(st->second.spec);
+  }
+  json serviceDocs = json::object();
+  for (const auto& s : services) {
+    auto svc = services_.find(s);
+    if (svc == services_.end()) continue;
+    serviceDocs[s] = json{{"id", svc->second.id},
+                          {"stack", svc->second.stack},
+                          {"name", svc->second.spec.name},
+                          {"specVersion", svc->second.specVersion}};
+  }
+  json peers = json::array();
+  for (const auto& p : peersFor(n.id))
+    peers.push_back(json{{"vni", p.vni}, {"ip", p.ip.str()}, {"mac", p.mac}, {"vtep", p.vtep.str()}});
+  return json{{"nodeId", n.id},
+              {"networks", networks},
+              {"stacks", stackSpecs},
+              {"services", serviceDocs},
+              {"tasks", tasks},
+              {"listeners", listeners},
+              {"peers", peers},
+              {"heartbeatMs", d_.heartbeatPeriod.count()}};
+}
+
+// ---- both roles ------------------------------------------------------------
+
+void Orchestrator::Impl::applyPeers(const std::vector<overlay::Peer>& wanted) {
+  std::map<uint32_t, const NetworkState*> byVni;
+  for (const auto& [name, n] : networks_) byVni[n.vni] = &n;
+  overlay::PeerDiff diff = overlay::diffPeers(peers_, wanted);
+  if (diff.add.empty() && diff.remove.empty()) return;
+  std::vector<overlay::Peer> now;
+  std::set<overlay::Peer> removed(diff.remove.begin(), diff.remove.end());
+  for (const auto& p : peers_) {
+    if (!removed.count(p)) now.push_back(p);
+  }
+  for (const auto& p : diff.remove) {
+    auto n = byVni.find(p.vni);
+    if (n == byVni.end()) continue;  // its network went, and its entries with it
+    auto st = d_.overlay->removeRemotePeer(n->second->config(), p.vtep, p.mac, p.ip);
+    if (!st.ok()) {
+      log::warn("overlay", "remove peer ", p.ip.str(), ": ", st.error().message);
+      now.push_back(p);  // try again next time
+    }
+  }
+  for (const auto& p : diff.add) {
+    auto n = byVni.find(p.vni);
+    if (n == byVni.end()) continue;  // the network comes with a later assignment
+    auto st = d_.overlay->addRemotePeer(n->second->config(), p.vtep, p.mac, p.ip);
+    if (!st.ok()) {
+      log::warn("overlay", "add peer ", p.ip.str(), " via ", p.vtep.str(), ": ",
+                st.error().message);
+      continue;
+    }
+    now.push_back(p);
+  }
+  std::sort(now.begin(), now.end());
+  peers_ = std::move(now);
+}
+
+}  // namespace skiff::netd
