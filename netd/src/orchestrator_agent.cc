@@ -249,7 +249,10 @@ void Orchestrator::Impl::applyAssignment(const json& a) {
 
   // 2. What the tasks need to start: stack specs (configs, volumes) and the
   // services they belong to.
-  for (const auto& [name, spec] : a.value("stacks", json::object()).items()) {
+  // (Kept in locals: items() of a temporary would dangle.)
+  const json stackDocs = a.value("stacks", json::object());
+  const json serviceDocs = a.value("services", json::object());
+  for (const auto& [name, spec] : stackDocs.items()) {
     try {
       StackState& s = stacks_[name];
       s.name = name;
@@ -259,7 +262,7 @@ void Orchestrator::Impl::applyAssignment(const json& a) {
       log::error("netd", "assignment: stack ", name, ": ", e.what());
     }
   }
-  for (const auto& [full, sj] : a.value("services", json::object()).items()) {
+  for (const auto& [full, sj] : serviceDocs.items()) {
     auto st = stacks_.find(sj.value("stack", ""));
     if (st == stacks_.end()) continue;
     auto spec = st->second.spec.services.find(sj.value("name", ""));
@@ -388,7 +391,7 @@ void Orchestrator::Impl::applyAssignment(const json& a) {
   }
   for (const auto& n : unusedNets) removeNetwork(n);
   for (auto it = services_.begin(); it != services_.end();) {
-    if (!a.value("services", json::object()).contains(it->first) && !anyLive(it->first)) {
+    if (!serviceDocs.contains(it->first) && !anyLive(it->first)) {
       for (auto* t : tasksOf(it->first)) dropTask(*t);
       it = services_.erase(it);
     } else {
