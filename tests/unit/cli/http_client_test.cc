@@ -1,17 +1,13 @@
 #include "skiff/cli/http_client.h"
 
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
-#include <thread>
 
 #include <gtest/gtest.h>
 
-#include "skiff/common/fd.h"
+#include "fake_daemon.h"
 
 namespace skiff::cli {
 namespace {
@@ -71,60 +67,7 @@ TEST(EscapePath, KeepsImageRefsReadable) {
   EXPECT_EQ(escapePath("a b?c#"), "a%20b%3Fc%23");
 }
 
-// A one-shot daemon: serves `response` to the first connection on a socket
-// in a fresh temp dir and keeps what the client sent.
-class FakeDaemon {
- public:
-  explicit FakeDaemon(std::string response) : response_(std::move(response)) {
-    char tmpl[] = "/tmp/skiff-cli-test-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    path_ = dir_ + "/netd.sock";
-    listener_ = UniqueFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, path_.c_str(), path_.size());
-    EXPECT_EQ(::bind(listener_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    EXPECT_EQ(::listen(listener_.get(), 1), 0);
-    thread_ = std::thread([this] { serveOne(); });
-  }
-  ~FakeDaemon() {
-    if (thread_.joinable()) thread_.join();
-    std::filesystem::remove_all(dir_);
-  }
-  const std::string& path() const { return path_; }
-  std::string received() {
-    if (thread_.joinable()) thread_.join();
-    return received_;
-  }
-
- private:
-  void serveOne() {
-    UniqueFd conn(::accept(listener_.get(), nullptr, nullptr));
-    if (!conn) return;
-    char buf[4096];
-    // Read until the headers and the announced body are in.
-    while (true) {
-      const size_t end = received_.find("\r\n\r\n");
-      if (end != std::string::npos) {
-        size_t length = 0;
-        const size_t cl = received_.find("Content-Length: ");
-        if (cl != std::string::npos && cl < end) length = std::stoul(received_.substr(cl + 16));
-        if (received_.size() >= end + 4 + length) break;
-      }
-      const ssize_t n = ::read(conn.get(), buf, sizeof(buf));
-      if (n <= 0) break;
-      received_.append(buf, static_cast<size_t>(n));
-    }
-    // Written in two pieces so the client has to read to EOF, not once.
-    const size_t half = response_.size() / 2;
-    (void)!::write(conn.get(), response_.data(), half);
-    (void)!::write(conn.get(), response_.data() + half, response_.size() - half);
-  }
-
-  std::string response_, dir_, path_, received_;
-  UniqueFd listener_;
-  std::thread thread_;
-};
+using fake::FakeDaemon;
 
 TEST(HttpClient, SendsRequestAndParsesCannedResponse) {
   FakeDaemon daemon(
