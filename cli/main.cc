@@ -21,6 +21,7 @@
 
 #include "src/commands.h"
 #include "src/exec.h"
+#include "src/swarm_commands.h"
 #include "skiff/cli/args.h"
 #include "skiff/cli/format.h"
 #include "skiff/cli/http_client.h"
@@ -152,35 +153,8 @@ int run(int argc, char** argv) {
   auto bind = [&](CLI::App* cmd, std::function<int()> fn) { commands.bind(cmd, std::move(fn)); };
   auto daemon = [&] { return commands.daemon(); };
 
-  // --- swarm ---
-  auto* swarm = app.add_subcommand("swarm", "Manage the swarm")->require_subcommand(1);
-  std::string advertiseAddr;
-  auto* swarmInit = swarm->add_subcommand("init", "Initialize a swarm (this node becomes its manager)");
-  swarmInit->add_option("--advertise-addr", advertiseAddr, "Advertised address (format: <ip|interface>[:port])");
-  bind(swarmInit, [&] {
-    auto answer = daemon().call("POST", "/v1/swarm/init", json{{"advertiseAddr", advertiseAddr}});
-    if (!answer) return 1;
-    std::cout << "Swarm initialized: current node (" << cell(*answer, "nodeId") << ") is now a manager.\n";
-    return 0;
-  });
-  bool leaveForce = false;
-  auto* swarmLeave = swarm->add_subcommand("leave", "Leave the swarm");
-  swarmLeave->add_flag("-f,--force", leaveForce, "Force this node to leave the swarm, ignoring warnings");
-  bind(swarmLeave, [&] {
-    auto answer = daemon().call("POST", "/v1/swarm/leave", json{{"force", leaveForce}});
-    if (!answer) return 1;
-    std::cout << "Node left the swarm.\n";
-    return 0;
-  });
-
-  // --- node ---
-  auto* node = app.add_subcommand("node", "Manage swarm nodes")->require_subcommand(1);
-  commands.addListCommand(node, "List nodes in the swarm", "Format output using a custom template", "Only display IDs",
-                          nodeView(), "/v1/nodes", [](const json& answer, const ListFlags& flags) -> Result<std::vector<Row>> {
-                            auto rows = nodeRows(answer);
-                            if (flags.quiet) stripSelfMarks(rows);
-                            return rows;
-                          });
+  // --- swarm, node ---
+  SwarmCommands swarmCommands(app, commands);
 
   // --- stack ---
   auto* stack = app.add_subcommand("stack", "Manage stacks")->require_subcommand(1);

@@ -59,10 +59,6 @@ void printMessages(const json& answer, const std::string& key) {
   }
 }
 
-namespace {
-
-// The template is checked before the daemon is asked, so a typo in --format
-// costs no round trip.
 int runList(const Daemon& daemon, const ListView& view, const ListFlags& flags, const std::string& path,
             const RowsFn& rows) {
   auto tmpl = listTemplate(view, flags);
@@ -80,8 +76,6 @@ int runList(const Daemon& daemon, const ListView& view, const ListFlags& flags, 
   std::cout << tmpl->render(listed.value());
   return 0;
 }
-
-}  // namespace
 
 void Commands::bind(CLI::App* cmd, std::function<int()> fn) {
   cmd->callback([this, fn = std::move(fn)] { action_ = fn; });
@@ -120,7 +114,7 @@ CLI::App* Commands::addTaskPsCommand(CLI::App* parent, const std::string& help, 
 
 CLI::App* Commands::addInspectCommand(CLI::App* parent, const std::string& help, const std::string& argName,
                                       const std::string& argHelp, const std::string& prefix,
-                                      std::function<void(const json&)> pretty) {
+                                      std::function<void(const json&)> pretty, ResolveFn resolve) {
   auto* cmd = parent->add_subcommand("inspect", help);
   InspectArgs& args = inspects_.emplace_back();
   cmd->add_option(argName, args.names, argHelp)->required();
@@ -128,11 +122,13 @@ CLI::App* Commands::addInspectCommand(CLI::App* parent, const std::string& help,
   cmd->add_option("-f,--format", args.format, "Format output using a custom template ('{{.State.Pid}}')");
   // docker prints the array of the objects found and an error line for each
   // missing one, and exits 1 if any was missing.
-  bind(cmd, [this, &args, prefix, pretty = std::move(pretty)] {
+  bind(cmd, [this, &args, prefix, pretty = std::move(pretty), resolve = std::move(resolve)] {
     const Daemon d = daemon();
     json found = json::array();
     const int code = forEachItem(args.names, [&](const std::string& name) {
-      auto answer = d.call("GET", prefix + escapePath(name));
+      const std::optional<std::string> target = resolve ? resolve(d, name) : name;
+      if (!target) return false;
+      auto answer = d.call("GET", prefix + escapePath(*target));
       if (answer) found.push_back(std::move(*answer));
       return answer.has_value();
     });

@@ -53,6 +53,15 @@ int forEachItem(const std::vector<T>& items, Fn each) {
 using RowsFn = std::function<Result<std::vector<Row>>(const nlohmann::json& answer, const ListFlags& flags)>;
 // The request path of a list, which may depend on its flags (-a, the target).
 using PathFn = std::function<std::string(const ListFlags& flags)>;
+// What an `inspect` argument names in the request path; nullopt when it
+// cannot be resolved (the error already printed). `node inspect self` asks
+// the daemon who this node is.
+using ResolveFn = std::function<std::optional<std::string>(const Daemon& daemon, const std::string& name)>;
+
+// The body of every list: check the template (a typo in --format costs no
+// round trip), GET path, turn the answer into rows, print. Returns the exit code.
+int runList(const Daemon& daemon, const ListView& view, const ListFlags& flags, const std::string& path,
+            const RowsFn& rows);
 
 class Commands {
  public:
@@ -80,10 +89,11 @@ class Commands {
 
   // `<parent> inspect NAME...`: GET prefix+NAME for each, printed as one JSON
   // array (docker's 4-space indent); with `pretty`, a --pretty flag prints
-  // each found object with it instead.
+  // each found object with it instead; with `resolve`, each NAME goes through
+  // it first.
   CLI::App* addInspectCommand(CLI::App* parent, const std::string& help, const std::string& argName,
                               const std::string& argHelp, const std::string& prefix,
-                              std::function<void(const nlohmann::json&)> pretty = {});
+                              std::function<void(const nlohmann::json&)> pretty = {}, ResolveFn resolve = {});
 
  private:
   struct InspectArgs {

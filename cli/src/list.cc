@@ -28,8 +28,4 @@ std::string queryParam(const std::string& key, const std::string& value) {
   return key + "=" + out;
 }
 
-void stripSelfMarks(std::vector<Row>& nodeRows) {
-  for (auto& row : nodeRows) row["ID"] = row["ID"].substr(0, row["ID"].find(' '));
-}
-
 }  // namespace skiff::cli

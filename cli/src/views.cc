@@ -1,6 +1,8 @@
 #include "skiff/cli/views.h"
 
+#include <algorithm>
 #include <set>
+#include <string_view>
 
 #include "skiff/cli/format.h"
 
@@ -49,6 +51,34 @@ std::string since(const json& value, double now) {
   if (value.is_number()) return humanDuration(now - value.get<double>()) + " ago";
   if (value.is_string()) return humanSince(value.get<std::string>(), now);
   return "";
+}
+
+// sortorder.NaturalLess: runs of digits compare by value, the rest bytewise.
+bool naturalLess(const std::string& a, const std::string& b) {
+  auto isDigit = [](char c) { return c >= '0' && c <= '9'; };
+  size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (isDigit(a[i]) && isDigit(b[j])) {
+      size_t ei = i, ej = j;
+      while (ei < a.size() && isDigit(a[ei])) ++ei;
+      while (ej < b.size() && isDigit(b[ej])) ++ej;
+      // Leading zeros do not count; then the longer run is the larger number.
+      size_t zi = i, zj = j;
+      while (zi + 1 < ei && a[zi] == '0') ++zi;
+      while (zj + 1 < ej && b[zj] == '0') ++zj;
+      const std::string_view na(a.data() + zi, ei - zi), nb(b.data() + zj, ej - zj);
+      if (na.size() != nb.size()) return na.size() < nb.size();
+      if (na != nb) return na < nb;
+      if (ei - i != ej - j) return ei - i < ej - j;
+      i = ei;
+      j = ej;
+    } else {
+      if (a[i] != b[j]) return a[i] < b[j];
+      ++i;
+      ++j;
+    }
+  }
+  return a.size() - i < b.size() - j;
 }
 
 ListView makeView(std::vector<Field> fields, std::string defaultFormat, std::string quiet) {
@@ -116,8 +146,13 @@ const ListView& stackView() {
 const ListView& nodeView() {
   static const ListView view = makeView(
       {{"ID", "ID"}, {"Hostname", "HOSTNAME"}, {"Status", "STATUS"}, {"Availability", "AVAILABILITY"},
-       {"ManagerStatus", "MANAGER STATUS"}, {"Self", "SELF"}},
-      "table {{.ID}}\t{{.Hostname}}\t{{.Status}}\t{{.Availability}}\t{{.ManagerStatus}}", "{{.ID}}");
+       {"ManagerStatus", "MANAGER STATUS"}, {"Self", ""}, {"SelfMark", " "}, {"Addr", "ADDRESS"},
+       {"Role", "ROLE"}, {"Tasks", "TASKS"}},
+      // docker's "{{.ID}} {{if .Self}}*{{else}} {{end}}": every ID cell is
+      // two characters wider, "*" marking this node, and the header "ID  ".
+      // docker's last column, ENGINE VERSION, has no meaning for netd.
+      "table {{.ID}} {{.SelfMark}}\t{{.Hostname}}\t{{.Status}}\t{{.Availability}}\t{{.ManagerStatus}}",
+      "{{.ID}}");
   return view;
 }
 
@@ -212,15 +247,23 @@ std::vector<Row> stackRows(const json& stacks) {
 }
 
 std::vector<Row> nodeRows(const json& nodes) {
-  return rowsOf(nodes, [](const json& n) -> Row {
+  auto rows = rowsOf(nodes, [](const json& n) -> Row {
     const bool self = n.is_object() && n.value("self", false);
-    return {{"ID", cell(n, "id") + (self ? " *" : "")},
+    return {{"ID", cell(n, "id")},
             {"Hostname", cell(n, "hostname")},
             {"Status", cell(n, "status")},
             {"Availability", cell(n, "availability")},
             {"ManagerStatus", cell(n, "managerStatus")},
-            {"Self", self ? "true" : "false"}};
+            {"Self", self ? "true" : "false"},
+            {"SelfMark", self ? "*" : " "},
+            {"Addr", cell(n, "addr")},
+            {"Role", cell(n, "role")},
+            {"Tasks", cell(n, "tasks")}};
   });
+  // docker lists nodes by hostname in natural order (lab2 before lab10).
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const Row& a, const Row& b) { return naturalLess(a.at("Hostname"), b.at("Hostname")); });
+  return rows;
 }
 
 }  // namespace skiff::cli

@@ -35,13 +35,18 @@ TEST(QueryParam, KeepsUnreservedAndPercentEncodesTheRest) {
   EXPECT_EQ(queryParam("service", "a b&c=d/é"), "service=a%20b%26c%3Dd%2F%C3%A9");
 }
 
-TEST(StripSelfMarks, NodeLsQuietPrintsBareIds) {
-  auto rows = nodeRows(json::parse(R"([{"id":"n1","self":true},{"id":"n2"}])"));
-  ASSERT_EQ(rows.size(), 2u);
-  EXPECT_EQ(rows[0].at("ID"), "n1 *");
-  stripSelfMarks(rows);
-  EXPECT_EQ(rows[0].at("ID"), "n1");
-  EXPECT_EQ(rows[1].at("ID"), "n2");
+TEST(NodeList, QuietAndCustomFormatsPrintBareIds) {
+  const auto rows = nodeRows(json::parse(R"([{"id":"n1","hostname":"a","self":true},{"id":"n2","hostname":"b"}])"));
+  ListFlags flags;
+  flags.quiet = true;
+  auto quiet = listTemplate(nodeView(), flags);
+  ASSERT_TRUE(quiet.ok()) << quiet.error().message;
+  EXPECT_EQ(quiet->render(rows), "n1\nn2\n");
+  flags = ListFlags{};
+  flags.format = "{{.ID}}:{{.Self}}";
+  auto custom = listTemplate(nodeView(), flags);
+  ASSERT_TRUE(custom.ok()) << custom.error().message;
+  EXPECT_EQ(custom->render(rows), "n1:true\nn2:false\n");
 }
 
 TEST(BinarySize, DockersBytesSizeForMemoryLimits) {

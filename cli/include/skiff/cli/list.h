@@ -33,7 +33,4 @@ const std::string& listFormatText(const ListView& view, const ListFlags& flags);
 // "key=value" with the value percent-encoded (RFC 3986 unreserved bytes kept).
 std::string queryParam(const std::string& key, const std::string& value);
 
-// `node ls -q` prints bare IDs, without the " *" that marks this node.
-void stripSelfMarks(std::vector<Row>& nodeRows);
-
 }  // namespace skiff::cli

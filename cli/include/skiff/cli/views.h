@@ -25,7 +25,7 @@ const ListView& containerView();  // CONTAINER ID IMAGE COMMAND CREATED STATUS P
 const ListView& imageView();      // REPOSITORY TAG IMAGE ID CREATED SIZE
 const ListView& networkView();    // NETWORK ID NAME DRIVER SCOPE
 const ListView& stackView();      // NAME SERVICES
-const ListView& nodeView();       // ID HOSTNAME STATUS AVAILABILITY MANAGER STATUS
+const ListView& nodeView();       // ID (" *" on this node) HOSTNAME STATUS AVAILABILITY MANAGER STATUS
 
 std::vector<Row> serviceRows(const nlohmann::json& services);
 // Tasks as netd lists them (newest first per slot): the first task of a slot
@@ -35,6 +35,7 @@ std::vector<Row> containerRows(const nlohmann::json& containers, double now, boo
 std::vector<Row> imageRows(const nlohmann::json& images, double now);
 std::vector<Row> networkRows(const nlohmann::json& networks);
 std::vector<Row> stackRows(const nlohmann::json& stacks);
+// Nodes sorted by hostname in natural order, as docker lists them.
 std::vector<Row> nodeRows(const nlohmann::json& nodes);
 
 // A JSON value as a table cell: strings as they are, integers without a
