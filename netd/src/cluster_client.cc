@@ -143,6 +143,12 @@ class PoolClient final : public ClusterClient {
     }
   }
 
+  Result<ClusterReply> postNow(const std::string& hostPort, const std::string& path,
+                               const nlohmann::json& body,
+                               std::chrono::milliseconds timeout) override {
+    return clusterPost(hostPort, path, body, timeout);
+  }
+
  private:
   struct Work {
     uv_work_t req;

@@ -103,6 +103,7 @@ Result<NetworkState*> Orchestrator::Impl::ensureNetwork(const std::string& name,
     return Error::msg("network " + name + ": " + st.error().message);
   }
   auto [pos, inserted] = networks_.emplace(name, std::move(n));
+  adoptKernelPeers(pos->second);
   persistNetwork(pos->second);
   return &pos->second;
 }
@@ -145,6 +146,9 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name,
     }
     auto image = d_.images->resolve(svc.image);
     if (!image.ok()) return ApiError{400, image.error().message};
+    // API clients do not go through the compose parser's checks.
+    if (auto st = validateConstraints(svc.placementConstraints); !st.ok())
+      return ApiError{400, "service " + svcName + ": " + st.error().message};
     for (const auto& n : svc.networks) {
       if (!spec.networks.count(n.name))
         return ApiError{
@@ -401,7 +405,10 @@ Status Orchestrator::restore() {
   }
   auto swarm = m.d_.store->get("swarm", "self");
   if (!swarm.ok()) return swarm.error();
-  if (!swarm->has_value()) return okStatus();
+  if (!swarm->has_value()) {
+    m.removeStaleNetworks();
+    return okStatus();
+  }
   const json& sw = **swarm;
   m.nodeId_ = sw.value("nodeId", newObjectId());
   m.swarmCreated_ = SysClock::time_point(std::chrono::seconds(sw.value("created", int64_t{0})));
@@ -412,6 +419,7 @@ Status Orchestrator::restore() {
     m.worker_ = true;
     m.managerAddr_ = sw.value("managerAddr", "");
     m.nodeSecret_ = sw.value("secret", "");
+    m.removeStaleNetworks();  // the manager's next assignment brings them back
     m.startHeartbeats();
     log::info("netd", "rejoining the swarm of manager ", m.managerAddr_, " as worker ", m.nodeId_);
     return okStatus();
@@ -449,6 +457,7 @@ Status Orchestrator::restore() {
                                    overlay::Subnet::parse(doc.value("subnet", "")));
     if (!created.ok()) log::error("netd", "restore network ", name, ": ", created.error().message);
   }
+  m.removeStaleNetworks();
   // Nodes keep their ingress addresses.
   for (auto& [id, n] : m.nodes_) {
     if (n.ingressAddr && id != m.nodeId_) (void)m.ipam_.allocateAddress(kIngress, *n.ingressAddr);

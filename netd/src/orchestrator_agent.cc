@@ -50,7 +50,7 @@ ApiResult<json> Orchestrator::swarmJoin(const std::string& token, const std::str
   if (!advertise.empty() && !overlay::Ipv4::parse(advertise))
     return ApiError{400, "advertise address must be an IPv4 address: \"" + advertiseAddr + "\""};
   log::info("netd", "joining the swarm of manager ", remote);
-  auto reply = clusterPost(remote, "/cluster/v1/join",
+  auto reply = m.client().postNow(remote, "/cluster/v1/join",
                            json{{"token", token},
                                 {"hostname", m.d_.hostname},
                                 {"advertiseAddr", advertise}},
@@ -245,6 +245,7 @@ void Orchestrator::Impl::applyAssignment(const json& a) {
       continue;
     }
     networks_[n.name] = n;
+    adoptKernelPeers(networks_[n.name]);
   }
 
   // 2. What the tasks need to start: stack specs (configs, volumes) and the

@@ -94,6 +94,9 @@ void Orchestrator::Impl::managerTick() {
       if (now - n.lastSeen > d_.heartbeatTimeout) nodeDown(n, "heartbeat failure");
     }
     schedulePending();
+    for (auto& [name, svc] : services_) {
+      if (svc.spec.mode == "global" && !svc.removed) reconcileGlobal(svc);
+    }
     applyPeers(peersFor(nodeId_));
   } catch (const std::exception& e) {
     log::error("netd", "manager tick: ", e.what());
@@ -150,6 +153,91 @@ std::vector<Placement> Orchestrator::Impl::place(const ServiceState& svc, size_t
       running[t->node]++;
   }
   return placeReplicas(schedNodes(), ss, running, count);
+}
+
+std::vector<std::string> Orchestrator::Impl::globalNodesOf(const ServiceState& svc) const {
+  SchedService ss;
+  ss.constraints = svc.spec.placementConstraints;
+  ss.maxReplicasPerNode = svc.spec.maxReplicasPerNode;
+  return globalNodes(schedNodes(), ss);
+}
+
+void Orchestrator::Impl::reconcileGlobal(ServiceState& svc) {
+  if (shuttingDown_ || !swarm_) return;
+  std::vector<std::string> wanted;
+  if (!svc.removed) wanted = globalNodesOf(svc);
+  std::set<std::string> want(wanted.begin(), wanted.end());
+  // Nodes whose task waits on a restart delay, or that the restart policy
+  // gave up on: the slot's last task says which node it was.
+  std::set<std::string> held;
+  std::set<uint64_t> usedSlots;
+  for (const auto& [id, t] : tasks_) {
+    if (t->service != svc.name) continue;
+    if (svc.pendingRestarts.count(t->slot) || svc.haltedSlots.count(t->slot)) {
+      held.insert(t->node);
+      usedSlots.insert(t->slot);
+    }
+  }
+  std::set<std::string> covered;
+  for (auto& [id, t] : tasks_) {
+    if (t->service != svc.name || !t->live() || t->stopRequested) continue;
+    usedSlots.insert(t->slot);
+    auto node = nodes_.find(t->node);
+    // swarmkit keeps a global task on a paused node; it stops it on a
+    // drained one, a removed one, or one the constraints no longer allow.
+    const bool paused =
+        node != nodes_.end() && node->second.availability == NodeAvailability::kPause;
+    if ((!want.count(t->node) && !(paused && !svc.removed)) ||
+        t->specVersion != svc.specVersion || covered.count(t->node)) {
+      stopTask(*t);
+      continue;
+    }
+    covered.insert(t->node);
+  }
+  uint64_t nextSlot = 1;
+  for (const auto& node : wanted) {
+    if (covered.count(node) || held.count(node)) continue;
+    while (usedSlots.count(nextSlot)) nextSlot++;
+    usedSlots.insert(nextSlot);
+    Task& t = newTask(svc, nextSlot);
+    t.node = node;
+    assignTask(svc, t);
+  }
+  updateBackends(svc);
+}
+
+void Orchestrator::Impl::removeStaleNetworks() {
+  auto present = d_.overlay->listNetworks();
+  if (!present.ok()) {
+    log::warn("overlay", "list networks: ", present.error().message);
+    return;
+  }
+  std::set<uint32_t> known;
+  for (const auto& [name, n] : networks_) known.insert(n.vni);
+  for (uint32_t vni : *present) {
+    if (known.count(vni)) continue;
+    overlay::NetworkConfig c;
+    c.name = "stale-" + std::to_string(vni);
+    c.vni = vni;
+    auto st = d_.overlay->removeNetwork(c);
+    if (st.ok()) {
+      log::info("overlay", "removed the devices of network vni ", vni, " left by a previous run");
+    } else {
+      log::warn("overlay", "remove stale vni ", vni, ": ", st.error().message);
+    }
+  }
+}
+
+void Orchestrator::Impl::adoptKernelPeers(const NetworkState& n) {
+  auto programmed = d_.overlay->listPeers(n.config());
+  if (!programmed.ok()) {
+    log::warn("overlay", "list peers of ", n.name, ": ", programmed.error().message);
+    return;
+  }
+  for (const auto& p : *programmed) {
+    if (std::find(peers_.begin(), peers_.end(), p) == peers_.end()) peers_.push_back(p);
+  }
+  std::sort(peers_.begin(), peers_.end());
 }
 
 void Orchestrator::Impl::schedulePending() {

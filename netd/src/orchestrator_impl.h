@@ -300,6 +300,14 @@ class Orchestrator::Impl {
   static int signalNumber(const std::string& name);
   void updateBackends(ServiceState& svc);
   void reconcile(ServiceState& svc);
+  // Global mode: one task on every node that passes the service's filters.
+  void reconcileGlobal(ServiceState& svc);
+  std::vector<std::string> globalNodesOf(const ServiceState& svc) const;
+  // Start-up: skiff devices and peer entries a previous life left in the
+  // kernel that the current state does not name go; peers on a network this
+  // node keeps are adopted so the next diff removes the stale ones.
+  void removeStaleNetworks();
+  void adoptKernelPeers(const NetworkState& n);
 
   // Services and stacks marked removed go away once their tasks are gone.
   void finishRemovals();

@@ -352,7 +352,8 @@ void Orchestrator::Impl::taskEnded(Task& t, int exitCode) {
   // Only the manager restarts: a worker reports the end and the manager
   // places the replacement (on this node or another).
   if (swarm_ && it != services_.end() && !it->second.removed && !shuttingDown_ && !stopped &&
-      t.specVersion == it->second.specVersion && slot <= it->second.spec.replicas) {
+      t.specVersion == it->second.specVersion &&
+      (it->second.spec.mode == "global" || slot <= it->second.spec.replicas)) {
     ServiceState& svc = it->second;
     runtime::TaskExit ex;
     ex.exitCode = exitCode;
@@ -528,6 +529,10 @@ void Orchestrator::Impl::updateBackends(ServiceState& svc) {
 
 void Orchestrator::Impl::reconcile(ServiceState& svc) {
   if (shuttingDown_) return;
+  if (svc.spec.mode == "global") {
+    reconcileGlobal(svc);
+    return;
+  }
   std::vector<LiveTask> live;
   for (auto& [id, t] : tasks_) {
     if (t->service == svc.name && t->live())

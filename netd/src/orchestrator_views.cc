@@ -20,13 +20,15 @@ uint64_t Orchestrator::Impl::runningCount(const std::string& service) const {
 
 json Orchestrator::Impl::serviceSummary(const ServiceState& s) const {
   uint64_t running = runningCount(s.name);
+  // Global: one per node that passes the filters (docker shows "3/3" too).
+  uint64_t desired = s.spec.mode == "global" ? globalNodesOf(s).size() : s.spec.replicas;
   return json{{"id", s.id},
               {"name", s.name},
               {"stack", s.stack},
               {"mode", s.spec.mode},
-              {"replicas", std::to_string(running) + "/" + std::to_string(s.spec.replicas)},
+              {"replicas", std::to_string(running) + "/" + std::to_string(desired)},
               {"running", running},
-              {"desired", s.spec.replicas},
+              {"desired", desired},
               {"image", s.spec.image},
               {"ports", portsText(s.spec.ports)}};
 }

@@ -3,7 +3,8 @@
 // look-up-after-create sequences work without a kernel: RTM_NEWLINK with
 // NLM_F_CREATE stores the link (with a fresh ifindex), RTM_GETLINK answers
 // from the table (ENODEV when absent), RTM_DELLINK removes. Everything else
-// (addresses, setlink, routes, fdb, neighbours) is ACKed.
+// (addresses, setlink, routes, fdb, neighbours) is ACKed. A link dump
+// answers every stored link.
 
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -25,6 +26,11 @@ class FakeLinkNetlink : public overlay::NetlinkTransport {
     if (hdr.nlmsg_type != RTM_NEWLINK && hdr.nlmsg_type != RTM_GETLINK &&
         hdr.nlmsg_type != RTM_DELLINK) {
       return std::vector<overlay::NlMessage>{};
+    }
+    if (hdr.nlmsg_type == RTM_GETLINK && (hdr.nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP) {
+      std::vector<overlay::NlMessage> all;
+      for (const auto& [n, m] : links_) all.push_back(m);
+      return all;
     }
     auto info = overlay::nl::parseLink(withType(msg, RTM_NEWLINK));
     if (!info) return std::vector<overlay::NlMessage>{};

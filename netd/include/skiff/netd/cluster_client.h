@@ -39,6 +39,12 @@ class ClusterClient {
   // Loop thread. `done` runs on the loop thread once the exchange ended.
   virtual void post(std::string hostPort, std::string path, nlohmann::json body,
                     std::chrono::milliseconds timeout, Done done) = 0;
+  // Blocking, on the caller's thread (`swarm join`, which answers the user
+  // only once the manager did).
+  [[nodiscard]] virtual Result<ClusterReply> postNow(const std::string& hostPort,
+                                                     const std::string& path,
+                                                     const nlohmann::json& body,
+                                                     std::chrono::milliseconds timeout) = 0;
 };
 
 // The real one: clusterPost() on the loop's thread pool.
