@@ -41,6 +41,14 @@ using testing::readLine;
 using testing::ServerMode;
 using testing::TestServer;
 
+// "r0", "r1", ...: appended in place, as "r" + std::to_string(i) trips GCC
+// 12's false-positive -Wrestrict at -O3 (Release builds with -Werror).
+std::string idOf(const char* prefix, int i) {
+  std::string id = prefix;
+  id += std::to_string(i);
+  return id;
+}
+
 struct Fixture {
   std::vector<std::unique_ptr<TestServer>> servers;
   std::unique_ptr<Proxy> proxy;
@@ -48,7 +56,7 @@ struct Fixture {
   std::string name = "stack_web:0/tcp";
 
   void start(int n, ServerMode mode, ListenerConfig cfg = {}, unsigned threads = 2, bool withDead = false) {
-    for (int i = 0; i < n; ++i) servers.push_back(std::make_unique<TestServer>("r" + std::to_string(i), mode));
+    for (int i = 0; i < n; ++i) servers.push_back(std::make_unique<TestServer>(idOf("r", i), mode));
     auto p = Proxy::start(Options{threads});
     ASSERT_TRUE(p.ok()) << p.error().message;
     proxy = std::move(*p);
@@ -721,7 +729,7 @@ TEST(ProxyTcp, TenThousandConcurrentConnectionsLeakNoFds) {
     std::vector<std::unique_ptr<TestServer>> servers;
     std::string ports;
     for (int i = 0; i < 5; ++i) {
-      servers.push_back(std::make_unique<TestServer>("r" + std::to_string(i), ServerMode{.greet = true}));
+      servers.push_back(std::make_unique<TestServer>(idOf("r", i), ServerMode{.greet = true}));
       ports += std::to_string(servers.back()->port()) + " ";
     }
     if (!pipeWrite(out, ports + "\n")) return 1;
@@ -766,7 +774,7 @@ TEST(ProxyTcp, TenThousandConcurrentConnectionsLeakNoFds) {
     size_t pos = 0;
     for (int i = 0; i < 5; ++i) {
       size_t end = ports.find(' ', pos);
-      list.push_back(Backend{"r" + std::to_string(i), "127.0.0.1",
+      list.push_back(Backend{idOf("r", i), "127.0.0.1",
                              static_cast<uint16_t>(std::stoi(ports.substr(pos, end - pos)))});
       pos = end + 1;
     }
@@ -802,8 +810,8 @@ TEST(ProxyUdp, FlowsStickToOneBackendAndSpreadRoundRobin) {
   std::vector<std::unique_ptr<testing::UdpIdServer>> servers;
   std::vector<Backend> backends;
   for (int i = 0; i < 3; ++i) {
-    servers.push_back(std::make_unique<testing::UdpIdServer>("u" + std::to_string(i)));
-    backends.push_back(Backend{"u" + std::to_string(i), "127.0.0.1", servers.back()->port()});
+    servers.push_back(std::make_unique<testing::UdpIdServer>(idOf("u", i)));
+    backends.push_back(Backend{idOf("u", i), "127.0.0.1", servers.back()->port()});
   }
   auto p = Proxy::start(Options{2});
   ASSERT_TRUE(p.ok());
