@@ -429,7 +429,14 @@ ApiResult<json> Orchestrator::updateNode(const std::string& ref, const json& upd
     return ApiError{400, "labelAdd must be an object of strings"};
   if (update.contains("labelRm") && !update["labelRm"].is_array())
     return ApiError{400, "labelRm must be an array of strings"};
-  for (const auto& [k, v] : update.value("labelAdd", json::object()).items()) {
+  for (const auto& k : update.value("labelRm", json::array())) {
+    if (!k.is_string()) return ApiError{400, "labelRm must be an array of strings"};
+    if (!n->labels.count(k.get<std::string>()) &&
+        !update.value("labelAdd", json::object()).contains(k.get<std::string>()))
+      return ApiError{400, "key " + k.get<std::string>() + " doesn't exist in node's labels"};
+  }
+  const json labelAdd = update.value("labelAdd", json::object());
+  for (const auto& [k, v] : labelAdd.items()) {
     if (!v.is_string()) return ApiError{400, "label " + k + ": value must be a string"};
     n->labels[k] = v.get<std::string>();
   }
