@@ -2,7 +2,8 @@
 add_library(skiff_runtime_image STATIC
   ${CMAKE_CURRENT_SOURCE_DIR}/src/dockerfile.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/src/image_fs.cc
-  ${CMAKE_CURRENT_SOURCE_DIR}/src/image_store.cc)
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/image_store.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/layer_archive.cc)
 target_include_directories(skiff_runtime_image PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include)
 target_link_libraries(skiff_runtime_image PUBLIC skiff_common nlohmann_json::nlohmann_json
                       PRIVATE OpenSSL::Crypto)

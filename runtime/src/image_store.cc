@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "image_fs.h"
+#include "layer_archive.h"
 #include "skiff/common/file.h"
 #include "skiff/common/log.h"
 #include "skiff/runtime/dockerfile.h"
@@ -935,6 +936,144 @@ Result<ImageRecord> ImageStore::build(const std::string& contextDir, const std::
   out("Successfully built " + shortId(id));
   if (!normTag.empty()) out("Successfully tagged " + normTag);
   log::info("image", "built ", shortId(id), normTag.empty() ? "" : " as ", normTag);
+  return s.readImage(id, *idx);
+}
+
+// Moving images between stores (a worker fetching from the manager): see the
+// notes in image.h and runtime/src/layer_archive.h.
+
+namespace {
+
+// Only "sha256:<64 lower-case hex>": the hex becomes a path under layers/,
+// and a digest comes from another machine.
+bool validDigest(const std::string& digest) {
+  return digest.size() == std::string(kSha).size() + 64 && digest.rfind(kSha, 0) == 0 &&
+         isHex(hexOf(digest));
+}
+
+Error badDigest(const std::string& digest) {
+  return Error::msg("invalid layer digest \"" + digest + "\": want sha256:<64 hex digits>", EINVAL);
+}
+
+// Removes an import's temp dir when the scope ends (after the rename into
+// layers/ there is nothing left to remove).
+class ImportGuard {
+ public:
+  explicit ImportGuard(std::string path) : path_(std::move(path)) {}
+  ~ImportGuard() { layerarchive::removeUnpacked(path_); }
+  ImportGuard(const ImportGuard&) = delete;
+  ImportGuard& operator=(const ImportGuard&) = delete;
+
+ private:
+  std::string path_;
+};
+
+}  // namespace
+
+bool ImageStore::hasLayer(const std::string& digest) const {
+  if (!validDigest(digest)) return false;
+  const std::string dir = Store(root_).layersDir() + "/" + hexOf(digest);
+  struct stat st {};
+  return ::lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+Result<std::string> ImageStore::exportLayer(const std::string& digest) const {
+  if (!validDigest(digest)) return badDigest(digest);
+  if (!hasLayer(digest)) return Error::msg("layer " + digest + " not found", ENOENT);
+  return layerarchive::pack(Store(root_).layersDir() + "/" + hexOf(digest));
+}
+
+Status ImageStore::importLayer(const std::string& digest, std::string_view archive) {
+  if (!validDigest(digest)) return badDigest(digest);
+  if (hasLayer(digest)) return okStatus();
+  auto entries = layerarchive::parse(archive);
+  if (!entries.ok()) return Error::msg("layer " + digest + ": " + entries.error().message, EINVAL);
+
+  Store s(root_);
+  SKIFF_TRY(s.ensureDirs());
+  static int importCounter = 0;
+  const std::string work =
+      root_ + "/tmp/import-" + std::to_string(::getpid()) + "-" + std::to_string(++importCounter);
+  layerarchive::removeUnpacked(work);
+  ImportGuard guard(work);
+  if (::mkdir(work.c_str(), 0700) != 0) return Error::fromErrno("mkdir " + work);
+  SKIFF_TRY(layerarchive::unpack(*entries, work));
+  // The layer root is not hashed; build() leaves it 0755, so does an import.
+  if (::chmod(work.c_str(), 0755) != 0) return Error::fromErrno("chmod " + work);
+
+  // The same function build() names layers with, over the files as written:
+  // whatever the archive claimed, this is what a container would see.
+  auto got = imagefs::hashTree(work);
+  if (!got.ok()) return got.error();
+  if (kSha + *got != digest) {
+    return Error::msg("layer digest mismatch: want " + digest + ", got " + kSha + *got, EINVAL);
+  }
+  const std::string final = s.layersDir() + "/" + hexOf(digest);
+  if (::rename(work.c_str(), final.c_str()) != 0) {
+    // Stored meanwhile under the same digest: the same content is there.
+    if (errno == EEXIST || errno == ENOTEMPTY) return okStatus();
+    return Error::fromErrno("store layer " + final);
+  }
+  log::info("image", "imported layer ", shortId(digest));
+  return okStatus();
+}
+
+Result<std::string> ImageStore::exportImageConfig(const std::string& ref) const {
+  auto rec = resolve(ref);
+  if (!rec.ok()) return rec.error();
+  auto text = skiff::readFile(Store(root_).configPath(rec->id));
+  if (!text.ok()) return text.error();
+  // The receiver refuses bytes that do not hash to the id; say so here first.
+  if (kSha + imagefs::sha256Hex(*text) != rec->id) {
+    return Error::msg("image config of " + rec->id + " does not match its id (corrupt store)");
+  }
+  return text;
+}
+
+Result<ImageRecord> ImageStore::importImage(std::string_view configBytes, const std::string& tag) {
+  std::string normTag;
+  if (!tag.empty()) {
+    SKIFF_TRY(validateRef(tag));
+    normTag = normalizeImageRef(tag);
+  }
+  const std::string text(configBytes);
+  const std::string id = kSha + imagefs::sha256Hex(text);
+  auto rec = recordFromJson(id, text);
+  if (!rec.ok()) {
+    const std::string prefix = "corrupt image config " + id;
+    const std::string& why = rec.error().message;
+    std::string detail = why.substr(std::min(prefix.size(), why.size()));
+    return Error::msg("invalid image config " + id + detail, EINVAL);
+  }
+  for (const auto& layer : rec->layers) {
+    if (!validDigest(layer)) {
+      return Error::msg("invalid image config " + id + ": " + badDigest(layer).message, EINVAL);
+    }
+  }
+  for (const auto& layer : rec->layers) {
+    if (!hasLayer(layer)) {
+      return Error::msg("layer " + layer + " not found (needed by image " + id + ")", ENOENT);
+    }
+  }
+
+  Store s(root_);
+  SKIFF_TRY(s.ensureDirs());
+  struct stat cst {};
+  if (::stat(s.configPath(id).c_str(), &cst) != 0) {
+    SKIFF_TRY(skiff::writeFileAtomic(s.configPath(id), text));
+  }
+  auto idx = s.loadIndex();
+  if (!idx.ok()) return idx.error();
+  if (!idx->images.count(id)) {
+    // The creation time is not in the config (see image.h): an imported
+    // image is "created" here when it arrives.
+    int64_t size = 0;
+    for (const auto& dir : layerDirs(*rec)) size += imagefs::treeSize(dir);
+    idx->images[id] = ImageMeta{static_cast<int64_t>(std::time(nullptr)), size};
+  }
+  if (!normTag.empty()) idx->tags[normTag] = id;
+  SKIFF_TRY(s.saveIndex(*idx));
+  log::info("image", "imported ", shortId(id), normTag.empty() ? "" : " as ", normTag);
   return s.readImage(id, *idx);
 }
 

@@ -25,6 +25,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -90,6 +91,41 @@ class ImageStore {
 
   // Absolute layer dirs, TOPMOST FIRST (the order overlayfs lowerdir wants).
   std::vector<std::string> layerDirs(const ImageRecord& image) const;
+
+  // Moving an image between stores (a worker fetching from the manager):
+  // the sender exports the config and each layer the receiver lacks
+  // (hasLayer), the receiver imports the layers, then the config. Both sides
+  // verify by content: a layer's digest is recomputed over the files written,
+  // the image id is the sha256 of the config bytes. The archive format is in
+  // runtime/src/layer_archive.h. Blocking file I/O, on the caller's thread
+  // like build(); archives are held in memory (layers are build contexts).
+
+  // Digest "sha256:<64 hex>" names a layer present in layers/.
+  bool hasLayer(const std::string& digest) const;
+
+  // The layer's files as one archive. Not in the store (ENOENT):
+  // `layer sha256:<hex> not found`.
+  [[nodiscard]] Result<std::string> exportLayer(const std::string& digest) const;
+
+  // Unpacks into a temp dir under images/tmp, refusing unsafe or
+  // non-canonical archives ("invalid layer archive: ..."), recomputes the
+  // digest as build() does and refuses a difference (`layer digest mismatch:
+  // want sha256:A, got sha256:B`), then renames the dir into layers/. Nothing
+  // is left behind on error. A layer already present is a no-op (the archive
+  // is not read).
+  [[nodiscard]] Status importLayer(const std::string& digest, std::string_view archive);
+
+  // The exact config bytes whose sha256 is the image id `ref` resolves to.
+  [[nodiscard]] Result<std::string> exportImageConfig(const std::string& ref) const;
+
+  // Stores an image whose layers were imported: the id is sha256 of
+  // configBytes (callers compare it with the id they asked for); every layer
+  // the config lists must be present, else (ENOENT) `layer sha256:<hex> not
+  // found (needed by image sha256:<hex>)` for the first missing one. Writes
+  // configs/<hex>.json and, when tag is not "", points the tag at the image,
+  // as build() does. Importing a stored image again only (re)sets the tag.
+  [[nodiscard]] Result<ImageRecord> importImage(std::string_view configBytes,
+                                                const std::string& tag);
 
   const std::string& root() const { return root_; }  // <data-root>/images
 
