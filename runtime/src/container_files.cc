@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <sstream>
+#include <stdexcept>
 
 #include "container_internal.h"
 
@@ -102,7 +103,9 @@ nlohmann::json specToJson(const ContainerSpec& s) {
       {"mounts", mounts},
       {"limits",
        {{"cpus", s.limits.cpus}, {"memoryBytes", s.limits.memoryBytes}, {"pids", s.limits.pids}}},
-      {"logPath", s.logPath}};
+      {"logPath", s.logPath},
+      {"seccomp", toString(s.seccomp)},
+      {"seccompProfile", s.seccompProfile}};
 }
 
 ContainerSpec specFromJson(const nlohmann::json& j) {
@@ -126,6 +129,11 @@ ContainerSpec specFromJson(const nlohmann::json& j) {
   s.limits.memoryBytes = l.at("memoryBytes").get<int64_t>();
   s.limits.pids = l.at("pids").get<int64_t>();
   s.logPath = j.at("logPath").get<std::string>();
+  // A spec without the field (an older netd's) gets Docker's default.
+  const auto mode = seccompModeFromString(j.value("seccomp", "default"));
+  if (!mode) throw std::invalid_argument("seccomp: unknown mode " + j.value("seccomp", ""));
+  s.seccomp = *mode;
+  s.seccompProfile = j.value("seccompProfile", "");
   return s;
 }
 

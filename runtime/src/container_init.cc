@@ -26,6 +26,8 @@
 #include "container_internal.h"
 #include "skiff/common/fd.h"
 #include "skiff/runtime/privileges.h"
+#include "skiff/runtime/seccomp.h"
+#include "skiff/runtime/user.h"
 
 namespace skiff::runtime {
 namespace {
@@ -277,73 +279,6 @@ Status setupRootfs(const ContainerSpec& spec) {
   return okStatus();
 }
 
-struct Ids {
-  uid_t uid = 0;
-  gid_t gid = 0;
-  std::string home = "/";
-};
-
-bool isNumber(const std::string& s) {
-  return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
-}
-
-// Looks a user up in the image's /etc/passwd (no NSS: the host's must not be used).
-Result<Ids> resolveUser(const std::string& user) {
-  Ids ids;
-  std::string name = user;
-  std::string group;
-  if (auto colon = user.find(':'); colon != std::string::npos) {
-    name = user.substr(0, colon);
-    group = user.substr(colon + 1);
-  }
-  bool found = false;
-  std::ifstream passwd("/etc/passwd");
-  std::string line;
-  while (std::getline(passwd, line)) {
-    std::vector<std::string> f;
-    std::istringstream fields(line);
-    std::string field;
-    while (std::getline(fields, field, ':')) f.push_back(field);
-    if (f.size() < 6) continue;
-    if (f[0] == name || (isNumber(name) && f[2] == name)) {
-      ids.uid = static_cast<uid_t>(std::stoul(f[2]));
-      ids.gid = static_cast<gid_t>(std::stoul(f[3]));
-      ids.home = f[5];
-      found = true;
-      break;
-    }
-  }
-  if (!found) {
-    if (!isNumber(name))
-      return Error::msg("unable to find user " + name + ": no matching entries in passwd file");
-    ids.uid = static_cast<uid_t>(std::stoul(name));
-    ids.gid = ids.uid == 0 ? 0 : ids.uid;
-  }
-  if (!group.empty()) {
-    if (isNumber(group)) {
-      ids.gid = static_cast<gid_t>(std::stoul(group));
-    } else {
-      bool groupFound = false;
-      std::ifstream groups("/etc/group");
-      while (std::getline(groups, line)) {
-        std::istringstream fields(line);
-        std::string gname, pw, gid;
-        std::getline(fields, gname, ':');
-        std::getline(fields, pw, ':');
-        std::getline(fields, gid, ':');
-        if (gname == group && isNumber(gid)) {
-          ids.gid = static_cast<gid_t>(std::stoul(gid));
-          groupFound = true;
-          break;
-        }
-      }
-      if (!groupFound)
-        return Error::msg("unable to find group " + group + ": no matching entries in group file");
-    }
-  }
-  return ids;
-}
-
 bool hasEnv(const std::vector<std::string>& env, const std::string& key) {
   for (const auto& kv : env) {
     if (kv.rfind(key + "=", 0) == 0) return true;
@@ -353,13 +288,16 @@ bool hasEnv(const std::vector<std::string>& env, const std::string& key) {
 
 // Everything after the spec arrived; returns only on failure.
 Error startContainer(ContainerSpec spec, int errFd) {
+  // The filter is planned first, so a bad profile fails before any mount.
+  auto seccomp = seccompPlanFor(spec.seccomp, spec.seccompProfile);
+  if (!seccomp.ok()) return seccomp.error();
   if (auto s = setupRootfs(spec); !s.ok()) return s.error();
   const std::string hostname = detail::effectiveHostname(spec);
   if (::sethostname(hostname.data(), hostname.size()) != 0) return sysError("sethostname").error();
 
-  Ids ids;
+  UserIds ids;
   if (!spec.user.empty()) {
-    auto r = resolveUser(spec.user);
+    auto r = resolveUserInRoot(spec.user);
     if (!r.ok()) return r.error();
     ids = *r;
   }
@@ -400,6 +338,12 @@ Error startContainer(ContainerSpec spec, int errFd) {
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
   ::fcntl(errFd, F_SETFD, FD_CLOEXEC);
+  // Last, after no_new_privs (applyCapabilities) and once nothing but execve
+  // and, on failure, the error report remain: both are allowed by any
+  // profile that lets a container start at all.
+  if (*seccomp) {
+    if (auto s = loadSeccompFilter(**seccomp); !s.ok()) return s.error();
+  }
   ::execve(path->c_str(), argv.data(), envp.data());
   return Error::msg("exec: \"" + spec.argv[0] + "\": " + lowerErrno(errno), errno);
 }

@@ -9,7 +9,7 @@
 namespace skiff::runtime::detail {
 
 nlohmann::json specToJson(const ContainerSpec& spec);
-ContainerSpec specFromJson(const nlohmann::json& json);  // throws nlohmann::json::exception
+ContainerSpec specFromJson(const nlohmann::json& json);  // throws nlohmann::json::exception, std::invalid_argument
 
 // Names of the files the launcher prepares in stateDir.
 inline std::string hostnameFile(const ContainerSpec& s) { return s.stateDir + "/hostname"; }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <iterator>
 #include <string>
 
 namespace skiff::runtime {
@@ -20,6 +21,12 @@ constexpr int kKeptCaps[] = {CAP_CHOWN,      CAP_DAC_OVERRIDE,     CAP_FSETID,  
                              CAP_NET_RAW,    CAP_SETGID,           CAP_SETUID,     CAP_SETFCAP,
                              CAP_SETPCAP,    CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_KILL,
                              CAP_AUDIT_WRITE};
+// The same, by the names Docker's profiles use; in the order above.
+constexpr const char* kKeptCapNames[] = {
+    "CAP_CHOWN",  "CAP_DAC_OVERRIDE",     "CAP_FSETID",     "CAP_FOWNER", "CAP_NET_RAW",
+    "CAP_SETGID", "CAP_SETUID",           "CAP_SETFCAP",    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"};
+static_assert(std::size(kKeptCaps) == std::size(kKeptCapNames));
 
 bool isKept(int cap) {
   for (int k : kKeptCaps) {
@@ -31,6 +38,10 @@ bool isKept(int cap) {
 Status sysError(const std::string& what) { return Error::fromErrno(what); }
 
 }  // namespace
+
+std::vector<std::string> keptCapabilityNames() {
+  return {std::begin(kKeptCapNames), std::end(kKeptCapNames)};
+}
 
 // Needs CAP_SETPCAP, so it runs before setuid drops the effective set.
 Status dropBoundingSet() {

@@ -6,14 +6,20 @@
  *   helper caps       print its privileges instead: capability sets and
  *                     no_new_privs from /proc/self/status, whether a /proc/sys
  *                     file opens for writing (never written) and whether
- *                     mount(2) is refused */
+ *                     mount(2) is refused
+ *   helper seccomp    print the seccomp mode (/proc/self/status) and what
+ *                     unshare(CLONE_NEWUSER), keyctl(2) and mount(2) return:
+ *                     "ok" or the errno's name */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static int exitCode = 0;
@@ -58,6 +64,8 @@ static const char* errName(int err) {
     case EACCES: return "EACCES";
     case EROFS: return "EROFS";
     case ENOENT: return "ENOENT";
+    case ENOSYS: return "ENOSYS";
+    case EINVAL: return "EINVAL";
     default: return "other";
   }
 }
@@ -83,8 +91,27 @@ static int printPrivileges(void) {
   return 0;
 }
 
+static const char* outcome(long rc) { return rc >= 0 ? "ok" : errName(errno); }
+
+/* Each call is harmless when allowed: the new user namespace is this
+ * process's alone, the keyring id is only read, and the tmpfs lands in the
+ * container's own mount namespace. */
+static int printSeccomp(void) {
+  char mode[16];
+  statusField("Seccomp", mode, sizeof mode);
+  const char* unshareUser = outcome(unshare(CLONE_NEWUSER));
+  const char* keyctl = outcome(syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */,
+                                       -3 /* KEY_SPEC_SESSION_KEYRING */, 0));
+  const char* mnt = outcome(mount("tmpfs", "/dev/shm", "tmpfs", 0, NULL));
+  printf("seccomp=%s unshare_user=%s keyctl=%s mount=%s getpid=%s\n", mode, unshareUser, keyctl,
+         mnt, outcome(getpid()));
+  fflush(stdout);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc >= 2 && strcmp(argv[1], "caps") == 0) return printPrivileges();
+  if (argc >= 2 && strcmp(argv[1], "seccomp") == 0) return printSeccomp();
   char host[256] = {0};
   char etcHostname[256];
   char data[256];

@@ -10,7 +10,8 @@
 // child's netns). Then it sends the spec as JSON on fd 3 and closes it: EOF
 // means "go". The shim builds the rootfs (overlay, /proc, /dev, /etc files,
 // bind mounts), pivot_roots, sets hostname, cwd and user, and execs the
-// user's command, which stays PID 1. Fd 4 is close-on-exec: EOF without text
+// user's command, which stays PID 1; its last step before execve loads the
+// seccomp filter (seccomp.h). Fd 4 is close-on-exec: EOF without text
 // means the exec succeeded; text is the error in docker's words. The rootfs
 // mounts live only in the container's mount namespace, so they vanish with
 // the container and never leak to the host.
@@ -30,6 +31,7 @@
 
 #include "skiff/common/fd.h"
 #include "skiff/common/result.h"
+#include "skiff/runtime/seccomp.h"
 #include "skiff/runtime/stack.h"
 
 namespace skiff::runtime {
@@ -53,6 +55,10 @@ struct ContainerSpec {
   std::vector<BindMount> mounts;
   Resources limits;
   std::string logPath;  // stdout+stderr appended here
+  // The seccomp filter loaded right before execve: Docker's default unless
+  // the service says otherwise (seccompModeOf(ServiceSpec::seccomp)).
+  SeccompMode seccomp = SeccompMode::kDefault;
+  std::string seccompProfile;  // kProfile: the profile's JSON
 };
 
 struct Launched {

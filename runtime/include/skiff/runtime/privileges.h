@@ -6,9 +6,16 @@
 // Each call acts on the calling thread; meant for a single-threaded process
 // about to execve.
 
+#include <string>
+#include <vector>
+
 #include "skiff/common/result.h"
 
 namespace skiff::runtime {
+
+// The kept set by name ("CAP_CHOWN", ...): the bounding set a seccomp
+// profile's includes/excludes are matched against, as Docker does.
+std::vector<std::string> keptCapabilityNames();
 
 // Drops every capability not kept from the bounding set. Needs CAP_SETPCAP,
 // so it runs before setuid.
