@@ -6,4 +6,5 @@ add_library(skiff_runtime_compose STATIC
   src/stack_json.cc
   src/units.cc)
 target_include_directories(skiff_runtime_compose PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include)
-target_link_libraries(skiff_runtime_compose PUBLIC skiff_common yaml-cpp nlohmann_json::nlohmann_json)
+target_link_libraries(skiff_runtime_compose PUBLIC skiff_common yaml-cpp nlohmann_json::nlohmann_json
+  skiff_runtime_seccomp)

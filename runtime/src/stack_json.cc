@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "skiff/runtime/seccomp.h"
 #include "skiff/runtime/stack.h"
 
 namespace skiff::runtime {
@@ -32,6 +33,10 @@ json serviceToJson(const ServiceSpec& s) {
   j["working_dir"] = s.workingDir;
   j["user"] = s.user;
   j["labels"] = s.containerLabels;
+  if (!s.seccomp.empty()) {
+    j["security_opt"] = json::array({"seccomp=" + s.seccomp});
+    if (!s.seccompProfile.empty()) j["seccomp_profile"] = s.seccompProfile;
+  }
   json ports = json::array();
   for (const auto& p : s.ports) {
     ports.push_back({{"target", p.target}, {"published", p.published}, {"protocol", p.protocol},
@@ -137,6 +142,24 @@ Resources resourcesFromJson(const json& j, const std::string& path) {
   return r;
 }
 
+// security_opt as toJson writes it; a profile sent by an API client is
+// checked here, so a bad one is refused on deploy and not at each launch.
+void readSecurityOpt(const json& j, const std::string& path, ServiceSpec& s) {
+  std::vector<std::string> opts;
+  field(j, "security_opt", path, opts);
+  for (const auto& opt : opts) {
+    if (opt.rfind("seccomp=", 0) != 0 || opt.size() == 8)
+      throw std::invalid_argument(path + ".security_opt: unsupported option \"" + opt + "\"");
+    s.seccomp = opt.substr(8);
+  }
+  field(j, "seccomp_profile", path, s.seccompProfile);
+  if (!s.seccomp.empty() && s.seccomp != "unconfined") {
+    if (auto p = parseSeccompProfile(s.seccompProfile); !p.ok())
+      throw std::invalid_argument(path + ".seccomp_profile: seccomp profile " + s.seccomp + ": " +
+                                  p.error().message);
+  }
+}
+
 ServiceSpec serviceFromJson(const std::string& name, const json& j, const std::string& path) {
   static const json kEmptyObject = json::object();
   checkObject(j, path);
@@ -156,6 +179,7 @@ ServiceSpec serviceFromJson(const std::string& name, const json& j, const std::s
   field(j, "working_dir", path, s.workingDir);
   field(j, "user", path, s.user);
   field(j, "labels", path, s.containerLabels);
+  readSecurityOpt(j, path, s);
   objects(j, "ports", path, s.ports, [](const json& p, const std::string& pp, PortSpec& port) {
     field(p, "target", pp, port.target);
     field(p, "published", pp, port.published);

@@ -109,6 +109,11 @@ struct ServiceSpec {
   std::optional<Healthcheck> healthcheck;
   double stopGracePeriodSeconds = 10;
   std::string stopSignal = "SIGTERM";
+  // security_opt seccomp=...: "" = Docker's default profile, "unconfined" = no
+  // filter, else the profile file (absolute), whose JSON the CLI read into
+  // seccompProfile (as config files are read client-side).
+  std::string seccomp;
+  std::string seccompProfile;
   bool operator==(const ServiceSpec&) const = default;
 };
 
