@@ -73,10 +73,9 @@ class ImageTransferTest : public ::testing::Test {
     ctx_ = base_ / "ctx";
     fs::create_directories(ctx_);
   }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(base_, ec);
-  }
+  // Read-only directories in the stores would stop remove_all when the
+  // tests do not run as root; this makes them writable first.
+  void TearDown() override { la::removeUnpacked(base_.string()); }
 
   void write(const std::string& rel, const std::string& content, fs::perms mode = fs::perms(0644)) {
     fs::path p = ctx_ / rel;
@@ -458,6 +457,38 @@ TEST_F(ImageTransferTest, ReimportIsANoOp) {
   auto third = b.importImage(*a.exportImageConfig("app:1"), "app:2");
   ASSERT_TRUE(third.ok()) << third.error().message;
   EXPECT_EQ(third->tags, (std::vector<std::string>{"app:1", "app:2"}));
+}
+
+TEST_F(ImageTransferTest, ReadOnlyDirectoriesArriveReadOnlyAndAFailedImportStillCleansUp) {
+  write("ro/file", "x\n", fs::perms(0444));
+  fs::permissions(ctx_ / "ro", fs::perms(0555));
+  write("Dockerfile", "FROM scratch\nCOPY ro /ro/\n");
+  ImageStore a((base_ / "a").string());
+  auto built = a.build(ctx_.string(), "ro:1", nullptr);
+  ASSERT_TRUE(built.ok()) << built.error().message;
+  const std::string layer = built->layers.at(0);
+  auto archive = a.exportLayer(layer);
+  ASSERT_TRUE(archive.ok()) << archive.error().message;
+
+  ImageStore b((base_ / "b").string());
+  ASSERT_TRUE(b.importLayer(layer, *archive).ok());
+  EXPECT_EQ(describe(b.layerDirs(*built)[0]),
+            (std::map<std::string, std::string>{{"ro", "d 0555"}, {"ro/file", "f 0444 x\n"}}));
+
+  // Unpacked completely (read-only dir included), then refused: the temp
+  // tree must still go.
+  std::string tampered = *archive;
+  size_t at = tampered.rfind("x\n");
+  ASSERT_NE(at, std::string::npos);
+  tampered[at] = 'y';
+  ImageStore c((base_ / "c").string());
+  auto st = c.importLayer(layer, tampered);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message.rfind("layer digest mismatch: want " + layer + ", got sha256:", 0),
+            0u)
+      << st.error().message;
+  EXPECT_EQ(countEntries(images("c") / "tmp"), 0u);
+  EXPECT_EQ(countEntries(images("c") / "layers"), 0u);
 }
 
 }  // namespace
