@@ -1,7 +1,7 @@
 // skiff-proxy: the routing-mesh balancer as a standalone binary.
 //   skiff-proxy --listen 127.0.0.1:4000 --backend 127.0.0.1:8081 --backend ...
 //               [--threads N] [--udp] [--proxy-protocol v1|v2] [--idle-timeout 30s]
-//               [--connect-timeout 2s] [--no-splice]
+//               [--connect-timeout 2s] [--no-splice] [--udp-max-flows 16384]
 // Runs until SIGINT or SIGTERM, then closes every connection and exits 0.
 
 #include <signal.h>
@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
   std::string idleTimeout = "0";
   std::string connectTimeout = "2s";
   std::string logLevel = "info";
+  size_t maxUdpFlows = skiff::proxy::ListenerConfig{}.maxUdpFlows;
   app.add_option("--listen", listen, "address to listen on, HOST:PORT")->required();
   app.add_option("--backend", backends, "a backend HOST:PORT (repeat for each)")->required();
   app.add_option("--threads", threads, "loop threads (default: number of cores)");
@@ -78,6 +79,11 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"none", "v1", "v2"}));
   app.add_option("--idle-timeout", idleTimeout, "close connections idle this long, e.g. 30s (0 = never)");
   app.add_option("--connect-timeout", connectTimeout, "backend connect timeout, e.g. 2s");
+  app.add_option("--udp-max-flows", maxUdpFlows,
+                 "with --udp: most flows (client addresses) open at once; datagrams of new clients beyond "
+                 "it are dropped and counted")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20))
+      ->capture_default_str();
   app.add_option("--log-level", logLevel, "debug, info, warn or error");
   CLI11_PARSE(app, argc, argv);
 
@@ -91,6 +97,7 @@ int main(int argc, char** argv) {
   skiff::proxy::ListenerConfig config;
   config.udp = udp;
   config.splice = !noSplice;
+  config.maxUdpFlows = maxUdpFlows;
   config.name = listen + (udp ? "/udp" : "/tcp");
   if (!splitHostPort(listen, &config.bindHost, &config.port)) {
     std::fprintf(stderr, "skiff-proxy: --listen %s: expected HOST:PORT\n", listen.c_str());

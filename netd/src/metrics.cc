@@ -39,6 +39,10 @@ class Metrics::Collector : public prometheus::Collectable {
                         "Failed connects to each backend.",
                         MetricType::Counter,
                         {}};
+    MetricFamily udpRefused{"skiff_proxy_udp_flows_refused_total",
+                            "Datagrams of new UDP sources dropped at the listener's flow bound.",
+                            MetricType::Counter,
+                            {}};
     MetricFamily replicas{
         "skiff_service_replicas", "Replicas per service and state.", MetricType::Gauge, {}};
 
@@ -70,6 +74,10 @@ class Metrics::Collector : public prometheus::Collectable {
         auto owner = owners.find(l.name);
         if (owner == owners.end()) continue;  // a listener being removed
         const auto& [stack, service, port] = owner->second;
+        if (port.ends_with("/udp")) {
+          udpRefused.metric.push_back(counter({{"stack", stack}, {"service", service}, {"port", port}},
+                                              static_cast<double>(l.udpFlowsRefused)));
+        }
         for (const auto& b : l.backends) {
           std::vector<ClientMetric::Label> labels{{"stack", stack},
                                                   {"service", service},
@@ -98,7 +106,7 @@ class Metrics::Collector : public prometheus::Collectable {
                   static_cast<double>(c.desired)));
       }
     }
-    return {conns, active, bytes, errors, replicas};
+    return {conns, active, bytes, errors, udpRefused, replicas};
   }
 
  private:

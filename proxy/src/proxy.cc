@@ -74,6 +74,9 @@ Status Proxy::addListener(const ListenerConfig& config) {
   if (config.proxyProtocol < 0 || config.proxyProtocol > 2) {
     return Error::msg("proxy protocol must be 0, 1 or 2", EINVAL);
   }
+  if (config.udp && config.maxUdpFlows == 0) {
+    return Error::msg("listener " + config.name + ": the UDP flow bound must be at least 1", EINVAL);
+  }
   auto addr = parseAddr(config.bindHost, config.port);
   if (!addr) return Error::msg("listener " + config.name + ": bind address " + addr.error().message, EINVAL);
   const char* proto = config.udp ? "udp" : "tcp";
@@ -110,6 +113,7 @@ Status Proxy::addListener(const ListenerConfig& config) {
   auto shared = std::make_shared<ListenerShared>();
   shared->config = config;
   shared->port = portOf(fds.front().get());
+  if (config.udp) shared->udpFlows = std::make_unique<FlowLimit>(config.maxUdpFlows);
   Status result = okStatus();
   for (size_t i = 0; i < impl_->workers.size(); ++i) {
     Worker* w = impl_->workers[i].get();
@@ -229,14 +233,17 @@ std::vector<Proxy::ListenerStats> Proxy::stats() const {
     ls.acceptErrors = shared->acceptErrors.load(std::memory_order_relaxed);
     ls.failedClientConnections = shared->failedClients.load(std::memory_order_relaxed);
     ls.splicedBytes = shared->splicedBytes.load(std::memory_order_relaxed);
+    ls.udpFlowsRefused = shared->udpFlowsRefused.load(std::memory_order_relaxed);
+    ls.localErrors = shared->localErrors.load(std::memory_order_relaxed);
     std::shared_ptr<const Snapshot> snap;
     {
       std::lock_guard l(shared->mu);
       snap = shared->snapshot;
     }
+    int64_t now = nowNs();
     for (const auto& b : snap->backends) {
       ls.backends.push_back(BackendStats{b->backend.id, b->connections.load(), b->active.load(), b->bytesIn.load(),
-                                         b->bytesOut.load(), b->connectErrors.load()});
+                                         b->bytesOut.load(), b->connectErrors.load(), b->gate.ejected(now)});
     }
     out.push_back(std::move(ls));
   }

@@ -97,6 +97,9 @@ struct ListenerShared {
   std::shared_ptr<const Snapshot> snapshot = std::make_shared<Snapshot>();
   std::atomic<uint64_t> version{1};
   std::atomic<uint64_t> acceptErrors{0}, failedClients{0}, splicedBytes{0};
+  std::atomic<uint64_t> udpFlowsRefused{0}, localErrors{0};
+  // UDP: the open flows of every loop against config.maxUdpFlows.
+  std::unique_ptr<FlowLimit> udpFlows;
 };
 
 class Worker;
@@ -262,6 +265,9 @@ struct ListenerRt {
   TcpConn* conns = nullptr;  // intrusive list head
   size_t liveFlows = 0;
   FlowTable<std::string, UdpFlow*> flows{kDefaultUdpIdle};
+  // Rate limits for the warnings of a full flow table and of local failures
+  // (a flood must not become a flood of log lines).
+  Clock::time_point lastFullLog{}, lastLocalErrorLog{};
   std::function<void()> onClosed;
 };
 

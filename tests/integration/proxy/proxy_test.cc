@@ -883,6 +883,233 @@ TEST(ProxyUdp, IdleFlowsExpire) {
   ::close(fd);
 }
 
+// One UDP client: a socket bound to 127.0.0.<host> (any 127/8 address is
+// local inside the test's namespace), so each instance is a flow of its own
+// (the proxy keys flows by source address and port).
+class UdpClient {
+ public:
+  explicit UdpClient(int host) {
+    fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl((127u << 24) | static_cast<uint32_t>(host));
+    if (fd_ >= 0 && ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~UdpClient() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  UdpClient(const UdpClient&) = delete;
+  UdpClient& operator=(const UdpClient&) = delete;
+  bool ok() const { return fd_ >= 0; }
+  bool send(uint16_t port, const std::string& msg) const {
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    to.sin_port = htons(port);
+    return ::sendto(fd_, msg.data(), msg.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to) ==
+           static_cast<ssize_t>(msg.size());
+  }
+  // The next reply ("<backend>:<payload>"), or "" when none came in time.
+  std::string receive(int timeoutMs) const {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, timeoutMs) <= 0) return "";
+    char buf[256];
+    ssize_t r = ::recv(fd_, buf, sizeof buf, 0);
+    return r > 0 ? std::string(buf, static_cast<size_t>(r)) : "";
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// A UDP port nobody listens on: datagrams to it get ICMP port unreachable.
+uint16_t deadUdpPort() {
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+struct UdpFixture {
+  std::vector<std::unique_ptr<testing::UdpIdServer>> servers;
+  std::unique_ptr<Proxy> proxy;
+  std::string name = "dns:0/udp";
+  uint16_t port = 0;
+
+  // Backends u0..u<n-1>, with a dead one ("dead") first when withDead.
+  void start(int n, ListenerConfig cfg, unsigned threads, bool withDead = false) {
+    std::vector<Backend> backends;
+    if (withDead) backends.push_back(Backend{"dead", "127.0.0.1", deadUdpPort()});
+    for (int i = 0; i < n; ++i) {
+      servers.push_back(std::make_unique<testing::UdpIdServer>(idOf("u", i)));
+      backends.push_back(Backend{idOf("u", i), "127.0.0.1", servers.back()->port()});
+    }
+    auto p = Proxy::start(Options{threads});
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    proxy = std::move(*p);
+    cfg.name = name;
+    cfg.bindHost = "127.0.0.1";
+    cfg.udp = true;
+    auto s = proxy->addListener(cfg);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    port = proxy->boundPort(name);
+    proxy->setBackends(name, backends);
+  }
+  Proxy::ListenerStats stats() const {
+    for (auto& l : proxy->stats()) {
+      if (l.name == name) return l;
+    }
+    return {};
+  }
+  Proxy::BackendStats statsOf(const std::string& id) const {
+    for (auto& b : stats().backends) {
+      if (b.id == id) return b;
+    }
+    return {};
+  }
+  uint64_t total(uint64_t Proxy::BackendStats::*field) const {
+    uint64_t n = 0;
+    for (auto& b : stats().backends) n += b.*field;
+    return n;
+  }
+  // Waits (bounded) until pred() holds; the counters are updated on the loop threads.
+  template <typename Pred>
+  bool eventually(Pred pred, std::chrono::milliseconds limit = 3s) const {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(5ms);
+    }
+    return true;
+  }
+};
+
+// Spoofed sources must not exhaust fds or ports: at maxUdpFlows the datagram
+// of a new source is dropped and counted, the flows already open go on (on
+// the same backend), and once they expire new sources get flows again. Two
+// loops: the bound is per listener, not per loop.
+TEST(ProxyUdp, AtTheFlowBoundNewSourcesAreDroppedAndCountedWhileOpenFlowsKeepWorking) {
+  SKIFF_REQUIRE_ISOLATED();
+  constexpr int kBound = 8, kSources = 20;
+  UdpFixture f;
+  ListenerConfig cfg;
+  cfg.maxUdpFlows = kBound;
+  cfg.idleTimeout = 1500ms;
+  f.start(2, cfg, 2);
+  std::vector<std::unique_ptr<UdpClient>> clients;
+  for (int i = 0; i < kSources; ++i) {
+    clients.push_back(std::make_unique<UdpClient>(10 + i));  // 127.0.0.10 .. 127.0.0.29
+    ASSERT_TRUE(clients.back()->ok());
+  }
+  std::vector<std::string> backendOf(kSources);
+  for (int i = 0; i < kBound; ++i) {
+    ASSERT_TRUE(clients[i]->send(f.port, "a"));
+    std::string reply = clients[i]->receive(2000);
+    ASSERT_EQ(reply.substr(reply.find(':') + 1), "a") << "source " << i << " got no reply";
+    backendOf[i] = reply.substr(0, reply.find(':'));
+  }
+  for (int i = kBound; i < kSources; ++i) ASSERT_TRUE(clients[i]->send(f.port, "b"));
+  EXPECT_TRUE(f.eventually([&] { return f.stats().udpFlowsRefused >= kSources - kBound; }))
+      << "refused: " << f.stats().udpFlowsRefused;
+  for (int i = kBound; i < kSources; ++i) {
+    EXPECT_EQ(clients[i]->receive(i == kBound ? 300 : 20), "") << "source " << i << " got a flow over the bound";
+  }
+  EXPECT_EQ(f.stats().udpFlowsRefused, static_cast<uint64_t>(kSources - kBound));
+  EXPECT_EQ(f.total(&Proxy::BackendStats::connections), static_cast<uint64_t>(kBound));
+  EXPECT_EQ(f.total(&Proxy::BackendStats::activeConnections), static_cast<uint64_t>(kBound));
+  for (int i = 0; i < kBound; ++i) {
+    ASSERT_TRUE(clients[i]->send(f.port, "c"));
+    EXPECT_EQ(clients[i]->receive(2000), backendOf[i] + ":c") << "open flow " << i << " broke at the bound";
+  }
+  // The open flows expire after 1.5 s idle; then new sources are admitted up
+  // to the bound again, and the rest refused.
+  EXPECT_TRUE(f.eventually([&] { return f.total(&Proxy::BackendStats::activeConnections) == 0; }, 6s));
+  int answered = 0;
+  for (int i = kBound; i < kSources; ++i) {
+    ASSERT_TRUE(clients[i]->send(f.port, "d"));
+    std::string reply = clients[i]->receive(i < 2 * kBound ? 2000 : 200);
+    if (!reply.empty()) {
+      EXPECT_EQ(reply.substr(reply.find(':') + 1), "d");
+      ++answered;
+    }
+  }
+  EXPECT_EQ(answered, kBound);
+  EXPECT_EQ(f.stats().udpFlowsRefused, static_cast<uint64_t>(2 * (kSources - kBound) - kBound));
+  EXPECT_EQ(f.stats().localErrors, 0u);
+  EXPECT_EQ(f.total(&Proxy::BackendStats::connectErrors), 0u);
+}
+
+// A flow the proxy cannot open for a reason of its own (here no fd left:
+// socket() fails with EMFILE) is dropped and counted as a local error; the
+// backend it was meant for is not blamed, stays in the rotation, and takes
+// the next flows in its turn.
+TEST(ProxyUdp, OutOfFdsForANewFlowDoesNotEjectTheBackend) {
+  SKIFF_REQUIRE_ISOLATED();
+  UdpFixture f;
+  f.start(2, ListenerConfig{}, 1);
+  UdpClient a(10), b(11), c(12);
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  // Every fd below the lowest free one is taken, so with the limit there no
+  // new fd fits: socket() fails with EMFILE. (A limit of 0 would also make
+  // the test servers' poll() of 2 fds fail with EINVAL.)
+  int lowestFree = ::dup(0);
+  ASSERT_GE(lowestFree, 2);
+  ::close(lowestFree);
+  rlimit none{static_cast<rlim_t>(lowestFree), saved.rlim_max};
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &none), 0);
+  bool sent = a.send(f.port, "x");
+  bool seen = f.eventually([&] {
+    auto ls = f.stats();
+    return ls.failedClientConnections + ls.localErrors + f.statsOf("u0").connectErrors > 0;
+  });
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_TRUE(sent);
+  ASSERT_TRUE(seen) << "the proxy never tried to open the flow";
+  EXPECT_EQ(a.receive(100), "");
+  EXPECT_EQ(f.stats().localErrors, 1u);
+  EXPECT_EQ(f.statsOf("u0").connectErrors, 0u) << "a local fd shortage was blamed on the backend";
+  EXPECT_FALSE(f.statsOf("u0").ejected);
+  // Round robin goes on from where the failed flow left it: u1, then u0.
+  ASSERT_TRUE(b.send(f.port, "y"));
+  EXPECT_EQ(b.receive(2000), "u1:y");
+  ASSERT_TRUE(c.send(f.port, "z"));
+  EXPECT_EQ(c.receive(2000), "u0:z") << "u0 was taken out of the rotation";
+  ASSERT_TRUE(a.send(f.port, "again"));
+  EXPECT_EQ(a.receive(2000), "u1:again");
+}
+
+// What does say a backend is bad still ejects it: a datagram to a closed port
+// comes back as ICMP port unreachable (ECONNREFUSED on the flow's socket).
+TEST(ProxyUdp, PortUnreachableFromABackendEjectsIt) {
+  SKIFF_REQUIRE_ISOLATED();
+  UdpFixture f;
+  f.start(1, ListenerConfig{}, 1, /*withDead=*/true);
+  UdpClient a(10), b(11), c(12);
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  ASSERT_TRUE(a.send(f.port, "x"));  // its flow goes to "dead"
+  EXPECT_TRUE(f.eventually([&] { return f.statsOf("dead").connectErrors > 0; }));
+  EXPECT_TRUE(f.statsOf("dead").ejected);
+  ASSERT_TRUE(b.send(f.port, "y"));
+  EXPECT_EQ(b.receive(2000), "u0:y");
+  ASSERT_TRUE(c.send(f.port, "z"));
+  EXPECT_EQ(c.receive(2000), "u0:z") << "an ejected backend got a new flow";
+  // The flow to the dead backend was closed: the client's retry goes to a
+  // live one instead of sticking to "dead" for the idle time.
+  ASSERT_TRUE(a.send(f.port, "retry"));
+  EXPECT_EQ(a.receive(2000), "u0:retry");
+  EXPECT_EQ(f.stats().localErrors, 0u);
+}
+
 TEST(ProxyLifecycle, RemoveListenerFreesThePortAndClosesConnections) {
   SKIFF_REQUIRE_ISOLATED();
   Fixture f;

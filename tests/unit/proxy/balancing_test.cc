@@ -1,11 +1,13 @@
 // Pure balancing logic: picker, drain and ejection gates, passive health, UDP
-// flow table (fake clock).
+// flow table (fake clock), flow bound, which UDP errors blame a backend.
 
 #include "skiff/proxy/balancing.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <map>
 #include <string>
 #include <thread>
@@ -178,6 +180,33 @@ TEST(FlowTable, EraseAndClearAndForEach) {
   ASSERT_EQ(all.size(), 1u);
   EXPECT_EQ(all[0].second, 3);
   EXPECT_TRUE(table.expire(t + milliseconds(1000)).empty());
+}
+
+TEST(FlowLimit, AdmitsExactlyTheBoundAcrossThreadsAndAgainAfterReleases) {
+  FlowLimit limit(1000);
+  std::atomic<int> admitted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 600; ++i) {
+        if (limit.tryAcquire()) admitted.fetch_add(1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(admitted.load(), 1000);
+  EXPECT_EQ(limit.open(), 1000u);
+  EXPECT_FALSE(limit.tryAcquire());
+  limit.release();
+  EXPECT_TRUE(limit.tryAcquire());
+  EXPECT_FALSE(limit.tryAcquire());
+}
+
+TEST(BlamesBackend, OnlyUnreachableAndRefusedSayTheBackendIsBad) {
+  for (int err : {ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, EHOSTDOWN}) EXPECT_TRUE(blamesBackend(err)) << err;
+  for (int err : {EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL, EAGAIN, EADDRINUSE, EPERM}) {
+    EXPECT_FALSE(blamesBackend(err)) << err;
+  }
 }
 
 }  // namespace

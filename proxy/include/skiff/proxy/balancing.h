@@ -14,8 +14,11 @@
 //  - FlowTable: UDP flows keyed by client address, expired after an idle time.
 //    Touching a flow moves it to the back of an intrusive LRU list, so expiry
 //    pops from the front in O(expired).
+//  - FlowLimit: the bound on a UDP listener's open flows, shared by its loops.
+//  - blamesBackend: which errors of a UDP flow say its backend is bad.
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -123,6 +126,50 @@ std::optional<size_t> pickBackend(RoundRobin& rr, size_t n, GateOf&& gate, Tried
   });
   if (idx) return idx;
   return rr.pick(n, [&](size_t i) { return !gate(i).isDraining() && !tried(i); });
+}
+
+// The open flows of one UDP listener, counted against a bound across all its
+// loops: each loop keeps its own FlowTable, but one counter makes the bound
+// exact per listener whichever loop the kernel's SO_REUSEPORT hash gives a
+// source (a bound split per loop would refuse sources on a busy loop while
+// another sits empty). One CAS per flow opened and one decrement per flow
+// closed, never per datagram. Thread-safe; lock-free.
+class FlowLimit {
+ public:
+  explicit FlowLimit(size_t max) : max_(max) {}
+  // Takes a slot for a new flow; false at the bound (nothing taken).
+  bool tryAcquire() {
+    size_t n = open_.load(std::memory_order_relaxed);
+    while (n < max_) {
+      if (open_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) return true;
+    }
+    return false;
+  }
+  void release() { open_.fetch_sub(1, std::memory_order_relaxed); }
+  size_t open() const { return open_.load(std::memory_order_relaxed); }
+  size_t max() const { return max_; }
+
+ private:
+  const size_t max_;
+  std::atomic<size_t> open_{0};
+};
+
+// True when a UDP flow's error (a positive errno, from connect, send or
+// receive on its connected socket) says the backend or the way to it is bad:
+// an ICMP port or host unreachable came back, or there is no route to it.
+// Everything else (EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL, EAGAIN...)
+// is this host's own shortage, and ejecting a healthy backend for it would
+// turn a local hiccup into lost capacity.
+inline bool blamesBackend(int err) {
+  switch (err) {
+    case ECONNREFUSED:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+    case EHOSTDOWN:
+      return true;
+    default:
+      return false;
+  }
 }
 
 // Single-threaded (one per loop). Value is typically a pointer to a flow.

@@ -24,8 +24,18 @@
 // own epoll fd is a member): registered once, never modified, EOF taken from
 // EPOLLRDHUP. libuv streams cost ~5 more syscalls per connection. Out of fds,
 // a reserve fd lets the loop accept and reset the clients it cannot serve.
-// UDP: a flow table per loop keyed by client address, each flow a connected
-// socket to its backend; replies leave from the published port.
+// UDP: a flow table per loop keyed by client address and port, each flow a
+// connected socket to its backend; replies leave from the published port.
+// Every flow holds an fd and a local port, so a listener holds at most
+// maxUdpFlows of them: one atomic count over all its loops (exact whichever
+// loop the SO_REUSEPORT hash gives a source, where a per-loop share would
+// refuse on a busy loop beside an idle one). At the bound the datagram of a
+// new source is dropped and counted, open flows go on; only flows already
+// past their idle time are reaped early to make room, live ones are never
+// evicted (a flood of spoofed sources would otherwise break them in turn).
+// A backend is ejected only for errors that say it is bad (ICMP port/host
+// unreachable, no route); this host's shortages (EMFILE, EADDRNOTAVAIL,
+// ENOBUFS...) are counted as local errors and blame no one.
 //
 // Nothing on the data path throws or aborts; every handled error is counted.
 //
@@ -38,6 +48,7 @@
 // addListener/removeListener wait until every loop has applied the change.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -62,6 +73,11 @@ struct ListenerConfig {
   std::chrono::milliseconds idleTimeout{0};  // 0 = none (TCP); UDP flows default to 60s
   int proxyProtocol = 0;                     // 0 none, 1 v1, 2 v2 (TCP only)
   bool splice = true;  // zero-copy forwarding of bulk transfers (TCP), see above
+  // UDP: the most flows this listener holds at once, over all its loops (each
+  // flow holds one fd and one local port). At the bound a datagram from a new
+  // source is dropped and counted (udpFlowsRefused); existing flows go on.
+  // Must be at least 1.
+  size_t maxUdpFlows = 16384;
 };
 
 struct Options {
@@ -99,12 +115,17 @@ class Proxy {
   struct BackendStats {
     std::string id;
     uint64_t connections = 0, activeConnections = 0, bytesIn = 0, bytesOut = 0, connectErrors = 0;
+    bool ejected = false;  // passive health: out of the rotation for a back-off
   };
   struct ListenerStats {
     std::string name;
     std::vector<BackendStats> backends;
     uint64_t acceptErrors = 0, failedClientConnections = 0;
     uint64_t splicedBytes = 0;  // of all bytes forwarded, those moved by splice()
+    // UDP: datagrams from new sources dropped because maxUdpFlows flows were
+    // open, and flows (or datagrams) lost to a failure of this host (out of
+    // fds, local ports or buffers), which no backend is blamed for.
+    uint64_t udpFlowsRefused = 0, localErrors = 0;
   };
   // bytesIn = client -> backend, bytesOut = backend -> client.
   std::vector<ListenerStats> stats() const;
