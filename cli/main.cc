@@ -288,9 +288,12 @@ int run(int argc, char** argv) {
     return 0;
   });
   bool execInteractive = false, execTty = false;
+  std::string execUser;
   auto* containerExec = container->add_subcommand("exec", "Execute a command in a running container");
-  containerExec->add_flag("-i,--interactive", execInteractive, "Keep STDIN open (always: stdin is inherited)");
-  containerExec->add_flag("-t,--tty", execTty, "Accepted for docker compatibility; the terminal is inherited");
+  containerExec->add_flag("-i,--interactive", execInteractive, "Keep STDIN open even if not attached");
+  containerExec->add_flag("-t,--tty", execTty, "Allocate a pseudo-TTY");
+  containerExec->add_option("-u,--user", execUser,
+                            "Username or UID (format: \"<name|uid>[:<group|gid>]\"); default: the service's user");
   containerExec->add_option("CONTAINER", containerId, "Container ID or name")->required();
   // Everything after the container is the command, options included.
   containerExec->prefix_command();
@@ -310,7 +313,23 @@ int run(int argc, char** argv) {
       std::cerr << "Error response from daemon: container " << id << " is not running\n";
       return 1;
     }
-    auto code = execInNamespaces(static_cast<pid_t>(pid->get<int64_t>()), command);
+    ExecOptions options;
+    options.argv = command;
+    options.interactive = execInteractive;
+    options.tty = execTty;
+    // As docker: the container's user unless -u says otherwise.
+    options.user = containerExec->count("--user") ? execUser : str(*answer, {"Config", "User"});
+    // The replica's seccomp filter, as inspect shows it (none listed: the default).
+    std::vector<std::string> securityOpt;
+    if (const json* opts = at(*answer, {"HostConfig", "SecurityOpt"}); opts && opts->is_array()) {
+      for (const auto& o : *opts) {
+        if (o.is_string()) securityOpt.push_back(o.get<std::string>());
+      }
+    }
+    auto [seccompMode, seccompProfile] = runtime::seccompFromSecurityOpt(securityOpt);
+    options.seccomp = seccompMode;
+    options.seccompProfile = std::move(seccompProfile);
+    auto code = execInContainer(static_cast<pid_t>(pid->get<int64_t>()), options);
     if (!code) {
       std::cerr << "Error: exec in container " << id << ": " << code.error().message << "\n";
       return 126;

@@ -5,6 +5,7 @@ set(_skiff_container_dir ${CMAKE_CURRENT_LIST_DIR})
 add_library(skiff_runtime_container STATIC
   ${_skiff_container_dir}/src/mountinfo.cc
   ${_skiff_container_dir}/src/cgroup.cc
+  ${_skiff_container_dir}/src/cgroup_join.cc
   ${_skiff_container_dir}/src/restart_policy.cc
   ${_skiff_container_dir}/src/container_launcher.cc
   ${_skiff_container_dir}/src/container_init.cc
