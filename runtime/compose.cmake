@@ -3,6 +3,7 @@
 add_library(skiff_runtime_compose STATIC
   src/compose.cc
   src/compose_yaml.cc
+  src/names.cc
   src/stack_json.cc
   src/units.cc)
 target_include_directories(skiff_runtime_compose PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include)

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "skiff/runtime/compose.h"
+#include "skiff/runtime/names.h"
 #include "skiff/runtime/seccomp.h"
 #include "units.h"
 
@@ -131,6 +132,12 @@ class Parser {
   }
   [[noreturn]] void fail(const YAML::Node& at, const std::string& path, const std::string& reason) const {
     failAt(at, path + ": " + reason);
+  }
+  // Names become host paths in netd: the one rule of names.h, at the key's line.
+  void checkName(const YAML::Node& key, const std::string& section, NameKind kind,
+                 const std::string& name) const {
+    if (auto st = runtime::checkName(kind, name); !st.ok())
+      failAt(key, section + ": " + st.error().message);
   }
   [[noreturn]] void unknownKey(const Entry& e, const std::string& path) const {
     failAt(e.keyNode, path + " Additional property " + e.key + " is not allowed");
@@ -337,6 +344,7 @@ class Parser {
     for (const auto& net : entries(n, "networks")) {
       if (isExtension(net.key)) continue;
       std::string path = "networks." + net.key;
+      checkName(net.keyNode, "networks", NameKind::kNetwork, net.key);
       NetworkSpec spec;
       spec.name = net.key;
       if (!net.value.IsNull()) {
@@ -390,6 +398,7 @@ class Parser {
     for (const auto& vol : entries(n, "volumes")) {
       if (isExtension(vol.key)) continue;
       std::string path = "volumes." + vol.key;
+      checkName(vol.keyNode, "volumes", NameKind::kVolume, vol.key);
       VolumeSpec spec;
       spec.name = vol.key;
       if (!vol.value.IsNull()) {
@@ -412,6 +421,7 @@ class Parser {
     for (const auto& cfg : entries(n, "configs")) {
       if (isExtension(cfg.key)) continue;
       std::string path = "configs." + cfg.key;
+      checkName(cfg.keyNode, "configs", NameKind::kConfig, cfg.key);
       ConfigSpec spec;
       spec.name = cfg.key;
       for (const auto& e : entries(cfg.value, path)) {
@@ -438,10 +448,7 @@ class Parser {
 
   void parseService(const Entry& s) {
     std::string path = "services." + s.key;
-    for (char c : s.key) {
-      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-')
-        failAt(s.keyNode, path + ": invalid service name " + quoted(s.key));
-    }
+    checkName(s.keyNode, "services", NameKind::kService, s.key);
     ServiceSpec svc;
     svc.name = s.key;
     std::map<std::string, std::string> envFromFiles;

@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "skiff/runtime/seccomp.h"
+#include "skiff/runtime/names.h"
 #include "skiff/runtime/stack.h"
 
 namespace skiff::runtime {
@@ -114,6 +115,14 @@ const json& array(const json& j, const char* key, const std::string& path, const
   return *it;
 }
 
+// netd joins names into host paths (configs/<stack>/<config>,
+// volumes/<stack>_<volume>/_data): every name, declared or referred to, is
+// checked here, where the API reads a deploy body.
+void checkNameAt(const std::string& path, NameKind kind, const std::string& name) {
+  if (auto st = checkName(kind, name); !st.ok())
+    throw std::invalid_argument(path + ": " + st.error().message);
+}
+
 void checkObject(const json& j, const std::string& path) {
   if (!j.is_object()) throw std::invalid_argument(path + ": expected an object");
 }
@@ -189,6 +198,7 @@ ServiceSpec serviceFromJson(const std::string& name, const json& j, const std::s
   });
   objects(j, "networks", path, s.networks, [](const json& n, const std::string& np, ServiceNetwork& sn) {
     field(n, "name", np, sn.name);
+    checkNameAt(np + ".name", NameKind::kNetwork, sn.name);
     field(n, "aliases", np, sn.aliases);
     field(n, "ipv4_address", np, sn.ipv4Address);
   });
@@ -197,11 +207,15 @@ ServiceSpec serviceFromJson(const std::string& name, const json& j, const std::s
     field(v, "source", vp, m.source);
     field(v, "target", vp, m.target);
     field(v, "read_only", vp, m.readOnly);
+    // A bind source is a host path and an anonymous volume has no name.
+    if (m.type == "volume" && !m.source.empty())
+      checkNameAt(vp + ".source", NameKind::kVolume, m.source);
   });
   objects(j, "configs", path, s.configs, [](const json& c, const std::string& cp, ConfigRef& ref) {
     field(c, "source", cp, ref.source);
     field(c, "target", cp, ref.target);
     field(c, "mode", cp, ref.mode);
+    checkNameAt(cp + ".source", NameKind::kConfig, ref.source);
   });
   const json& d = object(j, "deploy", path, kEmptyObject);
   std::string dp = path + ".deploy";
@@ -278,9 +292,12 @@ StackSpec stackFromJson(const nlohmann::json& j) {
   checkObject(j, "(root)");
   StackSpec stack;
   field(j, "version", "(root)", stack.version);
-  for (const auto& [name, s] : object(j, "services", "(root)", kEmptyObject).items())
+  for (const auto& [name, s] : object(j, "services", "(root)", kEmptyObject).items()) {
+    checkNameAt("services", NameKind::kService, name);
     stack.services[name] = serviceFromJson(name, s, "services." + name);
+  }
   for (const auto& [name, n] : object(j, "networks", "(root)", kEmptyObject).items()) {
+    checkNameAt("networks", NameKind::kNetwork, name);
     std::string path = "networks." + name;
     checkObject(n, path);
     NetworkSpec spec;
@@ -302,6 +319,7 @@ StackSpec stackFromJson(const nlohmann::json& j) {
     stack.networks[name] = std::move(spec);
   }
   for (const auto& [name, v] : object(j, "volumes", "(root)", kEmptyObject).items()) {
+    checkNameAt("volumes", NameKind::kVolume, name);
     std::string path = "volumes." + name;
     checkObject(v, path);
     VolumeSpec spec;
@@ -313,6 +331,7 @@ StackSpec stackFromJson(const nlohmann::json& j) {
     stack.volumes[name] = std::move(spec);
   }
   for (const auto& [name, c] : object(j, "configs", "(root)", kEmptyObject).items()) {
+    checkNameAt("configs", NameKind::kConfig, name);
     std::string path = "configs." + name;
     checkObject(c, path);
     ConfigSpec spec;

@@ -237,5 +237,40 @@ TEST(ComposeErrors, MergeKeyBomb) {
   EXPECT_NE(errorOf(yaml).find("merge keys"), std::string::npos);
 }
 
+// Names become host paths in netd (configs/<stack>/<config>,
+// volumes/<stack>_<volume>/_data): a name that could leave its folder is
+// refused with its line, before anything is sent.
+TEST(ComposeErrors, TraversalNamesAreRefusedWithTheirLine) {
+  const std::string reason =
+      ": a name must start with a letter or digit and contain only letters, digits, '_', '.' and "
+      "'-'";
+  EXPECT_EQ(errorOf(std::string(kSeedHead) +
+                    "configs:\n"                              // 5
+                    "  \"../../../../etc/cron.d/x\":\n"        // 6
+                    "    external: true\n"),
+            "docker-compose.yml:6: configs: invalid config name \"../../../../etc/cron.d/x\"" +
+                reason);
+  EXPECT_EQ(errorOf(std::string(kSeedHead) +
+                    "volumes:\n"        // 5
+                    "  data:\n"         // 6
+                    "  ../x:\n"),       // 7
+            "docker-compose.yml:7: volumes: invalid volume name \"../x\"" + reason);
+  EXPECT_EQ(errorOf(std::string(kSeedHead) + "networks:\n  a/b:\n"),
+            "docker-compose.yml:6: networks: invalid network name \"a/b\"" + reason);
+  EXPECT_EQ(errorOf("services:\n  web:\n    image: nginx\n  .hidden:\n    image: nginx\n"),
+            "docker-compose.yml:4: services: invalid service name \".hidden\"" + reason);
+  EXPECT_EQ(errorOf(std::string(kSeedHead) + "volumes:\n  " + std::string(64, 'v') + ":\n"),
+            "docker-compose.yml:6: volumes: invalid volume name \"" + std::string(64, 'v') +
+                "\": a name must be 63 characters or fewer");
+}
+
+TEST(ComposeErrors, AServiceReferringToATraversalNameIsRefused) {
+  // A short-syntax source that is not path-like is a named volume, and one
+  // that was never declared is refused (so never reaches a path).
+  EXPECT_EQ(errorOf(std::string(kSeedHead) + "    volumes: [\"a/../../b:/data\"]\n"),
+            "docker-compose.yml:5: services.web.volumes: undefined volume \"a/../../b\" (declare it "
+            "under the top-level volumes)");
+}
+
 }  // namespace
 }  // namespace skiff::runtime

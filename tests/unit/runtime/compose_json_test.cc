@@ -120,6 +120,40 @@ TEST(ComposeJson, MaxReplicasPerNodeInPlacement) {
   EXPECT_THROW(stackFromJson(nlohmann::json::parse("[]")), std::invalid_argument);
 }
 
+TEST(ComposeJson, FromJsonRefusesNamesThatCouldLeaveTheirFolder) {
+  // netd's API reads deploy bodies through stackFromJson, and netd joins these
+  // names into host paths: every name, declared or referred to, is checked.
+  auto errorOf = [](const std::string& text) -> std::string {
+    try {
+      stackFromJson(nlohmann::json::parse(text));
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+    return "";
+  };
+  const std::string reason =
+      ": a name must start with a letter or digit and contain only letters, digits, '_', '.' and "
+      "'-'";
+  EXPECT_EQ(errorOf(R"({"configs": {"../../x": {"content": "pwned"}}})"),
+            "configs: invalid config name \"../../x\"" + reason);
+  EXPECT_EQ(errorOf(R"({"volumes": {"a/b": {}}})"), "volumes: invalid volume name \"a/b\"" + reason);
+  EXPECT_EQ(errorOf(R"({"networks": {"..": {}}})"), "networks: invalid network name \"..\"" + reason);
+  EXPECT_EQ(errorOf(R"({"services": {"-web": {"image": "x"}}})"),
+            "services: invalid service name \"-web\"" + reason);
+  // References: a volume mount's source (bind sources are host paths), a
+  // config's source, a network's name, even when nothing declares them.
+  EXPECT_EQ(errorOf(R"({"services": {"web": {"volumes": [{"type": "volume", "source": "../../x", "target": "/d"}]}}})"),
+            "services.web.volumes[0].source: invalid volume name \"../../x\"" + reason);
+  EXPECT_EQ(errorOf(R"({"services": {"web": {"configs": [{"source": "../x", "target": "/c"}]}}})"),
+            "services.web.configs[0].source: invalid config name \"../x\"" + reason);
+  EXPECT_EQ(errorOf(R"({"services": {"web": {"networks": [{"name": "a/b"}]}}})"),
+            "services.web.networks[0].name: invalid network name \"a/b\"" + reason);
+  // Bind sources and anonymous volumes are not names.
+  EXPECT_EQ(errorOf(R"({"services": {"web": {"volumes": [{"type": "bind", "source": "/srv/../x", "target": "/d"},
+                                                       {"type": "volume", "source": "", "target": "/e"}]}}})"),
+            "");
+}
+
 TEST(ComposeJson, YamlPrinterRoundTripsThroughParser) {
   auto r = parseComposeFile(SKIFF_COMPOSE_TESTDATA "/ugly.yml", {{"API_SECRET", "$ecret"}});
   std::string yaml = toYaml(r.stack);
