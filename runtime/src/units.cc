@@ -267,9 +267,22 @@ bool isNameChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || 
 
 }  // namespace
 
-std::string interpolate(std::string_view text,
-                        const std::function<std::optional<std::string>(const std::string&)>& lookup,
-                        const std::function<void(const std::string&)>& onUnset) {
+namespace {
+
+using Lookup = std::function<std::optional<std::string>(const std::string&)>;
+using OnUnset = std::function<void(const std::string&)>;
+
+// nesting counts the ${...} around text; each nested default recurses once, so
+// the bound also bounds the stack (a 50k-level default crashed the CLI).
+std::string interpolateAt(std::string_view text, const Lookup& lookup, const OnUnset& onUnset,
+                          int nesting) {
+  if (nesting > kMaxInterpolationDepth) {
+    throw std::invalid_argument("interpolation nested deeper than " +
+                                std::to_string(kMaxInterpolationDepth) + " levels");
+  }
+  auto interpolate = [&](std::string_view arg, const Lookup& l, const OnUnset& u) {
+    return interpolateAt(arg, l, u, nesting + 1);
+  };
   std::string out;
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
@@ -338,6 +351,12 @@ std::string interpolate(std::string_view text,
     i = j;
   }
   return out;
+}
+
+}  // namespace
+
+std::string interpolate(std::string_view text, const Lookup& lookup, const OnUnset& onUnset) {
+  return interpolateAt(text, lookup, onUnset, 0);
 }
 
 }  // namespace units

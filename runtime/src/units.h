@@ -38,9 +38,14 @@ uint64_t parseUnsigned(std::string_view text);
 // Non-negative finite real number ("0.1", "2").
 double parseNonNegativeDouble(std::string_view text);
 
+// How deep ${A:-${B:-...}} defaults may nest. Docker documents no bound;
+// ours keeps the recursion (and the CLI's stack) small on hostile files.
+inline constexpr int kMaxInterpolationDepth = 64;
+
 // ${VAR} interpolation. lookup returns nullopt for unset variables;
 // onUnset is called for each unset variable that had no default. Throws
-// std::invalid_argument for bad syntax and for ${VAR:?msg} with VAR unset.
+// std::invalid_argument for bad syntax, for ${VAR:?msg} with VAR unset and
+// for defaults nested deeper than kMaxInterpolationDepth.
 std::string interpolate(std::string_view text,
                         const std::function<std::optional<std::string>(const std::string&)>& lookup,
                         const std::function<void(const std::string&)>& onUnset);

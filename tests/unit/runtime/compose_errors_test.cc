@@ -112,6 +112,14 @@ TEST(ComposeErrors, RequiredVariable) {
             "docker-compose.yml:3: services.web.image: invalid interpolation format for \"a$\"");
 }
 
+TEST(ComposeErrors, DeeplyNestedInterpolationNamesFileAndLine) {
+  std::string deep;
+  for (int i = 0; i < 50000; i++) deep += "${a:-";
+  deep += "x" + std::string(50000, '}');
+  EXPECT_EQ(errorOf("services:\n  web:\n    image: nginx\n    hostname: \"" + deep + "\"\n"),
+            "docker-compose.yml:4: services.web.hostname: interpolation nested deeper than 64 levels");
+}
+
 TEST(ComposeErrors, InvalidYamlNamesTheLine) {
   std::string msg = errorOf("services:\n  web:\n    image: [unclosed\n    ports: x\n");
   EXPECT_TRUE(msg.starts_with("docker-compose.yml:")) << msg;

@@ -94,5 +94,36 @@ TEST(ComposeUnits, InterpolationRules) {
   EXPECT_EQ(unset, std::vector<std::string>{"U_1"});
 }
 
+// ${a:-${a:-...}} nested: 64 levels are read, one more is refused, and
+// 50k levels (which overflowed the CLI's stack) are refused without a crash.
+TEST(ComposeUnits, InterpolationDepthIsBoundedAt64) {
+  auto nested = [](int levels, const std::string& core) {
+    std::string s;
+    for (int i = 0; i < levels; i++) s += "${a:-";
+    s += core;
+    s += std::string(static_cast<size_t>(levels), '}');
+    return s;
+  };
+  auto run = [](const std::string& s) {
+    return units::interpolate(
+        s, [](const std::string&) { return std::optional<std::string>(); },
+        [](const std::string&) {});
+  };
+  EXPECT_EQ(units::kMaxInterpolationDepth, 64);
+  EXPECT_EQ(run(nested(64, "deep")), "deep");
+  try {
+    run(nested(65, "deep"));
+    ADD_FAILURE() << "65 levels were accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "interpolation nested deeper than 64 levels");
+  }
+  EXPECT_THROW(run(nested(50000, "x")), std::invalid_argument);
+  // A set variable never reads its default, however deep.
+  EXPECT_EQ(units::interpolate(
+                nested(50000, "x"), [](const std::string&) { return std::optional<std::string>("v"); },
+                [](const std::string&) {}),
+            "v");
+}
+
 }  // namespace
 }  // namespace skiff::runtime
