@@ -1,6 +1,5 @@
 #include <fstream>
 #include <random>
-#include <regex>
 #include <sstream>
 
 #include "orchestrator_impl.h"
@@ -56,9 +55,19 @@ std::string listenerName(const runtime::PortSpec& p) {
   return name;
 }
 
+// Hand-written scanners, not std::regex: libstdc++'s regex executor recurses
+// once per character, so a 30k-character name or template from the API or a
+// stored stack overflowed the stack and ended netd. These run in linear time
+// and constant stack.
 bool validStackName(const std::string& name) {
-  static const std::regex re("^[a-zA-Z0-9][a-zA-Z0-9_.-]*$");
-  return std::regex_match(name, re);
+  auto alnum = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  };
+  if (name.empty() || !alnum(name[0])) return false;
+  for (char c : name) {
+    if (!alnum(c) && c != '_' && c != '.' && c != '-') return false;
+  }
+  return true;
 }
 
 std::string readLogTail(const std::string& path, size_t maxBytes) {
@@ -78,18 +87,57 @@ std::string readLogTail(const std::string& path, size_t maxBytes) {
   return out;
 }
 
+namespace {
+
+bool isTemplateSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+bool isFieldChar(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.'; }
+
+// Matches "{{ .Field.Path }}" at text[at]: on success sets *key to
+// ".Field.Path" and returns the index just past "}}"; else returns npos. The
+// scan never passes a '{', so trying it at every "{{" stays linear.
+size_t matchPlaceholder(const std::string& text, size_t at, std::string* key) {
+  size_t i = at + 2;
+  while (i < text.size() && isTemplateSpace(text[i])) i++;
+  if (i >= text.size() || text[i] != '.') return std::string::npos;
+  size_t start = i++;
+  while (i < text.size() && isFieldChar(text[i])) i++;
+  if (i == start + 1) return std::string::npos;  // "." alone
+  size_t end = i;
+  while (i < text.size() && isTemplateSpace(text[i])) i++;
+  if (text.compare(i, 2, "}}") != 0) return std::string::npos;
+  key->assign(text, start, end - start);
+  return i + 2;
+}
+
+}  // namespace
+
 std::string expandTemplate(std::string text, const std::map<std::string, std::string>& values) {
-  static const std::regex re(R"(\{\{\s*(\.[A-Za-z.]+)\s*\}\})");
+  // Unknown placeholders and anything that is not one stay as written.
   std::string out;
-  std::sregex_iterator it(text.begin(), text.end(), re), end;
-  size_t last = 0;
-  for (; it != end; ++it) {
-    out += text.substr(last, it->position() - last);
-    auto found = values.find((*it)[1]);
-    out += found != values.end() ? found->second : it->str();
-    last = it->position() + it->length();
+  out.reserve(text.size());
+  std::string key;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t open = text.find("{{", i);
+    if (open == std::string::npos) break;
+    size_t next = matchPlaceholder(text, open, &key);
+    if (next == std::string::npos) {
+      out.append(text, i, open + 1 - i);  // the first '{'; the second may open one
+      i = open + 1;
+      continue;
+    }
+    out.append(text, i, open - i);
+    auto found = values.find(key);
+    if (found != values.end())
+      out += found->second;
+    else
+      out.append(text, open, next - open);
+    i = next;
   }
-  return out + text.substr(last);
+  out.append(text, std::min(i, text.size()), std::string::npos);
+  return out;
 }
 
 TimerHandle* startTimer(uv_loop_t* loop, std::chrono::milliseconds after,

@@ -13,6 +13,7 @@
 #include <fstream>
 
 #include "fake_link_netlink.h"
+#include "skiff/netd/api.h"
 #include "skiff/overlay/netlink.h"
 #include "skiff/runtime/compose.h"
 
@@ -313,6 +314,70 @@ TEST_F(OrchestratorTest, SwarmLeaveKeepsIngressUntilReplicasAreGone) {
   auto r = orch_->deployStack("s", stack(kWeb));
   ASSERT_NE(std::get_if<ApiError>(&r), nullptr);
   EXPECT_EQ(std::get<ApiError>(r).message, kNotManager);
+}
+
+// Issue 7.3: templates reach the replica's env and hostname with literal
+// values, and a hostile one neither crashes deploy nor keeps netd from
+// starting when the stack is restored.
+TEST_F(OrchestratorTest, TemplatesExpandInEnvAndHostname) {
+  ok(orch_->swarmInit(""));
+  std::string yaml(kWeb);
+  yaml.replace(yaml.find("environment: [GREETING=hi]"), 26,
+               "hostname: \"{{.Node.Hostname}}-{{.Task.Slot}}\"\n"
+               "    environment: [\"SVC={{.Service.Name}}\", \"SLOT={{ .Task.Slot }}\", "
+               "\"NODE={{.Node.Hostname}}\", \"ODD={{.Nope}}\"]");
+  yaml.replace(yaml.find("replicas: 3"), 11, "replicas: 1");
+  ok(orch_->deployStack("s", stack(yaml)));
+  ASSERT_EQ(launcher_.launched.size(), 1u);
+  const auto& spec = launcher_.launched[0];
+  EXPECT_EQ(spec.hostname, "node1-1");
+  auto has = [&](const std::string& kv) {
+    return std::find(spec.env.begin(), spec.env.end(), kv) != spec.env.end();
+  };
+  EXPECT_TRUE(has("SVC=s_web"));
+  EXPECT_TRUE(has("SLOT=1"));
+  EXPECT_TRUE(has("NODE=node1"));
+  EXPECT_TRUE(has("ODD={{.Nope}}"));
+}
+
+TEST_F(OrchestratorTest, StoredStackWithAHostileTemplateRestoresAndNetdStarts) {
+  ok(orch_->swarmInit(""));
+  // What std::regex overflowed the stack on: a long field name after "{{ .".
+  std::string hostile = "{{ ." + std::string(30000, 'A');
+  runtime::StackSpec spec = stack(kWeb);
+  spec.services["web"].environment["BAD"] = hostile;
+  spec.services["web"].hostname = hostile;
+  // As a netd that crashed during deploy left it: stored, replicas never started.
+  ASSERT_TRUE(
+      store_->put("stack", "s", json{{"name", "s"}, {"spec", runtime::toJson(spec)}}).ok());
+  bool done = false;
+  orch_->shutdown([&] { done = true; });
+  settle();
+  ASSERT_TRUE(done);
+  orch_.reset();
+  uv_run(&loop_, UV_RUN_NOWAIT);
+
+  orch_ = std::make_unique<Orchestrator>(deps());
+  ASSERT_TRUE(orch_->restore().ok());
+  json stacks = ok(orch_->listStacks());
+  ASSERT_EQ(stacks.size(), 1u);
+  EXPECT_EQ(stacks[0]["name"], "s");
+  ASSERT_EQ(launcher_.launched.size(), 3u);
+  // The text is not a placeholder, so it reaches the replica as written
+  // (the real launcher then refuses the hostname: sethostname EINVAL).
+  EXPECT_EQ(launcher_.launched[0].hostname, hostile);
+}
+
+TEST_F(OrchestratorTest, ThirtyThousandCharacterStackNameInAnApiPathIsAnswered) {
+  ok(orch_->swarmInit(""));
+  Api api(*orch_, *images_);
+  std::string name(30000, 'a');
+  HttpRequest del{"DELETE", "/v1/stacks/" + name, {}, "", ""};
+  EXPECT_EQ(api.handle(del).status, 404);
+  HttpRequest bad{"POST", "/v1/stacks/" + name + "%", {},
+                  json{{"stack", runtime::toJson(stack(kWeb))}}.dump(), ""};
+  HttpResponse r = api.handle(bad);
+  EXPECT_EQ(r.status, 400) << r.body;
 }
 
 }  // namespace

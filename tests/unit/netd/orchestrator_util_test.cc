@@ -1,0 +1,82 @@
+// The orchestrator's small helpers (orchestrator_impl.h): swarm templates,
+// stack names, with hostile inputs.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <stdexcept>
+
+#include "orchestrator_impl.h"
+
+namespace skiff::netd {
+namespace {
+
+// The values launchTask passes for slot 2 of service "s_web".
+const std::map<std::string, std::string> kValues = {
+    {".Service.Name", "s_web"},       {".Service.ID", "svc123"},
+    {".Task.Slot", "2"},              {".Task.ID", "task456"},
+    {".Task.Name", "s_web.2.task456"}, {".Node.Hostname", "node1"},
+    {".Node.ID", "node789"}};
+
+TEST(ExpandTemplate, DocumentedPlaceholdersAreReplaced) {
+  EXPECT_EQ(expandTemplate("{{.Service.Name}}", kValues), "s_web");
+  EXPECT_EQ(expandTemplate("{{.Task.Slot}}", kValues), "2");
+  EXPECT_EQ(expandTemplate("{{.Task.Name}}", kValues), "s_web.2.task456");
+  EXPECT_EQ(expandTemplate("{{.Task.ID}}", kValues), "task456");
+  EXPECT_EQ(expandTemplate("{{.Node.Hostname}}", kValues), "node1");
+  EXPECT_EQ(expandTemplate("{{.Node.ID}}", kValues), "node789");
+  EXPECT_EQ(expandTemplate("{{ .Node.Hostname }}-{{.Task.Slot}}.local", kValues), "node1-2.local");
+  EXPECT_EQ(expandTemplate("{{\t.Service.Name\n}}", kValues), "s_web");
+  EXPECT_EQ(expandTemplate("no placeholders", kValues), "no placeholders");
+  EXPECT_EQ(expandTemplate("", kValues), "");
+}
+
+TEST(ExpandTemplate, UnknownPlaceholdersStayAsWritten) {
+  EXPECT_EQ(expandTemplate("{{.Service.Labels}}", kValues), "{{.Service.Labels}}");
+  EXPECT_EQ(expandTemplate("a{{ .Nope }}b{{.Task.Slot}}", kValues), "a{{ .Nope }}b2");
+  EXPECT_EQ(expandTemplate("{{.}}", kValues), "{{.}}");
+  EXPECT_EQ(expandTemplate("{{Task.Slot}}", kValues), "{{Task.Slot}}");
+  EXPECT_EQ(expandTemplate("{{.Task.Slot}", kValues), "{{.Task.Slot}");
+  EXPECT_EQ(expandTemplate("{{.Task.Slot", kValues), "{{.Task.Slot");
+  EXPECT_EQ(expandTemplate("{{.Task.Slot1}}", kValues), "{{.Task.Slot1}}");
+}
+
+TEST(ExpandTemplate, NestedAndStrayBraces) {
+  EXPECT_EQ(expandTemplate("{{{.Task.Slot}}}", kValues), "{2}");
+  EXPECT_EQ(expandTemplate("{{{{.Task.Slot}}}}", kValues), "{{2}}");
+  EXPECT_EQ(expandTemplate("{{ {{.Task.Slot}} }}", kValues), "{{ 2 }}");
+  EXPECT_EQ(expandTemplate("{{.Task{{.Task.Slot}}}}", kValues), "{{.Task2}}");
+  EXPECT_EQ(expandTemplate("}}{{", kValues), "}}{{");
+  EXPECT_EQ(expandTemplate("{", kValues), "{");
+  EXPECT_EQ(expandTemplate("{{", kValues), "{{");
+}
+
+// "{{ ." and 30k field characters overflowed the stack inside std::regex
+// (one recursion per character) and ended netd.
+TEST(ExpandTemplate, HostileTemplatesComeBackUnchanged) {
+  std::string hostile = "{{ ." + std::string(30000, 'A');
+  EXPECT_EQ(expandTemplate(hostile, kValues), hostile);
+  std::string dots = "{{ ." + std::string(30000, '.');
+  EXPECT_EQ(expandTemplate(dots, kValues), dots);
+  std::string openings;
+  for (int i = 0; i < 30000; i++) openings += "{{ .";
+  EXPECT_EQ(expandTemplate(openings, kValues), openings);
+  std::string spaces = "{{" + std::string(200000, ' ') + ".Task.Slot" + std::string(200000, ' ') + "}}";
+  EXPECT_EQ(expandTemplate(spaces, kValues), "2");
+  std::string names = "{{." + std::string(200000, 'a');
+  EXPECT_EQ(expandTemplate(names, kValues), names);
+}
+
+TEST(ValidStackName, LongNamesAreCheckedWithoutRecursion) {
+  EXPECT_TRUE(validStackName("web"));
+  EXPECT_TRUE(validStackName("a1_b.c-d"));
+  EXPECT_FALSE(validStackName(""));
+  EXPECT_FALSE(validStackName("_web"));
+  EXPECT_FALSE(validStackName("-web"));
+  EXPECT_FALSE(validStackName("../../etc"));
+  EXPECT_FALSE(validStackName("a b"));
+  EXPECT_TRUE(validStackName(std::string(300000, 'a')));
+  EXPECT_FALSE(validStackName(std::string(300000, 'a') + "/"));
+}
+
+}  // namespace
+}  // namespace skiff::netd
