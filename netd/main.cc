@@ -42,6 +42,19 @@ int fatal(const std::string& what) {
   return 1;
 }
 
+// Nothing may leave a libuv callback (it would end netd): the one
+// operation fails, is logged, and the loop goes on.
+template <typename F>
+void guarded(const char* what, F&& work) {
+  try {
+    work();
+  } catch (const std::exception& e) {
+    log::error("netd", what, " failed: ", e.what());
+  } catch (...) {
+    log::error("netd", what, " failed with an unknown exception");
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -191,7 +204,7 @@ int main(int argc, char** argv) {
       &metricsTimer,
       [](uv_timer_t* t) {
         auto* c = static_cast<MetricsCtx*>(t->data);
-        c->metrics->publish(c->orch->serviceCounts());
+        guarded("metrics refresh", [c] { c->metrics->publish(c->orch->serviceCounts()); });
       },
       0, 1000);
 
@@ -212,12 +225,15 @@ int main(int argc, char** argv) {
     }
     c->stopping = true;
     log::info("netd", "signal ", signum, ": stopping replicas and shutting down");
-    c->server->close();
-    c->orch->shutdown([c] {
-      uv_timer_stop(c->metricsTimer);
-      uv_close(reinterpret_cast<uv_handle_t*>(c->metricsTimer), nullptr);
-      uv_close(reinterpret_cast<uv_handle_t*>(&c->term), nullptr);
-      uv_close(reinterpret_cast<uv_handle_t*>(&c->intr), nullptr);
+    // If the graceful stop fails, a second signal still exits.
+    guarded("graceful shutdown", [c] {
+      c->server->close();
+      c->orch->shutdown([c] {
+        uv_timer_stop(c->metricsTimer);
+        uv_close(reinterpret_cast<uv_handle_t*>(c->metricsTimer), nullptr);
+        uv_close(reinterpret_cast<uv_handle_t*>(&c->term), nullptr);
+        uv_close(reinterpret_cast<uv_handle_t*>(&c->intr), nullptr);
+      });
     });
   };
   uv_signal_init(&loop, &sctx.term);

@@ -235,7 +235,13 @@ Result<std::vector<runtime::BindMount>> Orchestrator::Impl::materializeMounts(
   std::error_code ec;
   for (const auto& v : svc.spec.volumes) {
     if (v.type == "bind") {
-      if (!fs::exists(v.source))
+      // The error_code overload: a throw here would leave the restart timer's callback.
+      bool exists = fs::exists(v.source, ec);
+      if (ec) {
+        return Error::msg("invalid mount config: bind source path " + v.source + ": " +
+                          ec.message());
+      }
+      if (!exists)
         return Error::msg("invalid mount config: bind source path does not exist: " + v.source);
       out.push_back({v.source, v.target, v.readOnly});
     } else if (v.type == "volume") {
@@ -283,7 +289,15 @@ void Orchestrator::Impl::watchExit(Task& t) {
   uv_poll_start(&h->poll, UV_READABLE, [](uv_poll_t* p, int, int) {
     auto* self = static_cast<PollHandle*>(p->data);
     auto ready = self->ready;
-    if (ready) ready();
+    if (!ready) return;
+    // Nothing may leave a libuv callback: handling this exit fails, netd goes on.
+    try {
+      ready();
+    } catch (const std::exception& e) {
+      log::error("netd", "handling a task exit failed: ", e.what());
+    } catch (...) {
+      log::error("netd", "handling a task exit failed with an unknown exception");
+    }
   });
   t.poll = h;
 }

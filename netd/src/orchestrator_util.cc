@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "orchestrator_impl.h"
+#include "skiff/common/log.h"
 
 namespace skiff::netd {
 namespace {
@@ -152,7 +153,16 @@ TimerHandle* startTimer(uv_loop_t* loop, std::chrono::milliseconds after,
         auto* self = static_cast<TimerHandle*>(t->data);
         auto callback = std::move(self->fire);  // it may cancel (close) this very timer
         self->fire = nullptr;
-        if (callback) callback();
+        if (!callback) return;
+        // Nothing may leave a libuv callback: a throw here would end netd.
+        // The one operation this timer stood for fails; the loop goes on.
+        try {
+          callback();
+        } catch (const std::exception& e) {
+          log::error("netd", "timer callback failed: ", e.what());
+        } catch (...) {
+          log::error("netd", "timer callback failed with an unknown exception");
+        }
       },
       static_cast<uint64_t>(std::max<int64_t>(0, after.count())), 0);
   return h;

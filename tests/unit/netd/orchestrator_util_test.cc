@@ -1,5 +1,5 @@
 // The orchestrator's small helpers (orchestrator_impl.h): swarm templates,
-// stack names, with hostile inputs.
+// stack names and the timer wrapper, with hostile inputs.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -76,6 +76,26 @@ TEST(ValidStackName, LongNamesAreCheckedWithoutRecursion) {
   EXPECT_FALSE(validStackName("a b"));
   EXPECT_TRUE(validStackName(std::string(300000, 'a')));
   EXPECT_FALSE(validStackName(std::string(300000, 'a') + "/"));
+}
+
+// Nothing may leave a libuv callback: a timer whose work throws fails that
+// work alone, and the loop runs the next timer.
+TEST(StartTimer, AThrowingCallbackDoesNotStopTheLoop) {
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  bool afterRan = false;
+  TimerHandle* thrower = startTimer(&loop, std::chrono::milliseconds(0), [] {
+    throw std::runtime_error("filesystem error: cannot check existence");
+  });
+  TimerHandle* after = startTimer(&loop, std::chrono::milliseconds(1), [&] { afterRan = true; });
+  TimerHandle* unknown = startTimer(&loop, std::chrono::milliseconds(0), [] { throw 42; });
+  uv_run(&loop, UV_RUN_DEFAULT);
+  EXPECT_TRUE(afterRan);
+  cancelTimer(thrower);
+  cancelTimer(after);
+  cancelTimer(unknown);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  EXPECT_EQ(uv_loop_close(&loop), 0);
 }
 
 }  // namespace
