@@ -1,7 +1,6 @@
 #include "skiff/netd/api.h"
 
 #include <ctime>
-#include <regex>
 
 #include "skiff/common/log.h"
 
@@ -9,9 +8,15 @@ namespace skiff::netd {
 namespace {
 using json = nlohmann::json;
 
-HttpResponse ok(const json& body) { return {200, body.dump()}; }
+// Answers carry user bytes (logs, names from the path, parser messages that
+// quote the body): bytes that are not UTF-8 become U+FFFD instead of making
+// dump() throw, which turned a log read into a 400 and an error into a 500.
+std::string dumpReplacing(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+HttpResponse ok(const json& body) { return {200, dumpReplacing(body)}; }
 HttpResponse fail(int status, const std::string& message) {
-  return {status, json{{"message", message}}.dump()};
+  return {status, dumpReplacing(json{{"message", message}})};
 }
 
 HttpResponse from(const ApiResult<json>& r) {

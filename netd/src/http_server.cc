@@ -171,7 +171,9 @@ struct HttpServer::Conn {
       resp = server->handler_(request);
     } catch (const std::exception& e) {
       log::error("api", "handler for ", request.method, " ", request.path, " threw: ", e.what());
-      resp = {500, nlohmann::json{{"message", e.what()}}.dump()};
+      // The text may quote the request's bytes: never let them make dump() throw.
+      resp = {500, nlohmann::json{{"message", e.what()}}.dump(
+                       -1, ' ', false, nlohmann::json::error_handler_t::replace)};
     }
     respond(resp);
   }

@@ -380,5 +380,45 @@ TEST_F(OrchestratorTest, ThirtyThousandCharacterStackNameInAnApiPathIsAnswered) 
   EXPECT_EQ(r.status, 400) << r.body;
 }
 
+// Issue 7.3: logs are bytes. A replica that printed bytes that are not
+// UTF-8 still has its logs served (those bytes as U+FFFD), never a 400.
+TEST_F(OrchestratorTest, LogsWithInvalidUtf8AreServed) {
+  ok(orch_->swarmInit(""));
+  std::string one(kWeb);
+  one.replace(one.find("replicas: 3"), 11, "replicas: 1");
+  ok(orch_->deployStack("s", stack(one)));
+  ASSERT_EQ(launcher_.launched.size(), 1u);
+  const auto& spec = launcher_.launched[0];
+  fs::create_directories(fs::path(spec.logPath).parent_path());
+  std::ofstream(spec.logPath, std::ios::binary) << "ok\nbad \xff\xfe byte\n\xc3(\n";
+  Api api(*orch_, *images_);
+
+  HttpResponse r = api.handle({"GET", "/v1/containers/" + spec.id + "/logs", {}, "", ""});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["text"], "ok\nbad \xEF\xBF\xBD\xEF\xBF\xBD byte\n\xEF\xBF\xBD(\n");
+
+  r = api.handle({"GET", "/v1/services/s_web/logs", {}, "", ""});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("bad \xEF\xBF\xBD\xEF\xBF\xBD byte"), std::string::npos) << r.body;
+}
+
+// Invalid UTF-8 in a request (body or path) echoed in an error message keeps
+// the error's own status and a JSON body.
+TEST_F(OrchestratorTest, InvalidUtf8InARequestIsAnsweredWithItsOwnError) {
+  ok(orch_->swarmInit(""));
+  Api api(*orch_, *images_);
+  HttpResponse r = api.handle({"POST", "/v1/stacks/s", {}, "{\"stack\": \"\xff\"}", ""});
+  EXPECT_EQ(r.status, 400) << r.body;
+  json body = json::parse(r.body);
+  EXPECT_EQ(body["message"].get<std::string>().rfind("invalid request body: ", 0), 0u) << r.body;
+
+  r = api.handle({"GET", "/v1/services/web\xff", {}, "", ""});
+  EXPECT_EQ(r.status, 404) << r.body;
+  EXPECT_EQ(json::parse(r.body)["message"], "no such service: web\xEF\xBF\xBD");
+
+  r = api.handle({"POST", "/v1/services/web\xff/scale", {}, "{\"replicas\": 1}", ""});
+  EXPECT_EQ(r.status, 404) << r.body;
+}
+
 }  // namespace
 }  // namespace skiff::netd
