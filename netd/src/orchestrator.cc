@@ -39,10 +39,18 @@ void Orchestrator::Impl::persistNetwork(const NetworkState& n) {
   if (!st.ok()) log::error("netd", st.error().message);
 }
 
-void Orchestrator::Impl::persistStack(const StackState& s) {
-  auto st =
-      d_.store->put("stack", s.name, json{{"name", s.name}, {"spec", runtime::toJson(s.spec)}});
-  if (!st.ok()) log::error("netd", st.error().message);
+Status Orchestrator::Impl::persistStack(const StackState& s) {
+  json doc{{"name", s.name}, {"spec", runtime::toJson(s.spec)}};
+  // Restore deploys what is stored: no write then, so a full disk does not
+  // keep stored stacks from starting.
+  auto stored = d_.store->get("stack", s.name);
+  if (stored.ok() && stored->has_value() && **stored == doc) return okStatus();
+  auto st = d_.store->put("stack", s.name, doc);
+  if (!st.ok()) {
+    log::error("netd", "cannot save stack ", s.name, ": ", st.error().message);
+    return Error::msg("cannot save the swarm state: " + st.error().message);
+  }
+  return okStatus();
 }
 
 void Orchestrator::Impl::persistContainer(const Task& t) {
@@ -255,6 +263,16 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name,
     }
     createdNetworks.push_back(full);
   }
+  // Saved before anything in memory changes: a deploy the store could not
+  // keep (a full disk) fails whole instead of vanishing at the next restart.
+  StackState toSave;
+  toSave.name = name;
+  toSave.spec = spec;
+  if (auto st = persistStack(toSave); !st.ok()) {
+    for (const auto& a : added) (void)d_.proxy->removeListener(a);
+    for (const auto& n : createdNetworks) removeNetwork(n);
+    return ApiError{500, st.error().message};
+  }
   StackState& stack = stacks_[name];
   stack.name = name;
   stack.spec = spec;
@@ -319,7 +337,6 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name,
     std::erase_if(s.listeners, [&](const std::string& l) { return wantedOwner.count(l) != 0; });
     removeService(s);
   }
-  persistStack(stack);
   for (auto& [full, s] : services_) {
     if (s.stack == name && !s.removed) reconcile(s);
   }
@@ -540,15 +557,19 @@ ApiResult<json> Orchestrator::scaleService(const std::string& name, uint64_t rep
                              " is more than this node can address (at most " +
                              std::to_string(kMaxReplicas) + ")"};
   }
+  // Keep the stored stack in step, so a restart brings back this scale; a
+  // scale the store cannot keep is refused before anything changes.
+  auto st = m.stacks_.find(s->stack);
+  if (st != m.stacks_.end()) {
+    StackState scaled = st->second;
+    scaled.spec.services[s->spec.name].replicas = replicas;
+    if (auto saved = m.persistStack(scaled); !saved.ok())
+      return ApiError{500, saved.error().message};
+    st->second.spec.services[s->spec.name].replicas = replicas;
+  }
   s->spec.replicas = replicas;
   s->haltedSlots.clear();
   s->updated = SysClock::now();
-  // Keep the stored stack in step, so a restart brings back this scale.
-  auto st = m.stacks_.find(s->stack);
-  if (st != m.stacks_.end()) {
-    st->second.spec.services[s->spec.name].replicas = replicas;
-    m.persistStack(st->second);
-  }
   m.reconcile(*s);
   return json{{"message", s->name + " scaled to " + std::to_string(replicas)}};
 }

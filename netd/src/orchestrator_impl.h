@@ -253,7 +253,8 @@ class Orchestrator::Impl {
 
   void persistSwarm();
   void persistNetwork(const NetworkState& n);
-  void persistStack(const StackState& s);
+  // Fails when the store cannot save it: deploy and scale answer 500 then.
+  Status persistStack(const StackState& s);
   void persistContainer(const Task& t);
   void forgetContainer(const std::string& id);
 

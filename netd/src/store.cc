@@ -1,7 +1,13 @@
 #include "skiff/netd/store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+#include <iterator>
 #include <memory>
 
 namespace skiff::netd {
@@ -17,9 +23,31 @@ struct Stmt {
   ~Stmt() { sqlite3_finalize(s); }
 };
 
+// The state holds every stack's environment and configs: the file is root's
+// alone (0600), created so whatever the umask and tightened when an older
+// netd left it 0644. SQLite creates its -wal and -shm files with the mode of
+// the database file; ones left by an older netd are tightened here too.
+Status restrictToOwner(const std::string& path) {
+  auto failed = [](const std::string& what, int err) {
+    return Error::msg("state store: " + what + ": " + std::strerror(err), err);
+  };
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return failed("open " + path, errno);
+  int rc = ::fchmod(fd, 0600);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return failed("chmod " + path, err);
+  for (const char* suffix : {"-wal", "-shm", "-journal"}) {
+    std::string side = path + suffix;
+    if (::chmod(side.c_str(), 0600) != 0 && errno != ENOENT) return failed("chmod " + side, errno);
+  }
+  return okStatus();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
+  if (auto st = restrictToOwner(path); !st.ok()) return st.error();
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(path.c_str(), &db,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
@@ -32,12 +60,101 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
   std::unique_ptr<Store> store(new Store(db));
   SKIFF_TRY(store->exec("PRAGMA journal_mode=WAL"));
   SKIFF_TRY(store->exec("PRAGMA synchronous=NORMAL"));
-  SKIFF_TRY(
-      store->exec("CREATE TABLE IF NOT EXISTS objects ("
-                  " kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
-                  " PRIMARY KEY (kind, key))"));
+  if (auto st = store->migrate(); !st.ok())
+    return Error::msg("state store " + path + ": " + st.error().message);
   return store;
 }
+
+// Migration steps: kMigrations[i] takes the layout from version i to i + 1.
+// Version 0 is an empty file or one written before versions existed; the
+// step is idempotent, so both end at v1 with their objects kept.
+namespace {
+const char* const kMigrations[] = {
+    "CREATE TABLE IF NOT EXISTS objects ("
+    " kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
+    " PRIMARY KEY (kind, key))",
+};
+static_assert(std::size(kMigrations) == Store::kSchemaVersion);
+}  // namespace
+
+Status Store::migrate() {
+  SKIFF_TRY(exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"));
+  auto current = schemaVersion();
+  if (!current.ok()) return current.error();
+  if (*current > kSchemaVersion) {
+    return Error::msg("schema version " + std::to_string(*current) +
+                      " is newer than this netd's (" + std::to_string(kSchemaVersion) +
+                      "); run the netd that wrote it");
+  }
+  for (int v = *current; v < kSchemaVersion; v++) {
+    auto step = [&]() -> Status {
+      SKIFF_TRY(exec(kMigrations[v]));
+      SKIFF_TRY(exec("DELETE FROM schema_version"));
+      std::string set =
+          "INSERT INTO schema_version(version) VALUES (" + std::to_string(v + 1) + ")";
+      return exec(set.c_str());
+    };
+    if (auto st = transact(step); !st.ok()) return st;
+  }
+  return okStatus();
+}
+
+Result<int> Store::schemaVersion() const {
+  Stmt st;
+  if (sqlite3_prepare_v2(db_, "SELECT MAX(version) FROM schema_version", -1, &st.s, nullptr) !=
+      SQLITE_OK) {
+    return sqlError(db_, "prepare schema version");
+  }
+  if (sqlite3_step(st.s) != SQLITE_ROW) return sqlError(db_, "read schema version");
+  return sqlite3_column_type(st.s, 0) == SQLITE_NULL ? 0 : sqlite3_column_int(st.s, 0);
+}
+
+Store::Transaction::Transaction(Store& store)
+    : store_(store), name_("t" + std::to_string(store.savepoints_)) {
+  began_ = store_.exec(("SAVEPOINT " + name_).c_str());
+  if (began_.ok()) {
+    open_ = true;
+    store_.savepoints_++;
+  }
+}
+
+Store::Transaction::~Transaction() {
+  if (!open_) return;
+  // ROLLBACK TO keeps the savepoint open; RELEASE then ends it.
+  (void)store_.exec(("ROLLBACK TO " + name_).c_str());
+  (void)store_.exec(("RELEASE " + name_).c_str());
+  store_.savepoints_--;
+}
+
+Status Store::Transaction::commit() {
+  if (!open_) {
+    if (!began_.ok()) return began_;
+    return Error::msg("state store: transaction already ended");
+  }
+  SKIFF_TRY(store_.exec(("RELEASE " + name_).c_str()));
+  open_ = false;
+  store_.savepoints_--;
+  return okStatus();
+}
+
+Status Store::transact(const std::function<Status()>& fn) {
+  Transaction txn(*this);
+  SKIFF_TRY(txn.began());
+  SKIFF_TRY(fn());
+  return txn.commit();
+}
+
+Status Store::simulateFullDiskForTesting() {
+  Stmt st;
+  if (sqlite3_prepare_v2(db_, "PRAGMA page_count", -1, &st.s, nullptr) != SQLITE_OK ||
+      sqlite3_step(st.s) != SQLITE_ROW) {
+    return sqlError(db_, "page_count");
+  }
+  std::string cap = "PRAGMA max_page_count = " + std::to_string(sqlite3_column_int64(st.s, 0));
+  return exec(cap.c_str());
+}
+
+Status Store::refuseWritesForTesting() { return exec("PRAGMA query_only = 1"); }
 
 Store::~Store() { sqlite3_close(db_); }
 
@@ -57,7 +174,8 @@ Status Store::put(const std::string& kind, const std::string& key, const nlohman
                          -1, &st.s, nullptr) != SQLITE_OK) {
     return sqlError(db_, "prepare put");
   }
-  std::string text = value.dump();
+  // Never throw on bytes that are not UTF-8 (they become U+FFFD).
+  std::string text = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   sqlite3_bind_text(st.s, 1, kind.c_str(), -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(st.s, 2, key.c_str(), -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(st.s, 3, text.c_str(), -1, SQLITE_TRANSIENT);

@@ -420,5 +420,76 @@ TEST_F(OrchestratorTest, InvalidUtf8InARequestIsAnsweredWithItsOwnError) {
   EXPECT_EQ(r.status, 404) << r.body;
 }
 
+// Issue 7.3: a deploy or scale the store cannot save (a full disk) fails
+// with 500 and changes nothing, instead of reporting success and vanishing
+// at the next restart.
+TEST_F(OrchestratorTest, DeployAndScaleFailWhenTheStateCannotBeSaved) {
+  ok(orch_->swarmInit(""));
+  ok(orch_->deployStack("s", stack(kWeb)));
+  ASSERT_EQ(launcher_.launched.size(), 3u);
+  ASSERT_TRUE(store_->simulateFullDiskForTesting().ok());
+
+  runtime::StackSpec big = stack(kWeb);
+  big.services["web"].environment["BIG"] = std::string(256 * 1024, 'x');
+  auto r = orch_->deployStack("t", big);
+  const auto* err = std::get_if<ApiError>(&r);
+  ASSERT_NE(err, nullptr);
+  EXPECT_EQ(err->status, 500);
+  EXPECT_EQ(err->message,
+            "cannot save the swarm state: state store: put stack/t: database or disk is full");
+  EXPECT_EQ(ok(orch_->listStacks()).size(), 1u) << "the failed deploy left no stack";
+  EXPECT_EQ(launcher_.launched.size(), 3u) << "and started no replica";
+  EXPECT_NE(std::get_if<ApiError>(&r), nullptr);
+  auto net = orch_->inspectNetwork("t_webnet");
+  EXPECT_NE(std::get_if<ApiError>(&net), nullptr) << "its network was removed again";
+
+  // An update of s that needs more room fails too; s keeps running as it was.
+  r = orch_->deployStack("s", big);
+  ASSERT_NE(std::get_if<ApiError>(&r), nullptr);
+  EXPECT_EQ(std::get<ApiError>(r).status, 500);
+  EXPECT_TRUE(launcher_.signals.empty());
+
+  // Scale writes the stack again: with every write refused it fails and
+  // the replicas stay as they were.
+  ASSERT_TRUE(store_->refuseWritesForTesting().ok());
+  r = orch_->scaleService("s_web", 5);
+  ASSERT_NE(std::get_if<ApiError>(&r), nullptr);
+  EXPECT_EQ(std::get<ApiError>(r).status, 500);
+  EXPECT_EQ(std::get<ApiError>(r).message,
+            "cannot save the swarm state: state store: put stack/s: attempt to write a readonly "
+            "database");
+  EXPECT_EQ(replicas("s_web"), "3/3");
+  EXPECT_EQ(launcher_.launched.size(), 3u);
+}
+
+TEST_F(OrchestratorTest, TheOverlayMtuOptionIsHonouredAndABadOneRefused) {
+  ok(orch_->swarmInit(""));
+  ok(orch_->deployStack("m", stack(R"(
+services:
+  web:
+    image: app:1
+    networks: [small]
+networks:
+  small:
+    driver_opts:
+      com.docker.network.driver.mtu: "1400"
+)")));
+  EXPECT_EQ(ok(orch_->inspectNetwork("m_small"))["MTU"], 1400);
+  auto r = orch_->deployStack("b", stack(R"(
+services:
+  web:
+    image: app:1
+    networks: [tiny]
+networks:
+  tiny:
+    driver_opts:
+      com.docker.network.driver.mtu: "12"
+)"));
+  const auto* err = std::get_if<ApiError>(&r);
+  ASSERT_NE(err, nullptr);
+  EXPECT_EQ(err->status, 400);
+  EXPECT_EQ(err->message, "network tiny: invalid com.docker.network.driver.mtu \"12\" (want 68..65535)");
+}
+
 }  // namespace
 }  // namespace skiff::netd

@@ -1,6 +1,7 @@
 #include "skiff/netd/store.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -56,6 +57,107 @@ TEST_F(StoreTest, OpenFailureNamesThePath) {
   auto store = Store::open("/nonexistent-dir-for-skiff/state.db");
   ASSERT_FALSE(store.ok());
   EXPECT_NE(store.error().message.find("/nonexistent-dir-for-skiff/state.db"), std::string::npos);
+}
+
+// Runs sql on the file through SQLite directly (as an older or newer netd would).
+void rawExec(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* msg = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &msg), SQLITE_OK) << (msg ? msg : "");
+  sqlite3_free(msg);
+  sqlite3_close(db);
+}
+
+TEST_F(StoreTest, ANewFileIsAtTheCurrentSchemaVersion) {
+  auto store = Store::open((dir_ / "state.db").string());
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  auto v = (*store)->schemaVersion();
+  ASSERT_TRUE(v.ok()) << v.error().message;
+  EXPECT_EQ(*v, 1);
+  EXPECT_EQ(Store::kSchemaVersion, 1);
+}
+
+// A state.db written before versions existed is v1's layout: it migrates to
+// v1 and keeps its objects.
+TEST_F(StoreTest, AFileFromBeforeVersionsMigratesAndKeepsItsObjects) {
+  std::string path = (dir_ / "state.db").string();
+  rawExec(path,
+          "CREATE TABLE objects (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
+          " PRIMARY KEY (kind, key));"
+          "INSERT INTO objects VALUES ('stack', 'web', '{\"replicas\":5}')");
+  auto store = Store::open(path);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  EXPECT_EQ(*(*store)->schemaVersion(), 1);
+  auto web = (*store)->get("stack", "web");
+  ASSERT_TRUE(web.ok() && web->has_value());
+  EXPECT_EQ((**web)["replicas"], 5);
+}
+
+TEST_F(StoreTest, AFileFromANewerNetdIsRefused) {
+  std::string path = (dir_ / "state.db").string();
+  { ASSERT_TRUE(Store::open(path).ok()); }
+  rawExec(path, "UPDATE schema_version SET version = 7");
+  auto store = Store::open(path);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().message, "state store " + path +
+                                       ": schema version 7 is newer than this netd's (1); run the "
+                                       "netd that wrote it");
+}
+
+TEST_F(StoreTest, TransactionsCommitWholeOrRollBackWhole) {
+  auto opened = Store::open((dir_ / "state.db").string());
+  ASSERT_TRUE(opened.ok());
+  Store& store = **opened;
+  ASSERT_TRUE(store.transact([&]() -> Status {
+                     SKIFF_TRY(store.put("node", "a", {{"n", 1}}));
+                     return store.put("swarm", "self", {{"nodeId", "a"}});
+                   })
+                  .ok());
+  EXPECT_TRUE(store.get("node", "a")->has_value());
+  EXPECT_TRUE(store.get("swarm", "self")->has_value());
+
+  auto st = store.transact([&]() -> Status {
+    SKIFF_TRY(store.erase("node", "a"));
+    SKIFF_TRY(store.put("node", "b", {{"n", 2}}));
+    return Error::msg("second step failed");
+  });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "second step failed");
+  EXPECT_TRUE(store.get("node", "a")->has_value()) << "the erase was rolled back";
+  EXPECT_FALSE(store.get("node", "b")->has_value()) << "the put was rolled back";
+
+  {  // nested: the inner one rolls back alone, the outer commits
+    Store::Transaction outer(store);
+    ASSERT_TRUE(outer.began().ok());
+    ASSERT_TRUE(store.put("node", "c", {{"n", 3}}).ok());
+    {
+      Store::Transaction inner(store);
+      ASSERT_TRUE(inner.began().ok());
+      ASSERT_TRUE(store.put("node", "d", {{"n", 4}}).ok());
+    }
+    ASSERT_TRUE(outer.commit().ok());
+  }
+  EXPECT_TRUE(store.get("node", "c")->has_value());
+  EXPECT_FALSE(store.get("node", "d")->has_value());
+}
+
+TEST_F(StoreTest, AFullDiskMakesPutFailWithSqlitesWords) {
+  auto opened = Store::open((dir_ / "state.db").string());
+  ASSERT_TRUE(opened.ok());
+  Store& store = **opened;
+  ASSERT_TRUE(store.simulateFullDiskForTesting().ok());
+  auto st = store.put("stack", "big", {{"env", std::string(256 * 1024, 'x')}});
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "state store: put stack/big: database or disk is full");
+  EXPECT_FALSE(store.get("stack", "big")->has_value());
+}
+
+TEST_F(StoreTest, ValuesThatAreNotUtf8AreStoredNotThrown) {
+  auto opened = Store::open((dir_ / "state.db").string());
+  ASSERT_TRUE(opened.ok());
+  ASSERT_TRUE((*opened)->put("container", "c", {{"task", "a\xff"}}).ok());
+  EXPECT_EQ((*(*opened)->get("container", "c"))->at("task"), "a\xEF\xBF\xBD");
 }
 
 }  // namespace
