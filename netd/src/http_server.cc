@@ -7,7 +7,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "skiff/common/fd.h"
@@ -24,6 +26,8 @@ const char* reasonPhrase(int status) {
       return "Created";
     case 400:
       return "Bad Request";
+    case 403:
+      return "Forbidden";
     case 404:
       return "Not Found";
     case 405:
@@ -96,6 +100,8 @@ struct HttpServer::Conn {
     uv_tcp_t tcp;
   };
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&pipe); }
+  uv_timer_t deadline;  // requestTimeout, then as long again for the answer
+  int handlesOpen = 0;  // the stream and the timer; freed when both are closed
   http_parser parser;
   HttpServer* server;
   std::string url;
@@ -130,15 +136,34 @@ struct HttpServer::Conn {
 
   void closeSelf() {
     if (uv_is_closing(reinterpret_cast<uv_handle_t*>(stream()))) return;
-    uv_close(reinterpret_cast<uv_handle_t*>(stream()), [](uv_handle_t* h) {
+    auto closed = [](uv_handle_t* h) {
       auto* c = static_cast<Conn*>(h->data);
+      if (--c->handlesOpen > 0) return;
       if (c->server != nullptr) c->server->conns_.erase(c);
       delete c;
-    });
+    };
+    uv_close(reinterpret_cast<uv_handle_t*>(&deadline), closed);
+    uv_close(reinterpret_cast<uv_handle_t*>(stream()), closed);
+  }
+
+  // Closes the connection when the time runs out (the client idled or was slow).
+  void armDeadline(std::chrono::milliseconds after) {
+    // A handler may have kept the loop busy: count from now, not from the
+    // loop's last clock update.
+    uv_update_time(deadline.loop);
+    uv_timer_start(
+        &deadline,
+        [](uv_timer_t* t) {
+          auto* c = static_cast<Conn*>(t->data);
+          log::debug("api", "closing a client that did not finish in time");
+          c->closeSelf();
+        },
+        static_cast<uint64_t>(after.count()), 0);
   }
 
   void respond(const HttpResponse& resp) {
     uv_read_stop(stream());
+    if (server != nullptr) armDeadline(server->options_.requestTimeout);
     out = "HTTP/1.1 " + std::to_string(resp.status) + " " + reasonPhrase(resp.status) +
           "\r\nContent-Type: application/json\r\nContent-Length: " +
           std::to_string(resp.body.size()) + "\r\nConnection: close\r\n\r\n" + resp.body;
@@ -179,8 +204,8 @@ struct HttpServer::Conn {
   }
 };
 
-HttpServer::HttpServer(uv_loop_t* loop, HttpHandler handler)
-    : loop_(loop), handler_(std::move(handler)) {}
+HttpServer::HttpServer(uv_loop_t* loop, HttpHandler handler, HttpServerOptions options)
+    : loop_(loop), handler_(std::move(handler)), options_(options) {}
 
 HttpServer::~HttpServer() { close(); }
 
@@ -212,6 +237,8 @@ Status HttpServer::listen(const std::string& socketPath) {
     return Error::msg("listen on " + socketPath + ": " + uv_strerror(rc), -rc);
   }
   ::chmod(socketPath.c_str(), 0660);
+  struct stat sock {};
+  socketGid_ = ::stat(socketPath.c_str(), &sock) == 0 ? sock.st_gid : 0;
   path_ = socketPath;
   return okStatus();
 }
@@ -271,6 +298,33 @@ void HttpServer::close() {
   }
 }
 
+std::string HttpServer::refusePeer(uv_stream_t* client) const {
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(client), &fd) != 0)
+    return "cannot read the peer's credentials";
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+    return std::string("cannot read the peer's credentials: ") + std::strerror(errno);
+  if (cred.uid == 0 || cred.uid == ::geteuid() || cred.gid == socketGid_) return "";
+  // Supplementary groups (SO_PEERGROUPS, Linux 4.13+).
+  std::vector<gid_t> groups(64);
+  for (int tries = 0; tries < 2; tries++) {
+    len = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) == 0) {
+      groups.resize(len / sizeof(gid_t));
+      for (gid_t g : groups) {
+        if (g == socketGid_) return "";
+      }
+      break;
+    }
+    if (errno != ERANGE) break;
+    groups.resize(len / sizeof(gid_t) + 1);
+  }
+  return "permission denied: uid " + std::to_string(cred.uid) +
+         " is not root and not in group " + std::to_string(socketGid_) + " of " + path_;
+}
+
 void HttpServer::onConnection(uv_stream_t* server, int status) {
   if (status < 0) {
     log::warn("api", "accept: ", uv_strerror(status));
@@ -286,12 +340,30 @@ void HttpServer::onConnection(uv_stream_t* server, int status) {
     uv_pipe_init(self->loop_, &conn->pipe, 0);
   }
   conn->stream()->data = conn;
+  uv_timer_init(self->loop_, &conn->deadline);
+  conn->deadline.data = conn;
+  conn->handlesOpen = 2;
   http_parser_init(&conn->parser, HTTP_REQUEST);
   conn->parser.data = conn;
   if (uv_accept(server, conn->stream()) != 0) {
     conn->closeSelf();
     return;
   }
+  if (self->conns_.size() > self->options_.maxConnections) {
+    log::warn("api", "more than ", self->options_.maxConnections,
+              " open connections: refusing a new client");
+    conn->respond({503, R"({"message":"too many connections; try again later"})"});
+    return;
+  }
+  if (!self->tcp_) {
+    std::string why = self->refusePeer(conn->stream());
+    if (!why.empty()) {
+      log::warn("api", "refused a client: ", why);
+      conn->respond({403, nlohmann::json{{"message", why}}.dump()});
+      return;
+    }
+  }
+  conn->armDeadline(self->options_.requestTimeout);
   if (self->tcp_) {
     sockaddr_storage peer{};
     int len = sizeof peer;

@@ -5,11 +5,19 @@
 // the handler runs on the loop thread and returns the whole response, so the
 // server needs no per-request state beyond the parser. Bodies are capped
 // (kMaxBody) so a bad client cannot make the daemon grow without bound.
+// Nor can idle or slow clients hold it: a request must arrive whole within
+// requestTimeout of the accept (the answer then has as long to be written),
+// and beyond maxConnections open ones a new client gets 503 and is closed.
+// On the Unix socket the peer's credentials (SO_PEERCRED) are checked too:
+// root, netd's own user, or a member of the socket file's group, even if the
+// file's mode was loosened. The TCP listener (the cluster port) does not
+// check them: its clients prove themselves with the join token.
 //
 // Thread: everything on the loop the server was created with.
 
 #include <uv.h>
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -35,11 +43,16 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+struct HttpServerOptions {
+  std::chrono::milliseconds requestTimeout{30000};
+  size_t maxConnections = 256;
+};
+
 class HttpServer {
  public:
   static constexpr size_t kMaxBody = 64 << 20;
 
-  HttpServer(uv_loop_t* loop, HttpHandler handler);
+  HttpServer(uv_loop_t* loop, HttpHandler handler, HttpServerOptions options = {});
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -57,8 +70,12 @@ class HttpServer {
  private:
   struct Conn;
   static void onConnection(uv_stream_t* server, int status);
+  // "" when the Unix-socket peer may talk to netd, else why not.
+  std::string refusePeer(uv_stream_t* client) const;
   uv_loop_t* loop_;
   HttpHandler handler_;
+  HttpServerOptions options_;
+  gid_t socketGid_ = 0;  // the group of the Unix socket file
   uv_stream_t* listener_ = nullptr;  // a uv_pipe_t or uv_tcp_t, freed in its close callback
   bool tcp_ = false;
   std::set<Conn*> conns_;      // open client connections, each freed in its close callback
