@@ -3,6 +3,8 @@
 #include <cctype>
 #include <limits>
 
+#include "skiff/runtime/names.h"
+
 namespace skiff::cli {
 
 Result<std::vector<ScaleRequest>> parseScaleArgs(const std::vector<std::string>& args) {
@@ -58,16 +60,7 @@ Result<std::string> normalizeImageTag(std::string_view ref) {
 }
 
 Status validateStackName(std::string_view name) {
-  bool ok = !name.empty() && std::isalnum(static_cast<unsigned char>(name[0]));
-  for (char c : name) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') ok = false;
-  }
-  if (!ok) {
-    return Error::msg("invalid name \"" + std::string(name) +
-                      "\": a stack name must start with a letter or digit and contain only "
-                      "letters, digits, '_', '.' and '-'");
-  }
-  return okStatus();
+  return runtime::checkName(runtime::NameKind::kStack, name);
 }
 
 }  // namespace skiff::cli

@@ -26,7 +26,9 @@ struct ScaleRequest {
 // repository (docker: "invalid reference format: repository name must be lowercase").
 [[nodiscard]] Result<std::string> normalizeImageTag(std::string_view ref);
 
-// docker's stack name rule: [a-zA-Z0-9][a-zA-Z0-9_.-]*; the error names the value.
+// The stack name rule every part of skiff shares (skiff/runtime/names.h:
+// docker's [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 63 characters); the error
+// names the value.
 [[nodiscard]] Status validateStackName(std::string_view name);
 
 }  // namespace skiff::cli
