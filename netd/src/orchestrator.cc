@@ -9,6 +9,7 @@
 
 #include "orchestrator_impl.h"
 #include "skiff/common/log.h"
+#include "skiff/runtime/names.h"
 
 namespace skiff::netd {
 namespace fs = std::filesystem;
@@ -132,9 +133,18 @@ void Orchestrator::Impl::removeNetwork(const std::string& name) {
 ApiResult<json> Orchestrator::Impl::deploy(const std::string& name,
                                            const runtime::StackSpec& spec) {
   if (!swarm_) return ApiError{503, kNotManager};
-  if (!validStackName(name))
-    return ApiError{400,
-                    "invalid stack name \"" + name + "\": must match [a-zA-Z0-9][a-zA-Z0-9_.-]*"};
+  // Names become host paths and device names: the one rule of runtime/names.h.
+  // Services and networks are named <stack>_<name>, a length swarmkit bounds too.
+  if (auto st = runtime::checkName(runtime::NameKind::kStack, name); !st.ok())
+    return ApiError{400, st.error().message};
+  for (const auto& [n, svc] : spec.services) {
+    if (auto st = runtime::checkName(runtime::NameKind::kService, name + "_" + n); !st.ok())
+      return ApiError{400, st.error().message};
+  }
+  for (const auto& [n, net] : spec.networks) {
+    if (auto st = runtime::checkName(runtime::NameKind::kNetwork, name + "_" + n); !st.ok())
+      return ApiError{400, st.error().message};
+  }
   if (shuttingDown_) return ApiError{503, "netd is shutting down"};
   auto existing = stacks_.find(name);
   if (existing != stacks_.end() && existing->second.removed) {

@@ -14,6 +14,7 @@
 #include "skiff/common/log.h"
 #include "skiff/netd/reconcile.h"
 #include "skiff/overlay/overlay.h"
+#include "skiff/runtime/names.h"
 #include "skiff/runtime/restart_policy.h"
 
 namespace skiff::netd {
@@ -233,6 +234,15 @@ Result<std::vector<runtime::BindMount>> Orchestrator::Impl::materializeMounts(
     const ServiceState& svc) {
   std::vector<runtime::BindMount> out;
   std::error_code ec;
+  // Defence in depth: names were checked where the spec was read (compose,
+  // stackFromJson, deploy), but none is joined into a path that netd writes
+  // as root without being checked again right here.
+  auto unsafe = [](runtime::NameKind kind, const std::string& name) -> std::optional<Error> {
+    auto st = runtime::checkName(kind, name);
+    if (st.ok()) return std::nullopt;
+    return Error::msg("refused to use a name as a path under the data root: " + st.error().message);
+  };
+  if (auto err = unsafe(runtime::NameKind::kStack, svc.stack)) return *err;
   for (const auto& v : svc.spec.volumes) {
     if (v.type == "bind") {
       // The error_code overload: a throw here would leave the restart timer's callback.
@@ -247,6 +257,9 @@ Result<std::vector<runtime::BindMount>> Orchestrator::Impl::materializeMounts(
     } else if (v.type == "volume") {
       // Named volumes live under the data root and outlive replicas and
       // redeploys; anonymous ones are named after the service.
+      if (!v.source.empty()) {
+        if (auto err = unsafe(runtime::NameKind::kVolume, v.source)) return *err;
+      }
       std::string name =
           v.source.empty()
               ? svc.name + "_anon" + std::to_string(std::hash<std::string>{}(v.target) % 100000)
@@ -261,6 +274,7 @@ Result<std::vector<runtime::BindMount>> Orchestrator::Impl::materializeMounts(
     auto it = stacks_.at(svc.stack).spec.configs.find(cref.source);
     if (it == stacks_.at(svc.stack).spec.configs.end())
       return Error::msg("config " + cref.source + " not found");
+    if (auto err = unsafe(runtime::NameKind::kConfig, cref.source)) return *err;
     std::string dir = d_.dataRoot + "/configs/" + svc.stack;
     fs::create_directories(dir, ec);
     std::string file = dir + "/" + cref.source;
