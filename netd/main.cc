@@ -101,9 +101,26 @@ int main(int argc, char** argv) {
 
   std::error_code ec;
   dataRoot = std::filesystem::absolute(dataRoot, ec).lexically_normal().string();
-  for (const char* sub : {"", "/containers", "/volumes", "/configs"}) {
+  // As dockerd's setDefaultUmask: what netd creates gets the modes it asks
+  // for whatever umask it was started under (077 would leave replicas' upper
+  // dirs, and so their "/", closed to a non-root user; 0 world-writable).
+  ::umask(022);
+  // Modes as docker's since CVE-2021-41091: host users may pass through the
+  // data root (0711) but reach nothing below it (0700), so a setuid file a
+  // replica writes into its upper dir or a volume cannot be run from the host,
+  // and configs stay root's. Replicas are not affected: their rootfs, volumes
+  // and configs are mounted by root. Folders an older netd made are tightened.
+  using Perms = std::filesystem::perms;
+  const std::pair<const char*, Perms> kDirs[] = {{"", Perms(0711)},
+                                                 {"/containers", Perms(0700)},
+                                                 {"/volumes", Perms(0700)},
+                                                 {"/configs", Perms(0700)},
+                                                 {"/images", Perms(0700)}};
+  for (const auto& [sub, mode] : kDirs) {
     std::filesystem::create_directories(dataRoot + sub, ec);
     if (ec) return fatal("cannot create " + dataRoot + sub + ": " + ec.message());
+    std::filesystem::permissions(dataRoot + sub, mode, ec);
+    if (ec) return fatal("cannot chmod " + dataRoot + sub + ": " + ec.message());
   }
   std::filesystem::create_directories(std::filesystem::path(socketPath).parent_path(), ec);
 
