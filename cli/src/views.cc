@@ -196,7 +196,11 @@ std::vector<Row> containerRows(const json& containers, double now, bool noTrunc)
     std::string command = cell(c, "command");
     if (c.is_object() && c.contains("command") && c["command"].is_array()) {
       command.clear();
-      for (const auto& word : c["command"]) command += (command.empty() ? "" : " ") + text(word);
+      for (const auto& word : c["command"]) {
+        // Appended in place: GCC 12 -O3 warns (-Wrestrict) on "" + std::string.
+        if (!command.empty()) command += ' ';
+        command += text(word);
+      }
     }
     std::string networks;
     if (c.is_object() && c.contains("networks") && c["networks"].is_object()) {

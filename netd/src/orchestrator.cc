@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 
 #include "orchestrator_impl.h"
@@ -13,6 +14,23 @@
 
 namespace skiff::netd {
 namespace fs = std::filesystem;
+namespace {
+
+// docker's driver option for an overlay's MTU (a smaller underlay, jumbo
+// frames); absent: the underlay's MTU - 50.
+Result<std::optional<int>> mtuFromOptions(const runtime::NetworkSpec& spec) {
+  auto o = spec.driverOpts.find("com.docker.network.driver.mtu");
+  if (o == spec.driverOpts.end()) return std::optional<int>();
+  int mtu = 0;
+  const char* end = o->second.data() + o->second.size();
+  auto [stop, ec] = std::from_chars(o->second.data(), end, mtu);
+  if (ec != std::errc() || stop != end || mtu < 68 || mtu > 65535)
+    return Error::msg("invalid com.docker.network.driver.mtu \"" + o->second +
+                      "\" (want 68..65535)");
+  return std::optional<int>(mtu);
+}
+
+}  // namespace
 
 void Orchestrator::Impl::persistSwarm() {
   json doc{{"nodeId", nodeId_},
@@ -80,6 +98,9 @@ Result<NetworkState*> Orchestrator::Impl::ensureNetwork(const std::string& name,
   n.spec = spec;
   n.mtu = mtu_;
   n.local = advertiseAddr_;
+  auto mtuOption = mtuFromOptions(spec);
+  if (!mtuOption.ok()) return Error::msg("network " + name + ": " + mtuOption.error().message);
+  if (*mtuOption) n.mtu = **mtuOption;
   if (vni) {
     n.vni = *vni;
   } else if (name == kIngress) {
@@ -188,6 +209,8 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name,
       return ApiError{400, "network " + netName + ": driver \"" + net.driver +
                                "\" is not supported (only overlay)"};
     }
+    if (auto mtu = mtuFromOptions(net); !mtu.ok())
+      return ApiError{400, "network " + netName + ": " + mtu.error().message};
     if (!net.subnet.empty() && !overlay::Subnet::parse(net.subnet)) {
       return ApiError{400, "network " + netName + ": invalid subnet \"" + net.subnet + "\""};
     }

@@ -13,6 +13,7 @@
 #include <algorithm>
 
 #include "orchestrator_impl.h"
+#include "skiff/common/base64.h"
 #include "skiff/common/log.h"
 #include "skiff/netd/join_token.h"
 #include "skiff/overlay/overlay.h"
@@ -214,6 +215,92 @@ void Orchestrator::Impl::heartbeat() {
                 });
 }
 
+void Orchestrator::Impl::fetchImage(const std::string& imageId) {
+  if (!fetching_.insert(imageId).second) return;  // already on its way
+  log::info("netd", "fetching image ", imageId.substr(7, 12), " from the manager");
+  client().post(managerAddr_, "/cluster/v1/image",
+                json{{"nodeId", nodeId_}, {"secret", nodeSecret_}, {"image", imageId}},
+                std::chrono::milliseconds(10000), [this, imageId](Result<ClusterReply> reply) {
+                  try {
+                    if (!reply.ok()) return imageFetched(imageId, reply.error().message);
+                    if (reply->status != 200)
+                      return imageFetched(imageId, reply->body.value("message", "refused"));
+                    auto config = base64Decode(reply->body.value("config", ""));
+                    if (!config) return imageFetched(imageId, "bad image config from the manager");
+                    std::vector<std::string> missing;
+                    for (const auto& l : reply->body.value("layers", json::array())) {
+                      if (l.is_string() && !d_.images->hasLayer(l.get<std::string>()))
+                        missing.push_back(l.get<std::string>());
+                    }
+                    std::string tag;
+                    auto tags = reply->body.value("tags", json::array());
+                    if (!tags.empty() && tags[0].is_string()) tag = tags[0].get<std::string>();
+                    fetchLayers(imageId, std::move(*config), tag, std::move(missing));
+                  } catch (const std::exception& e) {
+                    imageFetched(imageId, e.what());
+                  }
+                });
+}
+
+void Orchestrator::Impl::fetchLayers(const std::string& imageId, std::string config,
+                                     std::string tag, std::vector<std::string> missing) {
+  if (!worker_) return imageFetched(imageId, "left the swarm");
+  if (missing.empty()) {
+    auto imported = d_.images->importImage(config, tag);
+    if (!imported.ok()) return imageFetched(imageId, imported.error().message);
+    if (imported->id != imageId)
+      return imageFetched(imageId, "the manager sent image " + imported->id + ", not " + imageId);
+    // Each task names its image by the service's reference: tag it so here.
+    for (const auto& [id, t] : tasks_) {
+      if (t->imageId == imageId && t->image != tag) (void)d_.images->tag(imageId, t->image);
+    }
+    log::info("netd", "image ", imageId.substr(7, 12), " fetched from the manager");
+    return imageFetched(imageId, "");
+  }
+  std::string digest = missing.back();
+  missing.pop_back();
+  client().post(
+      managerAddr_, "/cluster/v1/layer",
+      json{{"nodeId", nodeId_}, {"secret", nodeSecret_}, {"digest", digest}},
+      std::chrono::milliseconds(60000),
+      [this, imageId, config = std::move(config), tag = std::move(tag), missing = std::move(missing),
+       digest](Result<ClusterReply> reply) mutable {
+        try {
+          if (!reply.ok()) return imageFetched(imageId, reply.error().message);
+          if (reply->status != 200)
+            return imageFetched(imageId, reply->body.value("message", "refused"));
+          auto archive = base64Decode(reply->body.value("archive", ""));
+          if (!archive) return imageFetched(imageId, "bad layer archive from the manager");
+          auto st = d_.images->importLayer(digest, *archive);
+          if (!st.ok()) return imageFetched(imageId, st.error().message);
+          fetchLayers(imageId, std::move(config), std::move(tag), std::move(missing));
+        } catch (const std::exception& e) {
+          imageFetched(imageId, e.what());
+        }
+      });
+}
+
+void Orchestrator::Impl::imageFetched(const std::string& imageId, const std::string& error) {
+  fetching_.erase(imageId);
+  if (!error.empty()) log::warn("netd", "image ", imageId.substr(7, 12), ": ", error);
+  std::vector<std::string> waiting;
+  for (const auto& [id, t] : tasks_) {
+    if (t->imageId == imageId && t->state == "Preparing" && !t->stopRequested) waiting.push_back(id);
+  }
+  for (const auto& id : waiting) {
+    auto it = tasks_.find(id);
+    if (it == tasks_.end()) continue;
+    Task& t = *it->second;
+    auto svc = services_.find(t.service);
+    if (!error.empty() || svc == services_.end()) {
+      rejectTask(t, "image " + t.image + ": " + (error.empty() ? "service gone" : error));
+      continue;
+    }
+    t.error.clear();
+    runTask(svc->second, t);
+  }
+}
+
 void Orchestrator::Impl::applyAssignment(const json& a) {
   // 1. Networks: the manager's VNIs and subnets, this node's VTEP address.
   std::set<std::string> wantedNets;
@@ -295,9 +382,14 @@ void Orchestrator::Impl::applyAssignment(const json& a) {
       lc.udp = lj.value("protocol", "tcp") == "udp";
       auto st = d_.proxy->addListener(lc);
       if (!st.ok()) {
-        log::error("proxy", "published port ", name, ": ", st.error().message);
+        // Tried again with every assignment; said once (and again if it changes).
+        auto& last = listenerErrors_[name];
+        if (last != st.error().message)
+          log::error("proxy", "published port ", name, ": ", st.error().message);
+        last = st.error().message;
         continue;
       }
+      listenerErrors_.erase(name);
       agentListeners_.insert(name);
     }
     std::vector<proxy::Backend> backends;
@@ -350,9 +442,18 @@ void Orchestrator::Impl::applyAssignment(const json& a) {
       ep.mac = overlay::Overlay::macFor(*ip);
       t.endpoints.push_back(ep);
     }
+    t.imageId = tj.value("imageId", "");
     if (t.containerId.size() != 64) continue;
     tasks_.emplace(id, std::move(owned));
     trimHistory(t.service, t.slot);
+    // The manager's image, by id: a node without it (or with another image
+    // under the same tag) fetches it first.
+    auto local = d_.images->resolve(t.image);
+    if (!t.imageId.empty() && (!local.ok() || local->id != t.imageId)) {
+      setState(t, "Preparing", "fetching image " + t.image + " from the manager");
+      fetchImage(t.imageId);
+      continue;
+    }
     runTask(svc->second, t);
   }
   std::vector<std::string> forget;

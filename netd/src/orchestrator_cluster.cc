@@ -12,6 +12,7 @@
 #include <algorithm>
 
 #include "orchestrator_impl.h"
+#include "skiff/common/base64.h"
 #include "skiff/common/log.h"
 #include "skiff/netd/join_token.h"
 #include "skiff/netd/reconcile.h"
@@ -501,6 +502,8 @@ ApiResult<json> Orchestrator::clusterRequest(const std::string& path, const std:
   if (!m.swarm_) return ApiError{503, kNotManager};
   if (path == "/cluster/v1/join") return m.clusterJoin(body, peer);
   if (path == "/cluster/v1/heartbeat") return m.clusterHeartbeat(body);
+  if (path == "/cluster/v1/image") return m.clusterImage(body);
+  if (path == "/cluster/v1/layer") return m.clusterLayer(body);
   return ApiError{404, "page not found: " + path};
 }
 
@@ -550,13 +553,46 @@ ApiResult<json> Orchestrator::Impl::clusterJoin(const json& body, const std::str
               {"heartbeatMs", d_.heartbeatPeriod.count()}};
 }
 
-ApiResult<json> Orchestrator::Impl::clusterHeartbeat(const json& body) {
+NodeState* Orchestrator::Impl::authenticate(const json& body) {
   auto it = nodes_.find(body.value("nodeId", ""));
   if (it == nodes_.end() || it->first == nodeId_ ||
       !tokenEquals(body.value("secret", ""), it->second.secret)) {
-    return ApiError{401, "node is not a member of this swarm"};
+    return nullptr;
   }
-  NodeState& n = it->second;
+  return &it->second;
+}
+
+// The image a task runs, for a worker that lacks it: the config bytes (its
+// sha256 is the id) and the layer digests; the worker asks for the layers
+// it does not have, one per request.
+ApiResult<json> Orchestrator::Impl::clusterImage(const json& body) {
+  const NodeState* n = authenticate(body);
+  if (n == nullptr) return ApiError{401, "node is not a member of this swarm"};
+  const std::string ref = body.value("image", "");
+  auto image = d_.images->resolve(ref);
+  if (!image.ok()) return ApiError{404, image.error().message};
+  auto config = d_.images->exportImageConfig(image->id);
+  if (!config.ok()) return ApiError{500, config.error().message};
+  log::info("netd", "node ", n->hostname, " fetches image ", image->id.substr(7, 12));
+  return json{{"id", image->id},
+              {"config", base64Encode(*config)},
+              {"layers", image->layers},
+              {"tags", image->tags}};
+}
+
+ApiResult<json> Orchestrator::Impl::clusterLayer(const json& body) {
+  if (authenticate(body) == nullptr) return ApiError{401, "node is not a member of this swarm"};
+  const std::string digest = body.value("digest", "");
+  auto archive = d_.images->exportLayer(digest);
+  if (!archive.ok())
+    return ApiError{archive.error().code == ENOENT ? 404 : 500, archive.error().message};
+  return json{{"digest", digest}, {"archive", base64Encode(*archive)}};
+}
+
+ApiResult<json> Orchestrator::Impl::clusterHeartbeat(const json& body) {
+  NodeState* found = authenticate(body);
+  if (found == nullptr) return ApiError{401, "node is not a member of this swarm"};
+  NodeState& n = *found;
   n.lastSeen = SteadyClock::now();
   if (!n.ready) {
     n.ready = true;
@@ -593,7 +629,7 @@ void Orchestrator::Impl::takeReports(NodeState& n, const json& reports) {
     }
     const json& rep = *r->second;
     std::string state = rep.value("state", "");
-    if (state == "Running" || state == "Starting") {
+    if (state == "Running" || state == "Starting" || state == "Preparing") {
       if (t->state != state) {
         setState(*t, state);
         if (state == "Running") {
@@ -667,6 +703,9 @@ json Orchestrator::Impl::assignmentFor(const NodeState& n) const {
   std::set<std::string> stacks, services;
   for (const auto& [id, t] : tasks_) {
     if (t->node != n.id || !t->live() || t->stopRequested || t->state == "Pending") continue;
+    auto svc = services_.find(t->service);
+    auto image = svc != services_.end() ? d_.images->resolve(svc->second.spec.image)
+                                        : Result<runtime::ImageRecord>(Error::msg("no service"));
     json eps = json::array();
     for (const auto& ep : t->endpoints)
       eps.push_back(json{{"network", ep.network}, {"ip", ep.ip.str()}, {"prefix", ep.prefix}});
@@ -676,6 +715,7 @@ json Orchestrator::Impl::assignmentFor(const NodeState& n) const {
                          {"stack", t->stack},
                          {"slot", t->slot},
                          {"specVersion", t->specVersion},
+                         {"imageId", image.ok() ? image->id : ""},
                          {"endpoints", eps}});
     stacks.insert(t->stack);
     services.insert(t->service);

@@ -122,9 +122,9 @@ struct Task {
   uint64_t slot = 0;
   uint64_t specVersion = 0;
   std::string image;  // as the user wrote it
-  std::string imageId;
+  std::string imageId;  // worker: the manager's image id for it ("" = any under the tag)
   std::string desiredState = "Running";
-  // New Pending Assigned Starting Running | Complete Failed Shutdown Rejected Orphaned
+  // New Pending Assigned Preparing Starting Running | Complete Failed Shutdown Rejected Orphaned
   std::string state = "New";
   std::string error;
   SysClock::time_point created, since, started, finished;
@@ -139,8 +139,8 @@ struct Task {
   TimerHandle* drainTimer = nullptr;
   bool reported = false;  // worker: its final state went to the manager in a heartbeat
   bool live() const {
-    return state == "New" || state == "Pending" || state == "Assigned" || state == "Starting" ||
-           state == "Running";
+    return state == "New" || state == "Pending" || state == "Assigned" || state == "Preparing" ||
+           state == "Starting" || state == "Running";
   }
   std::string name() const { return service + "." + std::to_string(slot); }
 };
@@ -186,6 +186,9 @@ struct StackState {
 class Orchestrator::Impl {
  public:
   explicit Impl(OrchestratorDeps deps) : d_(std::move(deps)) {}
+  // Destroyed without shutdown() (tests, a failed start): the recurring
+  // cluster timer must not fire into a dead object.
+  ~Impl() { cancelTimer(clusterTimer_); }
 
   OrchestratorDeps d_;
   bool swarm_ = false;
@@ -230,6 +233,9 @@ class Orchestrator::Impl {
   void orphanTasksOn(const std::string& nodeId, const std::string& why);
   ApiResult<json> clusterJoin(const json& body, const std::string& peer);
   ApiResult<json> clusterHeartbeat(const json& body);
+  NodeState* authenticate(const json& body);
+  ApiResult<json> clusterImage(const json& body);
+  ApiResult<json> clusterLayer(const json& body);
   void takeReports(NodeState& n, const json& reports);
   json assignmentFor(const NodeState& n) const;
   std::vector<overlay::Peer> peersFor(const std::string& nodeId) const;
@@ -239,6 +245,7 @@ class Orchestrator::Impl {
   // ---- worker -----------------------------------------------------------
   std::string managerAddr_, nodeSecret_;
   std::set<std::string> agentListeners_;  // published ports bound by an assignment
+  std::map<std::string, std::string> listenerErrors_;  // ports that could not be bound: why
   bool heartbeatBusy_ = false;
   bool managerReachable_ = true;
   std::unique_ptr<ClusterClient> ownClient_;
@@ -247,6 +254,13 @@ class Orchestrator::Impl {
   void heartbeat();
   json reportTasks();
   void applyAssignment(const json& a);
+  // Images a task needs that this node lacks come from the manager, layer
+  // by layer (only those missing here), verified by content on import.
+  std::set<std::string> fetching_;  // image ids being fetched
+  void fetchImage(const std::string& imageId);
+  void fetchLayers(const std::string& imageId, std::string config, std::string tag,
+                   std::vector<std::string> missing);
+  void imageFetched(const std::string& imageId, const std::string& error);
   void leaveAsWorker(const std::string& why);
 
   // ---- persistence ------------------------------------------------------
