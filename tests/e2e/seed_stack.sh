@@ -141,6 +141,9 @@ check "container exec runs in the replica's namespaces" \
 rc=0
 skiff container exec "$cid" /nosuch >/dev/null 2>&1 || rc=$?
 check "container exec of a missing command exits 127" test "$rc" -eq 127
+# Docker's default seccomp profile is on (2 = filter) and the app still serves.
+check "the replica runs under a seccomp filter" \
+  test "$(awk '/^Seccomp:/ {print $2}' "/proc/$pid/status")" = 2
 
 echo "metrics"
 metrics=$(lab_exec curl -sS --max-time 5 http://127.0.0.1:9323/metrics)
