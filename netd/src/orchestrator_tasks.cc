@@ -177,6 +177,10 @@ void Orchestrator::Impl::runTask(ServiceState& svc, Task& t) {
   c.hostname = svc.spec.hostname.empty() ? t.containerId.substr(0, 12)
                                          : expandTemplate(svc.spec.hostname, templ);
   c.limits = svc.spec.limits;
+  // security_opt: Docker's default seccomp profile unless the service says
+  // seccomp=unconfined or names its own profile.
+  c.seccomp = runtime::seccompModeOf(svc.spec.seccomp);
+  c.seccompProfile = svc.spec.seccompProfile;
   if (c.argv.empty()) {
     rejectTask(t, "no command specified");
     return;

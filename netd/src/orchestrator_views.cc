@@ -308,7 +308,8 @@ ApiResult<json> Orchestrator::inspectContainer(const std::string& ref) const {
               {"HostConfig",
                {{"Memory", t->spec.limits.memoryBytes},
                 {"NanoCpus", static_cast<int64_t>(t->spec.limits.cpus * 1e9)},
-                {"PidsLimit", t->spec.limits.pids}}},
+                {"PidsLimit", t->spec.limits.pids},
+                {"SecurityOpt", runtime::securityOptOf(t->spec.seccomp, t->spec.seccompProfile)}}},
               {"NetworkSettings", {{"Networks", nets}}}};
 }
 

@@ -10,8 +10,8 @@
 #include <stdexcept>
 #include <type_traits>
 
-#include "skiff/runtime/seccomp.h"
 #include "skiff/runtime/names.h"
+#include "skiff/runtime/seccomp.h"
 #include "skiff/runtime/stack.h"
 
 namespace skiff::runtime {

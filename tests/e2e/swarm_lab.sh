@@ -142,6 +142,13 @@ check "service ps: 2/2/2 over skiff-lab-1..3" \
 for n in 1 2 3; do
   check "host $n runs 2 replicas (its container ls)" test "$(containers_on "$n")" -eq 2
 done
+# Only host 1 built the image (scripts/lab up): the workers fetched it from
+# the manager, and hold the same image id.
+want_image=$(on 1 image ls -q 2>/dev/null | head -n1 || true)
+for n in 2 3; do
+  check "host $n fetched the manager's image (same id $want_image)" \
+    test -n "$want_image" -a "$(on "$n" image ls -q 2>/dev/null | head -n1 || true)" = "$want_image"
+done
 
 echo "routing mesh"
 mesh_ok() { [ "$(answered 3 1)" -eq 1 ]; }
