@@ -75,6 +75,11 @@ void Orchestrator::Impl::persistNode(const NodeState& n) {
 
 void Orchestrator::Impl::stopClusterTimer() { cancelTimer(clusterTimer_); }
 
+std::string Orchestrator::Impl::managerAddr() const {
+  return (advertiseAddr_.empty() ? std::string("127.0.0.1") : advertiseAddr_) + ":" +
+         listenAddr_.substr(listenAddr_.rfind(':') + 1);
+}
+
 Status Orchestrator::Impl::startManager() {
   if (!clusterListening_ && d_.clusterListen && !listenAddr_.empty()) {
     SKIFF_TRY(d_.clusterListen(listenAddr_));
@@ -345,11 +350,9 @@ ApiResult<json> Orchestrator::swarmInit(const std::string& advertiseAddr,
   m.persistSwarm();
   log::info("netd", "swarm initialized: node ", m.nodeId_, " is now a manager",
             advertise.empty() ? "" : " (advertising " + advertise + ")");
-  std::string managerAddr = (advertise.empty() ? std::string("127.0.0.1") : advertise) + ":" +
-                            listen.substr(listen.rfind(':') + 1);
   return json{{"nodeId", m.nodeId_},
               {"workerToken", makeJoinToken(m.clusterKey_, m.workerSecret_)},
-              {"managerAddr", managerAddr}};
+              {"managerAddr", m.managerAddr()}};
 }
 
 ApiResult<json> Orchestrator::joinToken(const std::string& role, bool rotate) {
@@ -362,9 +365,9 @@ ApiResult<json> Orchestrator::joinToken(const std::string& role, bool rotate) {
     m.persistSwarm();
     log::info("netd", "the ", role, " join token was rotated");
   }
-  std::string addr = (m.advertiseAddr_.empty() ? std::string("127.0.0.1") : m.advertiseAddr_) +
-                     ":" + m.listenAddr_.substr(m.listenAddr_.rfind(':') + 1);
-  return json{{"role", role}, {"token", makeJoinToken(m.clusterKey_, secret)}, {"managerAddr", addr}};
+  return json{{"role", role},
+              {"token", makeJoinToken(m.clusterKey_, secret)},
+              {"managerAddr", m.managerAddr()}};
 }
 
 ApiResult<json> Orchestrator::nodes() const {
@@ -407,8 +410,7 @@ ApiResult<json> Orchestrator::inspectNode(const std::string& ref) const {
   if (n->role == NodeRole::kManager) {
     out["ManagerStatus"] = json{{"Leader", true},
                                 {"Reachability", "reachable"},
-                                {"Addr", n->addr + ":" + m.listenAddr_.substr(
-                                                               m.listenAddr_.rfind(':') + 1)}};
+                                {"Addr", m.managerAddr()}};
   }
   return out;
 }
@@ -703,9 +705,6 @@ json Orchestrator::Impl::assignmentFor(const NodeState& n) const {
   std::set<std::string> stacks, services;
   for (const auto& [id, t] : tasks_) {
     if (t->node != n.id || !t->live() || t->stopRequested || t->state == "Pending") continue;
-    auto svc = services_.find(t->service);
-    auto image = svc != services_.end() ? d_.images->resolve(svc->second.spec.image)
-                                        : Result<runtime::ImageRecord>(Error::msg("no service"));
     json eps = json::array();
     for (const auto& ep : t->endpoints)
       eps.push_back(json{{"network", ep.network}, {"ip", ep.ip.str()}, {"prefix", ep.prefix}});
@@ -715,7 +714,7 @@ json Orchestrator::Impl::assignmentFor(const NodeState& n) const {
                          {"stack", t->stack},
                          {"slot", t->slot},
                          {"specVersion", t->specVersion},
-                         {"imageId", image.ok() ? image->id : ""},
+                         {"imageId", t->imageId},
                          {"endpoints", eps}});
     stacks.insert(t->stack);
     services.insert(t->service);

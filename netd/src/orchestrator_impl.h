@@ -122,7 +122,9 @@ struct Task {
   uint64_t slot = 0;
   uint64_t specVersion = 0;
   std::string image;  // as the user wrote it
-  std::string imageId;  // worker: the manager's image id for it ("" = any under the tag)
+  // The image id it runs: resolved once when the manager assigns it (workers
+  // fetch that id if they lack it) or when a node starts it.
+  std::string imageId;
   std::string desiredState = "Running";
   // New Pending Assigned Preparing Starting Running | Complete Failed Shutdown Rejected Orphaned
   std::string state = "New";
@@ -221,6 +223,8 @@ class Orchestrator::Impl {
   bool clusterListening_ = false;
 
   void persistNode(const NodeState& n);
+  // Where nodes reach this manager: "<advertise or 127.0.0.1>:<cluster port>".
+  std::string managerAddr() const;
   Status startManager();  // cluster listener + node watch (init, restore)
   void managerTick();
   NodeState* findNode(const std::string& ref);

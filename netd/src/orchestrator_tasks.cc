@@ -122,6 +122,14 @@ void Orchestrator::Impl::assignTask(ServiceState& svc, Task& t) {
     runTask(svc, t);
     return;
   }
+  // Pinned now, once: every later assignment names this id without reading
+  // the image store again.
+  auto image = d_.images->resolve(svc.spec.image);
+  if (!image.ok()) {
+    rejectTask(t, image.error().message);
+    return;
+  }
+  t.imageId = image->id;
   setState(t, "Assigned");
   log::info("netd", "task ", t.name(), " assigned to node ", nodeName(t.node));
 }

@@ -95,10 +95,7 @@ ApiResult<json> Orchestrator::info() const {
                 {"state", m.inSwarm() ? "active" : "inactive"},
                 {"role", m.swarm_ ? "manager" : m.worker_ ? "worker" : ""},
                 {"nodeAddr", m.advertiseAddr_},
-                {"managerAddr", m.swarm_    ? m.advertiseAddr_ + ":" + m.listenAddr_.substr(
-                                                                     m.listenAddr_.rfind(':') + 1)
-                                : m.worker_ ? m.managerAddr_
-                                            : ""},
+                {"managerAddr", m.swarm_ ? m.managerAddr() : m.managerAddr_},
                 {"nodes", m.swarm_ ? m.nodes_.size() : 0},
                 {"createdAt", m.swarm_ ? rfc3339(m.swarmCreated_) : ""}}},
               {"version", "0.1.0"},
