@@ -6,22 +6,18 @@
 
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
-#include "src/commands.h"
-#include "src/exec.h"
-#include "src/swarm_commands.h"
 #include "skiff/cli/args.h"
 #include "skiff/cli/format.h"
 #include "skiff/cli/http_client.h"
@@ -29,9 +25,11 @@
 #include "skiff/cli/template.h"
 #include "skiff/cli/views.h"
 #include "skiff/common/log.h"
-
 #include "skiff/runtime/compose.h"
 #include "skiff/runtime/stack.h"
+#include "src/commands.h"
+#include "src/exec.h"
+#include "src/swarm_commands.h"
 
 extern char** environ;
 
@@ -91,7 +89,8 @@ void printPretty(const json& s) {
   std::cout << "Name:\t\t" << str(s, {"Spec", "Name"}) << "\n";
   if (const json* labels = at(s, {"Spec", "Labels"}); labels && labels->is_object() && !labels->empty()) {
     std::cout << "Labels:\n";
-    for (const auto& [k, v] : labels->items()) std::cout << " " << k << "=" << (v.is_string() ? v.get<std::string>() : v.dump()) << "\n";
+    for (const auto& [k, v] : labels->items())
+      std::cout << " " << k << "=" << (v.is_string() ? v.get<std::string>() : v.dump()) << "\n";
   }
   if (at(s, {"Spec", "Mode", "Replicated"})) {
     std::cout << "Service Mode:\tReplicated\n";
@@ -174,9 +173,11 @@ int run(int argc, char** argv) {
     printMessages(*answer);
     return 0;
   });
-  auto* stackConfig = stack->add_subcommand("config", "Outputs the final config file, after doing merges and interpolations");
+  auto* stackConfig =
+      stack->add_subcommand("config", "Outputs the final config file, after doing merges and interpolations");
   stackConfig->add_option("-c,--compose-file", composeFile, "Path to a Compose file")->required();
-  stackConfig->add_option("--format", configFormat, "Output format (yaml|json)")->check(CLI::IsMember({"yaml", "json"}));
+  stackConfig->add_option("--format", configFormat, "Output format (yaml|json)")
+      ->check(CLI::IsMember({"yaml", "json"}));
   bind(stackConfig, [&] {
     auto spec = loadCompose(composeFile);
     if (!spec) return 1;
@@ -187,8 +188,9 @@ int run(int argc, char** argv) {
     }
     return 0;
   });
-  commands.addListCommand(stack, "List stacks", "Format output using a custom template", "", stackView(), "/v1/stacks",
-                          [](const json& answer, const ListFlags&) -> Result<std::vector<Row>> { return stackRows(answer); });
+  commands.addListCommand(
+      stack, "List stacks", "Format output using a custom template", "", stackView(), "/v1/stacks",
+      [](const json& answer, const ListFlags&) -> Result<std::vector<Row>> { return stackRows(answer); });
   commands.addTaskPsCommand(stack, "List the tasks in the stack", "STACK", "Stack name", "stack",
                             [](const json& answer, const ListFlags& flags) -> Result<std::vector<Row>> {
                               if (answer.is_array() && answer.empty()) {
@@ -209,9 +211,10 @@ int run(int argc, char** argv) {
 
   // --- service ---
   auto* service = app.add_subcommand("service", "Manage services")->require_subcommand(1);
-  commands.addListCommand(service, "List services", "Pretty-print services using a Go template", "Only display IDs",
-                          serviceView(), "/v1/services",
-                          [](const json& answer, const ListFlags&) -> Result<std::vector<Row>> { return serviceRows(answer); });
+  commands.addListCommand(
+      service, "List services", "Pretty-print services using a Go template", "Only display IDs", serviceView(),
+      "/v1/services",
+      [](const json& answer, const ListFlags&) -> Result<std::vector<Row>> { return serviceRows(answer); });
   commands.addTaskPsCommand(service, "List the tasks of a service", "SERVICE", "Service name", "service",
                             [](const json& answer, const ListFlags& flags) -> Result<std::vector<Row>> {
                               return taskRows(answer, nowSeconds(), flags.noTrunc || flags.quiet);
@@ -238,8 +241,8 @@ int run(int argc, char** argv) {
       return true;
     });
   });
-  commands.addInspectCommand(service, "Display detailed information on one or more services", "SERVICE", "Service names",
-                             "/v1/services/", printPretty);
+  commands.addInspectCommand(service, "Display detailed information on one or more services", "SERVICE",
+                             "Service names", "/v1/services/", printPretty);
   auto* serviceLogs = service->add_subcommand("logs", "Fetch the logs of a service");
   serviceLogs->add_option("SERVICE", serviceName, "Service name")->required();
   bind(serviceLogs, [&] {
@@ -353,7 +356,8 @@ int run(int argc, char** argv) {
     if (!buildTag.empty()) {
       auto normalized = normalizeImageTag(buildTag);
       if (!normalized) {
-        std::cerr << "invalid argument \"" << buildTag << "\" for \"-t, --tag\" flag: " << normalized.error().message << "\n";
+        std::cerr << "invalid argument \"" << buildTag << "\" for \"-t, --tag\" flag: " << normalized.error().message
+                  << "\n";
         return 1;
       }
       tag = normalized.value();
@@ -372,10 +376,9 @@ int run(int argc, char** argv) {
     printMessages(*answer, "log");
     return 0;
   });
-  commands.addListCommand(image, "List images", "Pretty-print images using a Go template", "Only show image IDs",
-                          imageView(), "/v1/images", [](const json& answer, const ListFlags&) -> Result<std::vector<Row>> {
-                            return imageRows(answer, nowSeconds());
-                          });
+  commands.addListCommand(
+      image, "List images", "Pretty-print images using a Go template", "Only show image IDs", imageView(), "/v1/images",
+      [](const json& answer, const ListFlags&) -> Result<std::vector<Row>> { return imageRows(answer, nowSeconds()); });
   std::string tagSource, tagTarget;
   auto* imageTag = image->add_subcommand("tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE");
   imageTag->add_option("SOURCE_IMAGE", tagSource, "Source image[:tag] or ID")->required();
@@ -383,7 +386,8 @@ int run(int argc, char** argv) {
   bind(imageTag, [&] {
     auto target = normalizeImageTag(tagTarget);
     if (!target) {
-      std::cerr << "Error parsing reference: \"" << tagTarget << "\" is not a valid repository/tag: " << target.error().message << "\n";
+      std::cerr << "Error parsing reference: \"" << tagTarget
+                << "\" is not a valid repository/tag: " << target.error().message << "\n";
       return 1;
     }
     return daemon().call("POST", "/v1/images/tag", json{{"source", tagSource}, {"target", target.value()}}) ? 0 : 1;
@@ -411,9 +415,10 @@ int run(int argc, char** argv) {
 
   // --- network ---
   auto* network = app.add_subcommand("network", "Manage networks")->require_subcommand(1);
-  commands.addListCommand(network, "List networks", "Pretty-print networks using a Go template",
-                          "Only display network IDs", networkView(), "/v1/networks",
-                          [](const json& answer, const ListFlags&) -> Result<std::vector<Row>> { return networkRows(answer); });
+  commands.addListCommand(
+      network, "List networks", "Pretty-print networks using a Go template", "Only display network IDs", networkView(),
+      "/v1/networks",
+      [](const json& answer, const ListFlags&) -> Result<std::vector<Row>> { return networkRows(answer); });
   commands.addInspectCommand(network, "Display detailed information on one or more networks", "NETWORK",
                              "Network names or IDs", "/v1/networks/");
 

@@ -72,15 +72,12 @@ int main(int argc, char** argv) {
   std::string listenAddr;
   double heartbeatSeconds = 1;
   app.add_option("--socket", socketPath, "API socket path")->capture_default_str();
-  app.add_option("--data-root", dataRoot, "state, images, containers and volumes")
-      ->capture_default_str();
-  app.add_option("--metrics-addr", metricsAddr, "Prometheus endpoint (host:port, empty = off)")
-      ->capture_default_str();
+  app.add_option("--data-root", dataRoot, "state, images, containers and volumes")->capture_default_str();
+  app.add_option("--metrics-addr", metricsAddr, "Prometheus endpoint (host:port, empty = off)")->capture_default_str();
   app.add_option("--log-level", logLevel, "debug|info|warn|error")->capture_default_str();
   app.add_option("--cgroup-parent", cgroupParent, "cgroup under which replicas' groups are made")
       ->capture_default_str();
-  app.add_option("--proxy-threads", proxyThreads, "routing-mesh proxy threads (0 = cores)")
-      ->capture_default_str();
+  app.add_option("--proxy-threads", proxyThreads, "routing-mesh proxy threads (0 = cores)")->capture_default_str();
   app.add_option("--hostname", nodeHostname,
                  "this node's name in the swarm (default: the host name; labs run several nodes "
                  "on one host)");
@@ -128,8 +125,7 @@ int main(int argc, char** argv) {
   // "clean up" the first one's replicas as leftovers.
   UniqueFd lock(::open((dataRoot + "/netd.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!lock || ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
-    return fatal("another netd is running with data root " + dataRoot + " (" + dataRoot +
-                 "/netd.lock is locked)");
+    return fatal("another netd is running with data root " + dataRoot + " (" + dataRoot + "/netd.lock is locked)");
   }
 
   auto store = netd::Store::open(dataRoot + "/state.db");
@@ -141,11 +137,11 @@ int main(int argc, char** argv) {
   // The proxy holds two fds per connection on every published port; the
   // replicas start with the limit netd was given.
   uint64_t containerNofile = proxy::raiseFdLimit();
-  auto launcher = runtime::makeLinuxLauncher(
-      *cgroups,
-      // The kernel's own link to this binary: it still works after the file
-      // on disk was replaced by an upgrade (readlink would then give "... (deleted)").
-      "/proc/self/exe", containerNofile);
+  auto launcher =
+      runtime::makeLinuxLauncher(*cgroups,
+                                 // The kernel's own link to this binary: it still works after the file
+                                 // on disk was replaced by an upgrade (readlink would then give "... (deleted)").
+                                 "/proc/self/exe", containerNofile);
 
   auto netlink = overlay::openNetlink();
   if (!netlink.ok()) return fatal("netlink: " + netlink.error().message);
@@ -176,8 +172,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<netd::HttpServer> clusterServer;
   netd::Api* apiPtr = nullptr;
   deps.clusterListen = [&](const std::string& addr) -> Status {
-    clusterServer = std::make_unique<netd::HttpServer>(
-        &loop, [&](const netd::HttpRequest& r) { return apiPtr->handleCluster(r); });
+    clusterServer =
+        std::make_unique<netd::HttpServer>(&loop, [&](const netd::HttpRequest& r) { return apiPtr->handleCluster(r); });
     auto st = clusterServer->listenTcp(listenAddr.empty() ? addr : listenAddr);
     if (!st.ok()) {
       clusterServer.reset();
@@ -259,8 +255,8 @@ int main(int argc, char** argv) {
   uv_signal_start(&sctx.term, onSignal, SIGTERM);
   uv_signal_start(&sctx.intr, onSignal, SIGINT);
 
-  log::info("netd", "listening on ", socketPath, " (data root ", dataRoot, ", cgroup ",
-            cgroupVersion, ", metrics ", metricsAddr.empty() ? "off" : metricsAddr, ")");
+  log::info("netd", "listening on ", socketPath, " (data root ", dataRoot, ", cgroup ", cgroupVersion, ", metrics ",
+            metricsAddr.empty() ? "off" : metricsAddr, ")");
   uv_run(&loop, UV_RUN_DEFAULT);
 
   orchestrator.reset();

@@ -6,13 +6,12 @@
 
 #include <signal.h>
 
+#include <CLI/CLI.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "skiff/common/log.h"
 #include "skiff/proxy/proxy.h"

@@ -59,8 +59,6 @@ Result<std::string> normalizeImageTag(std::string_view ref) {
   return repository + ":" + tag;
 }
 
-Status validateStackName(std::string_view name) {
-  return runtime::checkName(runtime::NameKind::kStack, name);
-}
+Status validateStackName(std::string_view name) { return runtime::checkName(runtime::NameKind::kStack, name); }
 
 }  // namespace skiff::cli

@@ -93,7 +93,8 @@ CLI::App* Commands::addListCommand(CLI::App* parent, const std::string& help, co
                                    const std::string& quietHelp, const ListView& view, const std::string& path,
                                    RowsFn rows) {
   auto* cmd = parent->add_subcommand("ls", help)->alias("list");
-  ListFlags& flags = addList(cmd, view, [path](const ListFlags&) { return path; }, std::move(rows));
+  ListFlags& flags = addList(
+      cmd, view, [path](const ListFlags&) { return path; }, std::move(rows));
   cmd->add_option("--format", flags.format, formatHelp);
   if (!quietHelp.empty()) cmd->add_flag("-q,--quiet", flags.quiet, quietHelp);
   return cmd;

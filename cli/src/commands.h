@@ -5,14 +5,13 @@
 // the whole line is parsed (so -H anywhere counts): a builder only stores it.
 // Part of the executable (it needs CLI11); the pure parts are in list.h.
 
+#include <CLI/CLI.hpp>
 #include <deque>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 
 #include "skiff/cli/list.h"
 #include "skiff/cli/views.h"
@@ -79,8 +78,7 @@ class Commands {
 
   // `<parent> ls` (alias list) with --format, then -q unless quietHelp is empty.
   CLI::App* addListCommand(CLI::App* parent, const std::string& help, const std::string& formatHelp,
-                           const std::string& quietHelp, const ListView& view, const std::string& path,
-                           RowsFn rows);
+                           const std::string& quietHelp, const ListView& view, const std::string& path, RowsFn rows);
 
   // `<parent> ps TARGET` of tasks, GET /v1/tasks?<queryKey>=TARGET, with
   // --format, --no-trunc and -q.

@@ -85,8 +85,7 @@ Result<std::vector<UniqueFd>> openCgroupProcs(pid_t pid) {
     if (::mkdir(dir.c_str(), 0700) != 0) return Error::fromErrno("mkdir " + dir);
     if (::mount("cgroup", dir.c_str(), t.fsType.c_str(), 0,
                 t.mountOptions.empty() ? nullptr : t.mountOptions.c_str()) != 0) {
-      return Error::fromErrno("mount the " + (t.controllers.empty() ? t.fsType : t.controllers) +
-                              " hierarchy");
+      return Error::fromErrno("mount the " + (t.controllers.empty() ? t.fsType : t.controllers) + " hierarchy");
     }
     t.procsFile = dir + (t.path == "/" ? "" : t.path) + "/cgroup.procs";
   }
@@ -326,7 +325,8 @@ Result<int> execInContainer(pid_t pid, const ExecOptions& options) {
 
   // Like system(3): while the command runs, ^C belongs to it, not to us; a
   // closed stdout of ours must not kill us before we reap it.
-  struct sigaction ignore{}, oldInt{}, oldQuit{}, oldPipe{};
+  struct sigaction ignore {
+  }, oldInt{}, oldQuit{}, oldPipe{};
   ignore.sa_handler = SIG_IGN;
   ::sigaction(SIGINT, &ignore, &oldInt);
   ::sigaction(SIGQUIT, &ignore, &oldQuit);

@@ -47,10 +47,14 @@ Result<std::string> dechunk(std::string_view data) {
     size_t size = 0;
     for (char c : sizeText) {
       int digit;
-      if (c >= '0' && c <= '9') digit = c - '0';
-      else if (c >= 'a' && c <= 'f') digit = c - 'a' + 10;
-      else if (c >= 'A' && c <= 'F') digit = c - 'A' + 10;
-      else return Error::msg("malformed chunked body: bad chunk size \"" + std::string(sizeText) + "\"");
+      if (c >= '0' && c <= '9')
+        digit = c - '0';
+      else if (c >= 'a' && c <= 'f')
+        digit = c - 'a' + 10;
+      else if (c >= 'A' && c <= 'F')
+        digit = c - 'A' + 10;
+      else
+        return Error::msg("malformed chunked body: bad chunk size \"" + std::string(sizeText) + "\"");
       if (size > (kMaxResponseBytes >> 4)) return Error::msg("malformed chunked body: chunk too large");
       size = size * 16 + static_cast<size_t>(digit);
     }

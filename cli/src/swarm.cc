@@ -40,8 +40,7 @@ bool validPort(std::string_view port) {
 }
 
 std::string joinCommand(const json& token, const json& addr) {
-  return "    skiff swarm join --token " +
-         (token.is_string() ? token.get<std::string>() : std::string()) + " " +
+  return "    skiff swarm join --token " + (token.is_string() ? token.get<std::string>() : std::string()) + " " +
          (addr.is_string() ? addr.get<std::string>() : std::string()) + "\n\n";
 }
 
@@ -91,13 +90,10 @@ Result<std::string> withSwarmPort(std::string_view addr, bool emptyHostIsAny) {
 
 std::string swarmInitText(const json& answer) {
   const json empty;
-  const json& token =
-      answer.is_object() && answer.contains("workerToken") ? answer["workerToken"] : empty;
-  const json& addr =
-      answer.is_object() && answer.contains("managerAddr") ? answer["managerAddr"] : empty;
+  const json& token = answer.is_object() && answer.contains("workerToken") ? answer["workerToken"] : empty;
+  const json& addr = answer.is_object() && answer.contains("managerAddr") ? answer["managerAddr"] : empty;
   return "Swarm initialized: current node (" + cell(answer, "nodeId") + ") is now a manager.\n\n" +
-         "To add a worker to this swarm, run the following command:\n\n" +
-         joinCommand(token, addr) +
+         "To add a worker to this swarm, run the following command:\n\n" + joinCommand(token, addr) +
          "To add a manager to this swarm, run 'skiff swarm join-token manager' and follow the "
          "instructions.\n\n";
 }
@@ -113,10 +109,8 @@ std::string joinTokenText(const json& answer, std::string_view role, bool rotate
   if (rotate) out += "Successfully rotated " + std::string(role) + " join token.\n\n";
   const json empty;
   const json& token = answer.is_object() && answer.contains("token") ? answer["token"] : empty;
-  const json& addr =
-      answer.is_object() && answer.contains("managerAddr") ? answer["managerAddr"] : empty;
-  out += "To add a " + std::string(role) + " to this swarm, run the following command:\n\n" +
-         joinCommand(token, addr);
+  const json& addr = answer.is_object() && answer.contains("managerAddr") ? answer["managerAddr"] : empty;
+  out += "To add a " + std::string(role) + " to this swarm, run the following command:\n\n" + joinCommand(token, addr);
   return out;
 }
 
@@ -178,10 +172,8 @@ std::string goTimeText(std::string_view text) {
 
 std::string nodePrettyText(const json& node) {
   std::string out = "ID:\t\t\t" + textAt(node, {"ID"}) + "\n";
-  if (const std::string name = textAt(node, {"Spec", "Name"}); !name.empty())
-    out += "Name:\t\t\t" + name + "\n";
-  if (node.is_object() && node.contains("Spec") && node["Spec"].is_object() &&
-      node["Spec"].contains("Labels")) {
+  if (const std::string name = textAt(node, {"Spec", "Name"}); !name.empty()) out += "Name:\t\t\t" + name + "\n";
+  if (node.is_object() && node.contains("Spec") && node["Spec"].is_object() && node["Spec"].contains("Labels")) {
     const json& labels = node["Spec"]["Labels"];
     if (labels.is_object() && !labels.empty()) {
       out += "Labels:\n";
@@ -202,14 +194,12 @@ std::string nodePrettyText(const json& node) {
     out += " Message:              \t" + prettyPrint(message) + "\n";
   }
   out += " Availability:         \t" + prettyPrint(textAt(node, {"Spec", "Availability"})) + "\n";
-  if (const std::string addr = textAt(node, {"Status", "Addr"}); !addr.empty())
-    out += " Address:\t\t" + addr + "\n";
+  if (const std::string addr = textAt(node, {"Status", "Addr"}); !addr.empty()) out += " Address:\t\t" + addr + "\n";
   if (node.is_object() && node.contains("ManagerStatus") && node["ManagerStatus"].is_object()) {
     const json& manager = node["ManagerStatus"];
     std::string reachability = textAt(manager, {"Reachability"});
     if (reachability.empty()) reachability = "reachable";
-    const bool leader = manager.contains("Leader") && manager["Leader"].is_boolean() &&
-                        manager["Leader"].get<bool>();
+    const bool leader = manager.contains("Leader") && manager["Leader"].is_boolean() && manager["Leader"].get<bool>();
     out += "Manager Status:\n";
     out += " Address:\t\t" + textAt(manager, {"Addr"}) + "\n";
     out += " Raft Status:\t\t" + prettyPrint(reachability) + "\n";

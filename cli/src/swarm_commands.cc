@@ -28,8 +28,7 @@ std::optional<std::string> resolveNodeName(const Daemon& daemon, const std::stri
   if (name != "self") return name;
   auto info = daemon.call("GET", "/v1/info");
   if (!info) return std::nullopt;
-  const std::string id =
-      info->is_object() && info->contains("swarm") ? cell((*info)["swarm"], "nodeId") : "";
+  const std::string id = info->is_object() && info->contains("swarm") ? cell((*info)["swarm"], "nodeId") : "";
   if (!id.empty()) return id;
   // No node ID: this node is probably no manager (or in no swarm). A swarm
   // route gets the daemon's own words for it, as docker does.
@@ -47,10 +46,8 @@ void SwarmCommands::addSwarm(CLI::App& app) {
   auto* swarm = app.add_subcommand("swarm", "Manage the swarm")->require_subcommand(1);
 
   auto* init = swarm->add_subcommand("init", "Initialize a swarm (this node becomes its manager)");
-  init->add_option("--advertise-addr", advertiseAddr_,
-                   "Advertised address (format: \"<ip|interface>[:port]\")");
-  init->add_option("--listen-addr", listenAddr_,
-                   "Listen address (format: \"<ip|interface>[:port]\")")
+  init->add_option("--advertise-addr", advertiseAddr_, "Advertised address (format: \"<ip|interface>[:port]\")");
+  init->add_option("--listen-addr", listenAddr_, "Listen address (format: \"<ip|interface>[:port]\")")
       ->capture_default_str();
   commands_.bind(init, [this] { return this->init(); });
 
@@ -62,10 +59,8 @@ void SwarmCommands::addSwarm(CLI::App& app) {
 
   auto* join = swarm->add_subcommand("join", "Join a swarm as a node and/or manager");
   join->add_option("--token", token_, "Token for entry into the swarm");
-  join->add_option("--advertise-addr", advertiseAddr_,
-                   "Advertised address (format: \"<ip|interface>[:port]\")");
-  join->add_option("HOST:PORT", remoteAddr_, "A manager of the swarm (port 2377 when omitted)")
-      ->required();
+  join->add_option("--advertise-addr", advertiseAddr_, "Advertised address (format: \"<ip|interface>[:port]\")");
+  join->add_option("HOST:PORT", remoteAddr_, "A manager of the swarm (port 2377 when omitted)")->required();
   commands_.bind(join, [this] { return this->join(); });
 
   auto* leave = swarm->add_subcommand("leave", "Leave the swarm");
@@ -76,16 +71,13 @@ void SwarmCommands::addSwarm(CLI::App& app) {
 void SwarmCommands::addNode(CLI::App& app) {
   auto* node = app.add_subcommand("node", "Manage swarm nodes")->require_subcommand(1);
 
-  commands_.addListCommand(node, "List nodes in the swarm", "Format output using a custom template",
-                           "Only display IDs", nodeView(), "/v1/nodes",
-                           [](const json& answer, const ListFlags&) -> Result<std::vector<Row>> {
-                             return nodeRows(answer);
-                           });
+  commands_.addListCommand(
+      node, "List nodes in the swarm", "Format output using a custom template", "Only display IDs", nodeView(),
+      "/v1/nodes", [](const json& answer, const ListFlags&) -> Result<std::vector<Row>> { return nodeRows(answer); });
 
   commands_.addInspectCommand(
-      node, "Display detailed information on one or more nodes", "NODE",
-      "Node IDs, ID prefixes, hostnames or self", "/v1/nodes/",
-      [](const json& n) { std::cout << nodePrettyText(n); }, resolveNodeName);
+      node, "Display detailed information on one or more nodes", "NODE", "Node IDs, ID prefixes, hostnames or self",
+      "/v1/nodes/", [](const json& n) { std::cout << nodePrettyText(n); }, resolveNodeName);
 
   auto* update = node->add_subcommand("update", "Update a node");
   update->add_option("--availability", update_.availability,
@@ -117,9 +109,8 @@ void SwarmCommands::addNode(CLI::App& app) {
 int SwarmCommands::init() const {
   auto listen = withSwarmPort(listenAddr_, /*emptyHostIsAny=*/true);
   if (!listen) return refuse(listen.error());
-  auto answer = commands_.daemon().call(
-      "POST", "/v1/swarm/init",
-      json{{"advertiseAddr", advertiseAddr_}, {"listenAddr", listen.value()}});
+  auto answer = commands_.daemon().call("POST", "/v1/swarm/init",
+                                        json{{"advertiseAddr", advertiseAddr_}, {"listenAddr", listen.value()}});
   if (!answer) return 1;
   std::cout << swarmInitText(*answer);
   return 0;
@@ -127,8 +118,7 @@ int SwarmCommands::init() const {
 
 int SwarmCommands::joinToken() const {
   if (auto role = validateJoinTokenRole(role_); !role) return refuse(role.error());
-  auto answer = commands_.daemon().call("POST", "/v1/swarm/join-token",
-                                        json{{"role", role_}, {"rotate", rotate_}});
+  auto answer = commands_.daemon().call("POST", "/v1/swarm/join-token", json{{"role", role_}, {"rotate", rotate_}});
   if (!answer) return 1;
   std::cout << joinTokenText(*answer, role_, rotate_, quiet_);
   return 0;
@@ -158,8 +148,7 @@ int SwarmCommands::leave() const {
 int SwarmCommands::nodeUpdate() const {
   auto body = nodeUpdateBody(update_);
   if (!body) return refuse(body.error());
-  if (!commands_.daemon().call("POST", "/v1/nodes/" + escapePath(node_) + "/update", body.value()))
-    return 1;
+  if (!commands_.daemon().call("POST", "/v1/nodes/" + escapePath(node_) + "/update", body.value())) return 1;
   std::cout << node_ << "\n";  // docker prints the name as given
   return 0;
 }
@@ -168,8 +157,7 @@ int SwarmCommands::nodeRm() const {
   const Daemon daemon = commands_.daemon();
   // Every node is tried; the exit code is 1 if any was refused.
   return forEachItem(nodes_, [&](const std::string& name) {
-    if (!daemon.call("DELETE", "/v1/nodes/" + escapePath(name) + (force_ ? "?force=1" : "")))
-      return false;
+    if (!daemon.call("DELETE", "/v1/nodes/" + escapePath(name) + (force_ ? "?force=1" : ""))) return false;
     std::cout << name << "\n";
     return true;
   });

@@ -5,10 +5,9 @@
 // in skiff/cli/swarm.h; this file only ties them to flags and the daemon.
 // Part of the executable's command layer (it needs CLI11).
 
+#include <CLI/CLI.hpp>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "commands.h"
 #include "skiff/cli/list.h"

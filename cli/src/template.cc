@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-
 #include <nlohmann/json.hpp>
 
 #include "skiff/cli/format.h"
@@ -140,10 +139,18 @@ std::string Template::renderOne(const Row& row) const {
       return it == row.end() ? std::string() : it->second;
     };
     switch (piece.kind) {
-      case Piece::Kind::kText: out += piece.text; break;
-      case Piece::Kind::kField: out += value(); break;
-      case Piece::Kind::kJsonField: out += nlohmann::json(value()).dump(); break;
-      case Piece::Kind::kJsonRow: out += nlohmann::json(row).dump(); break;
+      case Piece::Kind::kText:
+        out += piece.text;
+        break;
+      case Piece::Kind::kField:
+        out += value();
+        break;
+      case Piece::Kind::kJsonField:
+        out += nlohmann::json(value()).dump();
+        break;
+      case Piece::Kind::kJsonRow:
+        out += nlohmann::json(row).dump();
+        break;
       case Piece::Kind::kUpper: {
         std::string v = value();
         for (auto& c : v) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));

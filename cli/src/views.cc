@@ -94,17 +94,27 @@ std::string cell(const json& object, const std::string& key) {
 }
 
 const ListView& serviceView() {
-  static const ListView view = makeView(
-      {{"ID", "ID"}, {"Name", "NAME"}, {"Mode", "MODE"}, {"Replicas", "REPLICAS"}, {"Image", "IMAGE"},
-       {"Ports", "PORTS"}, {"Stack", "STACK"}},
-      "table {{.ID}}\t{{.Name}}\t{{.Mode}}\t{{.Replicas}}\t{{.Image}}\t{{.Ports}}", "{{.ID}}");
+  static const ListView view =
+      makeView({{"ID", "ID"},
+                {"Name", "NAME"},
+                {"Mode", "MODE"},
+                {"Replicas", "REPLICAS"},
+                {"Image", "IMAGE"},
+                {"Ports", "PORTS"},
+                {"Stack", "STACK"}},
+               "table {{.ID}}\t{{.Name}}\t{{.Mode}}\t{{.Replicas}}\t{{.Image}}\t{{.Ports}}", "{{.ID}}");
   return view;
 }
 
 const ListView& taskView() {
   static const ListView view = makeView(
-      {{"ID", "ID"}, {"Name", "NAME"}, {"Image", "IMAGE"}, {"Node", "NODE"},
-       {"DesiredState", "DESIRED STATE"}, {"CurrentState", "CURRENT STATE"}, {"Error", "ERROR"},
+      {{"ID", "ID"},
+       {"Name", "NAME"},
+       {"Image", "IMAGE"},
+       {"Node", "NODE"},
+       {"DesiredState", "DESIRED STATE"},
+       {"CurrentState", "CURRENT STATE"},
+       {"Error", "ERROR"},
        {"Ports", "PORTS"}},
       "table {{.ID}}\t{{.Name}}\t{{.Image}}\t{{.Node}}\t{{.DesiredState}}\t{{.CurrentState}}\t{{.Error}}\t{{.Ports}}",
       "{{.ID}}");
@@ -113,27 +123,41 @@ const ListView& taskView() {
 
 const ListView& containerView() {
   static const ListView view = makeView(
-      {{"ID", "CONTAINER ID"}, {"Image", "IMAGE"}, {"Command", "COMMAND"}, {"CreatedAt", "CREATED AT"},
-       {"RunningFor", "CREATED"}, {"Status", "STATUS"}, {"State", "STATE"}, {"Ports", "PORTS"},
-       {"Names", "NAMES"}, {"Networks", "NETWORKS"}, {"Pid", "PID"}},
-      "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}",
-      "{{.ID}}");
+      {{"ID", "CONTAINER ID"},
+       {"Image", "IMAGE"},
+       {"Command", "COMMAND"},
+       {"CreatedAt", "CREATED AT"},
+       {"RunningFor", "CREATED"},
+       {"Status", "STATUS"},
+       {"State", "STATE"},
+       {"Ports", "PORTS"},
+       {"Names", "NAMES"},
+       {"Networks", "NETWORKS"},
+       {"Pid", "PID"}},
+      "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}", "{{.ID}}");
   return view;
 }
 
 const ListView& imageView() {
-  static const ListView view = makeView(
-      {{"Repository", "REPOSITORY"}, {"Tag", "TAG"}, {"ID", "IMAGE ID"}, {"CreatedSince", "CREATED"},
-       {"CreatedAt", "CREATED AT"}, {"Size", "SIZE"}},
-      "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}", "{{.ID}}");
+  static const ListView view =
+      makeView({{"Repository", "REPOSITORY"},
+                {"Tag", "TAG"},
+                {"ID", "IMAGE ID"},
+                {"CreatedSince", "CREATED"},
+                {"CreatedAt", "CREATED AT"},
+                {"Size", "SIZE"}},
+               "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}", "{{.ID}}");
   return view;
 }
 
 const ListView& networkView() {
-  static const ListView view = makeView(
-      {{"ID", "NETWORK ID"}, {"Name", "NAME"}, {"Driver", "DRIVER"}, {"Scope", "SCOPE"}, {"VNI", "VNI"},
-       {"Subnet", "SUBNET"}},
-      "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}", "{{.ID}}");
+  static const ListView view = makeView({{"ID", "NETWORK ID"},
+                                         {"Name", "NAME"},
+                                         {"Driver", "DRIVER"},
+                                         {"Scope", "SCOPE"},
+                                         {"VNI", "VNI"},
+                                         {"Subnet", "SUBNET"}},
+                                        "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}", "{{.ID}}");
   return view;
 }
 
@@ -145,25 +169,27 @@ const ListView& stackView() {
 
 const ListView& nodeView() {
   static const ListView view = makeView(
-      {{"ID", "ID"}, {"Hostname", "HOSTNAME"}, {"Status", "STATUS"}, {"Availability", "AVAILABILITY"},
-       {"ManagerStatus", "MANAGER STATUS"}, {"Self", ""}, {"SelfMark", " "}, {"Addr", "ADDRESS"},
-       {"Role", "ROLE"}, {"Tasks", "TASKS"}},
+      {{"ID", "ID"},
+       {"Hostname", "HOSTNAME"},
+       {"Status", "STATUS"},
+       {"Availability", "AVAILABILITY"},
+       {"ManagerStatus", "MANAGER STATUS"},
+       {"Self", ""},
+       {"SelfMark", " "},
+       {"Addr", "ADDRESS"},
+       {"Role", "ROLE"},
+       {"Tasks", "TASKS"}},
       // docker's "{{.ID}} {{if .Self}}*{{else}} {{end}}": every ID cell is
       // two characters wider, "*" marking this node, and the header "ID  ".
       // docker's last column, ENGINE VERSION, has no meaning for netd.
-      "table {{.ID}} {{.SelfMark}}\t{{.Hostname}}\t{{.Status}}\t{{.Availability}}\t{{.ManagerStatus}}",
-      "{{.ID}}");
+      "table {{.ID}} {{.SelfMark}}\t{{.Hostname}}\t{{.Status}}\t{{.Availability}}\t{{.ManagerStatus}}", "{{.ID}}");
   return view;
 }
 
 std::vector<Row> serviceRows(const json& services) {
   return rowsOf(services, [](const json& s) -> Row {
-    return {{"ID", shortId(cell(s, "id"))},
-            {"Name", cell(s, "name")},
-            {"Mode", cell(s, "mode")},
-            {"Replicas", cell(s, "replicas")},
-            {"Image", cell(s, "image")},
-            {"Ports", cell(s, "ports")},
+    return {{"ID", shortId(cell(s, "id"))},    {"Name", cell(s, "name")},   {"Mode", cell(s, "mode")},
+            {"Replicas", cell(s, "replicas")}, {"Image", cell(s, "image")}, {"Ports", cell(s, "ports")},
             {"Stack", cell(s, "stack")}};
   });
 }
@@ -237,17 +263,15 @@ std::vector<Row> imageRows(const json& images, double now) {
 
 std::vector<Row> networkRows(const json& networks) {
   return rowsOf(networks, [](const json& n) -> Row {
-    return {{"ID", shortId(cell(n, "id"))},
-            {"Name", cell(n, "name")},
-            {"Driver", cell(n, "driver")},
-            {"Scope", cell(n, "scope")},
-            {"VNI", cell(n, "vni")},
-            {"Subnet", cell(n, "subnet")}};
+    return {{"ID", shortId(cell(n, "id"))}, {"Name", cell(n, "name")}, {"Driver", cell(n, "driver")},
+            {"Scope", cell(n, "scope")},    {"VNI", cell(n, "vni")},   {"Subnet", cell(n, "subnet")}};
   });
 }
 
 std::vector<Row> stackRows(const json& stacks) {
-  return rowsOf(stacks, [](const json& s) -> Row { return {{"Name", cell(s, "name")}, {"Services", cell(s, "services")}}; });
+  return rowsOf(stacks, [](const json& s) -> Row {
+    return {{"Name", cell(s, "name")}, {"Services", cell(s, "services")}};
+  });
 }
 
 std::vector<Row> nodeRows(const json& nodes) {

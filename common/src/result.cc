@@ -4,8 +4,6 @@
 
 namespace skiff {
 
-Error Error::fromErrno(const std::string& what, int err) {
-  return Error{err, what + ": " + std::strerror(err)};
-}
+Error Error::fromErrno(const std::string& what, int err) { return Error{err, what + ": " + std::strerror(err)}; }
 
 }  // namespace skiff

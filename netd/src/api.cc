@@ -11,9 +11,7 @@ using json = nlohmann::json;
 // Answers carry user bytes (logs, names from the path, parser messages that
 // quote the body): bytes that are not UTF-8 become U+FFFD instead of making
 // dump() throw, which turned a log read into a 400 and an error into a 500.
-std::string dumpReplacing(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
+std::string dumpReplacing(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 HttpResponse ok(const json& body) { return {200, dumpReplacing(body)}; }
 HttpResponse fail(int status, const std::string& message) {
   return {status, dumpReplacing(json{{"message", message}})};
@@ -105,21 +103,17 @@ HttpResponse Api::route(const HttpRequest& r) {
   }
   if (m == "POST" && r.path == "/v1/swarm/join") {
     json b = body();
-    return from(orch_.swarmJoin(b.value("token", ""), b.value("remoteAddr", ""),
-                                b.value("advertiseAddr", "")));
+    return from(orch_.swarmJoin(b.value("token", ""), b.value("remoteAddr", ""), b.value("advertiseAddr", "")));
   }
   if (m == "POST" && r.path == "/v1/swarm/join-token") {
     json b = body();
     return from(orch_.joinToken(b.value("role", "worker"), b.value("rotate", false)));
   }
-  if (m == "POST" && r.path == "/v1/swarm/leave")
-    return from(orch_.swarmLeave(body().value("force", false)));
+  if (m == "POST" && r.path == "/v1/swarm/leave") return from(orch_.swarmLeave(body().value("force", false)));
   if (m == "GET" && r.path == "/v1/nodes") return from(orch_.nodes());
-  if (m == "POST" && match(r.path, "/v1/nodes/*/update", &a))
-    return from(orch_.updateNode(a[0], body()));
+  if (m == "POST" && match(r.path, "/v1/nodes/*/update", &a)) return from(orch_.updateNode(a[0], body()));
   if (m == "GET" && match(r.path, "/v1/nodes/*", &a)) return from(orch_.inspectNode(a[0]));
-  if (m == "DELETE" && match(r.path, "/v1/nodes/*", &a))
-    return from(orch_.removeNode(a[0], flag("force")));
+  if (m == "DELETE" && match(r.path, "/v1/nodes/*", &a)) return from(orch_.removeNode(a[0], flag("force")));
 
   if (m == "GET" && r.path == "/v1/stacks") return from(orch_.listStacks());
   if (match(r.path, "/v1/stacks/*", &a)) {
@@ -136,29 +130,24 @@ HttpResponse Api::route(const HttpRequest& r) {
   if (m == "GET" && match(r.path, "/v1/services/*/logs", &a)) return from(orch_.serviceLogs(a[0]));
   if (m == "POST" && match(r.path, "/v1/services/*/scale", &a)) {
     json b = body();
-    if (!b.contains("replicas") || !b["replicas"].is_number_integer() ||
-        b["replicas"].get<int64_t>() < 0) {
+    if (!b.contains("replicas") || !b["replicas"].is_number_integer() || b["replicas"].get<int64_t>() < 0) {
       return fail(400, "replicas must be a non-negative integer");
     }
     return from(orch_.scaleService(a[0], b["replicas"].get<uint64_t>()));
   }
   if (m == "GET" && match(r.path, "/v1/services/*", &a)) return from(orch_.inspectService(a[0]));
 
-  if (m == "GET" && r.path == "/v1/tasks")
-    return from(orch_.listTasks(q("service"), q("stack"), q("node")));
+  if (m == "GET" && r.path == "/v1/tasks") return from(orch_.listTasks(q("service"), q("stack"), q("node")));
 
   if (m == "GET" && r.path == "/v1/containers") return from(orch_.listContainers(flag("all")));
-  if (m == "GET" && match(r.path, "/v1/containers/*/logs", &a))
-    return from(orch_.containerLogs(a[0]));
-  if (m == "GET" && match(r.path, "/v1/containers/*", &a))
-    return from(orch_.inspectContainer(a[0]));
+  if (m == "GET" && match(r.path, "/v1/containers/*/logs", &a)) return from(orch_.containerLogs(a[0]));
+  if (m == "GET" && match(r.path, "/v1/containers/*", &a)) return from(orch_.inspectContainer(a[0]));
 
   if (m == "POST" && r.path == "/v1/images/build") {
     json b = body();
     std::string context = b.value("context", "");
     std::string tag = b.value("tag", "");
-    if (context.empty() || context[0] != '/')
-      return fail(400, "build context must be an absolute path");
+    if (context.empty() || context[0] != '/') return fail(400, "build context must be an absolute path");
     std::vector<std::string> buildLog;
     auto built = images_.build(context, tag, &buildLog);
     if (!built.ok()) return fail(400, built.error().message);
@@ -177,8 +166,7 @@ HttpResponse Api::route(const HttpRequest& r) {
     json b = body();
     auto st = images_.tag(b.value("source", ""), b.value("target", ""));
     if (!st.ok())
-      return fail(st.error().message.find("not found") != std::string::npos ? 404 : 400,
-                  st.error().message);
+      return fail(st.error().message.find("not found") != std::string::npos ? 404 : 400, st.error().message);
     return ok(json::object());
   }
   if (m == "DELETE" && match(r.path, "/v1/images/*", &a)) {

@@ -36,8 +36,8 @@ Status waitFor(int fd, short events, Clock::time_point deadline, const std::stri
 
 }  // namespace
 
-Result<ClusterReply> clusterPost(const std::string& hostPort, const std::string& path,
-                                 const nlohmann::json& body, std::chrono::milliseconds timeout) {
+Result<ClusterReply> clusterPost(const std::string& hostPort, const std::string& path, const nlohmann::json& body,
+                                 std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   auto colon = hostPort.rfind(':');
   sockaddr_in addr{};
@@ -62,8 +62,8 @@ Result<ClusterReply> clusterPost(const std::string& hostPort, const std::string&
   }
   std::string payload = body.dump();
   std::string out = "POST " + path + " HTTP/1.1\r\nHost: " + hostPort +
-                    "\r\nContent-Type: application/json\r\nContent-Length: " +
-                    std::to_string(payload.size()) + "\r\nConnection: close\r\n\r\n" + payload;
+                    "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(payload.size()) +
+                    "\r\nConnection: close\r\n\r\n" + payload;
   size_t sent = 0;
   while (sent < out.size()) {
     ssize_t n = ::send(fd.get(), out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
@@ -109,8 +109,8 @@ class PoolClient final : public ClusterClient {
  public:
   explicit PoolClient(uv_loop_t* loop) : loop_(loop) {}
 
-  void post(std::string hostPort, std::string path, nlohmann::json body,
-            std::chrono::milliseconds timeout, Done done) override {
+  void post(std::string hostPort, std::string path, nlohmann::json body, std::chrono::milliseconds timeout,
+            Done done) override {
     auto* w = new Work;
     w->req.data = w;
     w->hostPort = std::move(hostPort);
@@ -143,8 +143,7 @@ class PoolClient final : public ClusterClient {
     }
   }
 
-  Result<ClusterReply> postNow(const std::string& hostPort, const std::string& path,
-                               const nlohmann::json& body,
+  Result<ClusterReply> postNow(const std::string& hostPort, const std::string& path, const nlohmann::json& body,
                                std::chrono::milliseconds timeout) override {
     return clusterPost(hostPort, path, body, timeout);
   }
@@ -163,8 +162,6 @@ class PoolClient final : public ClusterClient {
 
 }  // namespace
 
-std::unique_ptr<ClusterClient> makeClusterClient(uv_loop_t* loop) {
-  return std::make_unique<PoolClient>(loop);
-}
+std::unique_ptr<ClusterClient> makeClusterClient(uv_loop_t* loop) { return std::make_unique<PoolClient>(loop); }
 
 }  // namespace skiff::netd

@@ -9,8 +9,8 @@
 
 #include <cerrno>
 #include <cstring>
-#include <vector>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "skiff/common/fd.h"
 #include "skiff/common/log.h"
@@ -69,8 +69,7 @@ std::string percentDecode(const std::string& in) {
 
 }  // namespace
 
-void parseTarget(const std::string& target, std::string* path,
-                 std::map<std::string, std::string>* query) {
+void parseTarget(const std::string& target, std::string* path, std::map<std::string, std::string>* query) {
   auto q = target.find('?');
   *path = percentDecode(target.substr(0, q));
   if (q == std::string::npos) return;
@@ -78,8 +77,7 @@ void parseTarget(const std::string& target, std::string* path,
   size_t start = 0;
   while (start <= rest.size()) {
     size_t amp = rest.find('&', start);
-    std::string part =
-        rest.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
+    std::string part = rest.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
     if (!part.empty()) {
       auto eq = part.find('=');
       if (eq == std::string::npos)
@@ -165,12 +163,11 @@ struct HttpServer::Conn {
     uv_read_stop(stream());
     if (server != nullptr) armDeadline(server->options_.requestTimeout);
     out = "HTTP/1.1 " + std::to_string(resp.status) + " " + reasonPhrase(resp.status) +
-          "\r\nContent-Type: application/json\r\nContent-Length: " +
-          std::to_string(resp.body.size()) + "\r\nConnection: close\r\n\r\n" + resp.body;
+          "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(resp.body.size()) +
+          "\r\nConnection: close\r\n\r\n" + resp.body;
     uv_buf_t buf = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
     write.data = this;
-    int rc = uv_write(&write, stream(), &buf, 1,
-                      [](uv_write_t* w, int) { static_cast<Conn*>(w->data)->closeSelf(); });
+    int rc = uv_write(&write, stream(), &buf, 1, [](uv_write_t* w, int) { static_cast<Conn*>(w->data)->closeSelf(); });
     if (rc != 0) closeSelf();
   }
 
@@ -197,8 +194,8 @@ struct HttpServer::Conn {
     } catch (const std::exception& e) {
       log::error("api", "handler for ", request.method, " ", request.path, " threw: ", e.what());
       // The text may quote the request's bytes: never let them make dump() throw.
-      resp = {500, nlohmann::json{{"message", e.what()}}.dump(
-                       -1, ' ', false, nlohmann::json::error_handler_t::replace)};
+      resp = {500,
+              nlohmann::json{{"message", e.what()}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
     }
     respond(resp);
   }
@@ -217,8 +214,7 @@ Status HttpServer::listen(const std::string& socketPath) {
     if (!S_ISSOCK(st.st_mode)) return Error::msg(socketPath + " exists and is not a socket");
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
-    if (socketPath.size() >= sizeof addr.sun_path)
-      return Error::msg(socketPath + ": path too long");
+    if (socketPath.size() >= sizeof addr.sun_path) return Error::msg(socketPath + ": path too long");
     std::memcpy(addr.sun_path, socketPath.c_str(), socketPath.size() + 1);
     UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (probe && ::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
@@ -256,8 +252,7 @@ Status HttpServer::listenTcp(const std::string& hostPort) {
       port = -1;
     }
   }
-  if (port < 0 || port > 65535 ||
-      uv_ip4_addr(hostPort.substr(0, colon).c_str(), port, &addr) != 0) {
+  if (port < 0 || port > 65535 || uv_ip4_addr(hostPort.substr(0, colon).c_str(), port, &addr) != 0) {
     return Error::msg("invalid listen address \"" + hostPort + "\" (want IPv4:PORT)", EINVAL);
   }
   auto* tcp = new uv_tcp_t;
@@ -300,8 +295,7 @@ void HttpServer::close() {
 
 std::string HttpServer::refusePeer(uv_stream_t* client) const {
   uv_os_fd_t fd = -1;
-  if (uv_fileno(reinterpret_cast<uv_handle_t*>(client), &fd) != 0)
-    return "cannot read the peer's credentials";
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(client), &fd) != 0) return "cannot read the peer's credentials";
   ucred cred{};
   socklen_t len = sizeof cred;
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
@@ -321,8 +315,8 @@ std::string HttpServer::refusePeer(uv_stream_t* client) const {
     if (errno != ERANGE) break;
     groups.resize(len / sizeof(gid_t) + 1);
   }
-  return "permission denied: uid " + std::to_string(cred.uid) +
-         " is not root and not in group " + std::to_string(socketGid_) + " of " + path_;
+  return "permission denied: uid " + std::to_string(cred.uid) + " is not root and not in group " +
+         std::to_string(socketGid_) + " of " + path_;
 }
 
 void HttpServer::onConnection(uv_stream_t* server, int status) {
@@ -350,8 +344,7 @@ void HttpServer::onConnection(uv_stream_t* server, int status) {
     return;
   }
   if (self->conns_.size() > self->options_.maxConnections) {
-    log::warn("api", "more than ", self->options_.maxConnections,
-              " open connections: refusing a new client");
+    log::warn("api", "more than ", self->options_.maxConnections, " open connections: refusing a new client");
     conn->respond({503, R"({"message":"too many connections; try again later"})"});
     return;
   }
@@ -368,8 +361,7 @@ void HttpServer::onConnection(uv_stream_t* server, int status) {
     sockaddr_storage peer{};
     int len = sizeof peer;
     char ip[INET6_ADDRSTRLEN] = "";
-    if (uv_tcp_getpeername(&conn->tcp, reinterpret_cast<sockaddr*>(&peer), &len) == 0 &&
-        peer.ss_family == AF_INET) {
+    if (uv_tcp_getpeername(&conn->tcp, reinterpret_cast<sockaddr*>(&peer), &len) == 0 && peer.ss_family == AF_INET) {
       uv_ip4_name(reinterpret_cast<const sockaddr_in*>(&peer), ip, sizeof ip);
     }
     conn->request.peer = ip;

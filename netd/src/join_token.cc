@@ -33,8 +33,7 @@ std::string makeJoinToken(std::string_view clusterKey, std::string_view roleSecr
 bool tokenEquals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   volatile unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); i++)
-    diff = diff | static_cast<unsigned char>(a[i] ^ b[i]);
+  for (size_t i = 0; i < a.size(); i++) diff = diff | static_cast<unsigned char>(a[i] ^ b[i]);
   return diff == 0;
 }
 

@@ -25,26 +25,18 @@ class Metrics::Collector : public prometheus::Collectable {
     using prometheus::ClientMetric;
     using prometheus::MetricFamily;
     using prometheus::MetricType;
-    MetricFamily conns{"skiff_proxy_connections_total",
-                       "Connections forwarded to each backend.",
-                       MetricType::Counter,
-                       {}};
-    MetricFamily active{
-        "skiff_proxy_active_connections", "Open connections per backend.", MetricType::Gauge, {}};
-    MetricFamily bytes{"skiff_proxy_bytes_total",
-                       "Bytes forwarded per backend and direction.",
-                       MetricType::Counter,
-                       {}};
-    MetricFamily errors{"skiff_proxy_connect_errors_total",
-                        "Failed connects to each backend.",
-                        MetricType::Counter,
-                        {}};
+    MetricFamily conns{
+        "skiff_proxy_connections_total", "Connections forwarded to each backend.", MetricType::Counter, {}};
+    MetricFamily active{"skiff_proxy_active_connections", "Open connections per backend.", MetricType::Gauge, {}};
+    MetricFamily bytes{
+        "skiff_proxy_bytes_total", "Bytes forwarded per backend and direction.", MetricType::Counter, {}};
+    MetricFamily errors{
+        "skiff_proxy_connect_errors_total", "Failed connects to each backend.", MetricType::Counter, {}};
     MetricFamily udpRefused{"skiff_proxy_udp_flows_refused_total",
                             "Datagrams of new UDP sources dropped at the listener's flow bound.",
                             MetricType::Counter,
                             {}};
-    MetricFamily replicas{
-        "skiff_service_replicas", "Replicas per service and state.", MetricType::Gauge, {}};
+    MetricFamily replicas{"skiff_service_replicas", "Replicas per service and state.", MetricType::Gauge, {}};
 
     auto counter = [](std::vector<ClientMetric::Label> labels, double v) {
       ClientMetric m;
@@ -79,10 +71,8 @@ class Metrics::Collector : public prometheus::Collectable {
                                               static_cast<double>(l.udpFlowsRefused)));
         }
         for (const auto& b : l.backends) {
-          std::vector<ClientMetric::Label> labels{{"stack", stack},
-                                                  {"service", service},
-                                                  {"port", port},
-                                                  {"backend", b.id.substr(0, 12)}};
+          std::vector<ClientMetric::Label> labels{
+              {"stack", stack}, {"service", service}, {"port", port}, {"backend", b.id.substr(0, 12)}};
           conns.metric.push_back(counter(labels, static_cast<double>(b.connections)));
           active.metric.push_back(gauge(labels, static_cast<double>(b.activeConnections)));
           errors.metric.push_back(counter(labels, static_cast<double>(b.connectErrors)));
@@ -99,11 +89,9 @@ class Metrics::Collector : public prometheus::Collectable {
       std::lock_guard<std::mutex> lock(mu_);
       for (const auto& c : counts_) {
         replicas.metric.push_back(
-            gauge({{"stack", c.stack}, {"service", c.service}, {"state", "running"}},
-                  static_cast<double>(c.running)));
+            gauge({{"stack", c.stack}, {"service", c.service}, {"state", "running"}}, static_cast<double>(c.running)));
         replicas.metric.push_back(
-            gauge({{"stack", c.stack}, {"service", c.service}, {"state", "desired"}},
-                  static_cast<double>(c.desired)));
+            gauge({{"stack", c.stack}, {"service", c.service}, {"state", "desired"}}, static_cast<double>(c.desired)));
       }
     }
     return {conns, active, bytes, errors, udpRefused, replicas};
@@ -130,8 +118,6 @@ Result<std::unique_ptr<Metrics>> Metrics::start(const std::string& addr, proxy::
 
 Metrics::~Metrics() = default;
 
-void Metrics::publish(std::vector<Orchestrator::ServiceCount> counts) {
-  collector_->publish(std::move(counts));
-}
+void Metrics::publish(std::vector<Orchestrator::ServiceCount> counts) { collector_->publish(std::move(counts)); }
 
 }  // namespace skiff::netd

@@ -25,8 +25,7 @@ Result<std::optional<int>> mtuFromOptions(const runtime::NetworkSpec& spec) {
   const char* end = o->second.data() + o->second.size();
   auto [stop, ec] = std::from_chars(o->second.data(), end, mtu);
   if (ec != std::errc() || stop != end || mtu < 68 || mtu > 65535)
-    return Error::msg("invalid com.docker.network.driver.mtu \"" + o->second +
-                      "\" (want 68..65535)");
+    return Error::msg("invalid com.docker.network.driver.mtu \"" + o->second + "\" (want 68..65535)");
   return std::optional<int>(mtu);
 }
 
@@ -37,9 +36,7 @@ void Orchestrator::Impl::persistSwarm() {
            {"role", swarm_ ? "manager" : "worker"},
            {"advertiseAddr", advertiseAddr_},
            {"createdAt", rfc3339(swarmCreated_)},
-           {"created", std::chrono::duration_cast<std::chrono::seconds>(
-                           swarmCreated_.time_since_epoch())
-                           .count()}};
+           {"created", std::chrono::duration_cast<std::chrono::seconds>(swarmCreated_.time_since_epoch()).count()}};
   if (swarm_) {
     doc["listenAddr"] = listenAddr_;
     doc["clusterKey"] = clusterKey_;
@@ -73,9 +70,8 @@ Status Orchestrator::Impl::persistStack(const StackState& s) {
 }
 
 void Orchestrator::Impl::persistContainer(const Task& t) {
-  auto st =
-      d_.store->put("container", t.containerId,
-                    json{{"id", t.containerId}, {"stateDir", t.spec.stateDir}, {"task", t.name()}});
+  auto st = d_.store->put("container", t.containerId,
+                          json{{"id", t.containerId}, {"stateDir", t.spec.stateDir}, {"task", t.name()}});
   if (!st.ok()) log::error("netd", st.error().message);
 }
 
@@ -84,10 +80,8 @@ void Orchestrator::Impl::forgetContainer(const std::string& id) {
   if (!st.ok()) log::error("netd", st.error().message);
 }
 
-Result<NetworkState*> Orchestrator::Impl::ensureNetwork(const std::string& name,
-                                                        const std::string& stack,
-                                                        const runtime::NetworkSpec& spec,
-                                                        std::optional<uint32_t> vni,
+Result<NetworkState*> Orchestrator::Impl::ensureNetwork(const std::string& name, const std::string& stack,
+                                                        const runtime::NetworkSpec& spec, std::optional<uint32_t> vni,
                                                         std::optional<overlay::Subnet> subnet) {
   auto it = networks_.find(name);
   if (it != networks_.end()) return &it->second;
@@ -112,8 +106,7 @@ Result<NetworkState*> Orchestrator::Impl::ensureNetwork(const std::string& name,
   std::optional<overlay::Subnet> requested = subnet;
   if (!requested && !spec.subnet.empty()) {
     requested = overlay::Subnet::parse(spec.subnet);
-    if (!requested)
-      return Error::msg("network " + name + ": invalid subnet \"" + spec.subnet + "\"");
+    if (!requested) return Error::msg("network " + name + ": invalid subnet \"" + spec.subnet + "\"");
   }
   auto sub = ipam_.allocateSubnet(name, requested);
   if (!sub.ok()) return Error::msg("network " + name + ": " + sub.error().message);
@@ -151,13 +144,11 @@ void Orchestrator::Impl::removeNetwork(const std::string& name) {
   networks_.erase(it);
 }
 
-ApiResult<json> Orchestrator::Impl::deploy(const std::string& name,
-                                           const runtime::StackSpec& spec) {
+ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtime::StackSpec& spec) {
   if (!swarm_) return ApiError{503, kNotManager};
   // Names become host paths and device names: the one rule of runtime/names.h.
   // Services and networks are named <stack>_<name>, a length swarmkit bounds too.
-  if (auto st = runtime::checkName(runtime::NameKind::kStack, name); !st.ok())
-    return ApiError{400, st.error().message};
+  if (auto st = runtime::checkName(runtime::NameKind::kStack, name); !st.ok()) return ApiError{400, st.error().message};
   for (const auto& [n, svc] : spec.services) {
     if (auto st = runtime::checkName(runtime::NameKind::kService, name + "_" + n); !st.ok())
       return ApiError{400, st.error().message};
@@ -180,8 +171,7 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name,
     if (svc.image.empty()) return ApiError{400, "service " + svcName + ": image is required"};
     if (svc.replicas > kMaxReplicas) {
       return ApiError{400, "service " + svcName + ": replicas " + std::to_string(svc.replicas) +
-                               " is more than this node can address (at most " +
-                               std::to_string(kMaxReplicas) + ")"};
+                               " is more than this node can address (at most " + std::to_string(kMaxReplicas) + ")"};
     }
     auto image = d_.images->resolve(svc.image);
     if (!image.ok()) return ApiError{400, image.error().message};
@@ -190,24 +180,20 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name,
       return ApiError{400, "service " + svcName + ": " + st.error().message};
     for (const auto& n : svc.networks) {
       if (!spec.networks.count(n.name))
-        return ApiError{
-            400, "service " + svcName + " uses network " + n.name + " which is not declared"};
+        return ApiError{400, "service " + svcName + " uses network " + n.name + " which is not declared"};
     }
     for (const auto& v : svc.volumes) {
       if (v.type == "bind" && !fs::exists(v.source)) {
         return ApiError{400,
-                        "service " + svcName +
-                            ": invalid mount config: bind source path does not exist: " + v.source};
+                        "service " + svcName + ": invalid mount config: bind source path does not exist: " + v.source};
       }
     }
   }
   for (const auto& [netName, net] : spec.networks) {
     if (net.external)
-      return ApiError{
-          400, "network " + netName + " is external; external networks are not supported yet"};
+      return ApiError{400, "network " + netName + " is external; external networks are not supported yet"};
     if (net.driver != "overlay") {
-      return ApiError{400, "network " + netName + ": driver \"" + net.driver +
-                               "\" is not supported (only overlay)"};
+      return ApiError{400, "network " + netName + ": driver \"" + net.driver + "\" is not supported (only overlay)"};
     }
     if (auto mtu = mtuFromOptions(net); !mtu.ok())
       return ApiError{400, "network " + netName + ": " + mtu.error().message};
@@ -233,15 +219,13 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name,
     std::string full = name + "_" + svcName;
     for (const auto& p : svc.ports) {
       if (p.published == 0) continue;
-      if (p.mode != "ingress")
-        return ApiError{400, "service " + svcName + ": port mode \"host\" is not supported yet"};
+      if (p.mode != "ingress") return ApiError{400, "service " + svcName + ": port mode \"host\" is not supported yet"};
       std::string key = std::to_string(p.published) + "/" + p.protocol;
       if (owners.count(key)) {
         return ApiError{409, "port " + key + " is already in use by service " + owners[key]};
       }
       if (inFile.count(key)) {
-        return ApiError{400, "port " + key + " is published twice (services " + inFile[key] +
-                                 " and " + full + ")"};
+        return ApiError{400, "port " + key + " is published twice (services " + inFile[key] + " and " + full + ")"};
       }
       inFile[key] = full;
       wanted.push_back({full, p});
@@ -258,8 +242,7 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name,
     wantedOwner[lname] = w.service;
     bool bound = std::any_of(services_.begin(), services_.end(), [&](const auto& kv) {
       return kv.second.stack == name &&
-             std::find(kv.second.listeners.begin(), kv.second.listeners.end(), lname) !=
-                 kv.second.listeners.end();
+             std::find(kv.second.listeners.begin(), kv.second.listeners.end(), lname) != kv.second.listeners.end();
     });
     if (bound) continue;
     proxy::ListenerConfig lc;
@@ -321,8 +304,7 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name,
       s.spec = svcSpec;
       s.created = s.updated = SysClock::now();
       it = services_.emplace(full, std::move(s)).first;
-      log::info("netd", "service ", full, " created (", svcSpec.replicas, " replicas of ",
-                svcSpec.image, ")");
+      log::info("netd", "service ", full, " created (", svcSpec.replicas, " replicas of ", svcSpec.image, ")");
     } else {
       ServiceState& s = it->second;
       runtime::ServiceSpec a = s.spec, b = svcSpec;
@@ -330,8 +312,7 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name,
       bool changed = !(a == b);
       auto image = d_.images->resolve(svcSpec.image);
       bool imageChanged = std::any_of(tasks_.begin(), tasks_.end(), [&](const auto& kv) {
-        return kv.second->service == full && kv.second->live() && image.ok() &&
-               kv.second->imageId != image->id;
+        return kv.second->service == full && kv.second->live() && image.ok() && kv.second->imageId != image->id;
       });
       if (changed || imageChanged) {
         messages.push_back("Updating service " + full + " (id: " + s.id + ")");
@@ -356,8 +337,7 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name,
       }  // else another service of this stack takes the listener over
     }
     for (const auto& [lname, owner] : wantedOwner) {
-      if (owner == full && std::find(keep.begin(), keep.end(), lname) == keep.end())
-        keep.push_back(lname);
+      if (owner == full && std::find(keep.begin(), keep.end(), lname) == keep.end()) keep.push_back(lname);
     }
     s.listeners = keep;
   }
@@ -404,8 +384,7 @@ const ServiceState* Orchestrator::Impl::findService(const std::string& ref) cons
 const Task* Orchestrator::Impl::findContainer(const std::string& ref) const {
   const Task* found = nullptr;
   for (const auto& [id, t] : tasks_) {
-    bool match =
-        t->containerId.rfind(ref, 0) == 0 || t->name() + "." + t->id == ref || t->id == ref;
+    bool match = t->containerId.rfind(ref, 0) == 0 || t->name() + "." + t->id == ref || t->id == ref;
     if (!match) continue;
     if (found != nullptr && !ref.empty()) {
       // Several tasks of one slot: the name means the live one.
@@ -490,14 +469,12 @@ Status Orchestrator::restore() {
   // Networks keep their VNI and subnet across restarts.
   auto nets = m.d_.store->list("network");
   if (!nets.ok()) return nets.error();
-  std::sort(nets->begin(), nets->end(), [](const auto& a, const auto& b) {
-    return (a.first == kIngress) > (b.first == kIngress);
-  });
+  std::sort(nets->begin(), nets->end(),
+            [](const auto& a, const auto& b) { return (a.first == kIngress) > (b.first == kIngress); });
   for (const auto& [name, doc] : *nets) {
     runtime::NetworkSpec spec;
     try {
-      spec = runtime::stackFromJson(
-                 json{{"networks", {{doc["spec"].value("name", name), doc["spec"]}}}})
+      spec = runtime::stackFromJson(json{{"networks", {{doc["spec"].value("name", name), doc["spec"]}}}})
                  .networks.begin()
                  ->second;
     } catch (const std::exception&) {
@@ -562,8 +539,7 @@ ApiResult<json> Orchestrator::removeStack(const std::string& name) {
   Impl& m = *impl_;
   if (!m.swarm_) return ApiError{503, kNotManager};
   auto it = m.stacks_.find(name);
-  if (it == m.stacks_.end() || it->second.removed)
-    return ApiError{404, "Nothing found in stack: " + name};
+  if (it == m.stacks_.end() || it->second.removed) return ApiError{404, "Nothing found in stack: " + name};
   json messages = json::array();
   it->second.removed = true;
   for (auto& [full, s] : m.services_) {
@@ -586,8 +562,7 @@ ApiResult<json> Orchestrator::scaleService(const std::string& name, uint64_t rep
   if (s == nullptr) return ApiError{404, "no such service: " + name};
   if (s->spec.mode == "global") return ApiError{400, "scale can only be used with replicated mode"};
   if (replicas > kMaxReplicas) {
-    return ApiError{400, "replicas " + std::to_string(replicas) +
-                             " is more than this node can address (at most " +
+    return ApiError{400, "replicas " + std::to_string(replicas) + " is more than this node can address (at most " +
                              std::to_string(kMaxReplicas) + ")"};
   }
   // Keep the stored stack in step, so a restart brings back this scale; a
@@ -596,8 +571,7 @@ ApiResult<json> Orchestrator::scaleService(const std::string& name, uint64_t rep
   if (st != m.stacks_.end()) {
     StackState scaled = st->second;
     scaled.spec.services[s->spec.name].replicas = replicas;
-    if (auto saved = m.persistStack(scaled); !saved.ok())
-      return ApiError{500, saved.error().message};
+    if (auto saved = m.persistStack(scaled); !saved.ok()) return ApiError{500, saved.error().message};
     st->second.spec.services[s->spec.name].replicas = replicas;
   }
   s->spec.replicas = replicas;

@@ -23,9 +23,7 @@ namespace {
 
 constexpr std::chrono::milliseconds kJoinTimeout{8000};
 
-std::string withPort(const std::string& addr) {
-  return addr.find(':') == std::string::npos ? addr + ":2377" : addr;
-}
+std::string withPort(const std::string& addr) { return addr.find(':') == std::string::npos ? addr + ":2377" : addr; }
 
 }  // namespace
 
@@ -52,13 +50,11 @@ ApiResult<json> Orchestrator::swarmJoin(const std::string& token, const std::str
     return ApiError{400, "advertise address must be an IPv4 address: \"" + advertiseAddr + "\""};
   log::info("netd", "joining the swarm of manager ", remote);
   auto reply = m.client().postNow(remote, "/cluster/v1/join",
-                           json{{"token", token},
-                                {"hostname", m.d_.hostname},
-                                {"advertiseAddr", advertise}},
-                           kJoinTimeout);
+                                  json{{"token", token}, {"hostname", m.d_.hostname}, {"advertiseAddr", advertise}},
+                                  kJoinTimeout);
   if (!reply.ok()) {
-    return ApiError{503, "could not join the swarm: the manager at " + remote +
-                             " did not answer: " + reply.error().message};
+    return ApiError{503,
+                    "could not join the swarm: the manager at " + remote + " did not answer: " + reply.error().message};
   }
   if (reply->status != 200) {
     int status = reply->status >= 400 && reply->status < 600 ? reply->status : 502;
@@ -76,8 +72,8 @@ ApiResult<json> Orchestrator::swarmJoin(const std::string& token, const std::str
   m.managerReachable_ = true;
   m.persistSwarm();
   m.startHeartbeats();
-  log::info("netd", "joined the swarm of manager ", remote, " as worker ", m.nodeId_,
-            " (advertising ", m.advertiseAddr_, ")");
+  log::info("netd", "joined the swarm of manager ", remote, " as worker ", m.nodeId_, " (advertising ",
+            m.advertiseAddr_, ")");
   return json{{"nodeId", m.nodeId_}, {"role", "worker"}};
 }
 
@@ -89,11 +85,10 @@ ApiResult<json> Orchestrator::swarmLeave(bool force) {
   }
   if (!m.swarm_) return ApiError{503, "This node is not part of a swarm"};
   if (!force) {
-    return ApiError{
-        409,
-        "You are attempting to leave the swarm on a node that is participating as a manager. "
-        "Removing the last manager erases all current state of the swarm. Use `--force` to ignore "
-        "this message."};
+    return ApiError{409,
+                    "You are attempting to leave the swarm on a node that is participating as a manager. "
+                    "Removing the last manager erases all current state of the swarm. Use `--force` to ignore "
+                    "this message."};
   }
   m.stopClusterTimer();
   if (m.d_.clusterClose) m.d_.clusterClose();
@@ -149,10 +144,7 @@ void Orchestrator::Impl::startHeartbeats() {
 json Orchestrator::Impl::reportTasks() {
   json out = json::array();
   for (const auto& [id, t] : tasks_) {
-    out.push_back(json{{"id", id},
-                       {"state", t->state},
-                       {"error", t->error},
-                       {"exitCode", t->exitCode}});
+    out.push_back(json{{"id", id}, {"state", t->state}, {"error", t->error}, {"exitCode", t->exitCode}});
   }
   return out;
 }
@@ -173,10 +165,7 @@ void Orchestrator::Impl::heartbeat() {
   for (const auto& [id, t] : tasks_) {
     if (!t->live()) ended.push_back(id);
   }
-  json body{{"nodeId", nodeId_},
-            {"secret", nodeSecret_},
-            {"hostname", d_.hostname},
-            {"tasks", reportTasks()}};
+  json body{{"nodeId", nodeId_}, {"secret", nodeSecret_}, {"hostname", d_.hostname}, {"tasks", reportTasks()}};
   heartbeatBusy_ = true;
   auto timeout = std::max(std::chrono::milliseconds(2000), 2 * d_.heartbeatPeriod);
   client().post(managerAddr_, "/cluster/v1/heartbeat", std::move(body), timeout,
@@ -186,21 +175,20 @@ void Orchestrator::Impl::heartbeat() {
                   try {
                     if (!reply.ok()) {
                       if (managerReachable_)
-                        log::warn("netd", "manager ", managerAddr_,
-                                  " unreachable: ", reply.error().message,
+                        log::warn("netd", "manager ", managerAddr_, " unreachable: ", reply.error().message,
                                   "; replicas here keep running");
                       managerReachable_ = false;
                     } else if (reply->status == 401) {
-                      log::warn("netd", "the manager no longer knows this node "
-                                        "(it was removed from the swarm)");
+                      log::warn("netd",
+                                "the manager no longer knows this node "
+                                "(it was removed from the swarm)");
                       leaveAsWorker("was removed from the swarm");
                       return;
                     } else if (reply->status != 200) {
                       log::warn("netd", "heartbeat to ", managerAddr_, ": ", reply->status, " ",
                                 reply->body.value("message", ""));
                     } else {
-                      if (!managerReachable_)
-                        log::info("netd", "manager ", managerAddr_, " reachable again");
+                      if (!managerReachable_) log::info("netd", "manager ", managerAddr_, " reachable again");
                       managerReachable_ = true;
                       for (const auto& id : ended) {
                         auto it = tasks_.find(id);
@@ -223,8 +211,7 @@ void Orchestrator::Impl::fetchImage(const std::string& imageId) {
                 std::chrono::milliseconds(10000), [this, imageId](Result<ClusterReply> reply) {
                   try {
                     if (!reply.ok()) return imageFetched(imageId, reply.error().message);
-                    if (reply->status != 200)
-                      return imageFetched(imageId, reply->body.value("message", "refused"));
+                    if (reply->status != 200) return imageFetched(imageId, reply->body.value("message", "refused"));
                     auto config = base64Decode(reply->body.value("config", ""));
                     if (!config) return imageFetched(imageId, "bad image config from the manager");
                     std::vector<std::string> missing;
@@ -242,8 +229,8 @@ void Orchestrator::Impl::fetchImage(const std::string& imageId) {
                 });
 }
 
-void Orchestrator::Impl::fetchLayers(const std::string& imageId, std::string config,
-                                     std::string tag, std::vector<std::string> missing) {
+void Orchestrator::Impl::fetchLayers(const std::string& imageId, std::string config, std::string tag,
+                                     std::vector<std::string> missing) {
   if (!worker_) return imageFetched(imageId, "left the swarm");
   if (missing.empty()) {
     auto imported = d_.images->importImage(config, tag);
@@ -259,25 +246,23 @@ void Orchestrator::Impl::fetchLayers(const std::string& imageId, std::string con
   }
   std::string digest = missing.back();
   missing.pop_back();
-  client().post(
-      managerAddr_, "/cluster/v1/layer",
-      json{{"nodeId", nodeId_}, {"secret", nodeSecret_}, {"digest", digest}},
-      std::chrono::milliseconds(60000),
-      [this, imageId, config = std::move(config), tag = std::move(tag), missing = std::move(missing),
-       digest](Result<ClusterReply> reply) mutable {
-        try {
-          if (!reply.ok()) return imageFetched(imageId, reply.error().message);
-          if (reply->status != 200)
-            return imageFetched(imageId, reply->body.value("message", "refused"));
-          auto archive = base64Decode(reply->body.value("archive", ""));
-          if (!archive) return imageFetched(imageId, "bad layer archive from the manager");
-          auto st = d_.images->importLayer(digest, *archive);
-          if (!st.ok()) return imageFetched(imageId, st.error().message);
-          fetchLayers(imageId, std::move(config), std::move(tag), std::move(missing));
-        } catch (const std::exception& e) {
-          imageFetched(imageId, e.what());
-        }
-      });
+  client().post(managerAddr_, "/cluster/v1/layer",
+                json{{"nodeId", nodeId_}, {"secret", nodeSecret_}, {"digest", digest}},
+                std::chrono::milliseconds(60000),
+                [this, imageId, config = std::move(config), tag = std::move(tag), missing = std::move(missing),
+                 digest](Result<ClusterReply> reply) mutable {
+                  try {
+                    if (!reply.ok()) return imageFetched(imageId, reply.error().message);
+                    if (reply->status != 200) return imageFetched(imageId, reply->body.value("message", "refused"));
+                    auto archive = base64Decode(reply->body.value("archive", ""));
+                    if (!archive) return imageFetched(imageId, "bad layer archive from the manager");
+                    auto st = d_.images->importLayer(digest, *archive);
+                    if (!st.ok()) return imageFetched(imageId, st.error().message);
+                    fetchLayers(imageId, std::move(config), std::move(tag), std::move(missing));
+                  } catch (const std::exception& e) {
+                    imageFetched(imageId, e.what());
+                  }
+                });
 }
 
 void Orchestrator::Impl::imageFetched(const std::string& imageId, const std::string& error) {
@@ -321,8 +306,7 @@ void Orchestrator::Impl::applyAssignment(const json& a) {
     auto have = networks_.find(n.name);
     if (have != networks_.end()) {
       const NetworkState& h = have->second;
-      if (h.vni == n.vni && h.subnet.str() == n.subnet.str() && h.nodeAddress == n.nodeAddress &&
-          h.local == n.local)
+      if (h.vni == n.vni && h.subnet.str() == n.subnet.str() && h.nodeAddress == n.nodeAddress && h.local == n.local)
         continue;
       removeNetwork(n.name);
     }
@@ -384,8 +368,7 @@ void Orchestrator::Impl::applyAssignment(const json& a) {
       if (!st.ok()) {
         // Tried again with every assignment; said once (and again if it changes).
         auto& last = listenerErrors_[name];
-        if (last != st.error().message)
-          log::error("proxy", "published port ", name, ": ", st.error().message);
+        if (last != st.error().message) log::error("proxy", "published port ", name, ": ", st.error().message);
         last = st.error().message;
         continue;
       }
@@ -417,8 +400,7 @@ void Orchestrator::Impl::applyAssignment(const json& a) {
     if (tasks_.count(id)) continue;
     auto svc = services_.find(tj.value("service", ""));
     if (svc == services_.end()) {
-      log::error("netd", "assignment: task ", id, " of unknown service ",
-                 tj.value("service", ""));
+      log::error("netd", "assignment: task ", id, " of unknown service ", tj.value("service", ""));
       continue;
     }
     auto owned = std::make_unique<Task>();
@@ -485,9 +467,8 @@ void Orchestrator::Impl::applyAssignment(const json& a) {
   for (const auto& [name, n] : networks_) {
     if (wantedNets.count(name)) continue;
     bool used = std::any_of(tasks_.begin(), tasks_.end(), [&](const auto& kv) {
-      return kv.second->live() &&
-             std::any_of(kv.second->endpoints.begin(), kv.second->endpoints.end(),
-                         [&](const TaskEndpoint& ep) { return ep.network == name; });
+      return kv.second->live() && std::any_of(kv.second->endpoints.begin(), kv.second->endpoints.end(),
+                                              [&](const TaskEndpoint& ep) { return ep.network == name; });
     });
     if (!used) unusedNets.push_back(name);
   }
@@ -501,8 +482,8 @@ void Orchestrator::Impl::applyAssignment(const json& a) {
     }
   }
   for (auto it = stacks_.begin(); it != stacks_.end();) {
-    bool busy = std::any_of(services_.begin(), services_.end(),
-                            [&](const auto& kv) { return kv.second.stack == it->first; });
+    bool busy =
+        std::any_of(services_.begin(), services_.end(), [&](const auto& kv) { return kv.second.stack == it->first; });
     it = busy ? std::next(it) : stacks_.erase(it);
   }
 }

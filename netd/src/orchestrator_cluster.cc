@@ -45,9 +45,7 @@ json NodeState::toJson() const {
               {"availability", toString(availability)},
               {"labels", labels},
               {"secret", secret},
-              {"created", std::chrono::duration_cast<std::chrono::seconds>(
-                              created.time_since_epoch())
-                              .count()},
+              {"created", std::chrono::duration_cast<std::chrono::seconds>(created.time_since_epoch()).count()},
               {"ingressAddr", ingressAddr ? ingressAddr->str() : ""}};
 }
 
@@ -59,11 +57,9 @@ NodeState NodeState::fromJson(const json& j) {
   n.role = roleFrom(j.value("role", "worker"));
   auto a = parseAvailability(j.value("availability", "active"));
   n.availability = a.ok() ? *a : NodeAvailability::kActive;
-  if (j.contains("labels") && j["labels"].is_object())
-    n.labels = j["labels"].get<std::map<std::string, std::string>>();
+  if (j.contains("labels") && j["labels"].is_object()) n.labels = j["labels"].get<std::map<std::string, std::string>>();
   n.secret = j.value("secret", "");
-  n.created = n.updated =
-      SysClock::time_point(std::chrono::seconds(j.value("created", int64_t{0})));
+  n.created = n.updated = SysClock::time_point(std::chrono::seconds(j.value("created", int64_t{0})));
   n.ingressAddr = overlay::Ipv4::parse(j.value("ingressAddr", ""));
   return n;
 }
@@ -155,8 +151,7 @@ std::vector<Placement> Orchestrator::Impl::place(const ServiceState& svc, size_t
   ss.maxReplicasPerNode = svc.spec.maxReplicasPerNode;
   std::map<std::string, uint64_t> running;
   for (const auto& [id, t] : tasks_) {
-    if (t->service == svc.name && t->live() && !t->stopRequested && !t->node.empty())
-      running[t->node]++;
+    if (t->service == svc.name && t->live() && !t->stopRequested && !t->node.empty()) running[t->node]++;
   }
   return placeReplicas(schedNodes(), ss, running, count);
 }
@@ -191,10 +186,9 @@ void Orchestrator::Impl::reconcileGlobal(ServiceState& svc) {
     auto node = nodes_.find(t->node);
     // swarmkit keeps a global task on a paused node; it stops it on a
     // drained one, a removed one, or one the constraints no longer allow.
-    const bool paused =
-        node != nodes_.end() && node->second.availability == NodeAvailability::kPause;
-    if ((!want.count(t->node) && !(paused && !svc.removed)) ||
-        t->specVersion != svc.specVersion || covered.count(t->node)) {
+    const bool paused = node != nodes_.end() && node->second.availability == NodeAvailability::kPause;
+    if ((!want.count(t->node) && !(paused && !svc.removed)) || t->specVersion != svc.specVersion ||
+        covered.count(t->node)) {
       stopTask(*t);
       continue;
     }
@@ -292,15 +286,13 @@ void Orchestrator::Impl::orphanTasksOn(const std::string& nodeId, const std::str
 
 void Orchestrator::Impl::nodeDown(NodeState& n, const std::string& why) {
   n.ready = false;
-  log::warn("netd", "node ", n.hostname, " (", n.id, ") is down: ", why,
-            "; its tasks are placed on other nodes");
+  log::warn("netd", "node ", n.hostname, " (", n.id, ") is down: ", why, "; its tasks are placed on other nodes");
   orphanTasksOn(n.id, "node " + n.hostname + " is down");
 }
 
 // ---- API: swarm and nodes --------------------------------------------------
 
-ApiResult<json> Orchestrator::swarmInit(const std::string& advertiseAddr,
-                                        const std::string& listenAddr) {
+ApiResult<json> Orchestrator::swarmInit(const std::string& advertiseAddr, const std::string& listenAddr) {
   Impl& m = *impl_;
   if (m.inSwarm()) {
     return ApiError{409,
@@ -312,11 +304,9 @@ ApiResult<json> Orchestrator::swarmInit(const std::string& advertiseAddr,
   std::string advertise;
   if (!advertiseAddr.empty()) {
     advertise = ipPart(advertiseAddr);
-    if (advertise.empty())
-      return ApiError{400, "advertise address must be an IPv4 address: \"" + advertiseAddr + "\""};
+    if (advertise.empty()) return ApiError{400, "advertise address must be an IPv4 address: \"" + advertiseAddr + "\""};
   }
-  if (ipPart(listen).empty())
-    return ApiError{400, "listen address must be IPv4:PORT: \"" + listenAddr + "\""};
+  if (ipPart(listen).empty()) return ApiError{400, "listen address must be IPv4:PORT: \"" + listenAddr + "\""};
   m.nodeId_ = newObjectId();
   m.swarmCreated_ = SysClock::now();
   m.advertiseAddr_ = advertise;
@@ -365,9 +355,7 @@ ApiResult<json> Orchestrator::joinToken(const std::string& role, bool rotate) {
     m.persistSwarm();
     log::info("netd", "the ", role, " join token was rotated");
   }
-  return json{{"role", role},
-              {"token", makeJoinToken(m.clusterKey_, secret)},
-              {"managerAddr", m.managerAddr()}};
+  return json{{"role", role}, {"token", makeJoinToken(m.clusterKey_, secret)}, {"managerAddr", m.managerAddr()}};
 }
 
 ApiResult<json> Orchestrator::nodes() const {
@@ -401,16 +389,11 @@ ApiResult<json> Orchestrator::inspectNode(const std::string& ref) const {
   json out{{"ID", n->id},
            {"CreatedAt", rfc3339(n->created)},
            {"UpdatedAt", rfc3339(n->updated)},
-           {"Spec",
-            {{"Role", toString(n->role)},
-             {"Availability", toString(n->availability)},
-             {"Labels", n->labels}}},
+           {"Spec", {{"Role", toString(n->role)}, {"Availability", toString(n->availability)}, {"Labels", n->labels}}},
            {"Description", {{"Hostname", n->hostname}}},
            {"Status", {{"State", n->ready ? "ready" : "down"}, {"Addr", n->addr}}}};
   if (n->role == NodeRole::kManager) {
-    out["ManagerStatus"] = json{{"Leader", true},
-                                {"Reachability", "reachable"},
-                                {"Addr", m.managerAddr()}};
+    out["ManagerStatus"] = json{{"Leader", true}, {"Reachability", "reachable"}, {"Addr", m.managerAddr()}};
   }
   return out;
 }
@@ -422,8 +405,7 @@ ApiResult<json> Orchestrator::updateNode(const std::string& ref, const json& upd
   if (n == nullptr) return ApiError{404, "node " + ref + " not found"};
   std::optional<NodeAvailability> availability;
   if (update.contains("availability")) {
-    if (!update["availability"].is_string())
-      return ApiError{400, "availability must be one of active, pause, drain"};
+    if (!update["availability"].is_string()) return ApiError{400, "availability must be one of active, pause, drain"};
     auto a = parseAvailability(update["availability"].get<std::string>());
     if (!a.ok()) return ApiError{400, a.error().message};
     availability = *a;
@@ -484,8 +466,8 @@ ApiResult<json> Orchestrator::removeNode(const std::string& ref, bool force) {
                              "be demoted to worker before removal"};
   }
   if (n->ready && !force) {
-    return ApiError{409, "rpc error: code = FailedPrecondition desc = node " + n->id +
-                             " is not down and can't be removed"};
+    return ApiError{409,
+                    "rpc error: code = FailedPrecondition desc = node " + n->id + " is not down and can't be removed"};
   }
   NodeState gone = *n;
   m.nodes_.erase(gone.id);
@@ -498,8 +480,7 @@ ApiResult<json> Orchestrator::removeNode(const std::string& ref, bool force) {
 
 // ---- the cluster port ----------------------------------------------------
 
-ApiResult<json> Orchestrator::clusterRequest(const std::string& path, const std::string& peer,
-                                             const json& body) {
+ApiResult<json> Orchestrator::clusterRequest(const std::string& path, const std::string& peer, const json& body) {
   Impl& m = *impl_;
   if (!m.swarm_) return ApiError{503, kNotManager};
   if (path == "/cluster/v1/join") return m.clusterJoin(body, peer);
@@ -515,8 +496,7 @@ ApiResult<json> Orchestrator::Impl::clusterJoin(const json& body, const std::str
   const bool manager = tokenEquals(token, makeJoinToken(clusterKey_, managerSecret_));
   if (!worker && !manager) {
     log::warn("netd", "join from ", peer, " refused: invalid token");
-    return ApiError{403, std::string("rpc error: code = InvalidArgument desc = ") +
-                             kInvalidJoinToken};
+    return ApiError{403, std::string("rpc error: code = InvalidArgument desc = ") + kInvalidJoinToken};
   }
   if (manager) {
     // One manager keeps the desired state (a later step puts it on a
@@ -530,8 +510,7 @@ ApiResult<json> Orchestrator::Impl::clusterJoin(const json& body, const std::str
   if (addr.empty()) return ApiError{400, "no advertise address and none seen on the connection"};
   for (const auto& [id, n] : nodes_) {
     if (n.addr == addr && n.ready) {
-      return ApiError{409, "a node with address " + addr + " (" + n.hostname +
-                               ") is already part of this swarm"};
+      return ApiError{409, "a node with address " + addr + " (" + n.hostname + ") is already part of this swarm"};
     }
   }
   NodeState n;
@@ -557,8 +536,7 @@ ApiResult<json> Orchestrator::Impl::clusterJoin(const json& body, const std::str
 
 NodeState* Orchestrator::Impl::authenticate(const json& body) {
   auto it = nodes_.find(body.value("nodeId", ""));
-  if (it == nodes_.end() || it->first == nodeId_ ||
-      !tokenEquals(body.value("secret", ""), it->second.secret)) {
+  if (it == nodes_.end() || it->first == nodeId_ || !tokenEquals(body.value("secret", ""), it->second.secret)) {
     return nullptr;
   }
   return &it->second;
@@ -576,18 +554,14 @@ ApiResult<json> Orchestrator::Impl::clusterImage(const json& body) {
   auto config = d_.images->exportImageConfig(image->id);
   if (!config.ok()) return ApiError{500, config.error().message};
   log::info("netd", "node ", n->hostname, " fetches image ", image->id.substr(7, 12));
-  return json{{"id", image->id},
-              {"config", base64Encode(*config)},
-              {"layers", image->layers},
-              {"tags", image->tags}};
+  return json{{"id", image->id}, {"config", base64Encode(*config)}, {"layers", image->layers}, {"tags", image->tags}};
 }
 
 ApiResult<json> Orchestrator::Impl::clusterLayer(const json& body) {
   if (authenticate(body) == nullptr) return ApiError{401, "node is not a member of this swarm"};
   const std::string digest = body.value("digest", "");
   auto archive = d_.images->exportLayer(digest);
-  if (!archive.ok())
-    return ApiError{archive.error().code == ENOENT ? 404 : 500, archive.error().message};
+  if (!archive.ok()) return ApiError{archive.error().code == ENOENT ? 404 : 500, archive.error().message};
   return json{{"digest", digest}, {"archive", base64Encode(*archive)}};
 }
 
@@ -607,8 +581,7 @@ ApiResult<json> Orchestrator::Impl::clusterHeartbeat(const json& body) {
 void Orchestrator::Impl::takeReports(NodeState& n, const json& reports) {
   std::map<std::string, const json*> byId;
   for (const auto& r : reports) {
-    if (r.is_object() && r.contains("id") && r["id"].is_string())
-      byId[r["id"].get<std::string>()] = &r;
+    if (r.is_object() && r.contains("id") && r["id"].is_string()) byId[r["id"].get<std::string>()] = &r;
   }
   std::set<std::string> touched;
   std::vector<std::string> ended;
@@ -640,8 +613,7 @@ void Orchestrator::Impl::takeReports(NodeState& n, const json& reports) {
         }
         touched.insert(t->service);
       }
-    } else if (state == "Complete" || state == "Failed" || state == "Shutdown" ||
-               state == "Rejected") {
+    } else if (state == "Complete" || state == "Failed" || state == "Shutdown" || state == "Rejected") {
       t->exitCode = rep.value("exitCode", 0);
       t->finished = SysClock::now();
       setState(*t, state, rep.value("error", ""));
@@ -686,8 +658,7 @@ std::vector<overlay::Peer> Orchestrator::Impl::peersFor(const std::string& nodeI
       if (id == nodeId || !n.ingressAddr) continue;
       auto vtep = overlay::Ipv4::parse(n.addr);
       if (!vtep) continue;
-      out.push_back(
-          {ingress->second.vni, *n.ingressAddr, overlay::Overlay::macFor(*n.ingressAddr), *vtep});
+      out.push_back({ingress->second.vni, *n.ingressAddr, overlay::Overlay::macFor(*n.ingressAddr), *vtep});
     }
   }
   return out;
@@ -754,14 +725,9 @@ json Orchestrator::Impl::assignmentFor(const NodeState& n) const {
   json peers = json::array();
   for (const auto& p : peersFor(n.id))
     peers.push_back(json{{"vni", p.vni}, {"ip", p.ip.str()}, {"mac", p.mac}, {"vtep", p.vtep.str()}});
-  return json{{"nodeId", n.id},
-              {"networks", networks},
-              {"stacks", stackSpecs},
-              {"services", serviceDocs},
-              {"tasks", tasks},
-              {"listeners", listeners},
-              {"peers", peers},
-              {"heartbeatMs", d_.heartbeatPeriod.count()}};
+  return json{
+      {"nodeId", n.id}, {"networks", networks},   {"stacks", stackSpecs}, {"services", serviceDocs},
+      {"tasks", tasks}, {"listeners", listeners}, {"peers", peers},       {"heartbeatMs", d_.heartbeatPeriod.count()}};
 }
 
 // ---- both roles ------------------------------------------------------------
@@ -790,8 +756,7 @@ void Orchestrator::Impl::applyPeers(const std::vector<overlay::Peer>& wanted) {
     if (n == byVni.end()) continue;  // the network comes with a later assignment
     auto st = d_.overlay->addRemotePeer(n->second->config(), p.vtep, p.mac, p.ip);
     if (!st.ok()) {
-      log::warn("overlay", "add peer ", p.ip.str(), " via ", p.vtep.str(), ": ",
-                st.error().message);
+      log::warn("overlay", "add peer ", p.ip.str(), " via ", p.vtep.str(), ": ", st.error().message);
       continue;
     }
     now.push_back(p);

@@ -60,8 +60,7 @@ struct TimerHandle {
   uv_timer_t timer;
   std::function<void()> fire;
 };
-TimerHandle* startTimer(uv_loop_t* loop, std::chrono::milliseconds after,
-                        std::function<void()> fire);
+TimerHandle* startTimer(uv_loop_t* loop, std::chrono::milliseconds after, std::function<void()> fire);
 void cancelTimer(TimerHandle*& h);  // stops, closes, and nulls h
 
 struct PollHandle {
@@ -141,8 +140,8 @@ struct Task {
   TimerHandle* drainTimer = nullptr;
   bool reported = false;  // worker: its final state went to the manager in a heartbeat
   bool live() const {
-    return state == "New" || state == "Pending" || state == "Assigned" || state == "Preparing" ||
-           state == "Starting" || state == "Running";
+    return state == "New" || state == "Pending" || state == "Assigned" || state == "Preparing" || state == "Starting" ||
+           state == "Running";
   }
   std::string name() const { return service + "." + std::to_string(slot); }
 };
@@ -207,9 +206,9 @@ class Orchestrator::Impl {
   bool shuttingDown_ = false;
 
   // ---- the swarm: both roles -------------------------------------------
-  bool worker_ = false;        // joined a swarm as a worker (swarm_ = manager)
-  std::string advertiseAddr_;  // this node's address for cluster traffic and VXLAN
-  std::vector<overlay::Peer> peers_;  // remote peers programmed in this node's kernel
+  bool worker_ = false;                  // joined a swarm as a worker (swarm_ = manager)
+  std::string advertiseAddr_;            // this node's address for cluster traffic and VXLAN
+  std::vector<overlay::Peer> peers_;     // remote peers programmed in this node's kernel
   TimerHandle* clusterTimer_ = nullptr;  // manager: node watch; worker: heartbeat
   bool inSwarm() const { return swarm_ || worker_; }
   bool isLocal(const Task& t) const { return !t.node.empty() && t.node == nodeId_; }
@@ -243,12 +242,11 @@ class Orchestrator::Impl {
   void takeReports(NodeState& n, const json& reports);
   json assignmentFor(const NodeState& n) const;
   std::vector<overlay::Peer> peersFor(const std::string& nodeId) const;
-  std::vector<proxy::Backend> backendsFor(const ServiceState& svc, const runtime::PortSpec& port,
-                                          bool forRemote) const;
+  std::vector<proxy::Backend> backendsFor(const ServiceState& svc, const runtime::PortSpec& port, bool forRemote) const;
 
   // ---- worker -----------------------------------------------------------
   std::string managerAddr_, nodeSecret_;
-  std::set<std::string> agentListeners_;  // published ports bound by an assignment
+  std::set<std::string> agentListeners_;               // published ports bound by an assignment
   std::map<std::string, std::string> listenerErrors_;  // ports that could not be bound: why
   bool heartbeatBusy_ = false;
   bool managerReachable_ = true;
@@ -262,8 +260,7 @@ class Orchestrator::Impl {
   // by layer (only those missing here), verified by content on import.
   std::set<std::string> fetching_;  // image ids being fetched
   void fetchImage(const std::string& imageId);
-  void fetchLayers(const std::string& imageId, std::string config, std::string tag,
-                   std::vector<std::string> missing);
+  void fetchLayers(const std::string& imageId, std::string config, std::string tag, std::vector<std::string> missing);
   void imageFetched(const std::string& imageId, const std::string& error);
   void leaveAsWorker(const std::string& why);
 

@@ -37,9 +37,8 @@ bool Orchestrator::Impl::anyLive(const std::string& service) const {
 
 std::vector<std::string> Orchestrator::Impl::networksOf(const ServiceState& s) const {
   std::vector<std::string> out;
-  bool ingress = std::any_of(
-      s.spec.ports.begin(), s.spec.ports.end(),
-      [](const runtime::PortSpec& p) { return p.published != 0 && p.mode == "ingress"; });
+  bool ingress = std::any_of(s.spec.ports.begin(), s.spec.ports.end(),
+                             [](const runtime::PortSpec& p) { return p.published != 0 && p.mode == "ingress"; });
   if (ingress) out.push_back(kIngress);
   for (const auto& n : s.spec.networks) out.push_back(s.stack + "_" + n.name);
   return out;
@@ -168,8 +167,7 @@ void Orchestrator::Impl::runTask(ServiceState& svc, Task& t) {
     setEnv(kv.substr(0, eq), eq == std::string::npos ? "" : kv.substr(eq + 1));
   }
   for (const auto& [k, v] : svc.spec.environment) setEnv(k, v);
-  if (!env.count("PATH"))
-    setEnv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  if (!env.count("PATH")) setEnv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
   std::map<std::string, std::string> templ = {{".Service.Name", svc.name},
                                               {".Service.ID", svc.id},
                                               {".Task.Slot", std::to_string(slot)},
@@ -178,12 +176,9 @@ void Orchestrator::Impl::runTask(ServiceState& svc, Task& t) {
                                               {".Node.Hostname", d_.hostname},
                                               {".Node.ID", nodeId_}};
   for (const auto& k : order) c.env.push_back(k + "=" + expandTemplate(env[k], templ));
-  c.workingDir = !svc.spec.workingDir.empty() ? svc.spec.workingDir
-                 : !ic.workingDir.empty()     ? ic.workingDir
-                                              : "/";
+  c.workingDir = !svc.spec.workingDir.empty() ? svc.spec.workingDir : !ic.workingDir.empty() ? ic.workingDir : "/";
   c.user = !svc.spec.user.empty() ? svc.spec.user : ic.user;
-  c.hostname = svc.spec.hostname.empty() ? t.containerId.substr(0, 12)
-                                         : expandTemplate(svc.spec.hostname, templ);
+  c.hostname = svc.spec.hostname.empty() ? t.containerId.substr(0, 12) : expandTemplate(svc.spec.hostname, templ);
   c.limits = svc.spec.limits;
   // security_opt: Docker's default seccomp profile unless the service says
   // seccomp=unconfined or names its own profile.
@@ -215,10 +210,9 @@ void Orchestrator::Impl::runTask(ServiceState& svc, Task& t) {
     UniqueFd nsFd = std::move(*netns);
     for (size_t i = 0; i < t.endpoints.size(); i++) {
       TaskEndpoint& ep = t.endpoints[i];
-      auto attached = d_.overlay->attach(networks_.at(ep.network).config(), nsFd.get(),
-                                         t.containerId, "eth" + std::to_string(i), ep.ip);
-      if (!attached.ok())
-        return Error::msg("network " + ep.network + ": " + attached.error().message);
+      auto attached = d_.overlay->attach(networks_.at(ep.network).config(), nsFd.get(), t.containerId,
+                                         "eth" + std::to_string(i), ep.ip);
+      if (!attached.ok()) return Error::msg("network " + ep.network + ": " + attached.error().message);
       ep.hostIfName = attached->hostIfName;
       ep.mac = attached->mac;
     }
@@ -236,14 +230,13 @@ void Orchestrator::Impl::runTask(ServiceState& svc, Task& t) {
   t.launched = std::move(*launched);
   t.started = SysClock::now();
   setState(t, "Running");
-  log::info("netd", "task ", t.name(), " running (container ", t.containerId.substr(0, 12),
-            ", pid ", t.launched->pid, ")");
+  log::info("netd", "task ", t.name(), " running (container ", t.containerId.substr(0, 12), ", pid ", t.launched->pid,
+            ")");
   watchExit(t);
   updateBackends(svc);
 }
 
-Result<std::vector<runtime::BindMount>> Orchestrator::Impl::materializeMounts(
-    const ServiceState& svc) {
+Result<std::vector<runtime::BindMount>> Orchestrator::Impl::materializeMounts(const ServiceState& svc) {
   std::vector<runtime::BindMount> out;
   std::error_code ec;
   // Defence in depth: names were checked where the spec was read (compose,
@@ -260,11 +253,9 @@ Result<std::vector<runtime::BindMount>> Orchestrator::Impl::materializeMounts(
       // The error_code overload: a throw here would leave the restart timer's callback.
       bool exists = fs::exists(v.source, ec);
       if (ec) {
-        return Error::msg("invalid mount config: bind source path " + v.source + ": " +
-                          ec.message());
+        return Error::msg("invalid mount config: bind source path " + v.source + ": " + ec.message());
       }
-      if (!exists)
-        return Error::msg("invalid mount config: bind source path does not exist: " + v.source);
+      if (!exists) return Error::msg("invalid mount config: bind source path does not exist: " + v.source);
       out.push_back({v.source, v.target, v.readOnly});
     } else if (v.type == "volume") {
       // Named volumes live under the data root and outlive replicas and
@@ -272,10 +263,9 @@ Result<std::vector<runtime::BindMount>> Orchestrator::Impl::materializeMounts(
       if (!v.source.empty()) {
         if (auto err = unsafe(runtime::NameKind::kVolume, v.source)) return *err;
       }
-      std::string name =
-          v.source.empty()
-              ? svc.name + "_anon" + std::to_string(std::hash<std::string>{}(v.target) % 100000)
-              : svc.stack + "_" + v.source;
+      std::string name = v.source.empty()
+                             ? svc.name + "_anon" + std::to_string(std::hash<std::string>{}(v.target) % 100000)
+                             : svc.stack + "_" + v.source;
       std::string dir = d_.dataRoot + "/volumes/" + name + "/_data";
       fs::create_directories(dir, ec);
       if (ec) return Error::msg("volume " + name + ": " + ec.message());
@@ -284,8 +274,7 @@ Result<std::vector<runtime::BindMount>> Orchestrator::Impl::materializeMounts(
   }
   for (const auto& cref : svc.spec.configs) {
     auto it = stacks_.at(svc.stack).spec.configs.find(cref.source);
-    if (it == stacks_.at(svc.stack).spec.configs.end())
-      return Error::msg("config " + cref.source + " not found");
+    if (it == stacks_.at(svc.stack).spec.configs.end()) return Error::msg("config " + cref.source + " not found");
     if (auto err = unsafe(runtime::NameKind::kConfig, cref.source)) return *err;
     std::string dir = d_.dataRoot + "/configs/" + svc.stack;
     fs::create_directories(dir, ec);
@@ -348,8 +337,7 @@ void Orchestrator::Impl::detachEndpoints(Task& t) {
 void Orchestrator::Impl::cleanupContainer(Task& t, bool removeLogs) {
   if (t.spec.id.empty()) return;
   auto st = d_.launcher->cleanup(t.spec, removeLogs);
-  if (!st.ok())
-    log::warn("runtime", "cleanup ", t.containerId.substr(0, 12), ": ", st.error().message);
+  if (!st.ok()) log::warn("runtime", "cleanup ", t.containerId.substr(0, 12), ": ", st.error().message);
   if (removeLogs) {
     forgetContainer(t.containerId);
     t.containerCleaned = true;
@@ -402,8 +390,7 @@ void Orchestrator::Impl::taskEnded(Task& t, int exitCode) {
     if (decision.restart) {
       auto& pending = svc.pendingRestarts[slot];
       cancelTimer(pending);
-      log::info("netd", "task ", serviceName, ".", slot, " restarts in ", decision.after.count(),
-                " ms");
+      log::info("netd", "task ", serviceName, ".", slot, " restarts in ", decision.after.count(), " ms");
       pending = startTimer(d_.loop, decision.after, [this, serviceName, slot] {
         auto s = services_.find(serviceName);
         if (s == services_.end()) return;
@@ -474,8 +461,7 @@ void Orchestrator::Impl::stopTask(Task& t) {
   // by the proxy.
   double grace = svc->second.spec.stopGracePeriodSeconds;
   for (const auto& l : svc->second.listeners) {
-    d_.proxy->drainBackend(l, t.containerId,
-                           std::chrono::milliseconds(static_cast<int64_t>(grace * 1000)));
+    d_.proxy->drainBackend(l, t.containerId, std::chrono::milliseconds(static_cast<int64_t>(grace * 1000)));
   }
   updateBackends(svc->second);
   auto wait = std::chrono::milliseconds(static_cast<int64_t>(std::min(grace / 2, 5.0) * 1000));
@@ -491,8 +477,8 @@ void Orchestrator::Impl::waitForDrain(const std::string& taskId, SteadyClock::ti
     sendStopSignal(t);
     return;
   }
-  t.drainTimer = startTimer(d_.loop, std::chrono::milliseconds(50),
-                            [this, taskId, deadline] { waitForDrain(taskId, deadline); });
+  t.drainTimer =
+      startTimer(d_.loop, std::chrono::milliseconds(50), [this, taskId, deadline] { waitForDrain(taskId, deadline); });
 }
 
 uint64_t Orchestrator::Impl::activeConnections(const Task& t) const {
@@ -500,8 +486,7 @@ uint64_t Orchestrator::Impl::activeConnections(const Task& t) const {
   if (svc == services_.end()) return 0;
   uint64_t active = 0;
   for (const auto& l : d_.proxy->stats()) {
-    if (std::find(svc->second.listeners.begin(), svc->second.listeners.end(), l.name) ==
-        svc->second.listeners.end()) {
+    if (std::find(svc->second.listeners.begin(), svc->second.listeners.end(), l.name) == svc->second.listeners.end()) {
       continue;
     }
     for (const auto& b : l.backends) {
@@ -517,27 +502,24 @@ void Orchestrator::Impl::sendStopSignal(Task& t) {
   int sig = svc != services_.end() ? signalNumber(svc->second.spec.stopSignal) : SIGTERM;
   (void)d_.launcher->signal(t.launched->pid, sig);
   std::string id = t.id;
-  t.killTimer = startTimer(d_.loop, std::chrono::milliseconds(static_cast<int64_t>(grace * 1000)),
-                           [this, id] {
-                             auto it = tasks_.find(id);
-                             if (it == tasks_.end() || !it->second->launched) return;
-                             log::info("netd", "task ", it->second->name(),
-                                       " did not stop within its grace period; sending SIGKILL");
-                             cancelTimer(it->second->killTimer);
-                             (void)d_.launcher->signal(it->second->launched->pid, SIGKILL);
-                           });
+  t.killTimer = startTimer(d_.loop, std::chrono::milliseconds(static_cast<int64_t>(grace * 1000)), [this, id] {
+    auto it = tasks_.find(id);
+    if (it == tasks_.end() || !it->second->launched) return;
+    log::info("netd", "task ", it->second->name(), " did not stop within its grace period; sending SIGKILL");
+    cancelTimer(it->second->killTimer);
+    (void)d_.launcher->signal(it->second->launched->pid, SIGKILL);
+  });
 }
 
 int Orchestrator::Impl::signalNumber(const std::string& name) {
-  static const std::map<std::string, int> kSignals = {
-      {"SIGTERM", SIGTERM}, {"SIGINT", SIGINT},   {"SIGQUIT", SIGQUIT}, {"SIGKILL", SIGKILL},
-      {"SIGHUP", SIGHUP},   {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2}};
+  static const std::map<std::string, int> kSignals = {{"SIGTERM", SIGTERM}, {"SIGINT", SIGINT}, {"SIGQUIT", SIGQUIT},
+                                                      {"SIGKILL", SIGKILL}, {"SIGHUP", SIGHUP}, {"SIGUSR1", SIGUSR1},
+                                                      {"SIGUSR2", SIGUSR2}};
   auto it = kSignals.find(name);
   return it == kSignals.end() ? SIGTERM : it->second;
 }
 
-std::vector<proxy::Backend> Orchestrator::Impl::backendsFor(const ServiceState& svc,
-                                                            const runtime::PortSpec& port,
+std::vector<proxy::Backend> Orchestrator::Impl::backendsFor(const ServiceState& svc, const runtime::PortSpec& port,
                                                             bool forRemote) const {
   // Slot order, so round robin visits replicas 1..N in turn.
   std::vector<std::pair<uint64_t, proxy::Backend>> bySlot;
@@ -548,12 +530,10 @@ std::vector<proxy::Backend> Orchestrator::Impl::backendsFor(const ServiceState& 
     // they exit; other nodes' proxies simply drop a replica being stopped.
     if (t->stopRequested && (forRemote || !isLocal(*t))) continue;
     for (const auto& ep : t->endpoints) {
-      if (ep.network == kIngress)
-        bySlot.push_back({t->slot, {t->containerId, ep.ip.str(), port.target}});
+      if (ep.network == kIngress) bySlot.push_back({t->slot, {t->containerId, ep.ip.str(), port.target}});
     }
   }
-  std::stable_sort(bySlot.begin(), bySlot.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(bySlot.begin(), bySlot.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<proxy::Backend> backends;
   for (auto& [slot, b] : bySlot) backends.push_back(std::move(b));
   return backends;
@@ -575,8 +555,7 @@ void Orchestrator::Impl::reconcile(ServiceState& svc) {
   }
   std::vector<LiveTask> live;
   for (auto& [id, t] : tasks_) {
-    if (t->service == svc.name && t->live())
-      live.push_back({t->id, t->slot, t->specVersion, t->stopRequested});
+    if (t->service == svc.name && t->live()) live.push_back({t->id, t->slot, t->specVersion, t->stopRequested});
   }
   std::vector<uint64_t> occupied(svc.haltedSlots.begin(), svc.haltedSlots.end());
   for (const auto& [slot, timer] : svc.pendingRestarts) occupied.push_back(slot);
@@ -613,8 +592,8 @@ void Orchestrator::Impl::finishRemovals() {
     it = services_.erase(it);
   }
   for (auto it = stacks_.begin(); it != stacks_.end();) {
-    bool busy = std::any_of(services_.begin(), services_.end(),
-                            [&](const auto& kv) { return kv.second.stack == it->first; });
+    bool busy =
+        std::any_of(services_.begin(), services_.end(), [&](const auto& kv) { return kv.second.stack == it->first; });
     if (it->second.removed && !busy) {
       std::vector<std::string> nets;
       for (auto& [name, n] : networks_) {
@@ -637,9 +616,8 @@ void Orchestrator::Impl::finishRemovals() {
     std::string shortName = name.substr(n.stack.size() + 1);
     if (st->second.spec.networks.count(shortName)) continue;
     bool used = std::any_of(tasks_.begin(), tasks_.end(), [&](const auto& kv) {
-      return kv.second->live() &&
-             std::any_of(kv.second->endpoints.begin(), kv.second->endpoints.end(),
-                         [&](const TaskEndpoint& ep) { return ep.network == name; });
+      return kv.second->live() && std::any_of(kv.second->endpoints.begin(), kv.second->endpoints.end(),
+                                              [&](const TaskEndpoint& ep) { return ep.network == name; });
     });
     if (!used) unused.push_back(name);
   }
@@ -647,8 +625,7 @@ void Orchestrator::Impl::finishRemovals() {
   // After `swarm leave`: ingress carries the proxy's connections to draining
   // replicas, so it goes only when the last of them is gone.
   if (!inSwarm() && networks_.count(kIngress) &&
-      std::none_of(tasks_.begin(), tasks_.end(),
-                   [](const auto& kv) { return kv.second->live(); })) {
+      std::none_of(tasks_.begin(), tasks_.end(), [](const auto& kv) { return kv.second->live(); })) {
     removeNetwork(kIngress);
   }
 }

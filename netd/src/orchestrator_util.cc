@@ -30,8 +30,7 @@ std::string rfc3339(SysClock::time_point t) {
   gmtime_r(&secs, &tm);
   char buf[40];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count() %
-               1000000000;
+  auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count() % 1000000000;
   char frac[16];
   std::snprintf(frac, sizeof frac, ".%09lldZ", static_cast<long long>(nanos));
   return std::string(buf) + frac;
@@ -42,8 +41,8 @@ std::string portsText(const std::vector<runtime::PortSpec>& ports) {
   for (const auto& p : ports) {
     if (p.published == 0) continue;
     if (!out.empty()) out += ", ";
-    out += (p.hostIp.empty() ? "*" : p.hostIp) + ":" + std::to_string(p.published) + "->" +
-           std::to_string(p.target) + "/" + p.protocol;
+    out += (p.hostIp.empty() ? "*" : p.hostIp) + ":" + std::to_string(p.published) + "->" + std::to_string(p.target) +
+           "/" + p.protocol;
   }
   return out;
 }
@@ -61,9 +60,7 @@ std::string listenerName(const runtime::PortSpec& p) {
 // stored stack overflowed the stack and ended netd. These run in linear time
 // and constant stack.
 bool validStackName(const std::string& name) {
-  auto alnum = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-  };
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
   if (name.empty() || !alnum(name[0])) return false;
   for (char c : name) {
     if (!alnum(c) && c != '_' && c != '.' && c != '-') return false;
@@ -90,9 +87,7 @@ std::string readLogTail(const std::string& path, size_t maxBytes) {
 
 namespace {
 
-bool isTemplateSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
-}
+bool isTemplateSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; }
 bool isFieldChar(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.'; }
 
 // Matches "{{ .Field.Path }}" at text[at]: on success sets *key to
@@ -141,8 +136,7 @@ std::string expandTemplate(std::string text, const std::map<std::string, std::st
   return out;
 }
 
-TimerHandle* startTimer(uv_loop_t* loop, std::chrono::milliseconds after,
-                        std::function<void()> fire) {
+TimerHandle* startTimer(uv_loop_t* loop, std::chrono::milliseconds after, std::function<void()> fire) {
   auto* h = new TimerHandle;
   uv_timer_init(loop, &h->timer);
   h->timer.data = h;

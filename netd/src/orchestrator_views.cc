@@ -93,7 +93,9 @@ ApiResult<json> Orchestrator::info() const {
   return json{{"swarm",
                {{"nodeId", m.inSwarm() ? m.nodeId_ : ""},
                 {"state", m.inSwarm() ? "active" : "inactive"},
-                {"role", m.swarm_ ? "manager" : m.worker_ ? "worker" : ""},
+                {"role", m.swarm_    ? "manager"
+                         : m.worker_ ? "worker"
+                                     : ""},
                 {"nodeAddr", m.advertiseAddr_},
                 {"managerAddr", m.swarm_ ? m.managerAddr() : m.managerAddr_},
                 {"nodes", m.swarm_ ? m.nodes_.size() : 0},
@@ -122,8 +124,7 @@ ApiResult<json> Orchestrator::listServices(const std::string& stackFilter) const
     if (s.removed || (!stackFilter.empty() && s.stack != stackFilter)) continue;
     out.push_back(m.serviceSummary(s));
   }
-  if (!stackFilter.empty() && out.empty())
-    return ApiError{404, "Nothing found in stack: " + stackFilter};
+  if (!stackFilter.empty() && out.empty()) return ApiError{404, "Nothing found in stack: " + stackFilter};
   return out;
 }
 
@@ -135,10 +136,8 @@ ApiResult<json> Orchestrator::inspectService(const std::string& name) const {
   json ports = json::array();
   json vips = json::array();
   for (const auto& p : s->spec.ports) {
-    ports.push_back(json{{"Protocol", p.protocol},
-                         {"TargetPort", p.target},
-                         {"PublishedPort", p.published},
-                         {"PublishMode", p.mode}});
+    ports.push_back(json{
+        {"Protocol", p.protocol}, {"TargetPort", p.target}, {"PublishedPort", p.published}, {"PublishMode", p.mode}});
   }
   runtime::StackSpec one;
   one.services[s->spec.name] = s->spec;
@@ -151,35 +150,34 @@ ApiResult<json> Orchestrator::inspectService(const std::string& name) const {
     auto it = m.networks_.find(n);
     if (it != m.networks_.end()) networks.push_back(json{{"Target", it->second.id}, {"Name", n}});
   }
-  return json{
-      {"ID", s->id},
-      {"Version", {{"Index", s->specVersion}}},
-      {"CreatedAt", rfc3339(s->created)},
-      {"UpdatedAt", rfc3339(s->updated)},
-      {"Spec",
-       {{"Name", s->name},
-        {"Labels", labels},
-        {"TaskTemplate",
-         {{"ContainerSpec",
-           {{"Image", s->spec.image},
-            {"Command", s->spec.entrypoint ? json(*s->spec.entrypoint) : json(nullptr)},
-            {"Args", s->spec.command ? json(*s->spec.command) : json(nullptr)},
-            {"StopGracePeriod", static_cast<int64_t>(s->spec.stopGracePeriodSeconds * 1e9)}}},
-          {"Resources",
-           {{"Limits",
-             {{"NanoCPUs", static_cast<int64_t>(s->spec.limits.cpus * 1e9)},
-              {"MemoryBytes", s->spec.limits.memoryBytes}}}}},
-          {"RestartPolicy",
-           {{"Condition", s->spec.restartPolicy.condition},
-            {"Delay", static_cast<int64_t>(s->spec.restartPolicy.delaySeconds * 1e9)},
-            {"MaxAttempts", s->spec.restartPolicy.maxAttempts},
-            {"Window", static_cast<int64_t>(s->spec.restartPolicy.windowSeconds * 1e9)}}},
-          {"Networks", networks}}},
-        {"Mode", s->spec.mode == "global" ? json{{"Global", json::object()}}
-                                          : json{{"Replicated", {{"Replicas", s->spec.replicas}}}}},
-        {"EndpointSpec", {{"Mode", "vip"}, {"Ports", ports}}}}},
-      {"Endpoint", {{"Ports", ports}, {"VirtualIPs", vips}}},
-      {"Skiff", {{"Spec", specJson}, {"Running", m.runningCount(s->name)}}}};
+  return json{{"ID", s->id},
+              {"Version", {{"Index", s->specVersion}}},
+              {"CreatedAt", rfc3339(s->created)},
+              {"UpdatedAt", rfc3339(s->updated)},
+              {"Spec",
+               {{"Name", s->name},
+                {"Labels", labels},
+                {"TaskTemplate",
+                 {{"ContainerSpec",
+                   {{"Image", s->spec.image},
+                    {"Command", s->spec.entrypoint ? json(*s->spec.entrypoint) : json(nullptr)},
+                    {"Args", s->spec.command ? json(*s->spec.command) : json(nullptr)},
+                    {"StopGracePeriod", static_cast<int64_t>(s->spec.stopGracePeriodSeconds * 1e9)}}},
+                  {"Resources",
+                   {{"Limits",
+                     {{"NanoCPUs", static_cast<int64_t>(s->spec.limits.cpus * 1e9)},
+                      {"MemoryBytes", s->spec.limits.memoryBytes}}}}},
+                  {"RestartPolicy",
+                   {{"Condition", s->spec.restartPolicy.condition},
+                    {"Delay", static_cast<int64_t>(s->spec.restartPolicy.delaySeconds * 1e9)},
+                    {"MaxAttempts", s->spec.restartPolicy.maxAttempts},
+                    {"Window", static_cast<int64_t>(s->spec.restartPolicy.windowSeconds * 1e9)}}},
+                  {"Networks", networks}}},
+                {"Mode", s->spec.mode == "global" ? json{{"Global", json::object()}}
+                                                  : json{{"Replicated", {{"Replicas", s->spec.replicas}}}}},
+                {"EndpointSpec", {{"Mode", "vip"}, {"Ports", ports}}}}},
+              {"Endpoint", {{"Ports", ports}, {"VirtualIPs", vips}}},
+              {"Skiff", {{"Spec", specJson}, {"Running", m.runningCount(s->name)}}}};
 }
 
 ApiResult<json> Orchestrator::serviceLogs(const std::string& name) const {
@@ -191,22 +189,19 @@ ApiResult<json> Orchestrator::serviceLogs(const std::string& name) const {
   for (const auto& [id, t] : m.tasks_) {
     if (t->service == s->name && !t->spec.logPath.empty()) tasks.push_back(t.get());
   }
-  std::sort(tasks.begin(), tasks.end(),
-            [](const Task* a, const Task* b) { return a->created < b->created; });
+  std::sort(tasks.begin(), tasks.end(), [](const Task* a, const Task* b) { return a->created < b->created; });
   json lines = json::array();
   for (const Task* t : tasks) {
     std::istringstream in(readLogTail(t->spec.logPath));
     std::string line;
     while (std::getline(in, line)) {
-      lines.push_back(
-          json{{"task", t->name() + "." + t->id}, {"node", m.d_.hostname}, {"text", line}});
+      lines.push_back(json{{"task", t->name() + "." + t->id}, {"node", m.d_.hostname}, {"text", line}});
     }
   }
   return json{{"lines", lines}};
 }
 
-ApiResult<json> Orchestrator::listTasks(const std::string& serviceFilter,
-                                        const std::string& stackFilter,
+ApiResult<json> Orchestrator::listTasks(const std::string& serviceFilter, const std::string& stackFilter,
                                         const std::string& nodeFilter) const {
   const Impl& m = *impl_;
   if (!m.swarm_) return ApiError{503, kNotManager};
@@ -251,8 +246,7 @@ ApiResult<json> Orchestrator::listContainers(bool all) const {
     if (!all && t->state != "Running") continue;
     tasks.push_back(t.get());
   }
-  std::sort(tasks.begin(), tasks.end(),
-            [](const Task* a, const Task* b) { return a->created > b->created; });
+  std::sort(tasks.begin(), tasks.end(), [](const Task* a, const Task* b) { return a->created > b->created; });
   for (const Task* t : tasks) out.push_back(m.containerSummary(*t));
   return out;
 }
@@ -343,31 +337,29 @@ ApiResult<json> Orchestrator::inspectNetwork(const std::string& name) const {
     if (!t->live()) continue;
     for (const auto& ep : t->endpoints) {
       if (ep.network != n->name) continue;
-      containers[t->containerId] =
-          json{{"Name", t->name() + "." + t->id},
-               {"EndpointID", ep.hostIfName},
-               {"MacAddress", ep.mac},
-               {"IPv4Address", ep.ip.str() + "/" + std::to_string(ep.prefix)}};
+      containers[t->containerId] = json{{"Name", t->name() + "." + t->id},
+                                        {"EndpointID", ep.hostIfName},
+                                        {"MacAddress", ep.mac},
+                                        {"IPv4Address", ep.ip.str() + "/" + std::to_string(ep.prefix)}};
     }
   }
   json peers = json::array({json{{"Name", m.d_.hostname}, {"IP", "127.0.0.1"}}});
   json config = json{{"Subnet", n->subnet.str()}, {"Gateway", n->subnet.gateway().str()}};
   json labels = json::object();
   if (!n->stack.empty()) labels["com.docker.stack.namespace"] = n->stack;
-  return json{
-      {"Name", n->name},
-      {"Id", n->id},
-      {"Scope", "swarm"},
-      {"Driver", "overlay"},
-      {"Ingress", n->name == kIngress},
-      {"IPAM", {{"Driver", "default"}, {"Config", json::array({config})}}},
-      {"Options", {{"com.docker.network.driver.overlay.vxlanid_list", std::to_string(n->vni)}}},
-      {"VNI", n->vni},
-      {"MTU", n->mtu},
-      {"NodeAddress", n->nodeAddress ? n->nodeAddress->str() : ""},
-      {"Labels", labels},
-      {"Peers", peers},
-      {"Containers", containers}};
+  return json{{"Name", n->name},
+              {"Id", n->id},
+              {"Scope", "swarm"},
+              {"Driver", "overlay"},
+              {"Ingress", n->name == kIngress},
+              {"IPAM", {{"Driver", "default"}, {"Config", json::array({config})}}},
+              {"Options", {{"com.docker.network.driver.overlay.vxlanid_list", std::to_string(n->vni)}}},
+              {"VNI", n->vni},
+              {"MTU", n->mtu},
+              {"NodeAddress", n->nodeAddress ? n->nodeAddress->str() : ""},
+              {"Labels", labels},
+              {"Peers", peers},
+              {"Containers", containers}};
 }
 
 std::vector<Orchestrator::ServiceCount> Orchestrator::serviceCounts() const {
@@ -376,8 +368,7 @@ std::vector<Orchestrator::ServiceCount> Orchestrator::serviceCounts() const {
     if (s.removed) continue;
     ServiceCount c{s.stack, name, impl_->runningCount(name), s.spec.replicas, {}};
     for (const auto& p : s.spec.ports) {
-      if (p.published != 0)
-        c.listeners[listenerName(p)] = std::to_string(p.published) + "/" + p.protocol;
+      if (p.published != 0) c.listeners[listenerName(p)] = std::to_string(p.published) + "/" + p.protocol;
     }
     out.push_back(std::move(c));
   }

@@ -111,8 +111,7 @@ std::string explainFilter(Filter f, uint64_t nodes) {
 // pipeline order), joined by "; ".
 std::string explain(const std::array<uint64_t, kFilterCount>& failures) {
   std::array<Filter, kFilterCount> order = {kReady, kConstraints, kMaxReplicas};
-  std::stable_sort(order.begin(), order.end(),
-                   [&](Filter a, Filter b) { return failures[a] > failures[b]; });
+  std::stable_sort(order.begin(), order.end(), [&](Filter a, Filter b) { return failures[a] > failures[b]; });
   std::string text;
   for (Filter f : order) {
     if (failures[f] == 0) continue;
@@ -122,9 +121,7 @@ std::string explain(const std::array<uint64_t, kFilterCount>& failures) {
   return text.empty() ? "no suitable node" : "no suitable node (" + text + ")";
 }
 
-bool available(const SchedNode& n) {
-  return n.ready && n.availability == NodeAvailability::kActive;
-}
+bool available(const SchedNode& n) { return n.ready && n.availability == NodeAvailability::kActive; }
 
 }  // namespace
 
@@ -146,8 +143,7 @@ Result<NodeAvailability> parseAvailability(const std::string& text) {
   if (text == "active") return NodeAvailability::kActive;
   if (text == "pause") return NodeAvailability::kPause;
   if (text == "drain") return NodeAvailability::kDrain;
-  return Error::msg("invalid availability \"" + text + "\": expected active, pause or drain",
-                    EINVAL);
+  return Error::msg("invalid availability \"" + text + "\": expected active, pause or drain", EINVAL);
 }
 
 Status validateConstraints(const std::vector<std::string>& constraints) {

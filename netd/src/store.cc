@@ -49,19 +49,16 @@ Status restrictToOwner(const std::string& path) {
 Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
   if (auto st = restrictToOwner(path); !st.ok()) return st.error();
   sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                      nullptr) != SQLITE_OK) {
-    Error err = Error::msg("state store: open " + path + ": " +
-                           (db ? sqlite3_errmsg(db) : "out of memory"));
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr) !=
+      SQLITE_OK) {
+    Error err = Error::msg("state store: open " + path + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
     sqlite3_close(db);
     return err;
   }
   std::unique_ptr<Store> store(new Store(db));
   SKIFF_TRY(store->exec("PRAGMA journal_mode=WAL"));
   SKIFF_TRY(store->exec("PRAGMA synchronous=NORMAL"));
-  if (auto st = store->migrate(); !st.ok())
-    return Error::msg("state store " + path + ": " + st.error().message);
+  if (auto st = store->migrate(); !st.ok()) return Error::msg("state store " + path + ": " + st.error().message);
   return store;
 }
 
@@ -82,16 +79,14 @@ Status Store::migrate() {
   auto current = schemaVersion();
   if (!current.ok()) return current.error();
   if (*current > kSchemaVersion) {
-    return Error::msg("schema version " + std::to_string(*current) +
-                      " is newer than this netd's (" + std::to_string(kSchemaVersion) +
-                      "); run the netd that wrote it");
+    return Error::msg("schema version " + std::to_string(*current) + " is newer than this netd's (" +
+                      std::to_string(kSchemaVersion) + "); run the netd that wrote it");
   }
   for (int v = *current; v < kSchemaVersion; v++) {
     auto step = [&]() -> Status {
       SKIFF_TRY(exec(kMigrations[v]));
       SKIFF_TRY(exec("DELETE FROM schema_version"));
-      std::string set =
-          "INSERT INTO schema_version(version) VALUES (" + std::to_string(v + 1) + ")";
+      std::string set = "INSERT INTO schema_version(version) VALUES (" + std::to_string(v + 1) + ")";
       return exec(set.c_str());
     };
     if (auto st = transact(step); !st.ok()) return st;
@@ -101,8 +96,7 @@ Status Store::migrate() {
 
 Result<int> Store::schemaVersion() const {
   Stmt st;
-  if (sqlite3_prepare_v2(db_, "SELECT MAX(version) FROM schema_version", -1, &st.s, nullptr) !=
-      SQLITE_OK) {
+  if (sqlite3_prepare_v2(db_, "SELECT MAX(version) FROM schema_version", -1, &st.s, nullptr) != SQLITE_OK) {
     return sqlError(db_, "prepare schema version");
   }
   if (sqlite3_step(st.s) != SQLITE_ROW) return sqlError(db_, "read schema version");
@@ -171,8 +165,8 @@ Status Store::exec(const char* sql) {
 
 Status Store::put(const std::string& kind, const std::string& key, const nlohmann::json& value) {
   Stmt st;
-  if (sqlite3_prepare_v2(db_, "INSERT OR REPLACE INTO objects(kind, key, value) VALUES (?, ?, ?)",
-                         -1, &st.s, nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(db_, "INSERT OR REPLACE INTO objects(kind, key, value) VALUES (?, ?, ?)", -1, &st.s,
+                         nullptr) != SQLITE_OK) {
     return sqlError(db_, "prepare put");
   }
   // Never throw on bytes that are not UTF-8 (they become U+FFFD).
@@ -184,11 +178,10 @@ Status Store::put(const std::string& kind, const std::string& key, const nlohman
   return okStatus();
 }
 
-Result<std::optional<nlohmann::json>> Store::get(const std::string& kind,
-                                                 const std::string& key) const {
+Result<std::optional<nlohmann::json>> Store::get(const std::string& kind, const std::string& key) const {
   Stmt st;
-  if (sqlite3_prepare_v2(db_, "SELECT value FROM objects WHERE kind = ? AND key = ?", -1, &st.s,
-                         nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(db_, "SELECT value FROM objects WHERE kind = ? AND key = ?", -1, &st.s, nullptr) !=
+      SQLITE_OK) {
     return sqlError(db_, "prepare get");
   }
   sqlite3_bind_text(st.s, 1, kind.c_str(), -1, SQLITE_TRANSIENT);
@@ -198,16 +191,14 @@ Result<std::optional<nlohmann::json>> Store::get(const std::string& kind,
   if (rc != SQLITE_ROW) return sqlError(db_, "get " + kind + "/" + key);
   const char* text = reinterpret_cast<const char*>(sqlite3_column_text(st.s, 0));
   auto parsed = nlohmann::json::parse(text ? text : "null", nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_discarded())
-    return Error::msg("state store: " + kind + "/" + key + " is not valid JSON");
+  if (parsed.is_discarded()) return Error::msg("state store: " + kind + "/" + key + " is not valid JSON");
   return std::optional<nlohmann::json>(std::move(parsed));
 }
 
-Result<std::vector<std::pair<std::string, nlohmann::json>>> Store::list(
-    const std::string& kind) const {
+Result<std::vector<std::pair<std::string, nlohmann::json>>> Store::list(const std::string& kind) const {
   Stmt st;
-  if (sqlite3_prepare_v2(db_, "SELECT key, value FROM objects WHERE kind = ? ORDER BY key", -1,
-                         &st.s, nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(db_, "SELECT key, value FROM objects WHERE kind = ? ORDER BY key", -1, &st.s, nullptr) !=
+      SQLITE_OK) {
     return sqlError(db_, "prepare list");
   }
   sqlite3_bind_text(st.s, 1, kind.c_str(), -1, SQLITE_TRANSIENT);
@@ -217,8 +208,7 @@ Result<std::vector<std::pair<std::string, nlohmann::json>>> Store::list(
     const char* key = reinterpret_cast<const char*>(sqlite3_column_text(st.s, 0));
     const char* text = reinterpret_cast<const char*>(sqlite3_column_text(st.s, 1));
     auto parsed = nlohmann::json::parse(text ? text : "null", nullptr, false);
-    if (parsed.is_discarded())
-      return Error::msg("state store: " + kind + "/" + key + " is not valid JSON");
+    if (parsed.is_discarded()) return Error::msg("state store: " + kind + "/" + key + " is not valid JSON");
     out.emplace_back(key ? key : "", std::move(parsed));
   }
   if (rc != SQLITE_DONE) return sqlError(db_, "list " + kind);
@@ -227,8 +217,7 @@ Result<std::vector<std::pair<std::string, nlohmann::json>>> Store::list(
 
 Status Store::erase(const std::string& kind, const std::string& key) {
   Stmt st;
-  if (sqlite3_prepare_v2(db_, "DELETE FROM objects WHERE kind = ? AND key = ?", -1, &st.s,
-                         nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(db_, "DELETE FROM objects WHERE kind = ? AND key = ?", -1, &st.s, nullptr) != SQLITE_OK) {
     return sqlError(db_, "prepare erase");
   }
   sqlite3_bind_text(st.s, 1, kind.c_str(), -1, SQLITE_TRANSIENT);

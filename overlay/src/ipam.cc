@@ -41,8 +41,7 @@ std::optional<Subnet> Subnet::parse(std::string_view text) {
   auto rest = text.substr(slash + 1);
   int prefix = -1;
   auto [next, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), prefix);
-  if (ec != std::errc() || next != rest.data() + rest.size() || rest.empty() || prefix < 0 ||
-      prefix > 32)
+  if (ec != std::errc() || next != rest.data() + rest.size() || rest.empty() || prefix < 0 || prefix > 32)
     return std::nullopt;
   Subnet s{*ip, prefix};
   if ((ip->host_order & s.mask()) != ip->host_order) return std::nullopt;
@@ -89,21 +88,17 @@ Result<Subnet> Ipam::allocateSubnet(const std::string& network, std::optional<Su
   const bool isIngress = network == kIngress;
   auto conflict = [&](const Subnet& candidate) -> std::optional<std::string> {
     for (const auto& [name, net] : networks_)
-      if (net.subnet.overlaps(candidate))
-        return "subnet " + net.subnet.str() + " of network " + name;
+      if (net.subnet.overlaps(candidate)) return "subnet " + net.subnet.str() + " of network " + name;
     if (!isIngress && candidate.overlaps(ingressSubnet()))
       return "subnet " + ingressSubnet().str() + " reserved for ingress";
     return std::nullopt;
   };
   if (requested) {
     if (requested->prefix > 30)
-      return Error::msg("subnet " + requested->str() + " for network " + network +
-                            " is too small (at most /30)",
+      return Error::msg("subnet " + requested->str() + " for network " + network + " is too small (at most /30)",
                         EINVAL);
     if (auto c = conflict(*requested))
-      return Error::msg("subnet " + requested->str() + " requested by network " + network +
-                            " overlaps " + *c,
-                        EEXIST);
+      return Error::msg("subnet " + requested->str() + " requested by network " + network + " overlaps " + *c, EEXIST);
     networks_[network] = Network{*requested, {}};
     return *requested;
   }
@@ -116,33 +111,29 @@ Result<Subnet> Ipam::allocateSubnet(const std::string& network, std::optional<Su
     networks_[network] = Network{candidate, {}};
     return candidate;
   }
-  return Error::msg("address pool " + pool_.str() + " exhausted: no free /" +
-                        std::to_string(subnetPrefix_) + " subnet for network " + network,
+  return Error::msg("address pool " + pool_.str() + " exhausted: no free /" + std::to_string(subnetPrefix_) +
+                        " subnet for network " + network,
                     ENOSPC);
 }
 
 Status Ipam::releaseSubnet(const std::string& network) {
-  if (networks_.erase(network) == 0)
-    return Error::msg("release subnet: network " + network + " has no subnet", ENOENT);
+  if (networks_.erase(network) == 0) return Error::msg("release subnet: network " + network + " has no subnet", ENOENT);
   return okStatus();
 }
 
 Result<Ipv4> Ipam::allocateAddress(const std::string& network, std::optional<Ipv4> requested) {
   auto it = networks_.find(network);
-  if (it == networks_.end())
-    return Error::msg("allocate address: network " + network + " has no subnet", ENOENT);
+  if (it == networks_.end()) return Error::msg("allocate address: network " + network + " has no subnet", ENOENT);
   Network& net = it->second;
   const Ipv4 first{net.subnet.base.host_order + 2};  // skip network address and .1 gateway
   const Ipv4 last{net.subnet.broadcast().host_order - 1};
   if (requested) {
     if (!net.subnet.contains(*requested) || *requested < first || last < *requested)
-      return Error::msg("address " + requested->str() + " is not assignable in network " +
-                            network + " (" + net.subnet.str() + ")",
-                        EINVAL);
+      return Error::msg(
+          "address " + requested->str() + " is not assignable in network " + network + " (" + net.subnet.str() + ")",
+          EINVAL);
     if (!net.used.insert(*requested).second)
-      return Error::msg("address " + requested->str() + " is already in use in network " +
-                            network,
-                        EADDRINUSE);
+      return Error::msg("address " + requested->str() + " is already in use in network " + network, EADDRINUSE);
     return *requested;
   }
   // Walk the sorted used set alongside the candidate; bounded by the subnet size.
@@ -153,19 +144,16 @@ Result<Ipv4> Ipam::allocateAddress(const std::string& network, std::optional<Ipv
     ++candidate;
   }
   if (candidate > last.host_order)
-    return Error::msg("no free address in network " + network + " (" + net.subnet.str() + ")",
-                      ENOSPC);
+    return Error::msg("no free address in network " + network + " (" + net.subnet.str() + ")", ENOSPC);
   net.used.insert(Ipv4{candidate});
   return Ipv4{candidate};
 }
 
 Status Ipam::releaseAddress(const std::string& network, Ipv4 ip) {
   auto it = networks_.find(network);
-  if (it == networks_.end())
-    return Error::msg("release address: network " + network + " has no subnet", ENOENT);
+  if (it == networks_.end()) return Error::msg("release address: network " + network + " has no subnet", ENOENT);
   if (it->second.used.erase(ip) == 0)
-    return Error::msg("release address: " + ip.str() + " is not allocated in network " + network,
-                      ENOENT);
+    return Error::msg("release address: " + ip.str() + " is not allocated in network " + network, ENOENT);
   return okStatus();
 }
 
@@ -181,8 +169,8 @@ nlohmann::json Ipam::toJson() const {
 
 Result<Ipam> Ipam::fromJson(const nlohmann::json& json) {
   auto bad = [](const std::string& why) { return Error::msg("ipam state: " + why, EINVAL); };
-  if (!json.is_object() || !json.contains("pool") || !json["pool"].is_string() ||
-      !json.contains("subnetPrefix") || !json["subnetPrefix"].is_number_integer())
+  if (!json.is_object() || !json.contains("pool") || !json["pool"].is_string() || !json.contains("subnetPrefix") ||
+      !json["subnetPrefix"].is_number_integer())
     return bad("missing pool or subnetPrefix");
   auto pool = Subnet::parse(json["pool"].get<std::string>());
   if (!pool) return bad("invalid pool " + json["pool"].get<std::string>());

@@ -48,15 +48,18 @@ std::optional<std::array<uint8_t, 6>> parseMac(std::string_view text) {
 
 std::string formatMac(const uint8_t* b) {
   char buf[18];
-  std::snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4],
-                b[5]);
+  std::snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
   return buf;
 }
 
 std::string macForAddress(Ipv4 ip) {
   const uint32_t a = ip.host_order;
-  uint8_t b[6] = {0x02, 0x42, static_cast<uint8_t>(a >> 24), static_cast<uint8_t>(a >> 16),
-                  static_cast<uint8_t>(a >> 8), static_cast<uint8_t>(a)};
+  uint8_t b[6] = {0x02,
+                  0x42,
+                  static_cast<uint8_t>(a >> 24),
+                  static_cast<uint8_t>(a >> 16),
+                  static_cast<uint8_t>(a >> 8),
+                  static_cast<uint8_t>(a)};
   return formatMac(b);
 }
 
@@ -225,8 +228,7 @@ NlMessage dumpNeigh(int family, int ifindex) {
 }
 
 namespace {
-NlMessage fdb(uint16_t type, uint16_t flags, int vxlanIndex, const std::array<uint8_t, 6>& mac,
-              Ipv4 vtep) {
+NlMessage fdb(uint16_t type, uint16_t flags, int vxlanIndex, const std::array<uint8_t, 6>& mac, Ipv4 vtep) {
   Builder b(type, flags);
   auto* nd = b.extra<ndmsg>();
   nd->ndm_family = AF_BRIDGE;
@@ -278,8 +280,7 @@ void forEachAttr(const void* start, size_t len, Fn&& fn) {
   while (mnl_attr_ok(attr, remaining)) {
     fn(attr);
     remaining -= static_cast<int>(MNL_ALIGN(attr->nla_len));
-    attr = reinterpret_cast<const nlattr*>(reinterpret_cast<const char*>(attr) +
-                                           MNL_ALIGN(attr->nla_len));
+    attr = reinterpret_cast<const nlattr*>(reinterpret_cast<const char*>(attr) + MNL_ALIGN(attr->nla_len));
   }
 }
 
@@ -295,9 +296,7 @@ const nlmsghdr* header(const NlMessage& msg, size_t extra) {
   return nlh;
 }
 
-uint32_t u32(const nlattr* a) {
-  return mnl_attr_get_payload_len(a) >= 4 ? mnl_attr_get_u32(a) : 0;
-}
+uint32_t u32(const nlattr* a) { return mnl_attr_get_payload_len(a) >= 4 ? mnl_attr_get_u32(a) : 0; }
 uint8_t u8(const nlattr* a) { return mnl_attr_get_payload_len(a) >= 1 ? mnl_attr_get_u8(a) : 0; }
 std::string str(const nlattr* a) {
   auto* p = static_cast<const char*>(mnl_attr_get_payload(a));
@@ -314,12 +313,18 @@ std::optional<LinkInfo> parseLink(const NlMessage& msg) {
   link.index = ifi->ifi_index;
   link.flags = ifi->ifi_flags;
   const size_t off = MNL_ALIGN(sizeof(ifinfomsg));
-  forEachAttr(static_cast<const char*>(mnl_nlmsg_get_payload(nlh)) + off,
-              mnl_nlmsg_get_payload_len(nlh) - off, [&](const nlattr* a) {
+  forEachAttr(static_cast<const char*>(mnl_nlmsg_get_payload(nlh)) + off, mnl_nlmsg_get_payload_len(nlh) - off,
+              [&](const nlattr* a) {
                 switch (mnl_attr_get_type(a)) {
-                  case IFLA_IFNAME: link.name = str(a); break;
-                  case IFLA_MTU: link.mtu = static_cast<int>(u32(a)); break;
-                  case IFLA_MASTER: link.master = static_cast<int>(u32(a)); break;
+                  case IFLA_IFNAME:
+                    link.name = str(a);
+                    break;
+                  case IFLA_MTU:
+                    link.mtu = static_cast<int>(u32(a));
+                    break;
+                  case IFLA_MASTER:
+                    link.master = static_cast<int>(u32(a));
+                    break;
                   case IFLA_ADDRESS:
                     if (mnl_attr_get_payload_len(a) == 6)
                       link.mac = formatMac(static_cast<const uint8_t*>(mnl_attr_get_payload(a)));
@@ -340,20 +345,29 @@ std::optional<LinkInfo> parseLink(const NlMessage& msg) {
                       if (mnl_attr_get_type(i) != IFLA_INFO_DATA) return;
                       forEachNested(i, [&](const nlattr* d) {
                         switch (mnl_attr_get_type(d)) {
-                          case IFLA_VXLAN_ID: link.vni = u32(d); break;
-                          case IFLA_VXLAN_PORT:
-                            if (mnl_attr_get_payload_len(d) >= 2)
-                              link.vxlanPort = ntohs(mnl_attr_get_u16(d));
+                          case IFLA_VXLAN_ID:
+                            link.vni = u32(d);
                             break;
-                          case IFLA_VXLAN_LEARNING: link.vxlanLearning = u8(d) != 0; break;
-                          case IFLA_VXLAN_PROXY: link.vxlanProxy = u8(d) != 0; break;
-                          case IFLA_VXLAN_LOCAL: link.vxlanLocal = Ipv4{ntohl(u32(d))}; break;
-                          default: break;
+                          case IFLA_VXLAN_PORT:
+                            if (mnl_attr_get_payload_len(d) >= 2) link.vxlanPort = ntohs(mnl_attr_get_u16(d));
+                            break;
+                          case IFLA_VXLAN_LEARNING:
+                            link.vxlanLearning = u8(d) != 0;
+                            break;
+                          case IFLA_VXLAN_PROXY:
+                            link.vxlanProxy = u8(d) != 0;
+                            break;
+                          case IFLA_VXLAN_LOCAL:
+                            link.vxlanLocal = Ipv4{ntohl(u32(d))};
+                            break;
+                          default:
+                            break;
                         }
                       });
                     });
                     break;
-                  default: break;
+                  default:
+                    break;
                 }
               });
   // Only bridge/vxlan data is read above; other kinds leave the vxlan fields empty.
@@ -369,8 +383,8 @@ std::optional<RouteInfo> parseRoute(const NlMessage& msg) {
   r.dstLen = rtm->rtm_dst_len;
   r.table = rtm->rtm_table;
   const size_t off = MNL_ALIGN(sizeof(rtmsg));
-  forEachAttr(static_cast<const char*>(mnl_nlmsg_get_payload(nlh)) + off,
-              mnl_nlmsg_get_payload_len(nlh) - off, [&](const nlattr* a) {
+  forEachAttr(static_cast<const char*>(mnl_nlmsg_get_payload(nlh)) + off, mnl_nlmsg_get_payload_len(nlh) - off,
+              [&](const nlattr* a) {
                 if (mnl_attr_get_type(a) == RTA_OIF) r.oif = static_cast<int>(u32(a));
                 if (mnl_attr_get_type(a) == RTA_TABLE) r.table = static_cast<int>(u32(a));
               });
@@ -387,8 +401,8 @@ std::optional<NeighInfo> parseNeigh(const NlMessage& msg) {
   n.state = nd->ndm_state;
   n.flags = nd->ndm_flags;
   const size_t off = MNL_ALIGN(sizeof(ndmsg));
-  forEachAttr(static_cast<const char*>(mnl_nlmsg_get_payload(nlh)) + off,
-              mnl_nlmsg_get_payload_len(nlh) - off, [&](const nlattr* a) {
+  forEachAttr(static_cast<const char*>(mnl_nlmsg_get_payload(nlh)) + off, mnl_nlmsg_get_payload_len(nlh) - off,
+              [&](const nlattr* a) {
                 if (mnl_attr_get_type(a) == NDA_LLADDR && mnl_attr_get_payload_len(a) == 6)
                   n.mac = formatMac(static_cast<const uint8_t*>(mnl_attr_get_payload(a)));
                 if (mnl_attr_get_type(a) == NDA_DST && mnl_attr_get_payload_len(a) == 4)
@@ -416,10 +430,9 @@ std::string extackText(const nlmsghdr* nlh) {
   const size_t total = mnl_nlmsg_get_payload_len(nlh);
   if (hlen >= total) return {};
   std::string text;
-  nl::forEachAttr(static_cast<const char*>(mnl_nlmsg_get_payload(nlh)) + hlen, total - hlen,
-                  [&](const nlattr* a) {
-                    if (mnl_attr_get_type(a) == NLMSGERR_ATTR_MSG) text = nl::str(a);
-                  });
+  nl::forEachAttr(static_cast<const char*>(mnl_nlmsg_get_payload(nlh)) + hlen, total - hlen, [&](const nlattr* a) {
+    if (mnl_attr_get_type(a) == NLMSGERR_ATTR_MSG) text = nl::str(a);
+  });
   return text;
 }
 
@@ -444,8 +457,7 @@ class MnlTransport : public NetlinkTransport {
     nlh->nlmsg_pid = 0;
     const bool dump = (nlh->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
     if (!dump) nlh->nlmsg_flags |= NLM_F_ACK;
-    if (mnl_socket_sendto(sock_, msg.data(), msg.size()) < 0)
-      return Error::fromErrno("netlink send");
+    if (mnl_socket_sendto(sock_, msg.data(), msg.size()) < 0) return Error::fromErrno("netlink send");
 
     std::vector<NlMessage> replies;
     std::vector<char> buf(kRecvBuffer);
@@ -461,8 +473,8 @@ class MnlTransport : public NetlinkTransport {
         // Replies for an earlier, abandoned request (or foreign ports) are
         // not ours: skip them rather than mistaking them for our answer.
         if (r->nlmsg_seq != seq || r->nlmsg_pid != portid_) {
-          log::debug("overlay", "netlink: skipping reply seq ", r->nlmsg_seq, " pid ",
-                     r->nlmsg_pid, " (want ", seq, "/", portid_, ")");
+          log::debug("overlay", "netlink: skipping reply seq ", r->nlmsg_seq, " pid ", r->nlmsg_pid, " (want ", seq,
+                     "/", portid_, ")");
           continue;
         }
         if (r->nlmsg_type == NLMSG_ERROR) {
@@ -474,8 +486,7 @@ class MnlTransport : public NetlinkTransport {
         }
         if (r->nlmsg_type == NLMSG_DONE) {
           int code = 0;
-          if (mnl_nlmsg_get_payload_len(r) >= sizeof(int))
-            std::memcpy(&code, mnl_nlmsg_get_payload(r), sizeof(int));
+          if (mnl_nlmsg_get_payload_len(r) >= sizeof(int)) std::memcpy(&code, mnl_nlmsg_get_payload(r), sizeof(int));
           if (code < 0) return netlinkError(-code, extackText(r));
           return replies;
         }
@@ -484,9 +495,7 @@ class MnlTransport : public NetlinkTransport {
         replies.emplace_back(p, p + r->nlmsg_len);
       }
     }
-    return Error::msg("netlink: no end of reply after " + std::to_string(kMaxDatagrams) +
-                          " datagrams",
-                      EPROTO);
+    return Error::msg("netlink: no end of reply after " + std::to_string(kMaxDatagrams) + " datagrams", EPROTO);
   }
 
  private:
@@ -518,8 +527,7 @@ Result<std::unique_ptr<NetlinkTransport>> openNetlink() {
     mnl_socket_close(sock);
     return Error::fromErrno("netlink bind", err);
   }
-  return std::unique_ptr<NetlinkTransport>(
-      std::make_unique<MnlTransport>(sock, mnl_socket_get_portid(sock)));
+  return std::unique_ptr<NetlinkTransport>(std::make_unique<MnlTransport>(sock, mnl_socket_get_portid(sock)));
 }
 
 Result<std::unique_ptr<NetlinkTransport>> openNetlinkInNetns(int netnsFd) {

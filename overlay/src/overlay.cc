@@ -19,13 +19,10 @@ namespace {
 
 constexpr std::string_view kLog = "overlay";
 
-Error withContext(const std::string& what, const Error& e) {
-  return Error{e.code, what + ": " + e.message};
-}
+Error withContext(const std::string& what, const Error& e) { return Error{e.code, what + ": " + e.message}; }
 
 // Runs a request whose "already there"/"already gone" answer is success.
-Status requestTolerating(NetlinkTransport& nl, NlMessage msg, int okErrno,
-                         const std::string& what) {
+Status requestTolerating(NetlinkTransport& nl, NlMessage msg, int okErrno, const std::string& what) {
   auto r = nl.request(std::move(msg));
   if (!r.ok() && r.error().code != okErrno) return withContext(what, r.error());
   return okStatus();
@@ -37,8 +34,7 @@ Status requestOk(NetlinkTransport& nl, NlMessage msg, const std::string& what) {
   return okStatus();
 }
 
-Result<LinkInfo> requireLink(NetlinkTransport& nl, const std::string& name,
-                             const std::string& why) {
+Result<LinkInfo> requireLink(NetlinkTransport& nl, const std::string& name, const std::string& why) {
   auto link = findLink(nl, name);
   if (!link.ok()) return link.error();
   if (!link.value()) return Error::msg(why + ": link " + name + " does not exist", ENODEV);
@@ -74,16 +70,14 @@ Result<std::optional<LinkInfo>> findLink(NetlinkTransport& nl, const std::string
   return Error::msg("look up link " + name + ": no RTM_NEWLINK in the reply", EPROTO);
 }
 
-Overlay::Overlay(NetlinkTransport& host, NetnsOpener openInNetns)
-    : host_(host), openInNetns_(std::move(openInNetns)) {}
+Overlay::Overlay(NetlinkTransport& host, NetnsOpener openInNetns) : host_(host), openInNetns_(std::move(openInNetns)) {}
 
 std::string Overlay::bridgeName(uint32_t vni) { return "skbr-" + std::to_string(vni); }
 std::string Overlay::vxlanName(uint32_t vni) { return "skvx-" + std::to_string(vni); }
 
 std::string Overlay::macFor(Ipv4 ip) { return macForAddress(ip); }
 
-std::string Overlay::hostIfName(const std::string& endpointId,
-                                const std::string& containerIfName) {
+std::string Overlay::hostIfName(const std::string& endpointId, const std::string& containerIfName) {
   std::string hex;
   for (char c : endpointId) {
     if (!std::isxdigit(static_cast<unsigned char>(c))) {
@@ -119,8 +113,7 @@ Result<int> Overlay::effectiveMtu(const NetworkConfig& config) {
 Status Overlay::ensureNetwork(const NetworkConfig& config) {
   const std::string what = "network " + config.name;
   if (config.vni == 0 || config.vni > kMaxVni)
-    return Error::msg(what + ": VNI " + std::to_string(config.vni) + " out of range 1.." +
-                          std::to_string(kMaxVni),
+    return Error::msg(what + ": VNI " + std::to_string(config.vni) + " out of range 1.." + std::to_string(kMaxVni),
                       ERANGE);
   std::optional<Ipv4> local;
   if (!config.local.empty()) {
@@ -143,17 +136,16 @@ Status Overlay::ensureNetwork(const NetworkConfig& config) {
   if (*bridge && (*bridge)->kind != "bridge")
     return Error::msg(what + ": " + br + " exists but is a " + (*bridge)->kind, EEXIST);
   if (!*bridge)
-    SKIFF_TRY(requestOk(host_, nl::newBridge(br, *mtu, nodeMac ? parseMac(*nodeMac) : std::nullopt),
-                        "create bridge " + br));
+    SKIFF_TRY(
+        requestOk(host_, nl::newBridge(br, *mtu, nodeMac ? parseMac(*nodeMac) : std::nullopt), "create bridge " + br));
   auto brLink = requireLink(host_, br, what);
   if (!brLink.ok()) return brLink.error();
   if (nodeMac && brLink->mac != *nodeMac) {
-    SKIFF_TRY(requestOk(host_, nl::setLinkAddress(brLink->index, *parseMac(*nodeMac)),
-                        "set MAC " + *nodeMac + " on " + br));
+    SKIFF_TRY(
+        requestOk(host_, nl::setLinkAddress(brLink->index, *parseMac(*nodeMac)), "set MAC " + *nodeMac + " on " + br));
     log::info(kLog, "network ", config.name, ": ", br, " MAC ", brLink->mac, " -> ", *nodeMac);
   }
-  SKIFF_TRY(requestOk(host_, nl::setLink(brLink->index, *mtu, std::nullopt, true),
-                      "set bridge " + br + " up"));
+  SKIFF_TRY(requestOk(host_, nl::setLink(brLink->index, *mtu, std::nullopt, true), "set bridge " + br + " up"));
 
   // VXLAN: its VNI/port/local cannot change in place, so a stale device with
   // other parameters is replaced (as flannel does).
@@ -176,31 +168,26 @@ Status Overlay::ensureNetwork(const NetworkConfig& config) {
   if (!*vxlan) SKIFF_TRY(requestOk(host_, nl::newVxlan(vx, params, *mtu), "create vxlan " + vx));
   auto vxLink = requireLink(host_, vx, what);
   if (!vxLink.ok()) return vxLink.error();
-  SKIFF_TRY(requestOk(host_, nl::setLink(vxLink->index, *mtu, brLink->index, true),
-                      "attach " + vx + " to " + br));
+  SKIFF_TRY(requestOk(host_, nl::setLink(vxLink->index, *mtu, brLink->index, true), "attach " + vx + " to " + br));
 
   if (config.nodeAddress)
-    SKIFF_TRY(requestOk(host_,
-                        nl::newAddr(brLink->index, config.nodeAddress->first,
-                                    config.nodeAddress->second),
+    SKIFF_TRY(requestOk(host_, nl::newAddr(brLink->index, config.nodeAddress->first, config.nodeAddress->second),
                         "address " + config.nodeAddress->first.str() + " on " + br));
-  log::info(kLog, "network ", config.name, " up (vni ", config.vni, ", ", br, "/", vx, ", subnet ",
-            config.subnet.str(), ", mtu ", *mtu, ")");
+  log::info(kLog, "network ", config.name, " up (vni ", config.vni, ", ", br, "/", vx, ", subnet ", config.subnet.str(),
+            ", mtu ", *mtu, ")");
   return okStatus();
 }
 
 Status Overlay::removeNetwork(const NetworkConfig& config) {
-  SKIFF_TRY(requestTolerating(host_, nl::delLink(vxlanName(config.vni)), ENODEV,
-                              "delete " + vxlanName(config.vni)));
-  SKIFF_TRY(requestTolerating(host_, nl::delLink(bridgeName(config.vni)), ENODEV,
-                              "delete " + bridgeName(config.vni)));
+  SKIFF_TRY(requestTolerating(host_, nl::delLink(vxlanName(config.vni)), ENODEV, "delete " + vxlanName(config.vni)));
+  SKIFF_TRY(requestTolerating(host_, nl::delLink(bridgeName(config.vni)), ENODEV, "delete " + bridgeName(config.vni)));
   log::info(kLog, "network ", config.name, " removed (vni ", config.vni, ")");
   return okStatus();
 }
 
 Result<Overlay::Endpoint> Overlay::attach(const NetworkConfig& config, int containerNetnsFd,
-                                          const std::string& endpointId,
-                                          const std::string& containerIfName, Ipv4 address) {
+                                          const std::string& endpointId, const std::string& containerIfName,
+                                          Ipv4 address) {
   const std::string hostName = hostIfName(endpointId, containerIfName);
   const std::string what = "endpoint " + endpointId + " on network " + config.name;
   if (containerIfName.empty() || containerIfName.size() >= IFNAMSIZ)
@@ -227,22 +214,21 @@ Result<Overlay::Endpoint> Overlay::attach(const NetworkConfig& config, int conta
     NetlinkTransport& nl = **inner;
     auto peer = requireLink(nl, containerIfName, what + " (container side)");
     if (!peer.ok()) return peer.error();
-    SKIFF_TRY(requestOk(nl, nl::newAddr(peer->index, address, config.subnet.prefix),
-                        what + ": address " + address.str()));
+    SKIFF_TRY(
+        requestOk(nl, nl::newAddr(peer->index, address, config.subnet.prefix), what + ": address " + address.str()));
     SKIFF_TRY(requestOk(nl, nl::setLink(peer->index, std::nullopt, std::nullopt, true),
                         what + ": set " + containerIfName + " up"));
     auto lo = requireLink(nl, "lo", what);
     if (!lo.ok()) return lo.error();
-    SKIFF_TRY(requestOk(nl, nl::setLink(lo->index, std::nullopt, std::nullopt, true),
-                        what + ": set lo up"));
+    SKIFF_TRY(requestOk(nl, nl::setLink(lo->index, std::nullopt, std::nullopt, true), what + ": set lo up"));
     return okStatus();
   };
   if (auto st = configure(); !st.ok()) {
     (void)requestTolerating(host_, nl::delLink(hostName), ENODEV, "cleanup " + hostName);
     return st.error();
   }
-  log::info(kLog, "endpoint ", endpointId, " attached to ", config.name, ": ", hostName, " <-> ",
-            containerIfName, " ", address.str(), "/", config.subnet.prefix, " ", mac);
+  log::info(kLog, "endpoint ", endpointId, " attached to ", config.name, ": ", hostName, " <-> ", containerIfName, " ",
+            address.str(), "/", config.subnet.prefix, " ", mac);
   return Endpoint{hostName, containerIfName, address, config.subnet.prefix, mac};
 }
 
@@ -252,8 +238,7 @@ Status Overlay::detach(const std::string& hostIfName) {
   return okStatus();
 }
 
-Status Overlay::addRemotePeer(const NetworkConfig& config, Ipv4 vtep, const std::string& mac,
-                              Ipv4 ip) {
+Status Overlay::addRemotePeer(const NetworkConfig& config, Ipv4 vtep, const std::string& mac, Ipv4 ip) {
   const std::string what = "peer " + ip.str() + " on network " + config.name;
   auto m = parseMac(mac);
   if (!m) return Error::msg(what + ": invalid MAC " + mac, EINVAL);
@@ -265,8 +250,7 @@ Status Overlay::addRemotePeer(const NetworkConfig& config, Ipv4 vtep, const std:
   return okStatus();
 }
 
-Status Overlay::removeRemotePeer(const NetworkConfig& config, Ipv4 vtep, const std::string& mac,
-                                 Ipv4 ip) {
+Status Overlay::removeRemotePeer(const NetworkConfig& config, Ipv4 vtep, const std::string& mac, Ipv4 ip) {
   const std::string what = "peer " + ip.str() + " on network " + config.name;
   auto m = parseMac(mac);
   if (!m) return Error::msg(what + ": invalid MAC " + mac, EINVAL);
@@ -279,8 +263,7 @@ Status Overlay::removeRemotePeer(const NetworkConfig& config, Ipv4 vtep, const s
     SKIFF_TRY(requestTolerating(host_, nl::delFdb((*vx)->index, *m, vtep), ENOENT,
                                 what + ": delete fdb " + mac + " via " + vtep.str()));
   if (ip.host_order != 0)
-    SKIFF_TRY(requestTolerating(host_, nl::delNeigh((*vx)->index, ip), ENOENT,
-                                what + ": delete neighbor"));
+    SKIFF_TRY(requestTolerating(host_, nl::delNeigh((*vx)->index, ip), ENOENT, what + ": delete neighbor"));
   log::info(kLog, "peer removed: ", config.name, " ", ip.str(), " ", mac, " via ", vtep.str());
   return okStatus();
 }
@@ -308,8 +291,7 @@ Result<std::vector<Peer>> Overlay::listPeers(const NetworkConfig& config) {
   std::vector<std::pair<Ipv4, std::string>> neigh;  // IP -> MAC
   for (const auto& msg : *neighDump) {
     auto n = nl::parseNeigh(msg);
-    if (!n || n->family != AF_INET || n->ifindex != index || !n->dst || n->mac.empty() ||
-        !(n->state & NUD_PERMANENT))
+    if (!n || n->family != AF_INET || n->ifindex != index || !n->dst || n->mac.empty() || !(n->state & NUD_PERMANENT))
       continue;
     neigh.emplace_back(*n->dst, n->mac);
   }
@@ -326,8 +308,7 @@ Result<std::vector<Peer>> Overlay::listPeers(const NetworkConfig& config) {
     if (!joined) peers.insert(Peer{config.vni, none, mac, vtep});
   }
   for (const auto& entry : neigh) {
-    if (std::none_of(fdb.begin(), fdb.end(),
-                     [&](const auto& f) { return f.first == entry.second; }))
+    if (std::none_of(fdb.begin(), fdb.end(), [&](const auto& f) { return f.first == entry.second; }))
       peers.insert(Peer{config.vni, entry.first, entry.second, none});
   }
   return std::vector<Peer>(peers.begin(), peers.end());

@@ -19,8 +19,7 @@ std::map<Key, std::set<Peer>> byKey(const std::vector<Peer>& peers) {
 // The FDB entry a peer stands for; a peer without a VTEP (a neighbour entry
 // whose FDB entry is missing) stands for none.
 bool sharesFdbEntry(const Peer& a, const Peer& b) {
-  return a.vtep.host_order != 0 && b.vtep.host_order != 0 && a.vni == b.vni && a.mac == b.mac &&
-         a.vtep == b.vtep;
+  return a.vtep.host_order != 0 && b.vtep.host_order != 0 && a.vni == b.vni && a.mac == b.mac && a.vtep == b.vtep;
 }
 
 }  // namespace
@@ -46,8 +45,7 @@ PeerDiff diffPeers(const std::vector<Peer>& programmed, const std::vector<Peer>&
   for (const auto& [key, peers] : want) {
     for (const Peer& p : peers) {
       if (toAdd.count(p)) continue;
-      if (std::any_of(toRemove.begin(), toRemove.end(),
-                      [&](const Peer& r) { return sharesFdbEntry(r, p); }))
+      if (std::any_of(toRemove.begin(), toRemove.end(), [&](const Peer& r) { return sharesFdbEntry(r, p); }))
         toAdd.insert(p);
     }
   }

@@ -1,12 +1,11 @@
 // Listeners on a worker's loop: opening and closing them, binding sockets,
 // and picking the backend for a new connection or flow.
 
-#include "worker.h"
-
 #include <algorithm>
 #include <cerrno>
 
 #include "skiff/common/log.h"
+#include "worker.h"
 
 namespace skiff::proxy::detail {
 
@@ -24,7 +23,6 @@ std::shared_ptr<BackendState> nextBackend(ListenerRt* l, const std::vector<Backe
   if (!idx) return nullptr;
   return list[*idx];
 }
-
 
 void onListenerHandleClosed(uv_handle_t* h) {
   auto* l = static_cast<ListenerRt*>(h->data);

@@ -82,9 +82,9 @@ Status Proxy::addListener(const ListenerConfig& config) {
   const char* proto = config.udp ? "udp" : "tcp";
   auto inUse = [&](uint16_t port, const Error& e) -> Error {
     if (e.code == EADDRINUSE) {
-      return Error::msg("port " + std::to_string(port) + "/" + proto + " is already in use" +
-                            describePortOwner(port, config.udp),
-                        EADDRINUSE);
+      return Error::msg(
+          "port " + std::to_string(port) + "/" + proto + " is already in use" + describePortOwner(port, config.udp),
+          EADDRINUSE);
     }
     return Error::msg("listen on " + config.bindHost + ":" + std::to_string(port) + "/" + proto + ": " + e.message,
                       e.code);

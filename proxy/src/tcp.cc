@@ -3,8 +3,6 @@
 // timeouts, PROXY protocol header. Sockets are raw fds in the worker's
 // edge-triggered epoll set; see the design note in skiff/proxy/proxy.h.
 
-#include "worker.h"
-
 #include <fcntl.h>
 #include <netinet/tcp.h>
 
@@ -14,6 +12,7 @@
 
 #include "skiff/common/log.h"
 #include "skiff/proxy/proxy_protocol.h"
+#include "worker.h"
 
 namespace skiff::proxy::detail {
 

@@ -16,11 +16,10 @@
 // A shortage of this host (out of fds, ports or buffers) is counted as a
 // local error and logged, and no backend is ejected for it.
 
-#include "worker.h"
-
 #include <cstring>
 
 #include "skiff/common/log.h"
+#include "worker.h"
 
 namespace skiff::proxy::detail {
 
@@ -48,8 +47,8 @@ bool flowError(UdpFlow* f, const char* what, int uvErr) {
     return false;
   }
   f->be->onConnectFailure();
-  log::debug(kLog, f->l->shared->config.name, ": ", what, " (backend ", f->be->backend.id,
-             "): ", uv_strerror(uvErr), "; backend ejected, flow closed");
+  log::debug(kLog, f->l->shared->config.name, ": ", what, " (backend ", f->be->backend.id, "): ", uv_strerror(uvErr),
+             "; backend ejected, flow closed");
   f->l->w->closeFlowByKey(f->l, f->key);
   return true;
 }

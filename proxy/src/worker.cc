@@ -158,7 +158,7 @@ void Worker::dropDeferredListener(ListenerRt* l) {
 }
 
 void Worker::addDrain(const std::string& listener, std::shared_ptr<BackendState> target,
-              std::chrono::milliseconds grace) {
+                      std::chrono::milliseconds grace) {
   if (stopping_) return;
   auto* d = new DrainTimer;
   d->w = this;
@@ -200,8 +200,7 @@ void Worker::finishDrain(DrainTimer* d) {
     }
   }
   drains_.erase(d);
-  uv_close(reinterpret_cast<uv_handle_t*>(&d->timer),
-           [](uv_handle_t* h) { delete static_cast<DrainTimer*>(h->data); });
+  uv_close(reinterpret_cast<uv_handle_t*>(&d->timer), [](uv_handle_t* h) { delete static_cast<DrainTimer*>(h->data); });
 }
 
 void Worker::runTasks() {

@@ -69,12 +69,11 @@ struct BackendState {
     std::lock_guard lock(healthMu);
     health.onFailure(Clock::now());
     failures.store(health.consecutiveFailures(), std::memory_order_relaxed);
-    gate.ejectedUntilNs.store(health.ejectedUntil().time_since_epoch().count() == 0
-                                  ? 0
-                                  : std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                        health.ejectedUntil().time_since_epoch())
-                                        .count(),
-                              std::memory_order_relaxed);
+    gate.ejectedUntilNs.store(
+        health.ejectedUntil().time_since_epoch().count() == 0
+            ? 0
+            : std::chrono::duration_cast<std::chrono::nanoseconds>(health.ejectedUntil().time_since_epoch()).count(),
+        std::memory_order_relaxed);
   }
   void onConnectSuccess() {
     if (failures.load(std::memory_order_relaxed) == 0) return;  // common case: no lock
@@ -212,9 +211,9 @@ struct Side {
   uint32_t gen = 0;    // bumped whenever fd changes (see kListenerTag note)
   uint32_t flags = 0;  // epoll events seen so far (RDHUP/ERR/HUP are sticky)
   bool eof = false, paused = false, shut = false, readQueued = false;
-  bool corked = false;  // last bytes sent with MSG_MORE: the shutdown must not wait
-  bool resetSeen = false;  // the peer reset: its EOF is passed on as a reset
-  bool urgent = false;     // urgent (out-of-band) data arrived: stop splicing
+  bool corked = false;          // last bytes sent with MSG_MORE: the shutdown must not wait
+  bool resetSeen = false;       // the peer reset: its EOF is passed on as a reset
+  bool urgent = false;          // urgent (out-of-band) data arrived: stop splicing
   std::vector<PendingWrite> q;  // bytes the kernel did not take yet
   size_t qHead = 0;
   // Bytes waiting to be written to this side: in q, or in the pipe once the
@@ -238,7 +237,7 @@ struct TcpConn {
   // are done, simply closed) at the end of this loop iteration; see
   // Worker::flushShutdowns.
   bool shutQueued = false;
-  bool shutDelayed = false;  // the one-iteration grace below was used
+  bool shutDelayed = false;   // the one-iteration grace below was used
   uint64_t lastActivity = 0;  // uv_now() ms
 };
 
@@ -370,8 +369,7 @@ class Worker {
   void flushShutdowns();
   std::map<std::string, ListenerRt*>& listeners() { return listeners_; }
 
-  void addDrain(const std::string& listener, std::shared_ptr<BackendState> target,
-                std::chrono::milliseconds grace);
+  void addDrain(const std::string& listener, std::shared_ptr<BackendState> target, std::chrono::milliseconds grace);
 
   void finishDrain(DrainTimer* d);
 

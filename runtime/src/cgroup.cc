@@ -34,8 +34,7 @@ class RealCgroupFs : public CgroupFs {
     return okStatus();
   }
   Status removeDir(const std::string& path) override {
-    if (::rmdir(path.c_str()) != 0 && errno != ENOENT)
-      return Error::fromErrno("remove cgroup " + path);
+    if (::rmdir(path.c_str()) != 0 && errno != ENOENT) return Error::fromErrno("remove cgroup " + path);
     return okStatus();
   }
   bool exists(const std::string& path) override { return ::access(path.c_str(), F_OK) == 0; }
@@ -50,13 +49,10 @@ class RealCgroupFs : public CgroupFs {
   }
   Result<std::string> readFile(const std::string& path) override { return ::skiff::readFile(path); }
   Status killProcess(pid_t pid, int sig) override {
-    if (::kill(pid, sig) != 0 && errno != ESRCH)
-      return Error::fromErrno("kill " + std::to_string(pid));
+    if (::kill(pid, sig) != 0 && errno != ESRCH) return Error::fromErrno("kill " + std::to_string(pid));
     return okStatus();
   }
-  void pauseMillis(int millis) override {
-    std::this_thread::sleep_for(std::chrono::milliseconds(millis));
-  }
+  void pauseMillis(int millis) override { std::this_thread::sleep_for(std::chrono::milliseconds(millis)); }
 };
 
 std::string dirOf(const std::string& path) { return path.substr(0, path.rfind('/')); }
@@ -98,8 +94,7 @@ Status FakeCgroupFs::makeDir(const std::string& path) {
 
 Status FakeCgroupFs::removeDir(const std::string& path) {
   if (!dirs.count(path)) return okStatus();
-  if (!files[path + "/cgroup.procs"].empty())
-    return Error::fromErrno("remove cgroup " + path, EBUSY);
+  if (!files[path + "/cgroup.procs"].empty()) return Error::fromErrno("remove cgroup " + path, EBUSY);
   for (const auto& d : dirs) {
     if (d.rfind(path + "/", 0) == 0) return Error::fromErrno("remove cgroup " + path, EBUSY);
   }
@@ -114,8 +109,7 @@ bool FakeCgroupFs::exists(const std::string& path) { return dirs.count(path) || 
 
 Status FakeCgroupFs::writeFile(const std::string& path, const std::string& value) {
   for (const auto& suffix : failWrites) {
-    if (path.size() >= suffix.size() &&
-        path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    if (path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0) {
       return Error::fromErrno("write " + value + " to " + path, EACCES);
     }
   }
@@ -171,8 +165,7 @@ Status FakeCgroupFs::killProcess(pid_t pid, int sig) {
 CgroupManager::CgroupManager(std::shared_ptr<CgroupFs> fs, CgroupLayout layout, std::string parent)
     : fs_(std::move(fs)), layout_(std::move(layout)), parent_(std::move(parent)) {}
 
-Result<std::shared_ptr<CgroupManager>> CgroupManager::detect(std::string parent,
-                                                             std::string mountBase) {
+Result<std::shared_ptr<CgroupManager>> CgroupManager::detect(std::string parent, std::string mountBase) {
   auto mountinfo = readAll("/proc/self/mountinfo");
   if (!mountinfo.ok()) return mountinfo.error();
   auto procCgroups = readAll("/proc/cgroups");
@@ -230,8 +223,7 @@ std::vector<std::string> CgroupManager::groupDirs(const std::string& id) const {
 
 Status CgroupManager::create(const std::string& id, const Resources& limits) {
   if (layout_.version == CgroupVersion::kNone) return Error::msg("no cgroup hierarchy found");
-  if (id.empty() || id.find('/') != std::string::npos)
-    return Error::msg("bad container id for cgroup: " + id);
+  if (id.empty() || id.find('/') != std::string::npos) return Error::msg("bad container id for cgroup: " + id);
   const auto writes = limitWrites(layout_.version, limits);
   auto fail = [&](Error e) -> Status {
     (void)remove(id);

@@ -38,8 +38,7 @@ std::string dirUnder(const MountInfoEntry& m, const std::string& path) {
 
 }  // namespace
 
-std::vector<CgroupJoinTarget> cgroupJoinTargets(std::string_view procPidCgroup,
-                                                std::string_view mountinfo) {
+std::vector<CgroupJoinTarget> cgroupJoinTargets(std::string_view procPidCgroup, std::string_view mountinfo) {
   const auto mounts = parseMountInfo(mountinfo);
   std::vector<CgroupJoinTarget> out;
   std::istringstream lines{std::string(procPidCgroup)};

@@ -4,6 +4,8 @@
 // (yaml-cpp 0.7 keeps them as ordinary keys) instead of rewriting the tree,
 // so every value keeps its own line number.
 
+#include "skiff/runtime/compose.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -13,7 +15,6 @@
 #include <set>
 #include <sstream>
 
-#include "skiff/runtime/compose.h"
 #include "skiff/runtime/names.h"
 #include "skiff/runtime/seccomp.h"
 #include "units.h"
@@ -37,20 +38,70 @@ constexpr int kMaxMergeDepth = 32;
 
 using KeySet = std::set<std::string, std::less<>>;
 
-const KeySet kUnsupportedServiceKeys = {
-    "build",        "cap_add",       "cap_drop",        "cgroup_parent", "cgroupns_mode",
-    "container_name", "cpu_count",   "cpu_percent",     "cpu_period",    "cpu_quota",
-    "cpu_rt_period", "cpu_rt_runtime", "cpu_shares",    "cpus",          "cpuset",
-    "credential_spec", "depends_on", "device_cgroup_rules", "devices",   "dns",
-    "dns_opt",      "dns_search",    "domainname",      "expose",        "external_links",
-    "extra_hosts",  "group_add",     "init",            "ipc",           "isolation",
-    "links",        "logging",       "mac_address",     "mem_limit",     "mem_reservation",
-    "mem_swappiness", "memswap_limit", "network_mode",  "oom_kill_disable", "oom_score_adj",
-    "pid",          "pids_limit",    "platform",        "privileged",    "profiles",
-    "pull_policy",  "read_only",     "restart",         "runtime",       "scale",
-    "secrets",      "shm_size",        "stdin_open",    "storage_opt",
-    "sysctls",      "tmpfs",         "tty",             "ulimits",       "userns_mode",
-    "uts",          "volumes_from",  "blkio_config",    "extends",       "annotations"};
+const KeySet kUnsupportedServiceKeys = {"build",
+                                        "cap_add",
+                                        "cap_drop",
+                                        "cgroup_parent",
+                                        "cgroupns_mode",
+                                        "container_name",
+                                        "cpu_count",
+                                        "cpu_percent",
+                                        "cpu_period",
+                                        "cpu_quota",
+                                        "cpu_rt_period",
+                                        "cpu_rt_runtime",
+                                        "cpu_shares",
+                                        "cpus",
+                                        "cpuset",
+                                        "credential_spec",
+                                        "depends_on",
+                                        "device_cgroup_rules",
+                                        "devices",
+                                        "dns",
+                                        "dns_opt",
+                                        "dns_search",
+                                        "domainname",
+                                        "expose",
+                                        "external_links",
+                                        "extra_hosts",
+                                        "group_add",
+                                        "init",
+                                        "ipc",
+                                        "isolation",
+                                        "links",
+                                        "logging",
+                                        "mac_address",
+                                        "mem_limit",
+                                        "mem_reservation",
+                                        "mem_swappiness",
+                                        "memswap_limit",
+                                        "network_mode",
+                                        "oom_kill_disable",
+                                        "oom_score_adj",
+                                        "pid",
+                                        "pids_limit",
+                                        "platform",
+                                        "privileged",
+                                        "profiles",
+                                        "pull_policy",
+                                        "read_only",
+                                        "restart",
+                                        "runtime",
+                                        "scale",
+                                        "secrets",
+                                        "shm_size",
+                                        "stdin_open",
+                                        "storage_opt",
+                                        "sysctls",
+                                        "tmpfs",
+                                        "tty",
+                                        "ulimits",
+                                        "userns_mode",
+                                        "uts",
+                                        "volumes_from",
+                                        "blkio_config",
+                                        "extends",
+                                        "annotations"};
 
 NetworkSpec defaultNetwork() {
   NetworkSpec n;
@@ -79,8 +130,8 @@ class Parser {
       if (e.key == "version") {
         stack_.version = scalar(e.value, "version");
         if (!stack_.version.empty() && (stack_.version[0] == '1' || stack_.version[0] == '2'))
-          fail(e.value, "version", "unsupported Compose file version: " + quoted(stack_.version) +
-                                       " (stack files need version 3)");
+          fail(e.value, "version",
+               "unsupported Compose file version: " + quoted(stack_.version) + " (stack files need version 3)");
       } else if (e.key == "services") {
         services = &e;
       } else if (e.key == "networks") {
@@ -134,10 +185,8 @@ class Parser {
     failAt(at, path + ": " + reason);
   }
   // Names become host paths in netd: the one rule of names.h, at the key's line.
-  void checkName(const YAML::Node& key, const std::string& section, NameKind kind,
-                 const std::string& name) const {
-    if (auto st = runtime::checkName(kind, name); !st.ok())
-      failAt(key, section + ": " + st.error().message);
+  void checkName(const YAML::Node& key, const std::string& section, NameKind kind, const std::string& name) const {
+    if (auto st = runtime::checkName(kind, name); !st.ok()) failAt(key, section + ": " + st.error().message);
   }
   [[noreturn]] void unknownKey(const Entry& e, const std::string& path) const {
     failAt(e.keyNode, path + " Additional property " + e.key + " is not allowed");
@@ -145,10 +194,14 @@ class Parser {
 
   static const char* typeName(const YAML::Node& n) {
     switch (n.Type()) {
-      case YAML::NodeType::Map: return "a mapping";
-      case YAML::NodeType::Sequence: return "a list";
-      case YAML::NodeType::Null: return "null";
-      default: return "a string";
+      case YAML::NodeType::Map:
+        return "a mapping";
+      case YAML::NodeType::Sequence:
+        return "a list";
+      case YAML::NodeType::Null:
+        return "null";
+      default:
+        return "a string";
     }
   }
 
@@ -209,8 +262,7 @@ class Parser {
           n.Scalar(), [this](const std::string& name) { return lookupEnv(name); },
           [this](const std::string& name) {
             if (warnedVars_.insert(name).second)
-              warnings_.push_back("The " + quoted(name) +
-                                  " variable is not set. Defaulting to a blank string.");
+              warnings_.push_back("The " + quoted(name) + " variable is not set. Defaulting to a blank string.");
           });
     } catch (const std::invalid_argument& e) {
       fail(n, path, e.what());
@@ -265,14 +317,18 @@ class Parser {
         std::string s = scalar(item, path);
         size_t eq = s.find('=');
         if (eq == 0 || s.empty()) fail(item, path, "invalid entry " + quoted(s));
-        if (eq == std::string::npos) bare(s);
-        else out[s.substr(0, eq)] = s.substr(eq + 1);
+        if (eq == std::string::npos)
+          bare(s);
+        else
+          out[s.substr(0, eq)] = s.substr(eq + 1);
       }
       return out;
     }
     for (const auto& e : entries(n, path)) {
-      if (e.value.IsNull()) bare(e.key);
-      else out[e.key] = scalar(e.value, path + "." + e.key);
+      if (e.value.IsNull())
+        bare(e.key);
+      else
+        out[e.key] = scalar(e.value, path + "." + e.key);
     }
     return out;
   }
@@ -331,8 +387,10 @@ class Parser {
   bool external(const YAML::Node& n, const std::string& path) {
     if (n.IsMap()) {
       for (const auto& e : entries(n, path)) {
-        if (e.key == "name") (void)scalar(e.value, path + ".name");
-        else unknownKey(e, path);
+        if (e.key == "name")
+          (void)scalar(e.value, path + ".name");
+        else
+          unknownKey(e, path);
       }
       return true;
     }
@@ -350,16 +408,26 @@ class Parser {
       if (!net.value.IsNull()) {
         for (const auto& e : entries(net.value, path)) {
           std::string p = path + "." + e.key;
-          if (e.key == "driver") spec.driver = scalar(e.value, p);
-          else if (e.key == "driver_opts") spec.driverOpts = keyValues(e.value, p, false);
-          else if (e.key == "attachable") spec.attachable = boolean(e.value, p);
-          else if (e.key == "external") spec.external = external(e.value, p);
-          else if (e.key == "internal") spec.internal = boolean(e.value, p);
-          else if (e.key == "labels") spec.labels = keyValues(e.value, p, false);
-          else if (e.key == "name") (void)scalar(e.value, p);
-          else if (e.key == "ipam") parseIpam(e.value, p, spec);
-          else if (e.key == "enable_ipv6") unsupported_.insert("networks.enable_ipv6");
-          else if (!isExtension(e.key)) unknownKey(e, path);
+          if (e.key == "driver")
+            spec.driver = scalar(e.value, p);
+          else if (e.key == "driver_opts")
+            spec.driverOpts = keyValues(e.value, p, false);
+          else if (e.key == "attachable")
+            spec.attachable = boolean(e.value, p);
+          else if (e.key == "external")
+            spec.external = external(e.value, p);
+          else if (e.key == "internal")
+            spec.internal = boolean(e.value, p);
+          else if (e.key == "labels")
+            spec.labels = keyValues(e.value, p, false);
+          else if (e.key == "name")
+            (void)scalar(e.value, p);
+          else if (e.key == "ipam")
+            parseIpam(e.value, p, spec);
+          else if (e.key == "enable_ipv6")
+            unsupported_.insert("networks.enable_ipv6");
+          else if (!isExtension(e.key))
+            unknownKey(e, path);
         }
       }
       stack_.networks[spec.name] = std::move(spec);
@@ -381,10 +449,14 @@ class Parser {
         for (const auto& c : cfgs) {
           for (const auto& ce : entries(c, p)) {
             std::string cp = p + "." + ce.key;
-            if (ce.key == "subnet") spec.subnet = scalar(ce.value, cp);
-            else if (ce.key == "gateway") spec.gateway = scalar(ce.value, cp);
-            else if (ce.key == "ip_range" || ce.key == "aux_addresses") unsupported_.insert("networks.ipam.config." + ce.key);
-            else unknownKey(ce, p);
+            if (ce.key == "subnet")
+              spec.subnet = scalar(ce.value, cp);
+            else if (ce.key == "gateway")
+              spec.gateway = scalar(ce.value, cp);
+            else if (ce.key == "ip_range" || ce.key == "aux_addresses")
+              unsupported_.insert("networks.ipam.config." + ce.key);
+            else
+              unknownKey(ce, p);
           }
         }
       } else {
@@ -404,12 +476,18 @@ class Parser {
       if (!vol.value.IsNull()) {
         for (const auto& e : entries(vol.value, path)) {
           std::string p = path + "." + e.key;
-          if (e.key == "driver") spec.driver = scalar(e.value, p);
-          else if (e.key == "driver_opts") spec.driverOpts = keyValues(e.value, p, false);
-          else if (e.key == "external") spec.external = external(e.value, p);
-          else if (e.key == "labels") spec.labels = keyValues(e.value, p, false);
-          else if (e.key == "name") (void)scalar(e.value, p);
-          else if (!isExtension(e.key)) unknownKey(e, path);
+          if (e.key == "driver")
+            spec.driver = scalar(e.value, p);
+          else if (e.key == "driver_opts")
+            spec.driverOpts = keyValues(e.value, p, false);
+          else if (e.key == "external")
+            spec.external = external(e.value, p);
+          else if (e.key == "labels")
+            spec.labels = keyValues(e.value, p, false);
+          else if (e.key == "name")
+            (void)scalar(e.value, p);
+          else if (!isExtension(e.key))
+            unknownKey(e, path);
         }
       }
       stack_.volumes[spec.name] = std::move(spec);
@@ -456,28 +534,47 @@ class Parser {
     for (const auto& e : entries(s.value, path)) {
       const std::string& k = e.key;
       std::string p = path + "." + k;
-      if (k == "image") svc.image = scalar(e.value, p);
-      else if (k == "command") svc.command = commandLine(e.value, p);
-      else if (k == "entrypoint") svc.entrypoint = commandLine(e.value, p);
-      else if (k == "environment") svc.environment = keyValues(e.value, p, true);
-      else if (k == "env_file") parseEnvFiles(e.value, p, envFromFiles);
-      else if (k == "hostname") svc.hostname = scalar(e.value, p);
-      else if (k == "working_dir") svc.workingDir = scalar(e.value, p);
-      else if (k == "user") svc.user = scalar(e.value, p);
-      else if (k == "labels") svc.containerLabels = keyValues(e.value, p, false);
-      else if (k == "ports") parsePorts(e.value, p, svc);
+      if (k == "image")
+        svc.image = scalar(e.value, p);
+      else if (k == "command")
+        svc.command = commandLine(e.value, p);
+      else if (k == "entrypoint")
+        svc.entrypoint = commandLine(e.value, p);
+      else if (k == "environment")
+        svc.environment = keyValues(e.value, p, true);
+      else if (k == "env_file")
+        parseEnvFiles(e.value, p, envFromFiles);
+      else if (k == "hostname")
+        svc.hostname = scalar(e.value, p);
+      else if (k == "working_dir")
+        svc.workingDir = scalar(e.value, p);
+      else if (k == "user")
+        svc.user = scalar(e.value, p);
+      else if (k == "labels")
+        svc.containerLabels = keyValues(e.value, p, false);
+      else if (k == "ports")
+        parsePorts(e.value, p, svc);
       else if (k == "networks") {
         explicitNetworks = true;
         parseServiceNetworks(e.value, p, svc);
-      } else if (k == "volumes") parseServiceVolumes(e.value, p, svc);
-      else if (k == "configs") parseServiceConfigs(e.value, p, svc);
-      else if (k == "deploy") parseDeploy(e.value, p, svc);
-      else if (k == "healthcheck") svc.healthcheck = parseHealthcheck(e.value, p);
-      else if (k == "stop_grace_period") svc.stopGracePeriodSeconds = duration(e.value, p);
-      else if (k == "stop_signal") svc.stopSignal = scalar(e.value, p);
-      else if (k == "security_opt") parseSecurityOpt(e.value, p, svc);
-      else if (kUnsupportedServiceKeys.count(k) != 0) unsupported_.insert(k);
-      else if (!isExtension(k)) unknownKey(e, path);
+      } else if (k == "volumes")
+        parseServiceVolumes(e.value, p, svc);
+      else if (k == "configs")
+        parseServiceConfigs(e.value, p, svc);
+      else if (k == "deploy")
+        parseDeploy(e.value, p, svc);
+      else if (k == "healthcheck")
+        svc.healthcheck = parseHealthcheck(e.value, p);
+      else if (k == "stop_grace_period")
+        svc.stopGracePeriodSeconds = duration(e.value, p);
+      else if (k == "stop_signal")
+        svc.stopSignal = scalar(e.value, p);
+      else if (k == "security_opt")
+        parseSecurityOpt(e.value, p, svc);
+      else if (kUnsupportedServiceKeys.count(k) != 0)
+        unsupported_.insert(k);
+      else if (!isExtension(k))
+        unknownKey(e, path);
     }
     for (auto& [key, value] : envFromFiles) svc.environment.try_emplace(key, value);
     if (svc.image.empty()) failAt(s.keyNode, path + ": service has no image (skiff does not build images on deploy)");
@@ -501,8 +598,9 @@ class Parser {
       const std::string value = sep == std::string::npos ? "" : opt.substr(sep + 1);
       if (key == "no-new-privileges" && (value.empty() || value == "true")) continue;
       if (key != "seccomp" || value.empty()) {
-        fail(item, path, "unsupported security option " + quoted(opt) +
-                             " (skiff knows seccomp=PROFILE.json, seccomp=unconfined, no-new-privileges)");
+        fail(item, path,
+             "unsupported security option " + quoted(opt) +
+                 " (skiff knows seccomp=PROFILE.json, seccomp=unconfined, no-new-privileges)");
       }
       svc.seccomp = value == "unconfined" ? value : absolutePath(value);
       svc.seccompProfile.clear();
@@ -551,13 +649,20 @@ class Parser {
           auto portNumber = [&] {
             return convert(e.value, p, [](const std::string& s) { return units::parsePortNumber(s); });
           };
-          if (e.key == "target") port.target = portNumber();
-          else if (e.key == "published") port.published = portNumber();
-          else if (e.key == "protocol") port.protocol = oneOf(e.value, p, {"tcp", "udp"});
-          else if (e.key == "mode") port.mode = oneOf(e.value, p, {"ingress", "host"});
-          else if (e.key == "host_ip") port.hostIp = scalar(e.value, p);
-          else if (e.key == "name" || e.key == "app_protocol") (void)scalar(e.value, p);
-          else unknownKey(e, path);
+          if (e.key == "target")
+            port.target = portNumber();
+          else if (e.key == "published")
+            port.published = portNumber();
+          else if (e.key == "protocol")
+            port.protocol = oneOf(e.value, p, {"tcp", "udp"});
+          else if (e.key == "mode")
+            port.mode = oneOf(e.value, p, {"ingress", "host"});
+          else if (e.key == "host_ip")
+            port.hostIp = scalar(e.value, p);
+          else if (e.key == "name" || e.key == "app_protocol")
+            (void)scalar(e.value, p);
+          else
+            unknownKey(e, path);
         }
         if (port.target == 0) fail(item, path, "port needs a target");
         svc.ports.push_back(std::move(port));
@@ -609,11 +714,14 @@ class Parser {
       std::string np = path + "." + net.key;
       for (const auto& e : entries(net.value, np)) {
         std::string p = np + "." + e.key;
-        if (e.key == "aliases") sn->aliases = stringList(e.value, p);
-        else if (e.key == "ipv4_address") sn->ipv4Address = scalar(e.value, p);
+        if (e.key == "aliases")
+          sn->aliases = stringList(e.value, p);
+        else if (e.key == "ipv4_address")
+          sn->ipv4Address = scalar(e.value, p);
         else if (e.key == "ipv6_address" || e.key == "priority" || e.key == "link_local_ips")
           unsupported_.insert("networks." + e.key);
-        else unknownKey(e, np);
+        else
+          unknownKey(e, np);
       }
     }
   }
@@ -635,13 +743,18 @@ class Parser {
       if (item.IsMap()) {
         for (const auto& e : entries(item, path)) {
           std::string p = path + "." + e.key;
-          if (e.key == "type") m.type = oneOf(e.value, p, {"bind", "volume", "tmpfs"});
-          else if (e.key == "source") m.source = scalar(e.value, p);
-          else if (e.key == "target") m.target = scalar(e.value, p);
-          else if (e.key == "read_only") m.readOnly = boolean(e.value, p);
+          if (e.key == "type")
+            m.type = oneOf(e.value, p, {"bind", "volume", "tmpfs"});
+          else if (e.key == "source")
+            m.source = scalar(e.value, p);
+          else if (e.key == "target")
+            m.target = scalar(e.value, p);
+          else if (e.key == "read_only")
+            m.readOnly = boolean(e.value, p);
           else if (e.key == "consistency" || e.key == "bind" || e.key == "volume" || e.key == "tmpfs") {
             // Options with no effect on a single-host bind/volume mount.
-          } else unknownKey(e, path);
+          } else
+            unknownKey(e, path);
         }
         if (m.type.empty()) fail(item, path, "volume needs a type (bind, volume or tmpfs)");
       } else {
@@ -667,10 +780,11 @@ class Parser {
         if (parts.size() == 3) {
           std::istringstream opts(parts[2]);
           std::string opt;
-          static const KeySet kModes = {"rw", "z", "Z", "nocopy", "cached", "delegated", "consistent",
+          static const KeySet kModes = {"rw",     "z",       "Z",     "nocopy", "cached",  "delegated", "consistent",
                                         "shared", "rshared", "slave", "rslave", "private", "rprivate"};
           while (std::getline(opts, opt, ',')) {
-            if (opt == "ro") m.readOnly = true;
+            if (opt == "ro")
+              m.readOnly = true;
             else if (kModes.count(opt) == 0)
               fail(item, path, "invalid mode " + quoted(opt) + " in volume " + quoted(spec));
           }
@@ -687,9 +801,12 @@ class Parser {
       if (item.IsMap()) {
         for (const auto& e : entries(item, path)) {
           std::string p = path + "." + e.key;
-          if (e.key == "source") ref.source = scalar(e.value, p);
-          else if (e.key == "target") ref.target = scalar(e.value, p);
-          else if (e.key == "uid" || e.key == "gid") (void)scalar(e.value, p);
+          if (e.key == "source")
+            ref.source = scalar(e.value, p);
+          else if (e.key == "target")
+            ref.target = scalar(e.value, p);
+          else if (e.key == "uid" || e.key == "gid")
+            (void)scalar(e.value, p);
           else if (e.key == "mode") {
             ref.mode = convert(e.value, p, [](const std::string& s) {
               // YAML 1.1 octal (0440) as compose files write it; 0o440 too.
@@ -700,7 +817,8 @@ class Parser {
               if (used != digits.size() || v > 07777) throw std::invalid_argument("invalid mode " + s);
               return static_cast<uint32_t>(v);
             });
-          } else unknownKey(e, path);
+          } else
+            unknownKey(e, path);
         }
       } else {
         ref.source = scalar(item, path);
@@ -724,7 +842,8 @@ class Parser {
         r.pids = static_cast<int64_t>(unsignedInt(e.value, p));
       else if (e.key == "generic_resources" || e.key == "devices")
         unsupported_.insert("deploy.resources." + e.key);
-      else unknownKey(e, path);
+      else
+        unknownKey(e, path);
     }
   }
 
@@ -732,11 +851,16 @@ class Parser {
     if (n.IsNull()) return;
     for (const auto& e : entries(n, path)) {
       std::string p = path + "." + e.key;
-      if (e.key == "condition") rp.condition = oneOf(e.value, p, {"none", "on-failure", "any"});
-      else if (e.key == "delay") rp.delaySeconds = duration(e.value, p);
-      else if (e.key == "max_attempts") rp.maxAttempts = unsignedInt(e.value, p);
-      else if (e.key == "window") rp.windowSeconds = duration(e.value, p);
-      else unknownKey(e, path);
+      if (e.key == "condition")
+        rp.condition = oneOf(e.value, p, {"none", "on-failure", "any"});
+      else if (e.key == "delay")
+        rp.delaySeconds = duration(e.value, p);
+      else if (e.key == "max_attempts")
+        rp.maxAttempts = unsignedInt(e.value, p);
+      else if (e.key == "window")
+        rp.windowSeconds = duration(e.value, p);
+      else
+        unknownKey(e, path);
     }
   }
 
@@ -754,10 +878,14 @@ class Parser {
         if (e.value.IsNull()) continue;
         for (const auto& r : entries(e.value, p)) {
           std::string rp = p + "." + r.key;
-          if (r.key == "limits") parseResources(r.value, rp, svc.limits);
-          else if (r.key == "reservations") parseResources(r.value, rp, svc.reservations);
-          else if (r.key == "restart_policy") misplacedRestart = r;  // the seed's file does this
-          else unknownKey(r, p);
+          if (r.key == "limits")
+            parseResources(r.value, rp, svc.limits);
+          else if (r.key == "reservations")
+            parseResources(r.value, rp, svc.reservations);
+          else if (r.key == "restart_policy")
+            misplacedRestart = r;  // the seed's file does this
+          else
+            unknownKey(r, p);
         }
       } else if (e.key == "restart_policy") {
         restartPolicySeen = true;
@@ -767,23 +895,34 @@ class Parser {
         for (const auto& u : entries(e.value, p)) {
           std::string up = p + "." + u.key;
           UpdateConfig& uc = svc.updateConfig;
-          if (u.key == "parallelism") uc.parallelism = unsignedInt(u.value, up);
-          else if (u.key == "delay") uc.delaySeconds = duration(u.value, up);
-          else if (u.key == "failure_action") uc.failureAction = oneOf(u.value, up, {"pause", "continue", "rollback"});
-          else if (u.key == "monitor") uc.monitorSeconds = duration(u.value, up);
+          if (u.key == "parallelism")
+            uc.parallelism = unsignedInt(u.value, up);
+          else if (u.key == "delay")
+            uc.delaySeconds = duration(u.value, up);
+          else if (u.key == "failure_action")
+            uc.failureAction = oneOf(u.value, up, {"pause", "continue", "rollback"});
+          else if (u.key == "monitor")
+            uc.monitorSeconds = duration(u.value, up);
           else if (u.key == "max_failure_ratio")
-            uc.maxFailureRatio = convert(u.value, up, [](const std::string& s) { return units::parseNonNegativeDouble(s); });
-          else if (u.key == "order") uc.order = oneOf(u.value, up, {"stop-first", "start-first"});
-          else unknownKey(u, p);
+            uc.maxFailureRatio =
+                convert(u.value, up, [](const std::string& s) { return units::parseNonNegativeDouble(s); });
+          else if (u.key == "order")
+            uc.order = oneOf(u.value, up, {"stop-first", "start-first"});
+          else
+            unknownKey(u, p);
         }
       } else if (e.key == "placement") {
         if (e.value.IsNull()) continue;
         for (const auto& pl : entries(e.value, p)) {
           std::string pp = p + "." + pl.key;
-          if (pl.key == "constraints") svc.placementConstraints = constraintList(pl.value, pp);
-          else if (pl.key == "max_replicas_per_node") svc.maxReplicasPerNode = unsignedInt(pl.value, pp);
-          else if (pl.key == "preferences") unsupported_.insert("deploy.placement.preferences");
-          else unknownKey(pl, p);
+          if (pl.key == "constraints")
+            svc.placementConstraints = constraintList(pl.value, pp);
+          else if (pl.key == "max_replicas_per_node")
+            svc.maxReplicasPerNode = unsignedInt(pl.value, pp);
+          else if (pl.key == "preferences")
+            unsupported_.insert("deploy.placement.preferences");
+          else
+            unknownKey(pl, p);
         }
       } else if (e.key == "labels") {
         svc.labels = keyValues(e.value, p, false);
@@ -798,12 +937,12 @@ class Parser {
     if (misplacedRestart) {
       std::string mp = path + ".resources.restart_policy";
       if (restartPolicySeen) {
-        warnings_.push_back(where(misplacedRestart->keyNode) + mp + " belongs under " + path +
-                            "; ignored because " + path + ".restart_policy is set");
+        warnings_.push_back(where(misplacedRestart->keyNode) + mp + " belongs under " + path + "; ignored because " +
+                            path + ".restart_policy is set");
       } else {
         parseRestartPolicy(misplacedRestart->value, mp, svc.restartPolicy);
-        warnings_.push_back(where(misplacedRestart->keyNode) + mp + " belongs under " + path +
-                            " (" + path + ".restart_policy); applied it anyway");
+        warnings_.push_back(where(misplacedRestart->keyNode) + mp + " belongs under " + path + " (" + path +
+                            ".restart_policy); applied it anyway");
       }
     }
   }
@@ -821,13 +960,20 @@ class Parser {
         } else {
           hc.test = {"CMD-SHELL", scalar(e.value, p)};
         }
-      } else if (e.key == "interval") hc.intervalSeconds = duration(e.value, p);
-      else if (e.key == "timeout") hc.timeoutSeconds = duration(e.value, p);
-      else if (e.key == "start_period") hc.startPeriodSeconds = duration(e.value, p);
-      else if (e.key == "retries") hc.retries = unsignedInt(e.value, p);
-      else if (e.key == "disable") hc.disable = boolean(e.value, p);
-      else if (e.key == "start_interval") unsupported_.insert("healthcheck.start_interval");
-      else unknownKey(e, path);
+      } else if (e.key == "interval")
+        hc.intervalSeconds = duration(e.value, p);
+      else if (e.key == "timeout")
+        hc.timeoutSeconds = duration(e.value, p);
+      else if (e.key == "start_period")
+        hc.startPeriodSeconds = duration(e.value, p);
+      else if (e.key == "retries")
+        hc.retries = unsignedInt(e.value, p);
+      else if (e.key == "disable")
+        hc.disable = boolean(e.value, p);
+      else if (e.key == "start_interval")
+        unsupported_.insert("healthcheck.start_interval");
+      else
+        unknownKey(e, path);
     }
     if (hc.disable) hc.test = {"NONE"};
     if (!hc.test.empty() && hc.test[0] == "NONE") hc.disable = true;
@@ -891,8 +1037,7 @@ Result<PlacementConstraint> parsePlacementConstraint(const std::string& text) {
 }
 
 ComposeResult parseComposeString(const std::string& yaml, const std::string& fileNameForErrors,
-                                 const std::string& baseDir,
-                                 const std::map<std::string, std::string>& env) {
+                                 const std::string& baseDir, const std::map<std::string, std::string>& env) {
   return Parser(fileNameForErrors, baseDir, env).parse(yaml);
 }
 

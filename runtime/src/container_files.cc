@@ -59,8 +59,7 @@ Result<std::string> lookPath(const std::string& rootDir, const std::string& argv
   if (argv0.find('/') != std::string::npos) {
     struct stat st {};
     if (::stat((rootDir + argv0).c_str(), &st) != 0) {
-      return Error::msg("exec: \"" + argv0 + "\": stat " + argv0 + ": no such file or directory",
-                        ENOENT);
+      return Error::msg("exec: \"" + argv0 + "\": stat " + argv0 + ": no such file or directory", ENOENT);
     }
     if (!S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0) {
       return Error::msg("exec: \"" + argv0 + "\": permission denied", EACCES);
@@ -90,22 +89,20 @@ nlohmann::json specToJson(const ContainerSpec& s) {
   }
   nlohmann::json hosts = nlohmann::json::array();
   for (const auto& [ip, name] : s.extraHosts) hosts.push_back({ip, name});
-  return {
-      {"id", s.id},
-      {"lowerDirs", s.lowerDirs},
-      {"stateDir", s.stateDir},
-      {"argv", s.argv},
-      {"env", s.env},
-      {"workingDir", s.workingDir},
-      {"user", s.user},
-      {"hostname", s.hostname},
-      {"extraHosts", hosts},
-      {"mounts", mounts},
-      {"limits",
-       {{"cpus", s.limits.cpus}, {"memoryBytes", s.limits.memoryBytes}, {"pids", s.limits.pids}}},
-      {"logPath", s.logPath},
-      {"seccomp", toString(s.seccomp)},
-      {"seccompProfile", s.seccompProfile}};
+  return {{"id", s.id},
+          {"lowerDirs", s.lowerDirs},
+          {"stateDir", s.stateDir},
+          {"argv", s.argv},
+          {"env", s.env},
+          {"workingDir", s.workingDir},
+          {"user", s.user},
+          {"hostname", s.hostname},
+          {"extraHosts", hosts},
+          {"mounts", mounts},
+          {"limits", {{"cpus", s.limits.cpus}, {"memoryBytes", s.limits.memoryBytes}, {"pids", s.limits.pids}}},
+          {"logPath", s.logPath},
+          {"seccomp", toString(s.seccomp)},
+          {"seccompProfile", s.seccompProfile}};
 }
 
 ContainerSpec specFromJson(const nlohmann::json& j) {
@@ -121,8 +118,8 @@ ContainerSpec specFromJson(const nlohmann::json& j) {
   for (const auto& h : j.at("extraHosts"))
     s.extraHosts.emplace_back(h.at(0).get<std::string>(), h.at(1).get<std::string>());
   for (const auto& m : j.at("mounts")) {
-    s.mounts.push_back({m.at("source").get<std::string>(), m.at("target").get<std::string>(),
-                        m.at("readOnly").get<bool>()});
+    s.mounts.push_back(
+        {m.at("source").get<std::string>(), m.at("target").get<std::string>(), m.at("readOnly").get<bool>()});
   }
   const auto& l = j.at("limits");
   s.limits.cpus = l.at("cpus").get<double>();

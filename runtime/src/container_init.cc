@@ -5,14 +5,14 @@
 // words and the shim exits 127.
 
 #include <fcntl.h>
-#include <linux/openat2.h>
-#include <limits.h>
 #include <grp.h>
+#include <limits.h>
+#include <linux/openat2.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/mount.h>
-#include <sys/syscall.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -38,9 +38,7 @@ std::string lowerErrno(int err) {
   return s;
 }
 
-Status sysError(const std::string& what) {
-  return Error::msg(what + ": " + lowerErrno(errno), errno);
-}
+Status sysError(const std::string& what) { return Error::msg(what + ": " + lowerErrno(errno), errno); }
 
 Status mkdirAll(const std::string& path, mode_t mode = 0755) {
   std::string cur;
@@ -54,10 +52,9 @@ Status mkdirAll(const std::string& path, mode_t mode = 0755) {
   return okStatus();
 }
 
-Status doMount(const std::string& source, const std::string& target, const char* type,
-               unsigned long flags, const std::string& data) {
-  if (::mount(source.c_str(), target.c_str(), type, flags, data.empty() ? nullptr : data.c_str()) !=
-      0) {
+Status doMount(const std::string& source, const std::string& target, const char* type, unsigned long flags,
+               const std::string& data) {
+  if (::mount(source.c_str(), target.c_str(), type, flags, data.empty() ? nullptr : data.c_str()) != 0) {
     return sysError("mount " + source + " on " + target);
   }
   return okStatus();
@@ -133,8 +130,7 @@ Result<UniqueFd> resolveInRoot(int rootFd, const std::string& path, Create creat
       }
       const bool last = i + 1 == parts.size();
       if (last && create == Create::kFile) {
-        const int fd = ::openat(cur->get(), name.c_str(),
-                                O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+        const int fd = ::openat(cur->get(), name.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (fd < 0) return sysError("create " + path).error();
         ::close(fd);
       } else if (::mkdirat(cur->get(), name.c_str(), 0755) != 0 && errno != EEXIST) {
@@ -152,13 +148,11 @@ Result<UniqueFd> resolveInRoot(int rootFd, const std::string& path, Create creat
 std::string fdPath(const UniqueFd& fd) { return "/proc/self/fd/" + std::to_string(fd.get()); }
 
 // Mounts onto `target` inside the rootfs; `what` names it in errors.
-Status mountInRoot(int rootFd, const std::string& source, const std::string& target, Create create,
-                   const char* type, unsigned long flags, const std::string& data) {
+Status mountInRoot(int rootFd, const std::string& source, const std::string& target, Create create, const char* type,
+                   unsigned long flags, const std::string& data) {
   auto fd = resolveInRoot(rootFd, target, create);
-  if (!fd.ok()) return Error::msg("mount " + source + " on " + target + ": " + fd.error().message,
-                                  fd.error().code);
-  if (::mount(source.c_str(), fdPath(*fd).c_str(), type, flags,
-              data.empty() ? nullptr : data.c_str()) != 0) {
+  if (!fd.ok()) return Error::msg("mount " + source + " on " + target + ": " + fd.error().message, fd.error().code);
+  if (::mount(source.c_str(), fdPath(*fd).c_str(), type, flags, data.empty() ? nullptr : data.c_str()) != 0) {
     return sysError("mount " + source + " on " + target);
   }
   return okStatus();
@@ -172,10 +166,9 @@ Status remountInRoot(int rootFd, const std::string& target, unsigned long flags)
 
 Status bindFile(int rootFd, const std::string& source, const std::string& target, bool readOnly) {
   struct stat st {};
-  if (::stat(source.c_str(), &st) != 0)
-    return sysError("bind source path does not exist: " + source);
-  SKIFF_TRY(mountInRoot(rootFd, source, target, S_ISDIR(st.st_mode) ? Create::kDir : Create::kFile,
-                        nullptr, MS_BIND | MS_REC, ""));
+  if (::stat(source.c_str(), &st) != 0) return sysError("bind source path does not exist: " + source);
+  SKIFF_TRY(mountInRoot(rootFd, source, target, S_ISDIR(st.st_mode) ? Create::kDir : Create::kFile, nullptr,
+                        MS_BIND | MS_REC, ""));
   if (readOnly) SKIFF_TRY(remountInRoot(rootFd, target, MS_BIND | MS_REMOUNT | MS_RDONLY));
   return okStatus();
 }
@@ -184,8 +177,8 @@ Status bindFile(int rootFd, const std::string& source, const std::string& target
 // files that leak host state (kernel memory, keyrings, timers) read as empty.
 // Paths this kernel lacks are skipped, as runc does.
 Status hardenProc(int rootFd) {
-  for (const char* p : {"/asound", "/acpi", "/kcore", "/keys", "/latency_stats", "/timer_list",
-                        "/timer_stats", "/sched_debug", "/scsi"}) {
+  for (const char* p : {"/asound", "/acpi", "/kcore", "/keys", "/latency_stats", "/timer_list", "/timer_stats",
+                        "/sched_debug", "/scsi"}) {
     const std::string target = std::string("/proc") + p;
     auto fd = resolveInRoot(rootFd, target, Create::kNothing);
     if (!fd.ok()) continue;
@@ -203,8 +196,7 @@ Status hardenProc(int rootFd) {
     if (!fd.ok()) continue;
     SKIFF_TRY(doMount(fdPath(*fd), fdPath(*fd), nullptr, MS_BIND | MS_REC, ""));
     // The remount keeps proc's nosuid/nodev/noexec and adds ro.
-    SKIFF_TRY(remountInRoot(rootFd, target,
-                            MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC));
+    SKIFF_TRY(remountInRoot(rootFd, target, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC));
   }
   return okStatus();
 }
@@ -222,8 +214,7 @@ Status symlinkInRoot(int rootFd, const char* from, const std::string& to) {
   const auto slash = to.rfind('/');
   auto dir = resolveInRoot(rootFd, to.substr(0, slash), Create::kNothing);
   if (!dir.ok()) return Error::msg("symlink " + to + ": " + dir.error().message, dir.error().code);
-  if (::symlinkat(from, dir->get(), to.substr(slash + 1).c_str()) != 0)
-    return sysError("symlink " + to);
+  if (::symlinkat(from, dir->get(), to.substr(slash + 1).c_str()) != 0) return sysError("symlink " + to);
   return okStatus();
 }
 
@@ -235,8 +226,7 @@ Status setupRootfs(const ContainerSpec& spec) {
   for (const auto& l : spec.lowerDirs) lower += (lower.empty() ? "" : ":") + l;
   if (lower.empty()) lower = detail::emptyLowerDir(spec);
   SKIFF_TRY(doMount("overlay", root, "overlay", 0,
-                    "lowerdir=" + lower + ",upperdir=" + detail::upperDir(spec) +
-                        ",workdir=" + detail::workDir(spec)));
+                    "lowerdir=" + lower + ",upperdir=" + detail::upperDir(spec) + ",workdir=" + detail::workDir(spec)));
   // Opened after the overlay mount, so it is the overlay's root. The state
   // dir path itself is netd's, not the image's.
   const int rawRoot = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -244,19 +234,17 @@ Status setupRootfs(const ContainerSpec& spec) {
   const UniqueFd rootFd(rawRoot);
   const int r = rootFd.get();
 
-  SKIFF_TRY(mountInRoot(r, "proc", "/proc", Create::kDir, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                        ""));
+  SKIFF_TRY(mountInRoot(r, "proc", "/proc", Create::kDir, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, ""));
   SKIFF_TRY(hardenProc(r));
-  SKIFF_TRY(mountInRoot(r, "tmpfs", "/dev", Create::kDir, "tmpfs", MS_NOSUID | MS_STRICTATIME,
-                        "mode=755,size=65536k"));
+  SKIFF_TRY(mountInRoot(r, "tmpfs", "/dev", Create::kDir, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"));
   for (const char* dev : {"null", "zero", "full", "random", "urandom", "tty"}) {
     SKIFF_TRY(bindFile(r, std::string("/dev/") + dev, std::string("/dev/") + dev, false));
   }
   SKIFF_TRY(mountInRoot(r, "devpts", "/dev/pts", Create::kDir, "devpts", MS_NOSUID | MS_NOEXEC,
                         "newinstance,ptmxmode=0666,mode=0620"));
   SKIFF_TRY(symlinkInRoot(r, "pts/ptmx", "/dev/ptmx"));
-  SKIFF_TRY(mountInRoot(r, "shm", "/dev/shm", Create::kDir, "tmpfs",
-                        MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k"));
+  SKIFF_TRY(mountInRoot(r, "shm", "/dev/shm", Create::kDir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                        "mode=1777,size=65536k"));
   const std::pair<const char*, const char*> links[] = {{"/proc/self/fd", "/dev/fd"},
                                                        {"/proc/self/fd/0", "/dev/stdin"},
                                                        {"/proc/self/fd/1", "/dev/stdout"},
@@ -302,8 +290,7 @@ Error startContainer(ContainerSpec spec, int errFd) {
     ids = *r;
   }
   std::vector<std::string> env = spec.env;
-  if (!hasEnv(env, "PATH"))
-    env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  if (!hasEnv(env, "PATH")) env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
   if (!hasEnv(env, "HOSTNAME")) env.push_back("HOSTNAME=" + hostname);
   if (!hasEnv(env, "HOME")) env.push_back("HOME=" + ids.home);
 
@@ -311,8 +298,7 @@ Error startContainer(ContainerSpec spec, int errFd) {
   const std::string cwd = spec.workingDir.empty() ? "/" : spec.workingDir;
   if (auto s = mkdirAll(cwd); !s.ok()) return s.error();
   if (::chdir(cwd.c_str()) != 0) {
-    return Error::msg("chdir to cwd (\"" + cwd +
-                      "\") set in config.json failed: " + lowerErrno(errno));
+    return Error::msg("chdir to cwd (\"" + cwd + "\") set in config.json failed: " + lowerErrno(errno));
   }
   auto path = lookPath("", spec.argv[0], env);
   if (!path.ok()) return path.error();

@@ -74,15 +74,14 @@ Status sendAll(int fd, const std::string& data) {
 
 // Runs in the clone()d child of a possibly multi-threaded parent: only
 // async-signal-safe calls (fcntl, dup2, open, write, execve, _exit).
-[[noreturn]] void childExec(const char* exe, char* const* argv, int specFd, int errFd, int logFd,
-                            uint64_t nofile) {
+[[noreturn]] void childExec(const char* exe, char* const* argv, int specFd, int errFd, int logFd, uint64_t nofile) {
   // Move the fds above the targets first so dup2 cannot clobber one with another.
   int spec = ::fcntl(specFd, F_DUPFD_CLOEXEC, 10);
   int err = ::fcntl(errFd, F_DUPFD_CLOEXEC, 10);
   int log = ::fcntl(logFd, F_DUPFD_CLOEXEC, 10);
   int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (spec < 0 || err < 0 || log < 0 || null < 0 || ::dup2(null, 0) < 0 || ::dup2(log, 1) < 0 ||
-      ::dup2(log, 2) < 0 || ::dup2(spec, kSpecFd) < 0 || ::dup2(err, kErrorFd) < 0) {
+  if (spec < 0 || err < 0 || log < 0 || null < 0 || ::dup2(null, 0) < 0 || ::dup2(log, 1) < 0 || ::dup2(log, 2) < 0 ||
+      ::dup2(spec, kSpecFd) < 0 || ::dup2(err, kErrorFd) < 0) {
     static const char kMsg[] = "container init: cannot set up file descriptors";
     (void)!::write(errFd, kMsg, sizeof kMsg - 1);
     ::_exit(127);
@@ -111,8 +110,7 @@ class LinuxLauncher : public ContainerLauncher {
   LinuxLauncher(std::shared_ptr<CgroupManager> cgroups, std::string selfExe, uint64_t nofile)
       : cgroups_(std::move(cgroups)), selfExe_(std::move(selfExe)), nofile_(nofile) {}
 
-  Result<Launched> launch(const ContainerSpec& spec,
-                          const std::function<Status(pid_t)>& beforeExec) override {
+  Result<Launched> launch(const ContainerSpec& spec, const std::function<Status(pid_t)>& beforeExec) override {
     if (spec.argv.empty()) return Error::msg("no command specified");
     if (auto s = prepareState(spec); !s.ok()) {
       (void)cleanup(spec, false);
@@ -122,8 +120,7 @@ class LinuxLauncher : public ContainerLauncher {
     UniqueFd logFd(::open(logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
     if (!logFd) return Error::fromErrno("open log " + logPath);
     int sv[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-      return Error::fromErrno("socketpair");
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return Error::fromErrno("socketpair");
     UniqueFd specParent(sv[0]);
     UniqueFd specChild(sv[1]);
     int ep[2];
@@ -140,8 +137,7 @@ class LinuxLauncher : public ContainerLauncher {
 
     int pidfd = -1;
     clone_args args{};
-    args.flags =
-        CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
+    args.flags = CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
     args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
     args.exit_signal = SIGCHLD;
     long rc = ::syscall(SYS_clone3, &args, sizeof args);
@@ -183,20 +179,18 @@ class LinuxLauncher : public ContainerLauncher {
   Result<int> reap(const Launched& launched) override {
     siginfo_t info{};
     for (;;) {
-      int rc = launched.pidfd ? ::waitid(static_cast<idtype_t>(P_PIDFD),
-                                         static_cast<id_t>(launched.pidfd.get()), &info, WEXITED)
-                              : ::waitid(P_PID, static_cast<id_t>(launched.pid), &info, WEXITED);
+      int rc = launched.pidfd
+                   ? ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(launched.pidfd.get()), &info, WEXITED)
+                   : ::waitid(P_PID, static_cast<id_t>(launched.pid), &info, WEXITED);
       if (rc == 0) break;
-      if (errno != EINTR)
-        return Error::fromErrno("wait for container pid " + std::to_string(launched.pid));
+      if (errno != EINTR) return Error::fromErrno("wait for container pid " + std::to_string(launched.pid));
     }
     if (info.si_code == CLD_EXITED) return info.si_status;
     return 128 + info.si_status;
   }
 
   Status signal(pid_t pid, int sig) override {
-    if (::kill(pid, sig) != 0)
-      return Error::fromErrno("kill -" + std::to_string(sig) + " " + std::to_string(pid));
+    if (::kill(pid, sig) != 0) return Error::fromErrno("kill -" + std::to_string(sig) + " " + std::to_string(pid));
     return okStatus();
   }
 
@@ -214,9 +208,8 @@ class LinuxLauncher : public ContainerLauncher {
       if (auto s = cgroups_->remove(spec.id); !s.ok()) result = s;
     }
     std::error_code ec;
-    for (const auto& p :
-         {detail::upperDir(spec), detail::workDir(spec), detail::emptyLowerDir(spec),
-          detail::hostnameFile(spec), detail::hostsFile(spec), detail::resolvFile(spec)}) {
+    for (const auto& p : {detail::upperDir(spec), detail::workDir(spec), detail::emptyLowerDir(spec),
+                          detail::hostnameFile(spec), detail::hostsFile(spec), detail::resolvFile(spec)}) {
       std::filesystem::remove_all(p, ec);
       if (ec) result = Error::msg("remove " + p + ": " + ec.message(), ec.value());
     }
@@ -236,9 +229,7 @@ class LinuxLauncher : public ContainerLauncher {
     }
     if (spec.lowerDirs.empty()) {
       std::filesystem::create_directories(detail::emptyLowerDir(spec), ec);
-      if (ec)
-        return Error::msg("create " + detail::emptyLowerDir(spec) + ": " + ec.message(),
-                          ec.value());
+      if (ec) return Error::msg("create " + detail::emptyLowerDir(spec) + ": " + ec.message(), ec.value());
     }
     const std::string hostname = detail::effectiveHostname(spec);
     SKIFF_TRY(writeFileText(detail::hostnameFile(spec), hostname + "\n"));
@@ -257,8 +248,8 @@ class LinuxLauncher : public ContainerLauncher {
 
 }  // namespace
 
-std::unique_ptr<ContainerLauncher> makeLinuxLauncher(std::shared_ptr<CgroupManager> cgroups,
-                                                     std::string selfExe, uint64_t containerNofile) {
+std::unique_ptr<ContainerLauncher> makeLinuxLauncher(std::shared_ptr<CgroupManager> cgroups, std::string selfExe,
+                                                     uint64_t containerNofile) {
   return std::make_unique<LinuxLauncher>(std::move(cgroups), std::move(selfExe), containerNofile);
 }
 

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cctype>
-
 #include <nlohmann/json.hpp>
 
 namespace skiff::runtime::dockerfile {
@@ -26,9 +25,7 @@ std::string upper(std::string_view s) {
   return out;
 }
 
-Error lineError(int line, const std::string& text) {
-  return Error::msg("line " + std::to_string(line) + ": " + text);
-}
+Error lineError(int line, const std::string& text) { return Error::msg("line " + std::to_string(line) + ": " + text); }
 
 bool isKnown(const std::string& kw) {
   static const char* const kKnown[] = {"FROM",  "COPY", "ADD", "ENV",        "WORKDIR", "EXPOSE",
@@ -75,8 +72,7 @@ Result<Instruction> parseInstruction(int line, std::string_view text) {
   if (ins.args.front() == '[') {
     // Not valid JSON means shell form, exactly as docker decides.
     auto parsed = nlohmann::json::parse(ins.args, nullptr, /*allow_exceptions=*/false);
-    if (parsed.is_array() &&
-        std::all_of(parsed.begin(), parsed.end(), [](const auto& v) { return v.is_string(); })) {
+    if (parsed.is_array() && std::all_of(parsed.begin(), parsed.end(), [](const auto& v) { return v.is_string(); })) {
       std::vector<std::string> words;
       for (const auto& v : parsed) words.push_back(v.template get<std::string>());
       ins.json = std::move(words);
@@ -125,8 +121,7 @@ class Lexer {
             ++i_;
             break;
           }
-          if (d == '\\' && i_ + 1 < s_.size() &&
-              (s_[i_ + 1] == '"' || s_[i_ + 1] == '\\' || s_[i_ + 1] == '$')) {
+          if (d == '\\' && i_ + 1 < s_.size() && (s_[i_ + 1] == '"' || s_[i_ + 1] == '\\' || s_[i_ + 1] == '$')) {
             cur += s_[i_ + 1];
             i_ += 2;
           } else if (d == '$') {
@@ -155,9 +150,7 @@ class Lexer {
   }
 
  private:
-  static bool isNameChar(char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
-  }
+  static bool isNameChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; }
 
   std::string lookup(const std::string& name, bool* set) const {
     auto it = vars_.find(name);
@@ -221,11 +214,9 @@ class Lexer {
 }  // namespace
 
 bool isIgnoredInstruction(std::string_view keyword) {
-  static const char* const kIgnored[] = {"VOLUME", "STOPSIGNAL", "HEALTHCHECK", "ONBUILD",
-                                         "MAINTAINER"};
+  static const char* const kIgnored[] = {"VOLUME", "STOPSIGNAL", "HEALTHCHECK", "ONBUILD", "MAINTAINER"};
   std::string kw = upper(keyword);
-  return std::any_of(std::begin(kIgnored), std::end(kIgnored),
-                     [&](const char* k) { return kw == k; });
+  return std::any_of(std::begin(kIgnored), std::end(kIgnored), [&](const char* k) { return kw == k; });
 }
 
 Result<std::vector<Instruction>> parseDockerfile(std::string_view text) {

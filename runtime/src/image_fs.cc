@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,8 +12,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
-
-#include <openssl/evp.h>
 
 #include "skiff/common/fd.h"
 #include "skiff/common/file.h"
@@ -113,8 +112,7 @@ void applyOwner(const std::string& path, const CopyOptions& o) {
   (void)::lchown(path.c_str(), uid, gid);
 }
 
-Status copyFile(const std::string& src, const std::string& dst, mode_t mode,
-                const CopyOptions& o) {
+Status copyFile(const std::string& src, const std::string& dst, mode_t mode, const CopyOptions& o) {
   UniqueFd in(::open(src.c_str(), O_RDONLY | O_CLOEXEC));
   if (!in) return Error::fromErrno("open " + src);
   ::unlink(dst.c_str());  // a later COPY replaces an earlier file of the same layer
@@ -135,8 +133,7 @@ std::string relTo(const std::string& root, const std::string& path) {
   return path;
 }
 
-Status copyDir(const std::string& src, const std::string& dst, mode_t mode,
-               const CopyOptions& o) {
+Status copyDir(const std::string& src, const std::string& dst, mode_t mode, const CopyOptions& o) {
   struct stat st {};
   if (::lstat(dst.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) ::unlink(dst.c_str());
   if (::mkdir(dst.c_str(), 0700) != 0 && errno != EEXIST) return Error::fromErrno("mkdir " + dst);

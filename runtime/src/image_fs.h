@@ -35,8 +35,7 @@ struct CopyOptions {
   std::function<bool(const std::string& relToContext)> skip;
   std::string contextRoot;  // for skip(): paths are made relative to this
 };
-[[nodiscard]] Status copyPath(const std::string& src, const std::string& dst,
-                              const CopyOptions& options);
+[[nodiscard]] Status copyPath(const std::string& src, const std::string& dst, const CopyOptions& options);
 
 [[nodiscard]] Status mkdirs(const std::string& dir, int mode = 0755);
 void removeTree(const std::string& path);

@@ -9,9 +9,8 @@
 #include <cctype>
 #include <cstdlib>
 #include <ctime>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "image_fs.h"
 #include "layer_archive.h"
@@ -40,16 +39,13 @@ struct Index {
   std::map<std::string, ImageMeta> images;  // id -> meta
 };
 
-std::string hexOf(const std::string& id) {
-  return id.rfind(kSha, 0) == 0 ? id.substr(std::string(kSha).size()) : id;
-}
+std::string hexOf(const std::string& id) { return id.rfind(kSha, 0) == 0 ? id.substr(std::string(kSha).size()) : id; }
 
 std::string shortId(const std::string& id) { return hexOf(id).substr(0, 12); }
 
 bool isHex(const std::string& s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-  });
+  return !s.empty() &&
+         std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 std::string upper(std::string s) {
@@ -62,9 +58,7 @@ std::string lower(std::string s) {
   return s;
 }
 
-Error lineError(int line, const std::string& text) {
-  return Error::msg("line " + std::to_string(line) + ": " + text);
-}
+Error lineError(int line, const std::string& text) { return Error::msg("line " + std::to_string(line) + ": " + text); }
 
 const char* architecture() {
 #if defined(__x86_64__)
@@ -107,17 +101,15 @@ Status validateRef(const std::string& ref) {
     pos = s + 1;
     if (comp.empty()) return Error::msg(bad);
     bool host = first && !last &&
-                (comp.find('.') != std::string::npos || comp.find(':') != std::string::npos ||
-                 comp == "localhost");
+                (comp.find('.') != std::string::npos || comp.find(':') != std::string::npos || comp == "localhost");
     first = false;
     if (host) continue;
     for (char c : comp) {
       if (std::isupper(static_cast<unsigned char>(c))) {
-        return Error::msg("invalid reference format: repository name (" + name +
-                          ") must be lowercase");
+        return Error::msg("invalid reference format: repository name (" + name + ") must be lowercase");
       }
-      if (!(std::islower(static_cast<unsigned char>(c)) ||
-            std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) {
+      if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '.' ||
+            c == '_' || c == '-')) {
         return Error::msg(bad);
       }
     }
@@ -133,13 +125,8 @@ Status validateRef(const std::string& ref) {
 json configToJson(const ImageConfig& c, const std::vector<std::string>& layers) {
   json ports = json::object();
   for (const auto& p : c.exposedPorts) ports[p] = json::object();
-  json cfg = {{"Env", c.env},
-              {"Entrypoint", c.entrypoint},
-              {"Cmd", c.cmd},
-              {"WorkingDir", c.workingDir},
-              {"User", c.user},
-              {"ExposedPorts", ports},
-              {"Labels", c.labels}};
+  json cfg = {{"Env", c.env},   {"Entrypoint", c.entrypoint}, {"Cmd", c.cmd},      {"WorkingDir", c.workingDir},
+              {"User", c.user}, {"ExposedPorts", ports},      {"Labels", c.labels}};
   return json{{"architecture", architecture()},
               {"os", "linux"},
               {"config", cfg},
@@ -220,9 +207,7 @@ std::string joinAbs(const std::string& base, const std::string& path) {
   return base + "/" + path;
 }
 
-bool isRemote(const std::string& src) {
-  return src.find("://") != std::string::npos || src.rfind("git@", 0) == 0;
-}
+bool isRemote(const std::string& src) { return src.find("://") != std::string::npos || src.rfind("git@", 0) == 0; }
 
 void setEnv(std::vector<std::string>& env, const std::string& key, const std::string& value) {
   for (auto& e : env) {
@@ -282,15 +267,14 @@ struct BuildState {
 };
 
 // "K=V K2=V2" or the legacy "K V" form (ENV, LABEL).
-Result<std::vector<std::pair<std::string, std::string>>> parsePairs(const df::Instruction& ins,
-                                                                    const df::Vars& vars) {
+Result<std::vector<std::pair<std::string, std::string>>> parsePairs(const df::Instruction& ins, const df::Vars& vars) {
   std::vector<std::pair<std::string, std::string>> out;
   size_t firstSpace = ins.args.find_first_of(" \t");
   std::string first = ins.args.substr(0, firstSpace);
   if (first.find('=') == std::string::npos) {
     if (firstSpace == std::string::npos) {
-      return lineError(ins.line, ins.keyword + " " + ins.args + ": missing value (use " +
-                                     ins.keyword + " " + ins.args + "=value)");
+      return lineError(
+          ins.line, ins.keyword + " " + ins.args + ": missing value (use " + ins.keyword + " " + ins.args + "=value)");
     }
     auto key = df::lexWord(first, vars);
     if (!key.ok()) return lineError(ins.line, key.error().message);
@@ -305,8 +289,7 @@ Result<std::vector<std::pair<std::string, std::string>>> parsePairs(const df::In
   for (const auto& w : *words) {
     size_t eq = w.find('=');
     if (eq == std::string::npos || eq == 0) {
-      return lineError(ins.line, ins.keyword + ": can't find = in \"" + w +
-                                     "\"; must be of the form: name=value");
+      return lineError(ins.line, ins.keyword + ": can't find = in \"" + w + "\"; must be of the form: name=value");
     }
     out.emplace_back(w.substr(0, eq), w.substr(eq + 1));
   }
@@ -398,9 +381,7 @@ class Store {
   std::string layersDir() const { return root_ + "/layers"; }
   std::string configsDir() const { return root_ + "/configs"; }
   std::string reposPath() const { return root_ + "/repositories.json"; }
-  std::string configPath(const std::string& id) const {
-    return configsDir() + "/" + hexOf(id) + ".json";
-  }
+  std::string configPath(const std::string& id) const { return configsDir() + "/" + hexOf(id) + ".json"; }
 
   Status ensureDirs() const {
     SKIFF_TRY(imagefs::mkdirs(layersDir(), 0700));
@@ -420,8 +401,7 @@ class Store {
       if (j.contains("tags")) idx.tags = j.at("tags").get<std::map<std::string, std::string>>();
       if (j.contains("images")) {
         for (auto it = j.at("images").begin(); it != j.at("images").end(); ++it) {
-          idx.images[it.key()] = ImageMeta{it->value("created", int64_t{0}),
-                                           it->value("size", int64_t{0})};
+          idx.images[it.key()] = ImageMeta{it->value("created", int64_t{0}), it->value("size", int64_t{0})};
         }
       }
     } catch (const std::exception& e) {
@@ -645,8 +625,7 @@ Result<ImageRecord> ImageStore::build(const std::string& contextDir, const std::
   const std::string ctx = real;
   auto text = skiff::readFile(ctx + "/Dockerfile");
   if (!text.ok()) {
-    return Error::msg("cannot read the Dockerfile in " + contextDir + ": " + text.error().message,
-                      text.error().code);
+    return Error::msg("cannot read the Dockerfile in " + contextDir + ": " + text.error().message, text.error().code);
   }
   auto parsed = df::parseDockerfile(*text);
   if (!parsed.ok()) return parsed.error();
@@ -657,8 +636,7 @@ Result<ImageRecord> ImageStore::build(const std::string& contextDir, const std::
   Store s(root_);
   SKIFF_TRY(s.ensureDirs());
   static int buildCounter = 0;
-  const std::string work =
-      root_ + "/tmp/build-" + std::to_string(::getpid()) + "-" + std::to_string(++buildCounter);
+  const std::string work = root_ + "/tmp/build-" + std::to_string(::getpid()) + "-" + std::to_string(++buildCounter);
   imagefs::removeTree(work);
   SKIFF_TRY(imagefs::mkdirs(work, 0700));
   TreeGuard guard(work);
@@ -669,8 +647,7 @@ Result<ImageRecord> ImageStore::build(const std::string& contextDir, const std::
   int layerNo = 0;
   for (size_t i = 0; i < steps.size(); ++i) {
     const df::Instruction& ins = steps[i];
-    out("Step " + std::to_string(i + 1) + "/" + std::to_string(steps.size()) + " : " +
-        ins.keyword + " " + ins.args);
+    out("Step " + std::to_string(i + 1) + "/" + std::to_string(steps.size()) + " : " + ins.keyword + " " + ins.args);
     const std::string& kw = ins.keyword;
     if (!st.haveFrom && kw != "FROM" && kw != "ARG") {
       return lineError(ins.line, kw + " before FROM: a Dockerfile must start with FROM");
@@ -729,8 +706,7 @@ Result<ImageRecord> ImageStore::build(const std::string& contextDir, const std::
     } else if (kw == "CMD" || kw == "ENTRYPOINT") {
       // Not substituted: the shell (shell form) or nobody (exec form) sees
       // the text at run time, as in docker.
-      std::vector<std::string> argv =
-          ins.json ? *ins.json : std::vector<std::string>{"/bin/sh", "-c", ins.args};
+      std::vector<std::string> argv = ins.json ? *ins.json : std::vector<std::string>{"/bin/sh", "-c", ins.args};
       int shellLine = ins.json ? 0 : ins.line;
       if (kw == "CMD") {
         st.config.cmd = argv;
@@ -826,8 +802,10 @@ Result<ImageRecord> ImageStore::build(const std::string& contextDir, const std::
         }
         struct stat sst {};
         if (::lstat(path.c_str(), &sst) != 0 || (!rel.empty() && ignore.ignored(rel))) {
-          return lineError(ins.line, kw + " failed: file not found in build context or excluded "
-                                          "by .dockerignore: stat " + src + ": file does not exist");
+          return lineError(ins.line, kw +
+                                         " failed: file not found in build context or excluded "
+                                         "by .dockerignore: stat " +
+                                         src + ": file does not exist");
         }
         sources.push_back(path);
       }
@@ -835,12 +813,12 @@ Result<ImageRecord> ImageStore::build(const std::string& contextDir, const std::
       imagefs::cleanRelative(joinAbs(st.config.workingDir, dest), &destRel);
       // As docker: a destination is a directory when written as one, when
       // several sources go there, or when it already is one in the image.
-      bool destIsDir = dest.back() == '/' || dest == "." || dest.ends_with("/.") ||
-                       destRel.empty() || sources.size() > 1;
+      bool destIsDir =
+          dest.back() == '/' || dest == "." || dest.ends_with("/.") || destRel.empty() || sources.size() > 1;
       for (const auto& dir : layerDirs(ImageRecord{"", {}, st.layers, {}, 0, 0})) {
         struct stat dst {};
-        if (!destIsDir && existsInLayer(dir, destRel) &&
-            ::stat((dir + "/" + destRel).c_str(), &dst) == 0 && S_ISDIR(dst.st_mode)) {
+        if (!destIsDir && existsInLayer(dir, destRel) && ::stat((dir + "/" + destRel).c_str(), &dst) == 0 &&
+            S_ISDIR(dst.st_mode)) {
           destIsDir = true;
         }
       }
@@ -854,8 +832,8 @@ Result<ImageRecord> ImageStore::build(const std::string& contextDir, const std::
         }
         std::string resolved = rp;
         if (resolved != ctx && resolved.rfind(ctx + "/", 0) != 0) {
-          return lineError(ins.line, kw + " failed: forbidden path outside the build context: " +
-                                         src.substr(ctx.size()));
+          return lineError(ins.line,
+                           kw + " failed: forbidden path outside the build context: " + src.substr(ctx.size()));
         }
         struct stat sst {};
         if (::stat(resolved.c_str(), &sst) != 0) return Error::fromErrno("stat " + resolved);
@@ -865,9 +843,8 @@ Result<ImageRecord> ImageStore::build(const std::string& contextDir, const std::
           target = destRel.empty() ? layer : layer + "/" + destRel;
           SKIFF_TRY(layerMkdirs(layer, destRel));
         } else {
-          std::string fileRel = destIsDir ? (destRel.empty() ? "" : destRel + "/") +
-                                                src.substr(src.rfind('/') + 1)
-                                          : destRel;
+          std::string fileRel =
+              destIsDir ? (destRel.empty() ? "" : destRel + "/") + src.substr(src.rfind('/') + 1) : destRel;
           if (fileRel.empty()) return lineError(ins.line, kw + ": cannot copy a file onto /");
           size_t slash = fileRel.rfind('/');
           SKIFF_TRY(layerMkdirs(layer, slash == std::string::npos ? "" : fileRel.substr(0, slash)));
@@ -947,8 +924,7 @@ namespace {
 // Only "sha256:<64 lower-case hex>": the hex becomes a path under layers/,
 // and a digest comes from another machine.
 bool validDigest(const std::string& digest) {
-  return digest.size() == std::string(kSha).size() + 64 && digest.rfind(kSha, 0) == 0 &&
-         isHex(hexOf(digest));
+  return digest.size() == std::string(kSha).size() + 64 && digest.rfind(kSha, 0) == 0 && isHex(hexOf(digest));
 }
 
 Error badDigest(const std::string& digest) {
@@ -992,8 +968,7 @@ Status ImageStore::importLayer(const std::string& digest, std::string_view archi
   Store s(root_);
   SKIFF_TRY(s.ensureDirs());
   static int importCounter = 0;
-  const std::string work =
-      root_ + "/tmp/import-" + std::to_string(::getpid()) + "-" + std::to_string(++importCounter);
+  const std::string work = root_ + "/tmp/import-" + std::to_string(::getpid()) + "-" + std::to_string(++importCounter);
   layerarchive::removeUnpacked(work);
   ImportGuard guard(work);
   if (::mkdir(work.c_str(), 0700) != 0) return Error::fromErrno("mkdir " + work);

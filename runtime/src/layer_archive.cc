@@ -70,8 +70,7 @@ class Reader {
   bool uint(T* v) {
     if (left() < sizeof(T)) return false;
     T x = 0;
-    for (size_t i = 0; i < sizeof(T); ++i)
-      x = static_cast<T>((x << 8) | static_cast<unsigned char>(data_[pos_ + i]));
+    for (size_t i = 0; i < sizeof(T); ++i) x = static_cast<T>((x << 8) | static_cast<unsigned char>(data_[pos_ + i]));
     pos_ += sizeof(T);
     *v = x;
     return true;
@@ -98,10 +97,8 @@ std::string pathProblem(std::string_view path) {
     if (slash == std::string_view::npos) slash = path.size();
     std::string_view comp = path.substr(pos, slash - pos);
     if (comp.empty()) return "empty path component";
-    if (comp == "." || comp == "..")
-      return "path component \"" + std::string(comp) + "\" is not allowed";
-    if (comp.size() > kMaxName)
-      return "path component longer than " + std::to_string(kMaxName) + " bytes";
+    if (comp == "." || comp == "..") return "path component \"" + std::string(comp) + "\" is not allowed";
+    if (comp.size() > kMaxName) return "path component longer than " + std::to_string(kMaxName) + " bytes";
     pos = slash + 1;
   }
   return "";
@@ -122,8 +119,7 @@ Result<std::vector<std::string>> listDir(const std::string& dir) {
 }
 
 // The same walk as imagefs::hashTree: depth first, sorted siblings, lstat.
-Status packWalk(const std::string& root, const std::string& rel, std::string& out,
-                uint64_t& count) {
+Status packWalk(const std::string& root, const std::string& rel, std::string& out, uint64_t& count) {
   const std::string dir = rel.empty() ? root : root + "/" + rel;
   auto names = listDir(dir);
   if (!names.ok()) return names.error();
@@ -146,11 +142,9 @@ Status packWalk(const std::string& root, const std::string& rel, std::string& ou
       ssize_t n = ::readlink(full.c_str(), target, sizeof target);
       if (n < 0) return Error::fromErrno("readlink " + full);
       if (static_cast<size_t>(n) > kMaxLinkTarget) {
-        return Error::msg("symlink target of " + full + " is longer than " +
-                          std::to_string(kMaxLinkTarget) + " bytes");
+        return Error::msg("symlink target of " + full + " is longer than " + std::to_string(kMaxLinkTarget) + " bytes");
       }
-      appendEntry(
-          out, Entry{EntryType::kSymlink, 0, r, std::string_view(target, static_cast<size_t>(n))});
+      appendEntry(out, Entry{EntryType::kSymlink, 0, r, std::string_view(target, static_cast<size_t>(n))});
     } else {
       return Error::msg("unsupported file type in layer: " + full);
     }
@@ -204,9 +198,7 @@ Result<std::vector<Entry>> parse(std::string_view archive) {
   for (;;) {
     const size_t index = entries.size() + 1;
     char type = 0;
-    if (!in.u8(&type))
-      return invalid("truncated: no end record after " + std::to_string(entries.size()) +
-                     " entries");
+    if (!in.u8(&type)) return invalid("truncated: no end record after " + std::to_string(entries.size()) + " entries");
     if (type == 'E') {
       uint64_t count = 0;
       if (!in.uint(&count)) return invalid("truncated end record");
@@ -214,8 +206,7 @@ Result<std::vector<Entry>> parse(std::string_view archive) {
         return invalid("end record counts " + std::to_string(count) + " entries, the archive has " +
                        std::to_string(entries.size()));
       }
-      if (!in.done())
-        return invalid(std::to_string(in.left()) + " bytes of trailing data after the end record");
+      if (!in.done()) return invalid(std::to_string(in.left()) + " bytes of trailing data after the end record");
       return entries;
     }
     if (type != 'd' && type != 'f' && type != 'l') {
@@ -229,11 +220,10 @@ Result<std::vector<Entry>> parse(std::string_view archive) {
     Entry e;
     e.type = static_cast<EntryType>(type);
     uint32_t pathLen = 0;
-    if (!in.uint(&e.mode) || !in.uint(&pathLen))
-      return invalid("truncated header of entry " + std::to_string(index));
+    if (!in.uint(&e.mode) || !in.uint(&pathLen)) return invalid("truncated header of entry " + std::to_string(index));
     if (pathLen > kMaxPath) {
-      return invalid("entry " + std::to_string(index) + ": path of " + std::to_string(pathLen) +
-                     " bytes exceeds " + std::to_string(kMaxPath));
+      return invalid("entry " + std::to_string(index) + ": path of " + std::to_string(pathLen) + " bytes exceeds " +
+                     std::to_string(kMaxPath));
     }
     if (in.left() < pathLen) return invalid("truncated path of entry " + std::to_string(index));
     e.path = in.bytes(pathLen);
@@ -241,20 +231,17 @@ Result<std::vector<Entry>> parse(std::string_view archive) {
     if (!in.uint(&dataLen)) return invalidEntry(index, e.path, "truncated header");
     if (dataLen > in.left()) {
       return invalidEntry(index, e.path,
-                          "truncated: " + std::to_string(dataLen) + " bytes of data, " +
-                              std::to_string(in.left()) + " left in the archive");
+                          "truncated: " + std::to_string(dataLen) + " bytes of data, " + std::to_string(in.left()) +
+                              " left in the archive");
     }
     e.data = in.bytes(static_cast<size_t>(dataLen));
 
-    if (std::string why = pathProblem(e.path); !why.empty())
-      return invalidEntry(index, e.path, why);
+    if (std::string why = pathProblem(e.path); !why.empty()) return invalidEntry(index, e.path, why);
     if (e.type == EntryType::kSymlink) {
       if (e.mode != 0) return invalidEntry(index, e.path, "a symlink carries mode 0");
-      if (e.data.empty() || e.data.size() > kMaxLinkTarget ||
-          e.data.find('\0') != std::string_view::npos) {
-        return invalidEntry(
-            index, e.path,
-            "symlink target must be 1.." + std::to_string(kMaxLinkTarget) + " bytes without NUL");
+      if (e.data.empty() || e.data.size() > kMaxLinkTarget || e.data.find('\0') != std::string_view::npos) {
+        return invalidEntry(index, e.path,
+                            "symlink target must be 1.." + std::to_string(kMaxLinkTarget) + " bytes without NUL");
       }
     } else if (e.mode > 07777) {
       return invalidEntry(index, e.path, "mode beyond permission bits");
@@ -272,8 +259,7 @@ Result<std::vector<Entry>> parse(std::string_view archive) {
     if (size_t slash = e.path.rfind('/'); slash != std::string_view::npos) {
       const std::string_view parent = e.path.substr(0, slash);
       if (!dirs.count(parent)) {
-        return invalidEntry(index, e.path,
-                            "parent " + shown(parent) + " is not a directory entry before it");
+        return invalidEntry(index, e.path, "parent " + shown(parent) + " is not a directory entry before it");
       }
     }
     if (e.type == EntryType::kDir) dirs.insert(e.path);
@@ -299,12 +285,10 @@ Status unpack(const std::vector<Entry>& entries, const std::string& dir) {
         dirs.push_back(&e);
         break;
       case EntryType::kFile: {
-        UniqueFd fd(
-            ::open(full.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+        UniqueFd fd(::open(full.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
         if (!fd) return Error::fromErrno("create " + full);
         SKIFF_TRY(writeAll(fd.get(), e.data, full));
-        if (::fchmod(fd.get(), static_cast<mode_t>(e.mode)) != 0)
-          return Error::fromErrno("chmod " + full);
+        if (::fchmod(fd.get(), static_cast<mode_t>(e.mode)) != 0) return Error::fromErrno("chmod " + full);
         break;
       }
       case EntryType::kSymlink:
@@ -317,8 +301,7 @@ Status unpack(const std::vector<Entry>& entries, const std::string& dir) {
   // Deepest first, so a directory is still writable while its children get theirs.
   for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
     const std::string full = dir + "/" + std::string((*it)->path);
-    if (::chmod(full.c_str(), static_cast<mode_t>((*it)->mode)) != 0)
-      return Error::fromErrno("chmod " + full);
+    if (::chmod(full.c_str(), static_cast<mode_t>((*it)->mode)) != 0) return Error::fromErrno("chmod " + full);
   }
   return okStatus();
 }

@@ -13,10 +13,9 @@ namespace {
 std::string unescape(std::string_view in) {
   std::string out;
   for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '\\' && i + 3 < in.size() && in[i + 1] >= '0' && in[i + 1] <= '7' &&
-        in[i + 2] >= '0' && in[i + 2] <= '7' && in[i + 3] >= '0' && in[i + 3] <= '7') {
-      out.push_back(
-          static_cast<char>((in[i + 1] - '0') * 64 + (in[i + 2] - '0') * 8 + (in[i + 3] - '0')));
+    if (in[i] == '\\' && i + 3 < in.size() && in[i + 1] >= '0' && in[i + 1] <= '7' && in[i + 2] >= '0' &&
+        in[i + 2] <= '7' && in[i + 3] >= '0' && in[i + 3] <= '7') {
+      out.push_back(static_cast<char>((in[i + 1] - '0') * 64 + (in[i + 2] - '0') * 8 + (in[i + 3] - '0')));
       i += 3;
     } else {
       out.push_back(in[i]);
@@ -166,10 +165,8 @@ std::vector<CgroupWrite> limitWrites(CgroupVersion version, const Resources& lim
   std::vector<CgroupWrite> out;
   const int64_t quota = limits.cpus > 0 ? static_cast<int64_t>(limits.cpus * kPeriod + 0.5) : 0;
   if (version == CgroupVersion::kV2) {
-    if (quota > 0)
-      out.push_back({"cpu", "cpu.max", std::to_string(quota) + " " + std::to_string(kPeriod)});
-    if (limits.memoryBytes > 0)
-      out.push_back({"memory", "memory.max", std::to_string(limits.memoryBytes)});
+    if (quota > 0) out.push_back({"cpu", "cpu.max", std::to_string(quota) + " " + std::to_string(kPeriod)});
+    if (limits.memoryBytes > 0) out.push_back({"memory", "memory.max", std::to_string(limits.memoryBytes)});
     if (limits.pids > 0) out.push_back({"pids", "pids.max", std::to_string(limits.pids)});
   } else if (version == CgroupVersion::kV1) {
     if (quota > 0) {

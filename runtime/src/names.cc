@@ -5,9 +5,7 @@
 namespace skiff::runtime {
 namespace {
 
-bool isAsciiAlnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
+bool isAsciiAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
 
 // The value as an error message shows it: quoted, and cut when it is long
 // enough to drown the message (a 30k-character name from the API).
@@ -54,8 +52,7 @@ Status checkName(NameKind kind, std::string_view name) {
   if (isValidName(name)) return okStatus();
   std::string what = "invalid " + std::string(nameKindText(kind)) + " name " + shown(name) + ": ";
   if (name.size() > kMaxNameLength) {
-    return Error::msg(what + "a name must be " + std::to_string(kMaxNameLength) +
-                      " characters or fewer");
+    return Error::msg(what + "a name must be " + std::to_string(kMaxNameLength) + " characters or fewer");
   }
   return Error::msg(what +
                     "a name must start with a letter or digit and contain only letters, digits, "

@@ -17,15 +17,14 @@ namespace {
 
 // Docker's default capabilities minus CAP_MKNOD: there is no devices cgroup
 // yet, so a node made in the container would reach the host's devices.
-constexpr int kKeptCaps[] = {CAP_CHOWN,      CAP_DAC_OVERRIDE,     CAP_FSETID,     CAP_FOWNER,
-                             CAP_NET_RAW,    CAP_SETGID,           CAP_SETUID,     CAP_SETFCAP,
-                             CAP_SETPCAP,    CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_KILL,
-                             CAP_AUDIT_WRITE};
+constexpr int kKeptCaps[] = {CAP_CHOWN,      CAP_DAC_OVERRIDE, CAP_FSETID,     CAP_FOWNER,  CAP_NET_RAW,
+                             CAP_SETGID,     CAP_SETUID,       CAP_SETFCAP,    CAP_SETPCAP, CAP_NET_BIND_SERVICE,
+                             CAP_SYS_CHROOT, CAP_KILL,         CAP_AUDIT_WRITE};
 // The same, by the names Docker's profiles use; in the order above.
-constexpr const char* kKeptCapNames[] = {
-    "CAP_CHOWN",  "CAP_DAC_OVERRIDE",     "CAP_FSETID",     "CAP_FOWNER", "CAP_NET_RAW",
-    "CAP_SETGID", "CAP_SETUID",           "CAP_SETFCAP",    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"};
+constexpr const char* kKeptCapNames[] = {"CAP_CHOWN",      "CAP_DAC_OVERRIDE",     "CAP_FSETID",     "CAP_FOWNER",
+                                         "CAP_NET_RAW",    "CAP_SETGID",           "CAP_SETUID",     "CAP_SETFCAP",
+                                         "CAP_SETPCAP",    "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
+                                         "CAP_AUDIT_WRITE"};
 static_assert(std::size(kKeptCaps) == std::size(kKeptCapNames));
 
 bool isKept(int cap) {
@@ -39,9 +38,7 @@ Status sysError(const std::string& what) { return Error::fromErrno(what); }
 
 }  // namespace
 
-std::vector<std::string> keptCapabilityNames() {
-  return {std::begin(kKeptCapNames), std::end(kKeptCapNames)};
-}
+std::vector<std::string> keptCapabilityNames() { return {std::begin(kKeptCapNames), std::end(kKeptCapNames)}; }
 
 // Needs CAP_SETPCAP, so it runs before setuid drops the effective set.
 Status dropBoundingSet() {
@@ -72,8 +69,7 @@ Status applyCapabilities(bool root) {
     }
   }
   if (::syscall(SYS_capset, &header, data) != 0) return sysError("capset");
-  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0)
-    return sysError("clear ambient capabilities");
+  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) return sysError("clear ambient capabilities");
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return sysError("set no_new_privs");
   return okStatus();
 }

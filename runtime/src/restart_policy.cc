@@ -30,11 +30,11 @@ RestartDecision decideRestart(const RestartPolicy& policy, const TaskExit& exit,
     if (policy.windowSeconds <= 0) {
       counted = restartTimes.size();
     } else {
-      const auto window = std::chrono::duration_cast<RestartClock::duration>(
-          std::chrono::duration<double>(policy.windowSeconds));
+      const auto window =
+          std::chrono::duration_cast<RestartClock::duration>(std::chrono::duration<double>(policy.windowSeconds));
       const auto since = exit.exitedAt - window;
-      counted = static_cast<uint64_t>(std::count_if(restartTimes.begin(), restartTimes.end(),
-                                                    [&](auto t) { return t >= since; }));
+      counted = static_cast<uint64_t>(
+          std::count_if(restartTimes.begin(), restartTimes.end(), [&](auto t) { return t >= since; }));
     }
     if (counted >= policy.maxAttempts) {
       d.reason = "reached max_attempts (" + std::to_string(policy.maxAttempts) + ")";
@@ -42,8 +42,7 @@ RestartDecision decideRestart(const RestartPolicy& policy, const TaskExit& exit,
     }
   }
   d.restart = true;
-  d.after = std::chrono::milliseconds(
-      static_cast<int64_t>(std::max(0.0, policy.delaySeconds) * 1000.0 + 0.5));
+  d.after = std::chrono::milliseconds(static_cast<int64_t>(std::max(0.0, policy.delaySeconds) * 1000.0 + 0.5));
   d.at = exit.exitedAt + d.after;
   d.reason = "restart after " + std::to_string(d.after.count()) + "ms";
   return d;

@@ -34,26 +34,40 @@ Error scmpError(const std::string& what, int rc) {
 
 uint32_t actionCode(SeccompAction action, uint32_t errnoRet) {
   switch (action) {
-    case SeccompAction::kAllow: return SCMP_ACT_ALLOW;
-    case SeccompAction::kErrno: return SCMP_ACT_ERRNO(errnoRet);
-    case SeccompAction::kKillThread: return SCMP_ACT_KILL_THREAD;
-    case SeccompAction::kKillProcess: return SCMP_ACT_KILL_PROCESS;
-    case SeccompAction::kTrap: return SCMP_ACT_TRAP;
-    case SeccompAction::kTrace: return SCMP_ACT_TRACE(errnoRet);
-    case SeccompAction::kLog: return SCMP_ACT_LOG;
+    case SeccompAction::kAllow:
+      return SCMP_ACT_ALLOW;
+    case SeccompAction::kErrno:
+      return SCMP_ACT_ERRNO(errnoRet);
+    case SeccompAction::kKillThread:
+      return SCMP_ACT_KILL_THREAD;
+    case SeccompAction::kKillProcess:
+      return SCMP_ACT_KILL_PROCESS;
+    case SeccompAction::kTrap:
+      return SCMP_ACT_TRAP;
+    case SeccompAction::kTrace:
+      return SCMP_ACT_TRACE(errnoRet);
+    case SeccompAction::kLog:
+      return SCMP_ACT_LOG;
   }
   return SCMP_ACT_KILL_PROCESS;
 }
 
 scmp_compare compareOp(SeccompOp op) {
   switch (op) {
-    case SeccompOp::kNotEqual: return SCMP_CMP_NE;
-    case SeccompOp::kLess: return SCMP_CMP_LT;
-    case SeccompOp::kLessEqual: return SCMP_CMP_LE;
-    case SeccompOp::kEqual: return SCMP_CMP_EQ;
-    case SeccompOp::kGreaterEqual: return SCMP_CMP_GE;
-    case SeccompOp::kGreater: return SCMP_CMP_GT;
-    case SeccompOp::kMaskedEqual: return SCMP_CMP_MASKED_EQ;
+    case SeccompOp::kNotEqual:
+      return SCMP_CMP_NE;
+    case SeccompOp::kLess:
+      return SCMP_CMP_LT;
+    case SeccompOp::kLessEqual:
+      return SCMP_CMP_LE;
+    case SeccompOp::kEqual:
+      return SCMP_CMP_EQ;
+    case SeccompOp::kGreaterEqual:
+      return SCMP_CMP_GE;
+    case SeccompOp::kGreater:
+      return SCMP_CMP_GT;
+    case SeccompOp::kMaskedEqual:
+      return SCMP_CMP_MASKED_EQ;
   }
   return SCMP_CMP_EQ;
 }
@@ -147,13 +161,11 @@ Result<SeccompContext> hostSeccompContext() {
   return ctx;
 }
 
-Result<std::optional<SeccompFilterPlan>> seccompPlanFor(SeccompMode mode,
-                                                        std::string_view profileJson) {
+Result<std::optional<SeccompFilterPlan>> seccompPlanFor(SeccompMode mode, std::string_view profileJson) {
   if (mode == SeccompMode::kUnconfined) return std::optional<SeccompFilterPlan>();
   auto context = hostSeccompContext();
   if (!context.ok()) return Error::msg("seccomp profile: " + context.error().message);
-  auto plan = planSeccompFilter(
-      mode == SeccompMode::kDefault ? defaultSeccompProfileJson() : profileJson, *context);
+  auto plan = planSeccompFilter(mode == SeccompMode::kDefault ? defaultSeccompProfileJson() : profileJson, *context);
   if (!plan.ok()) return Error::msg("seccomp profile: " + plan.error().message, plan.error().code);
   return std::optional<SeccompFilterPlan>(std::move(*plan));
 }
@@ -163,8 +175,7 @@ Result<std::string> compileSeccompFilter(const SeccompFilterPlan& plan) {
   if (!ctx.ok()) return ctx.error();
   UniqueFd fd(::memfd_create("skiff-seccomp-bpf", MFD_CLOEXEC));
   if (!fd) return Error::fromErrno("memfd_create");
-  if (const int rc = seccomp_export_bpf(ctx->get(), fd.get()); rc != 0)
-    return scmpError("export BPF", rc);
+  if (const int rc = seccomp_export_bpf(ctx->get(), fd.get()); rc != 0) return scmpError("export BPF", rc);
   std::string out;
   char buf[4096];
   if (::lseek(fd.get(), 0, SEEK_SET) != 0) return Error::fromErrno("lseek");

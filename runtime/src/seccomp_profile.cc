@@ -52,8 +52,7 @@ uint64_t unsignedAt(const json& j, const std::string& path, uint64_t max) {
 std::vector<std::string> stringsAt(const json& j, const std::string& path) {
   if (!j.is_array()) fail(path, "expected a list of strings, got " + typeName(j));
   std::vector<std::string> out;
-  for (size_t i = 0; i < j.size(); ++i)
-    out.push_back(stringAt(j[i], path + "[" + std::to_string(i) + "]"));
+  for (size_t i = 0; i < j.size(); ++i) out.push_back(stringAt(j[i], path + "[" + std::to_string(i) + "]"));
   return out;
 }
 
@@ -74,12 +73,9 @@ struct OpName {
   const char* name;
   SeccompOp op;
 };
-constexpr OpName kOps[] = {{"SCMP_CMP_NE", SeccompOp::kNotEqual},
-                           {"SCMP_CMP_LT", SeccompOp::kLess},
-                           {"SCMP_CMP_LE", SeccompOp::kLessEqual},
-                           {"SCMP_CMP_EQ", SeccompOp::kEqual},
-                           {"SCMP_CMP_GE", SeccompOp::kGreaterEqual},
-                           {"SCMP_CMP_GT", SeccompOp::kGreater},
+constexpr OpName kOps[] = {{"SCMP_CMP_NE", SeccompOp::kNotEqual},          {"SCMP_CMP_LT", SeccompOp::kLess},
+                           {"SCMP_CMP_LE", SeccompOp::kLessEqual},         {"SCMP_CMP_EQ", SeccompOp::kEqual},
+                           {"SCMP_CMP_GE", SeccompOp::kGreaterEqual},      {"SCMP_CMP_GT", SeccompOp::kGreater},
                            {"SCMP_CMP_MASKED_EQ", SeccompOp::kMaskedEqual}};
 
 SeccompAction actionAt(const json& j, const std::string& path) {
@@ -155,8 +151,7 @@ SeccompSyscallBlock blockAt(const json& j, const std::string& path) {
     b.errnoRet = static_cast<uint32_t>(unsignedAt(*v, path + ".errnoRet", 4095));
   if (const json* v = member(j, "args")) {
     if (!v->is_array()) fail(path + ".args", "expected a list, got " + typeName(*v));
-    for (size_t i = 0; i < v->size(); ++i)
-      b.args.push_back(argAt((*v)[i], path + ".args[" + std::to_string(i) + "]"));
+    for (size_t i = 0; i < v->size(); ++i) b.args.push_back(argAt((*v)[i], path + ".args[" + std::to_string(i) + "]"));
   }
   if (const json* v = member(j, "includes")) b.includes = conditionAt(*v, path + ".includes");
   if (const json* v = member(j, "excludes")) b.excludes = conditionAt(*v, path + ".excludes");
@@ -223,9 +218,11 @@ std::string seccompArchOf(const std::string& goArch) {
 // Docker matches `arches` against libseccomp's short name of GOARCH
 // ("386" is "x86" there, "mips64le" is "mipsel64").
 std::string nativeArchName(const std::string& goArch) {
-  static const std::pair<const char*, const char*> kNames[] = {
-      {"386", "x86"}, {"mips64p32", "mips64n32"}, {"mips64le", "mipsel64"},
-      {"mips64p32le", "mips3l64n32"}, {"mipsle", "mipsel"}};
+  static const std::pair<const char*, const char*> kNames[] = {{"386", "x86"},
+                                                               {"mips64p32", "mips64n32"},
+                                                               {"mips64le", "mipsel64"},
+                                                               {"mips64p32le", "mips3l64n32"},
+                                                               {"mipsle", "mipsel"}};
   for (const auto& [go, native] : kNames) {
     if (goArch == go) return native;
   }
@@ -299,8 +296,7 @@ std::string_view defaultSeccompProfileJson() {
   return {detail::kDefaultSeccompProfileJson, sizeof detail::kDefaultSeccompProfileJson - 1};
 }
 
-Result<SeccompFilterPlan> planSeccompFilter(const SeccompProfile& profile,
-                                            const SeccompContext& context) {
+Result<SeccompFilterPlan> planSeccompFilter(const SeccompProfile& profile, const SeccompContext& context) {
   if (!profile.architectures.empty() && !profile.archMap.empty()) {
     return Error::msg(
         "'architectures' and 'archMap' were specified in the seccomp profile, use either "
@@ -310,15 +306,13 @@ Result<SeccompFilterPlan> planSeccompFilter(const SeccompProfile& profile,
   SeccompFilterPlan plan;
   plan.defaultAction = profile.defaultAction;
   // SCMP_ACT_ERRNO without a number is EPERM, as runc makes it.
-  plan.defaultErrnoRet = profile.defaultErrnoRet.value_or(
-      profile.defaultAction == SeccompAction::kErrno ? EPERM : 0);
+  plan.defaultErrnoRet = profile.defaultErrnoRet.value_or(profile.defaultAction == SeccompAction::kErrno ? EPERM : 0);
   plan.architectures = profile.architectures;
   const std::string native = seccompArchOf(context.goArch);
   for (const auto& entry : profile.archMap) {
     if (!native.empty() && entry.architecture == native) {
       plan.architectures.push_back(entry.architecture);
-      plan.architectures.insert(plan.architectures.end(), entry.subArchitectures.begin(),
-                                entry.subArchitectures.end());
+      plan.architectures.insert(plan.architectures.end(), entry.subArchitectures.begin(), entry.subArchitectures.end());
       break;
     }
   }
@@ -337,9 +331,12 @@ Result<SeccompFilterPlan> planSeccompFilter(const SeccompProfile& profile,
 
 const char* toString(SeccompMode mode) {
   switch (mode) {
-    case SeccompMode::kDefault: return "default";
-    case SeccompMode::kUnconfined: return "unconfined";
-    case SeccompMode::kProfile: return "profile";
+    case SeccompMode::kDefault:
+      return "default";
+    case SeccompMode::kUnconfined:
+      return "unconfined";
+    case SeccompMode::kProfile:
+      return "profile";
   }
   return "default";
 }
@@ -359,9 +356,12 @@ SeccompMode seccompModeOf(std::string_view serviceSeccomp) {
 
 std::vector<std::string> securityOptOf(SeccompMode mode, std::string_view profileJson) {
   switch (mode) {
-    case SeccompMode::kDefault: return {};
-    case SeccompMode::kUnconfined: return {"seccomp=unconfined"};
-    case SeccompMode::kProfile: return {"seccomp=" + std::string(profileJson)};
+    case SeccompMode::kDefault:
+      return {};
+    case SeccompMode::kUnconfined:
+      return {"seccomp=unconfined"};
+    case SeccompMode::kProfile:
+      return {"seccomp=" + std::string(profileJson)};
   }
   return {};
 }

@@ -20,9 +20,7 @@ namespace {
 
 using json = nlohmann::json;
 
-json resourcesToJson(const Resources& r) {
-  return {{"cpus", r.cpus}, {"memory", r.memoryBytes}, {"pids", r.pids}};
-}
+json resourcesToJson(const Resources& r) { return {{"cpus", r.cpus}, {"memory", r.memoryBytes}, {"pids", r.pids}}; }
 
 json serviceToJson(const ServiceSpec& s) {
   json j;
@@ -40,8 +38,11 @@ json serviceToJson(const ServiceSpec& s) {
   }
   json ports = json::array();
   for (const auto& p : s.ports) {
-    ports.push_back({{"target", p.target}, {"published", p.published}, {"protocol", p.protocol},
-                     {"mode", p.mode}, {"host_ip", p.hostIp}});
+    ports.push_back({{"target", p.target},
+                     {"published", p.published},
+                     {"protocol", p.protocol},
+                     {"mode", p.mode},
+                     {"host_ip", p.hostIp}});
   }
   j["ports"] = ports;
   json nets = json::array();
@@ -62,17 +63,27 @@ json serviceToJson(const ServiceSpec& s) {
       {"replicas", s.replicas},
       {"labels", s.labels},
       {"resources", {{"limits", resourcesToJson(s.limits)}, {"reservations", resourcesToJson(s.reservations)}}},
-      {"restart_policy", {{"condition", rp.condition}, {"delay", rp.delaySeconds},
-                          {"max_attempts", rp.maxAttempts}, {"window", rp.windowSeconds}}},
-      {"update_config", {{"parallelism", uc.parallelism}, {"delay", uc.delaySeconds},
-                         {"failure_action", uc.failureAction}, {"monitor", uc.monitorSeconds},
-                         {"max_failure_ratio", uc.maxFailureRatio}, {"order", uc.order}}},
+      {"restart_policy",
+       {{"condition", rp.condition},
+        {"delay", rp.delaySeconds},
+        {"max_attempts", rp.maxAttempts},
+        {"window", rp.windowSeconds}}},
+      {"update_config",
+       {{"parallelism", uc.parallelism},
+        {"delay", uc.delaySeconds},
+        {"failure_action", uc.failureAction},
+        {"monitor", uc.monitorSeconds},
+        {"max_failure_ratio", uc.maxFailureRatio},
+        {"order", uc.order}}},
       {"placement", {{"constraints", s.placementConstraints}, {"max_replicas_per_node", s.maxReplicasPerNode}}},
   };
   if (s.healthcheck) {
     const auto& h = *s.healthcheck;
-    j["healthcheck"] = {{"test", h.test}, {"interval", h.intervalSeconds}, {"timeout", h.timeoutSeconds},
-                        {"start_period", h.startPeriodSeconds}, {"retries", h.retries},
+    j["healthcheck"] = {{"test", h.test},
+                        {"interval", h.intervalSeconds},
+                        {"timeout", h.timeoutSeconds},
+                        {"start_period", h.startPeriodSeconds},
+                        {"retries", h.retries},
                         {"disable", h.disable}};
   } else {
     j["healthcheck"] = nullptr;
@@ -119,8 +130,7 @@ const json& array(const json& j, const char* key, const std::string& path, const
 // volumes/<stack>_<volume>/_data): every name, declared or referred to, is
 // checked here, where the API reads a deploy body.
 void checkNameAt(const std::string& path, NameKind kind, const std::string& name) {
-  if (auto st = checkName(kind, name); !st.ok())
-    throw std::invalid_argument(path + ": " + st.error().message);
+  if (auto st = checkName(kind, name); !st.ok()) throw std::invalid_argument(path + ": " + st.error().message);
 }
 
 void checkObject(const json& j, const std::string& path) {
@@ -164,8 +174,7 @@ void readSecurityOpt(const json& j, const std::string& path, ServiceSpec& s) {
   field(j, "seccomp_profile", path, s.seccompProfile);
   if (!s.seccomp.empty() && s.seccomp != "unconfined") {
     if (auto p = parseSeccompProfile(s.seccompProfile); !p.ok())
-      throw std::invalid_argument(path + ".seccomp_profile: seccomp profile " + s.seccomp + ": " +
-                                  p.error().message);
+      throw std::invalid_argument(path + ".seccomp_profile: seccomp profile " + s.seccomp + ": " + p.error().message);
   }
 }
 
@@ -208,8 +217,7 @@ ServiceSpec serviceFromJson(const std::string& name, const json& j, const std::s
     field(v, "target", vp, m.target);
     field(v, "read_only", vp, m.readOnly);
     // A bind source is a host path and an anonymous volume has no name.
-    if (m.type == "volume" && !m.source.empty())
-      checkNameAt(vp + ".source", NameKind::kVolume, m.source);
+    if (m.type == "volume" && !m.source.empty()) checkNameAt(vp + ".source", NameKind::kVolume, m.source);
   });
   objects(j, "configs", path, s.configs, [](const json& c, const std::string& cp, ConfigRef& ref) {
     field(c, "source", cp, ref.source);
@@ -224,8 +232,8 @@ ServiceSpec serviceFromJson(const std::string& name, const json& j, const std::s
   field(d, "labels", dp, s.labels);
   const json& res = object(d, "resources", dp, kEmptyObject);
   s.limits = resourcesFromJson(object(res, "limits", dp + ".resources", kEmptyObject), dp + ".resources.limits");
-  s.reservations = resourcesFromJson(object(res, "reservations", dp + ".resources", kEmptyObject),
-                                     dp + ".resources.reservations");
+  s.reservations =
+      resourcesFromJson(object(res, "reservations", dp + ".resources", kEmptyObject), dp + ".resources.reservations");
   const json& rp = object(d, "restart_policy", dp, kEmptyObject);
   std::string rpp = dp + ".restart_policy";
   field(rp, "condition", rpp, s.restartPolicy.condition);
@@ -269,17 +277,21 @@ nlohmann::json toJson(const StackSpec& stack) {
   for (const auto& [name, s] : stack.services) j["services"][name] = serviceToJson(s);
   j["networks"] = json::object();
   for (const auto& [name, n] : stack.networks) {
-    j["networks"][name] = {{"driver", n.driver}, {"attachable", n.attachable}, {"external", n.external},
+    j["networks"][name] = {{"driver", n.driver},
+                           {"attachable", n.attachable},
+                           {"external", n.external},
                            {"internal", n.internal},
-                           {"ipam", {{"config", n.subnet.empty() && n.gateway.empty()
-                                                    ? json::array()
-                                                    : json::array({{{"subnet", n.subnet}, {"gateway", n.gateway}}})}}},
-                           {"driver_opts", n.driverOpts}, {"labels", n.labels}};
+                           {"ipam",
+                            {{"config", n.subnet.empty() && n.gateway.empty()
+                                            ? json::array()
+                                            : json::array({{{"subnet", n.subnet}, {"gateway", n.gateway}}})}}},
+                           {"driver_opts", n.driverOpts},
+                           {"labels", n.labels}};
   }
   j["volumes"] = json::object();
   for (const auto& [name, v] : stack.volumes) {
-    j["volumes"][name] = {{"driver", v.driver}, {"external", v.external}, {"driver_opts", v.driverOpts},
-                          {"labels", v.labels}};
+    j["volumes"][name] = {
+        {"driver", v.driver}, {"external", v.external}, {"driver_opts", v.driverOpts}, {"labels", v.labels}};
   }
   j["configs"] = json::object();
   for (const auto& [name, c] : stack.configs)

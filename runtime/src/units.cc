@@ -45,12 +45,23 @@ int64_t parseMemoryBytes(std::string_view text) {
   double mult = 1;
   if (!rest.empty()) {
     switch (std::tolower(static_cast<unsigned char>(rest[0]))) {
-      case 'k': mult = 1024.0; break;
-      case 'm': mult = 1024.0 * 1024; break;
-      case 'g': mult = 1024.0 * 1024 * 1024; break;
-      case 't': mult = 1024.0 * 1024 * 1024 * 1024; break;
-      case 'p': mult = 1024.0 * 1024 * 1024 * 1024 * 1024; break;
-      default: break;
+      case 'k':
+        mult = 1024.0;
+        break;
+      case 'm':
+        mult = 1024.0 * 1024;
+        break;
+      case 'g':
+        mult = 1024.0 * 1024 * 1024;
+        break;
+      case 't':
+        mult = 1024.0 * 1024 * 1024 * 1024;
+        break;
+      case 'p':
+        mult = 1024.0 * 1024 * 1024 * 1024 * 1024;
+        break;
+      default:
+        break;
     }
     if (mult != 1) rest.remove_prefix(1);
   }
@@ -78,15 +89,21 @@ double parseDurationSeconds(std::string_view text) {
     std::string_view unit = s.substr(0, u);
     s.remove_prefix(u);
     double scale = 0;
-    if (unit == "ns") scale = 1e-9;
-    else if (unit == "us" || unit == "\xC2\xB5s" || unit == "\xCE\xBCs") scale = 1e-6;
-    else if (unit == "ms") scale = 1e-3;
-    else if (unit == "s") scale = 1;
-    else if (unit == "m") scale = 60;
-    else if (unit == "h") scale = 3600;
-    else throw std::invalid_argument(
-        unit.empty() ? "missing unit in duration " + quote(text)
-                     : "unknown unit " + quote(unit) + " in duration " + quote(text));
+    if (unit == "ns")
+      scale = 1e-9;
+    else if (unit == "us" || unit == "\xC2\xB5s" || unit == "\xCE\xBCs")
+      scale = 1e-6;
+    else if (unit == "ms")
+      scale = 1e-3;
+    else if (unit == "s")
+      scale = 1;
+    else if (unit == "m")
+      scale = 60;
+    else if (unit == "h")
+      scale = 3600;
+    else
+      throw std::invalid_argument(unit.empty() ? "missing unit in duration " + quote(text)
+                                               : "unknown unit " + quote(unit) + " in duration " + quote(text));
     total += value * scale;
   }
   if (!std::isfinite(total)) throw bad();
@@ -114,8 +131,7 @@ std::vector<std::string> splitShellWords(std::string_view text) {
     }
     if (c == '\'') {
       size_t end = text.find('\'', i + 1);
-      if (end == std::string_view::npos)
-        throw std::invalid_argument("unterminated quote in " + quote(text));
+      if (end == std::string_view::npos) throw std::invalid_argument("unterminated quote in " + quote(text));
       cur.append(text.substr(i + 1, end - i - 1));
       i = end;
       continue;
@@ -156,8 +172,7 @@ double parseNonNegativeDouble(std::string_view text) {
   } catch (const std::exception&) {
     throw std::invalid_argument("invalid number " + quote(text));
   }
-  if (used != text.size() || !std::isfinite(v))
-    throw std::invalid_argument("invalid number " + quote(text));
+  if (used != text.size() || !std::isfinite(v)) throw std::invalid_argument("invalid number " + quote(text));
   if (v < 0) throw std::invalid_argument("negative value " + quote(text));
   return v;
 }
@@ -246,7 +261,8 @@ std::vector<PortSpec> parsePortShort(std::string_view text) {
   auto [t0, t1] = parseRange(target, text);
   std::vector<PortSpec> out;
   if (published.empty()) {
-    for (uint32_t t = t0; t <= t1; ++t) out.push_back(PortSpec{static_cast<uint16_t>(t), 0, protocol, "ingress", hostIp});
+    for (uint32_t t = t0; t <= t1; ++t)
+      out.push_back(PortSpec{static_cast<uint16_t>(t), 0, protocol, "ingress", hostIp});
     return out;
   }
   auto [p0, p1] = parseRange(published, text);
@@ -274,11 +290,10 @@ using OnUnset = std::function<void(const std::string&)>;
 
 // nesting counts the ${...} around text; each nested default recurses once, so
 // the bound also bounds the stack (a 50k-level default crashed the CLI).
-std::string interpolateAt(std::string_view text, const Lookup& lookup, const OnUnset& onUnset,
-                          int nesting) {
+std::string interpolateAt(std::string_view text, const Lookup& lookup, const OnUnset& onUnset, int nesting) {
   if (nesting > kMaxInterpolationDepth) {
-    throw std::invalid_argument("interpolation nested deeper than " +
-                                std::to_string(kMaxInterpolationDepth) + " levels");
+    throw std::invalid_argument("interpolation nested deeper than " + std::to_string(kMaxInterpolationDepth) +
+                                " levels");
   }
   auto interpolate = [&](std::string_view arg, const Lookup& l, const OnUnset& u) {
     return interpolateAt(arg, l, u, nesting + 1);
@@ -302,8 +317,10 @@ std::string interpolateAt(std::string_view text, const Lookup& lookup, const OnU
       while (j < text.size() && isNameChar(text[j])) ++j;
       std::string name(text.substr(i + 1, j - i - 1));
       auto v = lookup(name);
-      if (v) out += *v;
-      else onUnset(name);
+      if (v)
+        out += *v;
+      else
+        onUnset(name);
       i = j - 1;
       continue;
     }
@@ -312,8 +329,10 @@ std::string interpolateAt(std::string_view text, const Lookup& lookup, const OnU
     size_t j = i + 2;
     int depth = 1;
     for (; j < text.size(); ++j) {
-      if (text[j] == '{') ++depth;
-      else if (text[j] == '}' && --depth == 0) break;
+      if (text[j] == '{')
+        ++depth;
+      else if (text[j] == '}' && --depth == 0)
+        break;
     }
     if (j >= text.size()) throw std::invalid_argument("invalid interpolation format for " + quote(text));
     std::string_view inner = text.substr(i + 2, j - i - 2);
@@ -325,8 +344,10 @@ std::string interpolateAt(std::string_view text, const Lookup& lookup, const OnU
     std::string_view op = inner.substr(k);
     auto v = lookup(name);
     if (op.empty()) {
-      if (v) out += *v;
-      else onUnset(name);
+      if (v)
+        out += *v;
+      else
+        onUnset(name);
     } else {
       bool colon = op[0] == ':';
       if (colon) op.remove_prefix(1);
@@ -338,8 +359,8 @@ std::string interpolateAt(std::string_view text, const Lookup& lookup, const OnU
         out += set ? *v : interpolate(arg, lookup, onUnset);
       } else if (kind == '?') {
         if (!set) {
-          throw std::invalid_argument("required variable " + name + " is missing a value: " +
-                                      interpolate(arg, lookup, onUnset));
+          throw std::invalid_argument("required variable " + name +
+                                      " is missing a value: " + interpolate(arg, lookup, onUnset));
         }
         out += *v;
       } else if (kind == '+') {

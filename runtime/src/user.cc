@@ -29,8 +29,7 @@ std::string readAllOrEmpty(const char* path) {
 
 }  // namespace
 
-Result<UserIds> resolveUser(const std::string& user, std::string_view passwd,
-                            std::string_view group) {
+Result<UserIds> resolveUser(const std::string& user, std::string_view passwd, std::string_view group) {
   UserIds ids;
   std::string name = user;
   std::string groupName;
@@ -53,8 +52,7 @@ Result<UserIds> resolveUser(const std::string& user, std::string_view passwd,
     }
   }
   if (!found) {
-    if (!isNumber(name))
-      return Error::msg("unable to find user " + name + ": no matching entries in passwd file");
+    if (!isNumber(name)) return Error::msg("unable to find user " + name + ": no matching entries in passwd file");
     ids.uid = static_cast<uid_t>(std::stoul(name));
     ids.gid = ids.uid;
   }

@@ -4,17 +4,16 @@
 // exits, even if it crashes. Without root (no CAP_NET_ADMIN/CAP_SYS_ADMIN),
 // the tests run and skip themselves via skiff::testing::requireRoot().
 
+#include <gtest/gtest.h>
 #include <net/if.h>
 #include <sched.h>
 #include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
-
-#include <gtest/gtest.h>
 
 #include "netns_testing.h"
 
@@ -54,8 +53,10 @@ int main(int argc, char** argv) {
     if (!bringLoopbackUp()) return 1;
     skiff::testing::gIsolated = true;
   } else {
-    std::fprintf(stderr, "note: cannot enter a new network namespace (%s); "
-                 "root-only tests will be skipped\n", std::strerror(errno));
+    std::fprintf(stderr,
+                 "note: cannot enter a new network namespace (%s); "
+                 "root-only tests will be skipped\n",
+                 std::strerror(errno));
   }
   return RUN_ALL_TESTS();
 }

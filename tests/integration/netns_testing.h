@@ -11,7 +11,7 @@ bool isolated();
 }  // namespace skiff::testing
 
 // Skips the current test unless it runs as root in its own namespaces.
-#define SKIFF_REQUIRE_ISOLATED()                                                   \
-  do {                                                                             \
+#define SKIFF_REQUIRE_ISOLATED()                                                 \
+  do {                                                                           \
     if (!::skiff::testing::isolated()) GTEST_SKIP() << "needs root (own netns)"; \
   } while (0)

@@ -24,8 +24,6 @@
 #include <thread>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "netns_testing.h"
 #include "skiff/common/fd.h"
 #include "skiff/overlay/overlay.h"
@@ -102,8 +100,7 @@ Listener listenIn(int netnsFd, Ipv4 at) {
   Listener l{socketIn(netnsFd, SOCK_STREAM), 0};
   if (!l.fd) return l;
   auto sa = addr(at, 0);
-  if (::bind(l.fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 ||
-      ::listen(l.fd.get(), 8) != 0) {
+  if (::bind(l.fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 || ::listen(l.fd.get(), 8) != 0) {
     ADD_FAILURE() << "bind/listen on " << at.str() << ": " << std::strerror(errno);
     l.fd.reset();
     return l;
@@ -130,8 +127,7 @@ std::string exchange(int fromNetns, const Listener& l, Ipv4 to, int timeoutMs = 
   ::getsockopt(c.get(), SOL_SOCKET, SO_ERROR, &err, &len);
   if (err != 0) return std::string("connect: ") + std::strerror(err);
   const std::string payload = "hello across the overlay";
-  if (::send(c.get(), payload.data(), payload.size(), MSG_NOSIGNAL) !=
-      static_cast<ssize_t>(payload.size()))
+  if (::send(c.get(), payload.data(), payload.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(payload.size()))
     return "send failed";
   pollfd lp{l.fd.get(), POLLIN, 0};
   if (::poll(&lp, 1, timeoutMs) != 1) return "accept timed out";
@@ -178,9 +174,7 @@ std::string runIn(int netnsFd, std::vector<std::string> args) {
   return text;
 }
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 std::string show(const std::vector<Peer>& peers) {
   std::string out;
@@ -240,8 +234,7 @@ class MultiHost : public ::testing::Test {
   // Deletes what the test made, in both hosts, whatever state it left; the
   // namespaces go when the members close their fds after this.
   void TearDown() override {
-    for (auto [overlay, nl] :
-         {std::pair{overlayA_.get(), nlA_.get()}, std::pair{overlayB_.get(), nlB_.get()}}) {
+    for (auto [overlay, nl] : {std::pair{overlayA_.get(), nlA_.get()}, std::pair{overlayB_.get(), nlB_.get()}}) {
       if (!overlay) continue;
       auto vnis = overlay->listNetworks();
       EXPECT_TRUE(vnis.ok());
@@ -306,11 +299,9 @@ TEST_F(MultiHost, ContainerReachesTheOtherHostsContainerOnlyWhilePeersAreProgram
   auto peersA = overlayA_->listPeers(cfgA);
   auto peersB = overlayB_->listPeers(cfgB);
   ASSERT_TRUE(peersA.ok() && peersB.ok());
-  EXPECT_EQ(*peersA,
-            (std::vector<Peer>{{4097, ip("10.0.1.3"), "02:42:0a:00:01:03", ip("198.51.100.2")}}))
+  EXPECT_EQ(*peersA, (std::vector<Peer>{{4097, ip("10.0.1.3"), "02:42:0a:00:01:03", ip("198.51.100.2")}}))
       << show(*peersA);
-  EXPECT_EQ(*peersB,
-            (std::vector<Peer>{{4097, ip("10.0.1.2"), "02:42:0a:00:01:02", ip("198.51.100.1")}}))
+  EXPECT_EQ(*peersB, (std::vector<Peer>{{4097, ip("10.0.1.2"), "02:42:0a:00:01:02", ip("198.51.100.1")}}))
       << show(*peersB);
 
   ASSERT_TRUE(overlayA_->removeRemotePeer(cfgA, ip(kUnderlayB), macB_, ip("10.0.1.3")).ok());
@@ -347,10 +338,7 @@ TEST_F(MultiHost, NodeAddressOnTheBridgeIsAPeerByItsComputedMac) {
   EXPECT_EQ(Overlay::macFor(ip("10.0.0.3")), "02:42:0a:00:00:03");
 
   // A knows B's node address by the MAC it computes; B knows A's container.
-  ASSERT_TRUE(
-      overlayA_
-          ->addRemotePeer(cfgA, ip(kUnderlayB), Overlay::macFor(ip("10.0.0.3")), ip("10.0.0.3"))
-          .ok());
+  ASSERT_TRUE(overlayA_->addRemotePeer(cfgA, ip(kUnderlayB), Overlay::macFor(ip("10.0.0.3")), ip("10.0.0.3")).ok());
   ASSERT_TRUE(overlayB_->addRemotePeer(cfgB, ip(kUnderlayA), macA_, ip("10.0.0.2")).ok());
   Listener l = listenIn(hostB_.fd(), ip("10.0.0.3"));  // the proxy's side on host B
   ASSERT_TRUE(l.fd);
@@ -358,8 +346,7 @@ TEST_F(MultiHost, NodeAddressOnTheBridgeIsAPeerByItsComputedMac) {
 
   // Someone changed the bridge's MAC: ensureNetwork puts it back, and the
   // peer entries other nodes hold stay right.
-  ASSERT_TRUE(
-      nlB_->request(nl::setLinkAddress((*brB)->index, *parseMac("02:00:00:00:00:99"))).ok());
+  ASSERT_TRUE(nlB_->request(nl::setLinkAddress((*brB)->index, *parseMac("02:00:00:00:00:99"))).ok());
   ASSERT_EQ((*findLink(*nlB_, "skbr-256"))->mac, "02:00:00:00:00:99");
   EXPECT_NE(exchange(contA_.fd(), l, ip("10.0.0.3"), 1000), "") << "the old MAC still answered";
   ASSERT_TRUE(overlayB_->ensureNetwork(cfgB).ok());
@@ -402,13 +389,9 @@ TEST_F(MultiHost, ReconcileThroughListPeersAndDiffPeersReachesTheWantedEntries) 
   ASSERT_TRUE(vx.ok() && *vx);
   // A previous life left: a whole stale peer, an FDB entry without its
   // neighbour entry and a neighbour entry without its FDB entry.
-  ASSERT_TRUE(
-      overlayA_->addRemotePeer(cfgA, ip(kUnderlayB), "02:42:0a:00:01:07", ip("10.0.1.7")).ok());
-  ASSERT_TRUE(
-      nlA_->request(nl::newFdb((*vx)->index, *parseMac("02:42:0a:00:01:09"), ip(kUnderlayB))).ok());
-  ASSERT_TRUE(
-      nlA_->request(nl::newNeigh((*vx)->index, ip("10.0.1.8"), *parseMac("02:42:0a:00:01:08")))
-          .ok());
+  ASSERT_TRUE(overlayA_->addRemotePeer(cfgA, ip(kUnderlayB), "02:42:0a:00:01:07", ip("10.0.1.7")).ok());
+  ASSERT_TRUE(nlA_->request(nl::newFdb((*vx)->index, *parseMac("02:42:0a:00:01:09"), ip(kUnderlayB))).ok());
+  ASSERT_TRUE(nlA_->request(nl::newNeigh((*vx)->index, ip("10.0.1.8"), *parseMac("02:42:0a:00:01:08"))).ok());
   auto before = overlayA_->listPeers(cfgA);
   ASSERT_TRUE(before.ok()) << before.error().message;
   EXPECT_EQ(*before, (std::vector<Peer>{
@@ -430,8 +413,7 @@ TEST_F(MultiHost, ReconcileThroughListPeersAndDiffPeersReachesTheWantedEntries) 
     }
     for (const Peer& p : diff.remove)
       ASSERT_TRUE(overlayA_->removeRemotePeer(cfgA, p.vtep, p.mac, p.ip).ok()) << show({p});
-    for (const Peer& p : diff.add)
-      ASSERT_TRUE(overlayA_->addRemotePeer(cfgA, p.vtep, p.mac, p.ip).ok()) << show({p});
+    for (const Peer& p : diff.add) ASSERT_TRUE(overlayA_->addRemotePeer(cfgA, p.vtep, p.mac, p.ip).ok()) << show({p});
   }
   auto after = overlayA_->listPeers(cfgA);
   ASSERT_TRUE(after.ok());

@@ -3,6 +3,7 @@
 // namespaces held by forked children, so nothing here touches the root netns.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -15,8 +16,6 @@
 #include <cstring>
 #include <string>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "netns_testing.h"
 #include "skiff/common/fd.h"
@@ -88,8 +87,7 @@ Listener listenIn(int netnsFd, Ipv4 ip) {
   Listener l{socketIn(netnsFd, SOCK_STREAM), 0};
   if (!l.fd) return l;
   auto sa = addr(ip, 0);
-  if (::bind(l.fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 ||
-      ::listen(l.fd.get(), 4) != 0) {
+  if (::bind(l.fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 || ::listen(l.fd.get(), 4) != 0) {
     ADD_FAILURE() << "bind/listen on " << ip.str() << ": " << std::strerror(errno);
     l.fd.reset();
     return l;
@@ -107,8 +105,7 @@ std::string exchange(int fromNetns, const Listener& l, Ipv4 ip) {
   UniqueFd c = socketIn(fromNetns, SOCK_STREAM | SOCK_NONBLOCK);
   if (!c) return "socket failed";
   auto sa = addr(ip, l.port);
-  if (::connect(c.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 &&
-      errno != EINPROGRESS)
+  if (::connect(c.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 && errno != EINPROGRESS)
     return std::string("connect: ") + std::strerror(errno);
   pollfd p{c.get(), POLLOUT, 0};
   if (::poll(&p, 1, 5000) != 1) return "connect timed out";
@@ -124,8 +121,7 @@ std::string exchange(int fromNetns, const Listener& l, Ipv4 ip) {
   pollfd ap{a.get(), POLLIN, 0};
   if (::poll(&ap, 1, 5000) != 1) return "no data";
   char buf[8] = {};
-  if (::recv(a.get(), buf, sizeof(buf), 0) != 4 || std::string(buf, 4) != "ping")
-    return "wrong bytes";
+  if (::recv(a.get(), buf, sizeof(buf), 0) != 4 || std::string(buf, 4) != "ping") return "wrong bytes";
   return "";
 }
 

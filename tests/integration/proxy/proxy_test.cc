@@ -2,9 +2,13 @@
 // namespace (see netns_main.cc): who answered, which bytes arrived, which
 // connections failed, which fds are left.
 
+#include "skiff/proxy/proxy.h"
+
 #include <arpa/inet.h>
-#include <netinet/in.h>
 #include <fcntl.h>
+#include <gtest/gtest-spi.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -23,12 +27,8 @@
 #include <thread>
 #include <vector>
 
-#include <gtest/gtest-spi.h>
-#include <gtest/gtest.h>
-
 #include "netns_testing.h"
 #include "skiff/common/fd.h"
-#include "skiff/proxy/proxy.h"
 #include "test_servers.h"
 
 namespace skiff::proxy {
@@ -402,10 +402,10 @@ TEST(ProxyTcp, IdleTimeoutCountsFromTheLastBytesAfterALongEpollWait) {
   // Still open 600 ms after the write (the old clock closed it ~300 ms after).
   pollfd p{fd, POLLIN | POLLRDHUP, 0};
   int ready = ::poll(&p, 1, 600);
-  EXPECT_EQ(ready, 0) << "closed " << std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::steady_clock::now() - wrote)
-                                          .count()
-                      << " ms after the client's last bytes; the idle timeout is 1000 ms";
+  EXPECT_EQ(ready, 0)
+      << "closed "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - wrote).count()
+      << " ms after the client's last bytes; the idle timeout is 1000 ms";
   // ...and closed once the idle timeout has passed since the write.
   EXPECT_EQ(readAll(fd, 3000), "");
   auto closedAfter = std::chrono::steady_clock::now() - wrote;
@@ -464,8 +464,8 @@ TEST(ProxyTcp, ConnectTimeoutMovesToTheNextBackend) {
   ListenerConfig cfg;
   cfg.connectTimeout = 300ms;
   f.start(1, ServerMode{}, cfg, 1);
-  f.proxy->setBackends(f.name, {Backend{"silent", "127.0.0.1", hole.port()},
-                                Backend{"r0", "127.0.0.1", f.servers[0]->port()}});
+  f.proxy->setBackends(f.name,
+                       {Backend{"silent", "127.0.0.1", hole.port()}, Backend{"r0", "127.0.0.1", f.servers[0]->port()}});
   auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(greetingVia(f.port), "r0");
   auto waited = std::chrono::steady_clock::now() - t0;
@@ -662,8 +662,8 @@ TEST(ProxyTcp, OutOfFdsResetsNewClientsInsteadOfHanging) {
         ++hung;  // the 3 s receive timeout: stuck in the backlog
       }
     }
-    std::string report = std::to_string(greeted) + " " + std::to_string(reset) + " " + std::to_string(eof) + " " +
-                         std::to_string(hung);
+    std::string report =
+        std::to_string(greeted) + " " + std::to_string(reset) + " " + std::to_string(eof) + " " + std::to_string(hung);
     if (!pipeWrite(out, report + "\n")) return 1;
     (void)pipeReadLine(in, 20000);  // hold the connections until told
     for (int fd : fds) ::close(fd);
@@ -718,9 +718,10 @@ TEST(ProxyTcp, TenThousandConcurrentConnectionsLeakNoFds) {
   getrlimit(RLIMIT_NOFILE, &now);
   const int kConns = static_cast<int>(std::min<rlim_t>(10000, (now.rlim_cur - 256) / 2));
   if (kConns < 10000) {
-    std::printf("note: RLIMIT_NOFILE %llu (hard limit) and 2 proxy fds per connection allow %d concurrent "
-                "connections, not 10000 (clients and backends run in child processes)\n",
-                static_cast<unsigned long long>(now.rlim_cur), kConns);
+    std::printf(
+        "note: RLIMIT_NOFILE %llu (hard limit) and 2 proxy fds per connection allow %d concurrent "
+        "connections, not 10000 (clients and backends run in child processes)\n",
+        static_cast<unsigned long long>(now.rlim_cur), kConns);
   }
   RecordProperty("connections", kConns);
   // Fork before any thread exists in this process (the proxy starts below).
@@ -774,8 +775,8 @@ TEST(ProxyTcp, TenThousandConcurrentConnectionsLeakNoFds) {
     size_t pos = 0;
     for (int i = 0; i < 5; ++i) {
       size_t end = ports.find(' ', pos);
-      list.push_back(Backend{idOf("r", i), "127.0.0.1",
-                             static_cast<uint16_t>(std::stoi(ports.substr(pos, end - pos)))});
+      list.push_back(
+          Backend{idOf("r", i), "127.0.0.1", static_cast<uint16_t>(std::stoi(ports.substr(pos, end - pos)))});
       pos = end + 1;
     }
     proxy->setBackends(cfg.name, list);

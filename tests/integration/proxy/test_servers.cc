@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -15,8 +16,6 @@
 #include <chrono>
 #include <cstring>
 #include <unordered_map>
-
-#include <gtest/gtest.h>
 
 namespace skiff::proxy::testing {
 namespace {
@@ -98,8 +97,7 @@ void TestServer::run() {
       p.out.erase(0, static_cast<size_t>(w));
     }
     bool blastDone = mode_.blastBytes == p.blastSent;
-    if (!p.shut && ((p.eof && blastDone) || (mode_.blastBytes > 0 && blastDone) ||
-                    (mode_.closeAfterGreeting))) {
+    if (!p.shut && ((p.eof && blastDone) || (mode_.blastBytes > 0 && blastDone) || (mode_.closeAfterGreeting))) {
       ::shutdown(fd, SHUT_WR);
       p.shut = true;
     }

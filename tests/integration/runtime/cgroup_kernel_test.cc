@@ -11,8 +11,7 @@ TEST(CgroupKernel, HiddenHierarchiesAreMountedAndLimitsReadBack) {
   // As `ip netns exec` does: this test's private mount namespace loses /sys/fs/cgroup.
   if (std::filesystem::exists("/sys/fs/cgroup")) ::umount2("/sys/fs/cgroup", MNT_DETACH);
   ASSERT_EQ(readText("/proc/self/mountinfo").find(" - cgroup"), std::string::npos);
-  const auto base =
-      std::filesystem::temp_directory_path() / ("skiff-cg-test-" + std::to_string(::getpid()));
+  const auto base = std::filesystem::temp_directory_path() / ("skiff-cg-test-" + std::to_string(::getpid()));
   const std::string parent = "skiff-test-" + std::to_string(::getpid());
   auto m = CgroupManager::detect(parent, base.string());
   ASSERT_TRUE(m.ok()) << m.error().message;
@@ -40,8 +39,7 @@ TEST(CgroupKernel, HiddenHierarchiesAreMountedAndLimitsReadBack) {
     ::rmdir(std::filesystem::path(dir).parent_path().c_str());
   }
   std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(base, ec))
-    ::umount2(e.path().c_str(), MNT_DETACH);
+  for (const auto& e : std::filesystem::directory_iterator(base, ec)) ::umount2(e.path().c_str(), MNT_DETACH);
   std::filesystem::remove_all(base, ec);
 }
 

@@ -47,8 +47,7 @@ class ContainerFixture : public ::testing::Test {
  protected:
   void SetUp() override {
     SKIFF_REQUIRE_ISOLATED();
-    base_ =
-        std::filesystem::temp_directory_path() / ("skiff-ctr-test-" + std::to_string(::getpid()));
+    base_ = std::filesystem::temp_directory_path() / ("skiff-ctr-test-" + std::to_string(::getpid()));
     std::filesystem::remove_all(base_);
     std::filesystem::create_directories(base_ / "layer/bin");
     std::filesystem::copy_file(SKIFF_CTR_HELPER, base_ / "layer/bin/helper");
@@ -69,8 +68,7 @@ class ContainerFixture : public ::testing::Test {
       if (launched.pid > 0) ::waitpid(launched.pid, nullptr, 0);
     }
     // Parent groups of this test process.
-    for (const auto& dir : cgroups_->groupDirs("x"))
-      ::rmdir(std::filesystem::path(dir).parent_path().c_str());
+    for (const auto& dir : cgroups_->groupDirs("x")) ::rmdir(std::filesystem::path(dir).parent_path().c_str());
     // Hierarchies the test mounted (the netns-exec case) go with our mount
     // namespace; unmount anyway so the temp dir can be removed.
     std::error_code ec;
@@ -85,8 +83,7 @@ class ContainerFixture : public ::testing::Test {
   ContainerSpec makeSpec(std::vector<std::string> argv, const std::string& idSuffix = "01") {
     ContainerSpec spec;
     char prefix[13];
-    std::snprintf(prefix, sizeof prefix, "%010x%s", static_cast<unsigned>(::getpid()),
-                  idSuffix.c_str());
+    std::snprintf(prefix, sizeof prefix, "%010x%s", static_cast<unsigned>(::getpid()), idSuffix.c_str());
     spec.id = std::string(prefix) + std::string(52, 'a');
     spec.lowerDirs = {(base_ / "layer").string()};
     spec.stateDir = (base_ / "containers" / spec.id).string();
@@ -99,8 +96,7 @@ class ContainerFixture : public ::testing::Test {
   }
 
   // Launches and remembers the container for TearDown.
-  Result<Launched*> launch(const ContainerSpec& spec,
-                           const std::function<Status(pid_t)>& beforeExec = nullptr) {
+  Result<Launched*> launch(const ContainerSpec& spec, const std::function<Status(pid_t)>& beforeExec = nullptr) {
     auto r = launcher_->launch(spec, beforeExec);
     if (!r.ok()) {
       started_.emplace_back(spec, Launched{});  // still clean up its state dir

@@ -68,8 +68,7 @@ TEST_F(ContainerFixture, RunsAsPid1WithHostnameLimitsAndMounts) {
 
   ASSERT_TRUE(launcher_->cleanup(spec, false).ok());
   EXPECT_FALSE(mountinfoMentions(spec.id));
-  for (const auto& dir : cgroups_->groupDirs(spec.id))
-    EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
+  for (const auto& dir : cgroups_->groupDirs(spec.id)) EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
   EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(pid)));
   // The log outlives the container unless asked.
   EXPECT_TRUE(std::filesystem::exists(spec.logPath));
@@ -95,8 +94,7 @@ TEST_F(ContainerFixture, MissingCommandFailsWithDockersWordsAndUndoesEverything)
   auto l = launch(spec);
   ASSERT_FALSE(l.ok());
   EXPECT_EQ(l.error().message, "exec: \"nosuchcmd\": executable file not found in $PATH");
-  for (const auto& dir : cgroups_->groupDirs(spec.id))
-    EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
+  for (const auto& dir : cgroups_->groupDirs(spec.id)) EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
   EXPECT_FALSE(std::filesystem::exists(spec.stateDir + "/upper"));
   // The shim was reaped: no child of ours is left.
   errno = 0;
@@ -109,8 +107,7 @@ TEST_F(ContainerFixture, FailingBeforeExecAbortsTheLaunch) {
   auto l = launch(spec, [](pid_t) { return Status(Error::msg("no veth for you")); });
   ASSERT_FALSE(l.ok());
   EXPECT_EQ(l.error().message, "no veth for you");
-  for (const auto& dir : cgroups_->groupDirs(spec.id))
-    EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
+  for (const auto& dir : cgroups_->groupDirs(spec.id)) EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
   errno = 0;
   EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1);
   EXPECT_EQ(errno, ECHILD);
@@ -162,8 +159,7 @@ TEST_F(ContainerFixture, RootInTheContainerHasOnlyDockersCapabilitiesWithoutMkno
   EXPECT_NE(line.find("capamb=" + hex16(0) + " "), std::string::npos) << line;
   EXPECT_NE(line.find("nnp=1 "), std::string::npos) << line;
   // /proc/sys is a read-only bind: not even root may open a knob for writing.
-  EXPECT_TRUE(line.find("sys_write=EROFS ") != std::string::npos ||
-              line.find("sys_write=EACCES ") != std::string::npos)
+  EXPECT_TRUE(line.find("sys_write=EROFS ") != std::string::npos || line.find("sys_write=EACCES ") != std::string::npos)
       << line;
   // No CAP_SYS_ADMIN: mount(2) is refused.
   EXPECT_NE(line.find("mount=EPERM"), std::string::npos) << line;
@@ -240,8 +236,7 @@ TEST_F(ContainerFixture, ImageSymlinksNeverReachTheHost) {
   std::filesystem::create_directories(outside);
   std::filesystem::create_directory_symlink(outside, base_ / "layer/etc");
   std::filesystem::create_directory_symlink(outside / "data", base_ / "layer/data");
-  std::filesystem::create_directory_symlink("../../../../../../../../.." + outside.string(),
-                                            base_ / "layer/up");
+  std::filesystem::create_directory_symlink("../../../../../../../../.." + outside.string(), base_ / "layer/up");
   auto spec = makeSpec({"helper", "wait", "0"});
   spec.mounts.push_back(BindMount{(base_ / "msg").string(), "/up/msg", false});
   auto l = launch(spec);

@@ -5,6 +5,7 @@
 // (or destruction): stop() shuts the listener down, which wakes the blocked
 // accept(), so a test that makes fewer requests than expected still ends.
 
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -12,12 +13,10 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "skiff/common/fd.h"
 
@@ -31,18 +30,13 @@ struct Request {
   std::string body;
 
   // The body as JSON (null when empty or not JSON).
-  nlohmann::json json() const {
-    return nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  }
+  nlohmann::json json() const { return nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false); }
 };
 
 // A whole HTTP response with a JSON body.
 inline std::string jsonResponse(int status, const nlohmann::json& body) {
   const std::string text = body.dump();
-  const std::string reason = status < 300    ? "OK"
-                             : status == 404 ? "Not Found"
-                             : status < 500  ? "Bad Request"
-                                             : "Error";
+  const std::string reason = status < 300 ? "OK" : status == 404 ? "Not Found" : status < 500 ? "Bad Request" : "Error";
   return "HTTP/1.1 " + std::to_string(status) + " " + reason +
          "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(text.size()) +
          "\r\nConnection: close\r\n\r\n" + text;
@@ -67,8 +61,7 @@ class FakeDaemon {
   }
   // Every connection gets the same canned response.
   explicit FakeDaemon(std::string response)
-      : FakeDaemon(Handler([response = std::move(response)](const Request&) { return response; })) {
-  }
+      : FakeDaemon(Handler([response = std::move(response)](const Request&) { return response; })) {}
 
   ~FakeDaemon() {
     stop();

@@ -1,11 +1,10 @@
 #include "skiff/cli/http_client.h"
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
-
-#include <gtest/gtest.h>
 
 #include "fake_daemon.h"
 

@@ -3,10 +3,10 @@
 
 #include "src/swarm_commands.h"
 
+#include <gtest/gtest.h>
+
 #include <iostream>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 #include "fake_daemon.h"
 
@@ -66,14 +66,12 @@ Outcome skiff(FakeDaemon& daemon, std::vector<std::string> args) {
   return outcome;
 }
 
-constexpr const char* kToken =
-    "SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl-1awxwuwd3z9j1z3puu7rcgdbx";
+constexpr const char* kToken = "SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl-1awxwuwd3z9j1z3puu7rcgdbx";
 constexpr const char* kManagerId = "3x5k9q2m7w1e8r4t6y0u2i4o6";
 
 TEST(SwarmInit, PrintsDockersJoinInstructionsAndSendsBothAddresses) {
-  FakeDaemon daemon(jsonResponse(
-      200,
-      {{"nodeId", kManagerId}, {"workerToken", kToken}, {"managerAddr", "198.51.100.11:2377"}}));
+  FakeDaemon daemon(
+      jsonResponse(200, {{"nodeId", kManagerId}, {"workerToken", kToken}, {"managerAddr", "198.51.100.11:2377"}}));
   const Outcome r = skiff(daemon, {"swarm", "init", "--advertise-addr", "198.51.100.11"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out,
@@ -99,8 +97,7 @@ TEST(SwarmInit, ListenAddressWithoutPortGetsTheClusterPort) {
   FakeDaemon daemon(jsonResponse(200, {{"nodeId", kManagerId}}));
   EXPECT_EQ(skiff(daemon, {"swarm", "init", "--listen-addr", "198.51.100.11"}).code, 0);
   ASSERT_EQ(daemon.requests().size(), 1u);
-  EXPECT_EQ(daemon.requests()[0].json(),
-            json::parse(R"({"advertiseAddr":"","listenAddr":"198.51.100.11:2377"})"));
+  EXPECT_EQ(daemon.requests()[0].json(), json::parse(R"({"advertiseAddr":"","listenAddr":"198.51.100.11:2377"})"));
 }
 
 TEST(SwarmInit, AlreadyInASwarmIsTheDaemonsErrorAndExit1) {
@@ -112,8 +109,7 @@ TEST(SwarmInit, AlreadyInASwarmIsTheDaemonsErrorAndExit1) {
 }
 
 TEST(SwarmJoinToken, QuietPrintsOnlyTheToken) {
-  FakeDaemon daemon(jsonResponse(
-      200, {{"role", "worker"}, {"token", kToken}, {"managerAddr", "198.51.100.11:2377"}}));
+  FakeDaemon daemon(jsonResponse(200, {{"role", "worker"}, {"token", kToken}, {"managerAddr", "198.51.100.11:2377"}}));
   const Outcome r = skiff(daemon, {"swarm", "join-token", "-q", "worker"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, std::string(kToken) + "\n");
@@ -123,8 +119,8 @@ TEST(SwarmJoinToken, QuietPrintsOnlyTheToken) {
 }
 
 TEST(SwarmJoinToken, RotateSaysSoBeforeTheNewJoinCommand) {
-  FakeDaemon daemon(jsonResponse(
-      200, {{"role", "worker"}, {"token", "SWMTKN-1-new"}, {"managerAddr", "198.51.100.11:2377"}}));
+  FakeDaemon daemon(
+      jsonResponse(200, {{"role", "worker"}, {"token", "SWMTKN-1-new"}, {"managerAddr", "198.51.100.11:2377"}}));
   const Outcome r = skiff(daemon, {"swarm", "join-token", "--rotate", "worker"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out,
@@ -138,18 +134,16 @@ TEST(SwarmJoinToken, RotateSaysSoBeforeTheNewJoinCommand) {
 }
 
 TEST(SwarmJoinToken, RotateQuietPrintsOnlyTheNewToken) {
-  FakeDaemon daemon(jsonResponse(
-      200,
-      {{"role", "manager"}, {"token", "SWMTKN-1-new"}, {"managerAddr", "198.51.100.11:2377"}}));
+  FakeDaemon daemon(
+      jsonResponse(200, {{"role", "manager"}, {"token", "SWMTKN-1-new"}, {"managerAddr", "198.51.100.11:2377"}}));
   const Outcome r = skiff(daemon, {"swarm", "join-token", "-q", "--rotate", "manager"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, "SWMTKN-1-new\n");
 }
 
 TEST(SwarmJoinToken, ManagerPrintsTheManagerJoinCommand) {
-  FakeDaemon daemon(jsonResponse(
-      200,
-      {{"role", "manager"}, {"token", "SWMTKN-1-mgr"}, {"managerAddr", "198.51.100.11:2377"}}));
+  FakeDaemon daemon(
+      jsonResponse(200, {{"role", "manager"}, {"token", "SWMTKN-1-mgr"}, {"managerAddr", "198.51.100.11:2377"}}));
   const Outcome r = skiff(daemon, {"swarm", "join-token", "manager"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out,
@@ -170,23 +164,20 @@ TEST(SwarmJoinToken, UnknownRoleIsRefusedWithoutAskingTheDaemon) {
 }
 
 TEST(SwarmJoin, AsAWorkerWithTheClusterPortAdded) {
-  FakeDaemon daemon(
-      jsonResponse(200, {{"nodeId", "1m2n3b4v5c6x7z8l9k0j1h2g3"}, {"role", "worker"}}));
-  const Outcome r = skiff(daemon, {"swarm", "join", "--token", kToken, "--advertise-addr",
-                                   "198.51.100.12", "198.51.100.11"});
+  FakeDaemon daemon(jsonResponse(200, {{"nodeId", "1m2n3b4v5c6x7z8l9k0j1h2g3"}, {"role", "worker"}}));
+  const Outcome r =
+      skiff(daemon, {"swarm", "join", "--token", kToken, "--advertise-addr", "198.51.100.12", "198.51.100.11"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, "This node joined a swarm as a worker.\n");
   ASSERT_EQ(daemon.requests().size(), 1u);
   EXPECT_EQ(daemon.requests()[0].target, "/v1/swarm/join");
-  EXPECT_EQ(daemon.requests()[0].json(), json({{"token", kToken},
-                                               {"remoteAddr", "198.51.100.11:2377"},
-                                               {"advertiseAddr", "198.51.100.12"}}));
+  EXPECT_EQ(daemon.requests()[0].json(),
+            json({{"token", kToken}, {"remoteAddr", "198.51.100.11:2377"}, {"advertiseAddr", "198.51.100.12"}}));
 }
 
 TEST(SwarmJoin, AsAManagerWhenTheTokenSaysSo) {
   FakeDaemon daemon(jsonResponse(200, {{"nodeId", "n2"}, {"role", "manager"}}));
-  const Outcome r =
-      skiff(daemon, {"swarm", "join", "--token", "SWMTKN-1-mgr", "198.51.100.11:4000"});
+  const Outcome r = skiff(daemon, {"swarm", "join", "--token", "SWMTKN-1-mgr", "198.51.100.11:4000"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, "This node joined a swarm as a manager.\n");
   EXPECT_EQ(daemon.requests()[0].json()["remoteAddr"], "198.51.100.11:4000");
@@ -204,13 +195,11 @@ TEST(SwarmJoin, WithoutTokenOrWithABadPortNothingIsSent) {
 }
 
 TEST(SwarmJoin, AWrongTokenIsTheDaemonsError) {
-  FakeDaemon daemon(
-      jsonResponse(400, {{"message", "A valid join token is necessary to join this cluster"}}));
+  FakeDaemon daemon(jsonResponse(400, {{"message", "A valid join token is necessary to join this cluster"}}));
   const Outcome r = skiff(daemon, {"swarm", "join", "--token", "SWMTKN-1-wrong", "198.51.100.11"});
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.out, "");
-  EXPECT_EQ(r.err,
-            "Error response from daemon: A valid join token is necessary to join this cluster\n");
+  EXPECT_EQ(r.err, "Error response from daemon: A valid join token is necessary to join this cluster\n");
 }
 
 TEST(SwarmLeave, ForceIsSentAndTheNodeSaysItLeft) {
@@ -301,16 +290,14 @@ TEST(NodeInspect, JsonArrayOfTheFoundAndAnErrorLineForTheMissing) {
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.out, json::array({json::parse(kManagerInspect)}).dump(4) + "\n");
   EXPECT_EQ(r.err, "Error response from daemon: node nosuch not found\n");
-  r = skiff(daemon,
-            {"node", "inspect", "-f", "{{.Status.Addr}} {{.ManagerStatus.Leader}}", "lab1"});
+  r = skiff(daemon, {"node", "inspect", "-f", "{{.Status.Addr}} {{.ManagerStatus.Leader}}", "lab1"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, "198.51.100.11 true\n");
 }
 
 TEST(NodeInspect, SelfOutsideASwarmGivesTheDaemonsWords) {
   FakeDaemon daemon([](const Request& request) {
-    if (request.target == "/v1/info")
-      return jsonResponse(200, {{"swarm", {{"nodeId", ""}, {"state", "inactive"}}}});
+    if (request.target == "/v1/info") return jsonResponse(200, {{"swarm", {{"nodeId", ""}, {"state", "inactive"}}}});
     return jsonResponse(503, {{"message", "This node is not a swarm manager."}});
   });
   const Outcome r = skiff(daemon, {"node", "inspect", "self"});
@@ -321,16 +308,15 @@ TEST(NodeInspect, SelfOutsideASwarmGivesTheDaemonsWords) {
 
 TEST(NodeUpdate, SendsAvailabilityAndLabelsAndPrintsTheNodeAsGiven) {
   FakeDaemon daemon(jsonResponse(200, json::object()));
-  const Outcome r = skiff(daemon, {"node", "update", "--availability", "drain", "--label-add",
-                                   "zone=b", "--label-add", "ssd", "--label-rm", "old", "lab2"});
+  const Outcome r = skiff(daemon, {"node", "update", "--availability", "drain", "--label-add", "zone=b", "--label-add",
+                                   "ssd", "--label-rm", "old", "lab2"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, "lab2\n");
   ASSERT_EQ(daemon.requests().size(), 1u);
   EXPECT_EQ(daemon.requests()[0].method, "POST");
   EXPECT_EQ(daemon.requests()[0].target, "/v1/nodes/lab2/update");
   EXPECT_EQ(daemon.requests()[0].json(),
-            json::parse(
-                R"({"availability":"drain","labelAdd":{"zone":"b","ssd":""},"labelRm":["old"]})"));
+            json::parse(R"({"availability":"drain","labelAdd":{"zone":"b","ssd":""},"labelRm":["old"]})"));
 }
 
 TEST(NodeUpdate, BadAvailabilityIsRefusedBeforeAnyRequest) {
@@ -345,8 +331,7 @@ TEST(NodeUpdate, BadAvailabilityIsRefusedBeforeAnyRequest) {
 TEST(NodeRm, RemovesWhatItCanAndPrintsTheDaemonsErrorForTheRest) {
   FakeDaemon daemon([](const Request& request) {
     if (request.target.rfind("/v1/nodes/lab3", 0) == 0) return jsonResponse(200, json::object());
-    return jsonResponse(
-        409, {{"message", "node 1m2n3b4v5c6x7z8l9k0j1h2g3 is not down and can't be removed"}});
+    return jsonResponse(409, {{"message", "node 1m2n3b4v5c6x7z8l9k0j1h2g3 is not down and can't be removed"}});
   });
   Outcome r = skiff(daemon, {"node", "rm", "lab2", "lab3"});
   EXPECT_EQ(r.code, 1);
@@ -367,11 +352,8 @@ TEST(NodeRm, RemovesWhatItCanAndPrintsTheDaemonsErrorForTheRest) {
 
 TEST(NodePs, WithoutANodeListsTheTasksOfThisNode) {
   FakeDaemon daemon([](const Request& request) {
-    if (request.target == "/v1/info")
-      return jsonResponse(200, {{"swarm", {{"nodeId", kManagerId}}}});
-    return jsonResponse(
-        200,
-        json::parse(R"([{"id":"aaaaaaaaaaaaaaaaaaaa","name":"getstartedlab_web.1","image":"img:1",
+    if (request.target == "/v1/info") return jsonResponse(200, {{"swarm", {{"nodeId", kManagerId}}}});
+    return jsonResponse(200, json::parse(R"([{"id":"aaaaaaaaaaaaaaaaaaaa","name":"getstartedlab_web.1","image":"img:1",
         "node":"lab1","desiredState":"Running","currentState":"Running","since":"","error":""}])"));
   });
   const Outcome r = skiff(daemon, {"node", "ps", "-q"});

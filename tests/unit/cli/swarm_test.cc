@@ -23,15 +23,13 @@ TEST(WithSwarmPort, AListenAddressWithoutHostListensEverywhere) {
 }
 
 TEST(WithSwarmPort, RefusesBadPortsNamingTheValue) {
-  for (const char* bad :
-       {"", "host:", "host:0", "host:65536", "host:x", "[::1", "[::1]x", "[]:2377"}) {
+  for (const char* bad : {"", "host:", "host:0", "host:65536", "host:x", "[::1", "[::1]x", "[]:2377"}) {
     auto result = withSwarmPort(bad);
     ASSERT_FALSE(result.ok()) << bad;
     EXPECT_EQ(result.error().message.rfind("invalid address \"" + std::string(bad) + "\": ", 0), 0u)
         << result.error().message;
   }
-  EXPECT_EQ(withSwarmPort("host:99999").error().message,
-            "invalid address \"host:99999\": invalid port \"99999\"");
+  EXPECT_EQ(withSwarmPort("host:99999").error().message, "invalid address \"host:99999\": invalid port \"99999\"");
 }
 
 TEST(JoinTokenRole, OnlyWorkerAndManager) {
@@ -48,9 +46,7 @@ TEST(NodeUpdateBody, LowerCasesAvailabilityAndSplitsLabels) {
   flags.labelRm = {"old"};
   auto body = nodeUpdateBody(flags);
   ASSERT_TRUE(body.ok()) << body.error().message;
-  EXPECT_EQ(
-      body->dump(),
-      R"({"availability":"drain","labelAdd":{"k":"v=w","ssd":"","zone":"a"},"labelRm":["old"]})");
+  EXPECT_EQ(body->dump(), R"({"availability":"drain","labelAdd":{"k":"v=w","ssd":"","zone":"a"},"labelRm":["old"]})");
 }
 
 TEST(NodeUpdateBody, NothingGivenChangesNothing) {
@@ -77,22 +73,18 @@ TEST(NodeUpdateBody, RefusesWithDockersWords) {
 TEST(GoTimeText, AsGoPrintsATime) {
   EXPECT_EQ(goTimeText("2024-05-01T12:00:00Z"), "2024-05-01 12:00:00 +0000 UTC");
   EXPECT_EQ(goTimeText("2024-05-01T12:00:00.250000Z"), "2024-05-01 12:00:00.25 +0000 UTC");
-  EXPECT_EQ(goTimeText("2024-05-01T14:00:00.123456789+02:00"),
-            "2024-05-01 14:00:00.123456789 +0200 +0200");
+  EXPECT_EQ(goTimeText("2024-05-01T14:00:00.123456789+02:00"), "2024-05-01 14:00:00.123456789 +0200 +0200");
   EXPECT_EQ(goTimeText("yesterday"), "yesterday");
   EXPECT_EQ(goTimeText(""), "");
 }
 
 TEST(SwarmTexts, JoinedAsTheRoleTheDaemonGave) {
-  EXPECT_EQ(joinedText(json{{"nodeId", "n2"}, {"role", "worker"}}),
-            "This node joined a swarm as a worker.\n");
-  EXPECT_EQ(joinedText(json{{"nodeId", "n2"}, {"role", "manager"}}),
-            "This node joined a swarm as a manager.\n");
+  EXPECT_EQ(joinedText(json{{"nodeId", "n2"}, {"role", "worker"}}), "This node joined a swarm as a worker.\n");
+  EXPECT_EQ(joinedText(json{{"nodeId", "n2"}, {"role", "manager"}}), "This node joined a swarm as a manager.\n");
 }
 
 TEST(NodePrettyText, AWorkerWithoutLabelsOrManagerStatus) {
-  const json node =
-      json::parse(R"({"ID":"1m2n3b4v5c6x7z8l9k0j1h2g3","Description":{"Hostname":"lab2"},
+  const json node = json::parse(R"({"ID":"1m2n3b4v5c6x7z8l9k0j1h2g3","Description":{"Hostname":"lab2"},
       "Spec":{"Role":"worker","Availability":"drain","Labels":{}},"Status":{"State":"down","Addr":"198.51.100.12"},
       "CreatedAt":"2024-05-01T12:00:00Z","UpdatedAt":"2024-05-01T12:05:00Z"})");
   EXPECT_EQ(nodePrettyText(node),

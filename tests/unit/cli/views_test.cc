@@ -50,7 +50,8 @@ TEST(TaskView, HistoryRowsStateAgeAndQuotedTruncatedError) {
   const std::string out = table(taskView(), rows);
   EXPECT_EQ(out.substr(0, out.find('\n')),
             "ID             NAME                     IMAGE     NODE      DESIRED STATE   CURRENT STATE           "
-            "ERROR" + std::string(32, ' ') + "PORTS");
+            "ERROR" +
+                std::string(32, ' ') + "PORTS");
 }
 
 TEST(ContainerView, QuotedCommandAndCreatedAgo) {

@@ -26,11 +26,11 @@ TEST(Base64, DecodesWhatItEncodesAndEveryByteValue) {
 }
 
 TEST(Base64, RefusesWhatIsNotCanonical) {
-  EXPECT_FALSE(base64Decode("Zg="));        // length
-  EXPECT_FALSE(base64Decode("Zg=a"));       // padding in the middle
-  EXPECT_FALSE(base64Decode("Z!=="));       // alphabet
-  EXPECT_FALSE(base64Decode("Zh=="));       // bits after the padding
-  EXPECT_FALSE(base64Decode("Zm9v\nYg==")); // no line breaks
+  EXPECT_FALSE(base64Decode("Zg="));         // length
+  EXPECT_FALSE(base64Decode("Zg=a"));        // padding in the middle
+  EXPECT_FALSE(base64Decode("Z!=="));        // alphabet
+  EXPECT_FALSE(base64Decode("Zh=="));        // bits after the padding
+  EXPECT_FALSE(base64Decode("Zm9v\nYg=="));  // no line breaks
   EXPECT_FALSE(base64Decode("===="));
 }
 

@@ -2,15 +2,14 @@
 #include "skiff/common/file.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
+#include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <filesystem>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "skiff/common/fd.h"
 

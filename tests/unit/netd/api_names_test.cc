@@ -29,17 +29,15 @@ using json = nlohmann::json;
 class ApiNamesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("skiff-api-names-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() / ("skiff-api-names-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     root_ = dir_ / "a" / "b" / "data";
     fs::create_directories(root_ / "configs");
     fs::create_directories(root_ / "volumes");
     fs::create_directories(dir_ / "ctx");
     std::ofstream(dir_ / "ctx" / "hello") << "binary";
-    std::ofstream(dir_ / "ctx" / "Dockerfile")
-        << "FROM scratch\nCOPY hello /hello\nCMD [\"/hello\"]\n";
+    std::ofstream(dir_ / "ctx" / "Dockerfile") << "FROM scratch\nCOPY hello /hello\nCMD [\"/hello\"]\n";
     uv_loop_init(&loop_);
     auto st = Store::open((root_ / "state.db").string());
     ASSERT_TRUE(st.ok()) << st.error().message;
@@ -47,8 +45,8 @@ class ApiNamesTest : public ::testing::Test {
     images_ = std::make_unique<runtime::ImageStore>(root_.string());
     std::vector<std::string> log;
     ASSERT_TRUE(images_->build((dir_ / "ctx").string(), "app:1", &log).ok());
-    overlay_ = std::make_unique<overlay::Overlay>(
-        netlink_, [](int) -> Result<std::unique_ptr<overlay::NetlinkTransport>> {
+    overlay_ =
+        std::make_unique<overlay::Overlay>(netlink_, [](int) -> Result<std::unique_ptr<overlay::NetlinkTransport>> {
           auto inside = std::make_unique<testing::FakeLinkNetlink>();
           inside->everyLinkExists = true;
           return std::unique_ptr<overlay::NetlinkTransport>(std::move(inside));
@@ -67,9 +65,7 @@ class ApiNamesTest : public ::testing::Test {
     d.proxy = proxy_.get();
     d.dataRoot = root_.string();
     d.hostname = "node1";
-    d.openNetns = [](pid_t) -> Result<UniqueFd> {
-      return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    };
+    d.openNetns = [](pid_t) -> Result<UniqueFd> { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); };
     orch_ = std::make_unique<Orchestrator>(d);
     ASSERT_FALSE(std::holds_alternative<ApiError>(orch_->swarmInit("")));
     api_ = std::make_unique<Api>(*orch_, *images_);
@@ -92,8 +88,7 @@ class ApiNamesTest : public ::testing::Test {
   }
 
   HttpResponse deploy(const std::string& stack, const json& spec) {
-    HttpResponse r =
-        api_->handle({"POST", "/v1/stacks/" + stack, {}, json{{"stack", spec}}.dump(), ""});
+    HttpResponse r = api_->handle({"POST", "/v1/stacks/" + stack, {}, json{{"stack", spec}}.dump(), ""});
     for (int i = 0; i < 20; i++) uv_run(&loop_, UV_RUN_NOWAIT);
     return r;
   }
@@ -105,16 +100,15 @@ class ApiNamesTest : public ::testing::Test {
   std::vector<std::string> strayFiles() const {
     std::vector<std::string> out;
     std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(dir_, ec);
-         it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    for (auto it = fs::recursive_directory_iterator(dir_, ec); it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
       const fs::path& p = it->path();
       if (p == dir_ / "ctx" || p == root_ / "images" || p == root_ / "containers") {
         it.disable_recursion_pending();
         continue;
       }
       if (it->is_directory()) {
-        if ((p.parent_path() == root_ / "configs" && p.filename() != "s") ||
-            (p.parent_path() == root_ / "volumes"))
+        if ((p.parent_path() == root_ / "configs" && p.filename() != "s") || (p.parent_path() == root_ / "volumes"))
           out.push_back(p.string());
         continue;
       }
@@ -150,14 +144,12 @@ std::string messageOf(const HttpResponse& r) { return json::parse(r.body).value(
 
 TEST_F(ApiNamesTest, AConfigNamedWithDotDotIsRefusedAndNothingIsWritten) {
   for (std::string name : {"../../x", "../../../x", "../../../../x", "../../../../../x"}) {
-    json spec = {
-        {"services", {{"web", service({{"configs", {{{"source", name}, {"target", "/c"}}}}})}}},
-        {"configs", {{name, {{"content", "* * * * * root pwned\n"}}}}}};
+    json spec = {{"services", {{"web", service({{"configs", {{{"source", name}, {"target", "/c"}}}}})}}},
+                 {"configs", {{name, {{"content", "* * * * * root pwned\n"}}}}}};
     // Services are read first: the reference is what the message names.
     HttpResponse r = deploy("s", spec);
     EXPECT_EQ(r.status, 400) << name << ": " << r.body;
-    EXPECT_EQ(messageOf(r),
-              "services.web.configs[0].source: invalid config name \"" + name + "\"" + kReason);
+    EXPECT_EQ(messageOf(r), "services.web.configs[0].source: invalid config name \"" + name + "\"" + kReason);
     // Declared and not used.
     spec["services"]["web"] = service(json::object());
     r = deploy("s", spec);
@@ -173,18 +165,15 @@ TEST_F(ApiNamesTest, AVolumeNamedWithDotDotIsRefusedAndNothingIsWritten) {
   // name joined into a path.
   json referred = {
       {"services",
-       {{"web", service({{"volumes",
-                          {{{"type", "volume"}, {"source", "../../../v"}, {"target", "/d"}}}}})}}}};
+       {{"web", service({{"volumes", {{{"type", "volume"}, {"source", "../../../v"}, {"target", "/d"}}}}})}}}};
   HttpResponse r = deploy("s", referred);
   EXPECT_EQ(r.status, 400) << r.body;
-  EXPECT_EQ(messageOf(r),
-            "services.web.volumes[0].source: invalid volume name \"../../../v\"" + kReason);
+  EXPECT_EQ(messageOf(r), "services.web.volumes[0].source: invalid volume name \"../../../v\"" + kReason);
   json declared = referred;
   declared["volumes"] = {{"../../../v", json::object()}};
   r = deploy("s", declared);
   EXPECT_EQ(r.status, 400) << r.body;
-  EXPECT_EQ(messageOf(r),
-            "services.web.volumes[0].source: invalid volume name \"../../../v\"" + kReason);
+  EXPECT_EQ(messageOf(r), "services.web.volumes[0].source: invalid volume name \"../../../v\"" + kReason);
   declared["services"]["web"] = service(json::object());
   r = deploy("s", declared);
   EXPECT_EQ(r.status, 400) << r.body;
@@ -197,14 +186,12 @@ TEST_F(ApiNamesTest, BadServiceNetworkAndStackNamesAreRefused) {
   HttpResponse r = deploy("s", {{"services", {{"../web", service(json::object())}}}});
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(messageOf(r), "services: invalid service name \"../web\"" + kReason);
-  r = deploy("s", {{"services", {{"web", service(json::object())}}},
-                   {"networks", {{"a/b", json::object()}}}});
+  r = deploy("s", {{"services", {{"web", service(json::object())}}}, {"networks", {{"a/b", json::object()}}}});
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(messageOf(r), "networks: invalid network name \"a/b\"" + kReason);
   r = deploy(std::string(64, 's'), {{"services", {{"web", service(json::object())}}}});
   EXPECT_EQ(r.status, 400);
-  EXPECT_EQ(messageOf(r), "invalid stack name \"" + std::string(64, 's') +
-                              "\": a name must be 63 characters or fewer");
+  EXPECT_EQ(messageOf(r), "invalid stack name \"" + std::string(64, 's') + "\": a name must be 63 characters or fewer");
   r = deploy(".s", {{"services", {{"web", service(json::object())}}}});
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(messageOf(r), "invalid stack name \".s\"" + kReason);
@@ -212,9 +199,8 @@ TEST_F(ApiNamesTest, BadServiceNetworkAndStackNamesAreRefused) {
 }
 
 TEST_F(ApiNamesTest, AGoodConfigIsWrittenInsideTheDataRoot) {
-  json spec = {
-      {"services", {{"web", service({{"configs", {{{"source", "app.conf"}, {"target", "/c"}}}}})}}},
-      {"configs", {{"app.conf", {{"content", "ok\n"}}}}}};
+  json spec = {{"services", {{"web", service({{"configs", {{{"source", "app.conf"}, {"target", "/c"}}}}})}}},
+               {"configs", {{"app.conf", {{"content", "ok\n"}}}}}};
   HttpResponse r = deploy("s", spec);
   ASSERT_EQ(r.status, 200) << r.body;
   ASSERT_EQ(launcher_.launched.size(), 1u);

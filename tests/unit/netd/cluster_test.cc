@@ -32,18 +32,16 @@ class FakeCluster : public ClusterClient {
   FakeCluster(std::string from, Orchestrator** manager, std::set<std::string>* cut)
       : from_(std::move(from)), manager_(manager), cut_(cut) {}
 
-  Result<ClusterReply> postNow(const std::string& hostPort, const std::string& path,
-                               const json& body, std::chrono::milliseconds) override {
+  Result<ClusterReply> postNow(const std::string& hostPort, const std::string& path, const json& body,
+                               std::chrono::milliseconds) override {
     if (hostPort != "198.51.100.11:2377" || *manager_ == nullptr)
       return Error::msg("connect " + hostPort + ": Connection refused", ECONNREFUSED);
     if (cut_->count(from_)) return Error::msg("connect " + hostPort + ": timed out", ETIMEDOUT);
     auto r = (*manager_)->clusterRequest(path, from_, body);
-    if (const auto* e = std::get_if<ApiError>(&r))
-      return ClusterReply{e->status, json{{"message", e->message}}};
+    if (const auto* e = std::get_if<ApiError>(&r)) return ClusterReply{e->status, json{{"message", e->message}}};
     return ClusterReply{200, std::get<json>(r)};
   }
-  void post(std::string hostPort, std::string path, json body, std::chrono::milliseconds timeout,
-            Done done) override {
+  void post(std::string hostPort, std::string path, json body, std::chrono::milliseconds timeout, Done done) override {
     done(postNow(hostPort, path, body, timeout));
   }
 
@@ -69,9 +67,8 @@ struct Node {
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    base_ = fs::temp_directory_path() /
-            ("skiff-cluster-" + std::to_string(::getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    base_ = fs::temp_directory_path() / ("skiff-cluster-" + std::to_string(::getpid()) + "-" +
+                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(base_);
     uv_loop_init(&loop_);
     for (int i = 1; i <= 3; i++) addNode(i);
@@ -90,8 +87,8 @@ class ClusterTest : public ::testing::Test {
     n->store = std::move(*st);
     n->images = std::make_unique<runtime::ImageStore>(n->dir.string());
     ASSERT_TRUE(n->images->build((n->dir / "ctx").string(), "app:1", nullptr).ok());
-    n->overlay = std::make_unique<overlay::Overlay>(
-        n->netlink, [](int) -> Result<std::unique_ptr<overlay::NetlinkTransport>> {
+    n->overlay =
+        std::make_unique<overlay::Overlay>(n->netlink, [](int) -> Result<std::unique_ptr<overlay::NetlinkTransport>> {
           auto inside = std::make_unique<testing::FakeLinkNetlink>();
           inside->everyLinkExists = true;
           return std::unique_ptr<overlay::NetlinkTransport>(std::move(inside));
@@ -114,9 +111,7 @@ class ClusterTest : public ::testing::Test {
     d.cluster = n->cluster.get();
     d.heartbeatPeriod = 10ms;
     d.heartbeatTimeout = 400ms;  // generous: a loaded CI machine must not see false Downs
-    d.openNetns = [](pid_t) -> Result<UniqueFd> {
-      return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    };
+    d.openNetns = [](pid_t) -> Result<UniqueFd> { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); };
     n->orch = std::make_unique<Orchestrator>(d);
     nodes_.push_back(std::move(n));
   }
@@ -164,8 +159,7 @@ class ClusterTest : public ::testing::Test {
     json init = ok(manager_->swarmInit("198.51.100.11", "0.0.0.0:2377"));
     std::string token = init.value("workerToken", "");
     EXPECT_EQ(init.value("managerAddr", ""), "198.51.100.11:2377");
-    for (size_t i = 1; i < nodes_.size(); i++)
-      ok(nodes_[i]->orch->swarmJoin(token, "198.51.100.11", nodes_[i]->addr));
+    for (size_t i = 1; i < nodes_.size(); i++) ok(nodes_[i]->orch->swarmJoin(token, "198.51.100.11", nodes_[i]->addr));
     return token;
   }
 
@@ -217,13 +211,11 @@ TEST_F(ClusterTest, WrongTruncatedAndRotatedTokensAreRefusedWithDockersWords) {
   EXPECT_EQ(refused(w.swarmJoin(wrong, "198.51.100.11:2377", "")),
             "rpc error: code = InvalidArgument desc = A valid join token is necessary to join "
             "this cluster");
-  EXPECT_NE(refused(w.swarmJoin(token.substr(0, 30), "198.51.100.11:2377", ""))
-                .find("A valid join token is necessary"),
+  EXPECT_NE(refused(w.swarmJoin(token.substr(0, 30), "198.51.100.11:2377", "")).find("A valid join token is necessary"),
             std::string::npos);
   json rotated = ok(manager_->joinToken("worker", true));
   EXPECT_NE(rotated["token"], token);
-  EXPECT_NE(refused(w.swarmJoin(token, "198.51.100.11:2377", ""))
-                .find("A valid join token is necessary"),
+  EXPECT_NE(refused(w.swarmJoin(token, "198.51.100.11:2377", "")).find("A valid join token is necessary"),
             std::string::npos);
   EXPECT_EQ(refused(manager_->joinToken("admin", false)), "unknown role admin");
   // The worker is still outside the swarm after every refusal.
@@ -260,8 +252,7 @@ TEST_F(ClusterTest, SixReplicasSpreadTwoByTwoAndEveryNodeGetsAllBackendsAndPeers
   initAndJoin();
   ok(manager_->deployStack("s", stack(kSix)));
   ASSERT_TRUE(until([&] { return runningByNode("s_web").size() == 3; }));
-  EXPECT_EQ(runningByNode("s_web"),
-            (std::map<std::string, int>{{"node1", 2}, {"node2", 2}, {"node3", 2}}));
+  EXPECT_EQ(runningByNode("s_web"), (std::map<std::string, int>{{"node1", 2}, {"node2", 2}, {"node3", 2}}));
   EXPECT_EQ(nodes_[1]->launcher.running.size(), 2u);
   EXPECT_EQ(nodes_[2]->launcher.running.size(), 2u);
   // The manager's proxy balances over all six replicas (the workers' can't
@@ -281,9 +272,8 @@ TEST_F(ClusterTest, SixReplicasSpreadTwoByTwoAndEveryNodeGetsAllBackendsAndPeers
   json report = json::array();
   for (const auto& t : ok(manager_->listTasks("s_web", "")))
     if (t["node"] == "node2") report.push_back(json{{"id", t["id"]}, {"state", t["currentState"]}});
-  json a = ok(manager_->clusterRequest(
-      "/cluster/v1/heartbeat", "198.51.100.12",
-      json{{"nodeId", me["nodeId"]}, {"secret", me["secret"]}, {"tasks", report}}));
+  json a = ok(manager_->clusterRequest("/cluster/v1/heartbeat", "198.51.100.12",
+                                       json{{"nodeId", me["nodeId"]}, {"secret", me["secret"]}, {"tasks", report}}));
   ASSERT_EQ(a["listeners"].size(), 1u);
   EXPECT_EQ(a["listeners"][0]["name"], "4000/tcp");
   EXPECT_EQ(a["listeners"][0]["backends"].size(), 6u);
@@ -363,8 +353,7 @@ TEST_F(ClusterTest, DrainMovesTasksAndConstraintsAndGlobalPickNodes) {
     auto r = runningByNode("s_web");
     return !r.count("node2") && r["node1"] + r["node3"] == 6;
   }));
-  EXPECT_EQ(refused(manager_->updateNode("node2", json{{"availability", "sleep"}})).find("sleep") !=
-                std::string::npos,
+  EXPECT_EQ(refused(manager_->updateNode("node2", json{{"availability", "sleep"}})).find("sleep") != std::string::npos,
             true);
   ok(manager_->updateNode("node2", json{{"availability", "active"}, {"labelAdd", {{"zone", "b"}}}}));
   ok(manager_->deployStack("g", stack(R"(
@@ -381,8 +370,7 @@ services:
         constraints: [node.labels.zone==b]
 )")));
   ASSERT_TRUE(until([&] { return runningByNode("g_agent").size() == 3; }));
-  EXPECT_EQ(runningByNode("g_agent"),
-            (std::map<std::string, int>{{"node1", 1}, {"node2", 1}, {"node3", 1}}));
+  EXPECT_EQ(runningByNode("g_agent"), (std::map<std::string, int>{{"node1", 1}, {"node2", 1}, {"node3", 1}}));
   ASSERT_TRUE(until([&] { return runningByNode("g_pinned")["node2"] == 2; }));
   EXPECT_EQ(runningByNode("g_pinned").size(), 1u);
   for (const auto& s : ok(manager_->listServices("g")))
@@ -418,8 +406,7 @@ TEST_F(ClusterTest, ANodeWithoutTheImageFetchesItFromTheManagerLayerByLayer) {
   initAndJoin();
   ok(manager_->deployStack("s", stack(kSix)));
   ASSERT_TRUE(until([&] { return runningByNode("s_web").size() == 3; }));
-  EXPECT_EQ(runningByNode("s_web"),
-            (std::map<std::string, int>{{"node1", 2}, {"node2", 2}, {"node3", 2}}));
+  EXPECT_EQ(runningByNode("s_web"), (std::map<std::string, int>{{"node1", 2}, {"node2", 2}, {"node3", 2}}));
   auto on3 = n3.images->resolve("app:1");
   ASSERT_TRUE(on3.ok()) << on3.error().message;
   EXPECT_EQ(on3->id, want);

@@ -23,8 +23,7 @@ class FakeLinkNetlink : public overlay::NetlinkTransport {
     if (msg.size() < sizeof(nlmsghdr) + sizeof(ifinfomsg)) return std::vector<overlay::NlMessage>{};
     nlmsghdr hdr;
     std::memcpy(&hdr, msg.data(), sizeof hdr);
-    if (hdr.nlmsg_type != RTM_NEWLINK && hdr.nlmsg_type != RTM_GETLINK &&
-        hdr.nlmsg_type != RTM_DELLINK) {
+    if (hdr.nlmsg_type != RTM_NEWLINK && hdr.nlmsg_type != RTM_GETLINK && hdr.nlmsg_type != RTM_DELLINK) {
       return std::vector<overlay::NlMessage>{};
     }
     if (hdr.nlmsg_type == RTM_GETLINK && (hdr.nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP) {
@@ -45,8 +44,7 @@ class FakeLinkNetlink : public overlay::NetlinkTransport {
         if ((hdr.nlmsg_flags & NLM_F_CREATE) && !links_.count(name)) {
           overlay::NlMessage stored = withType(msg, RTM_NEWLINK);
           int index = nextIndex_++;
-          std::memcpy(stored.data() + sizeof(nlmsghdr) + offsetof(ifinfomsg, ifi_index), &index,
-                      sizeof index);
+          std::memcpy(stored.data() + sizeof(nlmsghdr) + offsetof(ifinfomsg, ifi_index), &index, sizeof index);
           links_[name] = stored;
         }
         return std::vector<overlay::NlMessage>{};
@@ -57,8 +55,7 @@ class FakeLinkNetlink : public overlay::NetlinkTransport {
           // request; pretend it (and lo) are there.
           overlay::NlMessage made = overlay::nl::newBridge(name, 1500);
           int index = nextIndex_++;
-          std::memcpy(made.data() + sizeof(nlmsghdr) + offsetof(ifinfomsg, ifi_index), &index,
-                      sizeof index);
+          std::memcpy(made.data() + sizeof(nlmsghdr) + offsetof(ifinfomsg, ifi_index), &index, sizeof index);
           it = links_.emplace(name, made).first;
         }
         if (it == links_.end()) return Error::msg("No such device", ENODEV);

@@ -1,11 +1,11 @@
 #include "skiff/netd/http_server.h"
 
-#include <gtest/gtest.h>
 #include <grp.h>
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -20,8 +20,7 @@ namespace {
 // Sends one raw request from a thread while the loop serves it; the thread
 // wakes the loop through a uv_async when it has read the whole answer, and
 // the async callback closes the server so uv_run returns.
-std::string roundTrip(uv_loop_t* loop, HttpServer* server, const std::string& path,
-                      const std::string& request) {
+std::string roundTrip(uv_loop_t* loop, HttpServer* server, const std::string& path, const std::string& request) {
   struct Ctx {
     uv_async_t async;
     HttpServer* server;
@@ -65,11 +64,10 @@ TEST(HttpServer, RoutesMethodPathQueryAndBody) {
     });
     ASSERT_TRUE(server.listen(path).ok());
     std::string body = R"({"replicas":3})";
-    std::string resp =
-        roundTrip(&loop, &server, path,
-                  "POST /v1/services/web%20x/scale?force=1&a=b HTTP/1.1\r\nHost: skiff\r\n"
-                  "Content-Length: " +
-                      std::to_string(body.size()) + "\r\n\r\n" + body);
+    std::string resp = roundTrip(&loop, &server, path,
+                                 "POST /v1/services/web%20x/scale?force=1&a=b HTTP/1.1\r\nHost: skiff\r\n"
+                                 "Content-Length: " +
+                                     std::to_string(body.size()) + "\r\n\r\n" + body);
     EXPECT_EQ(resp.rfind("HTTP/1.1 201 Created\r\n", 0), 0u) << resp;
     EXPECT_NE(resp.find("\r\n\r\n{\"ok\":true}"), std::string::npos);
     EXPECT_EQ(seen.method, "POST");
@@ -280,8 +278,7 @@ std::string statusAs(uv_loop_t* loop, HttpServer* server, const std::string& pat
   pid_t child = ::fork();
   if (child == 0) {
     ::close(pipeFds[0]);
-    if (::setgroups(0, nullptr) != 0 || ::setresgid(gid, gid, gid) != 0 ||
-        ::setresuid(65534, 65534, 65534) != 0)
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(gid, gid, gid) != 0 || ::setresuid(65534, 65534, 65534) != 0)
       ::_exit(3);
     int fd = connectTo(path);
     std::string got;
@@ -335,12 +332,9 @@ TEST(HttpServer, AHandlerErrorQuotingInvalidUtf8IsStillA500WithJson) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   std::string path = "/tmp/skiff-http-test-utf8-" + std::to_string(::getpid()) + ".sock";
-  HttpServer server(&loop, [](const HttpRequest&) -> HttpResponse {
-    throw std::runtime_error("bad name \xff");
-  });
+  HttpServer server(&loop, [](const HttpRequest&) -> HttpResponse { throw std::runtime_error("bad name \xff"); });
   ASSERT_TRUE(server.listen(path).ok());
-  std::string resp = roundTrip(&loop, &server, path,
-                               "GET /x HTTP/1.1\r\nConnection: close\r\n\r\n");
+  std::string resp = roundTrip(&loop, &server, path, "GET /x HTTP/1.1\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(resp.substr(0, 12), "HTTP/1.1 500") << resp;
   std::string body = resp.substr(resp.find("\r\n\r\n") + 4);
   EXPECT_EQ(nlohmann::json::parse(body)["message"], "bad name \xEF\xBF\xBD");

@@ -25,9 +25,8 @@ using json = nlohmann::json;
 class OrchestratorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("skiff-orch-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() / ("skiff-orch-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_ / "ctx");
     std::ofstream(dir_ / "ctx" / "hello") << "binary";
@@ -40,8 +39,8 @@ class OrchestratorTest : public ::testing::Test {
     images_ = std::make_unique<runtime::ImageStore>(dir_.string());
     std::vector<std::string> log;
     ASSERT_TRUE(images_->build((dir_ / "ctx").string(), "app:1", &log).ok());
-    overlay_ = std::make_unique<overlay::Overlay>(
-        netlink_, [](int) -> Result<std::unique_ptr<overlay::NetlinkTransport>> {
+    overlay_ =
+        std::make_unique<overlay::Overlay>(netlink_, [](int) -> Result<std::unique_ptr<overlay::NetlinkTransport>> {
           auto inside = std::make_unique<testing::FakeLinkNetlink>();
           inside->everyLinkExists = true;
           return std::unique_ptr<overlay::NetlinkTransport>(std::move(inside));
@@ -65,9 +64,7 @@ class OrchestratorTest : public ::testing::Test {
     d.dataRoot = dir_.string();
     d.hostname = "node1";
     // Any fd stands for the container's netns: the netns-side netlink is fake.
-    d.openNetns = [](pid_t) -> Result<UniqueFd> {
-      return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    };
+    d.openNetns = [](pid_t) -> Result<UniqueFd> { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); };
     return d;
   }
 
@@ -202,8 +199,7 @@ TEST_F(OrchestratorTest, LaunchFailureIsVisibleAndRetried) {
   bool seen = false;
   for (const auto& t : tasks) {
     if (t["currentState"] == "Failed") {
-      EXPECT_EQ(t["error"],
-                "starting container failed: exec: \"nosuch\": executable file not found in $PATH");
+      EXPECT_EQ(t["error"], "starting container failed: exec: \"nosuch\": executable file not found in $PATH");
       seen = true;
     }
   }
@@ -331,9 +327,7 @@ TEST_F(OrchestratorTest, TemplatesExpandInEnvAndHostname) {
   ASSERT_EQ(launcher_.launched.size(), 1u);
   const auto& spec = launcher_.launched[0];
   EXPECT_EQ(spec.hostname, "node1-1");
-  auto has = [&](const std::string& kv) {
-    return std::find(spec.env.begin(), spec.env.end(), kv) != spec.env.end();
-  };
+  auto has = [&](const std::string& kv) { return std::find(spec.env.begin(), spec.env.end(), kv) != spec.env.end(); };
   EXPECT_TRUE(has("SVC=s_web"));
   EXPECT_TRUE(has("SLOT=1"));
   EXPECT_TRUE(has("NODE=node1"));
@@ -348,8 +342,7 @@ TEST_F(OrchestratorTest, StoredStackWithAHostileTemplateRestoresAndNetdStarts) {
   spec.services["web"].environment["BAD"] = hostile;
   spec.services["web"].hostname = hostile;
   // As a netd that crashed during deploy left it: stored, replicas never started.
-  ASSERT_TRUE(
-      store_->put("stack", "s", json{{"name", "s"}, {"spec", runtime::toJson(spec)}}).ok());
+  ASSERT_TRUE(store_->put("stack", "s", json{{"name", "s"}, {"spec", runtime::toJson(spec)}}).ok());
   bool done = false;
   orch_->shutdown([&] { done = true; });
   settle();
@@ -374,8 +367,7 @@ TEST_F(OrchestratorTest, ThirtyThousandCharacterStackNameInAnApiPathIsAnswered) 
   std::string name(30000, 'a');
   HttpRequest del{"DELETE", "/v1/stacks/" + name, {}, "", ""};
   EXPECT_EQ(api.handle(del).status, 404);
-  HttpRequest bad{"POST", "/v1/stacks/" + name + "%", {},
-                  json{{"stack", runtime::toJson(stack(kWeb))}}.dump(), ""};
+  HttpRequest bad{"POST", "/v1/stacks/" + name + "%", {}, json{{"stack", runtime::toJson(stack(kWeb))}}.dump(), ""};
   HttpResponse r = api.handle(bad);
   EXPECT_EQ(r.status, 400) << r.body;
 }
@@ -435,8 +427,7 @@ TEST_F(OrchestratorTest, DeployAndScaleFailWhenTheStateCannotBeSaved) {
   const auto* err = std::get_if<ApiError>(&r);
   ASSERT_NE(err, nullptr);
   EXPECT_EQ(err->status, 500);
-  EXPECT_EQ(err->message,
-            "cannot save the swarm state: state store: put stack/t: database or disk is full");
+  EXPECT_EQ(err->message, "cannot save the swarm state: state store: put stack/t: database or disk is full");
   EXPECT_EQ(ok(orch_->listStacks()).size(), 1u) << "the failed deploy left no stack";
   EXPECT_EQ(launcher_.launched.size(), 3u) << "and started no replica";
   EXPECT_NE(std::get_if<ApiError>(&r), nullptr);

@@ -12,10 +12,8 @@ namespace {
 
 // The values launchTask passes for slot 2 of service "s_web".
 const std::map<std::string, std::string> kValues = {
-    {".Service.Name", "s_web"},       {".Service.ID", "svc123"},
-    {".Task.Slot", "2"},              {".Task.ID", "task456"},
-    {".Task.Name", "s_web.2.task456"}, {".Node.Hostname", "node1"},
-    {".Node.ID", "node789"}};
+    {".Service.Name", "s_web"},        {".Service.ID", "svc123"},   {".Task.Slot", "2"},    {".Task.ID", "task456"},
+    {".Task.Name", "s_web.2.task456"}, {".Node.Hostname", "node1"}, {".Node.ID", "node789"}};
 
 TEST(ExpandTemplate, DocumentedPlaceholdersAreReplaced) {
   EXPECT_EQ(expandTemplate("{{.Service.Name}}", kValues), "s_web");
@@ -84,9 +82,8 @@ TEST(StartTimer, AThrowingCallbackDoesNotStopTheLoop) {
   uv_loop_t loop;
   ASSERT_EQ(uv_loop_init(&loop), 0);
   bool afterRan = false;
-  TimerHandle* thrower = startTimer(&loop, std::chrono::milliseconds(0), [] {
-    throw std::runtime_error("filesystem error: cannot check existence");
-  });
+  TimerHandle* thrower = startTimer(&loop, std::chrono::milliseconds(0),
+                                    [] { throw std::runtime_error("filesystem error: cannot check existence"); });
   TimerHandle* after = startTimer(&loop, std::chrono::milliseconds(1), [&] { afterRan = true; });
   TimerHandle* unknown = startTimer(&loop, std::chrono::milliseconds(0), [] { throw 42; });
   uv_run(&loop, UV_RUN_DEFAULT);

@@ -19,8 +19,7 @@ TEST(PlanService, ScaleUpLeavesRunningTasksAlone) {
 }
 
 TEST(PlanService, ScaleDownStopsHighestSlotsFirst) {
-  std::vector<LiveTask> live = {
-      {"a", 1, 1, false}, {"b", 2, 1, false}, {"c", 3, 1, false}, {"d", 4, 1, false}};
+  std::vector<LiveTask> live = {{"a", 1, 1, false}, {"b", 2, 1, false}, {"c", 3, 1, false}, {"d", 4, 1, false}};
   Plan p = planService(2, 1, live, {});
   EXPECT_TRUE(p.startSlots.empty());
   EXPECT_EQ(p.stopTaskIds, (std::vector<std::string>{"d", "c"}));

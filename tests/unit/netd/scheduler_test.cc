@@ -5,8 +5,7 @@
 namespace skiff::netd {
 namespace {
 
-SchedNode node(const std::string& id, const std::string& hostname,
-               NodeRole role = NodeRole::kWorker) {
+SchedNode node(const std::string& id, const std::string& hostname, NodeRole role = NodeRole::kWorker) {
   SchedNode n;
   n.id = id;
   n.hostname = hostname;
@@ -63,9 +62,7 @@ TEST(PlaceReplicas, RunningCountsOfNodesNotInTheListAreIgnored) {
   EXPECT_EQ(nodesOf(ps), (std::vector<std::string>{"n1", "n2", "n3"}));
 }
 
-TEST(PlaceReplicas, ZeroCountPlacesNothing) {
-  EXPECT_TRUE(placeReplicas(threeNodes(), {}, {}, 0).empty());
-}
+TEST(PlaceReplicas, ZeroCountPlacesNothing) { EXPECT_TRUE(placeReplicas(threeNodes(), {}, {}, 0).empty()); }
 
 // Availability and readiness.
 
@@ -150,8 +147,7 @@ TEST(PlaceReplicas, LabelConstraintsAndSeveralConstraintsAllHold) {
   nodes[2].labels = {{"zone", "b"}, {"disk", "ssd"}};
   auto zoneA = placeReplicas(nodes, withConstraints({"node.labels.zone==a"}), {}, 2);
   EXPECT_EQ(nodesOf(zoneA), (std::vector<std::string>{"n1", "n2"}));
-  auto both = placeReplicas(
-      nodes, withConstraints({"node.labels.zone==a", "node.labels.disk==ssd"}), {}, 2);
+  auto both = placeReplicas(nodes, withConstraints({"node.labels.zone==a", "node.labels.disk==ssd"}), {}, 2);
   EXPECT_EQ(nodesOf(both), (std::vector<std::string>{"n1", "n1"}));
   // A missing label reads as "": != holds on a node without it.
   auto noSsd = placeReplicas(nodes, withConstraints({"node.labels.disk!=ssd"}), {}, 1);
@@ -207,28 +203,24 @@ TEST(ValidateConstraints, DockersErrors) {
   EXPECT_TRUE(validateConstraints({"node.hostname==h1", " node.labels.zone != a b "}).ok());
   auto noOp = validateConstraints({"node.hostname==h1", "node.hostname=h1"});
   ASSERT_FALSE(noOp.ok());
-  EXPECT_EQ(
-      noOp.error().message,
-      "invalid constraint \"node.hostname=h1\": constraint expected one operator from ==, !=");
+  EXPECT_EQ(noOp.error().message,
+            "invalid constraint \"node.hostname=h1\": constraint expected one operator from ==, !=");
   auto badKey = validateConstraints({"==h1"});
   ASSERT_FALSE(badKey.ok());
   EXPECT_EQ(badKey.error().message, "invalid constraint \"==h1\": key '' is invalid");
   auto badKey2 = validateConstraints({"node hostname==h1"});
   ASSERT_FALSE(badKey2.ok());
-  EXPECT_EQ(badKey2.error().message,
-            "invalid constraint \"node hostname==h1\": key 'node hostname' is invalid");
+  EXPECT_EQ(badKey2.error().message, "invalid constraint \"node hostname==h1\": key 'node hostname' is invalid");
   auto emptyValue = validateConstraints({"node.role=="});
   ASSERT_FALSE(emptyValue.ok());
   EXPECT_EQ(emptyValue.error().message, "invalid constraint \"node.role==\": value '' is invalid");
   auto badValue = validateConstraints({"node.role==>manager"});
   ASSERT_FALSE(badValue.ok());
-  EXPECT_EQ(badValue.error().message,
-            "invalid constraint \"node.role==>manager\": value '>manager' is invalid");
+  EXPECT_EQ(badValue.error().message, "invalid constraint \"node.role==>manager\": value '>manager' is invalid");
   // "==" is looked for first, so "a!=b==c" splits at "==" and its key is invalid.
   auto both = validateConstraints({"node.id!=x==y"});
   ASSERT_FALSE(both.ok());
-  EXPECT_EQ(both.error().message,
-            "invalid constraint \"node.id!=x==y\": key 'node.id!=x' is invalid");
+  EXPECT_EQ(both.error().message, "invalid constraint \"node.id!=x==y\": key 'node.id!=x' is invalid");
 }
 
 // max_replicas_per_node.
@@ -239,8 +231,7 @@ TEST(PlaceReplicas, MaxReplicasPerNodeLimitsEachNode) {
   auto ps = placeReplicas(threeNodes(), s, {}, 4);
   ASSERT_EQ(ps.size(), 4u);
   EXPECT_EQ(nodesOf(ps),
-            (std::vector<std::string>{"n1", "n2", "n3",
-                                      "<no suitable node (max replicas per node limit exceed)>"}));
+            (std::vector<std::string>{"n1", "n2", "n3", "<no suitable node (max replicas per node limit exceed)>"}));
 }
 
 TEST(PlaceReplicas, MaxReplicasPerNodeCountsRunningTasks) {
@@ -264,13 +255,12 @@ TEST(PlaceReplicas, MaxReplicasWithConstraintsExplainsBoth) {
 // Global mode.
 
 TEST(GlobalNodes, EveryAvailableMatchingNodeSorted) {
-  std::vector<SchedNode> nodes = {node("n3", "host3"), node("n1", "host1", NodeRole::kManager),
-                                  node("n2", "host2"), node("n4", "host4"), node("n5", "host5")};
+  std::vector<SchedNode> nodes = {node("n3", "host3"), node("n1", "host1", NodeRole::kManager), node("n2", "host2"),
+                                  node("n4", "host4"), node("n5", "host5")};
   nodes[3].availability = NodeAvailability::kPause;
   nodes[4].ready = false;
   EXPECT_EQ(globalNodes(nodes, {}), (std::vector<std::string>{"n1", "n2", "n3"}));
-  EXPECT_EQ(globalNodes(nodes, withConstraints({"node.role==worker"})),
-            (std::vector<std::string>{"n2", "n3"}));
+  EXPECT_EQ(globalNodes(nodes, withConstraints({"node.role==worker"})), (std::vector<std::string>{"n2", "n3"}));
   nodes[1].availability = NodeAvailability::kDrain;
   EXPECT_EQ(globalNodes(nodes, {}), (std::vector<std::string>{"n2", "n3"}));
   EXPECT_TRUE(globalNodes(nodes, withConstraints({"bad"})).empty());
@@ -289,8 +279,7 @@ TEST(Availability, RoundTripsDockersWords) {
   EXPECT_STREQ(toString(NodeRole::kWorker), "worker");
   auto bad = parseAvailability("drained");
   ASSERT_FALSE(bad.ok());
-  EXPECT_EQ(bad.error().message,
-            "invalid availability \"drained\": expected active, pause or drain");
+  EXPECT_EQ(bad.error().message, "invalid availability \"drained\": expected active, pause or drain");
 }
 
 }  // namespace

@@ -109,10 +109,11 @@ TEST_F(StoreTest, TransactionsCommitWholeOrRollBackWhole) {
   auto opened = Store::open((dir_ / "state.db").string());
   ASSERT_TRUE(opened.ok());
   Store& store = **opened;
-  ASSERT_TRUE(store.transact([&]() -> Status {
-                     SKIFF_TRY(store.put("node", "a", {{"n", 1}}));
-                     return store.put("swarm", "self", {{"nodeId", "a"}});
-                   })
+  ASSERT_TRUE(store
+                  .transact([&]() -> Status {
+                    SKIFF_TRY(store.put("node", "a", {{"n", 1}}));
+                    return store.put("swarm", "self", {{"nodeId", "a"}});
+                  })
                   .ok());
   EXPECT_TRUE(store.get("node", "a")->has_value());
   EXPECT_TRUE(store.get("swarm", "self")->has_value());

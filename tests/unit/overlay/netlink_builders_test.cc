@@ -1,6 +1,7 @@
 // The builders are pure: parse their bytes back with libmnl and check the
 // attributes the kernel will see.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <libmnl/libmnl.h>
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
@@ -9,8 +10,6 @@
 #include <net/if.h>
 
 #include <map>
-
-#include <gtest/gtest.h>
 
 #include "skiff/overlay/netlink.h"
 
@@ -79,15 +78,13 @@ TEST(NetlinkBuilders, VethPeerGoesToNetnsWithNameMacMtu) {
   ASSERT_TRUE(data.count(VETH_INFO_PEER));
   const nlattr* peer = data[VETH_INFO_PEER];
   ASSERT_GE(mnl_attr_get_payload_len(peer), sizeof(ifinfomsg));
-  auto peerAttrs = attrsAt(static_cast<const char*>(mnl_attr_get_payload(peer)) +
-                               MNL_ALIGN(sizeof(ifinfomsg)),
+  auto peerAttrs = attrsAt(static_cast<const char*>(mnl_attr_get_payload(peer)) + MNL_ALIGN(sizeof(ifinfomsg)),
                            mnl_attr_get_payload_len(peer) - MNL_ALIGN(sizeof(ifinfomsg)));
   EXPECT_EQ(strAttr(peerAttrs[IFLA_IFNAME]), "eth0");
   EXPECT_EQ(mnl_attr_get_u32(peerAttrs[IFLA_NET_NS_FD]), 42u);
   EXPECT_EQ(mnl_attr_get_u32(peerAttrs[IFLA_MTU]), 1450u);
   ASSERT_EQ(mnl_attr_get_payload_len(peerAttrs[IFLA_ADDRESS]), 6u);
-  EXPECT_EQ(formatMac(static_cast<const uint8_t*>(mnl_attr_get_payload(peerAttrs[IFLA_ADDRESS]))),
-            "02:42:0a:00:01:02");
+  EXPECT_EQ(formatMac(static_cast<const uint8_t*>(mnl_attr_get_payload(peerAttrs[IFLA_ADDRESS]))), "02:42:0a:00:01:02");
 }
 
 TEST(NetlinkBuilders, BridgeCarriesTheMacItIsGiven) {
@@ -111,8 +108,7 @@ TEST(NetlinkBuilders, SetLinkAddressChangesOnlyTheMac) {
   auto top = topAttrs(m, sizeof(ifinfomsg));
   ASSERT_EQ(top.size(), 1u);
   ASSERT_EQ(mnl_attr_get_payload_len(top[IFLA_ADDRESS]), 6u);
-  EXPECT_EQ(formatMac(static_cast<const uint8_t*>(mnl_attr_get_payload(top[IFLA_ADDRESS]))),
-            "02:42:0a:00:00:03");
+  EXPECT_EQ(formatMac(static_cast<const uint8_t*>(mnl_attr_get_payload(top[IFLA_ADDRESS]))), "02:42:0a:00:00:03");
 }
 
 TEST(NetlinkBuilders, SetLinkUpWithMaster) {

@@ -1,6 +1,7 @@
 // Overlay logic against FakeNetlink: which requests it sends in which order,
 // and that errors carry context plus the kernel's text.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <libmnl/libmnl.h>
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
@@ -9,16 +10,14 @@
 
 #include <cerrno>
 
-#include <gtest/gtest.h>
-
 #include "skiff/overlay/overlay.h"
 
 namespace skiff::overlay {
 namespace {
 
 // An RTM_NEWLINK as the kernel would answer a GETLINK.
-NlMessage linkReply(int index, const std::string& name, const std::string& kind,
-                    std::optional<uint32_t> vni = {}, const std::string& mac = "") {
+NlMessage linkReply(int index, const std::string& name, const std::string& kind, std::optional<uint32_t> vni = {},
+                    const std::string& mac = "") {
   alignas(nlmsghdr) char buf[1024] = {};
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
   nlh->nlmsg_type = RTM_NEWLINK;
@@ -42,8 +41,7 @@ NlMessage linkReply(int index, const std::string& name, const std::string& kind,
 }
 
 // An RTM_NEWNEIGH as the kernel sends it in a neighbour or FDB dump.
-NlMessage neighReply(uint8_t family, int ifindex, uint16_t state, const std::string& mac,
-                     const char* dst = nullptr) {
+NlMessage neighReply(uint8_t family, int ifindex, uint16_t state, const std::string& mac, const char* dst = nullptr) {
   alignas(nlmsghdr) char buf[256] = {};
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
   nlh->nlmsg_type = RTM_NEWNEIGH;
@@ -61,12 +59,9 @@ NlMessage neighReply(uint8_t family, int ifindex, uint16_t state, const std::str
 }
 
 uint16_t type(const NlMessage& m) { return reinterpret_cast<const nlmsghdr*>(m.data())->nlmsg_type; }
-uint16_t flags(const NlMessage& m) {
-  return reinterpret_cast<const nlmsghdr*>(m.data())->nlmsg_flags;
-}
+uint16_t flags(const NlMessage& m) { return reinterpret_cast<const nlmsghdr*>(m.data())->nlmsg_flags; }
 const ndmsg* ndmsgOf(const NlMessage& m) {
-  return static_cast<const ndmsg*>(
-      mnl_nlmsg_get_payload(reinterpret_cast<const nlmsghdr*>(m.data())));
+  return static_cast<const ndmsg*>(mnl_nlmsg_get_payload(reinterpret_cast<const nlmsghdr*>(m.data())));
 }
 
 Peer peer(uint32_t vni, const char* ip, const char* mac, const char* vtep) {
@@ -90,21 +85,19 @@ NetworkConfig webnet() {
 }
 
 Overlay::NetnsOpener noNetns() {
-  return [](int) -> Result<std::unique_ptr<NetlinkTransport>> {
-    return Error::msg("no netns in unit tests", ENOSYS);
-  };
+  return [](int) -> Result<std::unique_ptr<NetlinkTransport>> { return Error::msg("no netns in unit tests", ENOSYS); };
 }
 
 TEST(OverlayFake, EnsureNetworkCreatesBridgeThenVxlanEnslaved) {
   FakeNetlink fake;
-  fake.pushError(Error{ENODEV, "No such device"});   // get skbr-4097
-  fake.pushReply({});                                // create bridge
+  fake.pushError(Error{ENODEV, "No such device"});  // get skbr-4097
+  fake.pushReply({});                               // create bridge
   fake.pushReply({linkReply(5, "skbr-4097", "bridge")});
-  fake.pushReply({});                                // bridge up
-  fake.pushError(Error{ENODEV, "No such device"});   // get skvx-4097
-  fake.pushReply({});                                // create vxlan
+  fake.pushReply({});                               // bridge up
+  fake.pushError(Error{ENODEV, "No such device"});  // get skvx-4097
+  fake.pushReply({});                               // create vxlan
   fake.pushReply({linkReply(6, "skvx-4097", "vxlan", 4097)});
-  fake.pushReply({});                                // enslave + up
+  fake.pushReply({});  // enslave + up
   Overlay overlay(fake, noNetns());
   auto st = overlay.ensureNetwork(webnet());
   ASSERT_TRUE(st.ok()) << st.error().message;
@@ -136,8 +129,7 @@ TEST(OverlayFake, EnsureNetworkIsQuietWhenAllExists) {
   Overlay overlay(fake, noNetns());
   ASSERT_TRUE(overlay.ensureNetwork(webnet()).ok());
   for (const auto& r : fake.requests())
-    EXPECT_NE(reinterpret_cast<const nlmsghdr*>(r.data())->nlmsg_flags & NLM_F_CREATE,
-              NLM_F_CREATE)
+    EXPECT_NE(reinterpret_cast<const nlmsghdr*>(r.data())->nlmsg_flags & NLM_F_CREATE, NLM_F_CREATE)
         << "nothing may be created when everything exists";
 }
 
@@ -147,8 +139,9 @@ TEST(OverlayFake, KernelErrorTextReachesTheCaller) {
   fake.pushReply({linkReply(5, "skbr-4097", "bridge")});
   fake.pushReply({});
   fake.pushError(Error{ENODEV, "No such device"});
-  fake.pushError(Error{EADDRINUSE, "Address already in use: A VXLAN device with the specified "
-                                   "VNI already exists"});
+  fake.pushError(Error{EADDRINUSE,
+                       "Address already in use: A VXLAN device with the specified "
+                       "VNI already exists"});
   Overlay overlay(fake, noNetns());
   auto st = overlay.ensureNetwork(webnet());
   ASSERT_FALSE(st.ok());
@@ -193,11 +186,11 @@ TEST(OverlayFake, UnderlayMtuDefaultsTo1500WithoutDefaultRoute) {
 
 TEST(OverlayFake, AttachFailureInsideNetnsRemovesTheVeth) {
   FakeNetlink fake;
-  fake.pushReply({linkReply(5, "skbr-4097", "bridge")});          // bridge lookup
-  fake.pushError(Error{ENODEV, "No such device"});                 // delete old host side
-  fake.pushReply({});                                              // create veth
-  fake.pushReply({linkReply(8, "skv12345678", "veth")});           // host side lookup
-  fake.pushReply({});                                              // enslave
+  fake.pushReply({linkReply(5, "skbr-4097", "bridge")});  // bridge lookup
+  fake.pushError(Error{ENODEV, "No such device"});        // delete old host side
+  fake.pushReply({});                                     // create veth
+  fake.pushReply({linkReply(8, "skv12345678", "veth")});  // host side lookup
+  fake.pushReply({});                                     // enslave
   Overlay overlay(fake, noNetns());
   auto ep = overlay.attach(webnet(), 3, "12345678abcdef", "eth0", *Ipv4::parse("10.0.1.2"));
   ASSERT_FALSE(ep.ok());
@@ -327,8 +320,8 @@ TEST(OverlayFake, ListPeersJoinsFdbAndNeighbourEntriesByMac) {
       neighReply(AF_BRIDGE, 6, NUD_PERMANENT, "02:42:0a:00:01:03", "198.51.100.2"),
       neighReply(AF_BRIDGE, 6, NUD_PERMANENT, "02:42:0a:00:01:04", "198.51.100.3"),
       neighReply(AF_BRIDGE, 6, NUD_PERMANENT, "02:42:0a:00:01:09", "198.51.100.2"),  // no neigh
-      neighReply(AF_BRIDGE, 6, NUD_REACHABLE, "02:42:0a:00:01:03"),  // bridge learned, no VTEP
-      neighReply(AF_BRIDGE, 6, NUD_PERMANENT, "4a:11:22:33:44:55"),  // the port's own MAC
+      neighReply(AF_BRIDGE, 6, NUD_REACHABLE, "02:42:0a:00:01:03"),                  // bridge learned, no VTEP
+      neighReply(AF_BRIDGE, 6, NUD_PERMANENT, "4a:11:22:33:44:55"),                  // the port's own MAC
       neighReply(AF_BRIDGE, 7, NUD_PERMANENT, "02:42:0a:00:02:05", "198.51.100.2"),  // skvx-4098
   });
   fake.pushReply({
@@ -375,8 +368,7 @@ TEST(OverlayFake, ListPeersNamesTheDumpThatFailed) {
   Overlay overlay(fake, noNetns());
   auto peers = overlay.listPeers(webnet());
   ASSERT_FALSE(peers.ok());
-  EXPECT_EQ(peers.error().message,
-            "peers of network webnet: dump neighbors: Device or resource busy");
+  EXPECT_EQ(peers.error().message, "peers of network webnet: dump neighbors: Device or resource busy");
 }
 
 TEST(OverlayFake, RemoveRemotePeerToleratesEntriesAlreadyGone) {
@@ -385,8 +377,8 @@ TEST(OverlayFake, RemoveRemotePeerToleratesEntriesAlreadyGone) {
   fake.pushError(Error{ENOENT, "No such file or directory"});  // fdb
   fake.pushError(Error{ENOENT, "No such file or directory"});  // neighbour
   Overlay overlay(fake, noNetns());
-  auto st = overlay.removeRemotePeer(webnet(), *Ipv4::parse("198.51.100.2"), "02:42:0a:00:01:03",
-                                     *Ipv4::parse("10.0.1.3"));
+  auto st =
+      overlay.removeRemotePeer(webnet(), *Ipv4::parse("198.51.100.2"), "02:42:0a:00:01:03", *Ipv4::parse("10.0.1.3"));
   ASSERT_TRUE(st.ok()) << st.error().message;
   const auto& reqs = fake.requests();
   ASSERT_EQ(reqs.size(), 3u);
@@ -405,12 +397,11 @@ TEST(OverlayFake, RemoveRemotePeerReportsOtherErrors) {
   fake.pushReply({});
   fake.pushError(Error{EPERM, "Operation not permitted"});
   Overlay overlay(fake, noNetns());
-  auto st = overlay.removeRemotePeer(webnet(), *Ipv4::parse("198.51.100.2"), "02:42:0a:00:01:03",
-                                     *Ipv4::parse("10.0.1.3"));
+  auto st =
+      overlay.removeRemotePeer(webnet(), *Ipv4::parse("198.51.100.2"), "02:42:0a:00:01:03", *Ipv4::parse("10.0.1.3"));
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, EPERM);
-  EXPECT_EQ(st.error().message,
-            "peer 10.0.1.3 on network webnet: delete neighbor: Operation not permitted");
+  EXPECT_EQ(st.error().message, "peer 10.0.1.3 on network webnet: delete neighbor: Operation not permitted");
 }
 
 TEST(OverlayFake, RemoveRemotePeerDeletesOnlyTheHalfThatExists) {
@@ -421,13 +412,9 @@ TEST(OverlayFake, RemoveRemotePeerDeletesOnlyTheHalfThatExists) {
   fake.pushReply({});
   Overlay overlay(fake, noNetns());
   // Neighbour entry without FDB entry (vtep 0.0.0.0): only the neighbour goes.
-  ASSERT_TRUE(
-      overlay.removeRemotePeer(webnet(), Ipv4{}, "02:42:0a:00:01:08", *Ipv4::parse("10.0.1.8"))
-          .ok());
+  ASSERT_TRUE(overlay.removeRemotePeer(webnet(), Ipv4{}, "02:42:0a:00:01:08", *Ipv4::parse("10.0.1.8")).ok());
   // FDB entry without neighbour entry (ip 0.0.0.0): only the FDB entry goes.
-  ASSERT_TRUE(
-      overlay.removeRemotePeer(webnet(), *Ipv4::parse("198.51.100.2"), "02:42:0a:00:01:09", Ipv4{})
-          .ok());
+  ASSERT_TRUE(overlay.removeRemotePeer(webnet(), *Ipv4::parse("198.51.100.2"), "02:42:0a:00:01:09", Ipv4{}).ok());
   const auto& reqs = fake.requests();
   ASSERT_EQ(reqs.size(), 4u);
   EXPECT_EQ(type(reqs[1]), RTM_DELNEIGH);

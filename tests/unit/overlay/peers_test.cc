@@ -57,29 +57,22 @@ TEST(DiffPeers, GonePeersAreRemovedOnly) {
 
 TEST(DiffPeers, PeerMovedToAnotherNodeIsRemovedThenAdded) {
   // The replica behind 10.0.1.5 was rescheduled from node .2 to node .3.
-  auto d =
-      diffPeers({kB5, kB6}, {peer(4097, "10.0.1.5", "02:42:0a:00:01:05", "198.51.100.3"), kB6});
-  EXPECT_EQ(d.remove,
-            (std::vector<Peer>{peer(4097, "10.0.1.5", "02:42:0a:00:01:05", "198.51.100.2")}))
+  auto d = diffPeers({kB5, kB6}, {peer(4097, "10.0.1.5", "02:42:0a:00:01:05", "198.51.100.3"), kB6});
+  EXPECT_EQ(d.remove, (std::vector<Peer>{peer(4097, "10.0.1.5", "02:42:0a:00:01:05", "198.51.100.2")}))
       << show(d.remove);
-  EXPECT_EQ(d.add, (std::vector<Peer>{peer(4097, "10.0.1.5", "02:42:0a:00:01:05", "198.51.100.3")}))
-      << show(d.add);
+  EXPECT_EQ(d.add, (std::vector<Peer>{peer(4097, "10.0.1.5", "02:42:0a:00:01:05", "198.51.100.3")})) << show(d.add);
 }
 
 TEST(DiffPeers, PeerWithNewMacIsRemovedThenAdded) {
   auto d = diffPeers({kB5}, {peer(4097, "10.0.1.5", "02:42:0a:00:01:55", "198.51.100.2")});
-  EXPECT_EQ(d.remove,
-            (std::vector<Peer>{peer(4097, "10.0.1.5", "02:42:0a:00:01:05", "198.51.100.2")}));
-  EXPECT_EQ(d.add,
-            (std::vector<Peer>{peer(4097, "10.0.1.5", "02:42:0a:00:01:55", "198.51.100.2")}));
+  EXPECT_EQ(d.remove, (std::vector<Peer>{peer(4097, "10.0.1.5", "02:42:0a:00:01:05", "198.51.100.2")}));
+  EXPECT_EQ(d.add, (std::vector<Peer>{peer(4097, "10.0.1.5", "02:42:0a:00:01:55", "198.51.100.2")}));
 }
 
 TEST(DiffPeers, DuplicatesInEitherInputCollapse) {
   auto d = diffPeers({kB5, kB5, kB6, kB6}, {kB6, kB6, kC7, kC7, kC7});
-  EXPECT_EQ(d.remove,
-            (std::vector<Peer>{peer(4097, "10.0.1.5", "02:42:0a:00:01:05", "198.51.100.2")}));
-  EXPECT_EQ(d.add,
-            (std::vector<Peer>{peer(4097, "10.0.1.7", "02:42:0a:00:01:07", "198.51.100.3")}));
+  EXPECT_EQ(d.remove, (std::vector<Peer>{peer(4097, "10.0.1.5", "02:42:0a:00:01:05", "198.51.100.2")}));
+  EXPECT_EQ(d.add, (std::vector<Peer>{peer(4097, "10.0.1.7", "02:42:0a:00:01:07", "198.51.100.3")}));
 }
 
 TEST(DiffPeers, OutputIsSortedByVniThenIpThenMacThenVtep) {
@@ -102,8 +95,7 @@ TEST(DiffPeers, SameIpOnTwoNetworksAreDifferentPeers) {
   const Peer onBackend = peer(4098, "10.0.1.5", "02:42:0a:00:01:05", "198.51.100.3");
   auto d = diffPeers({onWebnet}, {onWebnet, onBackend});
   EXPECT_TRUE(d.remove.empty()) << show(d.remove);
-  EXPECT_EQ(d.add,
-            (std::vector<Peer>{peer(4098, "10.0.1.5", "02:42:0a:00:01:05", "198.51.100.3")}));
+  EXPECT_EQ(d.add, (std::vector<Peer>{peer(4098, "10.0.1.5", "02:42:0a:00:01:05", "198.51.100.3")}));
 }
 
 TEST(DiffPeers, HalfEntriesFromTheKernelAreRemovedAndTheWholePeerWritten) {
@@ -134,8 +126,7 @@ TEST(DiffPeers, AllEntriesOfAnIpGoWhenOneIsWrong) {
                           peer(4097, "10.0.1.5", "02:42:0a:00:01:05", "198.51.100.9"),
                       }))
       << show(d.remove);
-  EXPECT_EQ(d.add,
-            (std::vector<Peer>{peer(4097, "10.0.1.5", "02:42:0a:00:01:05", "198.51.100.2")}));
+  EXPECT_EQ(d.add, (std::vector<Peer>{peer(4097, "10.0.1.5", "02:42:0a:00:01:05", "198.51.100.2")}));
 }
 
 TEST(DiffPeers, UnchangedPeerSharingARemovedFdbEntryIsWrittenAgain) {
@@ -144,10 +135,8 @@ TEST(DiffPeers, UnchangedPeerSharingARemovedFdbEntryIsWrittenAgain) {
   const Peer gone = peer(4097, "10.0.1.8", "02:42:aa:bb:cc:dd", "198.51.100.2");
   const Peer kept = peer(4097, "10.0.1.9", "02:42:aa:bb:cc:dd", "198.51.100.2");
   auto d = diffPeers({gone, kept}, {kept});
-  EXPECT_EQ(d.remove,
-            (std::vector<Peer>{peer(4097, "10.0.1.8", "02:42:aa:bb:cc:dd", "198.51.100.2")}));
-  EXPECT_EQ(d.add,
-            (std::vector<Peer>{peer(4097, "10.0.1.9", "02:42:aa:bb:cc:dd", "198.51.100.2")}));
+  EXPECT_EQ(d.remove, (std::vector<Peer>{peer(4097, "10.0.1.8", "02:42:aa:bb:cc:dd", "198.51.100.2")}));
+  EXPECT_EQ(d.add, (std::vector<Peer>{peer(4097, "10.0.1.9", "02:42:aa:bb:cc:dd", "198.51.100.2")}));
 }
 
 TEST(DiffPeers, RemovingANeighbourOnlyEntryLeavesSharersAlone) {

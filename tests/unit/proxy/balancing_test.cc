@@ -123,7 +123,7 @@ TEST(HealthState, EjectsOnFailureAndBacksOffExponentially) {
   h.onFailure(t0);
   EXPECT_TRUE(h.ejected(t0 + milliseconds(999)));
   EXPECT_FALSE(h.ejected(t0 + milliseconds(1000)));  // re-admitted after the back-off
-  h.onFailure(t0 + milliseconds(1000));               // failed again: 2s
+  h.onFailure(t0 + milliseconds(1000));              // failed again: 2s
   EXPECT_TRUE(h.ejected(t0 + milliseconds(2999)));
   EXPECT_FALSE(h.ejected(t0 + milliseconds(3000)));
   h.onFailure(t0 + milliseconds(3000));  // 4s (cap)

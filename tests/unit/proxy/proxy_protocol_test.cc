@@ -37,9 +37,8 @@ TEST(ProxyProtocol, V1Tcp6) {
 TEST(ProxyProtocol, V2Tcp4Binary) {
   auto s = v4("1.2.3.4", 0x1122), d = v4("5.6.7.8", 0x3344);
   std::string h = buildProxyHeader(2, reinterpret_cast<sockaddr*>(&s), reinterpret_cast<sockaddr*>(&d));
-  const unsigned char expected[] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A,
-                                    0x21, 0x11, 0x00, 0x0C, 1,    2,    3,    4,    5,    6,    7,    8,
-                                    0x11, 0x22, 0x33, 0x44};
+  const unsigned char expected[] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A, 0x21, 0x11,
+                                    0x00, 0x0C, 1,    2,    3,    4,    5,    6,    7,    8,    0x11, 0x22, 0x33, 0x44};
   ASSERT_EQ(h.size(), sizeof expected);
   EXPECT_EQ(0, std::memcmp(h.data(), expected, sizeof expected));
 }
@@ -48,8 +47,7 @@ TEST(ProxyProtocol, MixedFamiliesAndNone) {
   auto s = v4("1.2.3.4", 1);
   sockaddr_in6 d{};
   d.sin6_family = AF_INET6;
-  EXPECT_EQ(buildProxyHeader(1, reinterpret_cast<sockaddr*>(&s), reinterpret_cast<sockaddr*>(&d)),
-            "PROXY UNKNOWN\r\n");
+  EXPECT_EQ(buildProxyHeader(1, reinterpret_cast<sockaddr*>(&s), reinterpret_cast<sockaddr*>(&d)), "PROXY UNKNOWN\r\n");
   EXPECT_EQ(buildProxyHeader(2, reinterpret_cast<sockaddr*>(&s), reinterpret_cast<sockaddr*>(&d)).size(), 16u);
   EXPECT_EQ(buildProxyHeader(0, reinterpret_cast<sockaddr*>(&s), reinterpret_cast<sockaddr*>(&d)), "");
 }

@@ -2,9 +2,9 @@
 // every hierarchy of a hybrid host, mounts whose root is not the hierarchy's,
 // and hierarchies not mounted here (to be mounted privately).
 
-#include <gtest/gtest.h>
-
 #include "skiff/runtime/cgroup_join.h"
+
+#include <gtest/gtest.h>
 
 namespace skiff::runtime {
 namespace {
@@ -25,13 +25,11 @@ TEST(CgroupJoin, EveryHierarchyOfTheReplicaWithItsProcsFile) {
   const std::vector<CgroupJoinTarget> want = {
       {"pids", "/skiff/abc", "", "cgroup", "pids"},
       {"memory", "/skiff/abc", "/run/skiff/cgroup/memory/abc/cgroup.procs", "cgroup", "memory"},
-      {"cpu,cpuacct", "/skiff/abc", "/sys/fs/cgroup/cpu,cpuacct/skiff/abc/cgroup.procs", "cgroup",
-       "cpu,cpuacct"},
-      {"name=systemd", "/system.slice/netd.service",
-       "/sys/fs/cgroup/systemd/system.slice/netd.service/cgroup.procs", "cgroup",
-       "none,name=systemd"},
-      {"", "/system.slice/netd.service",
-       "/sys/fs/cgroup/unified/system.slice/netd.service/cgroup.procs", "cgroup2", ""}};
+      {"cpu,cpuacct", "/skiff/abc", "/sys/fs/cgroup/cpu,cpuacct/skiff/abc/cgroup.procs", "cgroup", "cpu,cpuacct"},
+      {"name=systemd", "/system.slice/netd.service", "/sys/fs/cgroup/systemd/system.slice/netd.service/cgroup.procs",
+       "cgroup", "none,name=systemd"},
+      {"", "/system.slice/netd.service", "/sys/fs/cgroup/unified/system.slice/netd.service/cgroup.procs", "cgroup2",
+       ""}};
   EXPECT_EQ(cgroupJoinTargets(procCgroup, kHybridMountinfo), want);
 }
 
@@ -45,9 +43,9 @@ TEST(CgroupJoin, AMountThatDoesNotShowTheGroupIsNotUsed) {
 
 TEST(CgroupJoin, PureV2HostAndTheRootGroup) {
   const char* mountinfo = "30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
-  EXPECT_EQ(cgroupJoinTargets("0::/skiff/abc\n", mountinfo),
-            (std::vector<CgroupJoinTarget>{
-                {"", "/skiff/abc", "/sys/fs/cgroup/skiff/abc/cgroup.procs", "cgroup2", ""}}));
+  EXPECT_EQ(
+      cgroupJoinTargets("0::/skiff/abc\n", mountinfo),
+      (std::vector<CgroupJoinTarget>{{"", "/skiff/abc", "/sys/fs/cgroup/skiff/abc/cgroup.procs", "cgroup2", ""}}));
   EXPECT_EQ(cgroupJoinTargets("0::/\n", mountinfo)[0].procsFile, "/sys/fs/cgroup/cgroup.procs");
   // Under `ip netns exec` nothing is mounted: the caller mounts it.
   EXPECT_EQ(cgroupJoinTargets("0::/skiff/abc\n", "")[0].procsFile, "");

@@ -85,8 +85,7 @@ TEST(CgroupManagerV1, CreateWritesEachHierarchy) {
   EXPECT_EQ(fs->files.at("/cg/memory/skiff-test/" + kId + "/memory.limit_in_bytes"), "52428800");
   EXPECT_TRUE(fs->exists("/cg/pids/skiff-test/" + kId));
   ASSERT_TRUE(m.addProcess(kId, 77).ok());
-  for (const auto& dir : m.groupDirs(kId))
-    EXPECT_EQ(fs->files.at(dir + "/cgroup.procs"), "77\n") << dir;
+  for (const auto& dir : m.groupDirs(kId)) EXPECT_EQ(fs->files.at(dir + "/cgroup.procs"), "77\n") << dir;
   ASSERT_TRUE(m.remove(kId).ok());
   for (const auto& dir : m.groupDirs(kId)) EXPECT_FALSE(fs->exists(dir)) << dir;
 }

@@ -19,16 +19,16 @@ std::string errorOf(const std::string& yaml, const std::map<std::string, std::st
 }
 
 const char* kSeedHead =
-    "version: \"3\"\n"          // 1
-    "services:\n"               // 2
-    "  web:\n"                  // 3
-    "    image: nginx\n";       // 4
+    "version: \"3\"\n"     // 1
+    "services:\n"          // 2
+    "  web:\n"             // 3
+    "    image: nginx\n";  // 4
 
 TEST(ComposeErrors, InvalidMemory) {
   std::string yaml = std::string(kSeedHead) +
-                     "    deploy:\n"            // 5
-                     "      resources:\n"       // 6
-                     "        limits:\n"        // 7
+                     "    deploy:\n"             // 5
+                     "      resources:\n"        // 6
+                     "        limits:\n"         // 7
                      "          memory: 50Q\n";  // 8
   EXPECT_EQ(errorOf(yaml),
             "docker-compose.yml:8: services.web.deploy.resources.limits.memory: invalid memory value \"50Q\"");
@@ -130,7 +130,8 @@ TEST(ComposeErrors, InvalidYamlNamesTheLine) {
 TEST(ComposeErrors, WrongShapes) {
   EXPECT_EQ(errorOf("services:\n  web:\n    image: [a, b]\n"),
             "docker-compose.yml:3: services.web.image: expected a string, got a list");
-  EXPECT_EQ(errorOf("services:\n  web: nginx\n"), "docker-compose.yml:2: services.web: expected a mapping, got a string");
+  EXPECT_EQ(errorOf("services:\n  web: nginx\n"),
+            "docker-compose.yml:2: services.web: expected a mapping, got a string");
   EXPECT_EQ(errorOf("- a\n"), "docker-compose.yml:1: (root): top-level object must be a mapping");
   EXPECT_EQ(errorOf("services:\n  web:\n    command: \"echo 'oops\"\n    image: x\n"),
             "docker-compose.yml:3: services.web.command: unterminated quote in \"echo 'oops\"");
@@ -157,10 +158,10 @@ TEST(ComposeErrors, MissingConfigFile) {
 
 TEST(ComposeErrors, BadPlacementConstraintsNameTheLineAndDockersReason) {
   std::string base = std::string(kSeedHead) +
-                     "    deploy:\n"                         // 5
-                     "      placement:\n"                    // 6
-                     "        constraints:\n"                // 7
-                     "          - node.role == manager\n";   // 8
+                     "    deploy:\n"                        // 5
+                     "      placement:\n"                   // 6
+                     "        constraints:\n"               // 7
+                     "          - node.role == manager\n";  // 8
   EXPECT_EQ(errorOf(base), "");
   EXPECT_EQ(errorOf(base + "          - node.hostname=h1\n"),  // 9
             "docker-compose.yml:9: services.web.deploy.placement.constraints[1]: invalid constraint "
@@ -180,8 +181,8 @@ TEST(ComposeErrors, BadPlacementConstraintsNameTheLineAndDockersReason) {
 
 TEST(ComposeErrors, BadMaxReplicasPerNode) {
   std::string base = std::string(kSeedHead) +
-                     "    deploy:\n"                  // 5
-                     "      placement:\n";            // 6
+                     "    deploy:\n"        // 5
+                     "      placement:\n";  // 6
   EXPECT_EQ(errorOf(base + "        max_replicas_per_node: -1\n"),
             "docker-compose.yml:7: services.web.deploy.placement.max_replicas_per_node: invalid "
             "non-negative integer \"-1\"");
@@ -195,16 +196,16 @@ TEST(ComposeErrors, BadMaxReplicasPerNode) {
 
 TEST(ComposeErrors, TwoServicesPublishingOnePortNameTheSecond) {
   std::string yaml =
-      "services:\n"                      // 1
-      "  web:\n"                         // 2
-      "    image: nginx\n"               // 3
-      "    ports: [\"4000:80\"]\n"       // 4
-      "  api:\n"                         // 5
-      "    image: api\n"                 // 6
-      "    ports:\n"                     // 7
-      "      - \"4001:81\"\n"            // 8
-      "      - target: 80\n"             // 9
-      "        published: 4000\n";       // 10
+      "services:\n"                 // 1
+      "  web:\n"                    // 2
+      "    image: nginx\n"          // 3
+      "    ports: [\"4000:80\"]\n"  // 4
+      "  api:\n"                    // 5
+      "    image: api\n"            // 6
+      "    ports:\n"                // 7
+      "      - \"4001:81\"\n"       // 8
+      "      - target: 80\n"        // 9
+      "        published: 4000\n";  // 10
   EXPECT_EQ(errorOf(yaml),
             "docker-compose.yml:9: services.api.ports[1]: port 4000/tcp is already published by "
             "service web");
@@ -252,16 +253,13 @@ TEST(ComposeErrors, TraversalNamesAreRefusedWithTheirLine) {
   const std::string reason =
       ": a name must start with a letter or digit and contain only letters, digits, '_', '.' and "
       "'-'";
-  EXPECT_EQ(errorOf(std::string(kSeedHead) +
-                    "configs:\n"                              // 5
-                    "  \"../../../../etc/cron.d/x\":\n"        // 6
-                    "    external: true\n"),
-            "docker-compose.yml:6: configs: invalid config name \"../../../../etc/cron.d/x\"" +
-                reason);
-  EXPECT_EQ(errorOf(std::string(kSeedHead) +
-                    "volumes:\n"        // 5
-                    "  data:\n"         // 6
-                    "  ../x:\n"),       // 7
+  EXPECT_EQ(errorOf(std::string(kSeedHead) + "configs:\n"                         // 5
+                                             "  \"../../../../etc/cron.d/x\":\n"  // 6
+                                             "    external: true\n"),
+            "docker-compose.yml:6: configs: invalid config name \"../../../../etc/cron.d/x\"" + reason);
+  EXPECT_EQ(errorOf(std::string(kSeedHead) + "volumes:\n"   // 5
+                                             "  data:\n"    // 6
+                                             "  ../x:\n"),  // 7
             "docker-compose.yml:7: volumes: invalid volume name \"../x\"" + reason);
   EXPECT_EQ(errorOf(std::string(kSeedHead) + "networks:\n  a/b:\n"),
             "docker-compose.yml:6: networks: invalid network name \"a/b\"" + reason);

@@ -68,8 +68,9 @@ TEST(ComposeJson, RoundTripEverythingSet) {
   EXPECT_EQ(w["deploy"]["resources"]["limits"]["memory"], 1 << 20);
   EXPECT_EQ(w["deploy"]["resources"]["limits"]["cpus"], 0.25);
   EXPECT_EQ(w["deploy"]["restart_policy"]["delay"], 1.5);
-  EXPECT_EQ(w["ports"][0], (nlohmann::json{{"target", 80}, {"published", 4000}, {"protocol", "udp"},
-                                           {"mode", "host"}, {"host_ip", "127.0.0.1"}}));
+  EXPECT_EQ(w["ports"][0],
+            (nlohmann::json{
+                {"target", 80}, {"published", 4000}, {"protocol", "udp"}, {"mode", "host"}, {"host_ip", "127.0.0.1"}}));
   EXPECT_EQ(w["command"], nlohmann::json::array());
 }
 
@@ -138,8 +139,7 @@ TEST(ComposeJson, FromJsonRefusesNamesThatCouldLeaveTheirFolder) {
             "configs: invalid config name \"../../x\"" + reason);
   EXPECT_EQ(errorOf(R"({"volumes": {"a/b": {}}})"), "volumes: invalid volume name \"a/b\"" + reason);
   EXPECT_EQ(errorOf(R"({"networks": {"..": {}}})"), "networks: invalid network name \"..\"" + reason);
-  EXPECT_EQ(errorOf(R"({"services": {"-web": {"image": "x"}}})"),
-            "services: invalid service name \"-web\"" + reason);
+  EXPECT_EQ(errorOf(R"({"services": {"-web": {"image": "x"}}})"), "services: invalid service name \"-web\"" + reason);
   // References: a volume mount's source (bind sources are host paths), a
   // config's source, a network's name, even when nothing declares them.
   EXPECT_EQ(errorOf(R"({"services": {"web": {"volumes": [{"type": "volume", "source": "../../x", "target": "/d"}]}}})"),

@@ -230,11 +230,9 @@ services:
         preferences: [{spread: node.labels.zone}]
 )");
   const auto& s = r.stack.services.at("s");
-  EXPECT_EQ(s.placementConstraints,
-            (std::vector<std::string>{"node.labels.zone == a", "node.role!=manager"}));
+  EXPECT_EQ(s.placementConstraints, (std::vector<std::string>{"node.labels.zone == a", "node.role!=manager"}));
   EXPECT_EQ(s.maxReplicasPerNode, 2u);
-  EXPECT_EQ(r.warnings,
-            (std::vector<std::string>{"Ignoring unsupported options: deploy.placement.preferences"}));
+  EXPECT_EQ(r.warnings, (std::vector<std::string>{"Ignoring unsupported options: deploy.placement.preferences"}));
   auto parsed = parsePlacementConstraint(s.placementConstraints[0]);
   ASSERT_TRUE(parsed.ok());
   EXPECT_EQ(*parsed, (PlacementConstraint{"node.labels.zone", true, "a"}));

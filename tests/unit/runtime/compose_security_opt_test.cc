@@ -16,21 +16,18 @@ namespace {
 class ComposeSecurityOpt : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("skiff-compose-seccomp-" + std::to_string(::getpid()));
+    dir_ = std::filesystem::temp_directory_path() / ("skiff-compose-seccomp-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  void write(const std::string& name, const std::string& text) {
-    std::ofstream(dir_ / name) << text;
-  }
+  void write(const std::string& name, const std::string& text) { std::ofstream(dir_ / name) << text; }
   std::string yaml(const std::string& opts) {
-    return "services:\n"                // 1
-           "  web:\n"                   // 2
-           "    image: nginx\n"         // 3
-           "    security_opt:\n" +      // 4
-           opts;                        // 5...
+    return "services:\n"            // 1
+           "  web:\n"               // 2
+           "    image: nginx\n"     // 3
+           "    security_opt:\n" +  // 4
+           opts;                    // 5...
   }
   ComposeResult parse(const std::string& text) {
     return parseComposeString(text, "docker-compose.yml", dir_.string(), {});
@@ -79,21 +76,19 @@ TEST_F(ComposeSecurityOpt, WithoutItTheServiceGetsTheDefaultAndNoKeyInJson) {
 TEST_F(ComposeSecurityOpt, ABadProfileIsRefusedWithTheFileAndWhatIsWrong) {
   write("bad.json", R"({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["x"], "action": "DENY"}]})");
   EXPECT_EQ(errorOf(yaml("      - seccomp=bad.json\n")),
-            "docker-compose.yml:5: services.web.security_opt: seccomp profile \"" +
-                (dir_ / "bad.json").string() +
+            "docker-compose.yml:5: services.web.security_opt: seccomp profile \"" + (dir_ / "bad.json").string() +
                 "\": syscalls[0].action: unknown action \"DENY\"");
   write("notjson.json", "defaultAction: allow\n");
   EXPECT_EQ(errorOf(yaml("      - seccomp=notjson.json\n")),
-            "docker-compose.yml:5: services.web.security_opt: seccomp profile \"" +
-                (dir_ / "notjson.json").string() +
+            "docker-compose.yml:5: services.web.security_opt: seccomp profile \"" + (dir_ / "notjson.json").string() +
                 "\": invalid JSON: parse error at line 1, column 1: syntax error while parsing "
                 "value - invalid literal; last read: 'd'");
 }
 
 TEST_F(ComposeSecurityOpt, AMissingFileAndUnknownOptionsAreRefused) {
-  EXPECT_EQ(errorOf(yaml("      - seccomp=missing.json\n")),
-            "docker-compose.yml:5: services.web.security_opt: cannot read \"" +
-                (dir_ / "missing.json").string() + "\"");
+  EXPECT_EQ(
+      errorOf(yaml("      - seccomp=missing.json\n")),
+      "docker-compose.yml:5: services.web.security_opt: cannot read \"" + (dir_ / "missing.json").string() + "\"");
   EXPECT_EQ(errorOf(yaml("      - apparmor=unconfined\n")),
             "docker-compose.yml:5: services.web.security_opt: unsupported security option "
             "\"apparmor=unconfined\" (skiff knows seccomp=PROFILE.json, seccomp=unconfined, "

@@ -59,12 +59,12 @@ TEST(ComposeUnits, PortShortSyntax) {
   EXPECT_EQ(parsePortShort("127.0.0.1:4000:80"), (V{{80, 4000, "tcp", "ingress", "127.0.0.1"}}));
   EXPECT_EQ(parsePortShort("4000:80/udp"), (V{{80, 4000, "udp", "ingress", ""}}));
   EXPECT_EQ(parsePortShort("[::1]:4000:80"), (V{{80, 4000, "tcp", "ingress", "::1"}}));
-  EXPECT_EQ(parsePortShort("9000-9002:8000-8002"), (V{{8000, 9000, "tcp", "ingress", ""},
-                                                      {8001, 9001, "tcp", "ingress", ""},
-                                                      {8002, 9002, "tcp", "ingress", ""}}));
+  EXPECT_EQ(
+      parsePortShort("9000-9002:8000-8002"),
+      (V{{8000, 9000, "tcp", "ingress", ""}, {8001, 9001, "tcp", "ingress", ""}, {8002, 9002, "tcp", "ingress", ""}}));
   EXPECT_EQ(parsePortShort("3000-3001"), (V{{3000, 0, "tcp", "ingress", ""}, {3001, 0, "tcp", "ingress", ""}}));
-  for (const char* bad : {"8080-8081:80", "9000-9002:8000-8001", "0", "65536", "4000:80/sctp", "a:b", "1:2:3:4",
-                          "80-70", "", ":80"}) {
+  for (const char* bad :
+       {"8080-8081:80", "9000-9002:8000-8001", "0", "65536", "4000:80/sctp", "a:b", "1:2:3:4", "80-70", "", ":80"}) {
     EXPECT_THROW(parsePortShort(bad), std::invalid_argument) << bad;
   }
 }
@@ -106,8 +106,7 @@ TEST(ComposeUnits, InterpolationDepthIsBoundedAt64) {
   };
   auto run = [](const std::string& s) {
     return units::interpolate(
-        s, [](const std::string&) { return std::optional<std::string>(); },
-        [](const std::string&) {});
+        s, [](const std::string&) { return std::optional<std::string>(); }, [](const std::string&) {});
   };
   EXPECT_EQ(units::kMaxInterpolationDepth, 64);
   EXPECT_EQ(run(nested(64, "deep")), "deep");

@@ -25,16 +25,14 @@ TEST(ContainerFiles, HostsHasLocalhostExtraHostsAndOwnName) {
 }
 
 TEST(ContainerFiles, ResolvConfDropsLoopbackNameservers) {
-  auto text = resolvConfText(
-      "nameserver 127.0.0.53\nnameserver 10.255.255.53\nsearch lan\nnameserver ::1\n");
+  auto text = resolvConfText("nameserver 127.0.0.53\nnameserver 10.255.255.53\nsearch lan\nnameserver ::1\n");
   EXPECT_EQ(text, "nameserver 10.255.255.53\nsearch lan\n");
 }
 
 class LookPathTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ =
-        std::filesystem::temp_directory_path() / ("skiff-lookpath-" + std::to_string(::getpid()));
+    root_ = std::filesystem::temp_directory_path() / ("skiff-lookpath-" + std::to_string(::getpid()));
     std::filesystem::create_directories(root_ / "usr/bin");
     std::filesystem::create_directories(root_ / "opt/app");
     write("usr/bin/hello", 0755);
@@ -70,8 +68,7 @@ TEST_F(LookPathTest, DockerErrorTexts) {
   ASSERT_FALSE(notExec.ok());
   auto absent = lookPath(root_.string(), "/bin/nope", {});
   ASSERT_FALSE(absent.ok());
-  EXPECT_EQ(absent.error().message,
-            "exec: \"/bin/nope\": stat /bin/nope: no such file or directory");
+  EXPECT_EQ(absent.error().message, "exec: \"/bin/nope\": stat /bin/nope: no such file or directory");
   auto absolute = lookPath(root_.string(), "/usr/bin/hello", {});
   ASSERT_TRUE(absolute.ok());
   EXPECT_EQ(*absolute, "/usr/bin/hello");

@@ -66,8 +66,7 @@ TEST(DockerfileParse, ShellFormIsNotJson) {
 TEST(DockerfileParse, RunIsRejectedWithItsLine) {
   auto r = parseDockerfile("FROM scratch\n\n# build\nRUN make \\\n  all\n");
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().message,
-            "line 4: RUN is not supported (skiff builds images without running containers)");
+  EXPECT_EQ(r.error().message, "line 4: RUN is not supported (skiff builds images without running containers)");
 }
 
 TEST(DockerfileParse, UnknownInstructionNamesLineAndWord) {
@@ -102,8 +101,7 @@ TEST(DockerfileLex, QuotesEscapesAndVariables) {
   Vars vars{{"NAME", "World"}, {"EMPTY", ""}};
   auto w = lexWords(R"(a "b c" 'd $NAME' $NAME ${NAME}x \$NAME "q\"uote")", vars);
   ASSERT_TRUE(w.ok()) << w.error().message;
-  EXPECT_EQ(*w, (std::vector<std::string>{"a", "b c", "d $NAME", "World", "Worldx", "$NAME",
-                                          "q\"uote"}));
+  EXPECT_EQ(*w, (std::vector<std::string>{"a", "b c", "d $NAME", "World", "Worldx", "$NAME", "q\"uote"}));
   auto d = lexWord("${MISSING:-fallback} ${EMPTY:-e} ${NAME:+set} ${MISSING:+no}|", vars);
   ASSERT_TRUE(d.ok()) << d.error().message;
   EXPECT_EQ(*d, "fallback e set |");

@@ -1,10 +1,10 @@
 // Layer digests, .dockerignore matching and path cleaning of the image store.
 #include "image_fs.h"
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <fstream>
-
-#include <gtest/gtest.h>
 
 namespace skiff::runtime::imagefs {
 namespace {

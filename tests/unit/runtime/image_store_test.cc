@@ -1,16 +1,15 @@
 // ImageStore: builds from a temp context into a temp data root (no root
 // needed), then checks what a user of `skiff image ...` and the container
 // runtime would look at: ids, tags, files and modes in the layer dirs, errors.
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "skiff/runtime/image.h"
 
@@ -60,8 +59,7 @@ class ImageStoreTest : public ::testing::Test {
     }
     return n;
   }
-  Result<ImageRecord> build(ImageStore& store, const std::string& dockerfile,
-                            const std::string& tag = "app:1") {
+  Result<ImageRecord> build(ImageStore& store, const std::string& dockerfile, const std::string& tag = "app:1") {
     write("Dockerfile", dockerfile);
     return store.build(ctx_.string(), tag, &log_);
   }
@@ -153,15 +151,13 @@ TEST_F(ImageStoreTest, NotFoundErrorTextIsExact) {
   EXPECT_EQ(r.error().message, "image nope:latest not found locally; build it with skiff image build");
   auto t = store.resolve("s3ich4n/get-started:pt02");
   ASSERT_FALSE(t.ok());
-  EXPECT_EQ(t.error().message,
-            "image s3ich4n/get-started:pt02 not found locally; build it with skiff image build");
+  EXPECT_EQ(t.error().message, "image s3ich4n/get-started:pt02 not found locally; build it with skiff image build");
   EXPECT_EQ(store.resolve("localhost:5000/app").error().message,
             "image localhost:5000/app:latest not found locally; build it with skiff image build");
   write("Dockerfile", "FROM base\nCOPY a /a\n");
   auto b = store.build(ctx_.string(), "x", nullptr);
   ASSERT_FALSE(b.ok());
-  EXPECT_EQ(b.error().message,
-            "line 1: image base:latest not found locally; build it with skiff image build");
+  EXPECT_EQ(b.error().message, "line 1: image base:latest not found locally; build it with skiff image build");
 }
 
 TEST_F(ImageStoreTest, TagResolveListRemove) {
@@ -273,8 +269,7 @@ TEST_F(ImageStoreTest, ShellFormNeedsShell) {
             "exec form: CMD [\"/path/to/binary\", \"arg\"]");
   auto e = build(store, "FROM scratch\nCOPY hello /hello\nENTRYPOINT /hello\n");
   ASSERT_FALSE(e.ok());
-  EXPECT_EQ(e.error().message.rfind("line 3: ENTRYPOINT in shell form needs /bin/sh", 0), 0u)
-      << e.error().message;
+  EXPECT_EQ(e.error().message.rfind("line 3: ENTRYPOINT in shell form needs /bin/sh", 0), 0u) << e.error().message;
   EXPECT_TRUE(fs::is_empty(data_ / "images" / "tmp"));
 
   write("sh", "#!fake shell", fs::perms(0755));
@@ -303,8 +298,7 @@ TEST_F(ImageStoreTest, EnvArgWorkdirLabelForms) {
                  "USER nobody\n"
                  "ENTRYPOINT [\"/app/sub/hello\"]\n");
   ASSERT_TRUE(r.ok()) << r.error().message;
-  EXPECT_EQ(r->config.env,
-            (std::vector<std::string>{"A=1.2.3", "B=x y", "C=dflt", "D=some value"}));
+  EXPECT_EQ(r->config.env, (std::vector<std::string>{"A=1.2.3", "B=x y", "C=dflt", "D=some value"}));
   EXPECT_EQ(r->config.workingDir, "/app/sub");
   EXPECT_EQ(r->config.labels.at("version"), "1.2");
   EXPECT_EQ(r->config.labels.at("com.example.name"), "my app");
@@ -339,8 +333,7 @@ TEST_F(ImageStoreTest, CopyDirectoriesModesSymlinksAndDockerignore) {
 
   auto ignored = build(store, "FROM scratch\nCOPY site/secret.key /k\n");
   ASSERT_FALSE(ignored.ok());
-  EXPECT_EQ(ignored.error().message.rfind("line 2: COPY failed: file not found in build context", 0),
-            0u)
+  EXPECT_EQ(ignored.error().message.rfind("line 2: COPY failed: file not found in build context", 0), 0u)
       << ignored.error().message;
 }
 
@@ -349,8 +342,7 @@ TEST_F(ImageStoreTest, BuildErrorsNameTheLine) {
   ImageStore store(data_.string());
   auto run = build(store, "FROM scratch\nCOPY hello /hello\nRUN make\n");
   ASSERT_FALSE(run.ok());
-  EXPECT_EQ(run.error().message,
-            "line 3: RUN is not supported (skiff builds images without running containers)");
+  EXPECT_EQ(run.error().message, "line 3: RUN is not supported (skiff builds images without running containers)");
   auto url = build(store, "FROM scratch\nADD https://example.com/x.tgz /x\n");
   ASSERT_FALSE(url.ok());
   EXPECT_EQ(url.error().message, "line 2: ADD of remote URLs is not supported");
@@ -361,8 +353,7 @@ TEST_F(ImageStoreTest, BuildErrorsNameTheLine) {
             "stat nothere: file does not exist");
   auto outside = build(store, "FROM scratch\nCOPY ../etc/passwd /x\n");
   ASSERT_FALSE(outside.ok());
-  EXPECT_EQ(outside.error().message,
-            "line 2: COPY failed: forbidden path outside the build context: ../etc/passwd");
+  EXPECT_EQ(outside.error().message, "line 2: COPY failed: forbidden path outside the build context: ../etc/passwd");
   auto noFrom = build(store, "COPY hello /hello\n");
   ASSERT_FALSE(noFrom.ok());
   EXPECT_EQ(noFrom.error().message, "line 1: COPY before FROM: a Dockerfile must start with FROM");

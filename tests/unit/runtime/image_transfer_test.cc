@@ -104,8 +104,7 @@ class ImageTransferTest : public ::testing::Test {
   }
 
   // Exports every layer and the config from `from` and imports them into `to`.
-  Result<ImageRecord> transfer(ImageStore& from, ImageStore& to, const ImageRecord& image,
-                               const std::string& tag) {
+  Result<ImageRecord> transfer(ImageStore& from, ImageStore& to, const ImageRecord& image, const std::string& tag) {
     for (const auto& layer : image.layers) {
       auto archive = from.exportLayer(layer);
       if (!archive.ok()) return archive.error();
@@ -160,19 +159,16 @@ TEST(LayerArchive, RefusesEveryMalformedArchiveWithItsReason) {
             "invalid layer archive: entry 2 (a/./x): path component \".\" is not allowed");
   EXPECT_EQ(why(la::encode({{T::kDir, 0755, "a", ""}, {T::kFile, 0644, "a//x", ""}})),
             "invalid layer archive: entry 2 (a//x): empty path component");
-  EXPECT_EQ(
-      why(la::encode({{T::kSymlink, 0, "a", "/etc"}, {T::kFile, 0644, "a/passwd", "x"}})),
-      "invalid layer archive: entry 2 (a/passwd): parent a is not a directory entry before it");
+  EXPECT_EQ(why(la::encode({{T::kSymlink, 0, "a", "/etc"}, {T::kFile, 0644, "a/passwd", "x"}})),
+            "invalid layer archive: entry 2 (a/passwd): parent a is not a directory entry before it");
   EXPECT_EQ(why(la::encode({{T::kFile, 0644, "a/x", "x"}})),
             "invalid layer archive: entry 1 (a/x): parent a is not a directory entry before it");
   EXPECT_EQ(why(la::encode({{T::kDir, 0755, "a", ""}, {T::kDir, 0755, "a", ""}})),
             "invalid layer archive: entry 2 (a): duplicate entry");
   EXPECT_EQ(why(la::encode({{T::kFile, 0644, "b", ""}, {T::kFile, 0644, "a", ""}})),
             "invalid layer archive: entry 2 (a): out of canonical order (after b)");
-  EXPECT_EQ(
-      why(la::encode(
-          {{T::kDir, 0755, "a", ""}, {T::kFile, 0644, "a-c", ""}, {T::kFile, 0644, "a/b", ""}})),
-      "invalid layer archive: entry 3 (a/b): out of canonical order (after a-c)");
+  EXPECT_EQ(why(la::encode({{T::kDir, 0755, "a", ""}, {T::kFile, 0644, "a-c", ""}, {T::kFile, 0644, "a/b", ""}})),
+            "invalid layer archive: entry 3 (a/b): out of canonical order (after a-c)");
   EXPECT_EQ(why(la::encode({{T::kSymlink, 0777, "l", "x"}})),
             "invalid layer archive: entry 1 (l): a symlink carries mode 0");
   EXPECT_EQ(why(la::encode({{T::kFile, 010644, "f", ""}})),
@@ -182,25 +178,19 @@ TEST(LayerArchive, RefusesEveryMalformedArchiveWithItsReason) {
 
   const std::string ok = la::encode({{T::kFile, 0644, "f", "x"}});
   EXPECT_EQ(why(ok + "x"), "invalid layer archive: 1 bytes of trailing data after the end record");
-  EXPECT_EQ(why(ok.substr(0, ok.size() - 9)),
-            "invalid layer archive: truncated: no end record after 1 entries");
-  EXPECT_EQ(why(""),
-            "invalid layer archive: not a skiff layer archive (no \"skiff-layer/1\" header)");
-  EXPECT_EQ(
-      why("skiff-layer/2\n"),
-      "invalid layer archive: unsupported format version (this reader knows \"skiff-layer/1\")");
+  EXPECT_EQ(why(ok.substr(0, ok.size() - 9)), "invalid layer archive: truncated: no end record after 1 entries");
+  EXPECT_EQ(why(""), "invalid layer archive: not a skiff layer archive (no \"skiff-layer/1\" header)");
+  EXPECT_EQ(why("skiff-layer/2\n"),
+            "invalid layer archive: unsupported format version (this reader knows \"skiff-layer/1\")");
   std::string miscounted = ok;
   miscounted.back() = '\x02';
-  EXPECT_EQ(why(miscounted),
-            "invalid layer archive: end record counts 2 entries, the archive has 1");
-  EXPECT_EQ(why(std::string(la::kMagic) + "Z"),
-            "invalid layer archive: entry 1: unknown entry type 0x5a");
+  EXPECT_EQ(why(miscounted), "invalid layer archive: end record counts 2 entries, the archive has 1");
+  EXPECT_EQ(why(std::string(la::kMagic) + "Z"), "invalid layer archive: entry 1: unknown entry type 0x5a");
 
   // Absurd sizes are refused before anything is allocated or read.
   EXPECT_EQ(why(std::string(la::kMagic) + std::string("f\0\0\x01\xa4\xff\xff\xff\xff", 9)),
             "invalid layer archive: entry 1: path of 4294967295 bytes exceeds 4096");
-  EXPECT_EQ(why(std::string(la::kMagic) + std::string("f\0\0\x01\xa4\0\0\0\x01", 9) + "x" +
-                std::string(8, '\xff')),
+  EXPECT_EQ(why(std::string(la::kMagic) + std::string("f\0\0\x01\xa4\0\0\0\x01", 9) + "x" + std::string(8, '\xff')),
             "invalid layer archive: entry 1 (x): truncated: 18446744073709551615 bytes of data, "
             "0 left in the archive");
 }
@@ -248,8 +238,7 @@ TEST_F(ImageTransferTest, ImageMovesToAnEmptyStoreWithTheSameIdFilesAndModes) {
       {"app/secret.key", "f 0600 s3cret\n"},
   };
   EXPECT_EQ(describe(dirsB[1]), expectedApp);
-  EXPECT_EQ(describe(dirsB[0]),
-            (std::map<std::string, std::string>{{"hello", "f 0755 " + kHello}}));
+  EXPECT_EQ(describe(dirsB[0]), (std::map<std::string, std::string>{{"hello", "f 0755 " + kHello}}));
   EXPECT_EQ(modeOf(dirsB[0]), 0755u) << "a layer root is 0755 as build() leaves it";
   EXPECT_EQ(countEntries(images("b") / "tmp"), 0u) << "no import leftovers";
 }
@@ -265,8 +254,7 @@ TEST_F(ImageTransferTest, ExportedConfigHashesToTheImageId) {
 
   auto missing = a.exportImageConfig("nope");
   ASSERT_FALSE(missing.ok());
-  EXPECT_EQ(missing.error().message,
-            "image nope:latest not found locally; build it with skiff image build");
+  EXPECT_EQ(missing.error().message, "image nope:latest not found locally; build it with skiff image build");
 }
 
 TEST_F(ImageTransferTest, ExportOfAnUnknownLayerIsRefused) {
@@ -279,8 +267,7 @@ TEST_F(ImageTransferTest, ExportOfAnUnknownLayerIsRefused) {
 
   auto bad = a.exportLayer("sha256:../../etc");
   ASSERT_FALSE(bad.ok());
-  EXPECT_EQ(bad.error().message,
-            "invalid layer digest \"sha256:../../etc\": want sha256:<64 hex digits>");
+  EXPECT_EQ(bad.error().message, "invalid layer digest \"sha256:../../etc\": want sha256:<64 hex digits>");
 }
 
 TEST_F(ImageTransferTest, TamperedArchiveIsRefusedWithBothDigestsAndLeavesNothing) {
@@ -334,14 +321,11 @@ TEST_F(ImageTransferTest, UnsafePathsAreRefusedAndNothingIsWritten) {
   EXPECT_EQ(abs.error().message, prefix + "1 (/etc/x): absolute path");
 
   const std::string outside = (base_ / "outside").string();
-  auto through = b.importLayer(
-      kAbsent, la::encode({{T::kSymlink, 0, "a", outside}, {T::kFile, 0644, "a/x", "pwned"}}));
+  auto through = b.importLayer(kAbsent, la::encode({{T::kSymlink, 0, "a", outside}, {T::kFile, 0644, "a/x", "pwned"}}));
   ASSERT_FALSE(through.ok());
-  EXPECT_EQ(through.error().message,
-            prefix + "2 (a/x): parent a is not a directory entry before it");
+  EXPECT_EQ(through.error().message, prefix + "2 (a/x): parent a is not a directory entry before it");
 
-  auto dup =
-      b.importLayer(kAbsent, la::encode({{T::kFile, 0644, "x", "1"}, {T::kFile, 0644, "x", "2"}}));
+  auto dup = b.importLayer(kAbsent, la::encode({{T::kFile, 0644, "x", "1"}, {T::kFile, 0644, "x", "2"}}));
   ASSERT_FALSE(dup.ok());
   EXPECT_EQ(dup.error().message, prefix + "2 (x): duplicate entry");
 
@@ -364,14 +348,12 @@ TEST_F(ImageTransferTest, TruncatedArchiveIsRefusedAtEveryLength) {
   for (size_t n = 0; n < archive->size(); ++n) {
     auto st = b.importLayer(layer, std::string_view(*archive).substr(0, n));
     ASSERT_FALSE(st.ok()) << "accepted the first " << n << " of " << archive->size() << " bytes";
-    EXPECT_EQ(st.error().message.rfind("layer " + layer + ": invalid layer archive: ", 0), 0u)
-        << st.error().message;
+    EXPECT_EQ(st.error().message.rfind("layer " + layer + ": invalid layer archive: ", 0), 0u) << st.error().message;
   }
   auto cut = b.importLayer(layer, std::string_view(*archive).substr(0, archive->size() - 9));
   ASSERT_FALSE(cut.ok());
-  EXPECT_EQ(
-      cut.error().message,
-      "layer " + layer + ": invalid layer archive: truncated: no end record after 11 entries");
+  EXPECT_EQ(cut.error().message,
+            "layer " + layer + ": invalid layer archive: truncated: no end record after 11 entries");
   EXPECT_FALSE(b.hasLayer(layer));
   EXPECT_EQ(countEntries(images("b") / "tmp"), 0u);
 }
@@ -386,8 +368,7 @@ TEST_F(ImageTransferTest, ImportImageNamesTheFirstMissingLayer) {
 
   auto none = b.importImage(*config, "app:1");
   ASSERT_FALSE(none.ok());
-  EXPECT_EQ(none.error().message,
-            "layer " + built->layers[0] + " not found (needed by image " + built->id + ")");
+  EXPECT_EQ(none.error().message, "layer " + built->layers[0] + " not found (needed by image " + built->id + ")");
   EXPECT_EQ(none.error().code, ENOENT);
 
   auto bottom = a.exportLayer(built->layers[0]);
@@ -395,8 +376,7 @@ TEST_F(ImageTransferTest, ImportImageNamesTheFirstMissingLayer) {
   ASSERT_TRUE(b.importLayer(built->layers[0], *bottom).ok());
   auto one = b.importImage(*config, "app:1");
   ASSERT_FALSE(one.ok());
-  EXPECT_EQ(one.error().message,
-            "layer " + built->layers[1] + " not found (needed by image " + built->id + ")");
+  EXPECT_EQ(one.error().message, "layer " + built->layers[1] + " not found (needed by image " + built->id + ")");
 
   EXPECT_FALSE(b.resolve("app:1").ok()) << "no tag for an image that is not complete";
   EXPECT_EQ(countEntries(images("b") / "configs"), 0u);
@@ -416,14 +396,12 @@ TEST_F(ImageTransferTest, ImportImageRefusesWhatIsNotAnImageConfig) {
   const std::string evil = config.dump();
   auto refused = b.importImage(evil, "app:1");
   ASSERT_FALSE(refused.ok());
-  EXPECT_EQ(refused.error().message,
-            "invalid image config sha256:" + imagefs::sha256Hex(evil) +
-                ": invalid layer digest \"sha256:../../etc\": want sha256:<64 hex digits>");
+  EXPECT_EQ(refused.error().message, "invalid image config sha256:" + imagefs::sha256Hex(evil) +
+                                         ": invalid layer digest \"sha256:../../etc\": want sha256:<64 hex digits>");
 
   auto badTag = b.importImage(*a.exportImageConfig("app:1"), "App");
   ASSERT_FALSE(badTag.ok());
-  EXPECT_EQ(badTag.error().message,
-            "invalid reference format: repository name (App) must be lowercase");
+  EXPECT_EQ(badTag.error().message, "invalid reference format: repository name (App) must be lowercase");
 }
 
 TEST_F(ImageTransferTest, ReimportIsANoOp) {
@@ -440,8 +418,7 @@ TEST_F(ImageTransferTest, ReimportIsANoOp) {
   auto archive = a.exportLayer(built->layers[1]);
   ASSERT_TRUE(archive.ok());
   EXPECT_TRUE(b.importLayer(built->layers[1], *archive).ok());
-  EXPECT_TRUE(b.importLayer(built->layers[1], "not even an archive").ok())
-      << "a present layer is not read again";
+  EXPECT_TRUE(b.importLayer(built->layers[1], "not even an archive").ok()) << "a present layer is not read again";
   struct stat after {};
   ASSERT_EQ(::stat(layerDir.c_str(), &after), 0);
   EXPECT_EQ(after.st_ino, before.st_ino) << "the stored layer dir was not replaced";
@@ -484,8 +461,7 @@ TEST_F(ImageTransferTest, ReadOnlyDirectoriesArriveReadOnlyAndAFailedImportStill
   ImageStore c((base_ / "c").string());
   auto st = c.importLayer(layer, tampered);
   ASSERT_FALSE(st.ok());
-  EXPECT_EQ(st.error().message.rfind("layer digest mismatch: want " + layer + ", got sha256:", 0),
-            0u)
+  EXPECT_EQ(st.error().message.rfind("layer digest mismatch: want " + layer + ", got sha256:", 0), 0u)
       << st.error().message;
   EXPECT_EQ(countEntries(images("c") / "tmp"), 0u);
   EXPECT_EQ(countEntries(images("c") / "layers"), 0u);

@@ -66,9 +66,8 @@ TEST(Names, TheErrorNamesTheKindAndTheValue) {
 TEST(Names, ALongNameIsRefusedByItsLengthAndShownCut) {
   auto st = checkName(NameKind::kService, std::string(300, 'a'));
   ASSERT_FALSE(st.ok());
-  EXPECT_EQ(st.error().message,
-            "invalid service name \"" + std::string(80, 'a') +
-                "...\" (300 characters): a name must be 63 characters or fewer");
+  EXPECT_EQ(st.error().message, "invalid service name \"" + std::string(80, 'a') +
+                                    "...\" (300 characters): a name must be 63 characters or fewer");
 }
 
 TEST(Names, EveryKindHasItsWord) {

@@ -10,8 +10,7 @@ namespace {
 using std::chrono::seconds;
 const RestartClock::time_point kT0{};  // the fake clock's epoch
 
-RestartPolicy policy(std::string condition, double delay = 5, uint64_t maxAttempts = 0,
-                     double window = 0) {
+RestartPolicy policy(std::string condition, double delay = 5, uint64_t maxAttempts = 0, double window = 0) {
   return RestartPolicy{std::move(condition), delay, maxAttempts, window};
 }
 
@@ -58,23 +57,9 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"onfailure_stopped_by_user", policy("on-failure"), 137, true, {}, 100, false, 0},
         Case{"delay_fraction", policy("any", 1.5), 0, false, {}, 100, true, 1500},
         Case{"delay_zero", policy("any", 0), 0, false, {}, 100, true, 0},
-        Case{"unlimited_attempts",
-             policy("any", 5, 0),
-             1,
-             false,
-             {1, 2, 3, 4, 5, 6, 7, 8, 9},
-             100,
-             true,
-             5000},
+        Case{"unlimited_attempts", policy("any", 5, 0), 1, false, {1, 2, 3, 4, 5, 6, 7, 8, 9}, 100, true, 5000},
         Case{"max3_used2", policy("on-failure", 5, 3), 1, false, {10, 20}, 100, true, 5000},
-        Case{"max3_used3_no_window",
-             policy("on-failure", 5, 3),
-             1,
-             false,
-             {10, 20, 30},
-             1000,
-             false,
-             0},
+        Case{"max3_used3_no_window", policy("on-failure", 5, 3), 1, false, {10, 20, 30}, 1000, false, 0},
         Case{"max3_window60_old_ones_forgotten",
              policy("on-failure", 5, 3, 60),
              1,
@@ -83,22 +68,8 @@ INSTANTIATE_TEST_SUITE_P(
              100,
              true,
              5000},
-        Case{"max3_window60_all_recent",
-             policy("on-failure", 5, 3, 60),
-             1,
-             false,
-             {50, 60, 70},
-             100,
-             false,
-             0},
-        Case{"max3_window60_edge_inclusive",
-             policy("on-failure", 5, 3, 60),
-             1,
-             false,
-             {40, 60, 70},
-             100,
-             false,
-             0},
+        Case{"max3_window60_all_recent", policy("on-failure", 5, 3, 60), 1, false, {50, 60, 70}, 100, false, 0},
+        Case{"max3_window60_edge_inclusive", policy("on-failure", 5, 3, 60), 1, false, {40, 60, 70}, 100, false, 0},
         Case{"max1_first_restart", policy("any", 5, 1), 0, false, {}, 5, true, 5000},
         Case{"unknown_condition", policy("sometimes"), 1, false, {}, 100, false, 0}),
     [](const ::testing::TestParamInfo<Case>& p) { return std::string(p.param.name); });

@@ -48,8 +48,7 @@ TEST(SeccompProfile, DockersDefaultProfileParsesAsDockerWroteIt) {
   EXPECT_FALSE(p->defaultErrnoRet.has_value());
   ASSERT_EQ(p->archMap.size(), 7u);
   EXPECT_EQ(p->archMap[0].architecture, "SCMP_ARCH_X86_64");
-  EXPECT_EQ(p->archMap[0].subArchitectures,
-            (std::vector<std::string>{"SCMP_ARCH_X86", "SCMP_ARCH_X32"}));
+  EXPECT_EQ(p->archMap[0].subArchitectures, (std::vector<std::string>{"SCMP_ARCH_X86", "SCMP_ARCH_X32"}));
   ASSERT_EQ(p->syscalls.size(), 28u);
   EXPECT_EQ(p->syscalls[0].names.size(), 346u);
   EXPECT_EQ(p->syscalls[0].names.front(), "accept");
@@ -61,8 +60,7 @@ TEST(SeccompProfile, DefaultOnAmd64AddsX86AndX32AndReturnsEpermForTheRest) {
   const auto plan = defaultPlan(dockerDefaults());
   EXPECT_EQ(plan.defaultAction, SeccompAction::kErrno);
   EXPECT_EQ(plan.defaultErrnoRet, 1u);  // EPERM
-  EXPECT_EQ(plan.architectures,
-            (std::vector<std::string>{"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"}));
+  EXPECT_EQ(plan.architectures, (std::vector<std::string>{"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"}));
   // 1 big allow list, ptrace, 5 personality values, arch_prctl, modify_ldt,
   // clone without namespace flags, clone3 -> ENOSYS, chroot (CAP_SYS_CHROOT
   // is kept); nothing that needs a capability containers do not keep.
@@ -71,13 +69,13 @@ TEST(SeccompProfile, DefaultOnAmd64AddsX86AndX32AndReturnsEpermForTheRest) {
 
 TEST(SeccompProfile, DefaultNeverAllowsUnshareMountKeyctlOrSetnsWithoutSysAdmin) {
   const auto plan = defaultPlan(dockerDefaults());
-  for (const char* name : {"unshare", "mount", "umount2", "keyctl", "add_key", "request_key",
-                           "setns", "bpf", "pivot_root", "init_module", "reboot", "syslog"}) {
+  for (const char* name : {"unshare", "mount", "umount2", "keyctl", "add_key", "request_key", "setns", "bpf",
+                           "pivot_root", "init_module", "reboot", "syslog"}) {
     EXPECT_TRUE(rulesFor(plan, name).empty()) << name << " has a rule";
   }
   // What a normal program needs is allowed without condition.
-  for (const char* name : {"read", "write", "execve", "openat", "mmap", "exit_group", "rseq",
-                           "close_range", "socket", "accept4"}) {
+  for (const char* name :
+       {"read", "write", "execve", "openat", "mmap", "exit_group", "rseq", "close_range", "socket", "accept4"}) {
     const auto rules = rulesFor(plan, name);
     ASSERT_EQ(rules.size(), 1u) << name;
     EXPECT_EQ(rules[0].action, SeccompAction::kAllow) << name;
@@ -92,8 +90,7 @@ TEST(SeccompProfile, CloneIsAllowedOnlyWithoutNamespaceFlagsAndClone3SaysEnosys)
   EXPECT_EQ(clone[0].action, SeccompAction::kAllow);
   // CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET = 0x7E020000:
   // allowed when (flags & mask) == 0.
-  EXPECT_EQ(clone[0].args,
-            (std::vector<SeccompArg>{{0, 2114060288u, 0, SeccompOp::kMaskedEqual}}));
+  EXPECT_EQ(clone[0].args, (std::vector<SeccompArg>{{0, 2114060288u, 0, SeccompOp::kMaskedEqual}}));
   const auto clone3 = rulesFor(plan, "clone3");
   ASSERT_EQ(clone3.size(), 1u);
   EXPECT_EQ(clone3[0].action, SeccompAction::kErrno);
@@ -137,8 +134,7 @@ TEST(SeccompProfile, Arm64GetsArmAndItsOwnSyscallsButNotX86Ones) {
 TEST(SeccompProfile, S390xUsesTheSecondArgumentOfClone) {
   const auto clone = rulesFor(defaultPlan(dockerDefaults("s390x")), "clone");
   ASSERT_EQ(clone.size(), 1u);
-  EXPECT_EQ(clone[0].args,
-            (std::vector<SeccompArg>{{1, 2114060288u, 0, SeccompOp::kMaskedEqual}}));
+  EXPECT_EQ(clone[0].args, (std::vector<SeccompArg>{{1, 2114060288u, 0, SeccompOp::kMaskedEqual}}));
 }
 
 TEST(SeccompProfile, SmallProfilePlansToExactRules) {
@@ -178,20 +174,18 @@ TEST(SeccompProfile, OlderFormatWithNameAndArchitecturesAndDefaultErrnoRet) {
   want.defaultAction = SeccompAction::kErrno;
   want.defaultErrnoRet = 38;
   want.architectures = {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86"};
-  want.rules = {{{"getpid"}, SeccompAction::kAllow, 0, {}},
-                {{"kill"}, SeccompAction::kKillThread, 0, {}}};
+  want.rules = {{{"getpid"}, SeccompAction::kAllow, 0, {}}, {{"kill"}, SeccompAction::kKillThread, 0, {}}};
   EXPECT_EQ(*plan, want);
 }
 
 TEST(SeccompProfile, ErrorsNameTheField) {
-  EXPECT_EQ(errorOf("{"), "invalid JSON: parse error at line 1, column 2: syntax error while "
-                          "parsing object key - unexpected end of input; expected string literal");
+  EXPECT_EQ(errorOf("{"),
+            "invalid JSON: parse error at line 1, column 2: syntax error while "
+            "parsing object key - unexpected end of input; expected string literal");
   EXPECT_EQ(errorOf("[]"), "a seccomp profile is a JSON object, got array");
   EXPECT_EQ(errorOf(R"({"syscalls": []})"), "missing \"defaultAction\"");
-  EXPECT_EQ(errorOf(R"({"defaultAction": "SCMP_ACT_NOPE"})"),
-            "defaultAction: unknown action \"SCMP_ACT_NOPE\"");
-  EXPECT_EQ(errorOf(R"({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": {}})"),
-            "syscalls: expected a list, got object");
+  EXPECT_EQ(errorOf(R"({"defaultAction": "SCMP_ACT_NOPE"})"), "defaultAction: unknown action \"SCMP_ACT_NOPE\"");
+  EXPECT_EQ(errorOf(R"({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": {}})"), "syscalls: expected a list, got object");
   EXPECT_EQ(errorOf(R"({"defaultAction": "SCMP_ACT_ERRNO",
                         "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"},
                                      {"names": ["x"], "action": "ALLOW"}]})"),
@@ -247,8 +241,7 @@ TEST(SeccompProfile, KernelReleasesAsDockerReadsThem) {
 
 TEST(SeccompProfile, SecurityOptAsInspectShowsItRoundTrips) {
   EXPECT_EQ(securityOptOf(SeccompMode::kDefault, ""), std::vector<std::string>{});
-  EXPECT_EQ(securityOptOf(SeccompMode::kUnconfined, ""),
-            std::vector<std::string>{"seccomp=unconfined"});
+  EXPECT_EQ(securityOptOf(SeccompMode::kUnconfined, ""), std::vector<std::string>{"seccomp=unconfined"});
   EXPECT_EQ(securityOptOf(SeccompMode::kProfile, "{}"), std::vector<std::string>{"seccomp={}"});
   EXPECT_EQ(seccompFromSecurityOpt({}), std::make_pair(SeccompMode::kDefault, std::string()));
   EXPECT_EQ(seccompFromSecurityOpt({"label=disable", "seccomp=unconfined"}),
@@ -273,14 +266,12 @@ TEST(SeccompProfile, DefaultCompilesToBpfAndUnknownNamesAreSkipped) {
   SeccompFilterPlan plan;
   plan.defaultAction = SeccompAction::kErrno;
   plan.defaultErrnoRet = 1;
-  plan.rules = {{{"no_such_syscall_at_all", "getpid"}, SeccompAction::kAllow, 0, {}},
-                // The same as the default: skipped (libseccomp refuses it).
-                {{"getppid"}, SeccompAction::kErrno, 1, {}},
-                // Two conditions on one argument become two rules, as in runc.
-                {{"personality"},
-                 SeccompAction::kAllow,
-                 0,
-                 {{0, 0, 0, SeccompOp::kEqual}, {0, 8, 0, SeccompOp::kEqual}}}};
+  plan.rules = {
+      {{"no_such_syscall_at_all", "getpid"}, SeccompAction::kAllow, 0, {}},
+      // The same as the default: skipped (libseccomp refuses it).
+      {{"getppid"}, SeccompAction::kErrno, 1, {}},
+      // Two conditions on one argument become two rules, as in runc.
+      {{"personality"}, SeccompAction::kAllow, 0, {{0, 0, 0, SeccompOp::kEqual}, {0, 8, 0, SeccompOp::kEqual}}}};
   auto small = compileSeccompFilter(plan);
   ASSERT_TRUE(small.ok()) << small.error().message;
   EXPECT_GT(small->size(), 0u);

@@ -1,9 +1,9 @@
 // `user:` against an image's passwd and group files, as the container's init
 // and `skiff container exec` resolve it.
 
-#include <gtest/gtest.h>
-
 #include "skiff/runtime/user.h"
+
+#include <gtest/gtest.h>
 
 namespace skiff::runtime {
 namespace {

@@ -53,7 +53,7 @@ class HttpClient {
   [[nodiscard]] Result<HttpResponse> request(std::string_view method, std::string_view target,
                                              std::string_view body = {}) const;
 
- static bool isConnectError(const Error& error) { return error.message.rfind("connect ", 0) == 0; }
+  static bool isConnectError(const Error& error) { return error.message.rfind("connect ", 0) == 0; }
 
  private:
   std::string socketPath_;

@@ -5,12 +5,11 @@
 // commands that wire these to flags and the daemon are in
 // cli/src/swarm_commands.h. Pure; single-threaded use.
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "skiff/common/result.h"
 
@@ -36,8 +35,7 @@ std::string swarmInitText(const nlohmann::json& answer);
 // `swarm join-token` output from {"role","token","managerAddr"}: the token
 // line alone with -q, else the join command, after the "Successfully rotated"
 // line when --rotate (not printed with -q, as docker).
-std::string joinTokenText(const nlohmann::json& answer, std::string_view role, bool rotate,
-                          bool quiet);
+std::string joinTokenText(const nlohmann::json& answer, std::string_view role, bool rotate, bool quiet);
 
 // `swarm join` output from {"nodeId","role"}: "This node joined a swarm as a worker.\n".
 std::string joinedText(const nlohmann::json& answer);

@@ -10,11 +10,10 @@
 // Pure; single-threaded use.
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "skiff/common/result.h"
 
@@ -31,8 +30,7 @@ struct Field {
 
 class Template {
  public:
-  [[nodiscard]] static Result<Template> parse(std::string_view format,
-                                              const std::vector<Field>& fields);
+  [[nodiscard]] static Result<Template> parse(std::string_view format, const std::vector<Field>& fields);
 
   bool isTable() const { return table_; }
 
@@ -60,7 +58,6 @@ class Template {
 // lists as JSON, a missing key as Go prints it: `<no value>`), `{{json .A}}`,
 // `{{.}}` / `{{json .}}` (the whole object). Unclosed or unknown actions are
 // errors in Go's wording. Pure.
-[[nodiscard]] Result<std::string> renderInspectFormat(std::string_view format,
-                                                      const nlohmann::json& object);
+[[nodiscard]] Result<std::string> renderInspectFormat(std::string_view format, const nlohmann::json& object);
 
 }  // namespace skiff::cli

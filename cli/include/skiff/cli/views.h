@@ -4,10 +4,9 @@
 // daemon's JSON (netd/API.md) into rows. Pure: the clock is a parameter
 // (epoch seconds), so "Running 5 seconds ago" is tested exactly.
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "skiff/cli/template.h"
 

@@ -24,8 +24,8 @@ struct Error {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
-  Result(Error error) : v_(std::move(error)) {}     // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
+  Result(Error error) : v_(std::move(error)) {}  // NOLINT: implicit by design
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
@@ -66,8 +66,8 @@ inline Status okStatus() { return Status(); }
 }  // namespace skiff
 
 // Propagates an error from an expression yielding Result<...>.
-#define SKIFF_TRY(expr)                                   \
-  do {                                                    \
-    auto skiff_try_result_ = (expr);                      \
+#define SKIFF_TRY(expr)                                            \
+  do {                                                             \
+    auto skiff_try_result_ = (expr);                               \
     if (!skiff_try_result_.ok()) return skiff_try_result_.error(); \
   } while (0)

@@ -14,8 +14,7 @@ namespace skiff::netd {
 
 class Api {
  public:
-  Api(Orchestrator& orchestrator, runtime::ImageStore& images)
-      : orch_(orchestrator), images_(images) {}
+  Api(Orchestrator& orchestrator, runtime::ImageStore& images) : orch_(orchestrator), images_(images) {}
   HttpResponse handle(const HttpRequest& request);
   // The cluster port's routes (manager side): join and heartbeats.
   HttpResponse handleCluster(const HttpRequest& request);

@@ -29,22 +29,19 @@ struct ClusterReply {
 // Blocking, any thread: POST http://hostPort/path. Errors name the address
 // and what failed ("connect 198.51.100.11:2377: Connection timed out").
 [[nodiscard]] Result<ClusterReply> clusterPost(const std::string& hostPort, const std::string& path,
-                                               const nlohmann::json& body,
-                                               std::chrono::milliseconds timeout);
+                                               const nlohmann::json& body, std::chrono::milliseconds timeout);
 
 class ClusterClient {
  public:
   using Done = std::function<void(Result<ClusterReply>)>;
   virtual ~ClusterClient() = default;
   // Loop thread. `done` runs on the loop thread once the exchange ended.
-  virtual void post(std::string hostPort, std::string path, nlohmann::json body,
-                    std::chrono::milliseconds timeout, Done done) = 0;
+  virtual void post(std::string hostPort, std::string path, nlohmann::json body, std::chrono::milliseconds timeout,
+                    Done done) = 0;
   // Blocking, on the caller's thread (`swarm join`, which answers the user
   // only once the manager did).
-  [[nodiscard]] virtual Result<ClusterReply> postNow(const std::string& hostPort,
-                                                     const std::string& path,
-                                                     const nlohmann::json& body,
-                                                     std::chrono::milliseconds timeout) = 0;
+  [[nodiscard]] virtual Result<ClusterReply> postNow(const std::string& hostPort, const std::string& path,
+                                                     const nlohmann::json& body, std::chrono::milliseconds timeout) = 0;
 };
 
 // The real one: clusterPost() on the loop's thread pool.

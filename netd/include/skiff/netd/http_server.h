@@ -75,15 +75,14 @@ class HttpServer {
   uv_loop_t* loop_;
   HttpHandler handler_;
   HttpServerOptions options_;
-  gid_t socketGid_ = 0;  // the group of the Unix socket file
+  gid_t socketGid_ = 0;              // the group of the Unix socket file
   uv_stream_t* listener_ = nullptr;  // a uv_pipe_t or uv_tcp_t, freed in its close callback
   bool tcp_ = false;
-  std::set<Conn*> conns_;      // open client connections, each freed in its close callback
+  std::set<Conn*> conns_;  // open client connections, each freed in its close callback
   std::string path_;
 };
 
 // Splits "/a/b?x=1&y=%20" into path and decoded query.
-void parseTarget(const std::string& target, std::string* path,
-                 std::map<std::string, std::string>* query);
+void parseTarget(const std::string& target, std::string* path, std::map<std::string, std::string>* query);
 
 }  // namespace skiff::netd

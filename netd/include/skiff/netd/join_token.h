@@ -12,8 +12,7 @@ namespace skiff::netd {
 
 inline constexpr size_t kClusterKeyLength = 50;
 inline constexpr size_t kRoleSecretLength = 25;
-inline constexpr const char* kInvalidJoinToken =
-    "A valid join token is necessary to join this cluster";
+inline constexpr const char* kInvalidJoinToken = "A valid join token is necessary to join this cluster";
 
 // n characters of [0-9a-z] from the kernel's CSPRNG (getrandom).
 std::string randomBase36(size_t n);

@@ -95,8 +95,7 @@ class Orchestrator {
 
   // API operations. Each validates fully before it changes anything.
   ApiResult<nlohmann::json> info() const;
-  ApiResult<nlohmann::json> swarmInit(const std::string& advertiseAddr,
-                                      const std::string& listenAddr = "0.0.0.0:2377");
+  ApiResult<nlohmann::json> swarmInit(const std::string& advertiseAddr, const std::string& listenAddr = "0.0.0.0:2377");
   // Worker: joins the swarm whose manager listens on remoteAddr ("IP:PORT").
   // Blocks the loop for at most the join timeout (8 s): a node that is not
   // in a swarm yet has no replicas to serve.
@@ -119,8 +118,7 @@ class Orchestrator {
   ApiResult<nlohmann::json> inspectService(const std::string& name) const;
   ApiResult<nlohmann::json> scaleService(const std::string& name, uint64_t replicas);
   ApiResult<nlohmann::json> serviceLogs(const std::string& name) const;
-  ApiResult<nlohmann::json> listTasks(const std::string& serviceFilter,
-                                      const std::string& stackFilter,
+  ApiResult<nlohmann::json> listTasks(const std::string& serviceFilter, const std::string& stackFilter,
                                       const std::string& nodeFilter = "") const;
   ApiResult<nlohmann::json> listContainers(bool all) const;
   ApiResult<nlohmann::json> inspectContainer(const std::string& ref) const;

@@ -58,7 +58,7 @@ class FakeNetlink : public NetlinkTransport {
 struct LinkInfo {
   int index = 0;
   std::string name;
-  std::string kind;  // "bridge", "vxlan", "veth", "" for plain devices
+  std::string kind;    // "bridge", "vxlan", "veth", "" for plain devices
   unsigned flags = 0;  // IFF_*
   int mtu = 0;
   int master = 0;
@@ -103,8 +103,7 @@ struct VxlanParams {
 };
 // A bridge; `mac` (IFLA_ADDRESS) pins its address, which otherwise follows
 // the lowest MAC among its ports and changes as ports come and go.
-NlMessage newBridge(const std::string& name, int mtu,
-                    std::optional<std::array<uint8_t, 6>> mac = std::nullopt);
+NlMessage newBridge(const std::string& name, int mtu, std::optional<std::array<uint8_t, 6>> mac = std::nullopt);
 NlMessage newVxlan(const std::string& name, const VxlanParams& params, int mtu);
 // Veth pair: `name` in the socket's netns, `peerName` created directly in the
 // netns behind peerNetnsFd (or beside it when -1) with the given MAC and MTU.

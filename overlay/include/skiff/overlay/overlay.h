@@ -104,18 +104,16 @@ class Overlay {
   };
   // Re-attaching the same endpoint id replaces its old veth.
   [[nodiscard]] Result<Endpoint> attach(const NetworkConfig& config, int containerNetnsFd,
-                                        const std::string& endpointId,
-                                        const std::string& containerIfName, Ipv4 address);
+                                        const std::string& endpointId, const std::string& containerIfName,
+                                        Ipv4 address);
   [[nodiscard]] Status detach(const std::string& hostIfName);  // ENODEV = already gone
 
-  [[nodiscard]] Status addRemotePeer(const NetworkConfig& config, Ipv4 vtep,
-                                     const std::string& mac, Ipv4 ip);
+  [[nodiscard]] Status addRemotePeer(const NetworkConfig& config, Ipv4 vtep, const std::string& mac, Ipv4 ip);
   // Deletes the FDB entry (mac -> vtep) and the neighbour entry of ip. An
   // entry already gone (ENOENT), or the whole device gone, is success. vtep
   // 0.0.0.0 skips the FDB entry and ip 0.0.0.0 the neighbour entry: that is
   // how listPeers() reports half entries, so each half is deleted alone.
-  [[nodiscard]] Status removeRemotePeer(const NetworkConfig& config, Ipv4 vtep,
-                                        const std::string& mac, Ipv4 ip);
+  [[nodiscard]] Status removeRemotePeer(const NetworkConfig& config, Ipv4 vtep, const std::string& mac, Ipv4 ip);
   // The remote peers programmed on the network's VXLAN device, read back from
   // the kernel: its FDB entries that have a VTEP (NDA_DST, IPv4), joined by
   // MAC with its NUD_PERMANENT IPv4 neighbour entries, one Peer{config.vni,
@@ -141,7 +139,6 @@ class Overlay {
 };
 
 // Looks a link up by name; nullopt when it does not exist (ENODEV).
-[[nodiscard]] Result<std::optional<LinkInfo>> findLink(NetlinkTransport& nl,
-                                                       const std::string& name);
+[[nodiscard]] Result<std::optional<LinkInfo>> findLink(NetlinkTransport& nl, const std::string& name);
 
 }  // namespace skiff::overlay

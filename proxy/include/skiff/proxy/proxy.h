@@ -72,7 +72,7 @@ struct ListenerConfig {
   std::chrono::milliseconds connectTimeout{2000};
   std::chrono::milliseconds idleTimeout{0};  // 0 = none (TCP); UDP flows default to 60s
   int proxyProtocol = 0;                     // 0 none, 1 v1, 2 v2 (TCP only)
-  bool splice = true;  // zero-copy forwarding of bulk transfers (TCP), see above
+  bool splice = true;                        // zero-copy forwarding of bulk transfers (TCP), see above
   // UDP: the most flows this listener holds at once, over all its loops (each
   // flow holds one fd and one local port). At the bound a datagram from a new
   // source is dropped and counted (udpFlowsRefused); existing flows go on.
@@ -109,8 +109,7 @@ class Proxy {
   void setBackends(const std::string& name, std::vector<Backend> backends);
   // The backend gets no new connections; its open ones may run up to grace,
   // then they are closed.
-  void drainBackend(const std::string& name, const std::string& backendId,
-                    std::chrono::milliseconds grace);
+  void drainBackend(const std::string& name, const std::string& backendId, std::chrono::milliseconds grace);
 
   struct BackendStats {
     std::string id;

@@ -26,7 +26,6 @@ struct CgroupJoinTarget {
 
 // One target per line of procPidCgroup, in its order. Lines that are not
 // "id:controllers:path" are skipped.
-std::vector<CgroupJoinTarget> cgroupJoinTargets(std::string_view procPidCgroup,
-                                                std::string_view mountinfo);
+std::vector<CgroupJoinTarget> cgroupJoinTargets(std::string_view procPidCgroup, std::string_view mountinfo);
 
 }  // namespace skiff::runtime

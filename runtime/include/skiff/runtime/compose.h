@@ -41,11 +41,9 @@ struct ComposeResult {
 // env: variables for ${VAR} interpolation (the CLI passes the process
 // environment). Relative paths (bind mounts, configs, env_file) resolve
 // against the compose file's folder.
-ComposeResult parseComposeFile(const std::string& path,
-                               const std::map<std::string, std::string>& env);
+ComposeResult parseComposeFile(const std::string& path, const std::map<std::string, std::string>& env);
 ComposeResult parseComposeString(const std::string& yaml, const std::string& fileNameForErrors,
-                                 const std::string& baseDir,
-                                 const std::map<std::string, std::string>& env);
+                                 const std::string& baseDir, const std::map<std::string, std::string>& env);
 
 // Docker's binary units (units.RAMInBytes): "50M"=52428800, "1.5G", "512m",
 // "1024" (bytes), "100k", "1kb", "2MiB". Throws std::invalid_argument.

@@ -21,8 +21,8 @@
 
 #include <sys/types.h>
 
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -74,8 +74,7 @@ class ContainerLauncher {
   // Starts the container; returns once its command was exec'd, or the error
   // (docker's words, e.g. `exec: "nosuchcmd": executable file not found in
   // $PATH`) with everything it made undone.
-  virtual Result<Launched> launch(const ContainerSpec& spec,
-                                  const std::function<Status(pid_t)>& beforeExec) = 0;
+  virtual Result<Launched> launch(const ContainerSpec& spec, const std::function<Status(pid_t)>& beforeExec) = 0;
   // Reaps an exited container (after its pidfd became readable): the exit
   // code, or 128+signal.
   virtual Result<int> reap(const Launched& launched) = 0;
@@ -88,8 +87,8 @@ class ContainerLauncher {
 // containerNofile: the soft RLIMIT_NOFILE a container starts with (0 = what
 // netd has). netd raises its own limit for the proxy's connections; its
 // containers keep the limit netd was started with, as under docker.
-std::unique_ptr<ContainerLauncher> makeLinuxLauncher(std::shared_ptr<CgroupManager> cgroups,
-                                                     std::string selfExe, uint64_t containerNofile = 0);
+std::unique_ptr<ContainerLauncher> makeLinuxLauncher(std::shared_ptr<CgroupManager> cgroups, std::string selfExe,
+                                                     uint64_t containerNofile = 0);
 
 // netd's main() calls this first: if argv[1] == "__skiff-init" it runs the
 // in-container shim and never returns; otherwise returns false.
@@ -99,8 +98,7 @@ bool maybeRunContainerInit(int argc, char** argv);
 // eventfd as pidfd; exit(pid, code) makes that fd readable and reap return code.
 class FakeContainerLauncher : public ContainerLauncher {
  public:
-  Result<Launched> launch(const ContainerSpec& spec,
-                          const std::function<Status(pid_t)>& beforeExec) override;
+  Result<Launched> launch(const ContainerSpec& spec, const std::function<Status(pid_t)>& beforeExec) override;
   Result<int> reap(const Launched& launched) override;
   Status signal(pid_t pid, int sig) override;
   Status cleanup(const ContainerSpec& spec, bool removeLogs) override;
@@ -131,7 +129,6 @@ std::string hostsFileText(const std::string& hostname,
 std::string resolvConfText(std::string_view hostResolvConf);
 // Looks argv0 up in PATH (from env, default docker's) below rootDir; returns
 // the path inside the container, or the docker-style error.
-Result<std::string> lookPath(const std::string& rootDir, const std::string& argv0,
-                             const std::vector<std::string>& env);
+Result<std::string> lookPath(const std::string& rootDir, const std::string& argv0, const std::vector<std::string>& env);
 
 }  // namespace skiff::runtime

@@ -24,11 +24,10 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "skiff/common/result.h"
 
@@ -57,12 +56,9 @@ class ImageStore {
  public:
   // inUse(imageId) tells remove() whether a container or service still uses
   // the image; without it nothing is considered in use.
-  explicit ImageStore(std::string dataRoot,
-                      std::function<bool(const std::string& imageId)> inUse = {});
+  explicit ImageStore(std::string dataRoot, std::function<bool(const std::string& imageId)> inUse = {});
 
-  void setInUse(std::function<bool(const std::string& imageId)> inUse) {
-    inUse_ = std::move(inUse);
-  }
+  void setInUse(std::function<bool(const std::string& imageId)> inUse) { inUse_ = std::move(inUse); }
 
   // Builds <contextDir>/Dockerfile; tag "name[:tag]" (":latest" when no tag),
   // "" for an untagged image. buildLog (may be null) receives docker-like
@@ -124,8 +120,7 @@ class ImageStore {
   // found (needed by image sha256:<hex>)` for the first missing one. Writes
   // configs/<hex>.json and, when tag is not "", points the tag at the image,
   // as build() does. Importing a stored image again only (re)sets the tag.
-  [[nodiscard]] Result<ImageRecord> importImage(std::string_view configBytes,
-                                                const std::string& tag);
+  [[nodiscard]] Result<ImageRecord> importImage(std::string_view configBytes, const std::string& tag);
 
   const std::string& root() const { return root_; }  // <data-root>/images
 

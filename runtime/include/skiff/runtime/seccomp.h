@@ -40,9 +40,9 @@ enum class SeccompOp { kNotEqual, kLess, kLessEqual, kEqual, kGreaterEqual, kGre
 const char* toString(SeccompOp op);  // "SCMP_CMP_EQ", ...
 
 struct SeccompArg {
-  unsigned index = 0;      // 0..5
-  uint64_t value = 0;      // for kMaskedEqual: the mask
-  uint64_t valueTwo = 0;   // for kMaskedEqual: the value the masked argument must equal
+  unsigned index = 0;     // 0..5
+  uint64_t value = 0;     // for kMaskedEqual: the mask
+  uint64_t valueTwo = 0;  // for kMaskedEqual: the value the masked argument must equal
   SeccompOp op = SeccompOp::kEqual;
   bool operator==(const SeccompArg&) const = default;
 };
@@ -100,7 +100,7 @@ std::string_view defaultSeccompProfileJson();
 
 // What a profile is filtered against, as Docker does for a container.
 struct SeccompContext {
-  std::string goArch;                // runtime.GOARCH's name for this machine: "amd64"
+  std::string goArch;                  // runtime.GOARCH's name for this machine: "amd64"
   std::set<std::string> capabilities;  // the container's bounding set: "CAP_CHOWN", ...
   KernelVersion kernel;
 };
@@ -131,8 +131,7 @@ struct SeccompFilterPlan {
 // excludes do not (caps against the bounding set, arches against goArch,
 // minKernel against the kernel), and picks archMap's entry for this machine.
 // Errors: both "architectures" and "archMap" given.
-Result<SeccompFilterPlan> planSeccompFilter(const SeccompProfile& profile,
-                                            const SeccompContext& context);
+Result<SeccompFilterPlan> planSeccompFilter(const SeccompProfile& profile, const SeccompContext& context);
 
 // parse + plan in one step.
 Result<SeccompFilterPlan> planSeccompFilter(std::string_view json, const SeccompContext& context);
@@ -158,8 +157,7 @@ std::pair<SeccompMode, std::string> seccompFromSecurityOpt(const std::vector<std
 
 // The plan for a container on this host (hostSeccompContext): nullopt when
 // unconfined. Errors say "seccomp profile: <what is wrong>".
-Result<std::optional<SeccompFilterPlan>> seccompPlanFor(SeccompMode mode,
-                                                        std::string_view profileJson);
+Result<std::optional<SeccompFilterPlan>> seccompPlanFor(SeccompMode mode, std::string_view profileJson);
 
 // The BPF program libseccomp makes for the plan (no kernel involved): what
 // loadSeccompFilter would load. For tests and for checking a plan early.

@@ -7,22 +7,21 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "skiff/common/result.h"
 
 namespace skiff::runtime {
 
 struct PortSpec {
-  uint16_t target = 0;      // container port
-  uint16_t published = 0;   // 0 = not published
-  std::string protocol = "tcp";   // tcp | udp
-  std::string mode = "ingress";   // ingress | host
-  std::string hostIp;       // "" = all addresses
+  uint16_t target = 0;           // container port
+  uint16_t published = 0;        // 0 = not published
+  std::string protocol = "tcp";  // tcp | udp
+  std::string mode = "ingress";  // ingress | host
+  std::string hostIp;            // "" = all addresses
   bool operator==(const PortSpec&) const = default;
 };
 
@@ -40,19 +39,19 @@ struct UpdateConfig {
   std::string failureAction = "pause";  // pause | continue | rollback
   double monitorSeconds = 5;
   double maxFailureRatio = 0;
-  std::string order = "stop-first";     // stop-first | start-first
+  std::string order = "stop-first";  // stop-first | start-first
   bool operator==(const UpdateConfig&) const = default;
 };
 
 struct Resources {
-  double cpus = 0;             // cores; 0 = unlimited
-  int64_t memoryBytes = 0;     // 0 = unlimited
-  int64_t pids = 0;            // 0 = unlimited
+  double cpus = 0;          // cores; 0 = unlimited
+  int64_t memoryBytes = 0;  // 0 = unlimited
+  int64_t pids = 0;         // 0 = unlimited
   bool operator==(const Resources&) const = default;
 };
 
 struct Healthcheck {
-  std::vector<std::string> test;   // ["CMD", ...] | ["CMD-SHELL", "..."] | ["NONE"]
+  std::vector<std::string> test;  // ["CMD", ...] | ["CMD-SHELL", "..."] | ["NONE"]
   double intervalSeconds = 30;
   double timeoutSeconds = 30;
   double startPeriodSeconds = 0;
@@ -62,43 +61,43 @@ struct Healthcheck {
 };
 
 struct MountSpec {
-  std::string type;       // bind | volume | tmpfs
-  std::string source;     // host path (bind) or volume name ("" = anonymous)
-  std::string target;     // path in the container
+  std::string type;    // bind | volume | tmpfs
+  std::string source;  // host path (bind) or volume name ("" = anonymous)
+  std::string target;  // path in the container
   bool readOnly = false;
   bool operator==(const MountSpec&) const = default;
 };
 
 struct ConfigRef {
-  std::string source;     // name in StackSpec::configs
-  std::string target;     // path in the container (default "/<source>")
+  std::string source;  // name in StackSpec::configs
+  std::string target;  // path in the container (default "/<source>")
   uint32_t mode = 0444;
   bool operator==(const ConfigRef&) const = default;
 };
 
 struct ServiceNetwork {
-  std::string name;                  // key in StackSpec::networks
+  std::string name;  // key in StackSpec::networks
   std::vector<std::string> aliases;
   std::string ipv4Address;
   bool operator==(const ServiceNetwork&) const = default;
 };
 
 struct ServiceSpec {
-  std::string name;                  // as in the file: "web" (netd prefixes the stack)
+  std::string name;  // as in the file: "web" (netd prefixes the stack)
   std::string image;
   std::optional<std::vector<std::string>> command;     // overrides the image's CMD
   std::optional<std::vector<std::string>> entrypoint;  // overrides the image's ENTRYPOINT
   std::map<std::string, std::string> environment;
-  std::string hostname;              // may hold swarm templates, kept verbatim
+  std::string hostname;  // may hold swarm templates, kept verbatim
   std::string workingDir;
   std::string user;
   std::vector<PortSpec> ports;
   std::vector<ServiceNetwork> networks;
   std::vector<MountSpec> volumes;
   std::vector<ConfigRef> configs;
-  std::map<std::string, std::string> labels;        // service labels (deploy.labels)
+  std::map<std::string, std::string> labels;           // service labels (deploy.labels)
   std::map<std::string, std::string> containerLabels;  // labels
-  std::string mode = "replicated";   // replicated | global
+  std::string mode = "replicated";                     // replicated | global
   uint64_t replicas = 1;
   Resources limits;
   Resources reservations;
@@ -118,12 +117,12 @@ struct ServiceSpec {
 };
 
 struct NetworkSpec {
-  std::string name;                  // as in the file: "webnet"
+  std::string name;  // as in the file: "webnet"
   std::string driver = "overlay";
   bool attachable = false;
   bool external = false;
   bool internal = false;
-  std::string subnet;                // "" = from the cluster pool
+  std::string subnet;  // "" = from the cluster pool
   std::string gateway;
   std::map<std::string, std::string> driverOpts;
   std::map<std::string, std::string> labels;
@@ -141,15 +140,15 @@ struct VolumeSpec {
 
 struct ConfigSpec {
   std::string name;
-  std::string file;                  // absolute path, resolved against the compose file's folder
-  std::string content;               // the file's bytes, read client-side (so netd needs no access)
+  std::string file;     // absolute path, resolved against the compose file's folder
+  std::string content;  // the file's bytes, read client-side (so netd needs no access)
   bool external = false;
   bool operator==(const ConfigSpec&) const = default;
 };
 
 struct StackSpec {
   std::string version;
-  std::map<std::string, ServiceSpec> services;   // ordered by name
+  std::map<std::string, ServiceSpec> services;  // ordered by name
   std::map<std::string, NetworkSpec> networks;
   std::map<std::string, VolumeSpec> volumes;
   std::map<std::string, ConfigSpec> configs;

@@ -21,8 +21,7 @@ struct UserIds {
 // Pure: a numeric uid missing from passwd is used as is (gid = uid, as
 // before); a missing name or group is an error in runc's words ("unable to
 // find user app: no matching entries in passwd file").
-Result<UserIds> resolveUser(const std::string& user, std::string_view passwd,
-                            std::string_view group);
+Result<UserIds> resolveUser(const std::string& user, std::string_view passwd, std::string_view group);
 
 // Reads /etc/passwd and /etc/group below the calling process's root (a
 // missing file reads as empty). Call it after entering the container's root.
