@@ -1,5 +1,6 @@
 #include "skiff/netd/api.h"
 
+#include <cerrno>
 #include <ctime>
 
 #include "skiff/common/log.h"
@@ -13,12 +14,16 @@ using json = nlohmann::json;
 // dump() throw, which turned a log read into a 400 and an error into a 500.
 std::string dumpReplacing(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 HttpResponse ok(const json& body) { return {200, dumpReplacing(body)}; }
-HttpResponse fail(int status, const std::string& message) {
-  return {status, dumpReplacing(json{{"message", message}})};
+HttpResponse fail(ErrorKind kind, const std::string& message) {
+  return {httpStatus(kind), dumpReplacing(json{{"message", message}})};
+}
+// A store's error: not found when the object is missing (ENOENT), else `otherwise`.
+HttpResponse fail(const Error& e, ErrorKind otherwise) {
+  return fail(e.code == ENOENT ? ErrorKind::kNotFound : otherwise, e.message);
 }
 
 HttpResponse from(const ApiResult<json>& r) {
-  if (const auto* err = std::get_if<ApiError>(&r)) return fail(err->status, err->message);
+  if (const auto* err = std::get_if<ApiError>(&r)) return fail(err->kind, err->message);
   return ok(std::get<json>(r));
 }
 
@@ -66,20 +71,20 @@ HttpResponse Api::handle(const HttpRequest& request) {
     }
     return resp;
   } catch (const json::exception& e) {
-    return fail(400, std::string("invalid request body: ") + e.what());
+    return fail(ErrorKind::kInvalid, std::string("invalid request body: ") + e.what());
   } catch (const std::invalid_argument& e) {
-    return fail(400, e.what());
+    return fail(ErrorKind::kInvalid, e.what());
   }
 }
 
 HttpResponse Api::handleCluster(const HttpRequest& r) {
   try {
-    if (r.method != "POST") return fail(405, "the cluster port takes POST only");
+    if (r.method != "POST") return fail(ErrorKind::kNotAllowed, "the cluster port takes POST only");
     json b = r.body.empty() ? json::object() : json::parse(r.body);
-    if (!b.is_object()) return fail(400, "request body must be a JSON object");
+    if (!b.is_object()) return fail(ErrorKind::kInvalid, "request body must be a JSON object");
     return from(orch_.clusterRequest(r.path, r.peer, b));
   } catch (const json::exception& e) {
-    return fail(400, std::string("invalid request body: ") + e.what());
+    return fail(ErrorKind::kInvalid, std::string("invalid request body: ") + e.what());
   }
 }
 
@@ -119,7 +124,7 @@ HttpResponse Api::route(const HttpRequest& r) {
   if (match(r.path, "/v1/stacks/*", &a)) {
     if (m == "POST") {
       json b = body();
-      if (!b.contains("stack")) return fail(400, "request body needs a \"stack\" object");
+      if (!b.contains("stack")) return fail(ErrorKind::kInvalid, "request body needs a \"stack\" object");
       runtime::StackSpec spec = runtime::stackFromJson(b["stack"]);
       return from(orch_.deployStack(a[0], spec));
     }
@@ -131,7 +136,7 @@ HttpResponse Api::route(const HttpRequest& r) {
   if (m == "POST" && match(r.path, "/v1/services/*/scale", &a)) {
     json b = body();
     if (!b.contains("replicas") || !b["replicas"].is_number_integer() || b["replicas"].get<int64_t>() < 0) {
-      return fail(400, "replicas must be a non-negative integer");
+      return fail(ErrorKind::kInvalid, "replicas must be a non-negative integer");
     }
     return from(orch_.scaleService(a[0], b["replicas"].get<uint64_t>()));
   }
@@ -147,10 +152,11 @@ HttpResponse Api::route(const HttpRequest& r) {
     json b = body();
     std::string context = b.value("context", "");
     std::string tag = b.value("tag", "");
-    if (context.empty() || context[0] != '/') return fail(400, "build context must be an absolute path");
+    if (context.empty() || context[0] != '/')
+      return fail(ErrorKind::kInvalid, "build context must be an absolute path");
     std::vector<std::string> buildLog;
     auto built = images_.build(context, tag, &buildLog);
-    if (!built.ok()) return fail(400, built.error().message);
+    if (!built.ok()) return fail(ErrorKind::kInvalid, built.error().message);
     log::info("netd", "image ", built->id.substr(7, 12), " built", tag.empty() ? "" : " as ", tag);
     return ok(json{{"id", built->id}, {"log", buildLog}, {"tags", built->tags}});
   }
@@ -165,17 +171,13 @@ HttpResponse Api::route(const HttpRequest& r) {
   if (m == "POST" && r.path == "/v1/images/tag") {
     json b = body();
     auto st = images_.tag(b.value("source", ""), b.value("target", ""));
-    if (!st.ok())
-      return fail(st.error().message.find("not found") != std::string::npos ? 404 : 400, st.error().message);
+    if (!st.ok()) return fail(st.error(), ErrorKind::kInvalid);
     return ok(json::object());
   }
   if (m == "DELETE" && match(r.path, "/v1/images/*", &a)) {
     auto before = images_.resolve(a[0]);
     auto st = images_.remove(a[0], flag("force"));
-    if (!st.ok()) {
-      int status = st.error().message.find("not found") != std::string::npos ? 404 : 409;
-      return fail(status, st.error().message);
-    }
+    if (!st.ok()) return fail(st.error(), ErrorKind::kConflict);
     json out{{"untagged", json::array()}, {"deleted", json::array()}};
     if (before.ok()) {
       out["untagged"].push_back(runtime::normalizeImageRef(a[0]));
@@ -187,7 +189,7 @@ HttpResponse Api::route(const HttpRequest& r) {
   if (m == "GET" && r.path == "/v1/networks") return from(orch_.listNetworks());
   if (m == "GET" && match(r.path, "/v1/networks/*", &a)) return from(orch_.inspectNetwork(a[0]));
 
-  return fail(404, "page not found: " + m + " " + r.path);
+  return fail(ErrorKind::kNotFound, "page not found: " + m + " " + r.path);
 }
 
 }  // namespace skiff::netd

@@ -145,60 +145,65 @@ void Orchestrator::Impl::removeNetwork(const std::string& name) {
 }
 
 ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtime::StackSpec& spec) {
-  if (!swarm_) return ApiError{503, kNotManager};
+  if (!swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
   // Names become host paths and device names: the one rule of runtime/names.h.
   // Services and networks are named <stack>_<name>, a length swarmkit bounds too.
-  if (auto st = runtime::checkName(runtime::NameKind::kStack, name); !st.ok()) return ApiError{400, st.error().message};
+  if (auto st = runtime::checkName(runtime::NameKind::kStack, name); !st.ok())
+    return ApiError{ErrorKind::kInvalid, st.error().message};
   for (const auto& [n, svc] : spec.services) {
     if (auto st = runtime::checkName(runtime::NameKind::kService, name + "_" + n); !st.ok())
-      return ApiError{400, st.error().message};
+      return ApiError{ErrorKind::kInvalid, st.error().message};
   }
   for (const auto& [n, net] : spec.networks) {
     if (auto st = runtime::checkName(runtime::NameKind::kNetwork, name + "_" + n); !st.ok())
-      return ApiError{400, st.error().message};
+      return ApiError{ErrorKind::kInvalid, st.error().message};
   }
-  if (shuttingDown_) return ApiError{503, "netd is shutting down"};
+  if (shuttingDown_) return ApiError{ErrorKind::kUnavailable, "netd is shutting down"};
   auto existing = stacks_.find(name);
   if (existing != stacks_.end() && existing->second.removed) {
-    return ApiError{409, "stack " + name + " is being removed; try again in a moment"};
+    return ApiError{ErrorKind::kConflict, "stack " + name + " is being removed; try again in a moment"};
   }
   // 1. Validate everything before touching anything.
   for (const auto& [svcName, svc] : spec.services) {
     auto old = services_.find(name + "_" + svcName);
     if (old != services_.end() && old->second.removed) {
-      return ApiError{409, "service " + old->first + " is being removed; try again in a moment"};
+      return ApiError{ErrorKind::kConflict, "service " + old->first + " is being removed; try again in a moment"};
     }
-    if (svc.image.empty()) return ApiError{400, "service " + svcName + ": image is required"};
+    if (svc.image.empty()) return ApiError{ErrorKind::kInvalid, "service " + svcName + ": image is required"};
     if (svc.replicas > kMaxReplicas) {
-      return ApiError{400, "service " + svcName + ": replicas " + std::to_string(svc.replicas) +
-                               " is more than this node can address (at most " + std::to_string(kMaxReplicas) + ")"};
+      return ApiError{ErrorKind::kInvalid, "service " + svcName + ": replicas " + std::to_string(svc.replicas) +
+                                               " is more than this node can address (at most " +
+                                               std::to_string(kMaxReplicas) + ")"};
     }
     auto image = d_.images->resolve(svc.image);
-    if (!image.ok()) return ApiError{400, image.error().message};
+    if (!image.ok()) return ApiError{ErrorKind::kInvalid, image.error().message};
     // API clients do not go through the compose parser's checks.
     if (auto st = validateConstraints(svc.placementConstraints); !st.ok())
-      return ApiError{400, "service " + svcName + ": " + st.error().message};
+      return ApiError{ErrorKind::kInvalid, "service " + svcName + ": " + st.error().message};
     for (const auto& n : svc.networks) {
       if (!spec.networks.count(n.name))
-        return ApiError{400, "service " + svcName + " uses network " + n.name + " which is not declared"};
+        return ApiError{ErrorKind::kInvalid,
+                        "service " + svcName + " uses network " + n.name + " which is not declared"};
     }
     for (const auto& v : svc.volumes) {
       if (v.type == "bind" && !fs::exists(v.source)) {
-        return ApiError{400,
+        return ApiError{ErrorKind::kInvalid,
                         "service " + svcName + ": invalid mount config: bind source path does not exist: " + v.source};
       }
     }
   }
   for (const auto& [netName, net] : spec.networks) {
     if (net.external)
-      return ApiError{400, "network " + netName + " is external; external networks are not supported yet"};
+      return ApiError{ErrorKind::kInvalid,
+                      "network " + netName + " is external; external networks are not supported yet"};
     if (net.driver != "overlay") {
-      return ApiError{400, "network " + netName + ": driver \"" + net.driver + "\" is not supported (only overlay)"};
+      return ApiError{ErrorKind::kInvalid,
+                      "network " + netName + ": driver \"" + net.driver + "\" is not supported (only overlay)"};
     }
     if (auto mtu = mtuFromOptions(net); !mtu.ok())
-      return ApiError{400, "network " + netName + ": " + mtu.error().message};
+      return ApiError{ErrorKind::kInvalid, "network " + netName + ": " + mtu.error().message};
     if (!net.subnet.empty() && !overlay::Subnet::parse(net.subnet)) {
-      return ApiError{400, "network " + netName + ": invalid subnet \"" + net.subnet + "\""};
+      return ApiError{ErrorKind::kInvalid, "network " + netName + ": invalid subnet \"" + net.subnet + "\""};
     }
   }
   // Published ports: unique across the swarm (other stacks and this file).
@@ -219,13 +224,15 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
     std::string full = name + "_" + svcName;
     for (const auto& p : svc.ports) {
       if (p.published == 0) continue;
-      if (p.mode != "ingress") return ApiError{400, "service " + svcName + ": port mode \"host\" is not supported yet"};
+      if (p.mode != "ingress")
+        return ApiError{ErrorKind::kInvalid, "service " + svcName + ": port mode \"host\" is not supported yet"};
       std::string key = std::to_string(p.published) + "/" + p.protocol;
       if (owners.count(key)) {
-        return ApiError{409, "port " + key + " is already in use by service " + owners[key]};
+        return ApiError{ErrorKind::kConflict, "port " + key + " is already in use by service " + owners[key]};
       }
       if (inFile.count(key)) {
-        return ApiError{400, "port " + key + " is published twice (services " + inFile[key] + " and " + full + ")"};
+        return ApiError{ErrorKind::kInvalid,
+                        "port " + key + " is published twice (services " + inFile[key] + " and " + full + ")"};
       }
       inFile[key] = full;
       wanted.push_back({full, p});
@@ -253,7 +260,7 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
     auto st = d_.proxy->addListener(lc);
     if (!st.ok()) {
       for (const auto& a : added) (void)d_.proxy->removeListener(a);
-      return ApiError{409, st.error().message};
+      return ApiError{ErrorKind::kConflict, st.error().message};
     }
     added.push_back(lname);
   }
@@ -275,7 +282,7 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
       // Nothing of this deploy stays: its listeners and networks go again.
       for (const auto& a : added) (void)d_.proxy->removeListener(a);
       for (const auto& n : createdNetworks) removeNetwork(n);
-      return ApiError{500, created.error().message};
+      return ApiError{ErrorKind::kInternal, created.error().message};
     }
     createdNetworks.push_back(full);
   }
@@ -287,7 +294,7 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
   if (auto st = persistStack(toSave); !st.ok()) {
     for (const auto& a : added) (void)d_.proxy->removeListener(a);
     for (const auto& n : createdNetworks) removeNetwork(n);
-    return ApiError{500, st.error().message};
+    return ApiError{ErrorKind::kInternal, st.error().message};
   }
   StackState& stack = stacks_[name];
   stack.name = name;
@@ -537,9 +544,10 @@ ApiResult<json> Orchestrator::deployStack(const std::string& name, const runtime
 
 ApiResult<json> Orchestrator::removeStack(const std::string& name) {
   Impl& m = *impl_;
-  if (!m.swarm_) return ApiError{503, kNotManager};
+  if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
   auto it = m.stacks_.find(name);
-  if (it == m.stacks_.end() || it->second.removed) return ApiError{404, "Nothing found in stack: " + name};
+  if (it == m.stacks_.end() || it->second.removed)
+    return ApiError{ErrorKind::kNotFound, "Nothing found in stack: " + name};
   json messages = json::array();
   it->second.removed = true;
   for (auto& [full, s] : m.services_) {
@@ -557,13 +565,14 @@ ApiResult<json> Orchestrator::removeStack(const std::string& name) {
 
 ApiResult<json> Orchestrator::scaleService(const std::string& name, uint64_t replicas) {
   Impl& m = *impl_;
-  if (!m.swarm_) return ApiError{503, kNotManager};
+  if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
   ServiceState* s = m.findService(name);
-  if (s == nullptr) return ApiError{404, "no such service: " + name};
-  if (s->spec.mode == "global") return ApiError{400, "scale can only be used with replicated mode"};
+  if (s == nullptr) return ApiError{ErrorKind::kNotFound, "no such service: " + name};
+  if (s->spec.mode == "global") return ApiError{ErrorKind::kInvalid, "scale can only be used with replicated mode"};
   if (replicas > kMaxReplicas) {
-    return ApiError{400, "replicas " + std::to_string(replicas) + " is more than this node can address (at most " +
-                             std::to_string(kMaxReplicas) + ")"};
+    return ApiError{ErrorKind::kInvalid, "replicas " + std::to_string(replicas) +
+                                             " is more than this node can address (at most " +
+                                             std::to_string(kMaxReplicas) + ")"};
   }
   // Keep the stored stack in step, so a restart brings back this scale; a
   // scale the store cannot keep is refused before anything changes.
@@ -571,7 +580,7 @@ ApiResult<json> Orchestrator::scaleService(const std::string& name, uint64_t rep
   if (st != m.stacks_.end()) {
     StackState scaled = st->second;
     scaled.spec.services[s->spec.name].replicas = replicas;
-    if (auto saved = m.persistStack(scaled); !saved.ok()) return ApiError{500, saved.error().message};
+    if (auto saved = m.persistStack(scaled); !saved.ok()) return ApiError{ErrorKind::kInternal, saved.error().message};
     st->second.spec.services[s->spec.name].replicas = replicas;
   }
   s->spec.replicas = replicas;

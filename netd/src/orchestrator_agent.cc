@@ -37,28 +37,28 @@ ApiResult<json> Orchestrator::swarmJoin(const std::string& token, const std::str
                                         const std::string& advertiseAddr) {
   Impl& m = *impl_;
   if (m.inSwarm()) {
-    return ApiError{409,
+    return ApiError{ErrorKind::kConflict,
                     "This node is already part of a swarm. Use \"skiff swarm leave\" to leave this "
                     "swarm and join another one."};
   }
-  if (token.empty()) return ApiError{400, kInvalidJoinToken};
+  if (token.empty()) return ApiError{ErrorKind::kInvalid, kInvalidJoinToken};
   const std::string remote = withPort(remoteAddr);
   if (!overlay::Ipv4::parse(remote.substr(0, remote.rfind(':'))))
-    return ApiError{400, "invalid manager address \"" + remoteAddr + "\" (want IPv4[:PORT])"};
+    return ApiError{ErrorKind::kInvalid, "invalid manager address \"" + remoteAddr + "\" (want IPv4[:PORT])"};
   std::string advertise = advertiseAddr.substr(0, advertiseAddr.find(':'));
   if (!advertise.empty() && !overlay::Ipv4::parse(advertise))
-    return ApiError{400, "advertise address must be an IPv4 address: \"" + advertiseAddr + "\""};
+    return ApiError{ErrorKind::kInvalid, "advertise address must be an IPv4 address: \"" + advertiseAddr + "\""};
   log::info("netd", "joining the swarm of manager ", remote);
   auto reply = m.client().postNow(remote, "/cluster/v1/join",
                                   json{{"token", token}, {"hostname", m.d_.hostname}, {"advertiseAddr", advertise}},
                                   kJoinTimeout);
   if (!reply.ok()) {
-    return ApiError{503,
+    return ApiError{ErrorKind::kUnavailable,
                     "could not join the swarm: the manager at " + remote + " did not answer: " + reply.error().message};
   }
   if (reply->status != 200) {
-    int status = reply->status >= 400 && reply->status < 600 ? reply->status : 502;
-    return ApiError{status, reply->body.value("message", "the manager refused the join")};
+    ErrorKind kind = reply->status >= 400 && reply->status < 600 ? kindOfStatus(reply->status) : ErrorKind::kBadGateway;
+    return ApiError{kind, reply->body.value("message", "the manager refused the join")};
   }
   const json& a = reply->body;
   m.nodeId_ = a.value("nodeId", "");
@@ -66,7 +66,7 @@ ApiResult<json> Orchestrator::swarmJoin(const std::string& token, const std::str
   m.advertiseAddr_ = a.value("advertiseAddr", advertise);
   m.managerAddr_ = remote;
   if (m.nodeId_.empty() || m.nodeSecret_.empty())
-    return ApiError{502, "the manager at " + remote + " answered the join without a node id"};
+    return ApiError{ErrorKind::kBadGateway, "the manager at " + remote + " answered the join without a node id"};
   m.swarmCreated_ = SysClock::now();
   m.worker_ = true;
   m.managerReachable_ = true;
@@ -83,9 +83,9 @@ ApiResult<json> Orchestrator::swarmLeave(bool force) {
     m.leaveAsWorker("left the swarm");
     return json::object();
   }
-  if (!m.swarm_) return ApiError{503, "This node is not part of a swarm"};
+  if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, "This node is not part of a swarm"};
   if (!force) {
-    return ApiError{409,
+    return ApiError{ErrorKind::kConflict,
                     "You are attempting to leave the swarm on a node that is participating as a manager. "
                     "Removing the last manager erases all current state of the swarm. Use `--force` to ignore "
                     "this message."};

@@ -295,7 +295,7 @@ void Orchestrator::Impl::nodeDown(NodeState& n, const std::string& why) {
 ApiResult<json> Orchestrator::swarmInit(const std::string& advertiseAddr, const std::string& listenAddr) {
   Impl& m = *impl_;
   if (m.inSwarm()) {
-    return ApiError{409,
+    return ApiError{ErrorKind::kConflict,
                     "This node is already part of a swarm. Use \"skiff swarm leave\" to leave this "
                     "swarm and join another one."};
   }
@@ -304,9 +304,11 @@ ApiResult<json> Orchestrator::swarmInit(const std::string& advertiseAddr, const 
   std::string advertise;
   if (!advertiseAddr.empty()) {
     advertise = ipPart(advertiseAddr);
-    if (advertise.empty()) return ApiError{400, "advertise address must be an IPv4 address: \"" + advertiseAddr + "\""};
+    if (advertise.empty())
+      return ApiError{ErrorKind::kInvalid, "advertise address must be an IPv4 address: \"" + advertiseAddr + "\""};
   }
-  if (ipPart(listen).empty()) return ApiError{400, "listen address must be IPv4:PORT: \"" + listenAddr + "\""};
+  if (ipPart(listen).empty())
+    return ApiError{ErrorKind::kInvalid, "listen address must be IPv4:PORT: \"" + listenAddr + "\""};
   m.nodeId_ = newObjectId();
   m.swarmCreated_ = SysClock::now();
   m.advertiseAddr_ = advertise;
@@ -320,7 +322,7 @@ ApiResult<json> Orchestrator::swarmInit(const std::string& advertiseAddr, const 
   auto created = m.ensureNetwork(kIngress, "", ingress, kIngressVni, std::nullopt);
   if (!created.ok()) {
     m.swarm_ = false;
-    return ApiError{500, "swarm init: " + created.error().message};
+    return ApiError{ErrorKind::kInternal, "swarm init: " + created.error().message};
   }
   NodeState self;
   self.id = m.nodeId_;
@@ -347,8 +349,8 @@ ApiResult<json> Orchestrator::swarmInit(const std::string& advertiseAddr, const 
 
 ApiResult<json> Orchestrator::joinToken(const std::string& role, bool rotate) {
   Impl& m = *impl_;
-  if (!m.swarm_) return ApiError{503, kNotManager};
-  if (role != "worker" && role != "manager") return ApiError{400, "unknown role " + role};
+  if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
+  if (role != "worker" && role != "manager") return ApiError{ErrorKind::kInvalid, "unknown role " + role};
   std::string& secret = role == "worker" ? m.workerSecret_ : m.managerSecret_;
   if (rotate) {
     secret = randomBase36(kRoleSecretLength);
@@ -360,7 +362,7 @@ ApiResult<json> Orchestrator::joinToken(const std::string& role, bool rotate) {
 
 ApiResult<json> Orchestrator::nodes() const {
   const Impl& m = *impl_;
-  if (!m.swarm_) return ApiError{503, kNotManager};
+  if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
   json out = json::array();
   for (const auto& [id, n] : m.nodes_) {
     uint64_t tasks = 0;
@@ -383,9 +385,9 @@ ApiResult<json> Orchestrator::nodes() const {
 
 ApiResult<json> Orchestrator::inspectNode(const std::string& ref) const {
   const Impl& m = *impl_;
-  if (!m.swarm_) return ApiError{503, kNotManager};
+  if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
   const NodeState* n = const_cast<Impl&>(m).findNode(ref == "self" ? m.nodeId_ : ref);
-  if (n == nullptr) return ApiError{404, "node " + ref + " not found"};
+  if (n == nullptr) return ApiError{ErrorKind::kNotFound, "node " + ref + " not found"};
   json out{{"ID", n->id},
            {"CreatedAt", rfc3339(n->created)},
            {"UpdatedAt", rfc3339(n->updated)},
@@ -400,29 +402,30 @@ ApiResult<json> Orchestrator::inspectNode(const std::string& ref) const {
 
 ApiResult<json> Orchestrator::updateNode(const std::string& ref, const json& update) {
   Impl& m = *impl_;
-  if (!m.swarm_) return ApiError{503, kNotManager};
+  if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
   NodeState* n = m.findNode(ref == "self" ? m.nodeId_ : ref);
-  if (n == nullptr) return ApiError{404, "node " + ref + " not found"};
+  if (n == nullptr) return ApiError{ErrorKind::kNotFound, "node " + ref + " not found"};
   std::optional<NodeAvailability> availability;
   if (update.contains("availability")) {
-    if (!update["availability"].is_string()) return ApiError{400, "availability must be one of active, pause, drain"};
+    if (!update["availability"].is_string())
+      return ApiError{ErrorKind::kInvalid, "availability must be one of active, pause, drain"};
     auto a = parseAvailability(update["availability"].get<std::string>());
-    if (!a.ok()) return ApiError{400, a.error().message};
+    if (!a.ok()) return ApiError{ErrorKind::kInvalid, a.error().message};
     availability = *a;
   }
   if (update.contains("labelAdd") && !update["labelAdd"].is_object())
-    return ApiError{400, "labelAdd must be an object of strings"};
+    return ApiError{ErrorKind::kInvalid, "labelAdd must be an object of strings"};
   if (update.contains("labelRm") && !update["labelRm"].is_array())
-    return ApiError{400, "labelRm must be an array of strings"};
+    return ApiError{ErrorKind::kInvalid, "labelRm must be an array of strings"};
   for (const auto& k : update.value("labelRm", json::array())) {
-    if (!k.is_string()) return ApiError{400, "labelRm must be an array of strings"};
+    if (!k.is_string()) return ApiError{ErrorKind::kInvalid, "labelRm must be an array of strings"};
     if (!n->labels.count(k.get<std::string>()) &&
         !update.value("labelAdd", json::object()).contains(k.get<std::string>()))
-      return ApiError{400, "key " + k.get<std::string>() + " doesn't exist in node's labels"};
+      return ApiError{ErrorKind::kInvalid, "key " + k.get<std::string>() + " doesn't exist in node's labels"};
   }
   const json labelAdd = update.value("labelAdd", json::object());
   for (const auto& [k, v] : labelAdd.items()) {
-    if (!v.is_string()) return ApiError{400, "label " + k + ": value must be a string"};
+    if (!v.is_string()) return ApiError{ErrorKind::kInvalid, "label " + k + ": value must be a string"};
     n->labels[k] = v.get<std::string>();
   }
   for (const auto& k : update.value("labelRm", json::array())) {
@@ -457,16 +460,16 @@ ApiResult<json> Orchestrator::updateNode(const std::string& ref, const json& upd
 
 ApiResult<json> Orchestrator::removeNode(const std::string& ref, bool force) {
   Impl& m = *impl_;
-  if (!m.swarm_) return ApiError{503, kNotManager};
+  if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
   NodeState* n = m.findNode(ref);
-  if (n == nullptr) return ApiError{404, "node " + ref + " not found"};
+  if (n == nullptr) return ApiError{ErrorKind::kNotFound, "node " + ref + " not found"};
   if (n->id == m.nodeId_) {
-    return ApiError{409, "rpc error: code = FailedPrecondition desc = node " + n->id +
-                             " is a cluster manager and is a member of the raft cluster. It must "
-                             "be demoted to worker before removal"};
+    return ApiError{ErrorKind::kConflict, "rpc error: code = FailedPrecondition desc = node " + n->id +
+                                              " is a cluster manager and is a member of the raft cluster. It must "
+                                              "be demoted to worker before removal"};
   }
   if (n->ready && !force) {
-    return ApiError{409,
+    return ApiError{ErrorKind::kConflict,
                     "rpc error: code = FailedPrecondition desc = node " + n->id + " is not down and can't be removed"};
   }
   NodeState gone = *n;
@@ -482,12 +485,12 @@ ApiResult<json> Orchestrator::removeNode(const std::string& ref, bool force) {
 
 ApiResult<json> Orchestrator::clusterRequest(const std::string& path, const std::string& peer, const json& body) {
   Impl& m = *impl_;
-  if (!m.swarm_) return ApiError{503, kNotManager};
+  if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
   if (path == "/cluster/v1/join") return m.clusterJoin(body, peer);
   if (path == "/cluster/v1/heartbeat") return m.clusterHeartbeat(body);
   if (path == "/cluster/v1/image") return m.clusterImage(body);
   if (path == "/cluster/v1/layer") return m.clusterLayer(body);
-  return ApiError{404, "page not found: " + path};
+  return ApiError{ErrorKind::kNotFound, "page not found: " + path};
 }
 
 ApiResult<json> Orchestrator::Impl::clusterJoin(const json& body, const std::string& peer) {
@@ -496,21 +499,23 @@ ApiResult<json> Orchestrator::Impl::clusterJoin(const json& body, const std::str
   const bool manager = tokenEquals(token, makeJoinToken(clusterKey_, managerSecret_));
   if (!worker && !manager) {
     log::warn("netd", "join from ", peer, " refused: invalid token");
-    return ApiError{403, std::string("rpc error: code = InvalidArgument desc = ") + kInvalidJoinToken};
+    return ApiError{ErrorKind::kForbidden,
+                    std::string("rpc error: code = InvalidArgument desc = ") + kInvalidJoinToken};
   }
   if (manager) {
     // One manager keeps the desired state (a later step puts it on a
     // replicated store); a second one would have nothing to agree with.
-    return ApiError{400,
+    return ApiError{ErrorKind::kInvalid,
                     "this swarm keeps its state on a single manager: more managers are not "
                     "supported yet; join with the worker token"};
   }
   std::string addr = ipPart(body.value("advertiseAddr", ""));
   if (addr.empty()) addr = peer;
-  if (addr.empty()) return ApiError{400, "no advertise address and none seen on the connection"};
+  if (addr.empty()) return ApiError{ErrorKind::kInvalid, "no advertise address and none seen on the connection"};
   for (const auto& [id, n] : nodes_) {
     if (n.addr == addr && n.ready) {
-      return ApiError{409, "a node with address " + addr + " (" + n.hostname + ") is already part of this swarm"};
+      return ApiError{ErrorKind::kConflict,
+                      "a node with address " + addr + " (" + n.hostname + ") is already part of this swarm"};
     }
   }
   NodeState n;
@@ -521,7 +526,7 @@ ApiResult<json> Orchestrator::Impl::clusterJoin(const json& body, const std::str
   n.created = n.updated = SysClock::now();
   n.lastSeen = SteadyClock::now();
   auto ingress = ipam_.allocateAddress(kIngress);
-  if (!ingress.ok()) return ApiError{503, "ingress: " + ingress.error().message};
+  if (!ingress.ok()) return ApiError{ErrorKind::kUnavailable, "ingress: " + ingress.error().message};
   n.ingressAddr = *ingress;
   nodes_[n.id] = n;
   persistNode(n);
@@ -547,27 +552,29 @@ NodeState* Orchestrator::Impl::authenticate(const json& body) {
 // it does not have, one per request.
 ApiResult<json> Orchestrator::Impl::clusterImage(const json& body) {
   const NodeState* n = authenticate(body);
-  if (n == nullptr) return ApiError{401, "node is not a member of this swarm"};
+  if (n == nullptr) return ApiError{ErrorKind::kUnauthorized, "node is not a member of this swarm"};
   const std::string ref = body.value("image", "");
   auto image = d_.images->resolve(ref);
-  if (!image.ok()) return ApiError{404, image.error().message};
+  if (!image.ok()) return ApiError{ErrorKind::kNotFound, image.error().message};
   auto config = d_.images->exportImageConfig(image->id);
-  if (!config.ok()) return ApiError{500, config.error().message};
+  if (!config.ok()) return ApiError{ErrorKind::kInternal, config.error().message};
   log::info("netd", "node ", n->hostname, " fetches image ", image->id.substr(7, 12));
   return json{{"id", image->id}, {"config", base64Encode(*config)}, {"layers", image->layers}, {"tags", image->tags}};
 }
 
 ApiResult<json> Orchestrator::Impl::clusterLayer(const json& body) {
-  if (authenticate(body) == nullptr) return ApiError{401, "node is not a member of this swarm"};
+  if (authenticate(body) == nullptr) return ApiError{ErrorKind::kUnauthorized, "node is not a member of this swarm"};
   const std::string digest = body.value("digest", "");
   auto archive = d_.images->exportLayer(digest);
-  if (!archive.ok()) return ApiError{archive.error().code == ENOENT ? 404 : 500, archive.error().message};
+  if (!archive.ok())
+    return ApiError{archive.error().code == ENOENT ? ErrorKind::kNotFound : ErrorKind::kInternal,
+                    archive.error().message};
   return json{{"digest", digest}, {"archive", base64Encode(*archive)}};
 }
 
 ApiResult<json> Orchestrator::Impl::clusterHeartbeat(const json& body) {
   NodeState* found = authenticate(body);
-  if (found == nullptr) return ApiError{401, "node is not a member of this swarm"};
+  if (found == nullptr) return ApiError{ErrorKind::kUnauthorized, "node is not a member of this swarm"};
   NodeState& n = *found;
   n.lastSeen = SteadyClock::now();
   if (!n.ready) {

@@ -108,7 +108,7 @@ ApiResult<json> Orchestrator::info() const {
 
 ApiResult<json> Orchestrator::listStacks() const {
   const Impl& m = *impl_;
-  if (!m.swarm_) return ApiError{503, kNotManager};
+  if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
   json out = json::array();
   for (const auto& [name, s] : m.stacks_) {
     if (!s.removed) out.push_back(json{{"name", name}, {"services", s.spec.services.size()}});
@@ -118,21 +118,22 @@ ApiResult<json> Orchestrator::listStacks() const {
 
 ApiResult<json> Orchestrator::listServices(const std::string& stackFilter) const {
   const Impl& m = *impl_;
-  if (!m.swarm_) return ApiError{503, kNotManager};
+  if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
   json out = json::array();
   for (const auto& [name, s] : m.services_) {
     if (s.removed || (!stackFilter.empty() && s.stack != stackFilter)) continue;
     out.push_back(m.serviceSummary(s));
   }
-  if (!stackFilter.empty() && out.empty()) return ApiError{404, "Nothing found in stack: " + stackFilter};
+  if (!stackFilter.empty() && out.empty())
+    return ApiError{ErrorKind::kNotFound, "Nothing found in stack: " + stackFilter};
   return out;
 }
 
 ApiResult<json> Orchestrator::inspectService(const std::string& name) const {
   const Impl& m = *impl_;
-  if (!m.swarm_) return ApiError{503, kNotManager};
+  if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
   const ServiceState* s = m.findService(name);
-  if (s == nullptr) return ApiError{404, "no such service: " + name};
+  if (s == nullptr) return ApiError{ErrorKind::kNotFound, "no such service: " + name};
   json ports = json::array();
   json vips = json::array();
   for (const auto& p : s->spec.ports) {
@@ -182,9 +183,9 @@ ApiResult<json> Orchestrator::inspectService(const std::string& name) const {
 
 ApiResult<json> Orchestrator::serviceLogs(const std::string& name) const {
   const Impl& m = *impl_;
-  if (!m.swarm_) return ApiError{503, kNotManager};
+  if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
   const ServiceState* s = m.findService(name);
-  if (s == nullptr) return ApiError{404, "no such service: " + name};
+  if (s == nullptr) return ApiError{ErrorKind::kNotFound, "no such service: " + name};
   std::vector<const Task*> tasks;
   for (const auto& [id, t] : m.tasks_) {
     if (t->service == s->name && !t->spec.logPath.empty()) tasks.push_back(t.get());
@@ -204,19 +205,19 @@ ApiResult<json> Orchestrator::serviceLogs(const std::string& name) const {
 ApiResult<json> Orchestrator::listTasks(const std::string& serviceFilter, const std::string& stackFilter,
                                         const std::string& nodeFilter) const {
   const Impl& m = *impl_;
-  if (!m.swarm_) return ApiError{503, kNotManager};
+  if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
   std::string service = serviceFilter;
   if (!service.empty()) {
     const ServiceState* s = m.findService(service);
-    if (s == nullptr) return ApiError{404, "no such service: " + serviceFilter};
+    if (s == nullptr) return ApiError{ErrorKind::kNotFound, "no such service: " + serviceFilter};
     service = s->name;
   }
   if (!stackFilter.empty() && !m.stacks_.count(stackFilter))
-    return ApiError{404, "Nothing found in stack: " + stackFilter};
+    return ApiError{ErrorKind::kNotFound, "Nothing found in stack: " + stackFilter};
   std::string node;
   if (!nodeFilter.empty()) {
     const NodeState* n = const_cast<Impl&>(m).findNode(nodeFilter == "self" ? m.nodeId_ : nodeFilter);
-    if (n == nullptr) return ApiError{404, "node " + nodeFilter + " not found"};
+    if (n == nullptr) return ApiError{ErrorKind::kNotFound, "node " + nodeFilter + " not found"};
     node = n->id;
   }
   std::vector<const Task*> tasks;
@@ -254,7 +255,7 @@ ApiResult<json> Orchestrator::listContainers(bool all) const {
 ApiResult<json> Orchestrator::inspectContainer(const std::string& ref) const {
   const Impl& m = *impl_;
   const Task* t = m.findContainer(ref);
-  if (t == nullptr || t->spec.id.empty()) return ApiError{404, "No such container: " + ref};
+  if (t == nullptr || t->spec.id.empty()) return ApiError{ErrorKind::kNotFound, "No such container: " + ref};
   json nets = json::object();
   for (const auto& ep : t->endpoints) {
     auto n = m.networks_.find(ep.network);
@@ -307,7 +308,7 @@ ApiResult<json> Orchestrator::inspectContainer(const std::string& ref) const {
 ApiResult<json> Orchestrator::containerLogs(const std::string& ref) const {
   const Impl& m = *impl_;
   const Task* t = m.findContainer(ref);
-  if (t == nullptr || t->spec.id.empty()) return ApiError{404, "No such container: " + ref};
+  if (t == nullptr || t->spec.id.empty()) return ApiError{ErrorKind::kNotFound, "No such container: " + ref};
   return json{{"text", readLogTail(t->spec.logPath)}};
 }
 
@@ -331,7 +332,7 @@ ApiResult<json> Orchestrator::inspectNetwork(const std::string& name) const {
   for (const auto& [key, net] : m.networks_) {
     if (key == name || net.id.rfind(name, 0) == 0) n = &net;
   }
-  if (n == nullptr) return ApiError{404, "network " + name + " not found"};
+  if (n == nullptr) return ApiError{ErrorKind::kNotFound, "network " + name + " not found"};
   json containers = json::object();
   for (const auto& [id, t] : m.tasks_) {
     if (!t->live()) continue;

@@ -89,7 +89,7 @@ class OrchestratorTest : public ::testing::Test {
 
   json ok(const ApiResult<json>& r) {
     if (const auto* e = std::get_if<ApiError>(&r)) {
-      ADD_FAILURE() << e->status << " " << e->message;
+      ADD_FAILURE() << httpStatus(e->kind) << " " << e->message;
       return json();
     }
     return std::get<json>(r);
@@ -426,7 +426,7 @@ TEST_F(OrchestratorTest, DeployAndScaleFailWhenTheStateCannotBeSaved) {
   auto r = orch_->deployStack("t", big);
   const auto* err = std::get_if<ApiError>(&r);
   ASSERT_NE(err, nullptr);
-  EXPECT_EQ(err->status, 500);
+  EXPECT_EQ(err->kind, ErrorKind::kInternal);
   EXPECT_EQ(err->message, "cannot save the swarm state: state store: put stack/t: database or disk is full");
   EXPECT_EQ(ok(orch_->listStacks()).size(), 1u) << "the failed deploy left no stack";
   EXPECT_EQ(launcher_.launched.size(), 3u) << "and started no replica";
@@ -437,7 +437,7 @@ TEST_F(OrchestratorTest, DeployAndScaleFailWhenTheStateCannotBeSaved) {
   // An update of s that needs more room fails too; s keeps running as it was.
   r = orch_->deployStack("s", big);
   ASSERT_NE(std::get_if<ApiError>(&r), nullptr);
-  EXPECT_EQ(std::get<ApiError>(r).status, 500);
+  EXPECT_EQ(std::get<ApiError>(r).kind, ErrorKind::kInternal);
   EXPECT_TRUE(launcher_.signals.empty());
 
   // Scale writes the stack again: with every write refused it fails and
@@ -445,7 +445,7 @@ TEST_F(OrchestratorTest, DeployAndScaleFailWhenTheStateCannotBeSaved) {
   ASSERT_TRUE(store_->refuseWritesForTesting().ok());
   r = orch_->scaleService("s_web", 5);
   ASSERT_NE(std::get_if<ApiError>(&r), nullptr);
-  EXPECT_EQ(std::get<ApiError>(r).status, 500);
+  EXPECT_EQ(std::get<ApiError>(r).kind, ErrorKind::kInternal);
   EXPECT_EQ(std::get<ApiError>(r).message,
             "cannot save the swarm state: state store: put stack/s: attempt to write a readonly "
             "database");
@@ -478,7 +478,7 @@ networks:
 )"));
   const auto* err = std::get_if<ApiError>(&r);
   ASSERT_NE(err, nullptr);
-  EXPECT_EQ(err->status, 400);
+  EXPECT_EQ(err->kind, ErrorKind::kInvalid);
   EXPECT_EQ(err->message, "network tiny: invalid com.docker.network.driver.mtu \"12\" (want 68..65535)");
 }
 

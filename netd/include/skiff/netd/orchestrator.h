@@ -33,6 +33,7 @@
 
 #include "skiff/common/result.h"
 #include "skiff/netd/cluster_client.h"
+#include "skiff/netd/errors.h"
 #include "skiff/netd/store.h"
 #include "skiff/overlay/ipam.h"
 #include "skiff/overlay/overlay.h"
@@ -42,15 +43,6 @@
 #include "skiff/runtime/stack.h"
 
 namespace skiff::netd {
-
-// An error a user sees: HTTP status + message.
-struct ApiError {
-  int status;
-  std::string message;
-};
-
-template <typename T>
-using ApiResult = std::variant<T, ApiError>;
 
 inline constexpr const char* kNotManager =
     "this node is not a swarm manager. Use \"skiff swarm init\" or \"skiff swarm join\" to connect "
