@@ -14,6 +14,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <unordered_map>
 
@@ -203,8 +204,9 @@ Blackhole::~Blackhole() {
   ::close(listenFd_);
 }
 
-int connectTo(uint16_t port, int timeoutMs) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+namespace {
+
+int connectWith(int fd, uint16_t port, int timeoutMs) {
   timeval tv{timeoutMs / 1000, (timeoutMs % 1000) * 1000};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -215,6 +217,47 @@ int connectTo(uint16_t port, int timeoutMs) {
   }
   return fd;
 }
+
+}  // namespace
+
+int connectTo(uint16_t port, int timeoutMs) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  return connectWith(fd, port, timeoutMs);
+}
+
+int connectFrom(uint16_t localPort, uint16_t port, int timeoutMs) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int one = 1;  // the port may still be in TIME_WAIT towards another peer
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  auto local = loopback(localPort);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return connectWith(fd, port, timeoutMs);
+}
+
+std::string describe(const Read& r) {
+  static const char* const kNames[] = {"line", "EOF", "reset", "error", "TIMEOUT"};
+  std::string out = kNames[static_cast<int>(r.ending)];
+  out += " after " + std::to_string(r.bytes.size()) + " bytes \"";
+  for (size_t i = 0; i < r.bytes.size() && i < 80; ++i) {
+    unsigned char c = static_cast<unsigned char>(r.bytes[i]);
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char esc[8];
+      std::snprintf(esc, sizeof esc, "\\x%02x", c);
+      out += esc;
+    }
+  }
+  out += r.bytes.size() > 80 ? "\"..." : "\"";
+  return out;
+}
+
+void PrintTo(const Read& r, std::ostream* os) { *os << describe(r); }
 
 namespace {
 
@@ -231,40 +274,51 @@ bool waitReadable(int fd, std::chrono::steady_clock::time_point deadline) {
   }
 }
 
+Ending endingOf(ssize_t r, int err) {
+  return r == 0 ? Ending::kEof : err == ECONNRESET ? Ending::kReset : Ending::kError;
+}
+
 }  // namespace
 
-std::string readAll(int fd, int timeoutMs) {
-  std::string out;
+Read readAll(int fd, int timeoutMs) {
+  Read out;
   char buf[65536];
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
   while (true) {
     if (!waitReadable(fd, deadline)) {
-      // A hang is not an EOF: it must not pass for a closed connection.
-      ADD_FAILURE() << "readAll: no EOF within " << timeoutMs << " ms (" << out.size() << " bytes read)";
+      out.ending = Ending::kTimeout;  // a hang, not an end
       return out;
     }
     ssize_t r = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
     if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (r <= 0) break;  // EOF, or an error such as a reset
-    out.append(buf, static_cast<size_t>(r));
+    if (r <= 0) {
+      out.ending = endingOf(r, errno);
+      return out;
+    }
+    out.bytes.append(buf, static_cast<size_t>(r));
   }
-  return out;
 }
 
-std::string readLine(int fd, int timeoutMs) {
-  std::string out;
+Read readLine(int fd, int timeoutMs) {
+  Read out;
   char c;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
   while (true) {
     if (!waitReadable(fd, deadline)) {
-      ADD_FAILURE() << "readLine: no line within " << timeoutMs << " ms (got \"" << out << "\")";
+      out.ending = Ending::kTimeout;
       return out;
     }
     ssize_t r = ::recv(fd, &c, 1, MSG_DONTWAIT);
     if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (r != 1) return out;  // EOF or an error before the newline
-    if (c == '\n') return out;
-    out.push_back(c);
+    if (r <= 0) {
+      out.ending = endingOf(r, errno);  // before the newline
+      return out;
+    }
+    if (c == '\n') {
+      out.ending = Ending::kLine;
+      return out;
+    }
+    out.bytes.push_back(c);
   }
 }
 
@@ -276,6 +330,57 @@ bool writeAll(int fd, const char* p, size_t n) {
     n -= static_cast<size_t>(w);
   }
   return true;
+}
+
+namespace {
+
+// Calls fn(localPort, remotePort, state, txQueue, rxQueue) for each line of
+// /proc/net/tcp or /proc/net/udp (IPv4; the tests use 127.0.0.1 only).
+template <typename Fn>
+void forEachSocket(const char* path, Fn fn) {
+  FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return;
+  char line[512];
+  if (std::fgets(line, sizeof line, f) == nullptr) {  // the header
+    std::fclose(f);
+    return;
+  }
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    unsigned localAddr = 0, localPort = 0, remoteAddr = 0, remotePort = 0, state = 0;
+    unsigned long long tx = 0, rx = 0;
+    if (std::sscanf(line, " %*d: %8x:%4x %8x:%4x %2x %llx:%llx", &localAddr, &localPort, &remoteAddr, &remotePort,
+                    &state, &tx, &rx) == 7) {
+      fn(static_cast<uint16_t>(localPort), static_cast<uint16_t>(remotePort), state, tx, rx);
+    }
+  }
+  std::fclose(f);
+}
+
+constexpr unsigned kTcpEstablished = 0x01, kTcpListen = 0x0a;
+
+}  // namespace
+
+TcpSocketInfo establishedSocket(uint16_t localPort, uint16_t remotePort) {
+  TcpSocketInfo info;
+  forEachSocket("/proc/net/tcp", [&](uint16_t lp, uint16_t rp, unsigned state, uint64_t tx, uint64_t rx) {
+    if (lp == localPort && rp == remotePort && state == kTcpEstablished) info = {true, tx, rx};
+  });
+  return info;
+}
+
+bool tcpListening(uint16_t port) {
+  bool found = false;
+  forEachSocket("/proc/net/tcp", [&](uint16_t lp, uint16_t, unsigned state, uint64_t, uint64_t) {
+    found = found || (lp == port && state == kTcpListen);
+  });
+  return found;
+}
+
+bool udpBound(uint16_t port) {
+  bool found = false;
+  forEachSocket("/proc/net/udp",
+                [&](uint16_t lp, uint16_t, unsigned, uint64_t, uint64_t) { found = found || lp == port; });
+  return found;
 }
 
 uint16_t deadPort() {

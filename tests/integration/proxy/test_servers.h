@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <thread>
 
@@ -82,14 +83,49 @@ constexpr uint64_t kFnvInit = 14695981039346656037ull;
 // Deterministic pattern byte i (the blast content).
 inline char patternByte(uint64_t i) { return static_cast<char>((i * 2654435761u) >> 13); }
 
-// Blocking client helpers; -1 / empty on failure. readAll and readLine return
-// what arrived before EOF or an error (a reset); running out of time is a
-// hang, not an end: it fails the current test (ADD_FAILURE) and returns what
-// was read so far.
+// How a read ended. A hang (the timeout ran out) is never an end: the
+// callers compare the whole Read, so a test that expects an EOF fails when
+// the connection merely went quiet, and one that expects a connection to stay
+// open can say so (Timeout).
+enum class Ending { kLine, kEof, kReset, kError, kTimeout };
+struct Read {
+  std::string bytes;  // what arrived (for kLine: the line without '\n')
+  Ending ending = Ending::kTimeout;
+  bool operator==(const Read& o) const { return bytes == o.bytes && ending == o.ending; }
+  bool operator!=(const Read& o) const { return !(*this == o); }
+};
+inline Read Line(std::string s) { return {std::move(s), Ending::kLine}; }
+inline Read Eof(std::string s) { return {std::move(s), Ending::kEof}; }
+inline Read Reset(std::string s) { return {std::move(s), Ending::kReset}; }
+inline Read Timeout(std::string s) { return {std::move(s), Ending::kTimeout}; }
+// gtest's printer: the ending and the first bytes, escaped (reads can be 64 MiB).
+void PrintTo(const Read& r, std::ostream* os);
+std::string describe(const Read& r);
+
+// Blocking client helpers; -1 on failure.
 int connectTo(uint16_t port, int timeoutMs = 5000);
-std::string readAll(int fd, int timeoutMs = 5000);   // until EOF
-std::string readLine(int fd, int timeoutMs = 5000);  // up to and without '\n'
+// The same from a chosen local port on 127.0.0.1 (tests that steer
+// SO_REUSEPORT groups by source port), -1 on failure.
+int connectFrom(uint16_t localPort, uint16_t port, int timeoutMs = 5000);
+// Until EOF (kEof), a reset (kReset), another error (kError) or the timeout
+// (kTimeout), with the bytes read before.
+Read readAll(int fd, int timeoutMs = 5000);
+// Up to '\n' (kLine), or what came before EOF, an error or the timeout.
+Read readLine(int fd, int timeoutMs = 5000);
 bool writeAll(int fd, const char* p, size_t n);
+// What /proc/net/tcp of this network namespace says about a TCP socket.
+// txQueue: bytes written and not yet acknowledged by the peer; rxQueue:
+// bytes received and not yet read by the socket's owner (for a listener:
+// the accept backlog).
+struct TcpSocketInfo {
+  bool found = false;
+  uint64_t txQueue = 0, rxQueue = 0;
+};
+// The established socket with local port localPort and remote port remotePort.
+TcpSocketInfo establishedSocket(uint16_t localPort, uint16_t remotePort);
+// Whether a TCP socket of this namespace listens on port, or a UDP socket is bound to it.
+bool tcpListening(uint16_t port);
+bool udpBound(uint16_t port);
 // Port that is closed (bound once, then released): connects get refused.
 uint16_t deadPort();
 int openFdCount();
