@@ -102,7 +102,7 @@ ApiResult<json> Orchestrator::swarmLeave(bool force) {
   for (auto& [id, t] : m.tasks_) {
     if (t->live() && !m.isLocal(*t)) {
       m.releaseAddresses(*t);
-      m.setState(*t, "Orphaned", "the manager left the swarm");
+      m.setState(*t, TaskState::kOrphaned, "the manager left the swarm");
     }
   }
   // Stacks and their networks go as their tasks exit; ingress and the store
@@ -144,7 +144,7 @@ void Orchestrator::Impl::startHeartbeats() {
 json Orchestrator::Impl::reportTasks() {
   json out = json::array();
   for (const auto& [id, t] : tasks_) {
-    out.push_back(json{{"id", id}, {"state", t->state}, {"error", t->error}, {"exitCode", t->exitCode}});
+    out.push_back(json{{"id", id}, {"state", toString(t->state)}, {"error", t->error}, {"exitCode", t->exitCode}});
   }
   return out;
 }
@@ -270,7 +270,7 @@ void Orchestrator::Impl::imageFetched(const std::string& imageId, const std::str
   if (!error.empty()) log::warn("netd", "image ", imageId.substr(7, 12), ": ", error);
   std::vector<std::string> waiting;
   for (const auto& [id, t] : tasks_) {
-    if (t->imageId == imageId && t->state == "Preparing" && !t->stopRequested) waiting.push_back(id);
+    if (t->imageId == imageId && t->state == TaskState::kPreparing && !t->stopRequested) waiting.push_back(id);
   }
   for (const auto& id : waiting) {
     auto it = tasks_.find(id);
@@ -432,7 +432,7 @@ void Orchestrator::Impl::applyAssignment(const json& a) {
     // under the same tag) fetches it first.
     auto local = d_.images->resolve(t.image);
     if (!t.imageId.empty() && (!local.ok() || local->id != t.imageId)) {
-      setState(t, "Preparing", "fetching image " + t.image + " from the manager");
+      setState(t, TaskState::kPreparing, "fetching image " + t.image + " from the manager");
       fetchImage(t.imageId);
       continue;
     }

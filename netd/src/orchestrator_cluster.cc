@@ -243,7 +243,7 @@ void Orchestrator::Impl::adoptKernelPeers(const NetworkState& n) {
 void Orchestrator::Impl::schedulePending() {
   std::vector<std::string> pending;
   for (const auto& [id, t] : tasks_) {
-    if (t->state == "Pending" && !t->stopRequested) pending.push_back(id);
+    if (t->state == TaskState::kPending && !t->stopRequested) pending.push_back(id);
   }
   for (const auto& id : pending) {
     auto it = tasks_.find(id);
@@ -268,9 +268,9 @@ void Orchestrator::Impl::orphanTasksOn(const std::string& nodeId, const std::str
   for (auto& [id, t] : tasks_) {
     if (t->node != nodeId || !t->live()) continue;
     releaseAddresses(*t);
-    t->desiredState = "Shutdown";
+    t->desiredState = TaskState::kShutdown;
     t->finished = SysClock::now();
-    setState(*t, "Orphaned", why);
+    setState(*t, TaskState::kOrphaned, why);
     touched.insert(t->service);
   }
   // Replacements go elsewhere at once: a node that is gone is not a failure
@@ -598,11 +598,11 @@ void Orchestrator::Impl::takeReports(NodeState& n, const json& reports) {
     if (r == byId.end()) {
       // Started there before (Running) and now unknown to the node: it was
       // restarted or lost the task. Not yet started (Assigned): it will be.
-      if (t->state == "Running") {
+      if (t->state == TaskState::kRunning) {
         if (t->stopRequested) {
-          setState(*t, "Shutdown");
+          setState(*t, TaskState::kShutdown);
         } else {
-          setState(*t, "Failed", "task is no longer on node " + n.hostname);
+          setState(*t, TaskState::kFailed, "task is no longer on node " + n.hostname);
         }
         t->finished = SysClock::now();
         ended.push_back(id);
@@ -610,21 +610,23 @@ void Orchestrator::Impl::takeReports(NodeState& n, const json& reports) {
       continue;
     }
     const json& rep = *r->second;
-    std::string state = rep.value("state", "");
-    if (state == "Running" || state == "Starting" || state == "Preparing") {
-      if (t->state != state) {
-        setState(*t, state);
-        if (state == "Running") {
+    auto state = parseTaskState(rep.value("state", ""));
+    if (!state) continue;  // a state this manager does not know: the next report says more
+    if (*state == TaskState::kRunning || *state == TaskState::kStarting || *state == TaskState::kPreparing) {
+      if (t->state != *state) {
+        setState(*t, *state);
+        if (*state == TaskState::kRunning) {
           t->started = SysClock::now();
           log::info("netd", "task ", t->name(), " running on node ", n.hostname);
         }
         touched.insert(t->service);
       }
-    } else if (state == "Complete" || state == "Failed" || state == "Shutdown" || state == "Rejected") {
+    } else if (*state == TaskState::kComplete || *state == TaskState::kFailed || *state == TaskState::kShutdown ||
+               *state == TaskState::kRejected) {
       t->exitCode = rep.value("exitCode", 0);
       t->finished = SysClock::now();
-      setState(*t, state, rep.value("error", ""));
-      log::info("netd", "task ", t->name(), " on node ", n.hostname, " ended: ", state,
+      setState(*t, *state, rep.value("error", ""));
+      log::info("netd", "task ", t->name(), " on node ", n.hostname, " ended: ", toString(*state),
                 t->error.empty() ? "" : " (" + t->error + ")");
       ended.push_back(id);
     }
@@ -682,7 +684,7 @@ json Orchestrator::Impl::assignmentFor(const NodeState& n) const {
   json tasks = json::array();
   std::set<std::string> stacks, services;
   for (const auto& [id, t] : tasks_) {
-    if (t->node != n.id || !t->live() || t->stopRequested || t->state == "Pending") continue;
+    if (t->node != n.id || !t->live() || t->stopRequested || t->state == TaskState::kPending) continue;
     json eps = json::array();
     for (const auto& ep : t->endpoints)
       eps.push_back(json{{"network", ep.network}, {"ip", ep.ip.str()}, {"prefix", ep.prefix}});

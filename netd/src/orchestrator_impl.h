@@ -24,6 +24,7 @@
 #include "skiff/netd/cluster_client.h"
 #include "skiff/netd/orchestrator.h"
 #include "skiff/netd/scheduler.h"
+#include "skiff/netd/task_state.h"
 #include "skiff/overlay/peers.h"
 
 namespace skiff::netd {
@@ -124,9 +125,8 @@ struct Task {
   // The image id it runs: resolved once when the manager assigns it (workers
   // fetch that id if they lack it) or when a node starts it.
   std::string imageId;
-  std::string desiredState = "Running";
-  // New Pending Assigned Preparing Starting Running | Complete Failed Shutdown Rejected Orphaned
-  std::string state = "New";
+  TaskState desiredState = TaskState::kRunning;
+  TaskState state = TaskState::kNew;
   std::string error;
   SysClock::time_point created, since, started, finished;
   int exitCode = 0;
@@ -139,10 +139,7 @@ struct Task {
   TimerHandle* killTimer = nullptr;
   TimerHandle* drainTimer = nullptr;
   bool reported = false;  // worker: its final state went to the manager in a heartbeat
-  bool live() const {
-    return state == "New" || state == "Pending" || state == "Assigned" || state == "Preparing" || state == "Starting" ||
-           state == "Running";
-  }
+  bool live() const { return isLive(state); }
   std::string name() const { return service + "." + std::to_string(slot); }
 };
 
@@ -285,7 +282,7 @@ class Orchestrator::Impl {
   std::vector<Task*> tasksOf(const std::string& service);
   bool anyLive(const std::string& service) const;
   std::vector<std::string> networksOf(const ServiceState& s) const;
-  void setState(Task& t, const std::string& state, const std::string& error = "");
+  void setState(Task& t, TaskState state, const std::string& error = "");
   void releaseAddresses(Task& t);
   void startTask(ServiceState& svc, uint64_t slot);
   void startTasks(ServiceState& svc, const std::vector<uint64_t>& slots);

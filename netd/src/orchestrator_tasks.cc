@@ -44,7 +44,7 @@ std::vector<std::string> Orchestrator::Impl::networksOf(const ServiceState& s) c
   return out;
 }
 
-void Orchestrator::Impl::setState(Task& t, const std::string& state, const std::string& error) {
+void Orchestrator::Impl::setState(Task& t, TaskState state, const std::string& error) {
   t.state = state;
   t.since = SysClock::now();
   if (!error.empty()) t.error = error;
@@ -82,7 +82,7 @@ void Orchestrator::Impl::startTasks(ServiceState& svc, const std::vector<uint64_
     if (where[i].node.empty()) {
       // Waits for a node that fits (one joins, one is set active, ...): the
       // manager's tick tries again.
-      setState(t, "Pending", where[i].reason);
+      setState(t, TaskState::kPending, where[i].reason);
       log::info("netd", "task ", t.name(), " pending: ", where[i].reason);
       continue;
     }
@@ -93,7 +93,7 @@ void Orchestrator::Impl::startTasks(ServiceState& svc, const std::vector<uint64_
 
 void Orchestrator::Impl::rejectTask(Task& t, const std::string& why) {
   releaseAddresses(t);
-  setState(t, "Rejected", why);
+  setState(t, TaskState::kRejected, why);
   log::warn("netd", "task ", t.name(), " rejected: ", why);
   taskEnded(t, 1);
 }
@@ -129,7 +129,7 @@ void Orchestrator::Impl::assignTask(ServiceState& svc, Task& t) {
     return;
   }
   t.imageId = image->id;
-  setState(t, "Assigned");
+  setState(t, TaskState::kAssigned);
   log::info("netd", "task ", t.name(), " assigned to node ", nodeName(t.node));
 }
 
@@ -201,7 +201,7 @@ void Orchestrator::Impl::runTask(ServiceState& svc, Task& t) {
     }
     c.extraHosts.emplace_back(ep.ip.str(), c.hostname);
   }
-  setState(t, "Starting");
+  setState(t, TaskState::kStarting);
   persistContainer(t);
 
   auto launched = d_.launcher->launch(c, [&](pid_t pid) -> Status {
@@ -222,14 +222,14 @@ void Orchestrator::Impl::runTask(ServiceState& svc, Task& t) {
     detachEndpoints(t);
     releaseAddresses(t);
     cleanupContainer(t, false);
-    setState(t, "Failed", "starting container failed: " + launched.error().message);
+    setState(t, TaskState::kFailed, "starting container failed: " + launched.error().message);
     log::warn("netd", "task ", t.name(), " failed to start: ", launched.error().message);
     taskEnded(t, 127);
     return;
   }
   t.launched = std::move(*launched);
   t.started = SysClock::now();
-  setState(t, "Running");
+  setState(t, TaskState::kRunning);
   log::info("netd", "task ", t.name(), " running (container ", t.containerId.substr(0, 12), ", pid ", t.launched->pid,
             ")");
   watchExit(t);
@@ -359,13 +359,13 @@ void Orchestrator::Impl::onExit(const std::string& taskId) {
   releaseAddresses(t);
   cleanupContainer(t, false);
   if (t.stopRequested) {
-    setState(t, "Shutdown");
+    setState(t, TaskState::kShutdown);
   } else if (exitCode == 0) {
-    setState(t, "Complete");
+    setState(t, TaskState::kComplete);
   } else {
-    setState(t, "Failed", "task: non-zero exit (" + std::to_string(exitCode) + ")");
+    setState(t, TaskState::kFailed, "task: non-zero exit (" + std::to_string(exitCode) + ")");
   }
-  log::info("netd", "task ", t.name(), " exited with code ", exitCode, " (", t.state, ")");
+  log::info("netd", "task ", t.name(), " exited with code ", exitCode, " (", toString(t.state), ")");
   auto svc = services_.find(t.service);
   if (svc != services_.end()) updateBackends(svc->second);
   taskEnded(t, exitCode);
@@ -375,7 +375,7 @@ void Orchestrator::Impl::taskEnded(Task& t, int exitCode) {
   std::string serviceName = t.service;
   uint64_t slot = t.slot;
   bool stopped = t.stopRequested;
-  t.desiredState = "Shutdown";
+  t.desiredState = TaskState::kShutdown;
   auto it = services_.find(serviceName);
   // Only the manager restarts: a worker reports the end and the manager
   // places the replacement (on this node or another).
@@ -432,21 +432,21 @@ void Orchestrator::Impl::dropTask(Task& t) {
 void Orchestrator::Impl::stopTask(Task& t) {
   if (t.stopRequested) return;
   t.stopRequested = true;
-  t.desiredState = "Shutdown";
+  t.desiredState = TaskState::kShutdown;
   if (!isLocal(t)) {
     // Its node drains and stops it once its next assignment leaves it out,
     // and reports the end; until then it stays live (its slot is not free
     // twice). The other nodes' proxies stop sending it new connections now.
-    if (t.state == "Pending" || t.state == "Assigned") {
+    if (t.state == TaskState::kPending || t.state == TaskState::kAssigned) {
       releaseAddresses(t);
-      setState(t, "Shutdown");
+      setState(t, TaskState::kShutdown);
     }
     auto svc = services_.find(t.service);
     if (svc != services_.end()) updateBackends(svc->second);
     return;
   }
-  if (!t.launched || t.state != "Running") {
-    if (t.live()) setState(t, "Shutdown");
+  if (!t.launched || t.state != TaskState::kRunning) {
+    if (t.live()) setState(t, TaskState::kShutdown);
     return;
   }
   auto svc = services_.find(t.service);
@@ -470,7 +470,7 @@ void Orchestrator::Impl::stopTask(Task& t) {
 
 void Orchestrator::Impl::waitForDrain(const std::string& taskId, SteadyClock::time_point deadline) {
   auto it = tasks_.find(taskId);
-  if (it == tasks_.end() || !it->second->launched || it->second->state != "Running") return;
+  if (it == tasks_.end() || !it->second->launched || it->second->state != TaskState::kRunning) return;
   Task& t = *it->second;
   cancelTimer(t.drainTimer);
   if (activeConnections(t) == 0 || SteadyClock::now() >= deadline) {
@@ -524,7 +524,7 @@ std::vector<proxy::Backend> Orchestrator::Impl::backendsFor(const ServiceState& 
   // Slot order, so round robin visits replicas 1..N in turn.
   std::vector<std::pair<uint64_t, proxy::Backend>> bySlot;
   for (const auto& [id, t] : tasks_) {
-    if (t->service != svc.name || t->state != "Running") continue;
+    if (t->service != svc.name || t->state != TaskState::kRunning) continue;
     // This node's draining replicas stay in its own proxy's set (it sends
     // them nothing new) so their open connections keep being counted until
     // they exit; other nodes' proxies simply drop a replica being stopped.

@@ -13,7 +13,7 @@ namespace fs = std::filesystem;
 uint64_t Orchestrator::Impl::runningCount(const std::string& service) const {
   uint64_t n = 0;
   for (const auto& [id, t] : tasks_) {
-    if (t->service == service && t->state == "Running" && !t->stopRequested) n++;
+    if (t->service == service && t->state == TaskState::kRunning && !t->stopRequested) n++;
   }
   return n;
 }
@@ -42,8 +42,8 @@ json Orchestrator::Impl::taskJson(const Task& t) const {
               {"image", t.image},
               {"node", nodeName(t.node)},
               {"nodeId", t.node},
-              {"desiredState", t.desiredState},
-              {"currentState", t.state},
+              {"desiredState", toString(t.desiredState)},
+              {"currentState", toString(t.state)},
               {"since", rfc3339(t.since)},
               {"error", t.error},
               {"containerId", t.containerId},
@@ -62,8 +62,8 @@ std::string Orchestrator::Impl::containerStatus(const Task& t) const {
     if (secs < 7200) return std::string("About an hour");
     return std::to_string(secs / 3600) + " hours";
   };
-  if (t.state == "Running") return "Up " + ago(t.started);
-  if (t.state == "Starting" || t.state == "New") return "Created";
+  if (t.state == TaskState::kRunning) return "Up " + ago(t.started);
+  if (t.state == TaskState::kStarting || t.state == TaskState::kNew) return "Created";
   return "Exited (" + std::to_string(t.exitCode) + ") " + ago(t.finished) + " ago";
 }
 
@@ -81,10 +81,10 @@ json Orchestrator::Impl::containerSummary(const Task& t) const {
               {"command", command},
               {"created", rfc3339(t.created)},
               {"status", containerStatus(t)},
-              {"state", t.state == "Running" ? "running"
-                        : t.live()           ? "created"
-                                             : "exited"},
-              {"pid", t.launched && t.state == "Running" ? t.launched->pid : 0},
+              {"state", t.state == TaskState::kRunning ? "running"
+                        : t.live()                     ? "created"
+                                                       : "exited"},
+              {"pid", t.launched && t.state == TaskState::kRunning ? t.launched->pid : 0},
               {"networks", nets}};
 }
 
@@ -244,7 +244,7 @@ ApiResult<json> Orchestrator::listContainers(bool all) const {
   std::vector<const Task*> tasks;
   for (const auto& [id, t] : m.tasks_) {
     if (t->spec.id.empty() || t->containerCleaned) continue;  // never got a container
-    if (!all && t->state != "Running") continue;
+    if (!all && t->state != TaskState::kRunning) continue;
     tasks.push_back(t.get());
   }
   std::sort(tasks.begin(), tasks.end(), [](const Task* a, const Task* b) { return a->created > b->created; });
@@ -266,7 +266,7 @@ ApiResult<json> Orchestrator::inspectContainer(const std::string& ref) const {
                             {"MacAddress", ep.mac},
                             {"Gateway", ""}};
   }
-  bool running = t->state == "Running";
+  bool running = t->state == TaskState::kRunning;
   json env = t->spec.env;
   json cmd = t->spec.argv;
   return json{{"Id", t->containerId},
