@@ -36,6 +36,8 @@ const char* reasonPhrase(int status) {
       return "Conflict";
     case 413:
       return "Payload Too Large";
+    case 431:
+      return "Request Header Fields Too Large";
     case 500:
       return "Internal Server Error";
     case 503:
@@ -92,7 +94,15 @@ void parseTarget(const std::string& target, std::string* path, std::map<std::str
 
 // One accepted connection. Freed in the close callback of its stream handle
 // (a pipe on the API socket, a TCP socket on the cluster port).
+//
+// A request that cannot be served (malformed, too large, cut short) is
+// answered, never just dropped: 400, 413 or 431 with a JSON message, then the
+// write side is shut down and whatever the client still sends is read and
+// dropped until it closes (at most kMaxLingerBytes, within the deadline), so
+// the answer is not lost to the reset a close with unread data would send.
 struct HttpServer::Conn {
+  static constexpr size_t kMaxLingerBytes = 1 << 20;
+
   union {
     uv_pipe_t pipe;
     uv_tcp_t tcp;
@@ -102,12 +112,19 @@ struct HttpServer::Conn {
   int handlesOpen = 0;  // the stream and the timer; freed when both are closed
   http_parser parser;
   HttpServer* server;
+  size_t maxBody = kMaxBody;
   std::string url;
   HttpRequest request;
-  bool complete = false;
-  bool tooLarge = false;
+  bool started = false;   // some bytes of a request arrived
+  bool complete = false;  // the whole request arrived
+  int refusal = 0;        // 413 when the request is too large to read
+  std::string malformed;  // what is wrong with a request http-parser lets through
+  bool lingerAfterWrite = false;
+  bool lingering = false;  // answered; reading and dropping until EOF
+  size_t dropped = 0;
   std::string out;  // kept alive until the write completes
   uv_write_t write;
+  uv_shutdown_t shutdown;
 
   static http_parser_settings settings() {
     http_parser_settings s;
@@ -116,10 +133,36 @@ struct HttpServer::Conn {
       static_cast<Conn*>(p->data)->url.append(at, len);
       return 0;
     };
+    // http-parser lets two things through that RFC 9112 says to refuse: a
+    // space between a header's name and its colon (a request smuggling
+    // vector: 400, section 5.1), and a request line without a version
+    // (HTTP/0.9, which has no headers to frame a body).
+    s.on_header_field = [](http_parser* p, const char* at, size_t len) {
+      auto* c = static_cast<Conn*>(p->data);
+      if (std::memchr(at, ' ', len) != nullptr || std::memchr(at, '\t', len) != nullptr) {
+        c->malformed = "white space in a header name";
+        return -1;
+      }
+      return 0;
+    };
+    s.on_headers_complete = [](http_parser* p) {
+      auto* c = static_cast<Conn*>(p->data);
+      if (p->http_major != 1) {
+        c->malformed = "HTTP version " + std::to_string(p->http_major) + "." + std::to_string(p->http_minor) +
+                       " is not supported (HTTP/1.x only)";
+        return -1;
+      }
+      // A declared length over the cap is refused before its body is sent.
+      if ((p->flags & F_CONTENTLENGTH) != 0 && p->content_length > c->maxBody) {
+        c->refusal = 413;
+        return -1;
+      }
+      return 0;
+    };
     s.on_body = [](http_parser* p, const char* at, size_t len) {
       auto* c = static_cast<Conn*>(p->data);
-      if (c->request.body.size() + len > kMaxBody) {
-        c->tooLarge = true;
+      if (c->request.body.size() + len > c->maxBody) {  // chunked bodies have no declared length
+        c->refusal = 413;
         return 1;
       }
       c->request.body.append(at, len);
@@ -127,6 +170,8 @@ struct HttpServer::Conn {
     };
     s.on_message_complete = [](http_parser* p) {
       static_cast<Conn*>(p->data)->complete = true;
+      // One request per connection: whatever follows is not parsed.
+      http_parser_pause(p, 1);
       return 0;
     };
     return s;
@@ -167,23 +212,93 @@ struct HttpServer::Conn {
           "\r\nConnection: close\r\n\r\n" + resp.body;
     uv_buf_t buf = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
     write.data = this;
-    int rc = uv_write(&write, stream(), &buf, 1, [](uv_write_t* w, int) { static_cast<Conn*>(w->data)->closeSelf(); });
+    int rc = uv_write(&write, stream(), &buf, 1, [](uv_write_t* w, int status) {
+      auto* c = static_cast<Conn*>(w->data);
+      if (status == 0 && c->lingerAfterWrite) {
+        c->linger();
+      } else {
+        c->closeSelf();
+      }
+    });
     if (rc != 0) closeSelf();
   }
 
+  // Answers a request that cannot be served; the client gets to read it.
+  void refuse(int status, const std::string& message) {
+    log::debug("api", "refused a request: ", status, " ", message);
+    lingerAfterWrite = true;
+    respond(
+        {status, nlohmann::json{{"message", message}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
+  }
+
+  void linger() {
+    if (uv_is_closing(reinterpret_cast<uv_handle_t*>(stream()))) return;
+    lingering = true;
+    shutdown.data = this;
+    if (uv_shutdown(&shutdown, stream(), [](uv_shutdown_t*, int) {}) != 0 ||
+        uv_read_start(stream(), &HttpServer::Conn::allocate, &HttpServer::Conn::onRead) != 0) {
+      closeSelf();
+    }
+  }
+
+  static void allocate(uv_handle_t*, size_t suggested, uv_buf_t* buf) {
+    buf->base = new char[suggested];
+    buf->len = suggested;
+  }
+
+  static void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+    auto* c = static_cast<Conn*>(stream->data);
+    if (nread > 0) {
+      c->onData(buf->base, static_cast<size_t>(nread));
+    } else if (nread < 0) {
+      c->onEnd(nread);
+    }
+    delete[] buf->base;
+  }
+
+  // The client closed its side (or the connection failed).
+  void onEnd(ssize_t why) {
+    if (why == UV_EOF && started && !complete && !lingering) {
+      // A request cut short: tell the client, who may still read.
+      static const http_parser_settings kSettings = settings();
+      http_parser_execute(&parser, &kSettings, nullptr, 0);
+      if (!complete) {
+        refuse(400, "bad HTTP request: the connection ended before the request was complete");
+        return;
+      }
+      serve();
+      return;
+    }
+    closeSelf();
+  }
+
   void onData(const char* data, size_t len) {
+    if (lingering) {
+      dropped += len;
+      if (dropped > kMaxLingerBytes) closeSelf();
+      return;
+    }
+    started = true;
     static const http_parser_settings kSettings = settings();
-    size_t used = http_parser_execute(&parser, &kSettings, data, len);
-    if (tooLarge) {
-      respond({413, R"({"message":"request body too large"})"});
+    http_parser_execute(&parser, &kSettings, data, len);
+    if (complete) {
+      serve();
       return;
     }
-    if (parser.http_errno != HPE_OK || used != len) {
-      std::string why = http_errno_description(static_cast<http_errno>(parser.http_errno));
-      respond({400, nlohmann::json{{"message", "bad HTTP request: " + why}}.dump()});
-      return;
+    const auto err = static_cast<http_errno>(parser.http_errno);
+    if (!malformed.empty()) {
+      refuse(400, "bad HTTP request: " + malformed);
+    } else if (refusal == 413) {
+      refuse(413, "request body too large (at most " + std::to_string(maxBody) + " bytes)");
+    } else if (err == HPE_HEADER_OVERFLOW) {
+      refuse(431, "request header fields too large (at most " + std::to_string(HTTP_MAX_HEADER_SIZE) +
+                      " bytes with the request line)");
+    } else if (err != HPE_OK) {
+      refuse(400, std::string("bad HTTP request: ") + http_errno_description(err));
     }
-    if (!complete) return;
+  }
+
+  void serve() {
     request.method = http_method_str(static_cast<http_method>(parser.method));
     parseTarget(url, &request.path, &request.query);
     HttpResponse resp;
@@ -269,6 +384,15 @@ Status HttpServer::listenTcp(const std::string& hostPort) {
   return okStatus();
 }
 
+int HttpServer::tcpPort() const {
+  if (!tcp_ || listener_ == nullptr) return 0;
+  sockaddr_storage addr{};
+  int len = sizeof addr;
+  if (uv_tcp_getsockname(reinterpret_cast<const uv_tcp_t*>(listener_), reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    return 0;
+  return ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port);
+}
+
 void HttpServer::close() {
   // Open client connections go too, or an idle client would keep the loop
   // (and so netd's shutdown) alive.
@@ -337,6 +461,7 @@ void HttpServer::onConnection(uv_stream_t* server, int status) {
   uv_timer_init(self->loop_, &conn->deadline);
   conn->deadline.data = conn;
   conn->handlesOpen = 2;
+  conn->maxBody = self->options_.maxBody;
   http_parser_init(&conn->parser, HTTP_REQUEST);
   conn->parser.data = conn;
   if (uv_accept(server, conn->stream()) != 0) {
@@ -366,21 +491,7 @@ void HttpServer::onConnection(uv_stream_t* server, int status) {
     }
     conn->request.peer = ip;
   }
-  uv_read_start(
-      conn->stream(),
-      [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
-        buf->base = new char[suggested];
-        buf->len = suggested;
-      },
-      [](uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-        auto* c = static_cast<Conn*>(stream->data);
-        if (nread > 0) {
-          c->onData(buf->base, static_cast<size_t>(nread));
-        } else if (nread < 0) {
-          c->closeSelf();
-        }
-        delete[] buf->base;
-      });
+  uv_read_start(conn->stream(), &Conn::allocate, &Conn::onRead);
 }
 
 }  // namespace skiff::netd

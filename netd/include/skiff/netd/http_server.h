@@ -8,6 +8,10 @@
 // Nor can idle or slow clients hold it: a request must arrive whole within
 // requestTimeout of the accept (the answer then has as long to be written),
 // and beyond maxConnections open ones a new client gets 503 and is closed.
+// A request that cannot be served is answered, not dropped: malformed HTTP
+// (http-parser's error, a request cut short by the client's EOF) gets 400, a
+// body over maxBody 413, a request line and headers over http-parser's 80 kB
+// 431, each with a JSON {"message"}; the connection then closes.
 // On the Unix socket the peer's credentials (SO_PEERCRED) are checked too:
 // root, netd's own user, or a member of the socket file's group, even if the
 // file's mode was loosened. The TCP listener (the cluster port) does not
@@ -46,11 +50,12 @@ using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 struct HttpServerOptions {
   std::chrono::milliseconds requestTimeout{30000};
   size_t maxConnections = 256;
+  size_t maxBody = 64 << 20;  // larger bodies are answered 413
 };
 
 class HttpServer {
  public:
-  static constexpr size_t kMaxBody = 64 << 20;
+  static constexpr size_t kMaxBody = HttpServerOptions{}.maxBody;
 
   HttpServer(uv_loop_t* loop, HttpHandler handler, HttpServerOptions options = {});
   ~HttpServer();
@@ -66,6 +71,8 @@ class HttpServer {
   // Stops accepting and closes open client connections; the loop finishes
   // the closes.
   void close();
+  // The TCP port listenTcp bound (useful with port 0); 0 when not listening on TCP.
+  int tcpPort() const;
 
  private:
   struct Conn;
