@@ -8,7 +8,7 @@
 # process or folder. Every load is bounded (200 pings, 3 s of iperf3).
 #
 # usage: lab_underlay.sh BIN_DIR SOURCE_DIR
-set -euo pipefail
+set -Eeuo pipefail
 if [ "$(id -u)" -ne 0 ]; then
   echo "SKIP: needs root (namespaces, cgroups)"
   exit 77
@@ -21,32 +21,22 @@ for tool in nft ping iperf3 tc; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool is not installed (scripts/install-deps)"; exit 1; }
 done
 
-failures=0
-pass() { printf '  ok    %s\n' "$*"; }
-fail() { printf 'FAIL: %s\n' "$*"; failures=$((failures + 1)); }
-check() {  # check "description" command...
-  local what="$1"; shift
-  if "$@"; then pass "$what"; else fail "$what"; fi
-}
-fatal() { printf 'FAIL: %s\n' "$*"; exit 1; }
+source "$SRC/tests/e2e/lib.sh"
 lab() { "$LAB" "$@"; }
 quiet() { "$@" >/dev/null 2>&1; }
 addr() { echo "198.51.100.$((10 + $1))"; }
 
-# A lab left by an earlier run that was killed (ctest SIGKILLs on timeout).
+# The trap below does not run when ctest SIGKILLs this script; the watchdog
+# (watchdog.sh), outside this script's process tree, takes the lab down when
+# this script's pid is gone. It holds the lab's lock ("skl": one scripts/lab
+# lab per machine) while it lives, so this waits until the watchdog of an
+# earlier, killed run has finished taking its lab down.
+e2e_watchdog skl 3600 env SKIFF_BIN="$SKIFF_BIN" "$LAB" down
+# A lab left by an earlier run that was killed before it had a watchdog.
 lab down >/dev/null || fatal "scripts/lab down of a previous run's leftovers"
-
-# The trap below does not run when ctest SIGKILLs this script; the watchdog,
-# in a session of its own, takes the lab down when this script's pid is gone.
-test_pid=$$
-setsid bash -c '
-  for i in $(seq 1 900); do kill -0 '"$test_pid"' 2>/dev/null || break; sleep 1; done
-  kill -0 '"$test_pid"' 2>/dev/null || SKIFF_BIN="'"$SKIFF_BIN"'" "'"$LAB"'" down' \
-  </dev/null >/dev/null 2>&1 &
-watchdog=$!
 on_exit() {
   local rc=$?
-  kill "$watchdog" 2>/dev/null || true
+  e2e_finish "$rc"
   if [ "$rc" -ne 0 ] || [ "$failures" -ne 0 ]; then
     for log in /run/skiff-lab/*/netd.log; do
       [ -f "$log" ] || continue
@@ -55,6 +45,7 @@ on_exit() {
     done
   fi
   lab down >/dev/null 2>&1 || true
+  e2e_disarm
 }
 trap on_exit EXIT
 trap 'exit 143' TERM
@@ -75,10 +66,10 @@ for n in 1 2 3; do
 done
 check "nothing of the lab in the root namespace (no 198.51.100 address, no veth)" \
   bash -c '! ip -o addr | grep -q 198\.51\.100\. && ! ip -o link | grep -qE " (host[0-9]+|eth0)@"'
-out=$(lab up 3 2>&1 || true)
-check "a second up is refused and names the lab" grep -q "a lab is already up (namespaces: skl-1 skl-2 skl-3 skl-ul" <<<"$out"
-out=$(lab exec 4 true 2>&1 || true)
-check "exec on a host that does not exist: 'lab: no host 4 (the lab has 3)'" grep -qx "lab: no host 4 (the lab has 3)" <<<"$out"
+expect_refused -F "a second up is refused and names the lab" "a lab is already up (namespaces: skl-1 skl-2 skl-3 skl-ul" \
+  lab up 3
+expect_refused "exec on a host that does not exist: 'lab: no host 4 (the lab has 3)'" '^lab: no host 4 \(the lab has 3\)$' \
+  lab exec 4 true
 check "exec sets SKIFF_HOST to the host's netd" \
   test "$(lab exec 2 printenv SKIFF_HOST)" = "unix:///run/skiff-lab/2/netd.sock"
 check "exec puts the skiff binaries on PATH (skiff image ls on host 2 lists the hello image)" \

@@ -9,7 +9,7 @@
 # `lab down` leaving nothing. Every loop is bounded in count and time.
 #
 # usage: swarm_lab.sh BIN_DIR SOURCE_DIR
-set -euo pipefail
+set -Eeuo pipefail
 if [ "$(id -u)" -ne 0 ]; then
   echo "SKIP: needs root (namespaces, cgroups)"
   exit 77
@@ -27,14 +27,7 @@ for tool in nft curl iperf3 nsenter; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool is not installed (scripts/install-deps)"; exit 1; }
 done
 
-failures=0
-pass() { printf '  ok    %s\n' "$*"; }
-fail() { printf 'FAIL: %s\n' "$*"; failures=$((failures + 1)); }
-check() {  # check "description" command...
-  local what="$1"; shift
-  if "$@"; then pass "$what"; else fail "$what"; fi
-}
-fatal() { printf 'FAIL: %s\n' "$*"; exit 1; }
+source "$SRC/tests/e2e/lib.sh"
 lab() { "$LAB" "$@"; }
 quiet() { "$@" >/dev/null 2>&1; }
 on() { local n="$1"; shift; "$LAB" exec "$n" skiff "$@"; }   # on N ARGS: skiff on host N
@@ -75,17 +68,17 @@ running_total() { running_per_node | awk '{s += $1} END {print s + 0}'; }
 containers_on() { on "$1" container ls -q 2>/dev/null | grep -c . || true; }
 replicas_are() { on 1 service ls --format '{{.Name}} {{.Replicas}}' | grep -qx "getstartedlab_web $1"; }
 
-# A lab left by an earlier run that was killed (ctest SIGKILLs on timeout).
+# The trap below does not run when ctest SIGKILLs this script; the watchdog
+# (watchdog.sh), outside this script's process tree, takes the lab down when
+# this script's pid is gone. It holds the lab's lock ("skl": one scripts/lab
+# lab per machine) while it lives, so this waits until the watchdog of an
+# earlier, killed run has finished taking its lab down.
+e2e_watchdog skl 3600 env SKIFF_BIN="$SKIFF_BIN" "$LAB" down
+# A lab left by an earlier run that was killed before it had a watchdog.
 lab down >/dev/null || fatal "scripts/lab down of a previous run's leftovers"
-test_pid=$$
-setsid bash -c '
-  for i in $(seq 1 1000); do kill -0 '"$test_pid"' 2>/dev/null || break; sleep 1; done
-  kill -0 '"$test_pid"' 2>/dev/null || SKIFF_BIN="'"$SKIFF_BIN"'" "'"$LAB"'" down' \
-  </dev/null >/dev/null 2>&1 &
-watchdog=$!
 on_exit() {
   local rc=$?
-  kill "$watchdog" 2>/dev/null || true
+  e2e_finish "$rc"
   if [ "$rc" -ne 0 ] || [ "$failures" -ne 0 ]; then
     for log in /run/skiff-lab/*/netd.log; do
       [ -f "$log" ] || continue
@@ -94,6 +87,7 @@ on_exit() {
     done
   fi
   lab down >/dev/null 2>&1 || true
+  e2e_disarm
 }
 trap on_exit EXIT
 trap 'exit 143' TERM
@@ -113,24 +107,21 @@ echo "    node ls on host 2 (a worker): $(head -n1 <<<"$out")"
 echo "join"
 token=$(on 1 swarm join-token -q worker)
 check "join-token -q prints a SWMTKN-1- token" grep -qE '^SWMTKN-1-' <<<"$token"
-out=$(on 2 swarm join --token "$token" --advertise-addr "$(addr 2)" "$(addr 1):2377" 2>&1 || true)
-check "a second join on host 2: 'This node is already part of a swarm'" \
-  grep -q 'This node is already part of a swarm' <<<"$out"
+expect_refused -F "a second join on host 2: 'This node is already part of a swarm'" 'This node is already part of a swarm' \
+  on 2 swarm join --token "$token" --advertise-addr "$(addr 2)" "$(addr 1):2377"
 quiet lab add-host || fatal "scripts/lab add-host (host 4, not joined)"
 wrong="${token%?????}aaaaa"
 [ "$wrong" != "$token" ] || wrong="${token%?????}bbbbb"
-out=$(on 4 swarm join --token "$wrong" --advertise-addr "$(addr 4)" "$(addr 1):2377" 2>&1 || true)
-check "a wrong token is refused: 'A valid join token is necessary'" \
-  grep -q 'A valid join token is necessary' <<<"$out"
-out=$(on 4 swarm join --token "${token:0:$((${#token} - 10))}" --advertise-addr "$(addr 4)" "$(addr 1):2377" 2>&1 || true)
-check "a truncated token is refused: 'A valid join token is necessary'" \
-  grep -q 'A valid join token is necessary' <<<"$out"
+expect_refused -F "a wrong token is refused: 'A valid join token is necessary'" 'A valid join token is necessary' \
+  on 4 swarm join --token "$wrong" --advertise-addr "$(addr 4)" "$(addr 1):2377"
+expect_refused -F "a truncated token is refused: 'A valid join token is necessary'" 'A valid join token is necessary' \
+  on 4 swarm join --token "${token:0:$((${#token} - 10))}" --advertise-addr "$(addr 4)" "$(addr 1):2377"
 check "the refused host is not a node" test "$(on 1 node ls | grep -c skiff-lab-4 || true)" -eq 0
 
 echo "deploy"
 compose="$SRC/examples/getstartedlab/docker-compose.yml"
-out=$(on 2 stack deploy -c "$compose" getstartedlab 2>&1 || true)
-check "deploy on a worker: 'this node is not a swarm manager'" grep -q 'this node is not a swarm manager' <<<"$out"
+expect_refused -F "deploy on a worker: 'this node is not a swarm manager'" 'this node is not a swarm manager' \
+  on 2 stack deploy -c "$compose" getstartedlab
 quiet on 1 stack deploy -c "$compose" getstartedlab || fail "stack deploy on host 1"
 quiet on 1 service scale getstartedlab_web=6 || fail "service scale getstartedlab_web=6"
 check "6/6 replicas within 120 s" wait_for 120 replicas_are 6/6
@@ -152,7 +143,7 @@ done
 
 echo "routing mesh"
 mesh_ok() { [ "$(answered 3 1)" -eq 1 ]; }
-wait_for 30 mesh_ok || true
+check "the routing mesh on host 3 answers (within 30 s)" wait_for 30 mesh_ok
 d=$(distinct_hostnames 3 12)
 check "12 requests on host 3 reach 6 distinct replicas ($d)" test "$d" -eq 6
 for n in 1 2; do
