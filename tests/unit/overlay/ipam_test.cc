@@ -66,15 +66,21 @@ TEST(Ipam, RequestedSubnetMustNotOverlap) {
             "subnet 10.0.0.0/16 requested by network b overlaps subnet 10.0.5.0/24 of network a");
   auto reserved = ipam.allocateSubnet("c", sn("10.0.0.0/24"));
   ASSERT_FALSE(reserved.ok());
-  EXPECT_NE(reserved.error().message.find("reserved for ingress"), std::string::npos);
+  EXPECT_EQ(reserved.error().message,
+            "subnet 10.0.0.0/24 requested by network c overlaps subnet 10.0.0.0/24 reserved for ingress");
   // Outside the pool is fine, and the automatic walk skips the taken one.
-  EXPECT_TRUE(ipam.allocateSubnet("d", sn("192.168.50.0/24")).ok());
-  EXPECT_TRUE(ipam.allocateSubnet("e", sn("10.0.1.0/24")).ok());
+  auto outside = ipam.allocateSubnet("d", sn("192.168.50.0/24"));
+  ASSERT_TRUE(outside.ok()) << outside.error().message;
+  EXPECT_EQ(outside->str(), "192.168.50.0/24");
+  auto taken = ipam.allocateSubnet("e", sn("10.0.1.0/24"));
+  ASSERT_TRUE(taken.ok()) << taken.error().message;
+  EXPECT_EQ(taken->str(), "10.0.1.0/24");
   auto next = ipam.allocateSubnet("f", std::nullopt);
   ASSERT_TRUE(next.ok());
   EXPECT_EQ(next->str(), "10.0.2.0/24");
   auto change = ipam.allocateSubnet("a", sn("10.0.9.0/24"));
-  EXPECT_FALSE(change.ok());
+  ASSERT_FALSE(change.ok());
+  EXPECT_EQ(change.error().message, "network a already has subnet 10.0.5.0/24, cannot change it to 10.0.9.0/24");
 }
 
 TEST(Ipam, SubnetPoolExhaustion) {
@@ -87,7 +93,9 @@ TEST(Ipam, SubnetPoolExhaustion) {
   auto reused = ipam.allocateSubnet("two", std::nullopt);
   ASSERT_TRUE(reused.ok());
   EXPECT_EQ(reused->str(), "10.9.1.0/24");
-  EXPECT_FALSE(ipam.releaseSubnet("nope").ok());
+  auto nope = ipam.releaseSubnet("nope");
+  ASSERT_FALSE(nope.ok());
+  EXPECT_EQ(nope.error().message, "release subnet: network nope has no subnet");
 }
 
 TEST(Ipam, AddressesSkipNetworkGatewayBroadcastAndReuse) {
@@ -107,46 +115,108 @@ TEST(Ipam, AddressesSkipNetworkGatewayBroadcastAndReuse) {
   auto reused = ipam.allocateAddress("tiny");
   ASSERT_TRUE(reused.ok());
   EXPECT_EQ(reused->str(), "10.5.0.4");
-  EXPECT_FALSE(ipam.releaseAddress("tiny", ip("10.5.0.1")).ok());
+  auto gateway = ipam.releaseAddress("tiny", ip("10.5.0.1"));
+  ASSERT_FALSE(gateway.ok());
+  EXPECT_EQ(gateway.error().message, "release address: 10.5.0.1 is not allocated in network tiny");
 }
 
 TEST(Ipam, RequestedAddress) {
   Ipam ipam;
   ASSERT_TRUE(ipam.allocateSubnet("web", std::nullopt).ok());
   auto a = ipam.allocateAddress("web", ip("10.0.1.50"));
-  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  EXPECT_EQ(a->str(), "10.0.1.50");
   auto dup = ipam.allocateAddress("web", ip("10.0.1.50"));
   ASSERT_FALSE(dup.ok());
   EXPECT_EQ(dup.error().message, "address 10.0.1.50 is already in use in network web");
-  for (const char* bad : {"10.0.1.0", "10.0.1.1", "10.0.1.255", "10.0.2.5"})
-    EXPECT_FALSE(ipam.allocateAddress("web", ip(bad)).ok()) << bad;
-  EXPECT_FALSE(ipam.allocateAddress("nonet").ok());
+  // The network address, the gateway, the broadcast address and another subnet's.
+  for (const char* bad : {"10.0.1.0", "10.0.1.1", "10.0.1.255", "10.0.2.5"}) {
+    auto r = ipam.allocateAddress("web", ip(bad));
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().message, std::string("address ") + bad + " is not assignable in network web (10.0.1.0/24)");
+  }
+  // A requested address does not move the automatic walk: it still starts at .2.
+  auto first = ipam.allocateAddress("web");
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->str(), "10.0.1.2");
+  auto nonet = ipam.allocateAddress("nonet");
+  ASSERT_FALSE(nonet.ok());
+  EXPECT_EQ(nonet.error().message, "allocate address: network nonet has no subnet");
 }
 
-TEST(Ipam, JsonRoundTrip) {
+// The state netd stores, as text: written out here, not taken from toJson.
+constexpr const char* kTwoNetworksState = R"({"networks":{"ingress":{"addresses":[],"subnet":"10.0.0.0/24"},)"
+                                          R"("webnet":{"addresses":["10.0.1.2","10.0.1.3"],"subnet":"10.0.1.0/24"}},)"
+                                          R"("pool":"10.0.0.0/8","subnetPrefix":24})";
+
+TEST(Ipam, JsonIsTheExpectedText) {
   Ipam ipam;
   ASSERT_TRUE(ipam.allocateSubnet("ingress", std::nullopt).ok());
   ASSERT_TRUE(ipam.allocateSubnet("webnet", std::nullopt).ok());
-  ASSERT_TRUE(ipam.allocateAddress("webnet").ok());
-  ASSERT_TRUE(ipam.allocateAddress("webnet").ok());
-  auto json = ipam.toJson();
-  auto restored = Ipam::fromJson(nlohmann::json::parse(json.dump()));
+  auto a = ipam.allocateAddress("webnet");
+  auto b = ipam.allocateAddress("webnet");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->str(), "10.0.1.2");
+  EXPECT_EQ(b->str(), "10.0.1.3");
+  EXPECT_EQ(ipam.toJson().dump(), kTwoNetworksState);
+  EXPECT_EQ(Ipam().toJson().dump(), R"({"networks":{},"pool":"10.0.0.0/8","subnetPrefix":24})");
+}
+
+TEST(Ipam, RestoresFromStoredTextAndContinues) {
+  auto restored = Ipam::fromJson(nlohmann::json::parse(kTwoNetworksState));
   ASSERT_TRUE(restored.ok()) << restored.error().message;
-  EXPECT_EQ(restored->toJson(), json);
+  EXPECT_EQ(restored->pool().str(), "10.0.0.0/8");
+  EXPECT_EQ(restored->subnetPrefix(), 24);
+  EXPECT_EQ(restored->subnetOf("ingress").value_or(Subnet{}).str(), "10.0.0.0/24");
+  EXPECT_EQ(restored->subnetOf("webnet").value_or(Subnet{}).str(), "10.0.1.0/24");
+  EXPECT_FALSE(restored->subnetOf("other").has_value());
+  EXPECT_EQ(restored->toJson().dump(), kTwoNetworksState);
   // The restored state continues where the old one stopped.
   auto next = restored->allocateAddress("webnet");
   ASSERT_TRUE(next.ok());
   EXPECT_EQ(next->str(), "10.0.1.4");
+  auto taken = restored->allocateAddress("webnet", ip("10.0.1.3"));
+  ASSERT_FALSE(taken.ok());
+  EXPECT_EQ(taken.error().message, "address 10.0.1.3 is already in use in network webnet");
   auto sub = restored->allocateSubnet("other", std::nullopt);
   ASSERT_TRUE(sub.ok());
   EXPECT_EQ(sub->str(), "10.0.2.0/24");
 
-  EXPECT_FALSE(Ipam::fromJson(nlohmann::json::parse(R"({"pool":"x"})")).ok());
-  EXPECT_FALSE(Ipam::fromJson(nlohmann::json::parse(
-                                  R"({"pool":"10.0.0.0/8","subnetPrefix":24,
-                                      "networks":{"a":{"subnet":"10.0.1.0/24",
-                                      "addresses":["10.0.2.3"]}}})"))
-                   .ok());
+  // Another pool and prefix, a gap left by a released address, no addresses key.
+  auto custom = Ipam::fromJson(nlohmann::json::parse(
+      R"({"pool":"172.16.0.0/12","subnetPrefix":20,
+          "networks":{"ingress":{"subnet":"172.16.0.0/20"},
+                      "db":{"subnet":"172.16.16.0/20","addresses":["172.16.16.2","172.16.16.4"]}}})"));
+  ASSERT_TRUE(custom.ok()) << custom.error().message;
+  std::vector<std::string> got;
+  for (int i = 0; i < 2; ++i) {
+    auto x = custom->allocateAddress("db");
+    ASSERT_TRUE(x.ok()) << x.error().message;
+    got.push_back(x->str());
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"172.16.16.3", "172.16.16.5"}));
+  auto web = custom->allocateSubnet("web", std::nullopt);
+  ASSERT_TRUE(web.ok());
+  EXPECT_EQ(web->str(), "172.16.32.0/20");
+  auto ingressAddress = custom->allocateAddress("ingress");
+  ASSERT_TRUE(ingressAddress.ok());
+  EXPECT_EQ(ingressAddress->str(), "172.16.0.2");
+}
+
+TEST(Ipam, FromJsonRefusesBadState) {
+  auto errorOf = [](const char* text) -> std::string {
+    auto r = Ipam::fromJson(nlohmann::json::parse(text));
+    return r.ok() ? "" : r.error().message;
+  };
+  EXPECT_EQ(errorOf(R"({"pool":"x"})"), "ipam state: missing pool or subnetPrefix");
+  EXPECT_EQ(errorOf(R"({"pool":"x","subnetPrefix":24})"), "ipam state: invalid pool x");
+  EXPECT_EQ(errorOf(R"({"pool":"10.0.0.0/8","subnetPrefix":24,"networks":[]})"),
+            "ipam state: networks is not an object");
+  EXPECT_EQ(errorOf(R"({"pool":"10.0.0.0/8","subnetPrefix":24,"networks":{"a":{"subnet":"10.0.1.7/24"}}})"),
+            "ipam state: network a has an invalid subnet");
+  EXPECT_EQ(errorOf(R"({"pool":"10.0.0.0/8","subnetPrefix":24,
+                        "networks":{"a":{"subnet":"10.0.1.0/24","addresses":["10.0.2.3"]}}})"),
+            "ipam state: network a: bad address");
 }
 
 }  // namespace

@@ -11,12 +11,22 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "image_fs.h"
 #include "skiff/runtime/image.h"
 
 namespace skiff::runtime {
 namespace {
 
 namespace fs = std::filesystem;
+
+// What the builder writes as "architecture" in an image config (docker's GOARCH names).
+#if defined(__x86_64__)
+constexpr const char* kArch = "amd64";
+#elif defined(__aarch64__)
+constexpr const char* kArch = "arm64";
+#else
+constexpr const char* kArch = "unknown";
+#endif
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -80,6 +90,9 @@ TEST_F(ImageStoreTest, BuildsTheGetStartedLabImage) {
   EXPECT_EQ(img->config.cmd, (std::vector<std::string>{"/hello", "80"}));
   EXPECT_TRUE(img->config.entrypoint.empty());
   EXPECT_EQ(img->config.exposedPorts, (std::vector<std::string>{"80/tcp"}));
+  EXPECT_EQ(img->config.workingDir, "");
+  EXPECT_EQ(img->config.user, "");
+  EXPECT_TRUE(img->config.labels.empty());
   EXPECT_FALSE(img->config.hasShell);
   ASSERT_EQ(img->layers.size(), 1u);
   EXPECT_GT(img->created, 0);
@@ -93,17 +106,41 @@ TEST_F(ImageStoreTest, BuildsTheGetStartedLabImage) {
   ASSERT_EQ(::stat(hello.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0755u) << "the binary must stay executable";
 
+  // Read back from disk by name: the same config, field by field.
   auto again = store.resolve("s3ich4n/get-started:pt02");
   ASSERT_TRUE(again.ok()) << again.error().message;
   EXPECT_EQ(again->id, img->id);
-  EXPECT_EQ(again->config.cmd, img->config.cmd);
+  EXPECT_EQ(again->tags, (std::vector<std::string>{"s3ich4n/get-started:pt02"}));
+  EXPECT_EQ(again->config.env, (std::vector<std::string>{"NAME=World"}));
+  EXPECT_EQ(again->config.cmd, (std::vector<std::string>{"/hello", "80"}));
+  EXPECT_TRUE(again->config.entrypoint.empty());
+  EXPECT_EQ(again->config.exposedPorts, (std::vector<std::string>{"80/tcp"}));
+  EXPECT_EQ(again->config.workingDir, "");
+  EXPECT_EQ(again->config.user, "");
+  EXPECT_TRUE(again->config.labels.empty());
+  EXPECT_FALSE(again->config.hasShell);
+  EXPECT_EQ(again->layers, img->layers);
 
   EXPECT_NE(std::find(log_.begin(), log_.end(), "Step 1/5 : FROM scratch"), log_.end());
   EXPECT_EQ(log_.back(), "Successfully tagged s3ich4n/get-started:pt02");
   // The on-disk files are what other tools read: valid JSON, the tag mapped.
   auto repos = nlohmann::json::parse(slurp(data_ / "images" / "repositories.json"));
   EXPECT_EQ(repos["tags"]["s3ich4n/get-started:pt02"], img->id);
-  EXPECT_TRUE(fs::exists(data_ / "images" / "configs" / (img->id.substr(7) + ".json")));
+  // The config file, docker's image config layout; the id is its content address.
+  const fs::path configFile = data_ / "images" / "configs" / (img->id.substr(7) + ".json");
+  ASSERT_TRUE(fs::exists(configFile));
+  const std::string configText = slurp(configFile);
+  EXPECT_EQ(img->id, "sha256:" + imagefs::sha256Hex(configText));
+  auto config = nlohmann::json::parse(configText);
+  EXPECT_EQ(config["architecture"], kArch);
+  EXPECT_EQ(config["os"], "linux");
+  EXPECT_EQ(config["config"],
+            nlohmann::json::parse(R"({"Env": ["NAME=World"], "Entrypoint": [], "Cmd": ["/hello", "80"],
+                                                       "WorkingDir": "", "User": "", "ExposedPorts": {"80/tcp": {}},
+                                                       "Labels": {}})"));
+  EXPECT_EQ(config["rootfs"]["type"], "layers");
+  EXPECT_EQ(config["rootfs"]["diff_ids"], nlohmann::json(img->layers));
+  EXPECT_EQ(config["skiff"], nlohmann::json::parse(R"({"hasShell": false})"));
   EXPECT_TRUE(fs::is_empty(data_ / "images" / "tmp")) << "no build leftovers";
 }
 
@@ -383,24 +420,78 @@ TEST_F(ImageStoreTest, CopyIntoExistingDirectoryOrDot) {
   EXPECT_TRUE(fs::is_regular_file(fs::path(dirs[0]) / "app" / "hello"));
 }
 
-TEST_F(ImageStoreTest, JsonRoundTrip) {
+// `skiff image inspect` JSON: a record written out here, not built, so both
+// directions are checked against text in the test.
+constexpr const char* kInspectJson =
+    R"({"Config":{"Cmd":["/hello","80"],"Entrypoint":["/init"],"Env":["NAME=World","MODE=prod"],)"
+    R"("ExposedPorts":["80/tcp","81/udp"],"HasShell":true,"Labels":{"tier":"base"},"User":"1000",)"
+    R"("WorkingDir":"/srv"},"Created":1700000000,)"
+    R"("Id":"sha256:1111111111111111111111111111111111111111111111111111111111111111",)"
+    R"("Layers":["sha256:2222222222222222222222222222222222222222222222222222222222222222",)"
+    R"("sha256:3333333333333333333333333333333333333333333333333333333333333333"],)"
+    R"("RepoTags":["app:1","app:latest"],"Size":4096})";
+
+ImageRecord inspectRecord() {
+  ImageRecord r;
+  r.id = "sha256:" + std::string(64, '1');
+  r.tags = {"app:1", "app:latest"};
+  r.layers = {"sha256:" + std::string(64, '2'), "sha256:" + std::string(64, '3')};
+  r.created = 1700000000;
+  r.size = 4096;
+  r.config.env = {"NAME=World", "MODE=prod"};
+  r.config.entrypoint = {"/init"};
+  r.config.cmd = {"/hello", "80"};
+  r.config.workingDir = "/srv";
+  r.config.user = "1000";
+  r.config.exposedPorts = {"80/tcp", "81/udp"};
+  r.config.labels = {{"tier", "base"}};
+  r.config.hasShell = true;
+  return r;
+}
+
+TEST(ImageJson, RecordToJsonIsTheExpectedText) { EXPECT_EQ(imageToJson(inspectRecord()).dump(), kInspectJson); }
+
+TEST(ImageJson, JsonToRecordGivesTheExpectedFields) {
+  ImageRecord back = imageFromJson(nlohmann::json::parse(kInspectJson));
+  EXPECT_EQ(back.id, "sha256:1111111111111111111111111111111111111111111111111111111111111111");
+  EXPECT_EQ(back.tags, (std::vector<std::string>{"app:1", "app:latest"}));
+  EXPECT_EQ(back.layers,
+            (std::vector<std::string>{"sha256:2222222222222222222222222222222222222222222222222222222222222222",
+                                      "sha256:3333333333333333333333333333333333333333333333333333333333333333"}));
+  EXPECT_EQ(back.created, 1700000000);
+  EXPECT_EQ(back.size, 4096);
+  EXPECT_EQ(back.config.env, (std::vector<std::string>{"NAME=World", "MODE=prod"}));
+  EXPECT_EQ(back.config.entrypoint, (std::vector<std::string>{"/init"}));
+  EXPECT_EQ(back.config.cmd, (std::vector<std::string>{"/hello", "80"}));
+  EXPECT_EQ(back.config.workingDir, "/srv");
+  EXPECT_EQ(back.config.user, "1000");
+  EXPECT_EQ(back.config.exposedPorts, (std::vector<std::string>{"80/tcp", "81/udp"}));
+  EXPECT_EQ(back.config.labels, (std::map<std::string, std::string>{{"tier", "base"}}));
+  EXPECT_TRUE(back.config.hasShell);
+  // Absent optional fields read as empty.
+  ImageRecord bare = imageFromJson(nlohmann::json::parse(R"({"Id": "sha256:x", "Config": {}})"));
+  EXPECT_EQ(bare.id, "sha256:x");
+  EXPECT_TRUE(bare.tags.empty());
+  EXPECT_TRUE(bare.layers.empty());
+  EXPECT_EQ(bare.created, 0);
+  EXPECT_TRUE(bare.config.cmd.empty());
+  EXPECT_EQ(bare.config.workingDir, "");
+  EXPECT_FALSE(bare.config.hasShell);
+}
+
+TEST_F(ImageStoreTest, InspectJsonOfABuiltImage) {
   getStartedLab();
   ImageStore store(data_.string());
   auto img = store.build(ctx_.string(), "s3ich4n/get-started:pt02", nullptr);
-  ASSERT_TRUE(img.ok());
+  ASSERT_TRUE(img.ok()) << img.error().message;
   nlohmann::json j = imageToJson(*img);
-  EXPECT_EQ(j["RepoTags"][0], "s3ich4n/get-started:pt02");
-  EXPECT_EQ(j["Config"]["ExposedPorts"][0], "80/tcp");
-  ImageRecord back = imageFromJson(nlohmann::json::parse(j.dump()));
-  EXPECT_EQ(back.id, img->id);
-  EXPECT_EQ(back.tags, img->tags);
-  EXPECT_EQ(back.layers, img->layers);
-  EXPECT_EQ(back.created, img->created);
-  EXPECT_EQ(back.size, img->size);
-  EXPECT_EQ(back.config.env, img->config.env);
-  EXPECT_EQ(back.config.cmd, img->config.cmd);
-  EXPECT_EQ(back.config.exposedPorts, img->config.exposedPorts);
-  EXPECT_EQ(back.config.hasShell, img->config.hasShell);
+  EXPECT_EQ(j["RepoTags"], nlohmann::json::parse(R"(["s3ich4n/get-started:pt02"])"));
+  EXPECT_EQ(j["Config"], nlohmann::json::parse(R"({"Env": ["NAME=World"], "Entrypoint": [], "Cmd": ["/hello", "80"],
+                                                   "WorkingDir": "", "User": "", "ExposedPorts": ["80/tcp"],
+                                                   "Labels": {}, "HasShell": false})"));
+  EXPECT_EQ(j["Size"], 20) << "the 20 bytes of the stand-in hello binary";
+  ASSERT_EQ(j["Layers"].size(), 1u);
+  EXPECT_EQ(j["Id"], img->id);
 }
 
 TEST_F(ImageStoreTest, AddOfLocalFileCopies) {

@@ -1,0 +1,3 @@
+from scratch
+volume /data
+env A="open
