@@ -257,9 +257,9 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
     lc.bindHost = w.port.hostIp.empty() ? "0.0.0.0" : w.port.hostIp;
     lc.port = w.port.published;
     lc.udp = w.port.protocol == "udp";
-    auto st = d_.proxy->addListener(lc);
+    auto st = mesh_->addListener(lc);
     if (!st.ok()) {
-      for (const auto& a : added) (void)d_.proxy->removeListener(a);
+      for (const auto& a : added) (void)mesh_->removeListener(a);
       return ApiError{ErrorKind::kConflict, st.error().message};
     }
     added.push_back(lname);
@@ -280,7 +280,7 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
     auto created = ensureNetwork(full, name, net, std::nullopt, std::nullopt);
     if (!created.ok()) {
       // Nothing of this deploy stays: its listeners and networks go again.
-      for (const auto& a : added) (void)d_.proxy->removeListener(a);
+      for (const auto& a : added) (void)mesh_->removeListener(a);
       for (const auto& n : createdNetworks) removeNetwork(n);
       return ApiError{ErrorKind::kInternal, created.error().message};
     }
@@ -292,7 +292,7 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
   toSave.name = name;
   toSave.spec = spec;
   if (auto st = persistStack(toSave); !st.ok()) {
-    for (const auto& a : added) (void)d_.proxy->removeListener(a);
+    for (const auto& a : added) (void)mesh_->removeListener(a);
     for (const auto& n : createdNetworks) removeNetwork(n);
     return ApiError{ErrorKind::kInternal, st.error().message};
   }
@@ -338,7 +338,7 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
     for (const auto& l : s.listeners) {
       auto owner = wantedOwner.find(l);
       if (owner == wantedOwner.end()) {
-        (void)d_.proxy->removeListener(l);  // the port is no longer published
+        (void)mesh_->removeListener(l);  // the port is no longer published
       } else if (owner->second == full) {
         keep.push_back(l);
       }  // else another service of this stack takes the listener over
@@ -353,7 +353,12 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
     if (s.stack != name || s.removed) continue;
     if (spec.services.count(full.substr(name.size() + 1))) continue;
     messages.push_back("Removing service " + full);
-    // Listeners another service took over are no longer this one's to close.
+    // Listeners another service took over are no longer this one's to
+    // close; its replicas are still drained on them, so that connections they
+    // hold finish before the stop signal.
+    for (const auto& l : s.listeners) {
+      if (wantedOwner.count(l)) s.handedOver.push_back(l);
+    }
     std::erase_if(s.listeners, [&](const std::string& l) { return wantedOwner.count(l) != 0; });
     removeService(s);
   }

@@ -125,7 +125,7 @@ void Orchestrator::Impl::leaveAsWorker(const std::string& why) {
   }
   for (auto& [name, s] : stacks_) s.removed = true;
   for (auto& [name, s] : services_) s.removed = true;
-  for (const auto& l : agentListeners_) (void)d_.proxy->removeListener(l);
+  for (const auto& l : agentListeners_) (void)mesh_->removeListener(l);
   agentListeners_.clear();
   for (auto& [name, s] : services_) s.listeners.clear();
   applyPeers({});
@@ -364,7 +364,7 @@ void Orchestrator::Impl::applyAssignment(const json& a) {
       lc.bindHost = hostIp.empty() ? "0.0.0.0" : hostIp;
       lc.port = lj.value("published", uint16_t{0});
       lc.udp = lj.value("protocol", "tcp") == "udp";
-      auto st = d_.proxy->addListener(lc);
+      auto st = mesh_->addListener(lc);
       if (!st.ok()) {
         // Tried again with every assignment; said once (and again if it changes).
         auto& last = listenerErrors_[name];
@@ -378,14 +378,14 @@ void Orchestrator::Impl::applyAssignment(const json& a) {
     std::vector<proxy::Backend> backends;
     for (const auto& bj : lj.value("backends", json::array()))
       backends.push_back({bj.value("id", ""), bj.value("host", ""), bj.value("port", uint16_t{0})});
-    d_.proxy->setBackends(name, std::move(backends));
+    mesh_->setBackends(name, std::move(backends));
   }
   for (auto it = agentListeners_.begin(); it != agentListeners_.end();) {
     if (wantedListeners.count(*it)) {
       ++it;
       continue;
     }
-    (void)d_.proxy->removeListener(*it);
+    (void)mesh_->removeListener(*it);
     it = agentListeners_.erase(it);
   }
   for (auto& [name, s] : services_) s.listeners = listenersOf[name];

@@ -151,6 +151,15 @@ struct ServiceState {
   uint64_t specVersion = 1;
   SysClock::time_point created, updated;
   std::vector<std::string> listeners;
+  // Listeners this removed service handed to another service of its stack
+  // (a rename): its replicas drain there but do not own them.
+  std::vector<std::string> handedOver;
+  // Where its replicas may hold connections: listeners + handedOver.
+  std::vector<std::string> drainListeners() const {
+    std::vector<std::string> all = listeners;
+    all.insert(all.end(), handedOver.begin(), handedOver.end());
+    return all;
+  }
   std::map<uint64_t, std::vector<SteadyClock::time_point>> restartTimes;
   std::map<uint64_t, TimerHandle*> pendingRestarts;
   std::set<uint64_t> haltedSlots;  // restart policy said no: the slot stays empty
@@ -183,12 +192,17 @@ struct StackState {
 
 class Orchestrator::Impl {
  public:
-  explicit Impl(OrchestratorDeps deps) : d_(std::move(deps)) {}
+  explicit Impl(OrchestratorDeps deps) : d_(std::move(deps)) {
+    if (d_.mesh == nullptr && d_.proxy != nullptr) ownMesh_ = std::make_unique<ProxyMesh>(*d_.proxy);
+    mesh_ = d_.mesh != nullptr ? d_.mesh : ownMesh_.get();
+  }
   // Destroyed without shutdown() (tests, a failed start): the recurring
   // cluster timer must not fire into a dead object.
   ~Impl() { cancelTimer(clusterTimer_); }
 
   OrchestratorDeps d_;
+  std::unique_ptr<ProxyMesh> ownMesh_;
+  Mesh* mesh_ = nullptr;  // d_.mesh, or ownMesh_ on d_.proxy
   bool swarm_ = false;
   std::string nodeId_;
   SysClock::time_point swarmCreated_;

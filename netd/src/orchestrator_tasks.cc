@@ -450,7 +450,7 @@ void Orchestrator::Impl::stopTask(Task& t) {
     return;
   }
   auto svc = services_.find(t.service);
-  if (svc == services_.end() || svc->second.listeners.empty()) {
+  if (svc == services_.end() || svc->second.drainListeners().empty()) {
     sendStopSignal(t);
     return;
   }
@@ -460,8 +460,8 @@ void Orchestrator::Impl::stopTask(Task& t) {
   // exit. Connections still open when the whole grace is over are closed
   // by the proxy.
   double grace = svc->second.spec.stopGracePeriodSeconds;
-  for (const auto& l : svc->second.listeners) {
-    d_.proxy->drainBackend(l, t.containerId, std::chrono::milliseconds(static_cast<int64_t>(grace * 1000)));
+  for (const auto& l : svc->second.drainListeners()) {
+    mesh_->drainBackend(l, t.containerId, std::chrono::milliseconds(static_cast<int64_t>(grace * 1000)));
   }
   updateBackends(svc->second);
   auto wait = std::chrono::milliseconds(static_cast<int64_t>(std::min(grace / 2, 5.0) * 1000));
@@ -485,10 +485,9 @@ uint64_t Orchestrator::Impl::activeConnections(const Task& t) const {
   auto svc = services_.find(t.service);
   if (svc == services_.end()) return 0;
   uint64_t active = 0;
-  for (const auto& l : d_.proxy->stats()) {
-    if (std::find(svc->second.listeners.begin(), svc->second.listeners.end(), l.name) == svc->second.listeners.end()) {
-      continue;
-    }
+  const auto where = svc->second.drainListeners();
+  for (const auto& l : mesh_->stats()) {
+    if (std::find(where.begin(), where.end(), l.name) == where.end()) continue;
     for (const auto& b : l.backends) {
       if (b.id == t.containerId) active += b.activeConnections;
     }
@@ -543,7 +542,7 @@ void Orchestrator::Impl::updateBackends(ServiceState& svc) {
   if (svc.listeners.empty() || !swarm_) return;  // a worker's come with its assignment
   for (const auto& port : svc.spec.ports) {
     if (port.published == 0 || port.mode != "ingress") continue;
-    d_.proxy->setBackends(listenerName(port), backendsFor(svc, port, false));
+    mesh_->setBackends(listenerName(port), backendsFor(svc, port, false));
   }
 }
 
@@ -586,7 +585,7 @@ void Orchestrator::Impl::finishRemovals() {
       continue;
     }
     for (auto& [slot, timer] : svc.pendingRestarts) cancelTimer(timer);
-    for (const auto& l : svc.listeners) (void)d_.proxy->removeListener(l);
+    for (const auto& l : svc.listeners) (void)mesh_->removeListener(l);
     for (auto* t : tasksOf(svc.name)) dropTask(*t);
     log::info("netd", "service ", svc.name, " removed");
     it = services_.erase(it);
@@ -638,7 +637,7 @@ void Orchestrator::Impl::maybeShutdownDone() {
   for (auto& [name, svc] : services_) {
     for (auto& [slot, timer] : svc.pendingRestarts) cancelTimer(timer);
     svc.pendingRestarts.clear();
-    for (const auto& l : svc.listeners) (void)d_.proxy->removeListener(l);
+    for (const auto& l : svc.listeners) (void)mesh_->removeListener(l);
     svc.listeners.clear();
   }
   // Task history is not kept across restarts, so neither are its logs.

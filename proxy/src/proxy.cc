@@ -179,10 +179,20 @@ void Proxy::setBackends(const std::string& name, std::vector<Backend> backends) 
   }
   auto next = std::make_shared<Snapshot>();
   std::lock_guard lock(shared->mu);
+  auto same = [](const std::shared_ptr<BackendState>& s, const Backend& b) {
+    return s->backend.id == b.id && s->backend.host == b.host && s->backend.port == b.port;
+  };
   for (auto& b : backends) {
     std::shared_ptr<BackendState> state;
     for (const auto& old : shared->snapshot->backends) {
-      if (old->backend.id == b.id && old->backend.host == b.host && old->backend.port == b.port) state = old;
+      if (same(old, b)) state = old;
+    }
+    for (auto r = shared->retired.begin(); !state && r != shared->retired.end(); ++r) {
+      if (same(*r, b)) {
+        state = *r;
+        shared->retired.erase(r);
+        break;
+      }
     }
     if (!state) {
       auto addr = parseAddr(b.host, b.port);
@@ -195,6 +205,10 @@ void Proxy::setBackends(const std::string& name, std::vector<Backend> backends) 
       state->addr = *addr;
     }
     next->backends.push_back(std::move(state));
+  }
+  for (const auto& old : shared->snapshot->backends) {
+    bool kept = std::find(next->backends.begin(), next->backends.end(), old) != next->backends.end();
+    if (!kept && old->active.load(std::memory_order_relaxed) > 0) shared->retired.push_back(old);
   }
   shared->snapshot = std::move(next);
   shared->version.fetch_add(1, std::memory_order_release);
@@ -236,12 +250,17 @@ std::vector<Proxy::ListenerStats> Proxy::stats() const {
     ls.udpFlowsRefused = shared->udpFlowsRefused.load(std::memory_order_relaxed);
     ls.localErrors = shared->localErrors.load(std::memory_order_relaxed);
     std::shared_ptr<const Snapshot> snap;
+    std::vector<std::shared_ptr<BackendState>> retired;
     {
       std::lock_guard l(shared->mu);
       snap = shared->snapshot;
+      std::erase_if(shared->retired, [](const auto& b) { return b->active.load(std::memory_order_relaxed) == 0; });
+      retired = shared->retired;
     }
     int64_t now = nowNs();
-    for (const auto& b : snap->backends) {
+    std::vector<std::shared_ptr<BackendState>> all(snap->backends.begin(), snap->backends.end());
+    all.insert(all.end(), retired.begin(), retired.end());
+    for (const auto& b : all) {
       ls.backends.push_back(BackendStats{b->backend.id, b->connections.load(), b->active.load(), b->bytesIn.load(),
                                          b->bytesOut.load(), b->connectErrors.load(), b->gate.ejected(now)});
     }

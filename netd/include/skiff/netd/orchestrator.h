@@ -34,6 +34,7 @@
 #include "skiff/common/result.h"
 #include "skiff/netd/cluster_client.h"
 #include "skiff/netd/errors.h"
+#include "skiff/netd/mesh.h"
 #include "skiff/netd/store.h"
 #include "skiff/overlay/ipam.h"
 #include "skiff/overlay/overlay.h"
@@ -54,7 +55,10 @@ struct OrchestratorDeps {
   runtime::ImageStore* images = nullptr;
   runtime::ContainerLauncher* launcher = nullptr;
   overlay::Overlay* overlay = nullptr;
+  // The routing mesh: `mesh` when set (tests pass a fake), else the real
+  // proxy through a ProxyMesh.
   proxy::Proxy* proxy = nullptr;
+  Mesh* mesh = nullptr;
   std::string dataRoot;
   std::string hostname;
   std::string cgroupVersion;  // "v1" | "v2", for info

@@ -1,0 +1,126 @@
+#pragma once
+// The orchestrator against fakes, shared by netd's orchestrator tests:
+// FakeContainerLauncher (pidfds are eventfds, exits are simulated),
+// FakeNetlink (every request ACKed), a real image store and state store in a
+// temp folder, a real uv loop, and the real proxy or a fake mesh. No root, no
+// kernel objects.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "fake_link_netlink.h"
+#include "skiff/netd/orchestrator.h"
+#include "skiff/overlay/netlink.h"
+#include "skiff/runtime/compose.h"
+
+namespace skiff::netd::testing {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+class OrchestratorFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("skiff-orch-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "ctx");
+    std::ofstream(dir_ / "ctx" / "hello") << "binary";
+    std::ofstream(dir_ / "ctx" / "Dockerfile")
+        << "FROM scratch\nCOPY hello /hello\nENV NAME=World\nCMD [\"/hello\", \"80\"]\n";
+    uv_loop_init(&loop_);
+    auto st = Store::open((dir_ / "state.db").string());
+    ASSERT_TRUE(st.ok()) << st.error().message;
+    store_ = std::move(*st);
+    images_ = std::make_unique<runtime::ImageStore>(dir_.string());
+    std::vector<std::string> log;
+    ASSERT_TRUE(images_->build((dir_ / "ctx").string(), "app:1", &log).ok());
+    overlay_ =
+        std::make_unique<overlay::Overlay>(netlink_, [](int) -> Result<std::unique_ptr<overlay::NetlinkTransport>> {
+          auto inside = std::make_unique<FakeLinkNetlink>();
+          inside->everyLinkExists = true;
+          return std::unique_ptr<overlay::NetlinkTransport>(std::move(inside));
+        });
+    if (mesh() == nullptr) {
+      proxy::Options popts;
+      popts.threads = 1;
+      auto p = proxy::Proxy::start(popts);
+      ASSERT_TRUE(p.ok());
+      proxy_ = std::move(*p);
+    }
+    orch_ = std::make_unique<Orchestrator>(deps());
+  }
+
+  // A fixture that drives a fake mesh returns it; otherwise the real proxy
+  // (one thread, no listeners unless a test publishes a port) serves.
+  virtual Mesh* mesh() { return nullptr; }
+
+  OrchestratorDeps deps() {
+    OrchestratorDeps d;
+    d.loop = &loop_;
+    d.store = store_.get();
+    d.images = images_.get();
+    d.launcher = &launcher_;
+    d.overlay = overlay_.get();
+    d.proxy = proxy_.get();
+    d.mesh = mesh();
+    d.dataRoot = dir_.string();
+    d.hostname = "node1";
+    // Any fd stands for the container's netns: the netns-side netlink is fake.
+    d.openNetns = [](pid_t) -> Result<UniqueFd> { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); };
+    return d;
+  }
+
+  void TearDown() override {
+    if (orch_) {
+      bool done = false;
+      orch_->shutdown([&] { done = true; });
+      for (pid_t pid : std::vector<pid_t>(launcher_.running)) launcher_.exit(pid, 0);
+      for (int i = 0; i < 100 && !done; i++) uv_run(&loop_, UV_RUN_NOWAIT);
+      EXPECT_TRUE(done) << "shutdown did not finish";
+      orch_.reset();
+    }
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    EXPECT_EQ(uv_loop_close(&loop_), 0) << "handles left open on the loop";
+    proxy_.reset();
+    fs::remove_all(dir_);
+  }
+
+  runtime::StackSpec stack(const std::string& yaml) {
+    return runtime::parseComposeString(yaml, "docker-compose.yml", dir_.string(), {}).stack;
+  }
+
+  json ok(const ApiResult<json>& r) {
+    if (const auto* e = std::get_if<ApiError>(&r)) {
+      ADD_FAILURE() << httpStatus(e->kind) << " " << e->message;
+      return json();
+    }
+    return std::get<json>(r);
+  }
+
+  // Lets pending pidfd events and zero-delay timers run.
+  void settle() {
+    for (int i = 0; i < 20; i++) uv_run(&loop_, UV_RUN_NOWAIT);
+  }
+
+  std::string replicas(const std::string& service) {
+    for (const auto& s : ok(orch_->listServices(""))) {
+      if (s["name"] == service) return s["replicas"];
+    }
+    return "missing";
+  }
+
+  fs::path dir_;
+  uv_loop_t loop_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<runtime::ImageStore> images_;
+  FakeLinkNetlink netlink_;
+  std::unique_ptr<overlay::Overlay> overlay_;
+  std::unique_ptr<proxy::Proxy> proxy_;
+  runtime::FakeContainerLauncher launcher_;
+  std::unique_ptr<Orchestrator> orch_;
+};
+
+}  // namespace skiff::netd::testing
