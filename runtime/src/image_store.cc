@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstdlib>
 #include <ctime>
@@ -70,11 +71,37 @@ const char* architecture() {
 #endif
 }
 
+// A registry host as docker's reference grammar has it: dot-separated
+// components of letters, digits and inner '-', then an optional ":port".
+bool validHost(const std::string& host) {
+  std::string name = host;
+  if (auto colon = host.find(':'); colon != std::string::npos) {
+    std::string port = host.substr(colon + 1);
+    if (port.empty() || port.size() > 5 ||
+        !std::all_of(port.begin(), port.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+      return false;
+    name = host.substr(0, colon);
+  }
+  size_t pos = 0;
+  while (pos <= name.size()) {
+    size_t dot = name.find('.', pos);
+    if (dot == std::string::npos) dot = name.size();
+    std::string comp = name.substr(pos, dot - pos);
+    if (comp.empty() || comp.front() == '-' || comp.back() == '-') return false;
+    for (char c : comp) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') return false;
+    }
+    pos = dot + 1;
+  }
+  return true;
+}
+
 // docker's reference grammar, simplified: lower-case path components of
 // [a-z0-9._-] (a first component with '.' or ':' or "localhost" is a
-// registry host and may hold upper case and a port), tag [A-Za-z0-9_.-]{1,128}.
+// registry host and may hold upper case and a port), tag [A-Za-z0-9_.-]{1,128},
+// the name at most 255 characters (docker's NameTotalLengthMax).
 Status validateRef(const std::string& ref) {
-  const std::string bad = "invalid reference format: " + ref;
+  const std::string bad = "invalid reference format: " + (ref.size() > 300 ? ref.substr(0, 300) + "..." : ref);
   if (ref.empty() || ref.find('@') != std::string::npos) return Error::msg(bad);
   std::string name = ref, tagPart;
   size_t slash = ref.rfind('/');
@@ -91,6 +118,7 @@ Status validateRef(const std::string& ref) {
       }
     }
   }
+  if (name.size() > 255) return Error::msg(bad + " (repository name must not be more than 255 characters)");
   size_t pos = 0;
   bool first = true;
   while (pos <= name.size()) {
@@ -103,7 +131,11 @@ Status validateRef(const std::string& ref) {
     bool host = first && !last &&
                 (comp.find('.') != std::string::npos || comp.find(':') != std::string::npos || comp == "localhost");
     first = false;
-    if (host) continue;
+    if (host) {
+      // "..", "b:.." or "a..b" are no hosts: "../x" must not pass as one.
+      if (!validHost(comp)) return Error::msg(bad);
+      continue;
+    }
     for (char c : comp) {
       if (std::isupper(static_cast<unsigned char>(c))) {
         return Error::msg("invalid reference format: repository name (" + name + ") must be lowercase");
@@ -543,6 +575,7 @@ Status ImageStore::tag(const std::string& source, const std::string& target) {
   SKIFF_TRY(validateRef(target));
   auto rec = resolve(source);
   if (!rec.ok()) return rec.error();
+  std::lock_guard index(indexMu_);
   Store s(root_);
   auto idx = s.loadIndex();
   if (!idx.ok()) return idx.error();
@@ -553,6 +586,7 @@ Status ImageStore::tag(const std::string& source, const std::string& target) {
 }
 
 Status ImageStore::remove(const std::string& ref, bool force) {
+  std::lock_guard index(indexMu_);
   Store s(root_);
   auto idx = s.loadIndex();
   if (!idx.ok()) return idx.error();
@@ -633,9 +667,10 @@ Result<ImageRecord> ImageStore::build(const std::string& contextDir, const std::
   if (auto ig = skiff::readFile(ctx + "/.dockerignore"); ig.ok()) ignoreText = std::move(*ig);
   imagefs::IgnoreMatcher ignore(ignoreText);
 
+  std::lock_guard oneBuild(buildMu_);
   Store s(root_);
   SKIFF_TRY(s.ensureDirs());
-  static int buildCounter = 0;
+  static std::atomic<int> buildCounter = 0;
   const std::string work = root_ + "/tmp/build-" + std::to_string(::getpid()) + "-" + std::to_string(++buildCounter);
   imagefs::removeTree(work);
   SKIFF_TRY(imagefs::mkdirs(work, 0700));
@@ -897,6 +932,12 @@ Result<ImageRecord> ImageStore::build(const std::string& contextDir, const std::
   if (::stat(s.configPath(id).c_str(), &cst) != 0) {
     SKIFF_TRY(skiff::writeFileAtomic(s.configPath(id), configText));
   }
+  std::lock_guard index(indexMu_);
+  // A layer this build found already stored may have gone with an image
+  // removed while the build ran (builds run beside the loop in netd).
+  for (const auto& layer : st.layers) {
+    if (!hasLayer(layer)) return Error::msg("layer " + layer + " was removed during the build; build again", ENOENT);
+  }
   auto idx = s.loadIndex();
   if (!idx.ok()) return idx.error();
   if (!idx->images.count(id)) {
@@ -1031,6 +1072,7 @@ Result<ImageRecord> ImageStore::importImage(std::string_view configBytes, const 
     }
   }
 
+  std::lock_guard index(indexMu_);
   Store s(root_);
   SKIFF_TRY(s.ensureDirs());
   struct stat cst {};

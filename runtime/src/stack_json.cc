@@ -6,6 +6,7 @@
 // exact. stackFromJson fills missing fields with the defaults of stack.h and
 // throws std::invalid_argument naming the first field of the wrong type.
 
+#include <cmath>
 #include <limits>
 #include <stdexcept>
 #include <type_traits>
@@ -93,22 +94,106 @@ json serviceToJson(const ServiceSpec& s) {
   return j;
 }
 
-// Reads j[key] into out when present; wrong type -> invalid_argument with path.
+// A value as an error message shows it: numbers, booleans and null as
+// written, a string quoted and cut at 40 bytes, an array or object by its
+// kind only. Never dump() a structure here: dump() recurses once per level,
+// and a body nested 200k deep would overflow the daemon's stack.
+std::string describe(const json& v) {
+  if (v.is_array()) return "an array";
+  if (v.is_object()) return "an object";
+  if (v.is_string()) {
+    const auto& s = v.get_ref<const std::string&>();
+    if (s.size() <= 40) return json(s).dump(-1, ' ', false, json::error_handler_t::replace);
+    return json(s.substr(0, 40)).dump(-1, ' ', false, json::error_handler_t::replace) + " (" +
+           std::to_string(s.size()) + " bytes)";
+  }
+  return v.dump();
+}
+
+template <typename T>
+struct Expected {
+  static constexpr const char* kText = "a value of another type";
+};
+template <>
+struct Expected<std::string> {
+  static constexpr const char* kText = "a string";
+};
+template <>
+struct Expected<bool> {
+  static constexpr const char* kText = "true or false";
+};
+template <>
+struct Expected<std::vector<std::string>> {
+  static constexpr const char* kText = "an array of strings";
+};
+template <>
+struct Expected<std::map<std::string, std::string>> {
+  static constexpr const char* kText = "an object of strings";
+};
+
+// The largest number of seconds (or cores) a field may hold: docker keeps
+// durations and CPUs in int64 nanoseconds, and netd converts them so too.
+constexpr double kMaxSeconds = 9223372036.0;
+
+// Reads j[key] into out when present (null counts as absent: the default
+// stays); a value of the wrong type or out of range -> invalid_argument naming
+// the field and the value. Numbers are never negative in a stack, integers
+// are whole and in the field's range, other numbers finite and at most
+// kMaxSeconds.
 template <typename T>
 void field(const json& j, const char* key, const std::string& path, T& out) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return;
-  if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T> && !std::is_same_v<T, bool>) {
-    // nlohmann would wrap -1 and truncate 1.5 or 70000 (into a port) silently.
-    if (!it->is_number_unsigned() || it->get<uint64_t>() > std::numeric_limits<T>::max()) {
-      throw std::invalid_argument(path + "." + key + ": expected an integer from 0 to " +
-                                  std::to_string(std::numeric_limits<T>::max()) + ", got " + it->dump());
+  auto bad = [&](const std::string& expected) {
+    return std::invalid_argument(path + "." + key + ": expected " + expected + ", got " + describe(*it));
+  };
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    // nlohmann would wrap -1, truncate 1.5 or 70000 (into a port) and cast
+    // 1e30 (undefined behaviour) silently.
+    const uint64_t max = static_cast<uint64_t>(std::numeric_limits<T>::max());
+    const bool whole = it->is_number_unsigned() || (it->is_number_integer() && it->template get<int64_t>() >= 0);
+    if (!whole || it->template get<uint64_t>() > max) throw bad("an integer from 0 to " + std::to_string(max));
+    out = static_cast<T>(it->template get<uint64_t>());
+  } else if constexpr (std::is_floating_point_v<T>) {
+    if (!it->is_number() || !std::isfinite(it->template get<double>()) || it->template get<double>() < 0 ||
+        it->template get<double>() > kMaxSeconds) {
+      throw bad("a number from 0 to " + std::to_string(static_cast<int64_t>(kMaxSeconds)));
+    }
+    out = it->template get<T>();
+  } else {
+    try {
+      out = it->template get<T>();
+    } catch (const json::exception&) {
+      throw bad(Expected<T>::kText);
     }
   }
-  try {
-    out = it->get<T>();
-  } catch (const json::exception& e) {
-    throw std::invalid_argument(path + "." + key + ": " + e.what());
+}
+
+// A string field that must be one of allowed (as the compose parser's oneOf).
+void oneOf(const json& j, const char* key, const std::string& path, std::string& out,
+           std::initializer_list<const char*> allowed) {
+  field(j, key, path, out);
+  std::string list;
+  for (const char* a : allowed) {
+    if (out == a) return;
+    list += list.empty() ? a : std::string(", ") + a;
+  }
+  throw std::invalid_argument(path + "." + key + ": invalid value " + describe(json(out)) + " (must be one of " + list +
+                              ")");
+}
+
+// A path inside the container: absolute and without a ".." component (the
+// runtime refuses those at launch; here the deploy is refused naming the field).
+void checkContainerPath(const std::string& fieldPath, const std::string& target) {
+  bool dotDot = false;
+  for (size_t start = 0; start <= target.size();) {
+    size_t end = target.find('/', start);
+    if (end == std::string::npos) end = target.size();
+    if (target.compare(start, end - start, "..") == 0 && end - start == 2) dotDot = true;
+    start = end + 1;
+  }
+  if (target.empty() || target[0] != '/' || dotDot) {
+    throw std::invalid_argument(fieldPath + ": must be an absolute path without \"..\", got " + describe(json(target)));
   }
 }
 
@@ -201,9 +286,10 @@ ServiceSpec serviceFromJson(const std::string& name, const json& j, const std::s
   objects(j, "ports", path, s.ports, [](const json& p, const std::string& pp, PortSpec& port) {
     field(p, "target", pp, port.target);
     field(p, "published", pp, port.published);
-    field(p, "protocol", pp, port.protocol);
-    field(p, "mode", pp, port.mode);
+    oneOf(p, "protocol", pp, port.protocol, {"tcp", "udp"});
+    oneOf(p, "mode", pp, port.mode, {"ingress", "host"});
     field(p, "host_ip", pp, port.hostIp);
+    if (port.target == 0) throw std::invalid_argument(pp + ".target: a port needs a target from 1 to 65535");
   });
   objects(j, "networks", path, s.networks, [](const json& n, const std::string& np, ServiceNetwork& sn) {
     field(n, "name", np, sn.name);
@@ -212,10 +298,15 @@ ServiceSpec serviceFromJson(const std::string& name, const json& j, const std::s
     field(n, "ipv4_address", np, sn.ipv4Address);
   });
   objects(j, "volumes", path, s.volumes, [](const json& v, const std::string& vp, MountSpec& m) {
-    field(v, "type", vp, m.type);
+    oneOf(v, "type", vp, m.type, {"bind", "volume", "tmpfs"});
     field(v, "source", vp, m.source);
     field(v, "target", vp, m.target);
     field(v, "read_only", vp, m.readOnly);
+    checkContainerPath(vp + ".target", m.target);
+    // A relative bind source would be resolved against netd's working folder.
+    if (m.type == "bind" && (m.source.empty() || m.source[0] != '/'))
+      throw std::invalid_argument(vp + ".source: a bind source must be an absolute path, got " +
+                                  describe(json(m.source)));
     // A bind source is a host path and an anonymous volume has no name.
     if (m.type == "volume" && !m.source.empty()) checkNameAt(vp + ".source", NameKind::kVolume, m.source);
   });
@@ -224,10 +315,13 @@ ServiceSpec serviceFromJson(const std::string& name, const json& j, const std::s
     field(c, "target", cp, ref.target);
     field(c, "mode", cp, ref.mode);
     checkNameAt(cp + ".source", NameKind::kConfig, ref.source);
+    if (ref.target.empty()) ref.target = "/" + ref.source;  // the compose parser's default
+    checkContainerPath(cp + ".target", ref.target);
+    if (ref.mode > 07777) throw std::invalid_argument(cp + ".mode: expected a file mode from 0 to 07777 (4095)");
   });
   const json& d = object(j, "deploy", path, kEmptyObject);
   std::string dp = path + ".deploy";
-  field(d, "mode", dp, s.mode);
+  oneOf(d, "mode", dp, s.mode, {"replicated", "global"});
   field(d, "replicas", dp, s.replicas);
   field(d, "labels", dp, s.labels);
   const json& res = object(d, "resources", dp, kEmptyObject);
@@ -236,7 +330,7 @@ ServiceSpec serviceFromJson(const std::string& name, const json& j, const std::s
       resourcesFromJson(object(res, "reservations", dp + ".resources", kEmptyObject), dp + ".resources.reservations");
   const json& rp = object(d, "restart_policy", dp, kEmptyObject);
   std::string rpp = dp + ".restart_policy";
-  field(rp, "condition", rpp, s.restartPolicy.condition);
+  oneOf(rp, "condition", rpp, s.restartPolicy.condition, {"none", "on-failure", "any"});
   field(rp, "delay", rpp, s.restartPolicy.delaySeconds);
   field(rp, "max_attempts", rpp, s.restartPolicy.maxAttempts);
   field(rp, "window", rpp, s.restartPolicy.windowSeconds);
@@ -244,10 +338,10 @@ ServiceSpec serviceFromJson(const std::string& name, const json& j, const std::s
   std::string ucp = dp + ".update_config";
   field(uc, "parallelism", ucp, s.updateConfig.parallelism);
   field(uc, "delay", ucp, s.updateConfig.delaySeconds);
-  field(uc, "failure_action", ucp, s.updateConfig.failureAction);
+  oneOf(uc, "failure_action", ucp, s.updateConfig.failureAction, {"pause", "continue", "rollback"});
   field(uc, "monitor", ucp, s.updateConfig.monitorSeconds);
   field(uc, "max_failure_ratio", ucp, s.updateConfig.maxFailureRatio);
-  field(uc, "order", ucp, s.updateConfig.order);
+  oneOf(uc, "order", ucp, s.updateConfig.order, {"stop-first", "start-first"});
   const json& pl = object(d, "placement", dp, kEmptyObject);
   field(pl, "constraints", dp + ".placement", s.placementConstraints);
   field(pl, "max_replicas_per_node", dp + ".placement", s.maxReplicasPerNode);
