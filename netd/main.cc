@@ -191,14 +191,15 @@ int main(int argc, char** argv) {
   auto metrics = netd::Metrics::start(metricsAddr, proxy->get());
   if (!metrics.ok()) return fatal(metrics.error().message);
 
-  netd::Api api(*orchestrator, images);
+  netd::Api api(*orchestrator, images, &loop);
   apiPtr = &api;
   // Every API call may change what runs: refresh the metrics snapshot after
   // each, besides the once-a-second refresh that catches exits and restarts.
-  netd::HttpServer server(&loop, [&](const netd::HttpRequest& r) {
-    auto response = api.handle(r);
-    (*metrics)->publish(orchestrator->serviceCounts());
-    return response;
+  netd::HttpServer server(&loop, [&](const netd::HttpRequest& r, netd::HttpResponder reply) {
+    api.handleAsync(r, [&, reply = std::move(reply)](netd::HttpResponse response) {
+      (*metrics)->publish(orchestrator->serviceCounts());
+      reply(std::move(response));
+    });
   });
   if (auto st = server.listen(socketPath); !st.ok()) return fatal(st.error().message);
 

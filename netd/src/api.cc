@@ -2,6 +2,9 @@
 
 #include <cerrno>
 #include <ctime>
+#include <memory>
+#include <optional>
+#include <variant>
 
 #include "skiff/common/log.h"
 
@@ -37,6 +40,34 @@ json imageJson(const runtime::ImageRecord& img, const std::string& tag) {
   return json{{"id", img.id},           {"repository", repo}, {"tag", t},
               {"created", img.created}, {"size", img.size},   {"layers", img.layers}};
 }
+
+// POST /v1/images/build: {"context": absolute dir, "tag": "name[:tag]" or absent}.
+struct BuildRequest {
+  std::string context, tag;
+};
+std::variant<BuildRequest, HttpResponse> buildRequest(const HttpRequest& r) {
+  json b = r.body.empty() ? json::object() : json::parse(r.body);
+  BuildRequest out{b.value("context", ""), b.value("tag", "")};
+  if (out.context.empty() || out.context[0] != '/')
+    return fail(ErrorKind::kInvalid, "build context must be an absolute path");
+  return out;
+}
+HttpResponse buildAnswer(const Result<runtime::ImageRecord>& built, const std::vector<std::string>& buildLog,
+                         const std::string& tag) {
+  if (!built.ok()) return fail(ErrorKind::kInvalid, built.error().message);
+  log::info("netd", "image ", built->id.substr(7, 12), " built", tag.empty() ? "" : " as ", tag);
+  return ok(json{{"id", built->id}, {"log", buildLog}, {"tags", built->tags}});
+}
+
+// A build on libuv's thread pool; its answer goes out on the loop.
+struct BuildJob {
+  uv_work_t work;
+  runtime::ImageStore* images;
+  BuildRequest request;
+  std::optional<Result<runtime::ImageRecord>> built;
+  std::vector<std::string> log;
+  HttpResponder reply;
+};
 
 // "/v1/services/web/scale" with pattern "/v1/services/*/scale" -> {"web"}.
 bool match(const std::string& path, const std::string& pattern, std::vector<std::string>* args) {
@@ -74,6 +105,44 @@ HttpResponse Api::handle(const HttpRequest& request) {
     return fail(ErrorKind::kInvalid, std::string("invalid request body: ") + e.what());
   } catch (const std::invalid_argument& e) {
     return fail(ErrorKind::kInvalid, e.what());
+  }
+}
+
+void Api::handleAsync(const HttpRequest& r, HttpResponder reply) {
+  if (loop_ == nullptr || r.method != "POST" || r.path != "/v1/images/build") {
+    reply(handle(r));
+    return;
+  }
+  std::variant<BuildRequest, HttpResponse> req;
+  try {
+    req = buildRequest(r);
+  } catch (const json::exception& e) {
+    reply(fail(ErrorKind::kInvalid, std::string("invalid request body: ") + e.what()));
+    return;
+  }
+  if (auto* refused = std::get_if<HttpResponse>(&req)) {
+    reply(*refused);
+    return;
+  }
+  auto* job = new BuildJob{{}, &images_, std::get<BuildRequest>(req), std::nullopt, {}, std::move(reply)};
+  job->work.data = job;
+  int rc = uv_queue_work(
+      loop_, &job->work,
+      [](uv_work_t* w) {
+        auto* j = static_cast<BuildJob*>(w->data);
+        j->built.emplace(j->images->build(j->request.context, j->request.tag, &j->log));
+      },
+      [](uv_work_t* w, int status) {
+        std::unique_ptr<BuildJob> j(static_cast<BuildJob*>(w->data));
+        if (status != 0 || !j->built) {
+          j->reply(fail(ErrorKind::kUnavailable, "the build did not run: netd is shutting down"));
+          return;
+        }
+        j->reply(buildAnswer(*j->built, j->log, j->request.tag));
+      });
+  if (rc != 0) {
+    std::unique_ptr<BuildJob> j(job);
+    j->reply(fail(ErrorKind::kInternal, std::string("cannot queue the build: ") + uv_strerror(rc)));
   }
 }
 
@@ -149,16 +218,12 @@ HttpResponse Api::route(const HttpRequest& r) {
   if (m == "GET" && match(r.path, "/v1/containers/*", &a)) return from(orch_.inspectContainer(a[0]));
 
   if (m == "POST" && r.path == "/v1/images/build") {
-    json b = body();
-    std::string context = b.value("context", "");
-    std::string tag = b.value("tag", "");
-    if (context.empty() || context[0] != '/')
-      return fail(ErrorKind::kInvalid, "build context must be an absolute path");
+    auto req = buildRequest(r);
+    if (auto* refused = std::get_if<HttpResponse>(&req)) return *refused;
+    const auto& b = std::get<BuildRequest>(req);
     std::vector<std::string> buildLog;
-    auto built = images_.build(context, tag, &buildLog);
-    if (!built.ok()) return fail(ErrorKind::kInvalid, built.error().message);
-    log::info("netd", "image ", built->id.substr(7, 12), " built", tag.empty() ? "" : " as ", tag);
-    return ok(json{{"id", built->id}, {"log", buildLog}, {"tags", built->tags}});
+    auto built = images_.build(b.context, b.tag, &buildLog);
+    return buildAnswer(built, buildLog, b.tag);
   }
   if (m == "GET" && r.path == "/v1/images") {
     json out = json::array();

@@ -123,6 +123,9 @@ struct HttpServer::Conn {
   bool lingering = false;  // answered; reading and dropping until EOF
   size_t dropped = 0;
   std::string out;  // kept alive until the write completes
+  bool answered = false;
+  // False once the connection is closed: a late responder finds out here.
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
   uv_write_t write;
   uv_shutdown_t shutdown;
 
@@ -181,6 +184,7 @@ struct HttpServer::Conn {
     if (uv_is_closing(reinterpret_cast<uv_handle_t*>(stream()))) return;
     auto closed = [](uv_handle_t* h) {
       auto* c = static_cast<Conn*>(h->data);
+      *c->alive = false;
       if (--c->handlesOpen > 0) return;
       if (c->server != nullptr) c->server->conns_.erase(c);
       delete c;
@@ -205,6 +209,8 @@ struct HttpServer::Conn {
   }
 
   void respond(const HttpResponse& resp) {
+    if (answered) return;
+    answered = true;
     uv_read_stop(stream());
     if (server != nullptr) armDeadline(server->options_.requestTimeout);
     out = "HTTP/1.1 " + std::to_string(resp.status) + " " + reasonPhrase(resp.status) +
@@ -301,22 +307,31 @@ struct HttpServer::Conn {
   void serve() {
     request.method = http_method_str(static_cast<http_method>(parser.method));
     parseTarget(url, &request.path, &request.query);
-    HttpResponse resp;
+    // Until the answer: nothing more is read, and no deadline runs (the
+    // handler may wait for work elsewhere, as long as that takes).
+    uv_read_stop(stream());
+    uv_timer_stop(&deadline);
+    HttpResponder reply = [this, alive = alive](HttpResponse resp) {
+      if (*alive) respond(resp);
+    };
     // The handler is ours and does not throw by contract; guard anyway so a
     // bug turns into a 500 for one request instead of ending the daemon.
     try {
-      resp = server->handler_(request);
+      server->handler_(request, reply);
     } catch (const std::exception& e) {
       log::error("api", "handler for ", request.method, " ", request.path, " threw: ", e.what());
       // The text may quote the request's bytes: never let them make dump() throw.
-      resp = {500,
-              nlohmann::json{{"message", e.what()}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+      reply(
+          {500, nlohmann::json{{"message", e.what()}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
     }
-    respond(resp);
   }
 };
 
 HttpServer::HttpServer(uv_loop_t* loop, HttpHandler handler, HttpServerOptions options)
+    : HttpServer(
+          loop, [h = std::move(handler)](const HttpRequest& r, const HttpResponder& reply) { reply(h(r)); }, options) {}
+
+HttpServer::HttpServer(uv_loop_t* loop, AsyncHttpHandler handler, HttpServerOptions options)
     : loop_(loop), handler_(std::move(handler)), options_(options) {}
 
 HttpServer::~HttpServer() { close(); }

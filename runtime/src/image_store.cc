@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstdlib>
 #include <ctime>
@@ -574,6 +575,7 @@ Status ImageStore::tag(const std::string& source, const std::string& target) {
   SKIFF_TRY(validateRef(target));
   auto rec = resolve(source);
   if (!rec.ok()) return rec.error();
+  std::lock_guard index(indexMu_);
   Store s(root_);
   auto idx = s.loadIndex();
   if (!idx.ok()) return idx.error();
@@ -584,6 +586,7 @@ Status ImageStore::tag(const std::string& source, const std::string& target) {
 }
 
 Status ImageStore::remove(const std::string& ref, bool force) {
+  std::lock_guard index(indexMu_);
   Store s(root_);
   auto idx = s.loadIndex();
   if (!idx.ok()) return idx.error();
@@ -664,9 +667,10 @@ Result<ImageRecord> ImageStore::build(const std::string& contextDir, const std::
   if (auto ig = skiff::readFile(ctx + "/.dockerignore"); ig.ok()) ignoreText = std::move(*ig);
   imagefs::IgnoreMatcher ignore(ignoreText);
 
+  std::lock_guard oneBuild(buildMu_);
   Store s(root_);
   SKIFF_TRY(s.ensureDirs());
-  static int buildCounter = 0;
+  static std::atomic<int> buildCounter = 0;
   const std::string work = root_ + "/tmp/build-" + std::to_string(::getpid()) + "-" + std::to_string(++buildCounter);
   imagefs::removeTree(work);
   SKIFF_TRY(imagefs::mkdirs(work, 0700));
@@ -928,6 +932,12 @@ Result<ImageRecord> ImageStore::build(const std::string& contextDir, const std::
   if (::stat(s.configPath(id).c_str(), &cst) != 0) {
     SKIFF_TRY(skiff::writeFileAtomic(s.configPath(id), configText));
   }
+  std::lock_guard index(indexMu_);
+  // A layer this build found already stored may have gone with an image
+  // removed while the build ran (builds run beside the loop in netd).
+  for (const auto& layer : st.layers) {
+    if (!hasLayer(layer)) return Error::msg("layer " + layer + " was removed during the build; build again", ENOENT);
+  }
   auto idx = s.loadIndex();
   if (!idx.ok()) return idx.error();
   if (!idx->images.count(id)) {
@@ -1062,6 +1072,7 @@ Result<ImageRecord> ImageStore::importImage(std::string_view configBytes, const 
     }
   }
 
+  std::lock_guard index(indexMu_);
   Store s(root_);
   SKIFF_TRY(s.ensureDirs());
   struct stat cst {};

@@ -2,7 +2,8 @@
 // HttpServer: a small HTTP/1.1 server on a libuv Unix-socket listener, for
 // netd's API, or on a TCP port, for the cluster's manager-agent traffic.
 // One request per connection (clients send Connection: close);
-// the handler runs on the loop thread and returns the whole response, so the
+// the handler runs on the loop thread and returns the whole response, or
+// (AsyncHttpHandler) answers later through a responder, so the
 // server needs no per-request state beyond the parser. Bodies are capped
 // (kMaxBody) so a bad client cannot make the daemon grow without bound.
 // Nor can idle or slow clients hold it: a request must arrive whole within
@@ -46,6 +47,13 @@ struct HttpResponse {
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+// A handler that may answer later: it calls the responder once, on the loop
+// thread, now or when work it started elsewhere is done (an image build on
+// the thread pool). While it waits, the connection has no deadline; a
+// responder called after the connection closed (the server was closed) does
+// nothing.
+using HttpResponder = std::function<void(HttpResponse)>;
+using AsyncHttpHandler = std::function<void(const HttpRequest&, HttpResponder)>;
 
 struct HttpServerOptions {
   std::chrono::milliseconds requestTimeout{30000};
@@ -58,6 +66,7 @@ class HttpServer {
   static constexpr size_t kMaxBody = HttpServerOptions{}.maxBody;
 
   HttpServer(uv_loop_t* loop, HttpHandler handler, HttpServerOptions options = {});
+  HttpServer(uv_loop_t* loop, AsyncHttpHandler handler, HttpServerOptions options = {});
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -80,7 +89,7 @@ class HttpServer {
   // "" when the Unix-socket peer may talk to netd, else why not.
   std::string refusePeer(uv_stream_t* client) const;
   uv_loop_t* loop_;
-  HttpHandler handler_;
+  AsyncHttpHandler handler_;
   HttpServerOptions options_;
   gid_t socketGid_ = 0;              // the group of the Unix socket file
   uv_stream_t* listener_ = nullptr;  // a uv_pipe_t or uv_tcp_t, freed in its close callback

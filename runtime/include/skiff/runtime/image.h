@@ -18,12 +18,18 @@
 // the old or the new state. Layer dirs are used read-only as overlayfs
 // lowerdirs by the container runtime (layerDirs() gives them topmost first).
 //
-// Threading: all calls on one thread (netd's loop). build() blocks while it
-// copies the context; contexts are small in skiff's use.
+// Threading: build() may run on another thread than the other calls (netd
+// builds on libuv's thread pool, so its loop keeps serving while a context is
+// copied). Builds are serialized with each other, and every change to
+// repositories.json (a build's last step, tag, remove, importImage) holds the
+// store's index lock, so none is lost; a build whose layer an `image rm`
+// removed meanwhile fails and says so. resolve() and list() read the index
+// file, which is always replaced whole. All other calls on one thread.
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -127,6 +133,8 @@ class ImageStore {
  private:
   std::string root_;
   std::function<bool(const std::string&)> inUse_;
+  std::mutex buildMu_;  // one build at a time
+  std::mutex indexMu_;  // held while repositories.json is read, changed and saved
 };
 
 // The wire form netd's API and the CLI share (docker inspect's names):

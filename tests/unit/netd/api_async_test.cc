@@ -1,0 +1,114 @@
+// An image build does not stop netd (issue 7, point 3): the API runs it on
+// libuv's thread pool, and the loop answers other requests meanwhile. The
+// build copies and hashes a 128 MiB context (most of a second here); a
+// request sent while it runs must be answered before the build's own answer.
+// The fixture is the orchestrator's (fake launcher, fake netlink, real
+// stores, a real loop) with the HTTP server on a Unix socket, as netd runs it.
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <atomic>
+#include <thread>
+
+#include "orchestrator_fixture.h"
+#include "skiff/netd/api.h"
+#include "skiff/netd/http_server.h"
+
+namespace skiff::netd {
+namespace {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+class ApiAsyncTest : public testing::OrchestratorFixture {
+ protected:
+  // Opens a connection and sends one request; the answer is read later.
+  int send(const std::string& method, const std::string& path, const std::string& body = "") {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket_.c_str());
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      ADD_FAILURE() << "connect " << socket_ << ": " << std::strerror(errno);
+      ::close(fd);
+      return -1;
+    }
+    std::string req = method + " " + path +
+                      " HTTP/1.1\r\nHost: netd\r\nConnection: close\r\nContent-Length: " + std::to_string(body.size()) +
+                      "\r\n\r\n" + body;
+    EXPECT_EQ(::write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+    return fd;
+  }
+  // Reads the whole answer (the server closes after it); "" on a 60 s timeout.
+  static std::string answer(int fd) {
+    std::string out;
+    char buf[4096];
+    for (;;) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 60000) != 1) return "";
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    return out;
+  }
+  static bool readable(int fd) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, 0) == 1;
+  }
+
+  std::string socket_;
+};
+
+TEST_F(ApiAsyncTest, TheLoopAnswersWhileAnImageBuilds) {
+  fs::create_directories(dir_ / "big");
+  {
+    std::ofstream big(dir_ / "big" / "blob", std::ios::binary);
+    std::string mib(1 << 20, 'x');
+    for (int i = 0; i < 128; i++) big << mib;
+  }
+  std::ofstream(dir_ / "big" / "Dockerfile") << "FROM scratch\nCOPY blob /blob\nCMD [\"/blob\"]\n";
+
+  Api api(*orch_, *images_, &loop_);
+  HttpServer server(&loop_, [&](const HttpRequest& r, HttpResponder reply) { api.handleAsync(r, std::move(reply)); });
+  socket_ = (dir_ / "netd.sock").string();
+  ASSERT_TRUE(server.listen(socket_).ok());
+
+  std::atomic<bool> stop{false};
+  std::thread loop([&] {
+    while (!stop) uv_run(&loop_, UV_RUN_ONCE);
+  });
+  // Wakes the loop so that it sees `stop`.
+  auto wake = [&] { ::close(send("GET", "/v1/info")); };
+
+  json body{{"context", (dir_ / "big").string()}, {"tag", "big:1"}};
+  int build = send("POST", "/v1/images/build", body.dump());
+  // The build has begun once its work dir exists under images/tmp.
+  auto building = [&] {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir_ / "images" / "tmp", ec)) {
+      if (e.path().filename().string().rfind("build-", 0) == 0) return true;
+    }
+    return false;
+  };
+  for (int i = 0; i < 10000 && !building() && !readable(build); i++) ::usleep(1000);
+  ASSERT_TRUE(building()) << "the build did not start";
+  std::string info = answer(send("GET", "/v1/info"));
+  bool buildStillRunning = !readable(build);
+  std::string built = answer(build);
+  stop = true;
+  wake();
+  loop.join();
+  server.close();
+  uv_run(&loop_, UV_RUN_NOWAIT);
+
+  EXPECT_EQ(info.rfind("HTTP/1.1 200", 0), 0u) << info;
+  EXPECT_TRUE(buildStillRunning) << "GET /v1/info was answered only after the build";
+  ASSERT_EQ(built.rfind("HTTP/1.1 200", 0), 0u) << built.substr(0, 300);
+  EXPECT_NE(built.find("Successfully tagged big:1"), std::string::npos);
+  EXPECT_TRUE(images_->resolve("big:1").ok());
+}
+
+}  // namespace
+}  // namespace skiff::netd
