@@ -133,6 +133,10 @@ struct Task {
   bool stopRequested = false;
   bool containerCleaned = false;
   std::optional<runtime::Launched> launched;
+  // Between clone and exec: the shim mounts the rootfs; startPoll watches
+  // its `ready` pipe.
+  std::optional<runtime::Starting> starting;
+  PollHandle* startPoll = nullptr;
   runtime::ContainerSpec spec;
   std::vector<TaskEndpoint> endpoints;
   PollHandle* poll = nullptr;
@@ -306,6 +310,9 @@ class Orchestrator::Impl {
   // Any node: start the container of a task whose addresses are set.
   void runTask(ServiceState& svc, Task& t);
   void rejectTask(Task& t, const std::string& why);
+  // The container's shim is done (exec'd or failed): Running, or Failed.
+  void finishStart(Task& t);
+  void startFailed(Task& t, const Error& e);
   Result<std::vector<runtime::BindMount>> materializeMounts(const ServiceState& svc);
   void watchExit(Task& t);
   static void closePoll(PollHandle*& h);

@@ -3,6 +3,7 @@
 // (drain, stop signal, SIGKILL after the grace period), reconcile slots.
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -204,7 +205,7 @@ void Orchestrator::Impl::runTask(ServiceState& svc, Task& t) {
   setState(t, TaskState::kStarting);
   persistContainer(t);
 
-  auto launched = d_.launcher->launch(c, [&](pid_t pid) -> Status {
+  auto starting = d_.launcher->begin(c, [&](pid_t pid) -> Status {
     auto netns = d_.openNetns(pid);
     if (!netns.ok()) return netns.error();
     UniqueFd nsFd = std::move(*netns);
@@ -218,13 +219,56 @@ void Orchestrator::Impl::runTask(ServiceState& svc, Task& t) {
     }
     return okStatus();
   });
+  if (!starting.ok()) {
+    startFailed(t, starting.error());
+    return;
+  }
+  // The shim now mounts the rootfs and execs the command; its `ready` pipe
+  // says when. Already said (a fake launcher): carry on now. Otherwise the
+  // loop watches it and goes on serving meanwhile.
+  pollfd ready{starting->ready.get(), POLLIN, 0};
+  t.starting = std::move(*starting);
+  if (::poll(&ready, 1, 0) == 1) {
+    finishStart(t);
+    return;
+  }
+  auto* h = new PollHandle;
+  h->poll.data = h;
+  std::string id = t.id;
+  h->ready = [this, id] {
+    auto it = tasks_.find(id);
+    if (it == tasks_.end()) return;
+    closePoll(it->second->startPoll);
+    finishStart(*it->second);
+  };
+  int rc = uv_poll_init(d_.loop, &h->poll, t.starting->ready.get());
+  if (rc != 0) {
+    delete h;
+    finishStart(t);  // cannot watch it: wait for it here
+    return;
+  }
+  t.startPoll = h;
+  uv_poll_start(&h->poll, UV_READABLE | UV_DISCONNECT, [](uv_poll_t* p, int, int) {
+    auto* handle = static_cast<PollHandle*>(p->data);
+    auto onReady = handle->ready;  // closePoll frees the handle
+    onReady();
+  });
+}
+
+void Orchestrator::Impl::startFailed(Task& t, const Error& e) {
+  detachEndpoints(t);
+  releaseAddresses(t);
+  cleanupContainer(t, false);
+  setState(t, TaskState::kFailed, "starting container failed: " + e.message);
+  log::warn("netd", "task ", t.name(), " failed to start: ", e.message);
+  taskEnded(t, 127);
+}
+
+void Orchestrator::Impl::finishStart(Task& t) {
+  auto launched = d_.launcher->finish(t.spec, std::move(*t.starting));
+  t.starting.reset();
   if (!launched.ok()) {
-    detachEndpoints(t);
-    releaseAddresses(t);
-    cleanupContainer(t, false);
-    setState(t, TaskState::kFailed, "starting container failed: " + launched.error().message);
-    log::warn("netd", "task ", t.name(), " failed to start: ", launched.error().message);
-    taskEnded(t, 127);
+    startFailed(t, launched.error());
     return;
   }
   t.launched = std::move(*launched);
@@ -233,7 +277,14 @@ void Orchestrator::Impl::runTask(ServiceState& svc, Task& t) {
   log::info("netd", "task ", t.name(), " running (container ", t.containerId.substr(0, 12), ", pid ", t.launched->pid,
             ")");
   watchExit(t);
-  updateBackends(svc);
+  if (t.stopRequested) {
+    // Stopped while its shim was still at work: stop it now that it runs.
+    t.stopRequested = false;
+    stopTask(t);
+    return;
+  }
+  auto svc = services_.find(t.service);
+  if (svc != services_.end()) updateBackends(svc->second);
 }
 
 Result<std::vector<runtime::BindMount>> Orchestrator::Impl::materializeMounts(const ServiceState& svc) {
@@ -445,6 +496,7 @@ void Orchestrator::Impl::stopTask(Task& t) {
     if (svc != services_.end()) updateBackends(svc->second);
     return;
   }
+  if (t.starting) return;  // finishStart stops it once its shim is done
   if (!t.launched || t.state != TaskState::kRunning) {
     if (t.live()) setState(t, TaskState::kShutdown);
     return;

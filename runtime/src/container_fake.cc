@@ -2,6 +2,7 @@
 // eventfd that becomes readable when the test calls exit(pid, code), so code
 // that polls pidfds (libuv) works unchanged.
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -12,8 +13,8 @@
 
 namespace skiff::runtime {
 
-Result<Launched> FakeContainerLauncher::launch(const ContainerSpec& spec,
-                                               const std::function<Status(pid_t)>& beforeExec) {
+Result<Starting> FakeContainerLauncher::begin(const ContainerSpec& spec,
+                                              const std::function<Status(pid_t)>& beforeExec) {
   if (!failNextLaunch.empty()) {
     std::string why = std::exchange(failNextLaunch, "");
     return Error::msg(why);
@@ -27,10 +28,38 @@ Result<Launched> FakeContainerLauncher::launch(const ContainerSpec& spec,
     ::close(fd);
     return Error::fromErrno("dup");
   }
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) {
+    ::close(fd);
+    ::close(dupFd);
+    return Error::fromErrno("pipe2");
+  }
+  UniqueFd writeEnd(p[1]);
+  if (holdExec) held_[pid] = std::move(writeEnd);
   slots_.push_back({pid, fd, -1});
   launched.push_back(spec);
   running.push_back(pid);
-  return Launched{pid, UniqueFd(dupFd)};
+  return Starting{Launched{pid, UniqueFd(dupFd)}, UniqueFd(p[0])};
+}
+
+void FakeContainerLauncher::releaseExec(pid_t pid, const std::string& error) {
+  auto it = held_.find(pid);
+  if (it == held_.end()) return;
+  if (!error.empty()) (void)::write(it->second.get(), error.data(), error.size());
+  held_.erase(it);
+}
+
+Result<Launched> FakeContainerLauncher::finish(const ContainerSpec& spec, Starting starting) {
+  (void)spec;
+  std::string why;
+  char buf[256];
+  ssize_t n;
+  while ((n = ::read(starting.ready.get(), buf, sizeof buf)) > 0) why.append(buf, static_cast<size_t>(n));
+  if (!why.empty()) {
+    exit(starting.launched.pid, 127);
+    return Error::msg(why);
+  }
+  return std::move(starting.launched);
 }
 
 void FakeContainerLauncher::exit(pid_t pid, int code) {

@@ -28,6 +28,12 @@ namespace skiff::runtime {
 
 ContainerLauncher::~ContainerLauncher() = default;
 
+Result<Launched> ContainerLauncher::launch(const ContainerSpec& spec, const std::function<Status(pid_t)>& beforeExec) {
+  auto starting = begin(spec, beforeExec);
+  if (!starting.ok()) return starting.error();
+  return finish(spec, std::move(*starting));
+}
+
 namespace {
 
 constexpr int kSpecFd = 3;   // the shim reads the spec here, EOF = go
@@ -110,7 +116,7 @@ class LinuxLauncher : public ContainerLauncher {
   LinuxLauncher(std::shared_ptr<CgroupManager> cgroups, std::string selfExe, uint64_t nofile)
       : cgroups_(std::move(cgroups)), selfExe_(std::move(selfExe)), nofile_(nofile) {}
 
-  Result<Launched> launch(const ContainerSpec& spec, const std::function<Status(pid_t)>& beforeExec) override {
+  Result<Starting> begin(const ContainerSpec& spec, const std::function<Status(pid_t)>& beforeExec) override {
     if (spec.argv.empty()) return Error::msg("no command specified");
     if (auto s = prepareState(spec); !s.ok()) {
       (void)cleanup(spec, false);
@@ -149,12 +155,8 @@ class LinuxLauncher : public ContainerLauncher {
     errWrite.reset();
     logFd.reset();
 
-    auto abort = [&](const Error& e) -> Result<Launched> {
-      ::kill(pid, SIGKILL);
-      int status = 0;
-      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-      }
-      (void)cleanup(spec, false);
+    auto abort = [&](const Error& e) -> Error {
+      killAndCleanup(spec, pid);
       return e;
     };
     if (cgroups_) {
@@ -170,10 +172,19 @@ class LinuxLauncher : public ContainerLauncher {
       return abort(why.empty() ? s.error() : Error::msg(why));
     }
     ::shutdown(specParent.get(), SHUT_WR);
-    std::string why = readToEof(errRead.get());
-    if (!why.empty()) return abort(Error::msg(why));
-    log::info("container", "started ", spec.id.substr(0, 12), " pid ", pid);
-    return launched;
+    return Starting{std::move(launched), std::move(errRead)};
+  }
+
+  Result<Launched> finish(const ContainerSpec& spec, Starting starting) override {
+    // The error pipe is close-on-exec in the shim: EOF means the exec
+    // happened; bytes before it are why the shim gave up.
+    std::string why = readToEof(starting.ready.get());
+    if (!why.empty()) {
+      killAndCleanup(spec, starting.launched.pid);
+      return Error::msg(why);
+    }
+    log::info("container", "started ", spec.id.substr(0, 12), " pid ", starting.launched.pid);
+    return std::move(starting.launched);
   }
 
   Result<int> reap(const Launched& launched) override {
@@ -221,6 +232,16 @@ class LinuxLauncher : public ContainerLauncher {
   }
 
  private:
+  // A container that will not run: SIGKILL, reaped, its rootfs, cgroups and
+  // state undone.
+  void killAndCleanup(const ContainerSpec& spec, pid_t pid) {
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    (void)cleanup(spec, false);
+  }
+
   Status prepareState(const ContainerSpec& spec) {
     std::error_code ec;
     for (const auto& d : {detail::upperDir(spec), detail::workDir(spec), detail::rootfsDir(spec)}) {

@@ -387,5 +387,64 @@ networks:
   EXPECT_EQ(err->message, "network tiny: invalid com.docker.network.driver.mtu \"12\" (want 68..65535)");
 }
 
+// Container starts do not block the loop (issue 7): between clone and exec
+// the shim mounts the rootfs while the loop goes on; the task is Starting
+// until its `ready` pipe says the command runs.
+TEST_F(OrchestratorTest, ReplicasStartWhileTheLoopGoesOnAndRunOnceTheirShimIsDone) {
+  ok(orch_->swarmInit(""));
+  launcher_.holdExec = true;
+  ok(orch_->deployStack("s", stack(kWeb)));
+  settle();
+  ASSERT_EQ(launcher_.launched.size(), 3u);
+  EXPECT_EQ(replicas("s_web"), "0/3");
+  for (const auto& t : ok(orch_->listTasks("s_web", ""))) EXPECT_EQ(t["currentState"], "Starting") << t.dump();
+  std::vector<pid_t> pids(launcher_.running);
+  launcher_.releaseExec(pids[1]);
+  settle();
+  EXPECT_EQ(replicas("s_web"), "1/3");
+  launcher_.releaseExec(pids[0]);
+  launcher_.releaseExec(pids[2]);
+  settle();
+  EXPECT_EQ(replicas("s_web"), "3/3");
+  EXPECT_EQ(launcher_.launched.size(), 3u);
+}
+
+TEST_F(OrchestratorTest, AShimThatFailsAfterTheCloneFailsItsTaskWhichIsRestarted) {
+  ok(orch_->swarmInit(""));
+  launcher_.holdExec = true;
+  ok(orch_->deployStack("s", stack(kWeb)));
+  std::vector<pid_t> pids(launcher_.running);
+  launcher_.holdExec = false;
+  launcher_.releaseExec(pids[0], "exec: \"/hello\": permission denied");
+  launcher_.releaseExec(pids[1]);
+  launcher_.releaseExec(pids[2]);
+  settle();
+  int failed = 0;
+  for (const auto& t : ok(orch_->listTasks("s_web", ""))) {
+    if (t["currentState"] == "Failed") {
+      failed++;
+      EXPECT_EQ(t["error"], "starting container failed: exec: \"/hello\": permission denied");
+    }
+  }
+  EXPECT_EQ(failed, 1);
+  EXPECT_EQ(launcher_.launched.size(), 4u) << "on-failure restarts the slot";
+  EXPECT_EQ(replicas("s_web"), "3/3");
+}
+
+TEST_F(OrchestratorTest, AReplicaStoppedWhileStartingIsStoppedOnceItRuns) {
+  ok(orch_->swarmInit(""));
+  launcher_.holdExec = true;
+  ok(orch_->deployStack("s", stack(kWeb)));
+  std::vector<pid_t> pids(launcher_.running);
+  ok(orch_->scaleService("s_web", 2));
+  settle();
+  EXPECT_TRUE(launcher_.signals.empty()) << "a stop signal before the command runs";
+  for (pid_t pid : pids) launcher_.releaseExec(pid);
+  settle();
+  ASSERT_EQ(launcher_.signals.size(), 1u);
+  EXPECT_EQ(launcher_.signals[0], std::make_pair(pids[2], SIGTERM));
+  EXPECT_EQ(replicas("s_web"), "2/2");
+}
+
 }  // namespace
 }  // namespace skiff::netd

@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -68,13 +69,31 @@ struct Launched {
 
 class CgroupManager;
 
+// A container between its clone and its exec: the process exists (in its
+// cgroups, beforeExec done) and its shim is setting up the rootfs. `ready`
+// reaches EOF once the command was exec'd; bytes before the EOF are the
+// shim's error.
+struct Starting {
+  Launched launched;
+  UniqueFd ready;
+};
+
 class ContainerLauncher {
  public:
   virtual ~ContainerLauncher();
   // Starts the container; returns once its command was exec'd, or the error
   // (docker's words, e.g. `exec: "nosuchcmd": executable file not found in
-  // $PATH`) with everything it made undone.
-  virtual Result<Launched> launch(const ContainerSpec& spec, const std::function<Status(pid_t)>& beforeExec) = 0;
+  // $PATH`) with everything it made undone. begin() then finish(), waiting
+  // for `ready` in between.
+  Result<Launched> launch(const ContainerSpec& spec, const std::function<Status(pid_t)>& beforeExec);
+  // The part that does not wait for the container: clone, cgroups,
+  // beforeExec(pid), the spec handed to the shim. An event loop watches
+  // `ready` and calls finish() when it is readable, so it never blocks on a
+  // slow rootfs.
+  virtual Result<Starting> begin(const ContainerSpec& spec, const std::function<Status(pid_t)>& beforeExec) = 0;
+  // Reads `ready` to its EOF (at once once it is readable): the launched
+  // container, or the shim's error with everything undone.
+  virtual Result<Launched> finish(const ContainerSpec& spec, Starting starting) = 0;
   // Reaps an exited container (after its pidfd became readable): the exit
   // code, or 128+signal.
   virtual Result<int> reap(const Launched& launched) = 0;
@@ -98,7 +117,10 @@ bool maybeRunContainerInit(int argc, char** argv);
 // eventfd as pidfd; exit(pid, code) makes that fd readable and reap return code.
 class FakeContainerLauncher : public ContainerLauncher {
  public:
-  Result<Launched> launch(const ContainerSpec& spec, const std::function<Status(pid_t)>& beforeExec) override;
+  // `ready` is at EOF at once, unless holdExec: then it stays open until
+  // releaseExec(pid) (a shim still mounting the rootfs).
+  Result<Starting> begin(const ContainerSpec& spec, const std::function<Status(pid_t)>& beforeExec) override;
+  Result<Launched> finish(const ContainerSpec& spec, Starting starting) override;
   Result<int> reap(const Launched& launched) override;
   Status signal(pid_t pid, int sig) override;
   Status cleanup(const ContainerSpec& spec, bool removeLogs) override;
@@ -106,7 +128,9 @@ class FakeContainerLauncher : public ContainerLauncher {
   // Simulates the container's exit.
   void exit(pid_t pid, int code);
 
-  std::string failNextLaunch;           // non-empty: next launch fails with this text
+  std::string failNextLaunch;  // non-empty: next launch fails with this text
+  bool holdExec = false;       // begin() leaves `ready` open until releaseExec
+  void releaseExec(pid_t pid, const std::string& error = "");
   std::vector<ContainerSpec> launched;  // in order
   std::vector<std::pair<pid_t, int>> signals;
   std::vector<std::string> cleanedUp;  // ids
@@ -119,6 +143,7 @@ class FakeContainerLauncher : public ContainerLauncher {
     int code;
   };
   std::vector<Slot> slots_;
+  std::map<pid_t, UniqueFd> held_;  // write ends of held `ready` pipes
   pid_t nextPid_ = 1000;
 };
 
