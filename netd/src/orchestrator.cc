@@ -95,34 +95,27 @@ Result<NetworkState*> Orchestrator::Impl::ensureNetwork(const std::string& name,
   auto mtuOption = mtuFromOptions(spec);
   if (!mtuOption.ok()) return Error::msg("network " + name + ": " + mtuOption.error().message);
   if (*mtuOption) n.mtu = **mtuOption;
-  if (vni) {
-    n.vni = *vni;
-  } else if (name == kIngress) {
-    n.vni = kIngressVni;
-  } else {
-    n.vni = nextVni_++;
-  }
-  nextVni_ = std::max(nextVni_, n.vni + 1);
   std::optional<overlay::Subnet> requested = subnet;
   if (!requested && !spec.subnet.empty()) {
     requested = overlay::Subnet::parse(spec.subnet);
     if (!requested) return Error::msg("network " + name + ": invalid subnet \"" + spec.subnet + "\"");
   }
-  auto sub = ipam_.allocateSubnet(name, requested);
-  if (!sub.ok()) return Error::msg("network " + name + ": " + sub.error().message);
-  n.subnet = *sub;
+  auto allocated = alloc_.allocateNetwork(name, vni, requested);
+  if (!allocated.ok()) return Error::msg("network " + name + ": " + allocated.error().message);
+  n.vni = allocated->vni;
+  n.subnet = allocated->subnet;
   if (name == kIngress) {
     // The node's own address on ingress: the proxy's source toward replicas.
-    auto addr = ipam_.allocateAddress(name);
+    auto addr = alloc_.allocateAddress(name);
     if (!addr.ok()) {
-      (void)ipam_.releaseSubnet(name);
+      alloc_.releaseNetwork(name);
       return addr.error();
     }
     n.nodeAddress = *addr;
   }
   auto st = d_.overlay->ensureNetwork(n.config());
   if (!st.ok()) {
-    (void)ipam_.releaseSubnet(name);
+    alloc_.releaseNetwork(name);
     return Error::msg("network " + name + ": " + st.error().message);
   }
   auto [pos, inserted] = networks_.emplace(name, std::move(n));
@@ -139,7 +132,7 @@ void Orchestrator::Impl::removeNetwork(const std::string& name) {
   // Its peers' kernel entries went with its VXLAN device.
   const uint32_t vni = it->second.vni;
   std::erase_if(peers_, [vni](const overlay::Peer& p) { return p.vni == vni; });
-  (void)ipam_.releaseSubnet(name);
+  alloc_.releaseNetwork(name);
   (void)d_.store->erase("network", name);
   networks_.erase(it);
 }
@@ -499,7 +492,7 @@ Status Orchestrator::restore() {
   m.removeStaleNetworks();
   // Nodes keep their ingress addresses.
   for (auto& [id, n] : m.nodes_) {
-    if (n.ingressAddr && id != m.nodeId_) (void)m.ipam_.allocateAddress(kIngress, *n.ingressAddr);
+    if (n.ingressAddr && id != m.nodeId_) (void)m.alloc_.allocateAddress(kIngress, *n.ingressAddr);
   }
   if (auto st = m.startManager(); !st.ok())
     log::error("netd", "cluster port ", m.listenAddr_, ": ", st.error().message);

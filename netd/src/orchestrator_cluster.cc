@@ -475,7 +475,7 @@ ApiResult<json> Orchestrator::removeNode(const std::string& ref, bool force) {
   NodeState gone = *n;
   m.nodes_.erase(gone.id);
   (void)m.d_.store->erase("node", gone.id);
-  if (gone.ingressAddr) (void)m.ipam_.releaseAddress(kIngress, *gone.ingressAddr);
+  if (gone.ingressAddr) m.alloc_.releaseAddress(kIngress, *gone.ingressAddr);
   log::info("netd", "node ", gone.hostname, " (", gone.id, ") removed from the swarm");
   m.orphanTasksOn(gone.id, "node " + gone.hostname + " was removed");
   return json::object();
@@ -525,7 +525,7 @@ ApiResult<json> Orchestrator::Impl::clusterJoin(const json& body, const std::str
   n.secret = randomBase36(32);
   n.created = n.updated = SysClock::now();
   n.lastSeen = SteadyClock::now();
-  auto ingress = ipam_.allocateAddress(kIngress);
+  auto ingress = alloc_.allocateAddress(kIngress);
   if (!ingress.ok()) return ApiError{ErrorKind::kUnavailable, "ingress: " + ingress.error().message};
   n.ingressAddr = *ingress;
   nodes_[n.id] = n;

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "skiff/netd/allocator.h"
 #include "skiff/netd/cluster_client.h"
 #include "skiff/netd/orchestrator.h"
 #include "skiff/netd/scheduler.h"
@@ -33,7 +34,7 @@ using json = nlohmann::json;
 using SysClock = std::chrono::system_clock;
 using SteadyClock = std::chrono::steady_clock;
 
-inline constexpr uint32_t kIngressVni = 4096;
+inline constexpr uint32_t kIngressVni = Allocator::kIngressVni;
 inline constexpr size_t kTaskHistory = 5;  // docker's default task-history-limit
 inline constexpr const char* kIngress = "ingress";
 // Replicas per service on this node: a network's /24 addresses 253 hosts,
@@ -210,8 +211,7 @@ class Orchestrator::Impl {
   bool swarm_ = false;
   std::string nodeId_;
   SysClock::time_point swarmCreated_;
-  overlay::Ipam ipam_;
-  uint32_t nextVni_ = kIngressVni + 1;
+  Allocator alloc_;  // VNIs, subnets and addresses, swarm-wide (the manager's)
   int mtu_ = 1450;
   std::map<std::string, NetworkState> networks_;
   std::map<std::string, StackState> stacks_;

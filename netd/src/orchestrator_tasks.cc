@@ -53,7 +53,7 @@ void Orchestrator::Impl::setState(Task& t, TaskState state, const std::string& e
 
 void Orchestrator::Impl::releaseAddresses(Task& t) {
   for (const auto& ep : t.endpoints) {
-    if (networks_.count(ep.network)) (void)ipam_.releaseAddress(ep.network, ep.ip);
+    if (networks_.count(ep.network)) alloc_.releaseAddress(ep.network, ep.ip);
   }
 }
 
@@ -106,7 +106,7 @@ void Orchestrator::Impl::assignTask(ServiceState& svc, Task& t) {
   for (const auto& net : networksOf(svc)) {
     auto n = networks_.find(net);
     if (n == networks_.end()) continue;
-    auto ip = ipam_.allocateAddress(net);
+    auto ip = alloc_.allocateAddress(net);
     if (!ip.ok()) {
       rejectTask(t, "network " + net + ": " + ip.error().message);
       return;
