@@ -109,6 +109,21 @@ HttpResponse Api::handle(const HttpRequest& request) {
 }
 
 void Api::handleAsync(const HttpRequest& r, HttpResponder reply) {
+  if (loop_ != nullptr && r.method == "POST" && r.path == "/v1/swarm/join") {
+    // The manager's answer comes from the thread pool: up to 8 s on a bad address.
+    json b;
+    try {
+      b = r.body.empty() ? json::object() : json::parse(r.body);
+      if (!b.is_object()) throw std::invalid_argument("request body must be a JSON object");
+      orch_.swarmJoin(b.value("token", ""), b.value("remoteAddr", ""), b.value("advertiseAddr", ""),
+                      [reply](const ApiResult<json>& result) { reply(from(result)); });
+    } catch (const json::exception& e) {
+      reply(fail(ErrorKind::kInvalid, std::string("invalid request body: ") + e.what()));
+    } catch (const std::invalid_argument& e) {
+      reply(fail(ErrorKind::kInvalid, e.what()));
+    }
+    return;
+  }
   if (loop_ == nullptr || r.method != "POST" || r.path != "/v1/images/build") {
     reply(handle(r));
     return;

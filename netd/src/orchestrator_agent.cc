@@ -33,25 +33,61 @@ ClusterClient& Orchestrator::Impl::client() {
   return *ownClient_;
 }
 
-ApiResult<json> Orchestrator::swarmJoin(const std::string& token, const std::string& remoteAddr,
-                                        const std::string& advertiseAddr) {
-  Impl& m = *impl_;
-  if (m.inSwarm()) {
+// The checks a join makes before it asks the manager: the request's
+// manager address ("IP:PORT") and advertise address, or the refusal.
+std::variant<Orchestrator::Impl::JoinRequest, ApiError> Orchestrator::Impl::joinRequest(
+    const std::string& token, const std::string& remoteAddr, const std::string& advertiseAddr) const {
+  if (inSwarm()) {
     return ApiError{ErrorKind::kConflict,
                     "This node is already part of a swarm. Use \"skiff swarm leave\" to leave this "
                     "swarm and join another one."};
   }
+  if (joining_) return ApiError{ErrorKind::kConflict, "This node is already joining a swarm; try again in a moment."};
   if (token.empty()) return ApiError{ErrorKind::kInvalid, kInvalidJoinToken};
-  const std::string remote = withPort(remoteAddr);
-  if (!overlay::Ipv4::parse(remote.substr(0, remote.rfind(':'))))
+  JoinRequest r;
+  r.remote = withPort(remoteAddr);
+  if (!overlay::Ipv4::parse(r.remote.substr(0, r.remote.rfind(':'))))
     return ApiError{ErrorKind::kInvalid, "invalid manager address \"" + remoteAddr + "\" (want IPv4[:PORT])"};
-  std::string advertise = advertiseAddr.substr(0, advertiseAddr.find(':'));
-  if (!advertise.empty() && !overlay::Ipv4::parse(advertise))
+  r.advertise = advertiseAddr.substr(0, advertiseAddr.find(':'));
+  if (!r.advertise.empty() && !overlay::Ipv4::parse(r.advertise))
     return ApiError{ErrorKind::kInvalid, "advertise address must be an IPv4 address: \"" + advertiseAddr + "\""};
-  log::info("netd", "joining the swarm of manager ", remote);
-  auto reply = m.client().postNow(remote, "/cluster/v1/join",
-                                  json{{"token", token}, {"hostname", m.d_.hostname}, {"advertiseAddr", advertise}},
-                                  kJoinTimeout);
+  r.body = json{{"token", token}, {"hostname", d_.hostname}, {"advertiseAddr", r.advertise}};
+  log::info("netd", "joining the swarm of manager ", r.remote);
+  return r;
+}
+
+ApiResult<json> Orchestrator::swarmJoin(const std::string& token, const std::string& remoteAddr,
+                                        const std::string& advertiseAddr) {
+  Impl& m = *impl_;
+  auto req = m.joinRequest(token, remoteAddr, advertiseAddr);
+  if (auto* refused = std::get_if<ApiError>(&req)) return *refused;
+  const auto& r = std::get<Impl::JoinRequest>(req);
+  return m.joined(r, m.client().postNow(r.remote, "/cluster/v1/join", r.body, kJoinTimeout));
+}
+
+void Orchestrator::swarmJoin(const std::string& token, const std::string& remoteAddr, const std::string& advertiseAddr,
+                             std::function<void(ApiResult<json>)> done) {
+  Impl& m = *impl_;
+  auto req = m.joinRequest(token, remoteAddr, advertiseAddr);
+  if (auto* refused = std::get_if<ApiError>(&req)) {
+    done(*refused);
+    return;
+  }
+  auto r = std::get<Impl::JoinRequest>(req);
+  m.joining_ = true;
+  m.client().post(r.remote, "/cluster/v1/join", r.body, kJoinTimeout,
+                  [&m, r, done = std::move(done)](Result<ClusterReply> reply) {
+                    m.joining_ = false;
+                    done(m.joined(r, reply));
+                  });
+}
+
+ApiResult<json> Orchestrator::Impl::joined(const JoinRequest& r, const Result<ClusterReply>& reply) {
+  Impl& m = *this;
+  const std::string& remote = r.remote;
+  if (m.inSwarm()) {
+    return ApiError{ErrorKind::kConflict, "This node joined another swarm meanwhile."};
+  }
   if (!reply.ok()) {
     return ApiError{ErrorKind::kUnavailable,
                     "could not join the swarm: the manager at " + remote + " did not answer: " + reply.error().message};
@@ -61,12 +97,12 @@ ApiResult<json> Orchestrator::swarmJoin(const std::string& token, const std::str
     return ApiError{kind, reply->body.value("message", "the manager refused the join")};
   }
   const json& a = reply->body;
+  if (!a.is_object() || a.value("nodeId", "").empty() || a.value("secret", "").empty())
+    return ApiError{ErrorKind::kBadGateway, "the manager at " + remote + " answered the join without a node id"};
   m.nodeId_ = a.value("nodeId", "");
   m.nodeSecret_ = a.value("secret", "");
-  m.advertiseAddr_ = a.value("advertiseAddr", advertise);
+  m.advertiseAddr_ = a.value("advertiseAddr", r.advertise);
   m.managerAddr_ = remote;
-  if (m.nodeId_.empty() || m.nodeSecret_.empty())
-    return ApiError{ErrorKind::kBadGateway, "the manager at " + remote + " answered the join without a node id"};
   m.swarmCreated_ = SysClock::now();
   m.worker_ = true;
   m.managerReachable_ = true;

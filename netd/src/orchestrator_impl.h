@@ -260,6 +260,16 @@ class Orchestrator::Impl {
   std::vector<proxy::Backend> backendsFor(const ServiceState& svc, const runtime::PortSpec& port, bool forRemote) const;
 
   // ---- worker -----------------------------------------------------------
+  // A join: checked first (joinRequest), then the manager's answer applied
+  // (joined), with the exchange in between blocking (postNow) or not (post).
+  struct JoinRequest {
+    std::string remote, advertise;
+    json body;
+  };
+  bool joining_ = false;  // an asynchronous join waits for the manager
+  std::variant<JoinRequest, ApiError> joinRequest(const std::string& token, const std::string& remoteAddr,
+                                                  const std::string& advertiseAddr) const;
+  ApiResult<json> joined(const JoinRequest& r, const Result<ClusterReply>& reply);
   std::string managerAddr_, nodeSecret_;
   std::set<std::string> agentListeners_;               // published ports bound by an assignment
   std::map<std::string, std::string> listenerErrors_;  // ports that could not be bound: why

@@ -23,7 +23,8 @@ class Api {
   // Answers at once, on this thread (tests; every route).
   HttpResponse handle(const HttpRequest& request);
   // What netd serves: as handle, but an image build runs on the thread pool
-  // and `reply` is called on the loop when it is done.
+  // and a swarm join waits for the manager there; `reply` is called on the
+  // loop when it is done.
   void handleAsync(const HttpRequest& request, HttpResponder reply);
   // The cluster port's routes (manager side): join and heartbeats.
   HttpResponse handleCluster(const HttpRequest& request);

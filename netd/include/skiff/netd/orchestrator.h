@@ -93,10 +93,13 @@ class Orchestrator {
   ApiResult<nlohmann::json> info() const;
   ApiResult<nlohmann::json> swarmInit(const std::string& advertiseAddr, const std::string& listenAddr = "0.0.0.0:2377");
   // Worker: joins the swarm whose manager listens on remoteAddr ("IP:PORT").
-  // Blocks the loop for at most the join timeout (8 s): a node that is not
-  // in a swarm yet has no replicas to serve.
+  // This form waits for the manager on the caller's thread, up to the join
+  // timeout (8 s); netd's API uses the other, which asks the manager from
+  // the thread pool and calls `done` on the loop thread.
   ApiResult<nlohmann::json> swarmJoin(const std::string& token, const std::string& remoteAddr,
                                       const std::string& advertiseAddr);
+  void swarmJoin(const std::string& token, const std::string& remoteAddr, const std::string& advertiseAddr,
+                 std::function<void(ApiResult<nlohmann::json>)> done);
   ApiResult<nlohmann::json> joinToken(const std::string& role, bool rotate);
   ApiResult<nlohmann::json> swarmLeave(bool force);
   ApiResult<nlohmann::json> nodes() const;
