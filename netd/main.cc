@@ -227,10 +227,11 @@ int main(int argc, char** argv) {
   struct SignalCtx {
     netd::Orchestrator* orch;
     netd::HttpServer* server;
+    netd::Api* api;
     uv_timer_t* metricsTimer;
     uv_signal_t term, intr;
     bool stopping = false;
-  } sctx{orchestrator.get(), &server, &metricsTimer, {}, {}};
+  } sctx{orchestrator.get(), &server, &api, &metricsTimer, {}, {}};
   auto onSignal = [](uv_signal_t* s, int signum) {
     auto* c = static_cast<SignalCtx*>(s->data);
     if (c->stopping) {
@@ -242,6 +243,7 @@ int main(int argc, char** argv) {
     // If the graceful stop fails, a second signal still exits.
     guarded("graceful shutdown", [c] {
       c->server->close();
+      c->api->cancelBuilds();  // the build that runs finishes; the loop waits for it
       c->orch->shutdown([c] {
         uv_timer_stop(c->metricsTimer);
         uv_close(reinterpret_cast<uv_handle_t*>(c->metricsTimer), nullptr);

@@ -41,13 +41,73 @@ json imageJson(const runtime::ImageRecord& img, const std::string& tag) {
               {"created", img.created}, {"size", img.size},   {"layers", img.layers}};
 }
 
+// Request bodies are JSON objects nested at most this deep. nlohmann's parser
+// is iterative, but copying or dumping a value recurses once per level: a
+// body of 200k '[' ended netd in a copy of a node update's labels.
+constexpr int kMaxBodyDepth = 64;
+
+// A JSON value as a message shows it: its kind for arrays and objects (never
+// dump() them: that recurses), numbers as written, strings quoted and cut.
+std::string shown(const json& v) {
+  if (v.is_array()) return "an array";
+  if (v.is_object()) return "an object";
+  if (v.is_string() && v.get_ref<const std::string&>().size() > 40)
+    return dumpReplacing(v.get_ref<const std::string&>().substr(0, 40)) + "... (" +
+           std::to_string(v.get_ref<const std::string&>().size()) + " bytes)";
+  return dumpReplacing(v);
+}
+
+// nlohmann's text without its "[json.exception.parse_error.101] " prefix.
+std::string jsonError(const json::exception& e) {
+  std::string what = e.what();
+  if (what.rfind("[json.exception.", 0) == 0) {
+    if (auto end = what.find("] "); end != std::string::npos) what.erase(0, end + 2);
+  }
+  return what;
+}
+
+// A request body: "" reads as {}; anything else must be a JSON object at
+// most kMaxBodyDepth deep. Throws std::invalid_argument saying what is wrong.
+json parseBody(const std::string& text) {
+  if (text.empty()) return json::object();
+  json b;
+  try {
+    b = json::parse(text, [](int depth, json::parse_event_t, json&) {
+      if (depth > kMaxBodyDepth) {
+        throw std::invalid_argument("invalid request body: JSON nested deeper than " + std::to_string(kMaxBodyDepth) +
+                                    " levels");
+      }
+      return true;
+    });
+  } catch (const json::exception& e) {
+    throw std::invalid_argument("invalid request body: " + jsonError(e));
+  }
+  if (!b.is_object()) throw std::invalid_argument("request body must be a JSON object, got " + shown(b));
+  return b;
+}
+
+// body[key] when it is a string; `fallback` when absent; else an error naming
+// the key (null is not a string either).
+std::string stringField(const json& b, const char* key, const std::string& fallback = "") {
+  auto it = b.find(key);
+  if (it == b.end()) return fallback;
+  if (!it->is_string()) throw std::invalid_argument(std::string(key) + " must be a string, got " + shown(*it));
+  return it->get<std::string>();
+}
+bool boolField(const json& b, const char* key, bool fallback) {
+  auto it = b.find(key);
+  if (it == b.end()) return fallback;
+  if (!it->is_boolean()) throw std::invalid_argument(std::string(key) + " must be true or false, got " + shown(*it));
+  return it->get<bool>();
+}
+
 // POST /v1/images/build: {"context": absolute dir, "tag": "name[:tag]" or absent}.
 struct BuildRequest {
   std::string context, tag;
 };
 std::variant<BuildRequest, HttpResponse> buildRequest(const HttpRequest& r) {
-  json b = r.body.empty() ? json::object() : json::parse(r.body);
-  BuildRequest out{b.value("context", ""), b.value("tag", "")};
+  json b = parseBody(r.body);
+  BuildRequest out{stringField(b, "context"), stringField(b, "tag")};
   if (out.context.empty() || out.context[0] != '/')
     return fail(ErrorKind::kInvalid, "build context must be an absolute path");
   return out;
@@ -59,15 +119,24 @@ HttpResponse buildAnswer(const Result<runtime::ImageRecord>& built, const std::v
   return ok(json{{"id", built->id}, {"log", buildLog}, {"tags", built->tags}});
 }
 
-// A build on libuv's thread pool; its answer goes out on the loop.
-struct BuildJob {
+}  // namespace
+
+// A build waiting for, or on, libuv's thread pool; its answer goes out on the
+// loop.
+struct Api::PendingBuild {
   uv_work_t work;
-  runtime::ImageStore* images;
+  Api* api;
   BuildRequest request;
   std::optional<Result<runtime::ImageRecord>> built;
   std::vector<std::string> log;
   HttpResponder reply;
 };
+
+Api::Api(Orchestrator& orchestrator, runtime::ImageStore& images, uv_loop_t* loop)
+    : orch_(orchestrator), images_(images), loop_(loop) {}
+Api::~Api() = default;
+
+namespace {
 
 // "/v1/services/web/scale" with pattern "/v1/services/*/scale" -> {"web"}.
 bool match(const std::string& path, const std::string& pattern, std::vector<std::string>* args) {
@@ -113,9 +182,8 @@ void Api::handleAsync(const HttpRequest& r, HttpResponder reply) {
     // The manager's answer comes from the thread pool: up to 8 s on a bad address.
     json b;
     try {
-      b = r.body.empty() ? json::object() : json::parse(r.body);
-      if (!b.is_object()) throw std::invalid_argument("request body must be a JSON object");
-      orch_.swarmJoin(b.value("token", ""), b.value("remoteAddr", ""), b.value("advertiseAddr", ""),
+      b = parseBody(r.body);
+      orch_.swarmJoin(stringField(b, "token"), stringField(b, "remoteAddr"), stringField(b, "advertiseAddr"),
                       [reply](const ApiResult<json>& result) { reply(from(result)); });
     } catch (const json::exception& e) {
       reply(fail(ErrorKind::kInvalid, std::string("invalid request body: ") + e.what()));
@@ -134,48 +202,81 @@ void Api::handleAsync(const HttpRequest& r, HttpResponder reply) {
   } catch (const json::exception& e) {
     reply(fail(ErrorKind::kInvalid, std::string("invalid request body: ") + e.what()));
     return;
+  } catch (const std::invalid_argument& e) {
+    reply(fail(ErrorKind::kInvalid, e.what()));
+    return;
   }
   if (auto* refused = std::get_if<HttpResponse>(&req)) {
     reply(*refused);
     return;
   }
-  auto* job = new BuildJob{{}, &images_, std::get<BuildRequest>(req), std::nullopt, {}, std::move(reply)};
+  auto job = std::make_unique<PendingBuild>();
+  job->api = this;
+  job->request = std::get<BuildRequest>(req);
+  job->reply = std::move(reply);
+  builds_.push_back(std::move(job));
+  startNextBuild();
+}
+
+// One build at a time on the pool (the image store runs them one by one
+// anyway): a waiting build never holds a pool thread that heartbeats and
+// image fetches need.
+void Api::startNextBuild() {
+  if (building_ || builds_.empty()) return;
+  PendingBuild* job = builds_.front().release();
+  builds_.pop_front();
   job->work.data = job;
   int rc = uv_queue_work(
       loop_, &job->work,
       [](uv_work_t* w) {
-        auto* j = static_cast<BuildJob*>(w->data);
-        j->built.emplace(j->images->build(j->request.context, j->request.tag, &j->log));
+        auto* j = static_cast<PendingBuild*>(w->data);
+        // Nothing may escape a pool thread: it would end netd.
+        try {
+          j->built.emplace(j->api->images_.build(j->request.context, j->request.tag, &j->log));
+        } catch (const std::exception& e) {
+          j->built.emplace(Error::msg(std::string("build failed: ") + e.what()));
+        }
       },
       [](uv_work_t* w, int status) {
-        std::unique_ptr<BuildJob> j(static_cast<BuildJob*>(w->data));
+        std::unique_ptr<PendingBuild> j(static_cast<PendingBuild*>(w->data));
+        Api* api = j->api;
+        api->building_ = false;
         if (status != 0 || !j->built) {
           j->reply(fail(ErrorKind::kUnavailable, "the build did not run: netd is shutting down"));
-          return;
+        } else {
+          j->reply(buildAnswer(*j->built, j->log, j->request.tag));
         }
-        j->reply(buildAnswer(*j->built, j->log, j->request.tag));
+        api->startNextBuild();
       });
   if (rc != 0) {
-    std::unique_ptr<BuildJob> j(job);
+    std::unique_ptr<PendingBuild> j(job);
     j->reply(fail(ErrorKind::kInternal, std::string("cannot queue the build: ") + uv_strerror(rc)));
+    return;
   }
+  building_ = true;
+}
+
+void Api::cancelBuilds() {
+  auto waiting = std::move(builds_);
+  builds_.clear();
+  for (auto& j : waiting) j->reply(fail(ErrorKind::kUnavailable, "the build did not run: netd is shutting down"));
 }
 
 HttpResponse Api::handleCluster(const HttpRequest& r) {
   try {
     if (r.method != "POST") return fail(ErrorKind::kNotAllowed, "the cluster port takes POST only");
-    json b = r.body.empty() ? json::object() : json::parse(r.body);
-    if (!b.is_object()) return fail(ErrorKind::kInvalid, "request body must be a JSON object");
-    return from(orch_.clusterRequest(r.path, r.peer, b));
+    return from(orch_.clusterRequest(r.path, r.peer, parseBody(r.body)));
   } catch (const json::exception& e) {
     return fail(ErrorKind::kInvalid, std::string("invalid request body: ") + e.what());
+  } catch (const std::invalid_argument& e) {
+    return fail(ErrorKind::kInvalid, e.what());
   }
 }
 
 HttpResponse Api::route(const HttpRequest& r) {
   std::vector<std::string> a;
   const std::string& m = r.method;
-  auto body = [&]() { return r.body.empty() ? json::object() : json::parse(r.body); };
+  auto body = [&]() { return parseBody(r.body); };
   auto q = [&](const std::string& key) {
     auto it = r.query.find(key);
     return it == r.query.end() ? std::string() : it->second;
@@ -188,17 +289,18 @@ HttpResponse Api::route(const HttpRequest& r) {
   if (m == "GET" && r.path == "/v1/info") return from(orch_.info());
   if (m == "POST" && r.path == "/v1/swarm/init") {
     json b = body();
-    return from(orch_.swarmInit(b.value("advertiseAddr", ""), b.value("listenAddr", "")));
+    return from(orch_.swarmInit(stringField(b, "advertiseAddr"), stringField(b, "listenAddr")));
   }
   if (m == "POST" && r.path == "/v1/swarm/join") {
     json b = body();
-    return from(orch_.swarmJoin(b.value("token", ""), b.value("remoteAddr", ""), b.value("advertiseAddr", "")));
+    return from(
+        orch_.swarmJoin(stringField(b, "token"), stringField(b, "remoteAddr"), stringField(b, "advertiseAddr")));
   }
   if (m == "POST" && r.path == "/v1/swarm/join-token") {
     json b = body();
-    return from(orch_.joinToken(b.value("role", "worker"), b.value("rotate", false)));
+    return from(orch_.joinToken(stringField(b, "role", "worker"), boolField(b, "rotate", false)));
   }
-  if (m == "POST" && r.path == "/v1/swarm/leave") return from(orch_.swarmLeave(body().value("force", false)));
+  if (m == "POST" && r.path == "/v1/swarm/leave") return from(orch_.swarmLeave(boolField(body(), "force", false)));
   if (m == "GET" && r.path == "/v1/nodes") return from(orch_.nodes());
   if (m == "POST" && match(r.path, "/v1/nodes/*/update", &a)) return from(orch_.updateNode(a[0], body()));
   if (m == "GET" && match(r.path, "/v1/nodes/*", &a)) return from(orch_.inspectNode(a[0]));
@@ -208,8 +310,11 @@ HttpResponse Api::route(const HttpRequest& r) {
   if (match(r.path, "/v1/stacks/*", &a)) {
     if (m == "POST") {
       json b = body();
-      if (!b.contains("stack")) return fail(ErrorKind::kInvalid, "request body needs a \"stack\" object");
-      runtime::StackSpec spec = runtime::stackFromJson(b["stack"]);
+      auto stack = b.find("stack");
+      if (stack == b.end()) return fail(ErrorKind::kInvalid, "request body needs a \"stack\" object");
+      if (!stack->is_object())
+        return fail(ErrorKind::kInvalid, "\"stack\" must be an object (the stack's JSON), got " + shown(*stack));
+      runtime::StackSpec spec = runtime::stackFromJson(*stack);
       return from(orch_.deployStack(a[0], spec));
     }
     if (m == "DELETE") return from(orch_.removeStack(a[0]));
@@ -219,10 +324,12 @@ HttpResponse Api::route(const HttpRequest& r) {
   if (m == "GET" && match(r.path, "/v1/services/*/logs", &a)) return from(orch_.serviceLogs(a[0]));
   if (m == "POST" && match(r.path, "/v1/services/*/scale", &a)) {
     json b = body();
-    if (!b.contains("replicas") || !b["replicas"].is_number_integer() || b["replicas"].get<int64_t>() < 0) {
-      return fail(ErrorKind::kInvalid, "replicas must be a non-negative integer");
-    }
-    return from(orch_.scaleService(a[0], b["replicas"].get<uint64_t>()));
+    auto replicas = b.find("replicas");
+    if (replicas == b.end()) return fail(ErrorKind::kInvalid, "request body needs \"replicas\"");
+    // A parsed non-negative integer is unsigned; -1, 1.5, 1e30 and "3" are not.
+    if (!replicas->is_number_unsigned())
+      return fail(ErrorKind::kInvalid, "replicas must be a non-negative integer, got " + shown(*replicas));
+    return from(orch_.scaleService(a[0], replicas->get<uint64_t>()));
   }
   if (m == "GET" && match(r.path, "/v1/services/*", &a)) return from(orch_.inspectService(a[0]));
 
@@ -250,7 +357,10 @@ HttpResponse Api::route(const HttpRequest& r) {
   }
   if (m == "POST" && r.path == "/v1/images/tag") {
     json b = body();
-    auto st = images_.tag(b.value("source", ""), b.value("target", ""));
+    const std::string source = stringField(b, "source"), target = stringField(b, "target");
+    if (source.empty()) return fail(ErrorKind::kInvalid, "request body needs \"source\", the image to tag");
+    if (target.empty()) return fail(ErrorKind::kInvalid, "request body needs \"target\", the new name");
+    auto st = images_.tag(source, target);
     if (!st.ok()) return fail(st.error(), ErrorKind::kInvalid);
     return ok(json::object());
   }

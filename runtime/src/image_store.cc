@@ -486,28 +486,26 @@ class Store {
   }
 
   // Removes the config and every layer dir no remaining config refers to.
+  // Removes the image's config and those of its layers no other image
+  // names. Only its own: a layer a build or an import has stored but not yet
+  // named in a config (both run beside `image rm`) is not this removal's.
   void deleteImage(const std::string& id) const {
-    ::unlink(configPath(id).c_str());
-    std::set<std::string> keep;
     Index empty;
+    auto gone = readImage(id, empty);
+    ::unlink(configPath(id).c_str());
+    if (!gone.ok()) return;
+    std::set<std::string> keep;
     for (const auto& other : allIds()) {
       auto rec = readImage(other, empty);
       if (!rec.ok()) continue;
       for (const auto& l : rec->layers) keep.insert(hexOf(l));
     }
-    glob_t g{};
-    std::string pattern = layersDir() + "/*";
-    if (::glob(pattern.c_str(), 0, nullptr, &g) == 0) {
-      for (size_t i = 0; i < g.gl_pathc; ++i) {
-        std::string p = g.gl_pathv[i];
-        std::string hex = p.substr(p.rfind('/') + 1);
-        if (!keep.count(hex)) {
-          imagefs::removeTree(p);
-          log::info("image", "removed layer ", hex.substr(0, 12));
-        }
-      }
+    for (const auto& l : gone->layers) {
+      const std::string hex = hexOf(l);
+      if (keep.count(hex)) continue;
+      imagefs::removeTree(layersDir() + "/" + hex);
+      log::info("image", "removed layer ", hex.substr(0, 12));
     }
-    ::globfree(&g);
   }
 
   std::string notFound(const std::string& ref) const {
@@ -928,15 +926,15 @@ Result<ImageRecord> ImageStore::build(const std::string& contextDir, const std::
 
   const std::string configText = configToJson(st.config, st.layers).dump();
   const std::string id = kSha + imagefs::sha256Hex(configText);
-  struct stat cst {};
-  if (::stat(s.configPath(id).c_str(), &cst) != 0) {
-    SKIFF_TRY(skiff::writeFileAtomic(s.configPath(id), configText));
-  }
   std::lock_guard index(indexMu_);
   // A layer this build found already stored may have gone with an image
   // removed while the build ran (builds run beside the loop in netd).
   for (const auto& layer : st.layers) {
     if (!hasLayer(layer)) return Error::msg("layer " + layer + " was removed during the build; build again", ENOENT);
+  }
+  struct stat cst {};
+  if (::stat(s.configPath(id).c_str(), &cst) != 0) {
+    SKIFF_TRY(skiff::writeFileAtomic(s.configPath(id), configText));
   }
   auto idx = s.loadIndex();
   if (!idx.ok()) return idx.error();

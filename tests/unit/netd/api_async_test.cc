@@ -110,5 +110,32 @@ TEST_F(ApiAsyncTest, TheLoopAnswersWhileAnImageBuilds) {
   EXPECT_TRUE(images_->resolve("big:1").ok());
 }
 
+// A build that throws on its pool thread (a label that is not UTF-8 makes
+// the config's JSON throw) is answered, and netd goes on.
+TEST_F(ApiAsyncTest, ABuildThatThrowsIsAnsweredAndNetdGoesOn) {
+  fs::create_directories(dir_ / "bad");
+  std::ofstream(dir_ / "bad" / "hello") << "x";
+  std::ofstream(dir_ / "bad" / "Dockerfile") << "FROM scratch\nLABEL a=\xff\xfe\nCOPY hello /hello\nCMD [\"/hello\"]\n";
+  Api api(*orch_, *images_, &loop_);
+  HttpServer server(&loop_, [&](const HttpRequest& r, HttpResponder reply) { api.handleAsync(r, std::move(reply)); });
+  socket_ = (dir_ / "netd.sock").string();
+  ASSERT_TRUE(server.listen(socket_).ok());
+  std::atomic<bool> stop{false};
+  std::thread loop([&] {
+    while (!stop) uv_run(&loop_, UV_RUN_ONCE);
+  });
+  json body{{"context", (dir_ / "bad").string()}, {"tag", "bad:1"}};
+  std::string built = answer(send("POST", "/v1/images/build", body.dump()));
+  std::string info = answer(send("GET", "/v1/info"));
+  stop = true;
+  ::close(send("GET", "/v1/info"));
+  loop.join();
+  server.close();
+  uv_run(&loop_, UV_RUN_NOWAIT);
+  EXPECT_EQ(built.rfind("HTTP/1.1 400", 0), 0u) << built;
+  EXPECT_NE(built.find("build failed: "), std::string::npos) << built;
+  EXPECT_EQ(info.rfind("HTTP/1.1 200", 0), 0u) << info;
+}
+
 }  // namespace
 }  // namespace skiff::netd

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "image_fs.h"
 #include "skiff/runtime/image.h"
@@ -500,6 +501,44 @@ TEST_F(ImageStoreTest, AddOfLocalFileCopies) {
   auto r = build(store, "FROM scratch\nADD --chown=root:root app.tar /opt/\nCMD [\"/x\"]\n");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(slurp(fs::path(store.layerDirs(*r)[0]) / "opt" / "app.tar"), "not really a tar");
+}
+
+// netd builds beside its loop, so `image rm` can run while a build is
+// half done: it removes the removed image's own layers, never one the build
+// has stored and not yet named in a config.
+TEST_F(ImageStoreTest, ARemovalDuringABuildLeavesTheBuildsNewLayers) {
+  write("hello", "old");
+  write("Dockerfile", "FROM scratch\nCOPY hello /hello\nCMD [\"/hello\"]\n");
+  ImageStore store(data_.string());
+  ASSERT_TRUE(store.build(ctx_.string(), "old:1", nullptr).ok());
+
+  fs::path big = base_ / "big";
+  fs::create_directories(big);
+  std::ofstream(big / "small", std::ios::binary) << "small";
+  {
+    std::ofstream blob(big / "blob", std::ios::binary);
+    std::string mib(1 << 20, 'x');
+    for (int i = 0; i < 96; i++) blob << mib;
+  }
+  std::ofstream(big / "Dockerfile") << "FROM scratch\nCOPY small /small\nCOPY blob /blob\nCMD [\"/small\"]\n";
+  auto layers = [&] {
+    size_t n = 0;
+    for (const auto& e : fs::directory_iterator(data_ / "images" / "layers")) n += e.is_directory() ? 1 : 0;
+    return n;
+  };
+  ASSERT_EQ(layers(), 1u);
+  Result<ImageRecord> built = Error::msg("not run");
+  std::thread builder([&] { built = store.build(big.string(), "big:1", nullptr); });
+  // The build's first layer is stored; its second (96 MiB) is being copied.
+  for (int i = 0; i < 20000 && layers() < 2; i++) ::usleep(500);
+  ASSERT_EQ(layers(), 2u);
+  EXPECT_TRUE(store.remove("old:1", false).ok());
+  builder.join();
+  ASSERT_TRUE(built.ok()) << built.error().message;
+  EXPECT_EQ(built->layers.size(), 2u);
+  EXPECT_TRUE(store.resolve("big:1").ok());
+  EXPECT_FALSE(store.resolve("old:1").ok());
+  EXPECT_EQ(layers(), 2u) << "old:1's layer went, big:1's two stay";
 }
 
 }  // namespace

@@ -8,6 +8,9 @@
 // image build copies its whole context) on libuv's thread pool and answers
 // when it is done, so the loop goes on restarting, draining and answering.
 
+#include <deque>
+#include <memory>
+
 #include "skiff/netd/http_server.h"
 #include "skiff/netd/orchestrator.h"
 #include "skiff/runtime/image.h"
@@ -18,14 +21,19 @@ class Api {
  public:
   // `loop`: where handleAsync queues its work; without one it answers
   // everything at once, as handle does.
-  Api(Orchestrator& orchestrator, runtime::ImageStore& images, uv_loop_t* loop = nullptr)
-      : orch_(orchestrator), images_(images), loop_(loop) {}
+  Api(Orchestrator& orchestrator, runtime::ImageStore& images, uv_loop_t* loop = nullptr);
+  ~Api();
+  Api(const Api&) = delete;
+  Api& operator=(const Api&) = delete;
   // Answers at once, on this thread (tests; every route).
   HttpResponse handle(const HttpRequest& request);
   // What netd serves: as handle, but an image build runs on the thread pool
   // and a swarm join waits for the manager there; `reply` is called on the
   // loop when it is done.
   void handleAsync(const HttpRequest& request, HttpResponder reply);
+  // netd is stopping: builds still waiting are answered 503 (the one that
+  // runs finishes, and the loop waits for it).
+  void cancelBuilds();
   // The cluster port's routes (manager side): join and heartbeats.
   HttpResponse handleCluster(const HttpRequest& request);
 
@@ -34,6 +42,11 @@ class Api {
   Orchestrator& orch_;
   runtime::ImageStore& images_;
   uv_loop_t* loop_;
+  // Builds wait here and run one at a time on the thread pool.
+  struct PendingBuild;
+  std::deque<std::unique_ptr<PendingBuild>> builds_;
+  bool building_ = false;
+  void startNextBuild();
 };
 
 }  // namespace skiff::netd
