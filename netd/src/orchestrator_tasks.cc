@@ -251,7 +251,15 @@ void Orchestrator::Impl::runTask(ServiceState& svc, Task& t) {
   uv_poll_start(&h->poll, UV_READABLE | UV_DISCONNECT, [](uv_poll_t* p, int, int) {
     auto* handle = static_cast<PollHandle*>(p->data);
     auto onReady = handle->ready;  // closePoll frees the handle
-    onReady();
+    if (!onReady) return;
+    // Nothing may leave a libuv callback: handling this start fails, netd goes on.
+    try {
+      onReady();
+    } catch (const std::exception& e) {
+      log::error("netd", "handling a container start failed: ", e.what());
+    } catch (...) {
+      log::error("netd", "handling a container start failed with an unknown exception");
+    }
   });
 }
 
@@ -265,6 +273,9 @@ void Orchestrator::Impl::startFailed(Task& t, const Error& e) {
 }
 
 void Orchestrator::Impl::finishStart(Task& t) {
+  // libuv made the pipe non-blocking; the shim's message is read to its EOF.
+  if (int fl = ::fcntl(t.starting->ready.get(), F_GETFL); fl >= 0 && (fl & O_NONBLOCK) != 0)
+    (void)::fcntl(t.starting->ready.get(), F_SETFL, fl & ~O_NONBLOCK);
   auto launched = d_.launcher->finish(t.spec, std::move(*t.starting));
   t.starting.reset();
   if (!launched.ok()) {
@@ -496,7 +507,14 @@ void Orchestrator::Impl::stopTask(Task& t) {
     if (svc != services_.end()) updateBackends(svc->second);
     return;
   }
-  if (t.starting) return;  // finishStart stops it once its shim is done
+  if (t.starting) {
+    // Its command has not run yet: nothing to drain or to let finish. A
+    // shim stuck on its rootfs would otherwise hold the stop (and stack rm,
+    // and netd's shutdown) for ever; killed, its pipe ends and finishStart
+    // sees the task run and stop.
+    (void)d_.launcher->signal(t.starting->launched.pid, SIGKILL);
+    return;
+  }
   if (!t.launched || t.state != TaskState::kRunning) {
     if (t.live()) setState(t, TaskState::kShutdown);
     return;

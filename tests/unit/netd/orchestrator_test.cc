@@ -431,19 +431,27 @@ TEST_F(OrchestratorTest, AShimThatFailsAfterTheCloneFailsItsTaskWhichIsRestarted
   EXPECT_EQ(replicas("s_web"), "3/3");
 }
 
-TEST_F(OrchestratorTest, AReplicaStoppedWhileStartingIsStoppedOnceItRuns) {
+// Its command has not run: nothing to drain, and a shim stuck on its rootfs
+// must not hold the stop (or stack rm, or netd's shutdown) for ever.
+TEST_F(OrchestratorTest, AReplicaStoppedWhileStartingIsKilledAndEndsOnceItsShimIsGone) {
   ok(orch_->swarmInit(""));
   launcher_.holdExec = true;
   ok(orch_->deployStack("s", stack(kWeb)));
   std::vector<pid_t> pids(launcher_.running);
   ok(orch_->scaleService("s_web", 2));
-  settle();
-  EXPECT_TRUE(launcher_.signals.empty()) << "a stop signal before the command runs";
-  for (pid_t pid : pids) launcher_.releaseExec(pid);
-  settle();
   ASSERT_EQ(launcher_.signals.size(), 1u);
-  EXPECT_EQ(launcher_.signals[0], std::make_pair(pids[2], SIGTERM));
+  EXPECT_EQ(launcher_.signals[0], std::make_pair(pids[2], SIGKILL));
+  launcher_.releaseExec(pids[2]);  // the shim's pipe ends with it
+  settle();
+  EXPECT_EQ(replicas("s_web"), "0/2");
+  launcher_.releaseExec(pids[0]);
+  launcher_.releaseExec(pids[1]);
+  settle();
   EXPECT_EQ(replicas("s_web"), "2/2");
+  ASSERT_EQ(launcher_.signals.size(), 1u);
+  int shutdown = 0;
+  for (const auto& t : ok(orch_->listTasks("s_web", ""))) shutdown += t["currentState"] == "Shutdown" ? 1 : 0;
+  EXPECT_EQ(shutdown, 1);
 }
 
 }  // namespace
