@@ -206,9 +206,13 @@ void Proxy::setBackends(const std::string& name, std::vector<Backend> backends) 
     }
     next->backends.push_back(std::move(state));
   }
+  // Every backend that leaves is retired, not only those with open
+  // connections: one still connecting holds it too and counts once it is
+  // established. stats() lets go of it when nothing else holds it.
+  std::erase_if(shared->retired, [](const auto& b) { return b.use_count() == 1; });
   for (const auto& old : shared->snapshot->backends) {
     bool kept = std::find(next->backends.begin(), next->backends.end(), old) != next->backends.end();
-    if (!kept && old->active.load(std::memory_order_relaxed) > 0) shared->retired.push_back(old);
+    if (!kept) shared->retired.push_back(old);
   }
   shared->snapshot = std::move(next);
   shared->version.fetch_add(1, std::memory_order_release);
@@ -227,6 +231,10 @@ void Proxy::drainBackend(const std::string& name, const std::string& backendId, 
     std::lock_guard lock(shared->mu);
     for (const auto& b : shared->snapshot->backends) {
       if (b->backend.id == backendId) target = b;
+    }
+    // One that already left the list may still hold connections to close.
+    for (const auto& b : shared->retired) {
+      if (!target && b->backend.id == backendId) target = b;
     }
   }
   if (!target) return;
@@ -254,8 +262,11 @@ std::vector<Proxy::ListenerStats> Proxy::stats() const {
     {
       std::lock_guard l(shared->mu);
       snap = shared->snapshot;
-      std::erase_if(shared->retired, [](const auto& b) { return b->active.load(std::memory_order_relaxed) == 0; });
-      retired = shared->retired;
+      // Held only here: no connection, flow, drain or loop's snapshot has it.
+      std::erase_if(shared->retired, [](const auto& b) { return b.use_count() == 1; });
+      for (const auto& b : shared->retired) {
+        if (b->active.load(std::memory_order_relaxed) > 0) retired.push_back(b);
+      }
     }
     int64_t now = nowNs();
     std::vector<std::shared_ptr<BackendState>> all(snap->backends.begin(), snap->backends.end());

@@ -94,9 +94,9 @@ struct ListenerShared {
   RoundRobin rr;
   mutable std::mutex mu;
   std::shared_ptr<const Snapshot> snapshot = std::make_shared<Snapshot>();
-  // Backends that left the snapshot with connections still open (a drained
-  // replica of a service whose port another took over, say): stats keep
-  // reporting them until their last connection ends. Guarded by mu.
+  // Backends that left the snapshot (a drained replica of a service whose
+  // port another took over, say): stats keep reporting those with open
+  // connections, and forget one once nothing else holds it. Guarded by mu.
   std::vector<std::shared_ptr<BackendState>> retired;
   std::atomic<uint64_t> version{1};
   std::atomic<uint64_t> acceptErrors{0}, failedClients{0}, splicedBytes{0};

@@ -760,6 +760,36 @@ TEST(ProxyTcp, DrainLetsOpenConnectionFinishWhileNewOnesGoElsewhere) {
   ::close(held);
 }
 
+// A backend that leaves the list (its replica's port went to another
+// service) keeps being counted while its connection is open: netd reads the
+// open connections before it stops a replica. A drain still reaches it, and
+// once its last connection is gone it disappears from the stats.
+TEST(ProxyTcp, ABackendThatLeftTheListIsCountedUntilItsLastConnectionEnds) {
+  SKIFF_REQUIRE_ISOLATED();
+  Fixture f;
+  f.start(2, ServerMode{.greet = true, .echo = true});
+  int held = connectTo(f.port);
+  ASSERT_GE(held, 0);
+  ASSERT_EQ(readLine(held), Line("r0"));
+  f.proxy->setBackends(f.name, {Backend{"r1", "127.0.0.1", f.servers[1]->port()}});
+  EXPECT_EQ(greetingVia(f.port), "r1");
+  auto r0 = f.statsOf("r0");
+  EXPECT_EQ(r0.id, "r0") << "the departed backend is missing from the stats";
+  EXPECT_EQ(r0.activeConnections, 1u);
+  ASSERT_TRUE(testing::writeAll(held, "still here\n", 11));
+  EXPECT_EQ(readLine(held), Line("still here"));
+  f.proxy->drainBackend(f.name, "r0", 200ms);
+  EXPECT_EQ(readAll(held, 3000), Eof("")) << "the drain did not reach the departed backend";
+  ::close(held);
+  bool gone = false;
+  for (int i = 0; i < 300 && !gone; i++) {
+    gone = f.statsOf("r0").id.empty();
+    if (!gone) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(gone) << "r0 is still in the stats with no connection";
+  EXPECT_EQ(f.listenerStats().backends.size(), 1u);
+}
+
 // A backend that resets its connection: the client sees a reset too, not a
 // clean EOF that would pass for a complete answer.
 TEST(ProxyTcp, BackendResetReachesTheClientAsReset) {
