@@ -46,10 +46,10 @@ std::variant<Orchestrator::Impl::JoinRequest, ApiError> Orchestrator::Impl::join
   if (token.empty()) return ApiError{ErrorKind::kInvalid, kInvalidJoinToken};
   JoinRequest r;
   r.remote = withPort(remoteAddr);
-  if (!overlay::Ipv4::parse(r.remote.substr(0, r.remote.rfind(':'))))
+  if (!overlay::Ipv4::parse(r.remote.substr(0, r.remote.rfind(':'))) || !validPortSuffix(r.remote))
     return ApiError{ErrorKind::kInvalid, "invalid manager address \"" + remoteAddr + "\" (want IPv4[:PORT])"};
   r.advertise = advertiseAddr.substr(0, advertiseAddr.find(':'));
-  if (!r.advertise.empty() && !overlay::Ipv4::parse(r.advertise))
+  if ((!r.advertise.empty() && !overlay::Ipv4::parse(r.advertise)) || !validPortSuffix(advertiseAddr))
     return ApiError{ErrorKind::kInvalid, "advertise address must be an IPv4 address: \"" + advertiseAddr + "\""};
   r.body = json{{"token", token}, {"hostname", d_.hostname}, {"advertiseAddr", r.advertise}};
   log::info("netd", "joining the swarm of manager ", r.remote);

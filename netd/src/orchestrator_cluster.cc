@@ -304,10 +304,10 @@ ApiResult<json> Orchestrator::swarmInit(const std::string& advertiseAddr, const 
   std::string advertise;
   if (!advertiseAddr.empty()) {
     advertise = ipPart(advertiseAddr);
-    if (advertise.empty())
+    if (advertise.empty() || !validPortSuffix(advertiseAddr))
       return ApiError{ErrorKind::kInvalid, "advertise address must be an IPv4 address: \"" + advertiseAddr + "\""};
   }
-  if (ipPart(listen).empty())
+  if (ipPart(listen).empty() || !validPortSuffix(listen))
     return ApiError{ErrorKind::kInvalid, "listen address must be IPv4:PORT: \"" + listenAddr + "\""};
   m.nodeId_ = newObjectId();
   m.swarmCreated_ = SysClock::now();

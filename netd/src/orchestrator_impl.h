@@ -49,6 +49,9 @@ std::string portsText(const std::vector<runtime::PortSpec>& ports);  // "*:4000-
 // are unique in the swarm, so the port names the listener.
 std::string listenerName(const runtime::PortSpec& p);
 bool validStackName(const std::string& name);
+// True for "IP" and for "IP:PORT" with PORT 1..65535 written in digits: the
+// part after the first ':' is checked, the address is not.
+bool validPortSuffix(const std::string& hostPort);
 // The last maxBytes of a log file (from a line start): logs are never
 // rotated, so the API answers with their tail instead of the whole file.
 inline constexpr size_t kLogTailBytes = 1 << 20;

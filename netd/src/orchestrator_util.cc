@@ -68,6 +68,18 @@ bool validStackName(const std::string& name) {
   return true;
 }
 
+bool validPortSuffix(const std::string& hostPort) {
+  const size_t colon = hostPort.find(':');
+  if (colon == std::string::npos) return true;
+  const std::string port = hostPort.substr(colon + 1);
+  if (port.empty() || port.size() > 5) return false;
+  for (char c : port) {
+    if (c < '0' || c > '9') return false;
+  }
+  const int value = std::stoi(port);
+  return value >= 1 && value <= 65535;
+}
+
 std::string readLogTail(const std::string& path, size_t maxBytes) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) return "";
