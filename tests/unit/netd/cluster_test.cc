@@ -38,7 +38,8 @@ class FakeCluster : public ClusterClient {
       return Error::msg("connect " + hostPort + ": Connection refused", ECONNREFUSED);
     if (cut_->count(from_)) return Error::msg("connect " + hostPort + ": timed out", ETIMEDOUT);
     auto r = (*manager_)->clusterRequest(path, from_, body);
-    if (const auto* e = std::get_if<ApiError>(&r)) return ClusterReply{httpStatus(e->kind), json{{"message", e->message}}};
+    if (const auto* e = std::get_if<ApiError>(&r))
+      return ClusterReply{httpStatus(e->kind), json{{"message", e->message}}};
     return ClusterReply{200, std::get<json>(r)};
   }
   void post(std::string hostPort, std::string path, json body, std::chrono::milliseconds timeout, Done done) override {
