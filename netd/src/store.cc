@@ -44,6 +44,37 @@ Status restrictToOwner(const std::string& path) {
   return okStatus();
 }
 
+// The embedded store: one SQLite file, WAL mode; transactions are savepoints.
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  ~SqliteStore() override { sqlite3_close(db_); }
+  Status put(const std::string& kind, const std::string& key, const nlohmann::json& value) override;
+  Result<std::optional<nlohmann::json>> get(const std::string& kind, const std::string& key) const override;
+  Result<std::vector<std::pair<std::string, nlohmann::json>>> list(const std::string& kind) const override;
+  Status erase(const std::string& kind, const std::string& key) override;
+  Status eraseAll() override;
+  Result<int> schemaVersion() const override;
+  Status simulateFullDiskForTesting() override;
+  Status refuseWritesForTesting() override;
+  Status exec(const char* sql);
+  Status migrate();
+
+ protected:
+  Status beginLevel(int level) override { return exec(("SAVEPOINT " + savepoint(level)).c_str()); }
+  Status commitLevel(int level) override { return exec(("RELEASE " + savepoint(level)).c_str()); }
+  void rollbackLevel(int level) override {
+    // ROLLBACK TO keeps the savepoint open; RELEASE then ends it.
+    (void)exec(("ROLLBACK TO " + savepoint(level)).c_str());
+    (void)exec(("RELEASE " + savepoint(level)).c_str());
+  }
+
+ private:
+  // Appended, not "t" + string: GCC 12 -O3 reports a false -Wrestrict on that.
+  static std::string savepoint(int level) { return std::string(1, 't').append(std::to_string(level)); }
+  sqlite3* db_;
+};
+
 }  // namespace
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
@@ -55,11 +86,11 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
     sqlite3_close(db);
     return err;
   }
-  std::unique_ptr<Store> store(new Store(db));
+  auto store = std::make_unique<SqliteStore>(db);
   SKIFF_TRY(store->exec("PRAGMA journal_mode=WAL"));
   SKIFF_TRY(store->exec("PRAGMA synchronous=NORMAL"));
   if (auto st = store->migrate(); !st.ok()) return Error::msg("state store " + path + ": " + st.error().message);
-  return store;
+  return std::unique_ptr<Store>(std::move(store));
 }
 
 // Migration steps: kMigrations[i] takes the layout from version i to i + 1.
@@ -74,7 +105,7 @@ const char* const kMigrations[] = {
 static_assert(std::size(kMigrations) == Store::kSchemaVersion);
 }  // namespace
 
-Status Store::migrate() {
+Status SqliteStore::migrate() {
   SKIFF_TRY(exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"));
   auto current = schemaVersion();
   if (!current.ok()) return current.error();
@@ -94,7 +125,7 @@ Status Store::migrate() {
   return okStatus();
 }
 
-Result<int> Store::schemaVersion() const {
+Result<int> SqliteStore::schemaVersion() const {
   Stmt st;
   if (sqlite3_prepare_v2(db_, "SELECT MAX(version) FROM schema_version", -1, &st.s, nullptr) != SQLITE_OK) {
     return sqlError(db_, "prepare schema version");
@@ -103,22 +134,18 @@ Result<int> Store::schemaVersion() const {
   return sqlite3_column_type(st.s, 0) == SQLITE_NULL ? 0 : sqlite3_column_int(st.s, 0);
 }
 
-Store::Transaction::Transaction(Store& store)
-    // Appended, not "t" + string: GCC 12 -O3 reports a false -Wrestrict on that.
-    : store_(store), name_(std::string(1, 't').append(std::to_string(store.savepoints_))) {
-  began_ = store_.exec(("SAVEPOINT " + name_).c_str());
+Store::Transaction::Transaction(Store& store) : store_(store), level_(store.levels_) {
+  began_ = store_.beginLevel(level_);
   if (began_.ok()) {
     open_ = true;
-    store_.savepoints_++;
+    store_.levels_++;
   }
 }
 
 Store::Transaction::~Transaction() {
   if (!open_) return;
-  // ROLLBACK TO keeps the savepoint open; RELEASE then ends it.
-  (void)store_.exec(("ROLLBACK TO " + name_).c_str());
-  (void)store_.exec(("RELEASE " + name_).c_str());
-  store_.savepoints_--;
+  store_.rollbackLevel(level_);
+  store_.levels_--;
 }
 
 Status Store::Transaction::commit() {
@@ -126,9 +153,9 @@ Status Store::Transaction::commit() {
     if (!began_.ok()) return began_;
     return Error::msg("state store: transaction already ended");
   }
-  SKIFF_TRY(store_.exec(("RELEASE " + name_).c_str()));
+  SKIFF_TRY(store_.commitLevel(level_));
   open_ = false;
-  store_.savepoints_--;
+  store_.levels_--;
   return okStatus();
 }
 
@@ -139,7 +166,7 @@ Status Store::transact(const std::function<Status()>& fn) {
   return txn.commit();
 }
 
-Status Store::simulateFullDiskForTesting() {
+Status SqliteStore::simulateFullDiskForTesting() {
   Stmt st;
   if (sqlite3_prepare_v2(db_, "PRAGMA page_count", -1, &st.s, nullptr) != SQLITE_OK ||
       sqlite3_step(st.s) != SQLITE_ROW) {
@@ -149,11 +176,9 @@ Status Store::simulateFullDiskForTesting() {
   return exec(cap.c_str());
 }
 
-Status Store::refuseWritesForTesting() { return exec("PRAGMA query_only = 1"); }
+Status SqliteStore::refuseWritesForTesting() { return exec("PRAGMA query_only = 1"); }
 
-Store::~Store() { sqlite3_close(db_); }
-
-Status Store::exec(const char* sql) {
+Status SqliteStore::exec(const char* sql) {
   char* msg = nullptr;
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
     Error err = Error::msg(std::string("state store: ") + sql + ": " + (msg ? msg : "?"));
@@ -163,7 +188,7 @@ Status Store::exec(const char* sql) {
   return okStatus();
 }
 
-Status Store::put(const std::string& kind, const std::string& key, const nlohmann::json& value) {
+Status SqliteStore::put(const std::string& kind, const std::string& key, const nlohmann::json& value) {
   Stmt st;
   if (sqlite3_prepare_v2(db_, "INSERT OR REPLACE INTO objects(kind, key, value) VALUES (?, ?, ?)", -1, &st.s,
                          nullptr) != SQLITE_OK) {
@@ -178,7 +203,7 @@ Status Store::put(const std::string& kind, const std::string& key, const nlohman
   return okStatus();
 }
 
-Result<std::optional<nlohmann::json>> Store::get(const std::string& kind, const std::string& key) const {
+Result<std::optional<nlohmann::json>> SqliteStore::get(const std::string& kind, const std::string& key) const {
   Stmt st;
   if (sqlite3_prepare_v2(db_, "SELECT value FROM objects WHERE kind = ? AND key = ?", -1, &st.s, nullptr) !=
       SQLITE_OK) {
@@ -195,7 +220,7 @@ Result<std::optional<nlohmann::json>> Store::get(const std::string& kind, const 
   return std::optional<nlohmann::json>(std::move(parsed));
 }
 
-Result<std::vector<std::pair<std::string, nlohmann::json>>> Store::list(const std::string& kind) const {
+Result<std::vector<std::pair<std::string, nlohmann::json>>> SqliteStore::list(const std::string& kind) const {
   Stmt st;
   if (sqlite3_prepare_v2(db_, "SELECT key, value FROM objects WHERE kind = ? ORDER BY key", -1, &st.s, nullptr) !=
       SQLITE_OK) {
@@ -215,7 +240,7 @@ Result<std::vector<std::pair<std::string, nlohmann::json>>> Store::list(const st
   return out;
 }
 
-Status Store::erase(const std::string& kind, const std::string& key) {
+Status SqliteStore::erase(const std::string& kind, const std::string& key) {
   Stmt st;
   if (sqlite3_prepare_v2(db_, "DELETE FROM objects WHERE kind = ? AND key = ?", -1, &st.s, nullptr) != SQLITE_OK) {
     return sqlError(db_, "prepare erase");
@@ -226,6 +251,6 @@ Status Store::erase(const std::string& kind, const std::string& key) {
   return okStatus();
 }
 
-Status Store::eraseAll() { return exec("DELETE FROM objects"); }
+Status SqliteStore::eraseAll() { return exec("DELETE FROM objects"); }
 
 }  // namespace skiff::netd

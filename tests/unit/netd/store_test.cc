@@ -105,10 +105,44 @@ TEST_F(StoreTest, AFileFromANewerNetdIsRefused) {
                                        "netd that wrote it");
 }
 
-TEST_F(StoreTest, TransactionsCommitWholeOrRollBackWhole) {
-  auto opened = Store::open((dir_ / "state.db").string());
-  ASSERT_TRUE(opened.ok());
-  Store& store = **opened;
+// The contract every Store keeps, the embedded one and the one in memory:
+// transactions land whole or not at all and nest, faults answer with
+// SQLite's words, values come back as JSON text reads them.
+class StoreContract : public StoreTest, public ::testing::WithParamInterface<std::string> {
+ protected:
+  std::unique_ptr<Store> make() {
+    if (GetParam() == "memory") return Store::inMemory();
+    auto opened = Store::open((dir_ / "state.db").string());
+    EXPECT_TRUE(opened.ok()) << opened.error().message;
+    return opened.ok() ? std::move(*opened) : nullptr;
+  }
+};
+INSTANTIATE_TEST_SUITE_P(Stores, StoreContract, ::testing::Values("sqlite", "memory"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+TEST_P(StoreContract, ListsInKeyOrderAndErases) {
+  auto owned = make();
+  ASSERT_NE(owned, nullptr);
+  Store& store = *owned;
+  ASSERT_TRUE(store.put("stack", "web", {{"replicas", 5}}).ok());
+  ASSERT_TRUE(store.put("stack", "db", {{"replicas", 1}}).ok());
+  ASSERT_TRUE(store.put("swarm", "self", {{"nodeId", "n1"}}).ok());
+  auto stacks = store.list("stack");
+  ASSERT_TRUE(stacks.ok());
+  ASSERT_EQ(stacks->size(), 2u);
+  EXPECT_EQ((*stacks)[0].first, "db");
+  EXPECT_EQ((*stacks)[1].second.dump(), R"({"replicas":5})");
+  ASSERT_TRUE(store.erase("stack", "web").ok());
+  EXPECT_FALSE(store.get("stack", "web")->has_value());
+  ASSERT_TRUE(store.eraseAll().ok());
+  EXPECT_TRUE(store.list("swarm")->empty());
+  EXPECT_EQ(*store.schemaVersion(), Store::kSchemaVersion);
+}
+
+TEST_P(StoreContract, TransactionsCommitWholeOrRollBackWhole) {
+  auto owned = make();
+  ASSERT_NE(owned, nullptr);
+  Store& store = *owned;
   ASSERT_TRUE(store
                   .transact([&]() -> Status {
                     SKIFF_TRY(store.put("node", "a", {{"n", 1}}));
@@ -143,10 +177,10 @@ TEST_F(StoreTest, TransactionsCommitWholeOrRollBackWhole) {
   EXPECT_FALSE(store.get("node", "d")->has_value());
 }
 
-TEST_F(StoreTest, AFullDiskMakesPutFailWithSqlitesWords) {
-  auto opened = Store::open((dir_ / "state.db").string());
-  ASSERT_TRUE(opened.ok());
-  Store& store = **opened;
+TEST_P(StoreContract, AFullDiskMakesPutFailWithSqlitesWords) {
+  auto owned = make();
+  ASSERT_NE(owned, nullptr);
+  Store& store = *owned;
   ASSERT_TRUE(store.simulateFullDiskForTesting().ok());
   auto st = store.put("stack", "big", {{"env", std::string(256 * 1024, 'x')}});
   ASSERT_FALSE(st.ok());
@@ -154,11 +188,23 @@ TEST_F(StoreTest, AFullDiskMakesPutFailWithSqlitesWords) {
   EXPECT_FALSE(store.get("stack", "big")->has_value());
 }
 
-TEST_F(StoreTest, ValuesThatAreNotUtf8AreStoredNotThrown) {
-  auto opened = Store::open((dir_ / "state.db").string());
-  ASSERT_TRUE(opened.ok());
-  ASSERT_TRUE((*opened)->put("container", "c", {{"task", "a\xff"}}).ok());
-  EXPECT_EQ((*(*opened)->get("container", "c"))->at("task"), "a\xEF\xBF\xBD");
+TEST_P(StoreContract, ValuesThatAreNotUtf8AreStoredNotThrown) {
+  auto owned = make();
+  ASSERT_NE(owned, nullptr);
+  ASSERT_TRUE(owned->put("container", "c", {{"task", "a\xff"}}).ok());
+  EXPECT_EQ((*owned->get("container", "c"))->at("task"), "a\xEF\xBF\xBD");
+}
+
+TEST_P(StoreContract, AReadOnlyStoreRefusesEveryWriteWithSqlitesWords) {
+  auto owned = make();
+  ASSERT_NE(owned, nullptr);
+  ASSERT_TRUE(owned->put("stack", "web", {{"a", 1}}).ok());
+  ASSERT_TRUE(owned->refuseWritesForTesting().ok());
+  auto st = owned->put("stack", "web", {{"a", 2}});
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("attempt to write a readonly database"), std::string::npos) << st.error().message;
+  EXPECT_FALSE(owned->erase("stack", "web").ok());
+  EXPECT_EQ((**owned->get("stack", "web"))["a"], 1);
 }
 
 }  // namespace

@@ -12,6 +12,11 @@
 // file up to kSchemaVersion step by step and refuses a newer one.
 //   v1: objects(kind, key, value) — the layout before versions existed.
 //
+// Store is the interface the manager's desired state lives behind: open()
+// gives the embedded SQLite store netd runs on, inMemory() one that keeps
+// nothing on disk (tests, tools); a store shared by several managers (etcd)
+// is another implementation of the same calls.
+//
 // Thread: the daemon's loop thread only.
 
 #include <functional>
@@ -23,25 +28,29 @@
 
 #include "skiff/common/result.h"
 
-struct sqlite3;
-
 namespace skiff::netd {
 
 class Store {
  public:
   static constexpr int kSchemaVersion = 1;
 
+  // The embedded store at path (created 0600).
   static Result<std::unique_ptr<Store>> open(const std::string& path);
-  ~Store();
+  // A store in memory, at kSchemaVersion, with the same transactions and
+  // the same fault injection.
+  static std::unique_ptr<Store> inMemory();
+
+  virtual ~Store() = default;
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // kind: "swarm", "stack", "ipam", "task"...; key unique within kind.
-  Status put(const std::string& kind, const std::string& key, const nlohmann::json& value);
-  Result<std::optional<nlohmann::json>> get(const std::string& kind, const std::string& key) const;
-  Result<std::vector<std::pair<std::string, nlohmann::json>>> list(const std::string& kind) const;
-  Status erase(const std::string& kind, const std::string& key);
-  Status eraseAll();
+  // kind: "swarm", "stack", "network", "node", "container"...; key unique within kind.
+  virtual Status put(const std::string& kind, const std::string& key, const nlohmann::json& value) = 0;
+  virtual Result<std::optional<nlohmann::json>> get(const std::string& kind, const std::string& key) const = 0;
+  // Ordered by key.
+  virtual Result<std::vector<std::pair<std::string, nlohmann::json>>> list(const std::string& kind) const = 0;
+  virtual Status erase(const std::string& kind, const std::string& key) = 0;
+  virtual Status eraseAll() = 0;
 
   // A change of several writes: rolled back unless commit() succeeds. Nests
   // (a savepoint inside an outer transaction). Check ok() after making one.
@@ -56,7 +65,7 @@ class Store {
 
    private:
     Store& store_;
-    std::string name_;
+    int level_;
     Status began_;
     bool open_ = false;
   };
@@ -64,23 +73,26 @@ class Store {
   // and returns fn's error.
   Status transact(const std::function<Status()>& fn);
 
-  // The schema version the file is at (kSchemaVersion after open()).
-  Result<int> schemaVersion() const;
+  // The schema version the store is at (kSchemaVersion after open()).
+  virtual Result<int> schemaVersion() const = 0;
 
-  // Fault injection for tests: from now on the file cannot grow (SQLite's
-  // max_page_count set to its current size), so a write that needs a new
-  // page fails with SQLITE_FULL exactly as on a full disk.
-  Status simulateFullDiskForTesting();
-  // Fault injection for tests: every later write fails (PRAGMA query_only),
-  // as on a file that became read-only.
-  Status refuseWritesForTesting();
+  // Fault injection for tests: from now on the store cannot grow, so a write
+  // that needs room fails as on a full disk ("database or disk is full").
+  virtual Status simulateFullDiskForTesting() = 0;
+  // Fault injection for tests: every later write fails, as on a file that
+  // became read-only ("attempt to write a readonly database").
+  virtual Status refuseWritesForTesting() = 0;
+
+ protected:
+  Store() = default;
+  // Transaction levels: 0 is the outermost; a level ends (commit or
+  // rollback) before the one that holds it.
+  virtual Status beginLevel(int level) = 0;
+  virtual Status commitLevel(int level) = 0;
+  virtual void rollbackLevel(int level) = 0;
 
  private:
-  explicit Store(sqlite3* db) : db_(db) {}
-  Status exec(const char* sql);
-  Status migrate();
-  sqlite3* db_;
-  int savepoints_ = 0;  // names nested savepoints
+  int levels_ = 0;  // transactions open
 };
 
 }  // namespace skiff::netd
