@@ -493,8 +493,21 @@ ApiResult<json> Orchestrator::clusterRequest(const std::string& path, const std:
   return ApiError{ErrorKind::kNotFound, "page not found: " + path};
 }
 
+namespace {
+// body[key] when it is a string, else "" (the cluster port's peers are not
+// trusted: a number where a string belongs must not throw).
+std::string stringOr(const json& body, const char* key, const std::string& fallback = "") {
+  auto it = body.find(key);
+  return it != body.end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+}  // namespace
+
 ApiResult<json> Orchestrator::Impl::clusterJoin(const json& body, const std::string& peer) {
-  const std::string token = body.value("token", "");
+  for (const char* key : {"token", "advertiseAddr", "hostname"}) {
+    if (body.contains(key) && !body[key].is_string())
+      return ApiError{ErrorKind::kInvalid, std::string(key) + " must be a string"};
+  }
+  const std::string token = stringOr(body, "token");
   const bool worker = tokenEquals(token, makeJoinToken(clusterKey_, workerSecret_));
   const bool manager = tokenEquals(token, makeJoinToken(clusterKey_, managerSecret_));
   if (!worker && !manager) {
@@ -509,7 +522,7 @@ ApiResult<json> Orchestrator::Impl::clusterJoin(const json& body, const std::str
                     "this swarm keeps its state on a single manager: more managers are not "
                     "supported yet; join with the worker token"};
   }
-  std::string addr = ipPart(body.value("advertiseAddr", ""));
+  std::string addr = ipPart(stringOr(body, "advertiseAddr"));
   if (addr.empty()) addr = peer;
   if (addr.empty()) return ApiError{ErrorKind::kInvalid, "no advertise address and none seen on the connection"};
   for (const auto& [id, n] : nodes_) {
@@ -520,7 +533,7 @@ ApiResult<json> Orchestrator::Impl::clusterJoin(const json& body, const std::str
   }
   NodeState n;
   n.id = newObjectId();
-  n.hostname = body.value("hostname", addr);
+  n.hostname = stringOr(body, "hostname", addr);
   n.addr = addr;
   n.secret = randomBase36(32);
   n.created = n.updated = SysClock::now();
@@ -540,8 +553,8 @@ ApiResult<json> Orchestrator::Impl::clusterJoin(const json& body, const std::str
 }
 
 NodeState* Orchestrator::Impl::authenticate(const json& body) {
-  auto it = nodes_.find(body.value("nodeId", ""));
-  if (it == nodes_.end() || it->first == nodeId_ || !tokenEquals(body.value("secret", ""), it->second.secret)) {
+  auto it = nodes_.find(stringOr(body, "nodeId"));
+  if (it == nodes_.end() || it->first == nodeId_ || !tokenEquals(stringOr(body, "secret"), it->second.secret)) {
     return nullptr;
   }
   return &it->second;

@@ -44,7 +44,8 @@ class RecordingCluster : public ClusterClient {
 };
 
 // One hostile request and a piece of text its answer's message must hold:
-// the field or the value at fault.
+// the field or the value at fault. The method "CLUSTER" sends a POST to the
+// cluster port's handler (Api::handleCluster) from 127.0.0.1.
 struct Hostile {
   std::string method, path, body, mention;
 };
@@ -154,7 +155,8 @@ class ApiHostileTest : public ::testing::Test {
   // The answer is a 4xx whose JSON message names what was wrong.
   void expectRefused(const Hostile& c) {
     SCOPED_TRACE(c.method + " " + shown(c.path) + " body " + shown(c.body));
-    HttpResponse r = call(c.method, c.path, c.body);
+    HttpResponse r = c.method == "CLUSTER" ? api_->handleCluster({"POST", c.path, {}, c.body, "127.0.0.1"})
+                                           : call(c.method, c.path, c.body);
     EXPECT_GE(r.status, 400) << shown(r.body);
     EXPECT_LT(r.status, 500) << shown(r.body);
     json j = json::parse(r.body, nullptr, false);
@@ -560,6 +562,43 @@ TEST_F(ApiHostileTest, NodeUpdateAndRemoveWithHostileInputAreRefusedAndChangeNot
   json after = getJson("/v1/nodes/self");
   EXPECT_EQ(after["Spec"], before["Spec"]) << after.dump();
   EXPECT_EQ(getJson("/v1/nodes").size(), 1u);
+}
+
+// ---- the cluster port: any host that reaches port 2377 may send these ------
+
+TEST_F(ApiHostileTest, TheClusterPortRefusesHostileBodiesAndAddsNoNode) {
+  HttpResponse t = call("POST", "/v1/swarm/join-token", R"({"role":"worker"})");
+  ASSERT_EQ(t.status, 200) << t.body;
+  const std::string token = json::parse(t.body).value("token", "");
+  auto join = [&](const json& fields) {
+    json b = {{"token", token}, {"hostname", "evil"}, {"advertiseAddr", "127.0.0.2"}};
+    b.update(fields);
+    return b.dump();
+  };
+  const std::string j = "/cluster/v1/join";
+  expectAllRefused({
+      {"CLUSTER", j, "", "join token"},
+      {"CLUSTER", j, R"({"token":5})", "token"},
+      {"CLUSTER", j, R"({"token":[]})", "token"},
+      {"CLUSTER", j, R"({"token":null})", "token"},
+      {"CLUSTER", j, R"({"token":")" + k100k + R"("})", "join token"},
+      {"CLUSTER", j, R"({"token":"SWMTKN-1-../x"})", "join token"},
+      {"CLUSTER", j, join({{"hostname", 5}}), "hostname"},
+      {"CLUSTER", j, join({{"hostname", {{"a", "b"}}}}), "hostname"},
+      {"CLUSTER", j, join({{"advertiseAddr", json::array()}}), "advertiseAddr"},
+      {"CLUSTER", j, "{\"token\":\"" + token + "\",\"hostname\":\"ev\xffil\"}", "UTF-8"},
+      {"CLUSTER", j, "null", "request body"},
+      {"CLUSTER", j, "[]", "request body"},
+      {"CLUSTER", j, "{\"token\":\"" + token + "\"", "request body"},
+      {"CLUSTER", j, "{\"token\":" + nested(200000, "\"x\"") + "}", "nested"},
+      {"CLUSTER", "/cluster/v1/heartbeat", R"({"nodeId":5,"secret":[]})", "member"},
+      {"CLUSTER", "/cluster/v1/heartbeat", R"({"nodeId":"../x","secret":"x","tasks":"all"})", "member"},
+      {"CLUSTER", "/cluster/v1/image", R"({"nodeId":null,"image":"app:1"})", "member"},
+      {"CLUSTER", "/cluster/v1/layer", R"({"nodeId":"a/b","secret":"","digest":"../x"})", "member"},
+      {"CLUSTER", "/cluster/v1/../x", "{}", "/cluster/v1/../x"},
+  });
+  EXPECT_EQ(getJson("/v1/nodes").size(), 1u) << "a refused join added a node";
+  EXPECT_EQ(cluster_.sent, std::vector<std::string>{});
 }
 
 // ---- images ----------------------------------------------------------------
