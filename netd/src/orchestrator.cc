@@ -179,7 +179,7 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
                         "service " + svcName + " uses network " + n.name + " which is not declared"};
     }
     for (const auto& v : svc.volumes) {
-      if (v.type == "bind" && !fs::exists(v.source)) {
+      if (v.type == runtime::MountType::kBind && !fs::exists(v.source)) {
         return ApiError{ErrorKind::kInvalid,
                         "service " + svcName + ": invalid mount config: bind source path does not exist: " + v.source};
       }
@@ -204,7 +204,7 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
   for (const auto& [svcName, svc] : services_) {
     if (svc.stack == name || svc.removed) continue;
     for (const auto& p : svc.spec.ports) {
-      if (p.published) owners[std::to_string(p.published) + "/" + p.protocol] = svcName;
+      if (p.published) owners[std::to_string(p.published) + "/" + runtime::toString(p.protocol)] = svcName;
     }
   }
   struct NewListener {
@@ -217,9 +217,9 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
     std::string full = name + "_" + svcName;
     for (const auto& p : svc.ports) {
       if (p.published == 0) continue;
-      if (p.mode != "ingress")
+      if (p.mode != runtime::PortMode::kIngress)
         return ApiError{ErrorKind::kInvalid, "service " + svcName + ": port mode \"host\" is not supported yet"};
-      std::string key = std::to_string(p.published) + "/" + p.protocol;
+      std::string key = std::to_string(p.published) + "/" + runtime::toString(p.protocol);
       if (owners.count(key)) {
         return ApiError{ErrorKind::kConflict, "port " + key + " is already in use by service " + owners[key]};
       }
@@ -249,7 +249,7 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
     lc.name = lname;
     lc.bindHost = w.port.hostIp.empty() ? "0.0.0.0" : w.port.hostIp;
     lc.port = w.port.published;
-    lc.udp = w.port.protocol == "udp";
+    lc.udp = w.port.protocol == runtime::Protocol::kUdp;
     auto st = mesh_->addListener(lc);
     if (!st.ok()) {
       for (const auto& a : added) (void)mesh_->removeListener(a);
@@ -566,7 +566,8 @@ ApiResult<json> Orchestrator::scaleService(const std::string& name, uint64_t rep
   if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
   ServiceState* s = m.findService(name);
   if (s == nullptr) return ApiError{ErrorKind::kNotFound, "no such service: " + name};
-  if (s->spec.mode == "global") return ApiError{ErrorKind::kInvalid, "scale can only be used with replicated mode"};
+  if (s->spec.mode == runtime::ServiceMode::kGlobal)
+    return ApiError{ErrorKind::kInvalid, "scale can only be used with replicated mode"};
   if (replicas > kMaxReplicas) {
     return ApiError{ErrorKind::kInvalid, "replicas " + std::to_string(replicas) +
                                              " is more than this node can address (at most " +

@@ -97,7 +97,7 @@ void Orchestrator::Impl::managerTick() {
     }
     schedulePending();
     for (auto& [name, svc] : services_) {
-      if (svc.spec.mode == "global" && !svc.removed) reconcileGlobal(svc);
+      if (svc.spec.mode == runtime::ServiceMode::kGlobal && !svc.removed) reconcileGlobal(svc);
     }
     applyPeers(peersFor(nodeId_));
   } catch (const std::exception& e) {
@@ -716,14 +716,14 @@ json Orchestrator::Impl::assignmentFor(const NodeState& n) const {
   for (const auto& [name, svc] : services_) {
     if (svc.listeners.empty()) continue;
     for (const auto& port : svc.spec.ports) {
-      if (port.published == 0 || port.mode != "ingress") continue;
+      if (port.published == 0 || port.mode != runtime::PortMode::kIngress) continue;
       json backends = json::array();
       for (const auto& b : backendsFor(svc, port, true))
         backends.push_back(json{{"id", b.id}, {"host", b.host}, {"port", b.port}});
       listeners.push_back(json{{"name", listenerName(port)},
                                {"service", name},
                                {"published", port.published},
-                               {"protocol", port.protocol},
+                               {"protocol", runtime::toString(port.protocol)},
                                {"hostIp", port.hostIp},
                                {"backends", backends}});
     }

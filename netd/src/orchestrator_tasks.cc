@@ -38,8 +38,9 @@ bool Orchestrator::Impl::anyLive(const std::string& service) const {
 
 std::vector<std::string> Orchestrator::Impl::networksOf(const ServiceState& s) const {
   std::vector<std::string> out;
-  bool ingress = std::any_of(s.spec.ports.begin(), s.spec.ports.end(),
-                             [](const runtime::PortSpec& p) { return p.published != 0 && p.mode == "ingress"; });
+  bool ingress = std::any_of(s.spec.ports.begin(), s.spec.ports.end(), [](const runtime::PortSpec& p) {
+    return p.published != 0 && p.mode == runtime::PortMode::kIngress;
+  });
   if (ingress) out.push_back(kIngress);
   for (const auto& n : s.spec.networks) out.push_back(s.stack + "_" + n.name);
   return out;
@@ -311,7 +312,7 @@ Result<std::vector<runtime::BindMount>> Orchestrator::Impl::materializeMounts(co
   };
   if (auto err = unsafe(runtime::NameKind::kStack, svc.stack)) return *err;
   for (const auto& v : svc.spec.volumes) {
-    if (v.type == "bind") {
+    if (v.type == runtime::MountType::kBind) {
       // The error_code overload: a throw here would leave the restart timer's callback.
       bool exists = fs::exists(v.source, ec);
       if (ec) {
@@ -319,7 +320,7 @@ Result<std::vector<runtime::BindMount>> Orchestrator::Impl::materializeMounts(co
       }
       if (!exists) return Error::msg("invalid mount config: bind source path does not exist: " + v.source);
       out.push_back({v.source, v.target, v.readOnly});
-    } else if (v.type == "volume") {
+    } else if (v.type == runtime::MountType::kVolume) {
       // Named volumes live under the data root and outlive replicas and
       // redeploys; anonymous ones are named after the service.
       if (!v.source.empty()) {
@@ -443,7 +444,7 @@ void Orchestrator::Impl::taskEnded(Task& t, int exitCode) {
   // places the replacement (on this node or another).
   if (swarm_ && it != services_.end() && !it->second.removed && !shuttingDown_ && !stopped &&
       t.specVersion == it->second.specVersion &&
-      (it->second.spec.mode == "global" || slot <= it->second.spec.replicas)) {
+      (it->second.spec.mode == runtime::ServiceMode::kGlobal || slot <= it->second.spec.replicas)) {
     ServiceState& svc = it->second;
     runtime::TaskExit ex;
     ex.exitCode = exitCode;
@@ -611,14 +612,14 @@ std::vector<proxy::Backend> Orchestrator::Impl::backendsFor(const ServiceState& 
 void Orchestrator::Impl::updateBackends(ServiceState& svc) {
   if (svc.listeners.empty() || !swarm_) return;  // a worker's come with its assignment
   for (const auto& port : svc.spec.ports) {
-    if (port.published == 0 || port.mode != "ingress") continue;
+    if (port.published == 0 || port.mode != runtime::PortMode::kIngress) continue;
     mesh_->setBackends(listenerName(port), backendsFor(svc, port, false));
   }
 }
 
 void Orchestrator::Impl::reconcile(ServiceState& svc) {
   if (shuttingDown_) return;
-  if (svc.spec.mode == "global") {
+  if (svc.spec.mode == runtime::ServiceMode::kGlobal) {
     reconcileGlobal(svc);
     return;
   }

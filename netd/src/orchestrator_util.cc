@@ -42,13 +42,15 @@ std::string portsText(const std::vector<runtime::PortSpec>& ports) {
     if (p.published == 0) continue;
     if (!out.empty()) out += ", ";
     out += (p.hostIp.empty() ? "*" : p.hostIp) + ":" + std::to_string(p.published) + "->" + std::to_string(p.target) +
-           "/" + p.protocol;
+           "/" + runtime::toString(p.protocol);
   }
   return out;
 }
 
 std::string listenerName(const runtime::PortSpec& p) {
-  std::string name = std::to_string(p.published) + "/" + p.protocol;
+  std::string name = std::to_string(p.published);
+  name += '/';
+  name += runtime::toString(p.protocol);
   // The bind address is part of the name, so a redeploy that changes it
   // replaces the listener instead of keeping the old address.
   if (!p.hostIp.empty()) name += "@" + p.hostIp;

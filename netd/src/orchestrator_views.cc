@@ -21,11 +21,11 @@ uint64_t Orchestrator::Impl::runningCount(const std::string& service) const {
 json Orchestrator::Impl::serviceSummary(const ServiceState& s) const {
   uint64_t running = runningCount(s.name);
   // Global: one per node that passes the filters (docker shows "3/3" too).
-  uint64_t desired = s.spec.mode == "global" ? globalNodesOf(s).size() : s.spec.replicas;
+  uint64_t desired = s.spec.mode == runtime::ServiceMode::kGlobal ? globalNodesOf(s).size() : s.spec.replicas;
   return json{{"id", s.id},
               {"name", s.name},
               {"stack", s.stack},
-              {"mode", s.spec.mode},
+              {"mode", runtime::toString(s.spec.mode)},
               {"replicas", std::to_string(running) + "/" + std::to_string(desired)},
               {"running", running},
               {"desired", desired},
@@ -137,8 +137,10 @@ ApiResult<json> Orchestrator::inspectService(const std::string& name) const {
   json ports = json::array();
   json vips = json::array();
   for (const auto& p : s->spec.ports) {
-    ports.push_back(json{
-        {"Protocol", p.protocol}, {"TargetPort", p.target}, {"PublishedPort", p.published}, {"PublishMode", p.mode}});
+    ports.push_back(json{{"Protocol", runtime::toString(p.protocol)},
+                         {"TargetPort", p.target},
+                         {"PublishedPort", p.published},
+                         {"PublishMode", runtime::toString(p.mode)}});
   }
   runtime::StackSpec one;
   one.services[s->spec.name] = s->spec;
@@ -169,13 +171,14 @@ ApiResult<json> Orchestrator::inspectService(const std::string& name) const {
                      {{"NanoCPUs", static_cast<int64_t>(s->spec.limits.cpus * 1e9)},
                       {"MemoryBytes", s->spec.limits.memoryBytes}}}}},
                   {"RestartPolicy",
-                   {{"Condition", s->spec.restartPolicy.condition},
+                   {{"Condition", runtime::toString(s->spec.restartPolicy.condition)},
                     {"Delay", static_cast<int64_t>(s->spec.restartPolicy.delaySeconds * 1e9)},
                     {"MaxAttempts", s->spec.restartPolicy.maxAttempts},
                     {"Window", static_cast<int64_t>(s->spec.restartPolicy.windowSeconds * 1e9)}}},
                   {"Networks", networks}}},
-                {"Mode", s->spec.mode == "global" ? json{{"Global", json::object()}}
-                                                  : json{{"Replicated", {{"Replicas", s->spec.replicas}}}}},
+                {"Mode", s->spec.mode == runtime::ServiceMode::kGlobal
+                             ? json{{"Global", json::object()}}
+                             : json{{"Replicated", {{"Replicas", s->spec.replicas}}}}},
                 {"EndpointSpec", {{"Mode", "vip"}, {"Ports", ports}}}}},
               {"Endpoint", {{"Ports", ports}, {"VirtualIPs", vips}}},
               {"Skiff", {{"Spec", specJson}, {"Running", m.runningCount(s->name)}}}};
@@ -369,7 +372,11 @@ std::vector<Orchestrator::ServiceCount> Orchestrator::serviceCounts() const {
     if (s.removed) continue;
     ServiceCount c{s.stack, name, impl_->runningCount(name), s.spec.replicas, {}};
     for (const auto& p : s.spec.ports) {
-      if (p.published != 0) c.listeners[listenerName(p)] = std::to_string(p.published) + "/" + p.protocol;
+      if (p.published == 0) continue;
+      std::string label = std::to_string(p.published);
+      label += '/';
+      label += runtime::toString(p.protocol);
+      c.listeners[listenerName(p)] = label;
     }
     out.push_back(std::move(c));
   }

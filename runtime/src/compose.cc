@@ -290,14 +290,12 @@ class Parser {
   double duration(const YAML::Node& n, const std::string& path) {
     return convert(n, path, [](const std::string& s) { return parseDurationSeconds(s); });
   }
-  std::string oneOf(const YAML::Node& n, const std::string& path, std::initializer_list<const char*> allowed) {
+  // A kind written as its word (stack.h): "tcp", "on-failure", ...
+  template <typename Kind>
+  Kind oneOf(const YAML::Node& n, const std::string& path) {
     std::string v = scalar(n, path);
-    std::string list;
-    for (const char* a : allowed) {
-      if (v == a) return v;
-      list += (list.empty() ? "" : ", ") + std::string(a);
-    }
-    fail(n, path, "invalid value " + quoted(v) + " (must be one of " + list + ")");
+    if (auto k = parseKind<Kind>(v)) return *k;
+    fail(n, path, "invalid value " + quoted(v) + " (must be one of " + kindWords<Kind>() + ")");
   }
 
   // `KEY=VALUE` list or mapping. A bare KEY (or KEY: with no value) takes the
@@ -654,9 +652,9 @@ class Parser {
           else if (e.key == "published")
             port.published = portNumber();
           else if (e.key == "protocol")
-            port.protocol = oneOf(e.value, p, {"tcp", "udp"});
+            port.protocol = oneOf<Protocol>(e.value, p);
           else if (e.key == "mode")
-            port.mode = oneOf(e.value, p, {"ingress", "host"});
+            port.mode = oneOf<PortMode>(e.value, p);
           else if (e.key == "host_ip")
             port.hostIp = scalar(e.value, p);
           else if (e.key == "name" || e.key == "app_protocol")
@@ -684,8 +682,8 @@ class Parser {
   void claimPublishedPort(const YAML::Node& at, const std::string& path, const std::string& service,
                           const PortSpec& port) {
     if (port.published == 0) return;
-    std::string key = std::to_string(port.published) + "/" + port.protocol;
-    bool host = port.mode == "host";
+    std::string key = std::to_string(port.published) + "/" + toString(port.protocol);
+    bool host = port.mode == PortMode::kHost;
     auto [it, fresh] = publishedBy_.try_emplace(key, PortOwner{service, host});
     if (fresh) return;
     if (host && it->second.hostMode) return;
@@ -729,10 +727,10 @@ class Parser {
   void finishMount(const YAML::Node& at, const std::string& path, MountSpec& m) {
     if (m.target.empty() || m.target[0] != '/')
       fail(at, path, "volume target must be an absolute path, got " + quoted(m.target));
-    if (m.type == "bind") {
+    if (m.type == MountType::kBind) {
       if (m.source.empty()) fail(at, path, "bind mount needs a source");
       m.source = absolutePath(m.source);
-    } else if (m.type == "volume" && !m.source.empty() && stack_.volumes.count(m.source) == 0) {
+    } else if (m.type == MountType::kVolume && !m.source.empty() && stack_.volumes.count(m.source) == 0) {
       fail(at, path, "undefined volume " + quoted(m.source) + " (declare it under the top-level volumes)");
     }
   }
@@ -741,11 +739,13 @@ class Parser {
     for (const auto& item : items(n, path)) {
       MountSpec m;
       if (item.IsMap()) {
+        bool typed = false;
         for (const auto& e : entries(item, path)) {
           std::string p = path + "." + e.key;
-          if (e.key == "type")
-            m.type = oneOf(e.value, p, {"bind", "volume", "tmpfs"});
-          else if (e.key == "source")
+          if (e.key == "type") {
+            m.type = oneOf<MountType>(e.value, p);
+            typed = true;
+          } else if (e.key == "source")
             m.source = scalar(e.value, p);
           else if (e.key == "target")
             m.target = scalar(e.value, p);
@@ -756,7 +756,7 @@ class Parser {
           } else
             unknownKey(e, path);
         }
-        if (m.type.empty()) fail(item, path, "volume needs a type (bind, volume or tmpfs)");
+        if (!typed) fail(item, path, "volume needs a type (bind, volume or tmpfs)");
       } else {
         std::string spec = scalar(item, path);
         std::vector<std::string> parts;
@@ -769,13 +769,13 @@ class Parser {
         }
         if (parts.size() > 3 || spec.empty()) fail(item, path, "invalid volume " + quoted(spec));
         if (parts.size() == 1) {
-          m.type = "volume";  // anonymous
+          m.type = MountType::kVolume;  // anonymous
           m.target = parts[0];
         } else {
           m.source = parts[0];
           m.target = parts[1];
           bool path_like = m.source.starts_with("/") || m.source.starts_with(".") || m.source.starts_with("~");
-          m.type = path_like ? "bind" : "volume";
+          m.type = path_like ? MountType::kBind : MountType::kVolume;
         }
         if (parts.size() == 3) {
           std::istringstream opts(parts[2]);
@@ -852,7 +852,7 @@ class Parser {
     for (const auto& e : entries(n, path)) {
       std::string p = path + "." + e.key;
       if (e.key == "condition")
-        rp.condition = oneOf(e.value, p, {"none", "on-failure", "any"});
+        rp.condition = oneOf<RestartCondition>(e.value, p);
       else if (e.key == "delay")
         rp.delaySeconds = duration(e.value, p);
       else if (e.key == "max_attempts")
@@ -871,7 +871,7 @@ class Parser {
     for (const auto& e : entries(n, path)) {
       std::string p = path + "." + e.key;
       if (e.key == "mode") {
-        svc.mode = oneOf(e.value, p, {"replicated", "global"});
+        svc.mode = oneOf<ServiceMode>(e.value, p);
       } else if (e.key == "replicas") {
         svc.replicas = unsignedInt(e.value, p);
       } else if (e.key == "resources") {
@@ -900,14 +900,14 @@ class Parser {
           else if (u.key == "delay")
             uc.delaySeconds = duration(u.value, up);
           else if (u.key == "failure_action")
-            uc.failureAction = oneOf(u.value, up, {"pause", "continue", "rollback"});
+            uc.failureAction = oneOf<FailureAction>(u.value, up);
           else if (u.key == "monitor")
             uc.monitorSeconds = duration(u.value, up);
           else if (u.key == "max_failure_ratio")
             uc.maxFailureRatio =
                 convert(u.value, up, [](const std::string& s) { return units::parseNonNegativeDouble(s); });
           else if (u.key == "order")
-            uc.order = oneOf(u.value, up, {"stop-first", "start-first"});
+            uc.order = oneOf<UpdateOrder>(u.value, up);
           else
             unknownKey(u, p);
         }
@@ -927,7 +927,7 @@ class Parser {
       } else if (e.key == "labels") {
         svc.labels = keyValues(e.value, p, false);
       } else if (e.key == "endpoint_mode") {
-        if (oneOf(e.value, p, {"vip", "dnsrr"}) == "dnsrr") unsupported_.insert("deploy.endpoint_mode");
+        if (oneOf<EndpointMode>(e.value, p) == EndpointMode::kDnsrr) unsupported_.insert("deploy.endpoint_mode");
       } else if (e.key == "rollback_config") {
         unsupported_.insert("deploy.rollback_config");
       } else if (!isExtension(e.key)) {

@@ -13,16 +13,12 @@ RestartDecision decideRestart(const RestartPolicy& policy, const TaskExit& exit,
     d.reason = "stopped on request";
     return d;
   }
-  if (policy.condition == "none") {
+  if (policy.condition == RestartCondition::kNone) {
     d.reason = "restart condition is none";
     return d;
   }
-  if (policy.condition == "on-failure" && exit.exitCode == 0) {
+  if (policy.condition == RestartCondition::kOnFailure && exit.exitCode == 0) {
     d.reason = "exited with code 0 and restart condition is on-failure";
-    return d;
-  }
-  if (policy.condition != "on-failure" && policy.condition != "any") {
-    d.reason = "unknown restart condition " + policy.condition;
     return d;
   }
   if (policy.maxAttempts > 0) {

@@ -41,8 +41,8 @@ json serviceToJson(const ServiceSpec& s) {
   for (const auto& p : s.ports) {
     ports.push_back({{"target", p.target},
                      {"published", p.published},
-                     {"protocol", p.protocol},
-                     {"mode", p.mode},
+                     {"protocol", toString(p.protocol)},
+                     {"mode", toString(p.mode)},
                      {"host_ip", p.hostIp}});
   }
   j["ports"] = ports;
@@ -52,7 +52,7 @@ json serviceToJson(const ServiceSpec& s) {
   j["networks"] = nets;
   json vols = json::array();
   for (const auto& v : s.volumes)
-    vols.push_back({{"type", v.type}, {"source", v.source}, {"target", v.target}, {"read_only", v.readOnly}});
+    vols.push_back({{"type", toString(v.type)}, {"source", v.source}, {"target", v.target}, {"read_only", v.readOnly}});
   j["volumes"] = vols;
   json cfgs = json::array();
   for (const auto& c : s.configs) cfgs.push_back({{"source", c.source}, {"target", c.target}, {"mode", c.mode}});
@@ -60,22 +60,22 @@ json serviceToJson(const ServiceSpec& s) {
   const auto& rp = s.restartPolicy;
   const auto& uc = s.updateConfig;
   j["deploy"] = {
-      {"mode", s.mode},
+      {"mode", toString(s.mode)},
       {"replicas", s.replicas},
       {"labels", s.labels},
       {"resources", {{"limits", resourcesToJson(s.limits)}, {"reservations", resourcesToJson(s.reservations)}}},
       {"restart_policy",
-       {{"condition", rp.condition},
+       {{"condition", toString(rp.condition)},
         {"delay", rp.delaySeconds},
         {"max_attempts", rp.maxAttempts},
         {"window", rp.windowSeconds}}},
       {"update_config",
        {{"parallelism", uc.parallelism},
         {"delay", uc.delaySeconds},
-        {"failure_action", uc.failureAction},
+        {"failure_action", toString(uc.failureAction)},
         {"monitor", uc.monitorSeconds},
         {"max_failure_ratio", uc.maxFailureRatio},
-        {"order", uc.order}}},
+        {"order", toString(uc.order)}}},
       {"placement", {{"constraints", s.placementConstraints}, {"max_replicas_per_node", s.maxReplicasPerNode}}},
   };
   if (s.healthcheck) {
@@ -170,16 +170,17 @@ void field(const json& j, const char* key, const std::string& path, T& out) {
 }
 
 // A string field that must be one of allowed (as the compose parser's oneOf).
-void oneOf(const json& j, const char* key, const std::string& path, std::string& out,
-           std::initializer_list<const char*> allowed) {
-  field(j, key, path, out);
-  std::string list;
-  for (const char* a : allowed) {
-    if (out == a) return;
-    list += list.empty() ? a : std::string(", ") + a;
+// A kind (stack.h) written as its word; absent keeps `out`.
+template <typename Kind>
+void oneOf(const json& j, const char* key, const std::string& path, Kind& out) {
+  std::string word = toString(out);
+  field(j, key, path, word);
+  if (auto k = parseKind<Kind>(word)) {
+    out = *k;
+    return;
   }
-  throw std::invalid_argument(path + "." + key + ": invalid value " + describe(json(out)) + " (must be one of " + list +
-                              ")");
+  throw std::invalid_argument(path + "." + key + ": invalid value " + describe(json(word)) + " (must be one of " +
+                              kindWords<Kind>() + ")");
 }
 
 // A path inside the container: absolute and without a ".." component (the
@@ -286,8 +287,8 @@ ServiceSpec serviceFromJson(const std::string& name, const json& j, const std::s
   objects(j, "ports", path, s.ports, [](const json& p, const std::string& pp, PortSpec& port) {
     field(p, "target", pp, port.target);
     field(p, "published", pp, port.published);
-    oneOf(p, "protocol", pp, port.protocol, {"tcp", "udp"});
-    oneOf(p, "mode", pp, port.mode, {"ingress", "host"});
+    oneOf(p, "protocol", pp, port.protocol);
+    oneOf(p, "mode", pp, port.mode);
     field(p, "host_ip", pp, port.hostIp);
     if (port.target == 0) throw std::invalid_argument(pp + ".target: a port needs a target from 1 to 65535");
   });
@@ -298,17 +299,17 @@ ServiceSpec serviceFromJson(const std::string& name, const json& j, const std::s
     field(n, "ipv4_address", np, sn.ipv4Address);
   });
   objects(j, "volumes", path, s.volumes, [](const json& v, const std::string& vp, MountSpec& m) {
-    oneOf(v, "type", vp, m.type, {"bind", "volume", "tmpfs"});
+    oneOf(v, "type", vp, m.type);
     field(v, "source", vp, m.source);
     field(v, "target", vp, m.target);
     field(v, "read_only", vp, m.readOnly);
     checkContainerPath(vp + ".target", m.target);
     // A relative bind source would be resolved against netd's working folder.
-    if (m.type == "bind" && (m.source.empty() || m.source[0] != '/'))
+    if (m.type == MountType::kBind && (m.source.empty() || m.source[0] != '/'))
       throw std::invalid_argument(vp + ".source: a bind source must be an absolute path, got " +
                                   describe(json(m.source)));
     // A bind source is a host path and an anonymous volume has no name.
-    if (m.type == "volume" && !m.source.empty()) checkNameAt(vp + ".source", NameKind::kVolume, m.source);
+    if (m.type == MountType::kVolume && !m.source.empty()) checkNameAt(vp + ".source", NameKind::kVolume, m.source);
   });
   objects(j, "configs", path, s.configs, [](const json& c, const std::string& cp, ConfigRef& ref) {
     field(c, "source", cp, ref.source);
@@ -321,7 +322,7 @@ ServiceSpec serviceFromJson(const std::string& name, const json& j, const std::s
   });
   const json& d = object(j, "deploy", path, kEmptyObject);
   std::string dp = path + ".deploy";
-  oneOf(d, "mode", dp, s.mode, {"replicated", "global"});
+  oneOf(d, "mode", dp, s.mode);
   field(d, "replicas", dp, s.replicas);
   field(d, "labels", dp, s.labels);
   const json& res = object(d, "resources", dp, kEmptyObject);
@@ -330,7 +331,7 @@ ServiceSpec serviceFromJson(const std::string& name, const json& j, const std::s
       resourcesFromJson(object(res, "reservations", dp + ".resources", kEmptyObject), dp + ".resources.reservations");
   const json& rp = object(d, "restart_policy", dp, kEmptyObject);
   std::string rpp = dp + ".restart_policy";
-  oneOf(rp, "condition", rpp, s.restartPolicy.condition, {"none", "on-failure", "any"});
+  oneOf(rp, "condition", rpp, s.restartPolicy.condition);
   field(rp, "delay", rpp, s.restartPolicy.delaySeconds);
   field(rp, "max_attempts", rpp, s.restartPolicy.maxAttempts);
   field(rp, "window", rpp, s.restartPolicy.windowSeconds);
@@ -338,10 +339,10 @@ ServiceSpec serviceFromJson(const std::string& name, const json& j, const std::s
   std::string ucp = dp + ".update_config";
   field(uc, "parallelism", ucp, s.updateConfig.parallelism);
   field(uc, "delay", ucp, s.updateConfig.delaySeconds);
-  oneOf(uc, "failure_action", ucp, s.updateConfig.failureAction, {"pause", "continue", "rollback"});
+  oneOf(uc, "failure_action", ucp, s.updateConfig.failureAction);
   field(uc, "monitor", ucp, s.updateConfig.monitorSeconds);
   field(uc, "max_failure_ratio", ucp, s.updateConfig.maxFailureRatio);
-  oneOf(uc, "order", ucp, s.updateConfig.order, {"stop-first", "start-first"});
+  oneOf(uc, "order", ucp, s.updateConfig.order);
   const json& pl = object(d, "placement", dp, kEmptyObject);
   field(pl, "constraints", dp + ".placement", s.placementConstraints);
   field(pl, "max_replicas_per_node", dp + ".placement", s.maxReplicasPerNode);

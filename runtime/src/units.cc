@@ -216,12 +216,13 @@ std::pair<uint16_t, uint16_t> parseRange(std::string_view r, std::string_view wh
 
 std::vector<PortSpec> parsePortShort(std::string_view text) {
   std::string_view s = text;
-  std::string protocol = "tcp";
+  Protocol proto = Protocol::kTcp;
   if (size_t slash = s.rfind('/'); slash != std::string_view::npos) {
-    protocol = std::string(s.substr(slash + 1));
+    std::string protocol(s.substr(slash + 1));
     s = s.substr(0, slash);
-    if (protocol != "tcp" && protocol != "udp")
-      throw std::invalid_argument("invalid protocol " + quote(protocol) + " in port " + quote(text));
+    auto parsed = parseKind<Protocol>(protocol);
+    if (!parsed) throw std::invalid_argument("invalid protocol " + quote(protocol) + " in port " + quote(text));
+    proto = *parsed;
   }
   std::string hostIp;
   if (!s.empty() && s[0] == '[') {  // "[::1]:80:80"
@@ -262,7 +263,7 @@ std::vector<PortSpec> parsePortShort(std::string_view text) {
   std::vector<PortSpec> out;
   if (published.empty()) {
     for (uint32_t t = t0; t <= t1; ++t)
-      out.push_back(PortSpec{static_cast<uint16_t>(t), 0, protocol, "ingress", hostIp});
+      out.push_back(PortSpec{static_cast<uint16_t>(t), 0, proto, PortMode::kIngress, hostIp});
     return out;
   }
   auto [p0, p1] = parseRange(published, text);
@@ -272,7 +273,8 @@ std::vector<PortSpec> parsePortShort(std::string_view text) {
     throw std::invalid_argument("port ranges don't match in " + quote(text));
   }
   for (uint32_t i = 0; i <= static_cast<uint32_t>(t1 - t0); ++i)
-    out.push_back(PortSpec{static_cast<uint16_t>(t0 + i), static_cast<uint16_t>(p0 + i), protocol, "ingress", hostIp});
+    out.push_back(
+        PortSpec{static_cast<uint16_t>(t0 + i), static_cast<uint16_t>(p0 + i), proto, PortMode::kIngress, hostIp});
   return out;
 }
 

@@ -47,11 +47,12 @@ std::string skiffFuzzDescribe(const uint8_t* data, size_t size) {
     auto result = parse(data, size);
     const auto& stack = result.stack;
     for (const auto& [name, s] : stack.services) {
-      out << "service " << name << ": image " << s.image << ", " << s.mode;
-      if (s.mode == "replicated") out << " x" << s.replicas;
+      out << "service " << name << ": image " << s.image << ", " << skiff::runtime::toString(s.mode);
+      if (s.mode == skiff::runtime::ServiceMode::kReplicated) out << " x" << s.replicas;
       out << "\n";
       for (const auto& p : s.ports) {
-        out << "  port " << p.published << ":" << p.target << "/" << p.protocol << " " << p.mode;
+        out << "  port " << p.published << ":" << p.target << "/" << skiff::runtime::toString(p.protocol) << " "
+            << skiff::runtime::toString(p.mode);
         if (!p.hostIp.empty()) out << " on " << p.hostIp;
         out << "\n";
       }

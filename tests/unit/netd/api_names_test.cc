@@ -219,7 +219,7 @@ TEST_F(ApiNamesTest, MountsRefuseAnUncheckedNameEvenPastTheReader) {
   runtime::ServiceSpec web;
   web.name = "web";
   web.image = "app:1";
-  web.restartPolicy.condition = "none";
+  web.restartPolicy.condition = runtime::RestartCondition::kNone;
   web.configs.push_back({"../../../x", "/c", 0444});
   spec.services["web"] = web;
   spec.configs["../../../x"] = runtime::ConfigSpec{"../../../x", "", "pwned\n", false};

@@ -15,6 +15,7 @@
 #include <set>
 
 #include "fake_link_netlink.h"
+#include "fake_mesh.h"
 #include "skiff/netd/join_token.h"
 #include "skiff/netd/orchestrator.h"
 #include "skiff/overlay/overlay.h"
@@ -59,7 +60,7 @@ struct Node {
   std::unique_ptr<runtime::ImageStore> images;
   testing::FakeLinkNetlink netlink;
   std::unique_ptr<overlay::Overlay> overlay;
-  std::unique_ptr<proxy::Proxy> proxy;
+  testing::FakeMesh mesh;  // each node its own routing mesh: all of them publish 4000
   runtime::FakeContainerLauncher launcher;
   std::unique_ptr<FakeCluster> cluster;
   std::unique_ptr<Orchestrator> orch;
@@ -94,11 +95,6 @@ class ClusterTest : public ::testing::Test {
           inside->everyLinkExists = true;
           return std::unique_ptr<overlay::NetlinkTransport>(std::move(inside));
         });
-    proxy::Options popts;
-    popts.threads = 1;
-    auto p = proxy::Proxy::start(popts);
-    ASSERT_TRUE(p.ok());
-    n->proxy = std::move(*p);
     n->cluster = std::make_unique<FakeCluster>(n->addr, &manager_, &cut_);
     OrchestratorDeps d;
     d.loop = &loop_;
@@ -106,7 +102,7 @@ class ClusterTest : public ::testing::Test {
     d.images = n->images.get();
     d.launcher = &n->launcher;
     d.overlay = n->overlay.get();
-    d.proxy = n->proxy.get();
+    d.mesh = &n->mesh;
     d.dataRoot = n->dir.string();
     d.hostname = "node" + std::to_string(i);
     d.cluster = n->cluster.get();
@@ -129,7 +125,6 @@ class ClusterTest : public ::testing::Test {
     for (auto& n : nodes_) n->orch.reset();
     uv_run(&loop_, UV_RUN_DEFAULT);
     EXPECT_EQ(uv_loop_close(&loop_), 0) << "handles left open on the loop";
-    for (auto& n : nodes_) n->proxy.reset();
     fs::remove_all(base_);
   }
 
@@ -256,13 +251,15 @@ TEST_F(ClusterTest, SixReplicasSpreadTwoByTwoAndEveryNodeGetsAllBackendsAndPeers
   EXPECT_EQ(runningByNode("s_web"), (std::map<std::string, int>{{"node1", 2}, {"node2", 2}, {"node3", 2}}));
   EXPECT_EQ(nodes_[1]->launcher.running.size(), 2u);
   EXPECT_EQ(nodes_[2]->launcher.running.size(), 2u);
-  // The manager's proxy balances over all six replicas (the workers' can't
-  // bind 4000 in this one process; their assignments say the same).
+  // Every node's mesh publishes 4000 and balances over all six replicas,
+  // in the same slot order.
   ASSERT_TRUE(until([&] {
-    for (const auto& l : nodes_[0]->proxy->stats())
-      if (l.name == "4000/tcp") return l.backends.size() == 6;
-    return false;
+    for (const auto& n : nodes_)
+      if (n->mesh.ids("4000/tcp").size() != 6) return false;
+    return true;
   }));
+  EXPECT_EQ(nodes_[1]->mesh.ids("4000/tcp"), nodes_[0]->mesh.ids("4000/tcp"));
+  EXPECT_EQ(nodes_[2]->mesh.ids("4000/tcp"), nodes_[0]->mesh.ids("4000/tcp"));
   // What node 2 is told, asked with its own credentials and its own report:
   // the published port with all six replicas in slot order, and the peers
   // on other nodes — four replicas on ingress and on webnet, and the other

@@ -231,10 +231,11 @@ TEST(ComposeJson, StackFromTheExpectedJsonIsTheParsedFile) {
   EXPECT_EQ(api.image, "registry.local:5000/api:latest");
   EXPECT_EQ(api.limits.memoryBytes, 1610612736);
   EXPECT_EQ(api.reservations.memoryBytes, 536870912);
-  EXPECT_EQ(api.ports, (std::vector<PortSpec>{{80, 8080, "tcp", "ingress", ""}, {9090, 9090, "udp", "host", ""}}));
+  EXPECT_EQ(api.ports, (std::vector<PortSpec>{{80, 8080, Protocol::kTcp, PortMode::kIngress, ""},
+                                              {9090, 9090, Protocol::kUdp, PortMode::kHost, ""}}));
   EXPECT_EQ(api.configs[1].mode, 0440u);
-  EXPECT_EQ(api.restartPolicy, (RestartPolicy{"any", 5, 3, 0}));
-  EXPECT_EQ(fromText.services.at("worker").mode, "global");
+  EXPECT_EQ(api.restartPolicy, (RestartPolicy{RestartCondition::kAny, 5, 3, 0}));
+  EXPECT_EQ(fromText.services.at("worker").mode, ServiceMode::kGlobal);
   EXPECT_TRUE(fromText.networks.at("outside").external);
 }
 
@@ -250,18 +251,18 @@ TEST(ComposeJson, RoundTripEverythingSet) {
   svc.hostname = "{{.Node.Hostname}}";
   svc.workingDir = "/w";
   svc.user = "1000:1000";
-  svc.ports = {{80, 4000, "udp", "host", "127.0.0.1"}};
+  svc.ports = {{80, 4000, Protocol::kUdp, PortMode::kHost, "127.0.0.1"}};
   svc.networks = {{"b", {"x", "y"}, "10.0.0.5"}, {"a", {}, ""}};
-  svc.volumes = {{"bind", "/h", "/c", true}};
+  svc.volumes = {{MountType::kBind, "/h", "/c", true}};
   svc.configs = {{"c", "/etc/c", 0400}};
   svc.labels = {{"l", "1"}};
   svc.containerLabels = {{"cl", "2"}};
-  svc.mode = "global";
+  svc.mode = ServiceMode::kGlobal;
   svc.replicas = 7;
   svc.limits = {0.25, 1 << 20, 50};
   svc.reservations = {0.1, 1024, 0};
-  svc.restartPolicy = {"on-failure", 1.5, 4, 60};
-  svc.updateConfig = {3, 2, "rollback", 7, 0.25, "start-first"};
+  svc.restartPolicy = {RestartCondition::kOnFailure, 1.5, 4, 60};
+  svc.updateConfig = {3, 2, FailureAction::kRollback, 7, 0.25, UpdateOrder::kStartFirst};
   svc.placementConstraints = {"node.role==worker"};
   svc.maxReplicasPerNode = 2;
   svc.healthcheck = Healthcheck{{"CMD", "true"}, 1, 2, 3, 4, false};

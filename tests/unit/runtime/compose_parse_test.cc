@@ -24,15 +24,15 @@ TEST(ComposeParse, SeedFile) {
   EXPECT_EQ(web.name, "web");
   EXPECT_EQ(web.image, "s3ich4n/get-started:pt02");
   EXPECT_EQ(web.replicas, 5u);
-  EXPECT_EQ(web.mode, "replicated");
+  EXPECT_STREQ(toString(web.mode), "replicated");
   EXPECT_DOUBLE_EQ(web.limits.cpus, 0.1);
   EXPECT_EQ(web.limits.memoryBytes, 52428800);
   // Misplaced under deploy.resources in the seed: applied, with a warning.
-  EXPECT_EQ(web.restartPolicy.condition, "on-failure");
+  EXPECT_STREQ(toString(web.restartPolicy.condition), "on-failure");
   EXPECT_DOUBLE_EQ(web.restartPolicy.delaySeconds, 5);
   EXPECT_EQ(web.restartPolicy.maxAttempts, 0u);
   ASSERT_EQ(web.ports.size(), 1u);
-  EXPECT_EQ(web.ports[0], (PortSpec{80, 4000, "tcp", "ingress", ""}));
+  EXPECT_EQ(web.ports[0], (PortSpec{80, 4000, Protocol::kTcp, PortMode::kIngress, ""}));
   ASSERT_EQ(web.networks.size(), 1u);
   EXPECT_EQ(web.networks[0].name, "webnet");
   ASSERT_EQ(s.networks.count("webnet"), 1u);
@@ -62,14 +62,14 @@ TEST(ComposeParse, UglyRealWorldFile) {
                                  {"TZ", "UTC"}, {"LOG_LEVEL", "debug"}, {"DB_HOST", ""}, {"SECRET", "s3cr3t"}}));
   EXPECT_EQ(api.hostname, "{{.Node.Hostname}}-{{.Task.Slot}}");
   ASSERT_EQ(api.ports.size(), 2u);
-  EXPECT_EQ(api.ports[0], (PortSpec{80, 8080, "tcp", "ingress", ""}));
-  EXPECT_EQ(api.ports[1], (PortSpec{9090, 9090, "udp", "host", ""}));
+  EXPECT_EQ(api.ports[0], (PortSpec{80, 8080, Protocol::kTcp, PortMode::kIngress, ""}));
+  EXPECT_EQ(api.ports[1], (PortSpec{9090, 9090, Protocol::kUdp, PortMode::kHost, ""}));
   EXPECT_EQ(api.replicas, 2u);
   EXPECT_EQ(api.updateConfig.parallelism, 2u);
   EXPECT_DOUBLE_EQ(api.updateConfig.delaySeconds, 10);
-  EXPECT_EQ(api.updateConfig.order, "start-first");
-  EXPECT_EQ(api.updateConfig.failureAction, "pause");
-  EXPECT_EQ(api.restartPolicy.condition, "any");
+  EXPECT_STREQ(toString(api.updateConfig.order), "start-first");
+  EXPECT_STREQ(toString(api.updateConfig.failureAction), "pause");
+  EXPECT_STREQ(toString(api.restartPolicy.condition), "any");
   EXPECT_EQ(api.restartPolicy.maxAttempts, 3u);
   EXPECT_DOUBLE_EQ(api.limits.cpus, 0.5);
   EXPECT_EQ(api.limits.memoryBytes, 1610612736);
@@ -83,10 +83,10 @@ TEST(ComposeParse, UglyRealWorldFile) {
   EXPECT_EQ(api.healthcheck->retries, 5u);
   EXPECT_DOUBLE_EQ(api.healthcheck->startPeriodSeconds, 40);
   ASSERT_EQ(api.volumes.size(), 4u);
-  EXPECT_EQ(api.volumes[0], (MountSpec{"volume", "data", "/var/lib/api", false}));
-  EXPECT_EQ(api.volumes[1], (MountSpec{"bind", SKIFF_COMPOSE_TESTDATA "/conf", "/etc/api", true}));
-  EXPECT_EQ(api.volumes[2], (MountSpec{"volume", "", "/scratch", false}));
-  EXPECT_EQ(api.volumes[3], (MountSpec{"bind", "/srv/logs", "/logs", true}));
+  EXPECT_EQ(api.volumes[0], (MountSpec{MountType::kVolume, "data", "/var/lib/api", false}));
+  EXPECT_EQ(api.volumes[1], (MountSpec{MountType::kBind, SKIFF_COMPOSE_TESTDATA "/conf", "/etc/api", true}));
+  EXPECT_EQ(api.volumes[2], (MountSpec{MountType::kVolume, "", "/scratch", false}));
+  EXPECT_EQ(api.volumes[3], (MountSpec{MountType::kBind, "/srv/logs", "/logs", true}));
   ASSERT_EQ(api.configs.size(), 2u);
   EXPECT_EQ(api.configs[0], (ConfigRef{"app_conf", "/app_conf", 0444}));
   EXPECT_EQ(api.configs[1], (ConfigRef{"app_conf", "/etc/app.conf", 0440}));
@@ -100,7 +100,7 @@ TEST(ComposeParse, UglyRealWorldFile) {
   EXPECT_EQ(worker.entrypoint, (std::vector<std::string>{"/bin/entry", "--flag"}));
   // A list environment replaces the merged map (it is the same key).
   EXPECT_EQ(worker.environment, (std::map<std::string, std::string>{{"A", "1"}, {"B", "two=2"}}));
-  EXPECT_EQ(worker.mode, "global");
+  EXPECT_STREQ(toString(worker.mode), "global");
   EXPECT_EQ(worker.placementConstraints, (std::vector<std::string>{"node.role == manager"}));
   // No networks: the stack's implicit overlay "default".
   ASSERT_EQ(worker.networks.size(), 1u);
@@ -208,7 +208,7 @@ services:
         limits: {pids: 100, memory: 1024}
 )");
   const auto& s = r.stack.services.at("s");
-  EXPECT_EQ(s.restartPolicy.condition, "none");
+  EXPECT_STREQ(toString(s.restartPolicy.condition), "none");
   EXPECT_DOUBLE_EQ(s.restartPolicy.delaySeconds, 0.5);
   EXPECT_DOUBLE_EQ(s.restartPolicy.windowSeconds, 120);
   EXPECT_EQ(s.limits.pids, 100);

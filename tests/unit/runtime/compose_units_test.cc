@@ -54,15 +54,16 @@ TEST(ComposeUnits, ShellWords) {
 TEST(ComposeUnits, PortShortSyntax) {
   using units::parsePortShort;
   using V = std::vector<PortSpec>;
-  EXPECT_EQ(parsePortShort("4000:80"), (V{{80, 4000, "tcp", "ingress", ""}}));
-  EXPECT_EQ(parsePortShort("80"), (V{{80, 0, "tcp", "ingress", ""}}));
-  EXPECT_EQ(parsePortShort("127.0.0.1:4000:80"), (V{{80, 4000, "tcp", "ingress", "127.0.0.1"}}));
-  EXPECT_EQ(parsePortShort("4000:80/udp"), (V{{80, 4000, "udp", "ingress", ""}}));
-  EXPECT_EQ(parsePortShort("[::1]:4000:80"), (V{{80, 4000, "tcp", "ingress", "::1"}}));
-  EXPECT_EQ(
-      parsePortShort("9000-9002:8000-8002"),
-      (V{{8000, 9000, "tcp", "ingress", ""}, {8001, 9001, "tcp", "ingress", ""}, {8002, 9002, "tcp", "ingress", ""}}));
-  EXPECT_EQ(parsePortShort("3000-3001"), (V{{3000, 0, "tcp", "ingress", ""}, {3001, 0, "tcp", "ingress", ""}}));
+  EXPECT_EQ(parsePortShort("4000:80"), (V{{80, 4000, Protocol::kTcp, PortMode::kIngress, ""}}));
+  EXPECT_EQ(parsePortShort("80"), (V{{80, 0, Protocol::kTcp, PortMode::kIngress, ""}}));
+  EXPECT_EQ(parsePortShort("127.0.0.1:4000:80"), (V{{80, 4000, Protocol::kTcp, PortMode::kIngress, "127.0.0.1"}}));
+  EXPECT_EQ(parsePortShort("4000:80/udp"), (V{{80, 4000, Protocol::kUdp, PortMode::kIngress, ""}}));
+  EXPECT_EQ(parsePortShort("[::1]:4000:80"), (V{{80, 4000, Protocol::kTcp, PortMode::kIngress, "::1"}}));
+  EXPECT_EQ(parsePortShort("9000-9002:8000-8002"), (V{{8000, 9000, Protocol::kTcp, PortMode::kIngress, ""},
+                                                      {8001, 9001, Protocol::kTcp, PortMode::kIngress, ""},
+                                                      {8002, 9002, Protocol::kTcp, PortMode::kIngress, ""}}));
+  EXPECT_EQ(parsePortShort("3000-3001"),
+            (V{{3000, 0, Protocol::kTcp, PortMode::kIngress, ""}, {3001, 0, Protocol::kTcp, PortMode::kIngress, ""}}));
   for (const char* bad :
        {"8080-8081:80", "9000-9002:8000-8001", "0", "65536", "4000:80/sctp", "a:b", "1:2:3:4", "80-70", "", ":80"}) {
     EXPECT_THROW(parsePortShort(bad), std::invalid_argument) << bad;

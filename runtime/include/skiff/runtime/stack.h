@@ -10,36 +10,94 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "skiff/common/result.h"
 
 namespace skiff::runtime {
 
+// The kinds a spec names with a word. Each has the word compose writes
+// (toString) and its inverse (parseKind), and JSON, YAML and the views use
+// those words; the code compares kinds, not text.
+enum class Protocol { kTcp, kUdp };                         // tcp | udp
+enum class PortMode { kIngress, kHost };                    // ingress | host
+enum class MountType { kBind, kVolume, kTmpfs };            // bind | volume | tmpfs
+enum class RestartCondition { kNone, kOnFailure, kAny };    // none | on-failure | any
+enum class FailureAction { kPause, kContinue, kRollback };  // pause | continue | rollback
+enum class UpdateOrder { kStopFirst, kStartFirst };         // stop-first | start-first
+enum class ServiceMode { kReplicated, kGlobal };            // replicated | global
+enum class EndpointMode { kVip, kDnsrr };                   // vip | dnsrr (dnsrr: not supported yet)
+
+template <typename Kind>
+struct KindNames;  // kNames: every value with its word, in declaration order
+#define SKIFF_KIND_NAMES(Kind, ...)                                         \
+  template <>                                                               \
+  struct KindNames<Kind> {                                                  \
+    static constexpr std::pair<Kind, const char*> kNames[] = {__VA_ARGS__}; \
+  };
+SKIFF_KIND_NAMES(Protocol, {Protocol::kTcp, "tcp"}, {Protocol::kUdp, "udp"})
+SKIFF_KIND_NAMES(PortMode, {PortMode::kIngress, "ingress"}, {PortMode::kHost, "host"})
+SKIFF_KIND_NAMES(MountType, {MountType::kBind, "bind"}, {MountType::kVolume, "volume"}, {MountType::kTmpfs, "tmpfs"})
+SKIFF_KIND_NAMES(RestartCondition, {RestartCondition::kNone, "none"}, {RestartCondition::kOnFailure, "on-failure"},
+                 {RestartCondition::kAny, "any"})
+SKIFF_KIND_NAMES(FailureAction, {FailureAction::kPause, "pause"}, {FailureAction::kContinue, "continue"},
+                 {FailureAction::kRollback, "rollback"})
+SKIFF_KIND_NAMES(UpdateOrder, {UpdateOrder::kStopFirst, "stop-first"}, {UpdateOrder::kStartFirst, "start-first"})
+SKIFF_KIND_NAMES(ServiceMode, {ServiceMode::kReplicated, "replicated"}, {ServiceMode::kGlobal, "global"})
+SKIFF_KIND_NAMES(EndpointMode, {EndpointMode::kVip, "vip"}, {EndpointMode::kDnsrr, "dnsrr"})
+#undef SKIFF_KIND_NAMES
+
+template <typename Kind>
+const char* toString(Kind k) {
+  for (const auto& [kind, name] : KindNames<Kind>::kNames) {
+    if (kind == k) return name;
+  }
+  return "?";
+}
+template <typename Kind>
+std::optional<Kind> parseKind(std::string_view word) {
+  for (const auto& [kind, name] : KindNames<Kind>::kNames) {
+    if (word == name) return kind;
+  }
+  return std::nullopt;
+}
+// "tcp, udp": the words an error message offers.
+template <typename Kind>
+std::string kindWords() {
+  std::string out;
+  for (const auto& [kind, name] : KindNames<Kind>::kNames) {
+    if (!out.empty()) out += ", ";
+    out += name;
+  }
+  return out;
+}
+
 struct PortSpec {
-  uint16_t target = 0;           // container port
-  uint16_t published = 0;        // 0 = not published
-  std::string protocol = "tcp";  // tcp | udp
-  std::string mode = "ingress";  // ingress | host
-  std::string hostIp;            // "" = all addresses
+  uint16_t target = 0;     // container port
+  uint16_t published = 0;  // 0 = not published
+  Protocol protocol = Protocol::kTcp;
+  PortMode mode = PortMode::kIngress;
+  std::string hostIp;  // "" = all addresses
   bool operator==(const PortSpec&) const = default;
 };
 
 struct RestartPolicy {
-  std::string condition = "any";  // none | on-failure | any
-  double delaySeconds = 5;        // swarm's default
-  uint64_t maxAttempts = 0;       // 0 = unlimited
-  double windowSeconds = 0;       // 0 = decide immediately
+  RestartCondition condition = RestartCondition::kAny;
+  double delaySeconds = 5;   // swarm's default
+  uint64_t maxAttempts = 0;  // 0 = unlimited
+  double windowSeconds = 0;  // 0 = decide immediately
   bool operator==(const RestartPolicy&) const = default;
 };
 
 struct UpdateConfig {
   uint64_t parallelism = 1;
   double delaySeconds = 0;
-  std::string failureAction = "pause";  // pause | continue | rollback
+  FailureAction failureAction = FailureAction::kPause;
   double monitorSeconds = 5;
   double maxFailureRatio = 0;
-  std::string order = "stop-first";  // stop-first | start-first
+  UpdateOrder order = UpdateOrder::kStopFirst;
   bool operator==(const UpdateConfig&) const = default;
 };
 
@@ -61,7 +119,7 @@ struct Healthcheck {
 };
 
 struct MountSpec {
-  std::string type;    // bind | volume | tmpfs
+  MountType type = MountType::kVolume;
   std::string source;  // host path (bind) or volume name ("" = anonymous)
   std::string target;  // path in the container
   bool readOnly = false;
@@ -97,7 +155,7 @@ struct ServiceSpec {
   std::vector<ConfigRef> configs;
   std::map<std::string, std::string> labels;           // service labels (deploy.labels)
   std::map<std::string, std::string> containerLabels;  // labels
-  std::string mode = "replicated";                     // replicated | global
+  ServiceMode mode = ServiceMode::kReplicated;
   uint64_t replicas = 1;
   Resources limits;
   Resources reservations;
