@@ -39,9 +39,9 @@ void Orchestrator::Impl::persistSwarm() {
            {"created", std::chrono::duration_cast<std::chrono::seconds>(swarmCreated_.time_since_epoch()).count()}};
   if (swarm_) {
     doc["listenAddr"] = listenAddr_;
-    doc["clusterKey"] = clusterKey_;
-    doc["workerSecret"] = workerSecret_;
-    doc["managerSecret"] = managerSecret_;
+    doc["clusterKey"] = members_.clusterKey();
+    doc["workerSecret"] = members_.roleSecret(NodeRole::kWorker);
+    doc["managerSecret"] = members_.roleSecret(NodeRole::kManager);
   } else {
     doc["managerAddr"] = managerAddr_;
     doc["secret"] = nodeSecret_;
@@ -460,17 +460,17 @@ Status Orchestrator::restore() {
   }
   m.swarm_ = true;
   m.listenAddr_ = sw.value("listenAddr", "0.0.0.0:2377");
-  m.clusterKey_ = sw.value("clusterKey", "");
-  m.workerSecret_ = sw.value("workerSecret", "");
-  m.managerSecret_ = sw.value("managerSecret", "");
   auto nodes = m.d_.store->list("node");
   if (!nodes.ok()) return nodes.error();
+  std::vector<NodeState> known;
   for (const auto& [id, doc] : *nodes) {
     NodeState n = NodeState::fromJson(doc);
     // Agents get a heartbeat timeout's grace after a manager restart.
     n.lastSeen = SteadyClock::now();
-    m.nodes_[n.id] = std::move(n);
+    known.push_back(std::move(n));
   }
+  m.members_.restore(sw.value("clusterKey", ""), sw.value("workerSecret", ""), sw.value("managerSecret", ""),
+                     std::move(known));
   // Networks keep their VNI and subnet across restarts.
   auto nets = m.d_.store->list("network");
   if (!nets.ok()) return nets.error();
@@ -491,7 +491,7 @@ Status Orchestrator::restore() {
   }
   m.removeStaleNetworks();
   // Nodes keep their ingress addresses.
-  for (auto& [id, n] : m.nodes_) {
+  for (auto& [id, n] : m.members_.all()) {
     if (n.ingressAddr && id != m.nodeId_) (void)m.alloc_.allocateAddress(kIngress, *n.ingressAddr);
   }
   if (auto st = m.startManager(); !st.ok())

@@ -146,8 +146,8 @@ ApiResult<json> Orchestrator::swarmLeave(bool force) {
   m.swarm_ = false;
   m.applyPeers({});
   m.finishRemovals();  // ingress goes there too, once no replica drains through it
-  for (const auto& [id, n] : m.nodes_) (void)m.d_.store->erase("node", id);
-  m.nodes_.clear();
+  for (const auto& [id, n] : m.members_.all()) (void)m.d_.store->erase("node", id);
+  m.members_.clear();
   (void)m.d_.store->erase("swarm", "self");
   log::info("netd", "node left the swarm");
   return json::object();

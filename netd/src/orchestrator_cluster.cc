@@ -21,8 +21,6 @@
 namespace skiff::netd {
 namespace {
 
-NodeRole roleFrom(const std::string& s) { return s == "manager" ? NodeRole::kManager : NodeRole::kWorker; }
-
 std::string capitalized(const char* s) {
   std::string out = s;
   if (!out.empty()) out[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(out[0])));
@@ -36,33 +34,6 @@ std::string ipPart(const std::string& addr) {
 }
 
 }  // namespace
-
-json NodeState::toJson() const {
-  return json{{"id", id},
-              {"hostname", hostname},
-              {"addr", addr},
-              {"role", toString(role)},
-              {"availability", toString(availability)},
-              {"labels", labels},
-              {"secret", secret},
-              {"created", std::chrono::duration_cast<std::chrono::seconds>(created.time_since_epoch()).count()},
-              {"ingressAddr", ingressAddr ? ingressAddr->str() : ""}};
-}
-
-NodeState NodeState::fromJson(const json& j) {
-  NodeState n;
-  n.id = j.value("id", "");
-  n.hostname = j.value("hostname", "");
-  n.addr = j.value("addr", "");
-  n.role = roleFrom(j.value("role", "worker"));
-  auto a = parseAvailability(j.value("availability", "active"));
-  n.availability = a.ok() ? *a : NodeAvailability::kActive;
-  if (j.contains("labels") && j["labels"].is_object()) n.labels = j["labels"].get<std::map<std::string, std::string>>();
-  n.secret = j.value("secret", "");
-  n.created = n.updated = SysClock::time_point(std::chrono::seconds(j.value("created", int64_t{0})));
-  n.ingressAddr = overlay::Ipv4::parse(j.value("ingressAddr", ""));
-  return n;
-}
 
 void Orchestrator::Impl::persistNode(const NodeState& n) {
   auto st = d_.store->put("node", n.id, n.toJson());
@@ -90,10 +61,8 @@ void Orchestrator::Impl::managerTick() {
   cancelTimer(clusterTimer_);
   if (!swarm_) return;
   try {
-    const auto now = SteadyClock::now();
-    for (auto& [id, n] : nodes_) {
-      if (id == nodeId_ || !n.ready) continue;
-      if (now - n.lastSeen > d_.heartbeatTimeout) nodeDown(n, "heartbeat failure");
+    for (NodeState* n : members_.silent(SteadyClock::now(), d_.heartbeatTimeout, nodeId_)) {
+      nodeDown(*n, "heartbeat failure");
     }
     schedulePending();
     for (auto& [name, svc] : services_) {
@@ -106,30 +75,15 @@ void Orchestrator::Impl::managerTick() {
   clusterTimer_ = startTimer(d_.loop, d_.heartbeatPeriod, [this] { managerTick(); });
 }
 
-NodeState* Orchestrator::Impl::findNode(const std::string& ref) {
-  if (ref.empty()) return nullptr;
-  auto it = nodes_.find(ref);
-  if (it != nodes_.end()) return &it->second;
-  NodeState* found = nullptr;
-  for (auto& [id, n] : nodes_) {
-    if (n.hostname == ref || id.rfind(ref, 0) == 0) {
-      if (found != nullptr) return nullptr;  // ambiguous
-      found = &n;
-    }
-  }
-  return found;
-}
-
 std::string Orchestrator::Impl::nodeName(const std::string& id) const {
   if (id.empty()) return "";
-  auto it = nodes_.find(id);
-  if (it != nodes_.end()) return it->second.hostname;
-  return id == nodeId_ ? d_.hostname : id;
+  if (members_.get(id) == nullptr && id == nodeId_) return d_.hostname;
+  return members_.nameOf(id);
 }
 
 std::vector<SchedNode> Orchestrator::Impl::schedNodes() const {
   std::vector<SchedNode> out;
-  for (const auto& [id, n] : nodes_) {
+  for (const auto& [id, n] : members_.all()) {
     SchedNode s;
     s.id = id;
     s.hostname = n.hostname;
@@ -183,10 +137,10 @@ void Orchestrator::Impl::reconcileGlobal(ServiceState& svc) {
   for (auto& [id, t] : tasks_) {
     if (t->service != svc.name || !t->live() || t->stopRequested) continue;
     usedSlots.insert(t->slot);
-    auto node = nodes_.find(t->node);
+    const NodeState* node = members_.get(t->node);
     // swarmkit keeps a global task on a paused node; it stops it on a
     // drained one, a removed one, or one the constraints no longer allow.
-    const bool paused = node != nodes_.end() && node->second.availability == NodeAvailability::kPause;
+    const bool paused = node != nullptr && node->availability == NodeAvailability::kPause;
     if ((!want.count(t->node) && !(paused && !svc.removed)) || t->specVersion != svc.specVersion ||
         covered.count(t->node)) {
       stopTask(*t);
@@ -313,9 +267,6 @@ ApiResult<json> Orchestrator::swarmInit(const std::string& advertiseAddr, const 
   m.swarmCreated_ = SysClock::now();
   m.advertiseAddr_ = advertise;
   m.listenAddr_ = listen;
-  m.clusterKey_ = randomBase36(kClusterKeyLength);
-  m.workerSecret_ = randomBase36(kRoleSecretLength);
-  m.managerSecret_ = randomBase36(kRoleSecretLength);
   m.swarm_ = true;
   runtime::NetworkSpec ingress;
   ingress.name = kIngress;
@@ -332,7 +283,7 @@ ApiResult<json> Orchestrator::swarmInit(const std::string& advertiseAddr, const 
   self.created = self.updated = m.swarmCreated_;
   self.lastSeen = SteadyClock::now();
   self.ingressAddr = (*created)->nodeAddress;
-  m.nodes_[self.id] = self;
+  m.members_.create(self);
   m.persistNode(self);
   // The cluster port only matters once another node joins; a single node
   // whose port is taken still works, and says why joins will fail.
@@ -343,7 +294,7 @@ ApiResult<json> Orchestrator::swarmInit(const std::string& advertiseAddr, const 
   log::info("netd", "swarm initialized: node ", m.nodeId_, " is now a manager",
             advertise.empty() ? "" : " (advertising " + advertise + ")");
   return json{{"nodeId", m.nodeId_},
-              {"workerToken", makeJoinToken(m.clusterKey_, m.workerSecret_)},
+              {"workerToken", m.members_.joinToken(NodeRole::kWorker)},
               {"managerAddr", m.managerAddr()}};
 }
 
@@ -351,20 +302,20 @@ ApiResult<json> Orchestrator::joinToken(const std::string& role, bool rotate) {
   Impl& m = *impl_;
   if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
   if (role != "worker" && role != "manager") return ApiError{ErrorKind::kInvalid, "unknown role " + role};
-  std::string& secret = role == "worker" ? m.workerSecret_ : m.managerSecret_;
+  const NodeRole r = role == "worker" ? NodeRole::kWorker : NodeRole::kManager;
   if (rotate) {
-    secret = randomBase36(kRoleSecretLength);
+    m.members_.rotate(r);
     m.persistSwarm();
     log::info("netd", "the ", role, " join token was rotated");
   }
-  return json{{"role", role}, {"token", makeJoinToken(m.clusterKey_, secret)}, {"managerAddr", m.managerAddr()}};
+  return json{{"role", role}, {"token", m.members_.joinToken(r)}, {"managerAddr", m.managerAddr()}};
 }
 
 ApiResult<json> Orchestrator::nodes() const {
   const Impl& m = *impl_;
   if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
   json out = json::array();
-  for (const auto& [id, n] : m.nodes_) {
+  for (const auto& [id, n] : m.members_.all()) {
     uint64_t tasks = 0;
     for (const auto& [tid, t] : m.tasks_) {
       if (t->node == id && t->live()) tasks++;
@@ -386,7 +337,7 @@ ApiResult<json> Orchestrator::nodes() const {
 ApiResult<json> Orchestrator::inspectNode(const std::string& ref) const {
   const Impl& m = *impl_;
   if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
-  const NodeState* n = const_cast<Impl&>(m).findNode(ref == "self" ? m.nodeId_ : ref);
+  const NodeState* n = const_cast<Impl&>(m).members_.find(ref == "self" ? m.nodeId_ : ref);
   if (n == nullptr) return ApiError{ErrorKind::kNotFound, "node " + ref + " not found"};
   json out{{"ID", n->id},
            {"CreatedAt", rfc3339(n->created)},
@@ -403,7 +354,7 @@ ApiResult<json> Orchestrator::inspectNode(const std::string& ref) const {
 ApiResult<json> Orchestrator::updateNode(const std::string& ref, const json& update) {
   Impl& m = *impl_;
   if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
-  NodeState* n = m.findNode(ref == "self" ? m.nodeId_ : ref);
+  NodeState* n = m.members_.find(ref == "self" ? m.nodeId_ : ref);
   if (n == nullptr) return ApiError{ErrorKind::kNotFound, "node " + ref + " not found"};
   std::optional<NodeAvailability> availability;
   if (update.contains("availability")) {
@@ -461,7 +412,7 @@ ApiResult<json> Orchestrator::updateNode(const std::string& ref, const json& upd
 ApiResult<json> Orchestrator::removeNode(const std::string& ref, bool force) {
   Impl& m = *impl_;
   if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
-  NodeState* n = m.findNode(ref);
+  NodeState* n = m.members_.find(ref);
   if (n == nullptr) return ApiError{ErrorKind::kNotFound, "node " + ref + " not found"};
   if (n->id == m.nodeId_) {
     return ApiError{ErrorKind::kConflict, "rpc error: code = FailedPrecondition desc = node " + n->id +
@@ -473,7 +424,7 @@ ApiResult<json> Orchestrator::removeNode(const std::string& ref, bool force) {
                     "rpc error: code = FailedPrecondition desc = node " + n->id + " is not down and can't be removed"};
   }
   NodeState gone = *n;
-  m.nodes_.erase(gone.id);
+  m.members_.erase(gone.id);
   (void)m.d_.store->erase("node", gone.id);
   if (gone.ingressAddr) m.alloc_.releaseAddress(kIngress, *gone.ingressAddr);
   log::info("netd", "node ", gone.hostname, " (", gone.id, ") removed from the swarm");
@@ -508,14 +459,13 @@ ApiResult<json> Orchestrator::Impl::clusterJoin(const json& body, const std::str
       return ApiError{ErrorKind::kInvalid, std::string(key) + " must be a string"};
   }
   const std::string token = stringOr(body, "token");
-  const bool worker = tokenEquals(token, makeJoinToken(clusterKey_, workerSecret_));
-  const bool manager = tokenEquals(token, makeJoinToken(clusterKey_, managerSecret_));
-  if (!worker && !manager) {
+  const auto role = members_.roleOf(token);
+  if (!role) {
     log::warn("netd", "join from ", peer, " refused: invalid token");
     return ApiError{ErrorKind::kForbidden,
                     std::string("rpc error: code = InvalidArgument desc = ") + kInvalidJoinToken};
   }
-  if (manager) {
+  if (*role == NodeRole::kManager) {
     // One manager keeps the desired state (a later step puts it on a
     // replicated store); a second one would have nothing to agree with.
     return ApiError{ErrorKind::kInvalid,
@@ -525,23 +475,14 @@ ApiResult<json> Orchestrator::Impl::clusterJoin(const json& body, const std::str
   std::string addr = ipPart(stringOr(body, "advertiseAddr"));
   if (addr.empty()) addr = peer;
   if (addr.empty()) return ApiError{ErrorKind::kInvalid, "no advertise address and none seen on the connection"};
-  for (const auto& [id, n] : nodes_) {
-    if (n.addr == addr && n.ready) {
-      return ApiError{ErrorKind::kConflict,
-                      "a node with address " + addr + " (" + n.hostname + ") is already part of this swarm"};
-    }
+  if (const NodeState* there = members_.readyAt(addr)) {
+    return ApiError{ErrorKind::kConflict,
+                    "a node with address " + addr + " (" + there->hostname + ") is already part of this swarm"};
   }
-  NodeState n;
-  n.id = newObjectId();
-  n.hostname = stringOr(body, "hostname", addr);
-  n.addr = addr;
-  n.secret = randomBase36(32);
-  n.created = n.updated = SysClock::now();
-  n.lastSeen = SteadyClock::now();
   auto ingress = alloc_.allocateAddress(kIngress);
   if (!ingress.ok()) return ApiError{ErrorKind::kUnavailable, "ingress: " + ingress.error().message};
-  n.ingressAddr = *ingress;
-  nodes_[n.id] = n;
+  const NodeState& n =
+      members_.admit(stringOr(body, "hostname", addr), addr, *ingress, SysClock::now(), SteadyClock::now());
   persistNode(n);
   log::info("netd", "node ", n.hostname, " (", n.id, ", ", addr, ") joined as a worker");
   schedulePending();
@@ -553,11 +494,7 @@ ApiResult<json> Orchestrator::Impl::clusterJoin(const json& body, const std::str
 }
 
 NodeState* Orchestrator::Impl::authenticate(const json& body) {
-  auto it = nodes_.find(stringOr(body, "nodeId"));
-  if (it == nodes_.end() || it->first == nodeId_ || !tokenEquals(stringOr(body, "secret"), it->second.secret)) {
-    return nullptr;
-  }
-  return &it->second;
+  return members_.authenticate(stringOr(body, "nodeId"), stringOr(body, "secret"), nodeId_);
 }
 
 // The image a task runs, for a worker that lacks it: the config bytes (its
@@ -662,9 +599,9 @@ std::vector<overlay::Peer> Orchestrator::Impl::peersFor(const std::string& nodeI
   std::vector<overlay::Peer> out;
   for (const auto& [id, t] : tasks_) {
     if (t->node.empty() || t->node == nodeId || !t->live()) continue;
-    auto node = nodes_.find(t->node);
-    if (node == nodes_.end() || node->second.addr.empty()) continue;
-    auto vtep = overlay::Ipv4::parse(node->second.addr);
+    const NodeState* node = members_.get(t->node);
+    if (node == nullptr || node->addr.empty()) continue;
+    auto vtep = overlay::Ipv4::parse(node->addr);
     if (!vtep) continue;
     for (const auto& ep : t->endpoints) {
       auto net = networks_.find(ep.network);
@@ -676,7 +613,7 @@ std::vector<overlay::Peer> Orchestrator::Impl::peersFor(const std::string& nodeI
   // connections, which replicas here answer.
   auto ingress = networks_.find(kIngress);
   if (ingress != networks_.end()) {
-    for (const auto& [id, n] : nodes_) {
+    for (const auto& [id, n] : members_.all()) {
       if (id == nodeId || !n.ingressAddr) continue;
       auto vtep = overlay::Ipv4::parse(n.addr);
       if (!vtep) continue;

@@ -4,10 +4,14 @@
 //   orchestrator_tasks.cc  actual state: a task's life (start, exit, restart, stop), reconcile
 //   orchestrator_views.cc  what the API shows: docker-like JSON of services, tasks, containers
 //   orchestrator_util.cc   the small helpers declared here
-//   orchestrator_cluster.cc the manager's side of the swarm: nodes, join, the
-//                          dispatcher (heartbeats in, assignments out), placement
+//   orchestrator_cluster.cc the manager's side of the swarm: the dispatcher (joins and
+//                          heartbeats in, assignments out), placement, nodes going down
 //   orchestrator_agent.cc  a worker's side: join, heartbeats, carrying out an
 //                          assignment (networks, tasks, listeners, overlay peers)
+// The parts with their own narrow headers, each tested alone:
+//   store.h (desired state behind an interface), allocator.h (VNIs, subnets,
+//   addresses), scheduler.h (placement), membership.h (nodes and join
+//   secrets), mesh.h (the routing mesh), task_state.h, errors.h.
 // Everything runs on the daemon's loop thread.
 
 #include <uv.h>
@@ -23,6 +27,7 @@
 
 #include "skiff/netd/allocator.h"
 #include "skiff/netd/cluster_client.h"
+#include "skiff/netd/membership.h"
 #include "skiff/netd/orchestrator.h"
 #include "skiff/netd/scheduler.h"
 #include "skiff/netd/task_state.h"
@@ -174,24 +179,6 @@ struct ServiceState {
   bool removed = false;
 };
 
-// A node of the swarm, as the manager knows it.
-struct NodeState {
-  std::string id;
-  std::string hostname;
-  std::string addr;  // advertise address: cluster traffic and the VXLAN VTEP
-  NodeRole role = NodeRole::kWorker;
-  NodeAvailability availability = NodeAvailability::kActive;
-  std::map<std::string, std::string> labels;
-  std::string secret;  // issued at join; every heartbeat presents it
-  bool ready = true;
-  SteadyClock::time_point lastSeen;
-  SysClock::time_point created, updated;
-  std::optional<overlay::Ipv4> ingressAddr;  // its address on ingress (its proxy's source)
-
-  json toJson() const;  // for the store (with the secret)
-  static NodeState fromJson(const json& j);
-};
-
 struct StackState {
   std::string name;
   runtime::StackSpec spec;
@@ -235,8 +222,7 @@ class Orchestrator::Impl {
 
   // ---- manager ----------------------------------------------------------
   std::string listenAddr_;
-  std::string clusterKey_, workerSecret_, managerSecret_;
-  std::map<std::string, NodeState> nodes_;
+  Membership members_;  // the swarm's nodes and join secrets
   bool clusterListening_ = false;
 
   void persistNode(const NodeState& n);
@@ -244,7 +230,6 @@ class Orchestrator::Impl {
   std::string managerAddr() const;
   Status startManager();  // cluster listener + node watch (init, restore)
   void managerTick();
-  NodeState* findNode(const std::string& ref);
   std::string nodeName(const std::string& id) const;
   std::vector<SchedNode> schedNodes() const;
   // Places `count` new tasks of a service: node ids ("" with the reason).

@@ -98,7 +98,7 @@ ApiResult<json> Orchestrator::info() const {
                                      : ""},
                 {"nodeAddr", m.advertiseAddr_},
                 {"managerAddr", m.swarm_ ? m.managerAddr() : m.managerAddr_},
-                {"nodes", m.swarm_ ? m.nodes_.size() : 0},
+                {"nodes", m.swarm_ ? m.members_.size() : 0},
                 {"createdAt", m.swarm_ ? rfc3339(m.swarmCreated_) : ""}}},
               {"version", "0.1.0"},
               {"dataRoot", m.d_.dataRoot},
@@ -219,7 +219,7 @@ ApiResult<json> Orchestrator::listTasks(const std::string& serviceFilter, const 
     return ApiError{ErrorKind::kNotFound, "Nothing found in stack: " + stackFilter};
   std::string node;
   if (!nodeFilter.empty()) {
-    const NodeState* n = const_cast<Impl&>(m).findNode(nodeFilter == "self" ? m.nodeId_ : nodeFilter);
+    const NodeState* n = const_cast<Impl&>(m).members_.find(nodeFilter == "self" ? m.nodeId_ : nodeFilter);
     if (n == nullptr) return ApiError{ErrorKind::kNotFound, "node " + nodeFilter + " not found"};
     node = n->id;
   }
