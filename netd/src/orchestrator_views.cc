@@ -370,7 +370,9 @@ std::vector<Orchestrator::ServiceCount> Orchestrator::serviceCounts() const {
   std::vector<ServiceCount> out;
   for (const auto& [name, s] : impl_->services_) {
     if (s.removed) continue;
-    ServiceCount c{s.stack, name, impl_->runningCount(name), s.spec.replicas, {}};
+    // Desired as `service ls` counts it: a global service wants one per eligible node.
+    uint64_t desired = s.spec.mode == runtime::ServiceMode::kGlobal ? impl_->globalNodesOf(s).size() : s.spec.replicas;
+    ServiceCount c{s.stack, name, impl_->runningCount(name), desired, {}};
     for (const auto& p : s.spec.ports) {
       if (p.published == 0) continue;
       std::string label = std::to_string(p.published);

@@ -375,6 +375,12 @@ services:
     if (s["name"] == "g_agent") {
       EXPECT_EQ(s["replicas"], "3/3");
     }
+  // The metrics count it the same way: one wanted per eligible node.
+  for (const auto& c : manager_->serviceCounts())
+    if (c.service == "g_agent") {
+      EXPECT_EQ(c.desired, 3u);
+      EXPECT_EQ(c.running, 3u);
+    }
   // A constraint no node meets leaves the task Pending with docker's reason.
   ok(manager_->deployStack("p", stack(R"(
 services:
