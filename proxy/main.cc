@@ -136,12 +136,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "skiff-proxy: %s\n", proxy.error().message.c_str());
     return 1;
   }
+  // The backends are in place before the first connection is accepted.
+  config.backends = list;
   auto status = (*proxy)->addListener(config);
   if (!status) {
     std::fprintf(stderr, "skiff-proxy: %s\n", status.error().message.c_str());
     return 1;
   }
-  (*proxy)->setBackends(config.name, list);
 
   int sig = 0;
   sigwait(&stopSignals, &sig);

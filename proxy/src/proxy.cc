@@ -66,6 +66,51 @@ Result<std::unique_ptr<Proxy>> Proxy::start(const Options& options) {
 
 unsigned Proxy::threads() const { return static_cast<unsigned>(impl_->workers.size()); }
 
+namespace {
+// Swaps a listener's backend snapshot; the caller holds nothing.
+void applyBackends(const std::string& name, ListenerShared& shared, const std::vector<Backend>& backends) {
+  auto next = std::make_shared<Snapshot>();
+  std::lock_guard lock(shared.mu);
+  auto same = [](const std::shared_ptr<BackendState>& s, const Backend& b) {
+    return s->backend.id == b.id && s->backend.host == b.host && s->backend.port == b.port;
+  };
+  for (const auto& b : backends) {
+    std::shared_ptr<BackendState> state;
+    for (const auto& old : shared.snapshot->backends) {
+      if (same(old, b)) state = old;
+    }
+    for (auto r = shared.retired.begin(); !state && r != shared.retired.end(); ++r) {
+      if (same(*r, b)) {
+        state = *r;
+        shared.retired.erase(r);
+        break;
+      }
+    }
+    if (!state) {
+      auto addr = parseAddr(b.host, b.port);
+      if (!addr) {
+        log::warn(kLog, name, ": skipping backend ", b.id, ": ", addr.error().message);
+        continue;
+      }
+      state = std::make_shared<BackendState>();
+      state->backend = b;
+      state->addr = *addr;
+    }
+    next->backends.push_back(std::move(state));
+  }
+  // Every backend that leaves is retired, not only those with open
+  // connections: one still connecting holds it too and counts once it is
+  // established. stats() lets go of it when nothing else holds it.
+  std::erase_if(shared.retired, [](const auto& b) { return b.use_count() == 1; });
+  for (const auto& old : shared.snapshot->backends) {
+    bool kept = std::find(next->backends.begin(), next->backends.end(), old) != next->backends.end();
+    if (!kept) shared.retired.push_back(old);
+  }
+  shared.snapshot = std::move(next);
+  shared.version.fetch_add(1, std::memory_order_release);
+}
+}  // namespace
+
 Status Proxy::addListener(const ListenerConfig& config) {
   std::lock_guard lock(impl_->mu);
   if (impl_->listeners.count(config.name) != 0) {
@@ -114,6 +159,7 @@ Status Proxy::addListener(const ListenerConfig& config) {
   shared->config = config;
   shared->port = portOf(fds.front().get());
   if (config.udp) shared->udpFlows = std::make_unique<FlowLimit>(config.maxUdpFlows);
+  applyBackends(config.name, *shared, config.backends);
   Status result = okStatus();
   for (size_t i = 0; i < impl_->workers.size(); ++i) {
     Worker* w = impl_->workers[i].get();
@@ -177,45 +223,7 @@ void Proxy::setBackends(const std::string& name, std::vector<Backend> backends) 
     }
     shared = it->second;
   }
-  auto next = std::make_shared<Snapshot>();
-  std::lock_guard lock(shared->mu);
-  auto same = [](const std::shared_ptr<BackendState>& s, const Backend& b) {
-    return s->backend.id == b.id && s->backend.host == b.host && s->backend.port == b.port;
-  };
-  for (auto& b : backends) {
-    std::shared_ptr<BackendState> state;
-    for (const auto& old : shared->snapshot->backends) {
-      if (same(old, b)) state = old;
-    }
-    for (auto r = shared->retired.begin(); !state && r != shared->retired.end(); ++r) {
-      if (same(*r, b)) {
-        state = *r;
-        shared->retired.erase(r);
-        break;
-      }
-    }
-    if (!state) {
-      auto addr = parseAddr(b.host, b.port);
-      if (!addr) {
-        log::warn(kLog, name, ": skipping backend ", b.id, ": ", addr.error().message);
-        continue;
-      }
-      state = std::make_shared<BackendState>();
-      state->backend = b;
-      state->addr = *addr;
-    }
-    next->backends.push_back(std::move(state));
-  }
-  // Every backend that leaves is retired, not only those with open
-  // connections: one still connecting holds it too and counts once it is
-  // established. stats() lets go of it when nothing else holds it.
-  std::erase_if(shared->retired, [](const auto& b) { return b.use_count() == 1; });
-  for (const auto& old : shared->snapshot->backends) {
-    bool kept = std::find(next->backends.begin(), next->backends.end(), old) != next->backends.end();
-    if (!kept) shared->retired.push_back(old);
-  }
-  shared->snapshot = std::move(next);
-  shared->version.fetch_add(1, std::memory_order_release);
+  applyBackends(name, *shared, backends);
 }
 
 void Proxy::drainBackend(const std::string& name, const std::string& backendId, std::chrono::milliseconds grace) {

@@ -760,6 +760,24 @@ TEST(ProxyTcp, DrainLetsOpenConnectionFinishWhileNewOnesGoElsewhere) {
   ::close(held);
 }
 
+// A listener added with its backends serves the very first connection
+// (skiff-proxy knows its backends at start: under a slow start a client
+// that connected before setBackends was reset).
+TEST(ProxyTcp, AListenerAddedWithItsBackendsServesItsFirstConnection) {
+  SKIFF_REQUIRE_ISOLATED();
+  TestServer r0("r0", ServerMode{.greet = true});
+  auto p = Proxy::start(Options{2});
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  ListenerConfig cfg;
+  cfg.name = "first:0/tcp";
+  cfg.bindHost = "127.0.0.1";
+  cfg.backends = {Backend{"r0", "127.0.0.1", r0.port()}};
+  ASSERT_TRUE((*p)->addListener(cfg).ok());
+  EXPECT_EQ(greetingVia((*p)->boundPort(cfg.name)), "r0");
+  ASSERT_EQ((*p)->stats().size(), 1u);
+  EXPECT_EQ((*p)->stats()[0].backends.size(), 1u);
+}
+
 // A backend that leaves the list (its replica's port went to another
 // service) keeps being counted while its connection is open: netd reads the
 // open connections before it stops a replica. A drain still reaches it, and

@@ -78,6 +78,10 @@ struct ListenerConfig {
   // source is dropped and counted (udpFlowsRefused); existing flows go on.
   // Must be at least 1.
   size_t maxUdpFlows = 16384;
+  // The backends it starts with, in place before it accepts anything (a
+  // listener whose backends are known up front serves its first connection);
+  // setBackends replaces them.
+  std::vector<Backend> backends;
 };
 
 struct Options {
