@@ -163,6 +163,15 @@ bool match(const std::string& path, const std::string& pattern, std::vector<std:
 
 }  // namespace
 
+namespace {
+// The 400 for a request whose body could not be read, the same from every path.
+HttpResponse unreadable(const json::exception& e) {
+  return fail(ErrorKind::kInvalid, std::string("invalid request body: ") + e.what());
+}
+HttpResponse unreadable(const std::invalid_argument& e) { return fail(ErrorKind::kInvalid, e.what()); }
+HttpResponse notRun() { return fail(ErrorKind::kUnavailable, "the build did not run: netd is shutting down"); }
+}  // namespace
+
 HttpResponse Api::handle(const HttpRequest& request) {
   try {
     HttpResponse resp = route(request);
@@ -171,51 +180,43 @@ HttpResponse Api::handle(const HttpRequest& request) {
     }
     return resp;
   } catch (const json::exception& e) {
-    return fail(ErrorKind::kInvalid, std::string("invalid request body: ") + e.what());
+    return unreadable(e);
   } catch (const std::invalid_argument& e) {
-    return fail(ErrorKind::kInvalid, e.what());
+    return unreadable(e);
   }
 }
 
 void Api::handleAsync(const HttpRequest& r, HttpResponder reply) {
-  if (loop_ != nullptr && r.method == "POST" && r.path == "/v1/swarm/join") {
-    // The manager's answer comes from the thread pool: up to 8 s on a bad address.
-    json b;
-    try {
-      b = parseBody(r.body);
-      orch_.swarmJoin(stringField(b, "token"), stringField(b, "remoteAddr"), stringField(b, "advertiseAddr"),
-                      [reply](const ApiResult<json>& result) { reply(from(result)); });
-    } catch (const json::exception& e) {
-      reply(fail(ErrorKind::kInvalid, std::string("invalid request body: ") + e.what()));
-    } catch (const std::invalid_argument& e) {
-      reply(fail(ErrorKind::kInvalid, e.what()));
-    }
-    return;
-  }
-  if (loop_ == nullptr || r.method != "POST" || r.path != "/v1/images/build") {
+  const bool join = r.method == "POST" && r.path == "/v1/swarm/join";
+  const bool build = r.method == "POST" && r.path == "/v1/images/build";
+  if (loop_ == nullptr || (!join && !build)) {
     reply(handle(r));
     return;
   }
-  std::variant<BuildRequest, HttpResponse> req;
   try {
-    req = buildRequest(r);
+    if (join) {
+      // The manager's answer comes from the thread pool: up to 8 s on a bad address.
+      json b = parseBody(r.body);
+      orch_.swarmJoin(stringField(b, "token"), stringField(b, "remoteAddr"), stringField(b, "advertiseAddr"),
+                      [reply](const ApiResult<json>& result) { reply(from(result)); });
+      return;
+    }
+    auto req = buildRequest(r);
+    if (auto* refused = std::get_if<HttpResponse>(&req)) {
+      reply(*refused);
+      return;
+    }
+    auto job = std::make_unique<PendingBuild>();
+    job->api = this;
+    job->request = std::get<BuildRequest>(req);
+    job->reply = std::move(reply);
+    builds_.push_back(std::move(job));
+    startNextBuild();
   } catch (const json::exception& e) {
-    reply(fail(ErrorKind::kInvalid, std::string("invalid request body: ") + e.what()));
-    return;
+    reply(unreadable(e));
   } catch (const std::invalid_argument& e) {
-    reply(fail(ErrorKind::kInvalid, e.what()));
-    return;
+    reply(unreadable(e));
   }
-  if (auto* refused = std::get_if<HttpResponse>(&req)) {
-    reply(*refused);
-    return;
-  }
-  auto job = std::make_unique<PendingBuild>();
-  job->api = this;
-  job->request = std::get<BuildRequest>(req);
-  job->reply = std::move(reply);
-  builds_.push_back(std::move(job));
-  startNextBuild();
 }
 
 // One build at a time on the pool (the image store runs them one by one
@@ -242,7 +243,7 @@ void Api::startNextBuild() {
         Api* api = j->api;
         api->building_ = false;
         if (status != 0 || !j->built) {
-          j->reply(fail(ErrorKind::kUnavailable, "the build did not run: netd is shutting down"));
+          j->reply(notRun());
         } else {
           j->reply(buildAnswer(*j->built, j->log, j->request.tag));
         }
@@ -259,7 +260,7 @@ void Api::startNextBuild() {
 void Api::cancelBuilds() {
   auto waiting = std::move(builds_);
   builds_.clear();
-  for (auto& j : waiting) j->reply(fail(ErrorKind::kUnavailable, "the build did not run: netd is shutting down"));
+  for (auto& j : waiting) j->reply(notRun());
 }
 
 HttpResponse Api::handleCluster(const HttpRequest& r) {
@@ -267,9 +268,9 @@ HttpResponse Api::handleCluster(const HttpRequest& r) {
     if (r.method != "POST") return fail(ErrorKind::kNotAllowed, "the cluster port takes POST only");
     return from(orch_.clusterRequest(r.path, r.peer, parseBody(r.body)));
   } catch (const json::exception& e) {
-    return fail(ErrorKind::kInvalid, std::string("invalid request body: ") + e.what());
+    return unreadable(e);
   } catch (const std::invalid_argument& e) {
-    return fail(ErrorKind::kInvalid, e.what());
+    return unreadable(e);
   }
 }
 

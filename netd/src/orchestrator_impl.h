@@ -41,7 +41,7 @@ using SteadyClock = std::chrono::steady_clock;
 
 inline constexpr uint32_t kIngressVni = Allocator::kIngressVni;
 inline constexpr size_t kTaskHistory = 5;  // docker's default task-history-limit
-inline constexpr const char* kIngress = "ingress";
+inline constexpr const char* kIngress = Allocator::kIngress;
 // Replicas per service on this node: a network's /24 addresses 253 hosts,
 // one of them the node's ingress address; more would only fail in IPAM.
 inline constexpr uint64_t kMaxReplicas = 250;

@@ -58,7 +58,37 @@ class ApiAsyncTest : public testing::OrchestratorFixture {
     return ::poll(&p, 1, 0) == 1;
   }
 
+  // netd as main() runs it: the API on a Unix socket, its loop on a thread.
+  void serve() {
+    api_ = std::make_unique<Api>(*orch_, *images_, &loop_);
+    server_ = std::make_unique<HttpServer>(
+        &loop_, [this](const HttpRequest& r, HttpResponder reply) { api_->handleAsync(r, std::move(reply)); });
+    socket_ = (dir_ / "netd.sock").string();
+    ASSERT_TRUE(server_->listen(socket_).ok());
+    loopThread_ = std::thread([this] {
+      while (!stop_) uv_run(&loop_, UV_RUN_ONCE);
+    });
+  }
+  // Also when an assertion ended the test early: the fixture's teardown
+  // needs the loop back.
+  void TearDown() override {
+    if (loopThread_.joinable()) {
+      stop_ = true;
+      ::close(send("GET", "/v1/info"));  // wakes the loop so that it sees stop_
+      loopThread_.join();
+    }
+    if (server_) server_->close();
+    uv_run(&loop_, UV_RUN_NOWAIT);
+    server_.reset();
+    api_.reset();
+    OrchestratorFixture::TearDown();
+  }
+
   std::string socket_;
+  std::unique_ptr<Api> api_;
+  std::unique_ptr<HttpServer> server_;
+  std::thread loopThread_;
+  std::atomic<bool> stop_{false};
 };
 
 TEST_F(ApiAsyncTest, TheLoopAnswersWhileAnImageBuilds) {
@@ -70,24 +100,13 @@ TEST_F(ApiAsyncTest, TheLoopAnswersWhileAnImageBuilds) {
   }
   std::ofstream(dir_ / "big" / "Dockerfile") << "FROM scratch\nCOPY blob /blob\nCMD [\"/blob\"]\n";
 
-  Api api(*orch_, *images_, &loop_);
-  HttpServer server(&loop_, [&](const HttpRequest& r, HttpResponder reply) { api.handleAsync(r, std::move(reply)); });
-  socket_ = (dir_ / "netd.sock").string();
-  ASSERT_TRUE(server.listen(socket_).ok());
-
-  std::atomic<bool> stop{false};
-  std::thread loop([&] {
-    while (!stop) uv_run(&loop_, UV_RUN_ONCE);
-  });
-  // Wakes the loop so that it sees `stop`.
-  auto wake = [&] { ::close(send("GET", "/v1/info")); };
-
+  ASSERT_NO_FATAL_FAILURE(serve());
   json body{{"context", (dir_ / "big").string()}, {"tag", "big:1"}};
   int build = send("POST", "/v1/images/build", body.dump());
   // The build has begun once its work dir exists under images/tmp.
   auto building = [&] {
     std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir_ / "images" / "tmp", ec)) {
+    for (const auto& e : fs::directory_iterator(root_ / "images" / "tmp", ec)) {
       if (e.path().filename().string().rfind("build-", 0) == 0) return true;
     }
     return false;
@@ -97,12 +116,6 @@ TEST_F(ApiAsyncTest, TheLoopAnswersWhileAnImageBuilds) {
   std::string info = answer(send("GET", "/v1/info"));
   bool buildStillRunning = !readable(build);
   std::string built = answer(build);
-  stop = true;
-  wake();
-  loop.join();
-  server.close();
-  uv_run(&loop_, UV_RUN_NOWAIT);
-
   EXPECT_EQ(info.rfind("HTTP/1.1 200", 0), 0u) << info;
   EXPECT_TRUE(buildStillRunning) << "GET /v1/info was answered only after the build";
   ASSERT_EQ(built.rfind("HTTP/1.1 200", 0), 0u) << built.substr(0, 300);
@@ -116,22 +129,10 @@ TEST_F(ApiAsyncTest, ABuildThatThrowsIsAnsweredAndNetdGoesOn) {
   fs::create_directories(dir_ / "bad");
   std::ofstream(dir_ / "bad" / "hello") << "x";
   std::ofstream(dir_ / "bad" / "Dockerfile") << "FROM scratch\nLABEL a=\xff\xfe\nCOPY hello /hello\nCMD [\"/hello\"]\n";
-  Api api(*orch_, *images_, &loop_);
-  HttpServer server(&loop_, [&](const HttpRequest& r, HttpResponder reply) { api.handleAsync(r, std::move(reply)); });
-  socket_ = (dir_ / "netd.sock").string();
-  ASSERT_TRUE(server.listen(socket_).ok());
-  std::atomic<bool> stop{false};
-  std::thread loop([&] {
-    while (!stop) uv_run(&loop_, UV_RUN_ONCE);
-  });
+  ASSERT_NO_FATAL_FAILURE(serve());
   json body{{"context", (dir_ / "bad").string()}, {"tag", "bad:1"}};
   std::string built = answer(send("POST", "/v1/images/build", body.dump()));
   std::string info = answer(send("GET", "/v1/info"));
-  stop = true;
-  ::close(send("GET", "/v1/info"));
-  loop.join();
-  server.close();
-  uv_run(&loop_, UV_RUN_NOWAIT);
   EXPECT_EQ(built.rfind("HTTP/1.1 400", 0), 0u) << built;
   EXPECT_NE(built.find("build failed: "), std::string::npos) << built;
   EXPECT_EQ(info.rfind("HTTP/1.1 200", 0), 0u) << info;

@@ -16,7 +16,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "fake_link_netlink.h"
+#include "orchestrator_fixture.h"
 #include "skiff/netd/api.h"
 #include "skiff/netd/orchestrator.h"
 #include "skiff/overlay/netlink.h"
@@ -26,65 +26,22 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-class ApiNamesTest : public ::testing::Test {
+class ApiNamesTest : public testing::OrchestratorFixture {
  protected:
+  // Three levels deep: a traversal that got through lands in the test's
+  // own folder, where strayFiles() looks for it.
+  fs::path dataRootIn(const fs::path& dir) override { return dir / "a" / "b" / "data"; }
+
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("skiff-api-names-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    root_ = dir_ / "a" / "b" / "data";
+    ASSERT_NO_FATAL_FAILURE(OrchestratorFixture::SetUp());
     fs::create_directories(root_ / "configs");
     fs::create_directories(root_ / "volumes");
-    fs::create_directories(dir_ / "ctx");
-    std::ofstream(dir_ / "ctx" / "hello") << "binary";
-    std::ofstream(dir_ / "ctx" / "Dockerfile") << "FROM scratch\nCOPY hello /hello\nCMD [\"/hello\"]\n";
-    uv_loop_init(&loop_);
-    auto st = Store::open((root_ / "state.db").string());
-    ASSERT_TRUE(st.ok()) << st.error().message;
-    store_ = std::move(*st);
-    images_ = std::make_unique<runtime::ImageStore>(root_.string());
-    std::vector<std::string> log;
-    ASSERT_TRUE(images_->build((dir_ / "ctx").string(), "app:1", &log).ok());
-    overlay_ =
-        std::make_unique<overlay::Overlay>(netlink_, [](int) -> Result<std::unique_ptr<overlay::NetlinkTransport>> {
-          auto inside = std::make_unique<testing::FakeLinkNetlink>();
-          inside->everyLinkExists = true;
-          return std::unique_ptr<overlay::NetlinkTransport>(std::move(inside));
-        });
-    proxy::Options popts;
-    popts.threads = 1;
-    auto p = proxy::Proxy::start(popts);
-    ASSERT_TRUE(p.ok());
-    proxy_ = std::move(*p);
-    OrchestratorDeps d;
-    d.loop = &loop_;
-    d.store = store_.get();
-    d.images = images_.get();
-    d.launcher = &launcher_;
-    d.overlay = overlay_.get();
-    d.proxy = proxy_.get();
-    d.dataRoot = root_.string();
-    d.hostname = "node1";
-    d.openNetns = [](pid_t) -> Result<UniqueFd> { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); };
-    orch_ = std::make_unique<Orchestrator>(d);
     ASSERT_FALSE(std::holds_alternative<ApiError>(orch_->swarmInit("")));
     api_ = std::make_unique<Api>(*orch_, *images_);
   }
-
   void TearDown() override {
     api_.reset();
-    if (orch_) {
-      bool done = false;
-      orch_->shutdown([&] { done = true; });
-      for (pid_t pid : std::vector<pid_t>(launcher_.running)) launcher_.exit(pid, 0);
-      for (int i = 0; i < 100 && !done; i++) uv_run(&loop_, UV_RUN_NOWAIT);
-      EXPECT_TRUE(done) << "shutdown did not finish";
-      orch_.reset();
-    }
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    EXPECT_EQ(uv_loop_close(&loop_), 0) << "handles left open on the loop";
-    proxy_.reset();
-    fs::remove_all(dir_);
+    OrchestratorFixture::TearDown();
   }
 
   HttpResponse deploy(const std::string& stack, const json& spec) {
@@ -125,15 +82,6 @@ class ApiNamesTest : public ::testing::Test {
     return svc;
   }
 
-  fs::path dir_, root_;
-  uv_loop_t loop_;
-  std::unique_ptr<Store> store_;
-  std::unique_ptr<runtime::ImageStore> images_;
-  testing::FakeLinkNetlink netlink_;
-  std::unique_ptr<overlay::Overlay> overlay_;
-  std::unique_ptr<proxy::Proxy> proxy_;
-  runtime::FakeContainerLauncher launcher_;
-  std::unique_ptr<Orchestrator> orch_;
   std::unique_ptr<Api> api_;
 };
 

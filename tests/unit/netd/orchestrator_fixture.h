@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "fake_link_netlink.h"
+#include "skiff/netd/cluster_client.h"
 #include "skiff/netd/orchestrator.h"
 #include "skiff/overlay/netlink.h"
 #include "skiff/runtime/compose.h"
@@ -26,17 +27,21 @@ class OrchestratorFixture : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("skiff-orch-" + std::to_string(::getpid()) + "-" +
                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
+    root_ = dataRootIn(dir_);
+    fs::create_directories(root_);
     fs::create_directories(dir_ / "ctx");
     std::ofstream(dir_ / "ctx" / "hello") << "binary";
     std::ofstream(dir_ / "ctx" / "Dockerfile")
         << "FROM scratch\nCOPY hello /hello\nENV NAME=World\nCMD [\"/hello\", \"80\"]\n";
     uv_loop_init(&loop_);
-    auto st = Store::open((dir_ / "state.db").string());
+    auto st = Store::open((root_ / "state.db").string());
     ASSERT_TRUE(st.ok()) << st.error().message;
     store_ = std::move(*st);
-    images_ = std::make_unique<runtime::ImageStore>(dir_.string());
+    images_ = std::make_unique<runtime::ImageStore>(root_.string());
     std::vector<std::string> log;
-    ASSERT_TRUE(images_->build((dir_ / "ctx").string(), "app:1", &log).ok());
+    auto built = images_->build((dir_ / "ctx").string(), "app:1", &log);
+    ASSERT_TRUE(built.ok()) << built.error().message;
+    imageId_ = built->id;
     overlay_ =
         std::make_unique<overlay::Overlay>(netlink_, [](int) -> Result<std::unique_ptr<overlay::NetlinkTransport>> {
           auto inside = std::make_unique<FakeLinkNetlink>();
@@ -56,6 +61,10 @@ class OrchestratorFixture : public ::testing::Test {
   // A fixture that drives a fake mesh returns it; otherwise the real proxy
   // (one thread, no listeners unless a test publishes a port) serves.
   virtual Mesh* mesh() { return nullptr; }
+  // The data root under the test's temp folder (the folder itself unless a
+  // test wants it deeper), and the way to a manager (none unless set).
+  virtual fs::path dataRootIn(const fs::path& dir) { return dir; }
+  virtual ClusterClient* cluster() { return nullptr; }
 
   OrchestratorDeps deps() {
     OrchestratorDeps d;
@@ -66,7 +75,8 @@ class OrchestratorFixture : public ::testing::Test {
     d.overlay = overlay_.get();
     d.proxy = proxy_.get();
     d.mesh = mesh();
-    d.dataRoot = dir_.string();
+    d.cluster = cluster();
+    d.dataRoot = root_.string();
     d.hostname = "node1";
     // Any fd stands for the container's netns: the netns-side netlink is fake.
     d.openNetns = [](pid_t) -> Result<UniqueFd> { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); };
@@ -112,7 +122,8 @@ class OrchestratorFixture : public ::testing::Test {
     return "missing";
   }
 
-  fs::path dir_;
+  fs::path dir_, root_;  // the test's temp folder, and the data root in it
+  std::string imageId_;  // of app:1
   uv_loop_t loop_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<runtime::ImageStore> images_;
