@@ -14,6 +14,8 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <thread>
@@ -303,6 +305,28 @@ std::string str(const nlattr* a) {
   return std::string(p, strnlen(p, mnl_attr_get_payload_len(a)));
 }
 
+// The struct grows at its end with the kernel (rx_nohandler in 4.6,
+// rx_otherhost_dropped in 5.19): an older kernel sends fewer bytes than our
+// headers' sizeof, a newer one more. Only the first eight counters are read,
+// so any payload that holds them will do; the rest stays zero.
+std::optional<LinkStats> stats64(const nlattr* a) {
+  constexpr size_t kNeeded = offsetof(rtnl_link_stats64, multicast);
+  const size_t len = mnl_attr_get_payload_len(a);
+  if (len < kNeeded) return std::nullopt;
+  rtnl_link_stats64 s{};
+  std::memcpy(&s, mnl_attr_get_payload(a), std::min(len, sizeof(s)));
+  LinkStats out;
+  out.rxPackets = s.rx_packets;
+  out.txPackets = s.tx_packets;
+  out.rxBytes = s.rx_bytes;
+  out.txBytes = s.tx_bytes;
+  out.rxErrors = s.rx_errors;
+  out.txErrors = s.tx_errors;
+  out.rxDropped = s.rx_dropped;
+  out.txDropped = s.tx_dropped;
+  return out;
+}
+
 }  // namespace
 
 std::optional<LinkInfo> parseLink(const NlMessage& msg) {
@@ -330,14 +354,7 @@ std::optional<LinkInfo> parseLink(const NlMessage& msg) {
                       link.mac = formatMac(static_cast<const uint8_t*>(mnl_attr_get_payload(a)));
                     break;
                   case IFLA_STATS64:
-                    if (mnl_attr_get_payload_len(a) >= sizeof(rtnl_link_stats64)) {
-                      rtnl_link_stats64 s;
-                      std::memcpy(&s, mnl_attr_get_payload(a), sizeof(s));
-                      link.rxPackets = s.rx_packets;
-                      link.txPackets = s.tx_packets;
-                      link.rxBytes = s.rx_bytes;
-                      link.txBytes = s.tx_bytes;
-                    }
+                    link.stats = stats64(a);
                     break;
                   case IFLA_LINKINFO:
                     forEachNested(a, [&](const nlattr* i) {

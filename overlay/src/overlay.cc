@@ -326,10 +326,17 @@ Result<std::vector<uint32_t>> Overlay::listNetworks() {
   return std::vector<uint32_t>(vnis.begin(), vnis.end());
 }
 
-Result<Overlay::LinkStats> Overlay::vxlanStats(const NetworkConfig& config) {
-  auto vx = requireLink(host_, vxlanName(config.vni), "stats of network " + config.name);
-  if (!vx.ok()) return vx.error();
-  return LinkStats{vx->rxPackets, vx->txPackets, vx->rxBytes, vx->txBytes};
+Result<std::vector<Overlay::DeviceStats>> Overlay::networkStats(const NetworkConfig& config) {
+  std::vector<DeviceStats> out;
+  for (const std::string& name : {vxlanName(config.vni), bridgeName(config.vni)}) {
+    auto link = findLink(host_, name);
+    if (!link.ok()) return withContext("counters of network " + config.name, link.error());
+    if (!*link) continue;
+    if (!(*link)->stats)
+      return Error::msg("counters of network " + config.name + ": no IFLA_STATS64 in the reply for " + name, EPROTO);
+    out.push_back(DeviceStats{name, (*link)->kind, *(*link)->stats});
+  }
+  return out;
 }
 
 Result<int> Overlay::underlayMtu() {

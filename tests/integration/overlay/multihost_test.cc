@@ -13,10 +13,13 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -143,6 +146,63 @@ std::string exchange(int fromNetns, const Listener& l, Ipv4 to, int timeoutMs = 
     got.append(buf, static_cast<size_t>(n));
   }
   return got == payload ? "" : "wrong bytes: '" + got + "'";
+}
+
+// Sends `size` bytes from a TCP client in `fromNetns` to the listener at `to`
+// and reads every one of them on the accepted side. "" on success, else what
+// went wrong. Bounded: each send, connect and read gives up after 5 s.
+std::string transfer(int fromNetns, const Listener& l, Ipv4 to, size_t size) {
+  if (!l.fd) return "no listener";
+  UniqueFd c = socketIn(fromNetns, SOCK_STREAM);
+  if (!c) return "socket failed";
+  timeval tv{5, 0};
+  ::setsockopt(c.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));  // connect and send
+  auto sa = addr(to, l.port);
+  if (::connect(c.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0)
+    return std::string("connect: ") + std::strerror(errno);
+  pollfd lp{l.fd.get(), POLLIN, 0};
+  if (::poll(&lp, 1, 5000) != 1) return "accept timed out";
+  UniqueFd a(::accept4(l.fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  if (!a) return "accept failed";
+  std::string sendError;
+  std::thread sender([&] {
+    const std::vector<char> chunk(64 * 1024, 'x');
+    for (size_t sent = 0; sent < size;) {
+      ssize_t n = ::send(c.get(), chunk.data(), std::min(chunk.size(), size - sent), MSG_NOSIGNAL);
+      if (n <= 0) {
+        sendError = std::string("send: ") + std::strerror(errno);
+        return;
+      }
+      sent += static_cast<size_t>(n);
+    }
+  });
+  size_t got = 0;
+  std::vector<char> buf(64 * 1024);
+  while (got < size) {
+    pollfd ap{a.get(), POLLIN, 0};
+    if (::poll(&ap, 1, 5000) != 1) break;
+    ssize_t n = ::recv(a.get(), buf.data(), buf.size(), 0);
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  sender.join();
+  if (!sendError.empty()) return sendError;
+  return got == size ? "" : "received " + std::to_string(got) + " of " + std::to_string(size) + " bytes";
+}
+
+// The counters of one device of a network (kind "vxlan" or "bridge") as
+// Overlay::networkStats() reads them; a failure when it is missing.
+LinkStats countersOf(Overlay& overlay, const NetworkConfig& cfg, const std::string& kind) {
+  auto stats = overlay.networkStats(cfg);
+  if (!stats.ok()) {
+    ADD_FAILURE() << stats.error().message;
+    return {};
+  }
+  for (const auto& d : *stats) {
+    if (d.kind == kind) return d.stats;
+  }
+  ADD_FAILURE() << "no " << kind << " device in network " << cfg.name;
+  return {};
 }
 
 // Runs a command (ip, bridge) inside a netns and returns its stdout+stderr,
@@ -352,6 +412,81 @@ TEST_F(MultiHost, NodeAddressOnTheBridgeIsAPeerByItsComputedMac) {
   ASSERT_TRUE(overlayB_->ensureNetwork(cfgB).ok());
   EXPECT_EQ((*findLink(*nlB_, "skbr-256"))->mac, "02:42:0a:00:00:03");
   EXPECT_EQ(exchange(contA_.fd(), l, ip("10.0.0.3")), "");
+}
+
+// What netd exports as skiff_overlay_*_total: the kernel's counters of the
+// network's devices, which grow by at least the bytes that cross them.
+TEST_F(MultiHost, CountersGrowByAtLeastTheBytesSentAcrossTheVxlan) {
+  auto cfgA = network("webnet", 4097, "10.0.1.0/24", kUnderlayA);
+  auto cfgB = network("webnet", 4097, "10.0.1.0/24", kUnderlayB);
+  cfgB.nodeAddress = std::make_pair(ip("10.0.1.254"), 24);  // host B's own address on its bridge
+  ASSERT_NO_FATAL_FAILURE(twoContainers(cfgA, cfgB, ip("10.0.1.2"), ip("10.0.1.3")));
+  ASSERT_TRUE(overlayA_->addRemotePeer(cfgA, ip(kUnderlayB), macB_, ip("10.0.1.3")).ok());
+  ASSERT_TRUE(overlayA_->addRemotePeer(cfgA, ip(kUnderlayB), Overlay::macFor(ip("10.0.1.254")), ip("10.0.1.254")).ok());
+  ASSERT_TRUE(overlayB_->addRemotePeer(cfgB, ip(kUnderlayA), macA_, ip("10.0.1.2")).ok());
+
+  // Both devices on both hosts, VXLAN first; none on a network not set up here.
+  auto listed = overlayA_->networkStats(cfgA);
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].device, "skvx-4097");
+  EXPECT_EQ((*listed)[0].kind, "vxlan");
+  EXPECT_EQ((*listed)[1].device, "skbr-4097");
+  EXPECT_EQ((*listed)[1].kind, "bridge");
+  auto absent = overlayB_->networkStats(network("other", 4098, "10.0.2.0/24", kUnderlayB));
+  ASSERT_TRUE(absent.ok()) << absent.error().message;
+  EXPECT_TRUE(absent->empty());
+
+  // 1 MiB from container A to container B: through A's VXLAN device (tx)
+  // and B's (rx); B's bridge forwards it without counting it as its own.
+  constexpr size_t kBytes = 1 << 20;
+  const LinkStats vxA0 = countersOf(*overlayA_, cfgA, "vxlan");
+  const LinkStats vxB0 = countersOf(*overlayB_, cfgB, "vxlan");
+  const LinkStats brB0 = countersOf(*overlayB_, cfgB, "bridge");
+  Listener toContainer = listenIn(contB_.fd(), ip("10.0.1.3"));
+  ASSERT_EQ(transfer(contA_.fd(), toContainer, ip("10.0.1.3"), kBytes), "");
+  const LinkStats vxA1 = countersOf(*overlayA_, cfgA, "vxlan");
+  const LinkStats vxB1 = countersOf(*overlayB_, cfgB, "vxlan");
+  const LinkStats brB1 = countersOf(*overlayB_, cfgB, "bridge");
+  EXPECT_GE(vxA1.txBytes - vxA0.txBytes, kBytes);
+  EXPECT_GE(vxB1.rxBytes - vxB0.rxBytes, kBytes);
+  EXPECT_GT(vxA1.txPackets, vxA0.txPackets);
+  EXPECT_GT(vxB1.rxPackets, vxB0.rxPackets);
+  EXPECT_GT(vxA1.rxBytes, vxA0.rxBytes) << "B's acknowledgements come back";
+  EXPECT_GT(vxB1.txBytes, vxB0.txBytes);
+  EXPECT_LT(brB1.rxBytes - brB0.rxBytes, kBytes) << "forwarded frames are not the bridge's own";
+
+  // 1 MiB from container A to host B's own address: B's bridge receives it.
+  Listener toNode = listenIn(hostB_.fd(), ip("10.0.1.254"));
+  ASSERT_EQ(transfer(contA_.fd(), toNode, ip("10.0.1.254"), kBytes), "");
+  const LinkStats brB2 = countersOf(*overlayB_, cfgB, "bridge");
+  EXPECT_GE(brB2.rxBytes - brB1.rxBytes, kBytes);
+  EXPECT_GT(brB2.txBytes, brB1.txBytes) << "host B's acknowledgements leave through its bridge";
+
+  // Frames for a MAC no host was told about reach A's VXLAN device through
+  // the bridge's flooding and are dropped there (no FDB entry): tx_dropped.
+  auto inner = openNetlinkInNetns(contA_.fd());
+  ASSERT_TRUE(inner.ok()) << inner.error().message;
+  auto eth0 = findLink(**inner, "eth0");
+  ASSERT_TRUE(eth0.ok() && *eth0);
+  ASSERT_TRUE((*inner)->request(nl::newNeigh((*eth0)->index, ip("10.0.1.99"), *parseMac("02:42:0a:00:01:63"))).ok());
+  const LinkStats vxA2 = countersOf(*overlayA_, cfgA, "vxlan");
+  constexpr int kDatagrams = 10;
+  UniqueFd udp = socketIn(contA_.fd(), SOCK_DGRAM);
+  ASSERT_TRUE(udp);
+  auto nowhere = addr(ip("10.0.1.99"), 9);
+  for (int i = 0; i < kDatagrams; ++i) {
+    ASSERT_EQ(::sendto(udp.get(), "lost", 4, 0, reinterpret_cast<sockaddr*>(&nowhere), sizeof(nowhere)), 4);
+  }
+  // The drop is counted as the frame is sent; allow the softirq a moment.
+  LinkStats vxA3;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    vxA3 = countersOf(*overlayA_, cfgA, "vxlan");
+    if (vxA3.txDropped - vxA2.txDropped >= kDatagrams) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_GE(vxA3.txDropped - vxA2.txDropped, static_cast<uint64_t>(kDatagrams));
+  EXPECT_EQ(vxA3.txErrors, vxA0.txErrors);
 }
 
 TEST_F(MultiHost, ListNetworksSeesDevicesLeftByAPreviousLife) {

@@ -293,16 +293,16 @@ TEST(OverlayIntegration, MultiHostPeersAcrossVxlan) {
   ASSERT_TRUE(eb.ok()) << eb.error().message;
 
   Listener l = listenIn(contB.fd(), ip("10.0.1.3"));
-  auto before = a.vxlanStats(cfgA);
-  ASSERT_TRUE(before.ok());
+  auto before = a.networkStats(cfgA);
+  ASSERT_TRUE(before.ok() && !before->empty() && before->front().kind == "vxlan");
   ASSERT_TRUE(a.addRemotePeer(cfgA, ip("198.51.100.2"), eb->mac, eb->address).ok());
   ASSERT_TRUE(a.addRemotePeer(cfgA, ip("198.51.100.2"), eb->mac, eb->address).ok());  // replace
   ASSERT_TRUE(b.addRemotePeer(cfgB, ip("198.51.100.1"), ea->mac, ea->address).ok());
   EXPECT_EQ(exchange(contA.fd(), l, ip("10.0.1.3")), "");
-  auto after = a.vxlanStats(cfgA);
-  ASSERT_TRUE(after.ok());
-  EXPECT_GT(after->txPackets, before->txPackets);
-  EXPECT_GT(after->rxPackets, before->rxPackets);
+  auto after = a.networkStats(cfgA);
+  ASSERT_TRUE(after.ok() && !after->empty() && after->front().kind == "vxlan");
+  EXPECT_GT(after->front().stats.txPackets, before->front().stats.txPackets);
+  EXPECT_GT(after->front().stats.rxPackets, before->front().stats.rxPackets);
 
   // The FDB entry is there and points at B.
   auto fdb = (*nlA)->request(nl::dumpNeigh(AF_BRIDGE, 0));

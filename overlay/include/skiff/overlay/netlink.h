@@ -54,6 +54,14 @@ class FakeNetlink : public NetlinkTransport {
   std::deque<Result<std::vector<NlMessage>>> script_;
 };
 
+// A device's counters as the kernel keeps them (IFLA_STATS64, the first
+// eight fields of struct rtnl_link_stats64). They only grow while the device
+// exists and start again from 0 when it is made anew.
+struct LinkStats {
+  uint64_t rxPackets = 0, txPackets = 0, rxBytes = 0, txBytes = 0;
+  uint64_t rxErrors = 0, txErrors = 0, rxDropped = 0, txDropped = 0;
+};
+
 // What the overlay reads back from an RTM_NEWLINK message.
 struct LinkInfo {
   int index = 0;
@@ -68,7 +76,9 @@ struct LinkInfo {
   std::optional<bool> vxlanLearning;
   std::optional<bool> vxlanProxy;
   std::optional<Ipv4> vxlanLocal;
-  uint64_t rxPackets = 0, txPackets = 0, rxBytes = 0, txBytes = 0;
+  // Absent when the message carries no IFLA_STATS64 (a request we built; the
+  // kernel's answer to RTM_GETLINK always has it).
+  std::optional<LinkStats> stats;
 };
 
 struct RouteInfo {

@@ -124,10 +124,22 @@ class Overlay {
   // unique; empty when the VXLAN device does not exist.
   [[nodiscard]] Result<std::vector<Peer>> listPeers(const NetworkConfig& config);
 
-  struct LinkStats {
-    uint64_t rxPackets = 0, txPackets = 0, rxBytes = 0, txBytes = 0;
+  // One device of a network with the kernel's counters for it.
+  struct DeviceStats {
+    std::string device;  // vxlanName(vni) or bridgeName(vni)
+    std::string kind;    // the device's kind as the kernel reports it: "vxlan", "bridge"
+    LinkStats stats;
   };
-  [[nodiscard]] Result<LinkStats> vxlanStats(const NetworkConfig& config);
+  // The counters of the network's VXLAN device, then of its bridge, read with
+  // one RTM_GETLINK each (IFLA_STATS64); a device that does not exist on this
+  // node is left out (none at all when the network is not set up here). Only
+  // config.name and config.vni are used. What they count: the VXLAN device,
+  // the Ethernet frames this node sends to (tx) and receives from (rx) other
+  // nodes, before encapsulation, and as tx_dropped the frames it had no FDB
+  // entry for; the bridge, only what the node itself sends and receives on
+  // the network through its own address (ingress: the proxy's traffic) and
+  // the broadcasts it sees, not the frames it forwards between its ports.
+  [[nodiscard]] Result<std::vector<DeviceStats>> networkStats(const NetworkConfig& config);
   // MTU of the default route's device; 1500 when there is no default route.
   [[nodiscard]] Result<int> underlayMtu();
 
