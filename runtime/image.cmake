@@ -5,5 +5,7 @@ add_library(skiff_runtime_image STATIC
   ${CMAKE_CURRENT_SOURCE_DIR}/src/image_store.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/src/layer_archive.cc)
 target_include_directories(skiff_runtime_image PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include)
+# skiff_runtime_compose for the one duration rule (HEALTHCHECK --interval as
+# compose's healthcheck.interval).
 target_link_libraries(skiff_runtime_image PUBLIC skiff_common nlohmann_json::nlohmann_json
-                      PRIVATE OpenSSL::Crypto)
+                      PRIVATE skiff_runtime_compose OpenSSL::Crypto)

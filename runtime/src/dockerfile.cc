@@ -4,6 +4,9 @@
 #include <algorithm>
 #include <cctype>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "skiff/runtime/compose.h"
 
 namespace skiff::runtime::dockerfile {
 namespace {
@@ -29,11 +32,26 @@ Error lineError(int line, const std::string& text) { return Error::msg("line " +
 
 bool isKnown(const std::string& kw) {
   static const char* const kKnown[] = {"FROM",  "COPY", "ADD", "ENV",        "WORKDIR", "EXPOSE",
-                                       "LABEL", "USER", "CMD", "ENTRYPOINT", "ARG"};
+                                       "LABEL", "USER", "CMD", "ENTRYPOINT", "ARG",     "HEALTHCHECK"};
   return std::any_of(std::begin(kKnown), std::end(kKnown), [&](const char* k) { return kw == k; });
 }
 
-bool takesFlags(const std::string& kw) { return kw == "COPY" || kw == "ADD" || kw == "FROM"; }
+bool takesFlags(const std::string& kw) { return kw == "COPY" || kw == "ADD" || kw == "FROM" || kw == "HEALTHCHECK"; }
+
+// A HEALTHCHECK duration flag's value in seconds; 0 (docker: "use the
+// default") as given. Docker refuses anything between 0 and 1ms.
+Result<double> healthcheckDuration(int line, const std::string& flag, const std::string& value) {
+  std::string what = "HEALTHCHECK --";
+  what.append(flag).append("=").append(value).append(": ");
+  double seconds = 0;
+  try {
+    seconds = parseDurationSeconds(value);
+  } catch (const std::exception& e) {  // invalid_argument; out_of_range from a huge number
+    return lineError(line, what + e.what());
+  }
+  if (seconds != 0 && seconds < 0.001) return lineError(line, what + "cannot be less than 1ms");
+  return seconds;
+}
 
 Result<Instruction> parseInstruction(int line, std::string_view text) {
   Instruction ins;
@@ -213,8 +231,67 @@ class Lexer {
 
 }  // namespace
 
+Result<Healthcheck> parseHealthcheck(const Instruction& ins) {
+  const int line = ins.line;
+  std::string_view args = trim(ins.args);
+  size_t end = 0;
+  while (end < args.size() && !isSpace(args[end])) ++end;
+  const std::string type = upper(args.substr(0, end));
+  const std::string_view rest = trim(args.substr(end));
+  Healthcheck hc;
+  if (type == "NONE") {
+    if (!rest.empty()) return lineError(line, "HEALTHCHECK NONE takes no arguments");
+    hc.test = {"NONE"};
+    hc.disable = true;
+    return hc;
+  }
+  if (type != "CMD") {
+    return lineError(line, "Unknown type \"" + std::string(args.substr(0, end)) + "\" in HEALTHCHECK (try CMD)");
+  }
+  std::vector<std::string> seen;
+  for (const auto& [name, value] : ins.flags) {
+    if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
+      return lineError(line, std::string("HEALTHCHECK: duplicate flag specified: --") + name);
+    }
+    seen.push_back(name);
+    const bool duration = name == "interval" || name == "timeout" || name == "start-period" || name == "start-interval";
+    if (!duration && name != "retries") return lineError(line, std::string("HEALTHCHECK: unknown flag: --") + name);
+    if (value.empty()) return lineError(line, std::string("HEALTHCHECK: missing a value on flag: --") + name);
+    if (duration) {
+      auto seconds = healthcheckDuration(line, name, value);
+      if (!seconds.ok()) return seconds.error();
+      if (*seconds == 0) continue;
+      if (name == "interval") hc.intervalSeconds = *seconds;
+      if (name == "timeout") hc.timeoutSeconds = *seconds;
+      if (name == "start-period") hc.startPeriodSeconds = *seconds;
+      continue;
+    }
+    const bool negative = value[0] == '-';
+    const std::string digits = negative ? value.substr(1) : value;
+    if (digits.empty() || digits.size() > 9 || !std::all_of(digits.begin(), digits.end(), ::isdigit)) {
+      return lineError(line, std::string("HEALTHCHECK --retries=") + value + ": not a number");
+    }
+    if (negative) return lineError(line, std::string("HEALTHCHECK: --retries cannot be negative (") + value + ")");
+    const uint64_t retries = std::stoull(digits);
+    if (retries != 0) hc.retries = retries;
+  }
+  if (!rest.empty() && rest.front() == '[') {
+    // Not valid JSON means shell form, exactly as for CMD.
+    auto parsed = nlohmann::json::parse(rest, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_array() && std::all_of(parsed.begin(), parsed.end(), [](const auto& v) { return v.is_string(); })) {
+      if (parsed.empty()) return lineError(line, "Missing command after HEALTHCHECK CMD");
+      hc.test = {"CMD"};
+      for (const auto& v : parsed) hc.test.push_back(v.template get<std::string>());
+      return hc;
+    }
+  }
+  if (rest.empty()) return lineError(line, "Missing command after HEALTHCHECK CMD");
+  hc.test = {"CMD-SHELL", std::string(rest)};
+  return hc;
+}
+
 bool isIgnoredInstruction(std::string_view keyword) {
-  static const char* const kIgnored[] = {"VOLUME", "STOPSIGNAL", "HEALTHCHECK", "ONBUILD", "MAINTAINER"};
+  static const char* const kIgnored[] = {"VOLUME", "STOPSIGNAL", "ONBUILD", "MAINTAINER"};
   std::string kw = upper(keyword);
   return std::any_of(std::begin(kIgnored), std::end(kIgnored), [&](const char* k) { return kw == k; });
 }

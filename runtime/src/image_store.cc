@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
 #include <ctime>
 #include <nlohmann/json.hpp>
@@ -154,11 +155,48 @@ Status validateRef(const std::string& ref) {
   return okStatus();
 }
 
+// Docker's HealthConfig: durations in nanoseconds, NONE with nothing else.
+json healthcheckToJson(const Healthcheck& h) {
+  if (h.disable) return json{{"Test", std::vector<std::string>{"NONE"}}};
+  auto ns = [](double seconds) { return static_cast<int64_t>(std::llround(seconds * 1e9)); };
+  return json{{"Test", h.test},
+              {"Interval", ns(h.intervalSeconds)},
+              {"Timeout", ns(h.timeoutSeconds)},
+              {"StartPeriod", ns(h.startPeriodSeconds)},
+              {"Retries", h.retries}};
+}
+
+// Absent, null or an empty Test (docker: "inherit") is no health check;
+// zero fields keep the defaults. Throws nlohmann::json::exception.
+std::optional<Healthcheck> healthcheckFromJson(const json& c) {
+  auto it = c.find("Healthcheck");
+  if (it == c.end() || it->is_null()) return std::nullopt;
+  Healthcheck h;
+  h.test = it->value("Test", std::vector<std::string>{});
+  if (h.test.empty()) return std::nullopt;
+  if (h.test[0] == "NONE") {
+    h.test = {"NONE"};
+    h.disable = true;
+    return h;
+  }
+  auto seconds = [&](const char* key, double fallback) {
+    const int64_t ns = it->value(key, int64_t{0});
+    return ns > 0 ? static_cast<double>(ns) / 1e9 : fallback;
+  };
+  h.intervalSeconds = seconds("Interval", h.intervalSeconds);
+  h.timeoutSeconds = seconds("Timeout", h.timeoutSeconds);
+  h.startPeriodSeconds = seconds("StartPeriod", h.startPeriodSeconds);
+  const int64_t retries = it->value("Retries", int64_t{0});
+  if (retries > 0) h.retries = static_cast<uint64_t>(retries);
+  return h;
+}
+
 json configToJson(const ImageConfig& c, const std::vector<std::string>& layers) {
   json ports = json::object();
   for (const auto& p : c.exposedPorts) ports[p] = json::object();
   json cfg = {{"Env", c.env},   {"Entrypoint", c.entrypoint}, {"Cmd", c.cmd},      {"WorkingDir", c.workingDir},
               {"User", c.user}, {"ExposedPorts", ports},      {"Labels", c.labels}};
+  if (c.healthcheck) cfg["Healthcheck"] = healthcheckToJson(*c.healthcheck);
   return json{{"architecture", architecture()},
               {"os", "linux"},
               {"config", cfg},
@@ -183,6 +221,7 @@ Result<ImageRecord> recordFromJson(const std::string& id, const std::string& tex
       r.config.exposedPorts.push_back(it.key());
     }
     r.config.labels = c.value("Labels", std::map<std::string, std::string>{});
+    r.config.healthcheck = healthcheckFromJson(c);
     r.config.hasShell = j.at("skiff").value("hasShell", false);
     r.layers = j.at("rootfs").value("diff_ids", std::vector<std::string>{});
     return r;
@@ -286,7 +325,7 @@ struct BuildState {
   std::vector<std::string> layers;
   df::Vars args;
   bool cmdSet = false;
-  int cmdShellLine = 0, entrypointShellLine = 0;
+  int cmdShellLine = 0, entrypointShellLine = 0, healthcheckShellLine = 0;
 
   df::Vars vars() const {
     df::Vars v = args;
@@ -362,20 +401,22 @@ Result<std::vector<std::string>> parseExpose(const df::Instruction& ins, const d
 
 nlohmann::json imageToJson(const ImageRecord& r) {
   const ImageConfig& c = r.config;
-  return json{{"Id", r.id},
-              {"RepoTags", r.tags},
-              {"Created", r.created},
-              {"Size", r.size},
-              {"Layers", r.layers},
-              {"Config",
-               {{"Env", c.env},
-                {"Entrypoint", c.entrypoint},
-                {"Cmd", c.cmd},
-                {"WorkingDir", c.workingDir},
-                {"User", c.user},
-                {"ExposedPorts", c.exposedPorts},
-                {"Labels", c.labels},
-                {"HasShell", c.hasShell}}}};
+  json j{{"Id", r.id},
+         {"RepoTags", r.tags},
+         {"Created", r.created},
+         {"Size", r.size},
+         {"Layers", r.layers},
+         {"Config",
+          {{"Env", c.env},
+           {"Entrypoint", c.entrypoint},
+           {"Cmd", c.cmd},
+           {"WorkingDir", c.workingDir},
+           {"User", c.user},
+           {"ExposedPorts", c.exposedPorts},
+           {"Labels", c.labels},
+           {"HasShell", c.hasShell}}}};
+  if (c.healthcheck) j["Config"]["Healthcheck"] = healthcheckToJson(*c.healthcheck);
+  return j;
 }
 
 ImageRecord imageFromJson(const nlohmann::json& j) {
@@ -394,6 +435,7 @@ ImageRecord imageFromJson(const nlohmann::json& j) {
   r.config.exposedPorts = c.value("ExposedPorts", std::vector<std::string>{});
   r.config.labels = c.value("Labels", std::map<std::string, std::string>{});
   r.config.hasShell = c.value("HasShell", false);
+  r.config.healthcheck = healthcheckFromJson(c);
   return r;
 }
 
@@ -899,6 +941,16 @@ Result<ImageRecord> ImageStore::build(const std::string& contextDir, const std::
       }
       st.layers.push_back(kSha + *digest);
       out(" ---> layer " + digest->substr(0, 12));
+    } else if (kw == "HEALTHCHECK") {
+      auto hc = df::parseHealthcheck(ins);
+      if (!hc.ok()) return hc.error();
+      for (const auto& flag : ins.flags) {
+        if (flag.first == "start-interval") {
+          out("warning: line " + std::to_string(ins.line) + ": HEALTHCHECK --start-interval is ignored by skiff");
+        }
+      }
+      st.config.healthcheck = std::move(*hc);
+      st.healthcheckShellLine = st.config.healthcheck->test[0] == "CMD-SHELL" ? ins.line : 0;
     } else if (df::isIgnoredInstruction(kw)) {
       out("warning: line " + std::to_string(ins.line) + ": " + kw + " is ignored by skiff");
     } else {
@@ -921,6 +973,12 @@ Result<ImageRecord> ImageStore::build(const std::string& contextDir, const std::
       return lineError(st.cmdShellLine,
                        "CMD in shell form needs /bin/sh, which the image does not have; "
                        "use the exec form: CMD [\"/path/to/binary\", \"arg\"]");
+    }
+    // It would fail every time and keep the replica unhealthy.
+    if (st.healthcheckShellLine != 0) {
+      return lineError(st.healthcheckShellLine,
+                       "HEALTHCHECK in shell form needs /bin/sh, which the image does not have; "
+                       "use the exec form: HEALTHCHECK CMD [\"/path/to/binary\", \"arg\"]");
     }
   }
 

@@ -91,10 +91,80 @@ TEST(DockerfileParse, CrlfLineEndings) {
 }
 
 TEST(DockerfileParse, IgnoredInstructionsAreKnown) {
-  auto r = parseDockerfile("FROM scratch\nVOLUME /data\nHEALTHCHECK NONE\n");
+  auto r = parseDockerfile("FROM scratch\nVOLUME /data\nSTOPSIGNAL SIGINT\n");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_TRUE(isIgnoredInstruction("volume"));
   EXPECT_FALSE(isIgnoredInstruction("COPY"));
+  EXPECT_FALSE(isIgnoredInstruction("HEALTHCHECK"));  // applied now
+}
+
+// The one HEALTHCHECK of a Dockerfile, parsed and interpreted.
+Result<Healthcheck> healthcheckOf(const std::string& line) {
+  auto r = parseDockerfile("FROM scratch\n" + line + "\n");
+  if (!r.ok()) return r.error();
+  return parseHealthcheck(r->back());
+}
+
+TEST(DockerfileHealthcheck, ShellFormWithEveryFlag) {
+  auto hc = healthcheckOf(
+      "HEALTHCHECK --interval=5s --timeout=2s --start-period=1m30s --retries=5 \\\n"
+      "  CMD curl -f http://localhost/ || exit 1");
+  ASSERT_TRUE(hc.ok()) << hc.error().message;
+  EXPECT_EQ(hc->test, (std::vector<std::string>{"CMD-SHELL", "curl -f http://localhost/ || exit 1"}));
+  EXPECT_EQ(hc->intervalSeconds, 5);
+  EXPECT_EQ(hc->timeoutSeconds, 2);
+  EXPECT_EQ(hc->startPeriodSeconds, 90);
+  EXPECT_EQ(hc->retries, 5u);
+  EXPECT_FALSE(hc->disable);
+}
+
+TEST(DockerfileHealthcheck, ExecFormAndDockersDefaults) {
+  auto hc = healthcheckOf("healthcheck cmd [\"/hello\", \"--check\", \"$NOT_SUBSTITUTED\"]");
+  ASSERT_TRUE(hc.ok()) << hc.error().message;
+  EXPECT_EQ(hc->test, (std::vector<std::string>{"CMD", "/hello", "--check", "$NOT_SUBSTITUTED"}));
+  EXPECT_EQ(hc->intervalSeconds, 30);
+  EXPECT_EQ(hc->timeoutSeconds, 30);
+  EXPECT_EQ(hc->startPeriodSeconds, 0);
+  EXPECT_EQ(hc->retries, 3u);
+  // 0 means "the default", as docker reads it; not valid JSON is shell form.
+  hc = healthcheckOf("HEALTHCHECK --interval=0s --retries=0 CMD [not json");
+  ASSERT_TRUE(hc.ok()) << hc.error().message;
+  EXPECT_EQ(hc->intervalSeconds, 30);
+  EXPECT_EQ(hc->retries, 3u);
+  EXPECT_EQ(hc->test, (std::vector<std::string>{"CMD-SHELL", "[not json"}));
+  // Checked but not kept.
+  EXPECT_TRUE(healthcheckOf("HEALTHCHECK --start-interval=2s CMD true").ok());
+}
+
+TEST(DockerfileHealthcheck, NoneDisablesTheImagesCheck) {
+  auto hc = healthcheckOf("HEALTHCHECK NONE");
+  ASSERT_TRUE(hc.ok()) << hc.error().message;
+  EXPECT_EQ(hc->test, (std::vector<std::string>{"NONE"}));
+  EXPECT_TRUE(hc->disable);
+}
+
+TEST(DockerfileHealthcheck, ErrorsNameTheLineAndTheFlag) {
+  auto error = [](const std::string& line) {
+    auto hc = healthcheckOf(line);
+    return hc.ok() ? std::string("<ok>") : hc.error().message;
+  };
+  EXPECT_EQ(error("HEALTHCHECK --interval=5x CMD true"),
+            "line 2: HEALTHCHECK --interval=5x: unknown unit \"x\" in duration \"5x\"");
+  EXPECT_EQ(error("HEALTHCHECK --timeout=soon CMD true"),
+            "line 2: HEALTHCHECK --timeout=soon: invalid duration \"soon\"");
+  EXPECT_EQ(error("HEALTHCHECK --start-period=10us CMD true"),
+            "line 2: HEALTHCHECK --start-period=10us: cannot be less than 1ms");
+  EXPECT_EQ(error("HEALTHCHECK --retries=-1 CMD true"), "line 2: HEALTHCHECK: --retries cannot be negative (-1)");
+  EXPECT_EQ(error("HEALTHCHECK --retries=three CMD true"), "line 2: HEALTHCHECK --retries=three: not a number");
+  EXPECT_EQ(error("HEALTHCHECK --interval CMD true"), "line 2: HEALTHCHECK: missing a value on flag: --interval");
+  EXPECT_EQ(error("HEALTHCHECK --every=5s CMD true"), "line 2: HEALTHCHECK: unknown flag: --every");
+  EXPECT_EQ(error("HEALTHCHECK --retries=1 --retries=2 CMD true"),
+            "line 2: HEALTHCHECK: duplicate flag specified: --retries");
+  EXPECT_EQ(error("HEALTHCHECK NONE please"), "line 2: HEALTHCHECK NONE takes no arguments");
+  EXPECT_EQ(error("HEALTHCHECK RUN true"), "line 2: Unknown type \"RUN\" in HEALTHCHECK (try CMD)");
+  EXPECT_EQ(error("HEALTHCHECK CMD"), "line 2: Missing command after HEALTHCHECK CMD");
+  EXPECT_EQ(error("HEALTHCHECK CMD []"), "line 2: Missing command after HEALTHCHECK CMD");
+  EXPECT_EQ(error("HEALTHCHECK"), "line 2: HEALTHCHECK requires at least one argument");
 }
 
 TEST(DockerfileLex, QuotesEscapesAndVariables) {

@@ -495,6 +495,76 @@ TEST_F(ImageStoreTest, InspectJsonOfABuiltImage) {
   EXPECT_EQ(j["Id"], img->id);
 }
 
+TEST_F(ImageStoreTest, HealthcheckIsStoredAsDockerDoesAndInherited) {
+  write("hello", "x", fs::perms(0755));
+  ImageStore store(data_.string());
+  auto base = build(store,
+                    "FROM scratch\nCOPY hello /hello\n"
+                    "HEALTHCHECK --interval=5s --timeout=1500ms --retries=2 CMD [\"/hello\", \"check\"]\n",
+                    "base:1");
+  ASSERT_TRUE(base.ok()) << base.error().message;
+  ASSERT_TRUE(base->config.healthcheck.has_value());
+  EXPECT_EQ(base->config.healthcheck->test, (std::vector<std::string>{"CMD", "/hello", "check"}));
+  // The config file, as docker writes its HealthConfig.
+  const auto config = nlohmann::json::parse(slurp(data_ / "images" / "configs" / (base->id.substr(7) + ".json")));
+  EXPECT_EQ(config["config"]["Healthcheck"], nlohmann::json::parse(R"({"Test": ["CMD", "/hello", "check"],
+      "Interval": 5000000000, "Timeout": 1500000000, "StartPeriod": 0, "Retries": 2})"));
+  // Read back from the store, and through the API's JSON.
+  auto again = store.resolve("base:1");
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again->config.healthcheck, base->config.healthcheck);
+  EXPECT_EQ(imageFromJson(imageToJson(*again)).config.healthcheck, base->config.healthcheck);
+
+  // A child image inherits it; NONE switches it off.
+  auto child = build(store, "FROM base:1\nENV X=1\n", "child:1");
+  ASSERT_TRUE(child.ok()) << child.error().message;
+  EXPECT_EQ(child->config.healthcheck, base->config.healthcheck);
+  auto off = build(store, "FROM base:1\nHEALTHCHECK NONE\n", "off:1");
+  ASSERT_TRUE(off.ok()) << off.error().message;
+  ASSERT_TRUE(off->config.healthcheck.has_value());
+  EXPECT_TRUE(off->config.healthcheck->disable);
+  EXPECT_EQ(imageToJson(*off)["Config"]["Healthcheck"], nlohmann::json::parse(R"({"Test": ["NONE"]})"));
+  EXPECT_EQ(store.resolve("off:1")->config.healthcheck, off->config.healthcheck);
+
+  // An image without one has no Healthcheck key, so its id is what it was.
+  auto plain = build(store, "FROM scratch\nCOPY hello /hello\n", "plain:1");
+  ASSERT_TRUE(plain.ok()) << plain.error().message;
+  EXPECT_FALSE(plain->config.healthcheck.has_value());
+  EXPECT_FALSE(imageToJson(*plain)["Config"].contains("Healthcheck"));
+}
+
+TEST_F(ImageStoreTest, HealthcheckErrorsNameTheLineAndShellFormNeedsAShell) {
+  write("hello", "x", fs::perms(0755));
+  ImageStore store(data_.string());
+  auto bad = build(store, "FROM scratch\nCOPY hello /hello\nHEALTHCHECK --interval=fast CMD [\"/hello\"]\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message, "line 3: HEALTHCHECK --interval=fast: invalid duration \"fast\"");
+  auto shell = build(store, "FROM scratch\nCOPY hello /hello\nHEALTHCHECK CMD /hello check\n");
+  ASSERT_FALSE(shell.ok());
+  EXPECT_EQ(shell.error().message,
+            "line 3: HEALTHCHECK in shell form needs /bin/sh, which the image does not have; use the exec form: "
+            "HEALTHCHECK CMD [\"/path/to/binary\", \"arg\"]");
+  write("sh", "#!fake shell", fs::perms(0755));
+  auto ok = build(store, "FROM scratch\nCOPY sh /bin/sh\nHEALTHCHECK --start-interval=1s CMD /hello check\n");
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(ok->config.healthcheck->test, (std::vector<std::string>{"CMD-SHELL", "/hello check"}));
+  EXPECT_NE(std::find(log_.begin(), log_.end(), "warning: line 3: HEALTHCHECK --start-interval is ignored by skiff"),
+            log_.end());
+}
+
+TEST(ImageJson, AHealthcheckWithoutDurationsReadsAsDockersDefaults) {
+  auto r = imageFromJson(nlohmann::json::parse(
+      R"({"Id": "sha256:x", "Config": {"Healthcheck": {"Test": ["CMD-SHELL", "curl -f localhost"]}}})"));
+  ASSERT_TRUE(r.config.healthcheck.has_value());
+  EXPECT_EQ(r.config.healthcheck->test, (std::vector<std::string>{"CMD-SHELL", "curl -f localhost"}));
+  EXPECT_EQ(r.config.healthcheck->intervalSeconds, 30);
+  EXPECT_EQ(r.config.healthcheck->timeoutSeconds, 30);
+  EXPECT_EQ(r.config.healthcheck->retries, 3u);
+  // An empty Test is docker's "inherit": no health check of its own.
+  EXPECT_FALSE(imageFromJson(nlohmann::json::parse(R"({"Id": "x", "Config": {"Healthcheck": {"Test": []}}})"))
+                   .config.healthcheck.has_value());
+}
+
 TEST_F(ImageStoreTest, AddOfLocalFileCopies) {
   write("app.tar", "not really a tar", fs::perms(0600));
   ImageStore store(data_.string());

@@ -19,13 +19,14 @@
 #include <vector>
 
 #include "skiff/common/result.h"
+#include "skiff/runtime/stack.h"
 
 namespace skiff::runtime::dockerfile {
 
 struct Instruction {
   int line = 0;         // 1-based line where the instruction starts
   std::string keyword;  // upper case: "COPY"
-  // Leading `--name=value` flags (COPY, ADD, FROM only, as in docker).
+  // Leading `--name=value` flags (COPY, ADD, FROM, HEALTHCHECK only, as in docker).
   std::vector<std::pair<std::string, std::string>> flags;
   std::string args;  // the rest, continuation lines joined, trimmed
   // Set when args is a JSON array of strings (exec form of CMD/ENTRYPOINT,
@@ -47,8 +48,18 @@ using Vars = std::map<std::string, std::string>;
 [[nodiscard]] Result<std::vector<std::string>> lexWords(std::string_view text, const Vars& vars);
 [[nodiscard]] Result<std::string> lexWord(std::string_view text, const Vars& vars);
 
+// HEALTHCHECK [--interval=D] [--timeout=D] [--start-period=D]
+// [--start-interval=D] [--retries=N] CMD command (exec form: a JSON array;
+// shell form: the rest of the line, run by /bin/sh -c) or HEALTHCHECK NONE.
+// As docker: no variable substitution; a duration of 0 keeps the default
+// (30s, 30s, 0s; retries 0 keeps 3); --start-interval is checked but not
+// kept (Healthcheck has no such field yet). Test is ["CMD", args...],
+// ["CMD-SHELL", "command"] or ["NONE"] (then disable is set). Errors name
+// the line: `line 4: HEALTHCHECK --interval=5x: unknown unit "x" in duration "5x"`.
+[[nodiscard]] Result<Healthcheck> parseHealthcheck(const Instruction& ins);
+
 // True when the instruction keyword is one skiff accepts but ignores (with a
-// warning in the build log), e.g. VOLUME or HEALTHCHECK.
+// warning in the build log), e.g. VOLUME or STOPSIGNAL.
 bool isIgnoredInstruction(std::string_view keyword);
 
 }  // namespace skiff::runtime::dockerfile

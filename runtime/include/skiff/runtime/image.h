@@ -31,11 +31,13 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "skiff/common/result.h"
+#include "skiff/runtime/stack.h"
 
 namespace skiff::runtime {
 
@@ -47,6 +49,13 @@ struct ImageConfig {
   std::vector<std::string> exposedPorts;  // "80/tcp"
   std::map<std::string, std::string> labels;
   bool hasShell = false;  // /bin/sh exists in the layers
+  // HEALTHCHECK (inherited from the base image unless the Dockerfile says
+  // otherwise); HEALTHCHECK NONE is test ["NONE"] with disable set. Stored
+  // as docker stores it: "Healthcheck": {"Test", "Interval", "Timeout",
+  // "StartPeriod" (nanoseconds), "Retries"}; 0 or absent reads as docker's
+  // default, and an image without one has no such key (so its id is as
+  // before).
+  std::optional<Healthcheck> healthcheck;
 };
 
 struct ImageRecord {
@@ -139,7 +148,8 @@ class ImageStore {
 
 // The wire form netd's API and the CLI share (docker inspect's names):
 // {"Id","RepoTags","Created","Size","Layers","Config":{"Env","Entrypoint",
-// "Cmd","WorkingDir","User","ExposedPorts":[...],"Labels","HasShell"}}.
+// "Cmd","WorkingDir","User","ExposedPorts":[...],"Labels","HasShell",
+// "Healthcheck" (only when set, in the config file's form)}}.
 // imageFromJson(imageToJson(r)) == r field by field; throws
 // nlohmann::json::exception on malformed input (callers parse input only).
 nlohmann::json imageToJson(const ImageRecord& image);
