@@ -9,6 +9,7 @@ add_library(skiff_runtime_container STATIC
   ${_skiff_container_dir}/src/restart_policy.cc
   ${_skiff_container_dir}/src/container_launcher.cc
   ${_skiff_container_dir}/src/container_init.cc
+  ${_skiff_container_dir}/src/container_exec.cc
   ${_skiff_container_dir}/src/privileges.cc
   ${_skiff_container_dir}/src/seccomp_load.cc
   ${_skiff_container_dir}/src/user.cc

@@ -100,4 +100,20 @@ Status FakeContainerLauncher::cleanup(const ContainerSpec& spec, bool) {
   return okStatus();
 }
 
+Result<ExecResult> FakeContainerLauncher::exec(const ContainerSpec& spec, pid_t containerPid, const ExecSpec& e) {
+  {
+    std::lock_guard lock(execMu_);
+    execCalls_.push_back(ExecCall{spec.id, containerPid, e});
+  }
+  if (onExec) return onExec(spec, e);
+  ExecResult ok;
+  ok.exitCode = 0;
+  return ok;
+}
+
+std::vector<FakeContainerLauncher::ExecCall> FakeContainerLauncher::execCalls() const {
+  std::lock_guard lock(execMu_);
+  return execCalls_;
+}
+
 }  // namespace skiff::runtime

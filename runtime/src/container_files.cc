@@ -80,7 +80,52 @@ Result<std::string> lookPath(const std::string& rootDir, const std::string& argv
   return Error::msg("exec: \"" + argv0 + "\": executable file not found in $PATH", ENOENT);
 }
 
+std::vector<std::string> healthcheckArgv(const Healthcheck& check) {
+  if (check.disable || check.test.empty()) return {};
+  const std::string& kind = check.test[0];
+  if (kind == "CMD" && check.test.size() > 1) return {check.test.begin() + 1, check.test.end()};
+  // Docker joins what follows CMD-SHELL into one script (compose writes one string).
+  if (kind == "CMD-SHELL" && check.test.size() > 1) {
+    std::string script;
+    for (size_t i = 1; i < check.test.size(); ++i) {
+      if (i > 1) script += ' ';
+      script += check.test[i];
+    }
+    return {"/bin/sh", "-c", script};
+  }
+  return {};
+}
+
 namespace detail {
+
+std::vector<std::string> execEnvironment(const std::vector<std::string>& containerEnv,
+                                         const std::vector<std::string>& execEnv, const std::string& hostname,
+                                         const std::string& home) {
+  std::vector<std::string> env;
+  auto keyOf = [](const std::string& kv) { return kv.substr(0, kv.find('=')); };
+  auto set = [&](const std::string& kv) {
+    const std::string key = keyOf(kv);
+    for (auto& e : env) {
+      if (keyOf(e) == key) {
+        e = kv;
+        return;
+      }
+    }
+    env.push_back(kv);
+  };
+  for (const auto& kv : containerEnv) set(kv);
+  for (const auto& kv : execEnv) set(kv);
+  auto has = [&](const std::string& key) {
+    for (const auto& e : env) {
+      if (keyOf(e) == key) return true;
+    }
+    return false;
+  };
+  if (!has("PATH")) env.push_back(std::string("PATH=") + kDefaultPath);
+  if (!has("HOSTNAME")) env.push_back("HOSTNAME=" + hostname);
+  if (!has("HOME")) env.push_back("HOME=" + home);
+  return env;
+}
 
 nlohmann::json specToJson(const ContainerSpec& s) {
   nlohmann::json mounts = nlohmann::json::array();

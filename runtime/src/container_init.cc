@@ -365,8 +365,12 @@ Error startContainer(ContainerSpec spec, int errFd) {
 }  // namespace
 
 bool maybeRunContainerInit(int argc, char** argv) {
-  if (argc < 2 || std::strcmp(argv[1], "__skiff-init") != 0) return false;
+  if (argc < 2) return false;
+  const bool init = std::strcmp(argv[1], "__skiff-init") == 0;
+  const bool exec = std::strcmp(argv[1], "__skiff-exec") == 0;
+  if (!init && !exec) return false;
   if (argc < 4) ::_exit(127);
+  if (exec) detail::runExecHelper(std::atoi(argv[2]), std::atoi(argv[3]));
   runInit(std::atoi(argv[2]), std::atoi(argv[3]));
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 // Internal to the container concern: the spec as it crosses from netd to the
-// in-container shim (JSON on fd 3).
+// in-container shim (JSON on fd 3), and the exec helper's protocol.
 
 #include <nlohmann/json.hpp>
 
@@ -22,5 +22,19 @@ inline std::string emptyLowerDir(const ContainerSpec& s) { return s.stateDir + "
 inline std::string effectiveHostname(const ContainerSpec& s) {
   return s.hostname.empty() ? s.id.substr(0, 12) : s.hostname;
 }
+
+// The environment of an exec'd command (pure): the container's, then the
+// command's own (a key given again replaces the earlier value in place),
+// then PATH, HOSTNAME and HOME where neither set them, as the shim does.
+std::vector<std::string> execEnvironment(const std::vector<std::string>& containerEnv,
+                                         const std::vector<std::string>& execEnv, const std::string& hostname,
+                                         const std::string& home);
+
+// The exec helper (`<selfExe> __skiff-exec <requestFd> <statusFd>`, see
+// container.h): reads {"pid", "container" (specToJson), "argv", "env",
+// "timeoutMs", "cgroupProcs"} on requestFd to EOF, runs the command with
+// stdout and stderr on its own fds 1 and 2, and writes one of
+// "exit <code>", "timeout", "error <text>" on statusFd before it exits.
+[[noreturn]] void runExecHelper(int requestFd, int statusFd);
 
 }  // namespace skiff::runtime::detail

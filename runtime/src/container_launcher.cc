@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cstring>
 #include <filesystem>
@@ -111,6 +113,34 @@ Status sendAll(int fd, const std::string& data) {
   ::_exit(127);
 }
 
+// How long past its timeout an exec may take before the launcher kills the
+// helper itself: the helper enforces the timeout; this only bounds a helper
+// that is stuck (it never should be).
+constexpr std::chrono::milliseconds kExecGrace{5000};
+
+// Keeps the last `max` bytes of an exec's output, trimming in batches.
+void appendTail(std::string& out, const char* data, size_t n, size_t max) {
+  out.append(data, n);
+  if (out.size() > 2 * max + 65536) out.erase(0, out.size() - max);
+}
+
+// The exec helper's answer on its status pipe ("exit N", "timeout",
+// "error TEXT"; anything else is childExec's own failure text).
+Result<ExecResult> parseExecStatus(const std::string& status, const std::string& helperDied) {
+  ExecResult r;
+  if (status.rfind("exit ", 0) == 0) {
+    r.exitCode = std::atoi(status.c_str() + 5);
+    return r;
+  }
+  if (status == "timeout") {
+    r.timedOut = true;
+    return r;
+  }
+  if (status.rfind("error ", 0) == 0) return Error::msg(status.substr(6));
+  if (status.empty()) return Error::msg(helperDied);
+  return Error::msg(status);
+}
+
 class LinuxLauncher : public ContainerLauncher {
  public:
   LinuxLauncher(std::shared_ptr<CgroupManager> cgroups, std::string selfExe, uint64_t nofile)
@@ -198,6 +228,140 @@ class LinuxLauncher : public ContainerLauncher {
     }
     if (info.si_code == CLD_EXITED) return info.si_status;
     return 128 + info.si_status;
+  }
+
+  Result<ExecResult> exec(const ContainerSpec& spec, pid_t containerPid, const ExecSpec& e) override {
+    if (e.argv.empty()) return Error::msg("no command specified");
+    const std::string shortId = spec.id.substr(0, 12);
+    if (containerPid <= 0) return Error::msg("container " + shortId + " is not running");
+    nlohmann::json cgroupProcs = nlohmann::json::array();
+    if (cgroups_) {
+      // groupDirs only reads what detect() found: safe on any thread.
+      for (const auto& dir : cgroups_->groupDirs(spec.id)) cgroupProcs.push_back(dir + "/cgroup.procs");
+    }
+    const nlohmann::json request = {{"pid", containerPid},
+                                    {"container", detail::specToJson(spec)},
+                                    {"argv", e.argv},
+                                    {"env", e.env},
+                                    {"timeoutMs", static_cast<long long>(e.timeout.count())},
+                                    {"cgroupProcs", cgroupProcs}};
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return Error::fromErrno("socketpair");
+    UniqueFd requestParent(sv[0]);
+    UniqueFd requestChild(sv[1]);
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) return Error::fromErrno("pipe2");
+    UniqueFd statusRead(p[0]);
+    UniqueFd statusWrite(p[1]);
+    if (::pipe2(p, O_CLOEXEC) != 0) return Error::fromErrno("pipe2");
+    UniqueFd outputRead(p[0]);
+    UniqueFd outputWrite(p[1]);
+
+    // Everything the child needs is built before clone: no allocation after.
+    std::string requestFdText = std::to_string(kSpecFd);
+    std::string statusFdText = std::to_string(kErrorFd);
+    std::string arg0 = "skiff-exec";
+    std::string arg1 = "__skiff-exec";
+    char* argv[] = {arg0.data(), arg1.data(), requestFdText.data(), statusFdText.data(), nullptr};
+    int rawPidfd = -1;
+    clone_args args{};
+    args.flags = CLONE_PIDFD;
+    args.pidfd = reinterpret_cast<uint64_t>(&rawPidfd);
+    args.exit_signal = SIGCHLD;
+    long rc = ::syscall(SYS_clone3, &args, sizeof args);
+    if (rc < 0) return Error::fromErrno("clone3 exec helper for " + shortId);
+    if (rc == 0) {
+      childExec(selfExe_.c_str(), argv, requestChild.get(), statusWrite.get(), outputWrite.get(), nofile_);
+    }
+    const pid_t helper = static_cast<pid_t>(rc);
+    UniqueFd pidfd(rawPidfd);
+    requestChild.reset();
+    statusWrite.reset();
+    outputWrite.reset();
+
+    // Kills the helper (its command gets SIGKILL through PDEATHSIG) and
+    // reaps it; returns how it ended.
+    auto reapHelper = [&](bool force) -> std::string {
+      if (force) (void)::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
+      siginfo_t info{};
+      while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd.get()), &info, WEXITED) != 0) {
+        if (errno != EINTR) return "exec helper " + std::to_string(helper) + ": " + std::strerror(errno);
+      }
+      if (info.si_code == CLD_EXITED) return "exec helper exited with " + std::to_string(info.si_status);
+      return "exec helper killed by signal " + std::to_string(info.si_status);
+    };
+    if (auto s = sendAll(requestParent.get(), request.dump()); !s.ok()) {
+      (void)reapHelper(true);
+      return s.error();
+    }
+    requestParent.reset();
+
+    // Reads output as it comes (a chatty command must never stall on a full
+    // pipe) until the helper's status pipe ends: the helper has reaped the
+    // command and reported. Whatever the command's leftovers (a daemon it
+    // started) write later is not waited for.
+    using Clock = std::chrono::steady_clock;
+    const bool limited = e.timeout.count() > 0;
+    const auto deadline = Clock::now() + e.timeout + kExecGrace;
+    std::string output, status;
+    bool statusOpen = true, outputOpen = true, helperStuck = false;
+    char buf[16384];
+    while (statusOpen) {
+      int wait = -1;
+      if (limited) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        if (left <= 0) {
+          helperStuck = true;
+          break;
+        }
+        wait = static_cast<int>(std::min<long long>(left, 60'000));
+      }
+      pollfd fds[2] = {{statusRead.get(), POLLIN, 0}, {outputOpen ? outputRead.get() : -1, POLLIN, 0}};
+      const int n = ::poll(fds, 2, wait);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        const Error err = Error::fromErrno("poll exec helper");
+        (void)reapHelper(true);
+        return err;
+      }
+      if (fds[1].revents != 0) {
+        const ssize_t got = ::read(outputRead.get(), buf, sizeof buf);
+        if (got > 0) {
+          appendTail(output, buf, static_cast<size_t>(got), e.maxOutput);
+        } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
+          outputOpen = false;
+        }
+      }
+      if (fds[0].revents != 0) {
+        const ssize_t got = ::read(statusRead.get(), buf, sizeof buf);
+        if (got > 0) {
+          status.append(buf, static_cast<size_t>(got));
+        } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
+          statusOpen = false;
+        }
+      }
+    }
+    // What the command wrote before it exited is in the pipe by now.
+    if (outputOpen && ::fcntl(outputRead.get(), F_SETFL, O_NONBLOCK) == 0) {
+      ssize_t got;
+      while ((got = ::read(outputRead.get(), buf, sizeof buf)) > 0) {
+        appendTail(output, buf, static_cast<size_t>(got), e.maxOutput);
+      }
+    }
+    if (output.size() > e.maxOutput) output.erase(0, output.size() - e.maxOutput);
+    const std::string helperEnd = reapHelper(helperStuck);
+    if (helperStuck) {
+      log::warn("container", "exec in ", shortId, ": helper did not finish ", kExecGrace.count(),
+                " ms after the timeout; killed");
+      ExecResult r;
+      r.timedOut = true;
+      r.output = std::move(output);
+      return r;
+    }
+    auto result = parseExecStatus(status, helperEnd);
+    if (!result.ok()) return result.error();
+    result->output = std::move(output);
+    return result;
   }
 
   Status signal(pid_t pid, int sig) override {

@@ -12,7 +12,15 @@
  *                     "ok" or the errno's name
  *   helper whoami     print uid, gid, what stdin is (pipe, tty, other), the
  *                     seccomp mode, then /proc/self/cgroup on one line
- *   helper cat        copy stdin to stdout */
+ *   helper cat        copy stdin to stdout
+ *   helper cat FILE.. print the files (stdout)
+ *   helper exit CODE  print "exit CODE" on stderr and exit CODE
+ *   helper env        print the cwd, uid and gid, then the environment, one
+ *                     variable a line
+ *   helper ns         print where /proc/self/ns/{ipc,mnt,net,pid,uts} point
+ *   helper readlink P print where the symlink P points
+ *   helper spam N     write N bytes on stdout: 'a'..'z' repeated
+ *   helper sleepers   print "sleeping", fork a child, both sleep 60 s */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -148,10 +156,89 @@ static int copyStdin(void) {
   return n < 0 ? 1 : 0;
 }
 
+static int catFiles(int argc, char** argv) {
+  char buf[4096];
+  for (int i = 2; i < argc; ++i) {
+    int fd = open(argv[i], O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      fprintf(stderr, "cat: %s: %s\n", argv[i], strerror(errno));
+      return 1;
+    }
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+      if (write(1, buf, (size_t)n) != n) return 1;
+    }
+    close(fd);
+  }
+  return 0;
+}
+
+extern char** environ;
+
+static int printEnv(void) {
+  char cwd[256];
+  if (!getcwd(cwd, sizeof cwd)) strcpy(cwd, "?");
+  printf("cwd=%s uid=%d gid=%d\n", cwd, (int)getuid(), (int)getgid());
+  for (char** e = environ; *e; ++e) printf("%s\n", *e);
+  fflush(stdout);
+  return 0;
+}
+
+static int printLink(const char* path) {
+  char target[512];
+  ssize_t n = readlink(path, target, sizeof target - 1);
+  if (n < 0) {
+    printf("%s -> <%s>\n", path, errName(errno));
+    return 1;
+  }
+  target[n] = '\0';
+  printf("%s -> %s\n", path, target);
+  return 0;
+}
+
+static int printNamespaces(void) {
+  static const char* const kNs[] = {"ipc", "mnt", "net", "pid", "uts"};
+  int rc = 0;
+  for (size_t i = 0; i < sizeof kNs / sizeof kNs[0]; ++i) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/ns/%s", kNs[i]);
+    rc |= printLink(path);
+  }
+  fflush(stdout);
+  return rc;
+}
+
+static int spam(long n) {
+  char buf[4096];
+  long i = 0;
+  while (i < n) {
+    size_t k = 0;
+    for (; k < sizeof buf && i < n; ++k, ++i) buf[k] = (char)('a' + i % 26);
+    if (write(1, buf, k) != (ssize_t)k) return 1;
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc >= 2 && strcmp(argv[1], "caps") == 0) return printPrivileges();
   if (argc >= 2 && strcmp(argv[1], "whoami") == 0) return printWhoami();
+  if (argc >= 3 && strcmp(argv[1], "cat") == 0) return catFiles(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "cat") == 0) return copyStdin();
+  if (argc >= 3 && strcmp(argv[1], "exit") == 0) {
+    fprintf(stderr, "exit %s\n", argv[2]);
+    return atoi(argv[2]);
+  }
+  if (argc >= 2 && strcmp(argv[1], "env") == 0) return printEnv();
+  if (argc >= 2 && strcmp(argv[1], "ns") == 0) return printNamespaces();
+  if (argc >= 3 && strcmp(argv[1], "readlink") == 0) return printLink(argv[2]);
+  if (argc >= 3 && strcmp(argv[1], "spam") == 0) return spam(atol(argv[2]));
+  if (argc >= 2 && strcmp(argv[1], "sleepers") == 0) {
+    printf("sleeping\n");
+    fflush(stdout);
+    if (fork() < 0) return 1;
+    sleep(60);
+    return 0;
+  }
   if (argc >= 2 && strcmp(argv[1], "seccomp") == 0) return printSeccomp();
   char host[256] = {0};
   char etcHostname[256];

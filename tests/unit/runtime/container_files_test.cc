@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "container_internal.h"
 #include "skiff/runtime/container.h"
 
 namespace skiff::runtime {
@@ -97,6 +98,63 @@ TEST(FakeLauncher, ExitMakesPidfdReadableAndReapReturnsCode) {
   ASSERT_FALSE(failed.ok());
   EXPECT_EQ(failed.error().message, "exec: \"x\": executable file not found in $PATH");
   EXPECT_TRUE(fake.launch(spec, nullptr).ok());  // only the next launch fails
+}
+
+TEST(HealthcheckArgv, CmdCmdShellAndNone) {
+  Healthcheck hc;
+  hc.test = {"CMD", "/hello", "--check"};
+  EXPECT_EQ(healthcheckArgv(hc), (std::vector<std::string>{"/hello", "--check"}));
+  hc.test = {"CMD-SHELL", "curl -f http://localhost/ || exit 1"};
+  EXPECT_EQ(healthcheckArgv(hc), (std::vector<std::string>{"/bin/sh", "-c", "curl -f http://localhost/ || exit 1"}));
+  // Docker joins what follows CMD-SHELL into one script.
+  hc.test = {"CMD-SHELL", "test", "-f", "/ready"};
+  EXPECT_EQ(healthcheckArgv(hc), (std::vector<std::string>{"/bin/sh", "-c", "test -f /ready"}));
+  for (const auto& test : std::vector<std::vector<std::string>>{{"NONE"}, {}, {"CMD"}, {"CMD-SHELL"}, {"RUN", "x"}}) {
+    hc.test = test;
+    EXPECT_TRUE(healthcheckArgv(hc).empty()) << (test.empty() ? "" : test[0]);
+  }
+  hc.test = {"CMD", "/hello"};
+  hc.disable = true;
+  EXPECT_TRUE(healthcheckArgv(hc).empty());
+}
+
+TEST(ExecEnvironment, ContainersThenTheCommandsThenTheShimsDefaults) {
+  EXPECT_EQ(detail::execEnvironment({"FOO=bar", "KEEP=1"}, {"FOO=override", "EXTRA=x"}, "abc", "/home/app"),
+            (std::vector<std::string>{"FOO=override", "KEEP=1", "EXTRA=x",
+                                      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                                      "HOSTNAME=abc", "HOME=/home/app"}));
+  EXPECT_EQ(detail::execEnvironment({"PATH=/app", "HOME=/srv"}, {"HOSTNAME=mine"}, "abc", "/"),
+            (std::vector<std::string>{"PATH=/app", "HOME=/srv", "HOSTNAME=mine"}));
+}
+
+TEST(FakeLauncher, ExecRecordsCallsAndAnswersWhatTheTestScripted) {
+  FakeContainerLauncher fake;
+  ContainerSpec spec;
+  spec.id = "abc";
+  ExecSpec e;
+  e.argv = {"/bin/sh", "-c", "curl -f localhost"};
+  e.timeout = std::chrono::milliseconds(2000);
+  auto r = fake.exec(spec, 1000, e);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exitCode, 0);  // healthy unless told otherwise
+  EXPECT_FALSE(r->timedOut);
+  fake.onExec = [](const ContainerSpec& s, const ExecSpec&) -> Result<ExecResult> {
+    if (s.id == "gone") return Error::msg("container gone is not running");
+    return ExecResult{1, false, "curl: (7) Failed to connect"};
+  };
+  r = fake.exec(spec, 1000, e);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, (ExecResult{1, false, "curl: (7) Failed to connect"}));
+  spec.id = "gone";
+  r = fake.exec(spec, 1001, e);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "container gone is not running");
+  const auto calls = fake.execCalls();
+  ASSERT_EQ(calls.size(), 3u);
+  EXPECT_EQ(calls[0].id, "abc");
+  EXPECT_EQ(calls[0].pid, 1000);
+  EXPECT_EQ(calls[0].exec, e);
+  EXPECT_EQ(calls[2].id, "gone");
 }
 
 }  // namespace

@@ -18,13 +18,35 @@
 //
 // Threading: launch() blocks until exec succeeded or failed (milliseconds);
 // call it from a worker thread, not a libuv callback.
+//
+// exec() runs a command inside a running container, as `docker exec` and a
+// HEALTHCHECK do. netd is multi-threaded, and setns(CLONE_NEWNS) refuses a
+// process whose threads share its fs_struct, so, as for launch, a clone()d
+// child (async-signal-safe code only) execs `<selfExe> __skiff-exec 3 4`, a
+// single-threaded helper (container_exec.cc) that reads the request as JSON on
+// fd 3. Still on the host's mounts it opens the container's namespaces
+// (/proc/<pid>/ns/*), its root and the cgroup.procs files of its groups (the
+// CgroupManager's dirs), then joins ipc, uts, net, pid and mnt, and forks: a
+// pid namespace applies to children only. The child starts a session of its
+// own, joins the cgroups (so the replica's limits bind the command but not
+// the helper), chroots into the container's root, takes the container's
+// user, environment (the spec's, then the command's own) and working dir,
+// docker's capabilities, no_new_privs and the container's seccomp filter,
+// and execs. Its stdout and stderr are one pipe the caller reads; the helper
+// waits for it with a pidfd and poll, SIGKILLs its whole session when the
+// timeout passes, and reports "exit N" or "timeout" on fd 4. No signal
+// handler and no global state is involved, so exec() is safe on any worker
+// thread and several may run at once.
 
 #include <sys/types.h>
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -67,6 +89,34 @@ struct Launched {
   UniqueFd pidfd;  // readable when the container exited
 };
 
+// A command to run inside a running container (ContainerLauncher::exec).
+struct ExecSpec {
+  std::vector<std::string> argv;  // argv[0] looked up in the container's PATH if not absolute
+  std::vector<std::string> env;   // "K=V", added to (and overriding) the container's
+  // SIGKILL (the command and its session) after this long; <= 0: no limit.
+  std::chrono::milliseconds timeout{30000};
+  size_t maxOutput = 4096;  // bytes of output kept (the last ones)
+  bool operator==(const ExecSpec&) const = default;
+};
+
+struct ExecResult {
+  // The command's exit status, 128+signal when a signal ended it, 127 when
+  // the command was not found and 126 when it could not be run (the reason
+  // is in output, in docker's words), -1 when it timed out.
+  int exitCode = -1;
+  bool timedOut = false;
+  // stdout and stderr interleaved as written; the last maxOutput bytes
+  // (docker's health log keeps the first 4096: the end of a failing check's
+  // output is what says why).
+  std::string output;
+  bool operator==(const ExecResult&) const = default;
+};
+
+// The argv a health check runs (pure): ["CMD", a, b] -> [a, b];
+// ["CMD-SHELL", "x"] -> ["/bin/sh", "-c", "x"]; empty for NONE, disable, an
+// empty test or an unknown kind.
+std::vector<std::string> healthcheckArgv(const Healthcheck& check);
+
 class CgroupManager;
 
 // A container between its clone and its exec: the process exists (in its
@@ -98,6 +148,16 @@ class ContainerLauncher {
   // code, or 128+signal.
   virtual Result<int> reap(const Launched& launched) = 0;
   virtual Status signal(pid_t pid, int sig) = 0;
+  // Runs e.argv inside the running container `spec` whose process is
+  // containerPid (netd's view, not yet reaped: a child of netd cannot be
+  // replaced by another process before it is reaped), and waits for it, at
+  // most e.timeout: then the command and everything in its session is
+  // SIGKILLed and reaped, and the result says timedOut. A command that cannot
+  // be run is an ExecResult (127 or 126 with docker's text); an Error means
+  // the exec itself failed (the container is not running, no process could
+  // be made). Blocks: call it from a worker thread (netd: libuv's pool), never
+  // a libuv callback; safe to call concurrently.
+  virtual Result<ExecResult> exec(const ContainerSpec& spec, pid_t containerPid, const ExecSpec& e) = 0;
   // Unmounts the rootfs if mounted, removes the cgroups (kills leftovers),
   // removes stateDir except the log unless removeLogs.
   virtual Status cleanup(const ContainerSpec& spec, bool removeLogs) = 0;
@@ -109,8 +169,9 @@ class ContainerLauncher {
 std::unique_ptr<ContainerLauncher> makeLinuxLauncher(std::shared_ptr<CgroupManager> cgroups, std::string selfExe,
                                                      uint64_t containerNofile = 0);
 
-// netd's main() calls this first: if argv[1] == "__skiff-init" it runs the
-// in-container shim and never returns; otherwise returns false.
+// netd's main() calls this first: if argv[1] is "__skiff-init" it runs the
+// in-container shim, if "__skiff-exec" the exec helper, and never returns;
+// otherwise returns false.
 bool maybeRunContainerInit(int argc, char** argv);
 
 // Fake for netd's tests: no kernel. Each launch gets a fresh pid and an
@@ -124,6 +185,19 @@ class FakeContainerLauncher : public ContainerLauncher {
   Result<int> reap(const Launched& launched) override;
   Status signal(pid_t pid, int sig) override;
   Status cleanup(const ContainerSpec& spec, bool removeLogs) override;
+  // Records the call and answers onExec's result (exit 0, no output, when
+  // unset). Safe from any thread, as the real one: onExec must be set before
+  // the first exec and then be safe to call concurrently itself.
+  Result<ExecResult> exec(const ContainerSpec& spec, pid_t containerPid, const ExecSpec& e) override;
+
+  struct ExecCall {
+    std::string id;  // the container's
+    pid_t pid = -1;
+    ExecSpec exec;
+  };
+  // An Error from onExec is returned as exec's Error (container not running).
+  std::function<Result<ExecResult>(const ContainerSpec&, const ExecSpec&)> onExec;
+  std::vector<ExecCall> execCalls() const;  // in order, copied under the lock
 
   // Simulates the container's exit.
   void exit(pid_t pid, int code);
@@ -145,6 +219,8 @@ class FakeContainerLauncher : public ContainerLauncher {
   std::vector<Slot> slots_;
   std::map<pid_t, UniqueFd> held_;  // write ends of held `ready` pipes
   pid_t nextPid_ = 1000;
+  mutable std::mutex execMu_;  // exec() runs on worker threads
+  std::vector<ExecCall> execCalls_;
 };
 
 // The text of the files the launcher writes for the container (pure).
