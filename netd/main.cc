@@ -11,7 +11,9 @@
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
+#include <functional>
 #include <iostream>
+#include <variant>
 
 #include "skiff/common/fd.h"
 #include "skiff/common/log.h"
@@ -191,13 +193,23 @@ int main(int argc, char** argv) {
   auto metrics = netd::Metrics::start(metricsAddr, proxy->get());
   if (!metrics.ok()) return fatal(metrics.error().message);
 
+  // The metrics snapshots, on the loop thread: the service counts, and the
+  // kernel counters of each network's VXLAN and bridge devices (two short
+  // RTM_GETLINK per network on the overlay's netlink socket). A network that
+  // is gone from the list takes its series with it.
+  std::function<void()> refreshMetrics = [&] {
+    (*metrics)->publish(orchestrator->serviceCounts());
+    auto networks = orchestrator->listNetworks();
+    if (const auto* list = std::get_if<nlohmann::json>(&networks)) (*metrics)->refreshOverlay(overlayNet, *list);
+  };
+
   netd::Api api(*orchestrator, images, &loop);
   apiPtr = &api;
   // Every API call may change what runs: refresh the metrics snapshot after
   // each, besides the once-a-second refresh that catches exits and restarts.
   netd::HttpServer server(&loop, [&](const netd::HttpRequest& r, netd::HttpResponder reply) {
     api.handleAsync(r, [&, reply = std::move(reply)](netd::HttpResponse response) {
-      (*metrics)->publish(orchestrator->serviceCounts());
+      guarded("metrics refresh", refreshMetrics);
       reply(std::move(response));
     });
   });
@@ -206,20 +218,12 @@ int main(int argc, char** argv) {
   auto restored = orchestrator->restore();
   if (!restored.ok()) log::error("netd", "restore: ", restored.error().message);
 
-  // The metrics snapshot of service counts, refreshed once a second.
+  // The metrics snapshots, refreshed once a second.
   uv_timer_t metricsTimer;
   uv_timer_init(&loop, &metricsTimer);
-  struct MetricsCtx {
-    netd::Orchestrator* orch;
-    netd::Metrics* metrics;
-  } mctx{orchestrator.get(), metrics->get()};
-  metricsTimer.data = &mctx;
+  metricsTimer.data = &refreshMetrics;
   uv_timer_start(
-      &metricsTimer,
-      [](uv_timer_t* t) {
-        auto* c = static_cast<MetricsCtx*>(t->data);
-        guarded("metrics refresh", [c] { c->metrics->publish(c->orch->serviceCounts()); });
-      },
+      &metricsTimer, [](uv_timer_t* t) { guarded("metrics refresh", *static_cast<std::function<void()>*>(t->data)); },
       0, 1000);
 
   // SIGTERM/SIGINT: stop replicas gracefully, remove what this node made,

@@ -7,8 +7,10 @@
 #include <prometheus/metric_type.h>
 
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "skiff/common/log.h"
+#include "skiff/overlay/overlay.h"
 
 namespace skiff::netd {
 
@@ -19,6 +21,10 @@ class Metrics::Collector : public prometheus::Collectable {
   void publish(std::vector<Orchestrator::ServiceCount> counts) {
     std::lock_guard<std::mutex> lock(mu_);
     counts_ = std::move(counts);
+  }
+  void publishOverlay(std::vector<OverlayDeviceCounters> devices) {
+    std::lock_guard<std::mutex> lock(mu_);
+    overlay_ = std::move(devices);
   }
 
   std::vector<prometheus::MetricFamily> Collect() const override {
@@ -94,13 +100,56 @@ class Metrics::Collector : public prometheus::Collectable {
             gauge({{"stack", c.stack}, {"service", c.service}, {"state", "desired"}}, static_cast<double>(c.desired)));
       }
     }
-    return {conns, active, bytes, errors, udpRefused, replicas};
+    std::vector<MetricFamily> out{conns, active, bytes, errors, udpRefused, replicas};
+    appendOverlay(out);
+    return out;
   }
 
  private:
+  // skiff_overlay_{rx,tx}_{bytes,packets,dropped,errors}_total{network,device}:
+  // the kernel's own counters (IFLA_STATS64), passed through as they are.
+  void appendOverlay(std::vector<prometheus::MetricFamily>& out) const {
+    using Field = uint64_t overlay::LinkStats::*;
+    struct Spec {
+      const char* name;
+      const char* help;
+      Field field;
+    };
+    static constexpr Spec kSpecs[] = {
+        {"skiff_overlay_rx_bytes_total", "Bytes an overlay network's device received, as the kernel counts them.",
+         &overlay::LinkStats::rxBytes},
+        {"skiff_overlay_tx_bytes_total", "Bytes an overlay network's device sent, as the kernel counts them.",
+         &overlay::LinkStats::txBytes},
+        {"skiff_overlay_rx_packets_total", "Packets an overlay network's device received.",
+         &overlay::LinkStats::rxPackets},
+        {"skiff_overlay_tx_packets_total", "Packets an overlay network's device sent.", &overlay::LinkStats::txPackets},
+        {"skiff_overlay_rx_dropped_total", "Received packets an overlay network's device dropped.",
+         &overlay::LinkStats::rxDropped},
+        {"skiff_overlay_tx_dropped_total",
+         "Packets an overlay network's device dropped on sending (on the VXLAN device: no FDB entry for the "
+         "destination).",
+         &overlay::LinkStats::txDropped},
+        {"skiff_overlay_rx_errors_total", "Receive errors of an overlay network's device.",
+         &overlay::LinkStats::rxErrors},
+        {"skiff_overlay_tx_errors_total", "Send errors of an overlay network's device.", &overlay::LinkStats::txErrors},
+    };
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const Spec& spec : kSpecs) {
+      prometheus::MetricFamily family{spec.name, spec.help, prometheus::MetricType::Counter, {}};
+      for (const auto& d : overlay_) {
+        prometheus::ClientMetric m;
+        m.label = {{"network", d.network}, {"device", d.device}};
+        m.counter.value = static_cast<double>(d.stats.*spec.field);
+        family.metric.push_back(std::move(m));
+      }
+      out.push_back(std::move(family));
+    }
+  }
+
   proxy::Proxy* proxy_;
   mutable std::mutex mu_;
   std::vector<Orchestrator::ServiceCount> counts_;
+  std::vector<OverlayDeviceCounters> overlay_;
 };
 
 Result<std::unique_ptr<Metrics>> Metrics::start(const std::string& addr, proxy::Proxy* proxy) {
@@ -119,5 +168,47 @@ Result<std::unique_ptr<Metrics>> Metrics::start(const std::string& addr, proxy::
 Metrics::~Metrics() = default;
 
 void Metrics::publish(std::vector<Orchestrator::ServiceCount> counts) { collector_->publish(std::move(counts)); }
+
+void Metrics::publishOverlay(std::vector<OverlayDeviceCounters> devices) {
+  collector_->publishOverlay(std::move(devices));
+}
+
+void Metrics::refreshOverlay(overlay::Overlay& overlay, const nlohmann::json& networks) {
+  std::vector<OverlayDeviceCounters> devices;
+  std::string errors;
+  auto addError = [&errors](const std::string& text) {
+    if (!errors.empty()) errors += "; ";
+    errors += text;
+  };
+  static const nlohmann::json kNone = nlohmann::json::array();
+  if (!networks.is_array()) addError("the network list is not an array");
+  for (const auto& n : networks.is_array() ? networks : kNone) {
+    // is_number_integer: a VNI may be stored signed or unsigned.
+    if (!n.is_object() || !n.contains("name") || !n["name"].is_string() || !n.contains("vni") ||
+        !n["vni"].is_number_integer() || n["vni"].get<int64_t>() < 1 || n["vni"].get<int64_t>() > overlay::kMaxVni) {
+      addError("a network without a name or a valid VNI: " + n.dump());
+      continue;
+    }
+    overlay::NetworkConfig config;
+    config.name = n["name"].get<std::string>();
+    config.vni = static_cast<uint32_t>(n["vni"].get<int64_t>());
+    auto stats = overlay.networkStats(config);
+    if (!stats.ok()) {
+      addError(stats.error().message);
+      continue;
+    }
+    for (auto& d : *stats) devices.push_back(OverlayDeviceCounters{config.name, std::move(d.device), d.stats});
+  }
+  collector_->publishOverlay(std::move(devices));
+  // It runs every second: say it when the errors change, not each time.
+  if (errors != overlayErrors_) {
+    if (errors.empty()) {
+      log::info("metrics", "overlay counters readable again");
+    } else {
+      log::warn("metrics", "overlay counters left out: ", errors);
+    }
+    overlayErrors_ = std::move(errors);
+  }
+}
 
 }  // namespace skiff::netd

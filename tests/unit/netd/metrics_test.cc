@@ -1,14 +1,18 @@
 // netd's Prometheus exposition (netd/src/metrics.cc), scraped over HTTP as a
 // user's Prometheus would: the families with their types, the label set of
 // every series, values equal to what was fed in (connections, bytes, connect
-// errors and refused UDP flows made on loopback through a real proxy, and the
-// orchestrator's service counts), and the series of a backend that was
-// removed gone. Loopback only (127.0.0.1).
+// errors and refused UDP flows made on loopback through a real proxy, the
+// orchestrator's service counts, and the overlay devices' kernel counters
+// read through a fake netlink), and the series of a backend or a network that
+// was removed gone. Loopback only (127.0.0.1).
 
 #include "skiff/netd/metrics.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <libmnl/libmnl.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -17,6 +21,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <thread>
@@ -24,6 +29,7 @@
 #include <vector>
 
 #include "skiff/common/fd.h"
+#include "skiff/overlay/overlay.h"
 #include "skiff/proxy/proxy.h"
 
 namespace skiff::netd {
@@ -181,6 +187,30 @@ bool eventually(Pred pred) {
   return true;
 }
 
+// The overlay families: the kernel's eight counters of each device.
+const std::vector<std::pair<std::string, uint64_t overlay::LinkStats::*>> kOverlayFamilies = {
+    {"skiff_overlay_rx_bytes_total", &overlay::LinkStats::rxBytes},
+    {"skiff_overlay_tx_bytes_total", &overlay::LinkStats::txBytes},
+    {"skiff_overlay_rx_packets_total", &overlay::LinkStats::rxPackets},
+    {"skiff_overlay_tx_packets_total", &overlay::LinkStats::txPackets},
+    {"skiff_overlay_rx_dropped_total", &overlay::LinkStats::rxDropped},
+    {"skiff_overlay_tx_dropped_total", &overlay::LinkStats::txDropped},
+    {"skiff_overlay_rx_errors_total", &overlay::LinkStats::rxErrors},
+    {"skiff_overlay_tx_errors_total", &overlay::LinkStats::txErrors},
+};
+
+// Every family netd exports and its type: present even when it has no series.
+std::map<std::string, std::string> allTypes() {
+  std::map<std::string, std::string> types{{"skiff_proxy_connections_total", "counter"},
+                                           {"skiff_proxy_active_connections", "gauge"},
+                                           {"skiff_proxy_bytes_total", "counter"},
+                                           {"skiff_proxy_connect_errors_total", "counter"},
+                                           {"skiff_proxy_udp_flows_refused_total", "counter"},
+                                           {"skiff_service_replicas", "gauge"}};
+  for (const auto& [name, field] : kOverlayFamilies) types[name] = "counter";
+  return types;
+}
+
 const std::string kLive =
     "0123456789ab"
     "cdef0123456789abcdef0123456789abcdef0123456789abcdef0123";  // 64 hex
@@ -294,12 +324,7 @@ TEST_F(MetricsTest, FamiliesLabelsAndValuesAsFedAndARemovedBackendsSeriesGo) {
 
   Exposition e = scrape(metricsPort_);
   ASSERT_EQ(e.status, 200);
-  EXPECT_EQ(e.types, (std::map<std::string, std::string>{{"skiff_proxy_connections_total", "counter"},
-                                                         {"skiff_proxy_active_connections", "gauge"},
-                                                         {"skiff_proxy_bytes_total", "counter"},
-                                                         {"skiff_proxy_connect_errors_total", "counter"},
-                                                         {"skiff_proxy_udp_flows_refused_total", "counter"},
-                                                         {"skiff_service_replicas", "gauge"}}));
+  EXPECT_EQ(e.types, allTypes());
   // Backends are labelled by the first 12 characters of their id (docker's short id).
   const Labels webDead{{"stack", "shop"}, {"service", "web"}, {"port", "8080/tcp"}, {"backend", "deadbeef0000"}};
   const Labels webLive{{"stack", "shop"}, {"service", "web"}, {"port", "8080/tcp"}, {"backend", "0123456789ab"}};
@@ -371,6 +396,110 @@ TEST_F(MetricsTest, FamiliesLabelsAndValuesAsFedAndARemovedBackendsSeriesGo) {
   EXPECT_EQ(e.value("skiff_service_replicas", {{"stack", "shop"}, {"service", "worker"}, {"state", "desired"}}), -1);
 }
 
+// A device's counters as the kernel answers RTM_GETLINK (IFLA_STATS64);
+// each counter differs, so a family that exports the wrong one shows.
+overlay::NlMessage linkWithStats(const std::string& name, uint64_t base) {
+  alignas(nlmsghdr) char buf[1024] = {};
+  nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
+  nlh->nlmsg_type = RTM_NEWLINK;
+  auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
+  ifi->ifi_index = 7;
+  mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
+  rtnl_link_stats64 s{};
+  s.rx_bytes = base + 1;
+  s.tx_bytes = base + 2;
+  s.rx_packets = base + 3;
+  s.tx_packets = base + 4;
+  s.rx_dropped = base + 5;
+  s.tx_dropped = base + 6;
+  s.rx_errors = base + 7;
+  s.tx_errors = base + 8;
+  mnl_attr_put(nlh, IFLA_STATS64, sizeof s, &s);
+  nlattr* info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+  mnl_attr_put_strz(nlh, IFLA_INFO_KIND, name.rfind("skvx-", 0) == 0 ? "vxlan" : "bridge");
+  mnl_attr_nest_end(nlh, info);
+  auto* p = reinterpret_cast<const uint8_t*>(nlh);
+  return overlay::NlMessage(p, p + nlh->nlmsg_len);
+}
+
+// The value kOverlayFamilies[i] must show for a device made with `base`.
+double expectedCounter(size_t family, uint64_t base) { return static_cast<double>(base + 1 + family); }
+
+overlay::Overlay::NetnsOpener noNetns() {
+  return [](int) -> Result<std::unique_ptr<overlay::NetlinkTransport>> {
+    return Error::msg("no netns in unit tests", ENOSYS);
+  };
+}
+
+// The overlay families, fed as netd's loop feeds them: the network list from
+// the orchestrator, each network's devices read through netlink (a fake one
+// here, answering as the kernel does). Labelled {network, device}; a network
+// whose devices are not on this node, or that cannot be read, has none; a
+// network removed from the list loses its series at the next refresh.
+TEST(MetricsOverlay, CountersPerNetworkAndDeviceAndARemovedNetworksSeriesGo) {
+  UniqueFd probe = boundSocket(SOCK_STREAM);
+  ASSERT_TRUE(probe.valid());
+  uint16_t port = portOf(probe.get());
+  probe = UniqueFd();
+  auto m = Metrics::start("127.0.0.1:" + std::to_string(port), nullptr);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+
+  overlay::FakeNetlink kernel;
+  overlay::Overlay overlayNet(kernel, noNetns());
+  const nlohmann::json networks = nlohmann::json::array({
+      {{"name", "shop_webnet"}, {"vni", 4097}, {"subnet", "10.0.1.0/24"}},
+      {{"name", "ingress"}, {"vni", 256}, {"subnet", "10.0.0.0/24"}},
+      {{"name", "shop_backend"}, {"vni", 4098}},  // not set up on this node
+      {{"name", "shop_locked"}, {"vni", 4099}},   // netlink refuses
+      {{"name", "broken"}},                       // no VNI: skipped
+  });
+  kernel.pushReply({linkWithStats("skvx-4097", 1000)});
+  kernel.pushReply({linkWithStats("skbr-4097", 2000)});
+  kernel.pushReply({linkWithStats("skvx-256", 3000)});
+  kernel.pushReply({linkWithStats("skbr-256", 4000)});
+  kernel.pushError(Error{ENODEV, "No such device"});
+  kernel.pushError(Error{ENODEV, "No such device"});
+  kernel.pushError(Error{EPERM, "Operation not permitted"});
+  (*m)->refreshOverlay(overlayNet, networks);
+  EXPECT_EQ(kernel.requests().size(), 7u) << "two GETLINK per network, one for the refused one";
+
+  const Labels webVx{{"network", "shop_webnet"}, {"device", "skvx-4097"}};
+  const Labels webBr{{"network", "shop_webnet"}, {"device", "skbr-4097"}};
+  const Labels ingVx{{"network", "ingress"}, {"device", "skvx-256"}};
+  const Labels ingBr{{"network", "ingress"}, {"device", "skbr-256"}};
+  Exposition e = scrape(port);
+  ASSERT_EQ(e.status, 200);
+  EXPECT_EQ(e.types, allTypes());
+  for (size_t i = 0; i < kOverlayFamilies.size(); ++i) {
+    const std::string& family = kOverlayFamilies[i].first;
+    EXPECT_EQ(e.series(family), (std::set<Labels>{webVx, webBr, ingVx, ingBr})) << family;
+    EXPECT_EQ(e.value(family, webVx), expectedCounter(i, 1000)) << family;
+    EXPECT_EQ(e.value(family, webBr), expectedCounter(i, 2000)) << family;
+    EXPECT_EQ(e.value(family, ingVx), expectedCounter(i, 3000)) << family;
+    EXPECT_EQ(e.value(family, ingBr), expectedCounter(i, 4000)) << family;
+  }
+
+  // shop_webnet removed (stack rm): its series go; ingress's counters moved on.
+  kernel.pushReply({linkWithStats("skvx-256", 5000)});
+  kernel.pushReply({linkWithStats("skbr-256", 6000)});
+  (*m)->refreshOverlay(overlayNet, nlohmann::json::array({networks[1]}));
+  e = scrape(port);
+  ASSERT_EQ(e.status, 200);
+  for (size_t i = 0; i < kOverlayFamilies.size(); ++i) {
+    const std::string& family = kOverlayFamilies[i].first;
+    EXPECT_EQ(e.series(family), (std::set<Labels>{ingVx, ingBr})) << family;
+    EXPECT_EQ(e.value(family, ingVx), expectedCounter(i, 5000)) << family;
+    EXPECT_EQ(e.value(family, ingBr), expectedCounter(i, 6000)) << family;
+  }
+
+  // No networks left: no overlay series at all, the families stay declared.
+  (*m)->refreshOverlay(overlayNet, nlohmann::json::array());
+  e = scrape(port);
+  ASSERT_EQ(e.status, 200);
+  EXPECT_TRUE(e.samples.empty());
+  EXPECT_EQ(e.types, allTypes());
+}
+
 // With no proxy and nothing published, the endpoint still answers: the
 // families are there, empty.
 TEST(MetricsEmpty, AnEndpointWithNothingToReportAnswers200) {
@@ -383,7 +512,7 @@ TEST(MetricsEmpty, AnEndpointWithNothingToReportAnswers200) {
   Exposition e = scrape(port);
   EXPECT_EQ(e.status, 200);
   EXPECT_TRUE(e.samples.empty());
-  EXPECT_EQ(e.types.size(), 6u);
+  EXPECT_EQ(e.types, allTypes());
 }
 
 TEST(MetricsEmpty, ABadAddressIsAnError) {
