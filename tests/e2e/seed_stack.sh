@@ -3,7 +3,8 @@
 # image, deploy before and after `swarm init`, 5/5 replicas, port 4000 round
 # robin 2 by 2 over 5 hostnames, cgroup limits read back from the kernel, a
 # killed replica replaced within its restart delay, bad input refused while
-# the running stack keeps running, per-replica metrics, and `stack rm` /
+# the running stack keeps running, per-replica and overlay metrics (the
+# overlay's series gone with its network), and `stack rm` /
 # `swarm leave --force` leaving nothing behind. Everything runs in a lab
 # namespace removed on exit, also on failure, and by a watchdog when the
 # script is SIGKILLed (a ctest timeout). Every failure prints a FAIL: line.
@@ -152,6 +153,17 @@ check "per-replica connection counters for 5 backends" \
   test "$(grep -c '^skiff_proxy_connections_total{.*backend=' <<<"$metrics")" -eq 5
 check "skiff_service_replicas running = 5" \
   grep -qE '^skiff_service_replicas\{.*service="getstartedlab_web".*state="running".*\} 5$' <<<"$metrics"
+# The overlay's kernel counters: the VXLAN device and the bridge of each
+# network; the requests above went from the proxy through the ingress bridge.
+overlay_series() {  # overlay_series FAMILY NETWORK: its series' "device value" lines
+  grep -E "^$1\\{" <<<"$metrics" | grep -F "network=\"$2\"" |
+    sed -E 's/.*device="([^"]*)".*\} (.*)$/\1 \2/' | sort
+}
+check "overlay byte counters for getstartedlab_webnet's skvx-4097 and skbr-4097" \
+  test "$(overlay_series skiff_overlay_rx_bytes_total getstartedlab_webnet | cut -d' ' -f1 | tr '\n' ' ')" = \
+  "skbr-4097 skvx-4097 "
+check "the ingress bridge counted the bytes the proxy sent to the replicas" \
+  awk '$1 ~ /^skbr-/ && $2 > 0 { ok = 1 } END { exit !ok }' <<<"$(overlay_series skiff_overlay_tx_bytes_total ingress)"
 
 echo "restart policy"
 kill -KILL "$pid"
@@ -298,6 +310,13 @@ alive=0
 for p in $pids; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
 check "no replica process is left" test "$alive" -eq 0
 check "the stack's network is gone" wait_for 10 bash -c "! ip -n $LAB_NS -o link | grep -q 'skbr-4097'"
+webnet_series_gone() {
+  local out
+  out=$(lab_exec curl -sS --max-time 5 http://127.0.0.1:9323/metrics) || return 1
+  grep -q '^skiff_overlay_rx_bytes_total{' <<<"$out" || return 1 # ingress still has its series
+  ! grep -q 'network="getstartedlab_webnet"' <<<"$out"
+}
+check "the removed network's overlay series are gone from /metrics" wait_for 5 webnet_series_gone
 check "no veth is left" test -z "$(ip -n "$LAB_NS" -o link show type veth)"
 # v1 (one folder per hierarchy) and v2 alike; the cgroup parent itself was
 # there (the check above read the replica's limits below it).
