@@ -864,6 +864,34 @@ class Parser {
     }
   }
 
+  // update_config and rollback_config share their keys and defaults (docker's
+  // too); a rollback cannot itself roll back, so there failure_action is
+  // pause or continue only, as docker refuses it.
+  void parseUpdateConfig(const YAML::Node& n, const std::string& path, UpdateConfig& uc, bool isRollback) {
+    if (n.IsNull()) return;
+    for (const auto& u : entries(n, path)) {
+      std::string up = path + "." + u.key;
+      if (u.key == "parallelism") {
+        uc.parallelism = unsignedInt(u.value, up);
+      } else if (u.key == "delay") {
+        uc.delaySeconds = duration(u.value, up);
+      } else if (u.key == "failure_action") {
+        uc.failureAction = oneOf<FailureAction>(u.value, up);
+        if (isRollback && uc.failureAction == FailureAction::kRollback)
+          fail(u.value, up, "invalid value \"rollback\" (must be one of pause, continue: a rollback cannot roll back)");
+      } else if (u.key == "monitor") {
+        uc.monitorSeconds = duration(u.value, up);
+      } else if (u.key == "max_failure_ratio") {
+        uc.maxFailureRatio =
+            convert(u.value, up, [](const std::string& s) { return units::parseNonNegativeDouble(s); });
+      } else if (u.key == "order") {
+        uc.order = oneOf<UpdateOrder>(u.value, up);
+      } else {
+        unknownKey(u, path);
+      }
+    }
+  }
+
   void parseDeploy(const YAML::Node& n, const std::string& path, ServiceSpec& svc) {
     if (n.IsNull()) return;
     std::optional<Entry> misplacedRestart;
@@ -891,26 +919,9 @@ class Parser {
         restartPolicySeen = true;
         parseRestartPolicy(e.value, p, svc.restartPolicy);
       } else if (e.key == "update_config") {
-        if (e.value.IsNull()) continue;
-        for (const auto& u : entries(e.value, p)) {
-          std::string up = p + "." + u.key;
-          UpdateConfig& uc = svc.updateConfig;
-          if (u.key == "parallelism")
-            uc.parallelism = unsignedInt(u.value, up);
-          else if (u.key == "delay")
-            uc.delaySeconds = duration(u.value, up);
-          else if (u.key == "failure_action")
-            uc.failureAction = oneOf<FailureAction>(u.value, up);
-          else if (u.key == "monitor")
-            uc.monitorSeconds = duration(u.value, up);
-          else if (u.key == "max_failure_ratio")
-            uc.maxFailureRatio =
-                convert(u.value, up, [](const std::string& s) { return units::parseNonNegativeDouble(s); });
-          else if (u.key == "order")
-            uc.order = oneOf<UpdateOrder>(u.value, up);
-          else
-            unknownKey(u, p);
-        }
+        parseUpdateConfig(e.value, p, svc.updateConfig, false);
+      } else if (e.key == "rollback_config") {
+        parseUpdateConfig(e.value, p, svc.rollbackConfig, true);
       } else if (e.key == "placement") {
         if (e.value.IsNull()) continue;
         for (const auto& pl : entries(e.value, p)) {
@@ -928,8 +939,6 @@ class Parser {
         svc.labels = keyValues(e.value, p, false);
       } else if (e.key == "endpoint_mode") {
         if (oneOf<EndpointMode>(e.value, p) == EndpointMode::kDnsrr) unsupported_.insert("deploy.endpoint_mode");
-      } else if (e.key == "rollback_config") {
-        unsupported_.insert("deploy.rollback_config");
       } else if (!isExtension(e.key)) {
         unknownKey(e, path);
       }

@@ -101,6 +101,7 @@ void toComposeShape(nlohmann::json& j) {
         auto& d = svc["deploy"];
         if (d.contains("restart_policy")) durationsToText(d["restart_policy"], {"delay", "window"});
         if (d.contains("update_config")) durationsToText(d["update_config"], {"delay", "monitor"});
+        if (d.contains("rollback_config")) durationsToText(d["rollback_config"], {"delay", "monitor"});
       }
     }
   }

@@ -23,6 +23,15 @@ using json = nlohmann::json;
 
 json resourcesToJson(const Resources& r) { return {{"cpus", r.cpus}, {"memory", r.memoryBytes}, {"pids", r.pids}}; }
 
+json updateConfigToJson(const UpdateConfig& uc) {
+  return {{"parallelism", uc.parallelism},
+          {"delay", uc.delaySeconds},
+          {"failure_action", toString(uc.failureAction)},
+          {"monitor", uc.monitorSeconds},
+          {"max_failure_ratio", uc.maxFailureRatio},
+          {"order", toString(uc.order)}};
+}
+
 json serviceToJson(const ServiceSpec& s) {
   json j;
   j["image"] = s.image;
@@ -58,7 +67,6 @@ json serviceToJson(const ServiceSpec& s) {
   for (const auto& c : s.configs) cfgs.push_back({{"source", c.source}, {"target", c.target}, {"mode", c.mode}});
   j["configs"] = cfgs;
   const auto& rp = s.restartPolicy;
-  const auto& uc = s.updateConfig;
   j["deploy"] = {
       {"mode", toString(s.mode)},
       {"replicas", s.replicas},
@@ -69,13 +77,8 @@ json serviceToJson(const ServiceSpec& s) {
         {"delay", rp.delaySeconds},
         {"max_attempts", rp.maxAttempts},
         {"window", rp.windowSeconds}}},
-      {"update_config",
-       {{"parallelism", uc.parallelism},
-        {"delay", uc.delaySeconds},
-        {"failure_action", toString(uc.failureAction)},
-        {"monitor", uc.monitorSeconds},
-        {"max_failure_ratio", uc.maxFailureRatio},
-        {"order", toString(uc.order)}}},
+      {"update_config", updateConfigToJson(s.updateConfig)},
+      {"rollback_config", updateConfigToJson(s.rollbackConfig)},
       {"placement", {{"constraints", s.placementConstraints}, {"max_replicas_per_node", s.maxReplicasPerNode}}},
   };
   if (s.healthcheck) {
@@ -247,6 +250,18 @@ Resources resourcesFromJson(const json& j, const std::string& path) {
   return r;
 }
 
+UpdateConfig updateConfigFromJson(const json& j, const std::string& path) {
+  UpdateConfig uc;
+  checkObject(j, path);
+  field(j, "parallelism", path, uc.parallelism);
+  field(j, "delay", path, uc.delaySeconds);
+  oneOf(j, "failure_action", path, uc.failureAction);
+  field(j, "monitor", path, uc.monitorSeconds);
+  field(j, "max_failure_ratio", path, uc.maxFailureRatio);
+  oneOf(j, "order", path, uc.order);
+  return uc;
+}
+
 // security_opt as toJson writes it; a profile sent by an API client is
 // checked here, so a bad one is refused on deploy and not at each launch.
 void readSecurityOpt(const json& j, const std::string& path, ServiceSpec& s) {
@@ -335,14 +350,13 @@ ServiceSpec serviceFromJson(const std::string& name, const json& j, const std::s
   field(rp, "delay", rpp, s.restartPolicy.delaySeconds);
   field(rp, "max_attempts", rpp, s.restartPolicy.maxAttempts);
   field(rp, "window", rpp, s.restartPolicy.windowSeconds);
-  const json& uc = object(d, "update_config", dp, kEmptyObject);
-  std::string ucp = dp + ".update_config";
-  field(uc, "parallelism", ucp, s.updateConfig.parallelism);
-  field(uc, "delay", ucp, s.updateConfig.delaySeconds);
-  oneOf(uc, "failure_action", ucp, s.updateConfig.failureAction);
-  field(uc, "monitor", ucp, s.updateConfig.monitorSeconds);
-  field(uc, "max_failure_ratio", ucp, s.updateConfig.maxFailureRatio);
-  oneOf(uc, "order", ucp, s.updateConfig.order);
+  s.updateConfig = updateConfigFromJson(object(d, "update_config", dp, kEmptyObject), dp + ".update_config");
+  s.rollbackConfig = updateConfigFromJson(object(d, "rollback_config", dp, kEmptyObject), dp + ".rollback_config");
+  // As the compose parser: a rollback cannot itself roll back.
+  if (s.rollbackConfig.failureAction == FailureAction::kRollback)
+    throw std::invalid_argument(dp +
+                                ".rollback_config.failure_action: invalid value \"rollback\" (must be one of pause, "
+                                "continue: a rollback cannot roll back)");
   const json& pl = object(d, "placement", dp, kEmptyObject);
   field(pl, "constraints", dp + ".placement", s.placementConstraints);
   field(pl, "max_replicas_per_node", dp + ".placement", s.maxReplicasPerNode);

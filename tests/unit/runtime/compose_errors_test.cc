@@ -104,6 +104,43 @@ TEST(ComposeErrors, BadEnumsAndDurations) {
             "docker-compose.yml:5: services.web.stop_grace_period: unknown unit \"x\" in duration \"10x\"");
 }
 
+TEST(ComposeErrors, RollbackConfigIsCheckedAsUpdateConfigAndCannotRollBack) {
+  std::string base = std::string(kSeedHead) + "    deploy:\n      rollback_config:\n";  // 5, 6
+  EXPECT_EQ(
+      errorOf(base + "        failure_action: rollback\n"),
+      "docker-compose.yml:7: services.web.deploy.rollback_config.failure_action: invalid value \"rollback\" (must "
+      "be one of pause, continue: a rollback cannot roll back)");
+  EXPECT_EQ(
+      errorOf(base + "        failure_action: retry\n"),
+      "docker-compose.yml:7: services.web.deploy.rollback_config.failure_action: invalid value \"retry\" (must be "
+      "one of pause, continue, rollback)");
+  EXPECT_EQ(errorOf(base + "        monitor: 5\n"),
+            "docker-compose.yml:7: services.web.deploy.rollback_config.monitor: missing unit in duration \"5\"");
+  EXPECT_EQ(errorOf(base + "        parallelism: -2\n"),
+            "docker-compose.yml:7: services.web.deploy.rollback_config.parallelism: invalid non-negative integer "
+            "\"-2\"");
+  EXPECT_EQ(errorOf(base + "        max_failure_ratio: \"-0.1\"\n"),
+            "docker-compose.yml:7: services.web.deploy.rollback_config.max_failure_ratio: negative value \"-0.1\"");
+  EXPECT_EQ(errorOf(base + "        order: sideways\n"),
+            "docker-compose.yml:7: services.web.deploy.rollback_config.order: invalid value \"sideways\" (must be one "
+            "of stop-first, start-first)");
+  EXPECT_EQ(errorOf(base + "        paralelism: 2\n"),
+            "docker-compose.yml:7: services.web.deploy.rollback_config Additional property paralelism is not allowed");
+  // update_config's errors, from the same code.
+  EXPECT_EQ(errorOf(std::string(kSeedHead) + "    deploy:\n      update_config:\n        failure_action: retry\n"),
+            "docker-compose.yml:7: services.web.deploy.update_config.failure_action: invalid value \"retry\" (must be "
+            "one of pause, continue, rollback)");
+  // Parsed, no longer an unsupported option; update_config's values are not borrowed.
+  auto r = parseComposeString(base +
+                                  "        parallelism: 3\n        delay: 1m30s\n      update_config:\n"
+                                  "        failure_action: rollback\n",
+                              "docker-compose.yml", "/stack", {});
+  EXPECT_TRUE(r.warnings.empty()) << r.warnings[0];
+  const ServiceSpec& web = r.stack.services.at("web");
+  EXPECT_EQ(web.rollbackConfig, (UpdateConfig{3, 90, FailureAction::kPause, 5, 0, UpdateOrder::kStopFirst}));
+  EXPECT_EQ(web.updateConfig.failureAction, FailureAction::kRollback);
+}
+
 TEST(ComposeErrors, RequiredVariable) {
   EXPECT_EQ(errorOf("services:\n  web:\n    image: \"nginx:${TAG:?set TAG to the release}\"\n"),
             "docker-compose.yml:3: services.web.image: required variable TAG is missing a value: set TAG to the "

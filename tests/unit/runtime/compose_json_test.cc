@@ -78,6 +78,14 @@ constexpr const char* kUglyJson = R"JSON(
           "reservations": {"cpus": 0.0, "memory": 536870912, "pids": 0}
         },
         "restart_policy": {"condition": "any", "delay": 5.0, "max_attempts": 3, "window": 0.0},
+        "rollback_config": {
+          "delay": 0.0,
+          "failure_action": "continue",
+          "max_failure_ratio": 0.0,
+          "monitor": 60.0,
+          "order": "stop-first",
+          "parallelism": 0
+        },
         "update_config": {
           "delay": 10.0,
           "failure_action": "pause",
@@ -132,6 +140,14 @@ constexpr const char* kUglyJson = R"JSON(
           "reservations": {"cpus": 0.0, "memory": 0, "pids": 0}
         },
         "restart_policy": {"condition": "any", "delay": 5.0, "max_attempts": 0, "window": 0.0},
+        "rollback_config": {
+          "delay": 0.0,
+          "failure_action": "pause",
+          "max_failure_ratio": 0.0,
+          "monitor": 5.0,
+          "order": "stop-first",
+          "parallelism": 1
+        },
         "update_config": {
           "delay": 0.0,
           "failure_action": "pause",
@@ -175,6 +191,14 @@ constexpr const char* kUglyJson = R"JSON(
           "reservations": {"cpus": 0.0, "memory": 0, "pids": 0}
         },
         "restart_policy": {"condition": "any", "delay": 5.0, "max_attempts": 0, "window": 0.0},
+        "rollback_config": {
+          "delay": 0.0,
+          "failure_action": "pause",
+          "max_failure_ratio": 0.0,
+          "monitor": 5.0,
+          "order": "stop-first",
+          "parallelism": 1
+        },
         "update_config": {
           "delay": 0.0,
           "failure_action": "pause",
@@ -263,6 +287,7 @@ TEST(ComposeJson, RoundTripEverythingSet) {
   svc.reservations = {0.1, 1024, 0};
   svc.restartPolicy = {RestartCondition::kOnFailure, 1.5, 4, 60};
   svc.updateConfig = {3, 2, FailureAction::kRollback, 7, 0.25, UpdateOrder::kStartFirst};
+  svc.rollbackConfig = {0, 0.5, FailureAction::kContinue, 3, 0.5, UpdateOrder::kStartFirst};
   svc.placementConstraints = {"node.role==worker"};
   svc.maxReplicasPerNode = 2;
   svc.healthcheck = Healthcheck{{"CMD", "true"}, 1, 2, 3, 4, false};
@@ -326,6 +351,14 @@ TEST(ComposeJson, RoundTripEverythingSet) {
           "delay": 1.5,
           "max_attempts": 4,
           "window": 60.0
+        },
+        "rollback_config": {
+          "delay": 0.5,
+          "failure_action": "continue",
+          "max_failure_ratio": 0.5,
+          "monitor": 3.0,
+          "order": "start-first",
+          "parallelism": 0
         },
         "update_config": {
           "delay": 2.0,
@@ -409,6 +442,32 @@ TEST(ComposeJson, FromJsonDefaultsAndErrors) {
   }
   EXPECT_THROW(stackFromJson(nlohmann::json::parse(R"({"networks": {"n": []}})")), std::invalid_argument);
   EXPECT_EQ(web.maxReplicasPerNode, 0u);
+}
+
+TEST(ComposeJson, RollbackConfigDefaultsToUpdateConfigsDefaultsAndCannotRollBack) {
+  auto s = stackFromJson(nlohmann::json::parse(
+      R"({"services": {"web": {"image": "x", "deploy": {"rollback_config": {"parallelism": 2, "order": "start-first"}}}}})"));
+  const auto& web = s.services.at("web");
+  EXPECT_EQ(web.rollbackConfig, (UpdateConfig{2, 0, FailureAction::kPause, 5, 0, UpdateOrder::kStartFirst}));
+  EXPECT_EQ(web.updateConfig, UpdateConfig{});
+  auto errorOf = [](const char* text) -> std::string {
+    try {
+      stackFromJson(nlohmann::json::parse(text));
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_EQ(errorOf(R"({"services": {"web": {"deploy": {"rollback_config": {"failure_action": "rollback"}}}}})"),
+            "services.web.deploy.rollback_config.failure_action: invalid value \"rollback\" (must be one of pause, "
+            "continue: a rollback cannot roll back)");
+  EXPECT_EQ(errorOf(R"({"services": {"web": {"deploy": {"rollback_config": {"order": "sideways"}}}}})"),
+            "services.web.deploy.rollback_config.order: invalid value \"sideways\" (must be one of stop-first, "
+            "start-first)");
+  EXPECT_EQ(errorOf(R"({"services": {"web": {"deploy": {"rollback_config": []}}}})"),
+            "services.web.deploy.rollback_config: expected an object");
+  // update_config may still roll back.
+  EXPECT_EQ(errorOf(R"({"services": {"web": {"deploy": {"update_config": {"failure_action": "rollback"}}}}})"), "");
 }
 
 TEST(ComposeJson, MaxReplicasPerNodeInPlacement) {

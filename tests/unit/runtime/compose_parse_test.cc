@@ -46,6 +46,7 @@ TEST(ComposeParse, SeedFile) {
   // Defaults a user relies on.
   EXPECT_DOUBLE_EQ(web.stopGracePeriodSeconds, 10);
   EXPECT_EQ(web.updateConfig, UpdateConfig{});
+  EXPECT_EQ(web.rollbackConfig, UpdateConfig{});
   EXPECT_FALSE(web.command.has_value());
 }
 
@@ -69,6 +70,8 @@ TEST(ComposeParse, UglyRealWorldFile) {
   EXPECT_DOUBLE_EQ(api.updateConfig.delaySeconds, 10);
   EXPECT_STREQ(toString(api.updateConfig.order), "start-first");
   EXPECT_STREQ(toString(api.updateConfig.failureAction), "pause");
+  // rollback_config: its own keys over update_config's defaults, not update_config's values.
+  EXPECT_EQ(api.rollbackConfig, (UpdateConfig{0, 0, FailureAction::kContinue, 60, 0, UpdateOrder::kStopFirst}));
   EXPECT_STREQ(toString(api.restartPolicy.condition), "any");
   EXPECT_EQ(api.restartPolicy.maxAttempts, 3u);
   EXPECT_DOUBLE_EQ(api.limits.cpus, 0.5);

@@ -161,6 +161,9 @@ struct ServiceSpec {
   Resources reservations;
   RestartPolicy restartPolicy;
   UpdateConfig updateConfig;
+  // deploy.rollback_config: how a rollback replaces the slots (docker's
+  // defaults are update_config's); failureAction is never kRollback here.
+  UpdateConfig rollbackConfig;
   std::vector<std::string> placementConstraints;  // as written; each parses (see below)
   uint64_t maxReplicasPerNode = 0;                // deploy.placement.max_replicas_per_node; 0 = no limit
   std::optional<Healthcheck> healthcheck;
