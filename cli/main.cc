@@ -29,6 +29,7 @@
 #include "skiff/runtime/stack.h"
 #include "src/commands.h"
 #include "src/exec.h"
+#include "src/service_commands.h"
 #include "src/swarm_commands.h"
 
 extern char** environ;
@@ -243,6 +244,9 @@ int run(int argc, char** argv) {
   });
   commands.addInspectCommand(service, "Display detailed information on one or more services", "SERVICE",
                              "Service names", "/v1/services/", printPretty);
+  FollowOptions follow;
+  follow.terminal = ::isatty(STDOUT_FILENO) == 1;
+  ServiceUpdateCommands serviceUpdate(*service, commands, follow);
   auto* serviceLogs = service->add_subcommand("logs", "Fetch the logs of a service");
   serviceLogs->add_option("SERVICE", serviceName, "Service name")->required();
   bind(serviceLogs, [&] {
