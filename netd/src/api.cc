@@ -332,6 +332,8 @@ HttpResponse Api::route(const HttpRequest& r) {
       return fail(ErrorKind::kInvalid, "replicas must be a non-negative integer, got " + shown(*replicas));
     return from(orch_.scaleService(a[0], replicas->get<uint64_t>()));
   }
+  if (m == "POST" && match(r.path, "/v1/services/*/update", &a)) return from(orch_.updateService(a[0], body()));
+  if (m == "POST" && match(r.path, "/v1/services/*/rollback", &a)) return from(orch_.rollbackService(a[0]));
   if (m == "GET" && match(r.path, "/v1/services/*", &a)) return from(orch_.inspectService(a[0]));
 
   if (m == "GET" && r.path == "/v1/tasks") return from(orch_.listTasks(q("service"), q("stack"), q("node")));

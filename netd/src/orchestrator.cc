@@ -316,15 +316,17 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
       });
       if (changed || imageChanged) {
         messages.push_back("Updating service " + full + " (id: " + s.id + ")");
-        s.specVersion++;
-        s.haltedSlots.clear();
-        s.restartTimes.clear();
-      } else if (s.spec.replicas != svcSpec.replicas) {
-        messages.push_back("Updating service " + full + " (id: " + s.id + ")");
-        s.haltedSlots.clear();
+        // Rolled out as its update_config says (reconcile below drives it).
+        beginUpdate(s, svcSpec, false);
+        if (s.spec.mode == runtime::ServiceMode::kGlobal) s.update.reset();  // replaced at once
+      } else {
+        if (s.spec.replicas != svcSpec.replicas) {
+          messages.push_back("Updating service " + full + " (id: " + s.id + ")");
+          s.haltedSlots.clear();
+        }
+        s.spec = svcSpec;
+        s.updated = SysClock::now();
       }
-      s.spec = svcSpec;
-      s.updated = SysClock::now();
     }
     ServiceState& s = it->second;
     std::vector<std::string> keep;

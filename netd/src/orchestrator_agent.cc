@@ -180,7 +180,12 @@ void Orchestrator::Impl::startHeartbeats() {
 json Orchestrator::Impl::reportTasks() {
   json out = json::array();
   for (const auto& [id, t] : tasks_) {
-    out.push_back(json{{"id", id}, {"state", toString(t->state)}, {"error", t->error}, {"exitCode", t->exitCode}});
+    out.push_back(json{{"id", id},
+                       {"state", toString(t->state)},
+                       {"error", t->error},
+                       {"exitCode", t->exitCode},
+                       {"ready", t->ready},
+                       {"health", t->health}});
   }
   return out;
 }

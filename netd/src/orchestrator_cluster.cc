@@ -563,6 +563,14 @@ void Orchestrator::Impl::takeReports(NodeState& n, const json& reports) {
     auto state = parseTaskState(rep.value("state", ""));
     if (!state) continue;  // a state this manager does not know: the next report says more
     if (*state == TaskState::kRunning || *state == TaskState::kStarting || *state == TaskState::kPreparing) {
+      // Readiness as the node saw it: the mesh's rotation and the update follow it.
+      bool ready = *state == TaskState::kRunning && rep.value("ready", false);
+      t->health = rep.value("health", "");
+      if (ready != t->ready) {
+        t->ready = ready;
+        if (ready) t->readySince = SteadyClock::now();
+        touched.insert(t->service);
+      }
       if (t->state != *state) {
         setState(*t, *state);
         if (*state == TaskState::kRunning) {
@@ -591,7 +599,9 @@ void Orchestrator::Impl::takeReports(NodeState& n, const json& reports) {
   }
   for (const auto& s : touched) {
     auto svc = services_.find(s);
-    if (svc != services_.end()) updateBackends(svc->second);
+    if (svc == services_.end()) continue;
+    updateBackends(svc->second);
+    driveUpdate(svc->second);
   }
 }
 

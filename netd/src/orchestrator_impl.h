@@ -8,6 +8,8 @@
 //                          heartbeats in, assignments out), placement, nodes going down
 //   orchestrator_agent.cc  a worker's side: join, heartbeats, carrying out an
 //                          assignment (networks, tasks, listeners, overlay peers)
+//   orchestrator_update.cc rolling updates and rollbacks (update.h's planner
+//                          carried out), readiness: health checks and port probes
 // The parts with their own narrow headers, each tested alone:
 //   store.h (desired state behind an interface), allocator.h (VNIs, subnets,
 //   addresses), scheduler.h (placement), membership.h (nodes and join
@@ -31,6 +33,7 @@
 #include "skiff/netd/orchestrator.h"
 #include "skiff/netd/scheduler.h"
 #include "skiff/netd/task_state.h"
+#include "skiff/netd/update.h"
 #include "skiff/overlay/peers.h"
 
 namespace skiff::netd {
@@ -152,6 +155,19 @@ struct Task {
   TimerHandle* killTimer = nullptr;
   TimerHandle* drainTimer = nullptr;
   bool reported = false;  // worker: its final state went to the manager in a heartbeat
+  // Readiness: a running task enters the proxy's rotation once it is ready:
+  // healthy (its health check passed), or, without a health check, once its
+  // published TCP target port accepts a connection (at once when it has none).
+  bool ready = false;
+  SteadyClock::time_point readySince{};
+  std::optional<runtime::Healthcheck> healthcheck;  // the service's, else the image's
+  std::string health;                               // "" (no check), "starting", "healthy", "unhealthy"
+  uint64_t healthFailures = 0;
+  std::string healthOutput;  // the last check's output
+  TimerHandle* probeTimer = nullptr;
+  bool checkBusy = false;    // a health check runs on the thread pool
+  bool exitPending = false;  // it exited meanwhile: reaped once the check is back
+  bool unhealthy = false;    // stopped for failing its health check: a failure
   bool live() const { return isLive(state); }
   std::string name() const { return service + "." + std::to_string(slot); }
 };
@@ -177,6 +193,18 @@ struct ServiceState {
   std::map<uint64_t, TimerHandle*> pendingRestarts;
   std::set<uint64_t> haltedSlots;  // restart policy said no: the slot stays empty
   bool removed = false;
+  // Rolling updates: the run in progress or the last one (paused, completed),
+  // whether it is a rollback, and the spec it would roll back to.
+  std::optional<UpdateRun> update;
+  bool rollingBack = false;
+  SysClock::time_point updateStarted, updateCompleted;
+  std::optional<runtime::ServiceSpec> previousSpec;
+  uint64_t previousVersion = 0;
+  uint64_t lastVersion = 1;  // versions are never reused, also across rollbacks
+  TimerHandle* updateTimer = nullptr;
+  // driveUpdate is not re-entered (a start can make a task ready at once):
+  // a call while it runs makes it step once more instead.
+  bool driving = false, driveAgain = false;
 };
 
 struct StackState {
@@ -209,6 +237,7 @@ class Orchestrator::Impl {
   std::map<std::string, std::unique_ptr<Task>> tasks_;  // by task id; live and history
   std::function<void()> shutdownDone_;
   bool shuttingDown_ = false;
+  int checksInFlight_ = 0;  // health checks on the thread pool: shutdown waits for them
 
   // ---- the swarm: both roles -------------------------------------------
   bool worker_ = false;                  // joined a swarm as a worker (swarm_ = manager)
@@ -332,6 +361,24 @@ class Orchestrator::Impl {
   static int signalNumber(const std::string& name);
   void updateBackends(ServiceState& svc);
   void reconcile(ServiceState& svc);
+
+  // ---- updates and readiness (orchestrator_update.cc) -------------------
+  // A changed spec: the current one becomes the previous, a new version
+  // starts a rolling update (replicated services; global ones replace at once).
+  void beginUpdate(ServiceState& svc, runtime::ServiceSpec next, bool rollback);
+  void driveUpdate(ServiceState& svc);  // planner steps, carried out
+  void stepOnce(ServiceState& svc);
+  void rollback(ServiceState& svc);
+  // A task of the service ended: counts against the update when it was new.
+  void noteUpdateFailure(ServiceState& svc, const Task& t);
+  json updateStatus(const ServiceState& svc) const;
+  Status persistServiceSpec(const ServiceState& svc);
+  void beginReadiness(Task& t);
+  void probe(const std::string& taskId);
+  void runHealthCheck(const std::string& taskId);
+  void healthResult(const std::string& taskId, const Result<runtime::ExecResult>& r);
+  void becameReady(Task& t);
+  void unready(Task& t, const std::string& why);
   // Global mode: one task on every node that passes the service's filters.
   void reconcileGlobal(ServiceState& svc);
   std::vector<std::string> globalNodesOf(const ServiceState& svc) const;

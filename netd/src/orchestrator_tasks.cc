@@ -186,6 +186,10 @@ void Orchestrator::Impl::runTask(ServiceState& svc, Task& t) {
   // seccomp=unconfined or names its own profile.
   c.seccomp = runtime::seccompModeOf(svc.spec.seccomp);
   c.seccompProfile = svc.spec.seccompProfile;
+  // The compose file's healthcheck replaces the image's HEALTHCHECK;
+  // `disable: true` or test NONE turns it off.
+  t.healthcheck = svc.spec.healthcheck ? svc.spec.healthcheck : ic.healthcheck;
+  if (t.healthcheck && runtime::healthcheckArgv(*t.healthcheck).empty()) t.healthcheck.reset();
   if (c.argv.empty()) {
     rejectTask(t, "no command specified");
     return;
@@ -295,8 +299,7 @@ void Orchestrator::Impl::finishStart(Task& t) {
     stopTask(t);
     return;
   }
-  auto svc = services_.find(t.service);
-  if (svc != services_.end()) updateBackends(svc->second);
+  beginReadiness(t);
 }
 
 Result<std::vector<runtime::BindMount>> Orchestrator::Impl::materializeMounts(const ServiceState& svc) {
@@ -414,6 +417,14 @@ void Orchestrator::Impl::onExit(const std::string& taskId) {
   closePoll(t.poll);
   cancelTimer(t.killTimer);
   cancelTimer(t.drainTimer);
+  cancelTimer(t.probeTimer);
+  t.ready = false;
+  if (t.checkBusy) {
+    // A health check runs in its namespaces: reaped when it is back, so its
+    // pid is not reused meanwhile.
+    t.exitPending = true;
+    return;
+  }
   auto code = d_.launcher->reap(*t.launched);
   int exitCode = code.ok() ? *code : 255;
   t.exitCode = exitCode;
@@ -421,7 +432,9 @@ void Orchestrator::Impl::onExit(const std::string& taskId) {
   detachEndpoints(t);
   releaseAddresses(t);
   cleanupContainer(t, false);
-  if (t.stopRequested) {
+  if (t.unhealthy) {
+    setState(t, TaskState::kFailed, "task: non-zero exit (" + std::to_string(exitCode) + "): unhealthy container");
+  } else if (t.stopRequested) {
     setState(t, TaskState::kShutdown);
   } else if (exitCode == 0) {
     setState(t, TaskState::kComplete);
@@ -437,9 +450,10 @@ void Orchestrator::Impl::onExit(const std::string& taskId) {
 void Orchestrator::Impl::taskEnded(Task& t, int exitCode) {
   std::string serviceName = t.service;
   uint64_t slot = t.slot;
-  bool stopped = t.stopRequested;
+  bool stopped = t.stopRequested && !t.unhealthy;
   t.desiredState = TaskState::kShutdown;
   auto it = services_.find(serviceName);
+  if (it != services_.end()) noteUpdateFailure(it->second, t);
   // Only the manager restarts: a worker reports the end and the manager
   // places the replacement (on this node or another).
   if (swarm_ && it != services_.end() && !it->second.removed && !shuttingDown_ && !stopped &&
@@ -470,6 +484,10 @@ void Orchestrator::Impl::taskEnded(Task& t, int exitCode) {
       svc.haltedSlots.insert(slot);
     }
   }
+  // A stop-first slot whose old task is gone starts its new one; a failure
+  // may end the update.
+  it = services_.find(serviceName);
+  if (it != services_.end()) driveUpdate(it->second);
   finishRemovals();
   maybeShutdownDone();
 }
@@ -489,6 +507,7 @@ void Orchestrator::Impl::dropTask(Task& t) {
   closePoll(t.poll);
   cancelTimer(t.killTimer);
   cancelTimer(t.drainTimer);
+  cancelTimer(t.probeTimer);
   tasks_.erase(t.id);
 }
 
@@ -599,6 +618,8 @@ std::vector<proxy::Backend> Orchestrator::Impl::backendsFor(const ServiceState& 
     // them nothing new) so their open connections keep being counted until
     // they exit; other nodes' proxies simply drop a replica being stopped.
     if (t->stopRequested && (forRemote || !isLocal(*t))) continue;
+    // Not ready (starting, unhealthy, not accepting yet): out of rotation.
+    if (!t->ready && !t->stopRequested) continue;
     for (const auto& ep : t->endpoints) {
       if (ep.network == kIngress) bySlot.push_back({t->slot, {t->containerId, ep.ip.str(), port.target}});
     }
@@ -630,7 +651,10 @@ void Orchestrator::Impl::reconcile(ServiceState& svc) {
   std::vector<uint64_t> occupied(svc.haltedSlots.begin(), svc.haltedSlots.end());
   for (const auto& [slot, timer] : svc.pendingRestarts) occupied.push_back(slot);
   uint64_t desired = svc.removed ? 0 : svc.spec.replicas;
-  Plan plan = planService(desired, svc.specVersion, live, occupied);
+  // A rolling update (running or paused) replaces outdated tasks itself.
+  bool rolling =
+      svc.update && (svc.update->outcome == UpdateOutcome::kUpdating || svc.update->outcome == UpdateOutcome::kPaused);
+  Plan plan = planService(desired, svc.specVersion, live, occupied, rolling);
   for (const auto& id : plan.stopTaskIds) {
     auto it = tasks_.find(id);
     if (it != tasks_.end()) stopTask(*it->second);
@@ -646,6 +670,7 @@ void Orchestrator::Impl::reconcile(ServiceState& svc) {
   }
   startTasks(svc, plan.startSlots);
   updateBackends(svc);
+  driveUpdate(svc);
 }
 
 void Orchestrator::Impl::finishRemovals() {
@@ -656,6 +681,7 @@ void Orchestrator::Impl::finishRemovals() {
       continue;
     }
     for (auto& [slot, timer] : svc.pendingRestarts) cancelTimer(timer);
+    cancelTimer(svc.updateTimer);
     for (const auto& l : svc.listeners) (void)mesh_->removeListener(l);
     for (auto* t : tasksOf(svc.name)) dropTask(*t);
     log::info("netd", "service ", svc.name, " removed");
@@ -701,11 +727,12 @@ void Orchestrator::Impl::finishRemovals() {
 }
 
 void Orchestrator::Impl::maybeShutdownDone() {
-  if (!shuttingDown_ || !shutdownDone_) return;
+  if (!shuttingDown_ || !shutdownDone_ || checksInFlight_ > 0) return;
   for (auto& [id, t] : tasks_) {
     if (t->live() && isLocal(*t)) return;
   }
   for (auto& [name, svc] : services_) {
+    cancelTimer(svc.updateTimer);
     for (auto& [slot, timer] : svc.pendingRestarts) cancelTimer(timer);
     svc.pendingRestarts.clear();
     for (const auto& l : svc.listeners) (void)mesh_->removeListener(l);

@@ -109,6 +109,7 @@ class ClusterTest : public ::testing::Test {
     d.heartbeatPeriod = 10ms;
     d.heartbeatTimeout = 400ms;  // generous: a loaded CI machine must not see false Downs
     d.openNetns = [](pid_t) -> Result<UniqueFd> { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); };
+    d.probeTcp = [](const std::string&, uint16_t, std::function<void(bool)> done) { done(true); };
     n->orch = std::make_unique<Orchestrator>(d);
     nodes_.push_back(std::move(n));
   }
@@ -269,7 +270,8 @@ TEST_F(ClusterTest, SixReplicasSpreadTwoByTwoAndEveryNodeGetsAllBackendsAndPeers
   const json& me = **self;
   json report = json::array();
   for (const auto& t : ok(manager_->listTasks("s_web", "")))
-    if (t["node"] == "node2") report.push_back(json{{"id", t["id"]}, {"state", t["currentState"]}});
+    if (t["node"] == "node2")
+      report.push_back(json{{"id", t["id"]}, {"state", t["currentState"]}, {"ready", t["ready"]}});
   json a = ok(manager_->clusterRequest("/cluster/v1/heartbeat", "198.51.100.12",
                                        json{{"nodeId", me["nodeId"]}, {"secret", me["secret"]}, {"tasks", report}}));
   ASSERT_EQ(a["listeners"].size(), 1u);

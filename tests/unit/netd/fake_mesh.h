@@ -20,7 +20,9 @@ class FakeMesh : public Mesh {
   struct Drain {
     std::string listener, backend;
     std::chrono::milliseconds grace;
-    size_t signalsBefore;  // launcher->signals.size() when the drain was asked
+    size_t signalsBefore;   // launcher->signals.size() when the drain was asked
+    size_t launchedBefore;  // launcher->launched.size() then
+    size_t historyBefore;   // history[listener].size() then
   };
 
   Status addListener(const proxy::ListenerConfig& config) override {
@@ -42,7 +44,8 @@ class FakeMesh : public Mesh {
   }
   void drainBackend(const std::string& listener, const std::string& backendId,
                     std::chrono::milliseconds grace) override {
-    drains.push_back({listener, backendId, grace, launcher_ != nullptr ? launcher_->signals.size() : 0});
+    drains.push_back({listener, backendId, grace, launcher_ != nullptr ? launcher_->signals.size() : 0,
+                      launcher_ != nullptr ? launcher_->launched.size() : 0, history[listener].size()});
   }
   std::vector<proxy::Proxy::ListenerStats> stats() const override {
     statsCalls++;

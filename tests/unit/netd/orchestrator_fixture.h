@@ -80,6 +80,11 @@ class OrchestratorFixture : public ::testing::Test {
     d.hostname = "node1";
     // Any fd stands for the container's netns: the netns-side netlink is fake.
     d.openNetns = [](pid_t) -> Result<UniqueFd> { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); };
+    // Fake replicas listen nowhere: a port accepts as soon as the test says.
+    d.probeTcp = [this](const std::string& host, uint16_t port, std::function<void(bool)> done) {
+      probes_.push_back(host + ":" + std::to_string(port));
+      done(portsAccept_);
+    };
     return d;
   }
 
@@ -132,6 +137,9 @@ class OrchestratorFixture : public ::testing::Test {
   std::unique_ptr<proxy::Proxy> proxy_;
   runtime::FakeContainerLauncher launcher_;
   std::unique_ptr<Orchestrator> orch_;
+  // The readiness probes asked for ("ip:port") and their answer.
+  std::vector<std::string> probes_;
+  bool portsAccept_ = true;
 };
 
 }  // namespace skiff::netd::testing

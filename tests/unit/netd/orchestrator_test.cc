@@ -134,9 +134,20 @@ TEST_F(OrchestratorTest, RedeployScalesInPlaceAndReplacesOnChange) {
   launcher_.signals.clear();
   json out = ok(orch_->deployStack("s", stack(changed)));
   EXPECT_EQ(out["messages"][0].get<std::string>().rfind("Updating service s_web", 0), 0u);
-  EXPECT_EQ(launcher_.signals.size(), 2u) << "both old replicas are replaced";
-  const auto& newest = launcher_.launched.back();
-  EXPECT_NE(std::find(newest.env.begin(), newest.env.end(), "GREETING=yo"), newest.env.end());
+  // docker's default update_config: stop-first, parallelism 1.
+  ASSERT_EQ(launcher_.signals.size(), 1u) << "one slot at a time";
+  launcher_.exit(launcher_.signals[0].first, 0);
+  settle();
+  auto yo = [](const runtime::ContainerSpec& c) {
+    return std::find(c.env.begin(), c.env.end(), "GREETING=yo") != c.env.end();
+  };
+  EXPECT_TRUE(yo(launcher_.launched.back())) << "slot 1's replacement runs the new spec";
+  ASSERT_EQ(launcher_.signals.size(), 2u) << "slot 2 goes once slot 1's new task is ready";
+  launcher_.exit(launcher_.signals[1].first, 0);
+  settle();
+  EXPECT_TRUE(yo(launcher_.launched.back()));
+  EXPECT_EQ(launcher_.signals.size(), 2u) << "both old replicas are replaced, nothing more";
+  EXPECT_EQ(replicas("s_web"), "2/2");
 }
 
 TEST_F(OrchestratorTest, InvalidRedeployChangesNothing) {

@@ -54,5 +54,15 @@ TEST(PlanService, ZeroReplicasStopsAll) {
   EXPECT_EQ(p.stopTaskIds.size(), 2u);
 }
 
+TEST(PlanService, DuringARollingUpdateOutdatedTasksKeepTheirSlots) {
+  // Slot 1 already runs version 2; slots 2 and 3 are the updater's to replace.
+  std::vector<LiveTask> live = {{"a", 1, 2, false}, {"b", 2, 1, false}, {"c", 3, 1, false}, {"d", 4, 1, false}};
+  Plan p = planService(3, 2, live, {}, true);
+  EXPECT_TRUE(p.startSlots.empty()) << "no slot is doubled behind the updater's back";
+  EXPECT_EQ(p.stopTaskIds, (std::vector<std::string>{"d"})) << "scale-down still applies";
+  Plan empty = planService(3, 2, {{"a", 1, 2, false}, {"b", 2, 1, false}}, {}, true);
+  EXPECT_EQ(empty.startSlots, (std::vector<uint64_t>{3})) << "an empty slot starts on the new spec at once";
+}
+
 }  // namespace
 }  // namespace skiff::netd

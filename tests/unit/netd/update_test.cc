@@ -113,8 +113,8 @@ TEST(RollingUpdate, StopFirstParallelismOneMovesOneSlotAtATime) {
     sim.step();
   }
   EXPECT_EQ(sim.run.outcome, UpdateOutcome::kCompleted);
-  EXPECT_EQ(sim.log, (std::vector<std::string>{"stop old-1", "start 1", "stop old-2", "start 2", "stop old-3",
-                                               "start 3"}));
+  EXPECT_EQ(sim.log,
+            (std::vector<std::string>{"stop old-1", "start 1", "stop old-2", "start 2", "stop old-3", "start 3"}));
 }
 
 TEST(RollingUpdate, StartFirstNeverShrinksTheService) {
@@ -132,8 +132,8 @@ TEST(RollingUpdate, StartFirstNeverShrinksTheService) {
   EXPECT_EQ(sim.log.size(), 3u) << "the batch of 2 ends only when slot 2 is done too";
   sim.ready(2);
   sim.step();
-  EXPECT_EQ(sim.log, (std::vector<std::string>{"start 1", "start 2", "stop old-1", "stop old-2", "start 3",
-                                               "start 4"}));
+  EXPECT_EQ(sim.log,
+            (std::vector<std::string>{"start 1", "start 2", "stop old-1", "stop old-2", "start 3", "start 4"}));
   for (int i = 0; i < 10 && sim.run.outcome == UpdateOutcome::kUpdating; i++) {
     EXPECT_GE(sim.running(), 4u);
     sim.settle();
@@ -206,8 +206,7 @@ TEST(RollingUpdate, AFailureWithRollbackAsksForTheRollback) {
   noteFailure(sim.run, sim.slots[1].newTask);
   auto st = sim.step();
   EXPECT_EQ(st.outcome, UpdateOutcome::kRollback);
-  EXPECT_NE(st.message.find("update rolled back due to failure or early termination of task new-1"),
-            std::string::npos);
+  EXPECT_NE(st.message.find("update rolled back due to failure or early termination of task new-1"), std::string::npos);
 }
 
 TEST(RollingUpdate, FailuresBelowTheRatioAndContinueGoOn) {
@@ -216,7 +215,7 @@ TEST(RollingUpdate, FailuresBelowTheRatioAndContinueGoOn) {
   Sim sim(4, c);
   sim.step();
   noteFailure(sim.run, "x");
-  noteFailure(sim.run, "x");  // counted once
+  noteFailure(sim.run, "x");                                // counted once
   EXPECT_EQ(sim.step().outcome, UpdateOutcome::kUpdating);  // 1/4 <= 0.5
   noteFailure(sim.run, "y");
   EXPECT_EQ(sim.step().outcome, UpdateOutcome::kUpdating);  // 2/4 <= 0.5

@@ -75,6 +75,11 @@ struct OrchestratorDeps {
   // Opens a started container's network namespace (beforeExec). Default:
   // /proc/<pid>/ns/net; tests pass a stand-in fd to go with fake launchers.
   std::function<Result<UniqueFd>(pid_t)> openNetns;
+  // Readiness of a replica without a health check: does host:port accept a
+  // TCP connection (from the node's namespace, over ingress)? `done` runs on
+  // the loop thread, possibly before probeTcp returns. Default: a libuv
+  // connect with a 1 s timeout; tests pass their own.
+  std::function<void(const std::string& host, uint16_t port, std::function<void(bool)> done)> probeTcp;
 };
 
 class Orchestrator {
@@ -116,6 +121,11 @@ class Orchestrator {
   ApiResult<nlohmann::json> listServices(const std::string& stackFilter) const;
   ApiResult<nlohmann::json> inspectService(const std::string& name) const;
   ApiResult<nlohmann::json> scaleService(const std::string& name, uint64_t replicas);
+  // `service update`: {"image", "envAdd", "envRm", "replicas", "force",
+  // "updateConfig": {...}}, rolled out as the service's update_config says;
+  // `service rollback`: back to the spec before the last update.
+  ApiResult<nlohmann::json> updateService(const std::string& name, const nlohmann::json& update);
+  ApiResult<nlohmann::json> rollbackService(const std::string& name);
   ApiResult<nlohmann::json> serviceLogs(const std::string& name) const;
   ApiResult<nlohmann::json> listTasks(const std::string& serviceFilter, const std::string& stackFilter,
                                       const std::string& nodeFilter = "") const;

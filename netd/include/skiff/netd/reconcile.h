@@ -26,7 +26,9 @@ struct Plan {
 
 // `pendingSlots`: slots waiting on a restart delay; they count as occupied so
 // a restart is not doubled by a reconcile that runs meanwhile.
+// `keepOutdated`: a rolling update owns the slots that still run an older
+// spec (update.h): their tasks keep the slot and are not stopped here.
 Plan planService(uint64_t desiredReplicas, uint64_t specVersion, const std::vector<LiveTask>& live,
-                 const std::vector<uint64_t>& pendingSlots);
+                 const std::vector<uint64_t>& pendingSlots, bool keepOutdated = false);
 
 }  // namespace skiff::netd

@@ -53,10 +53,10 @@ enum class UpdateOutcome { kUpdating, kCompleted, kPaused, kRollback };
 // The updater's memory for one service, kept between steps.
 struct UpdateRun {
   runtime::UpdateConfig config;
-  uint64_t slots = 0;          // replicas at the start: the failure ratio's denominator
-  std::set<uint64_t> active;   // the batch being updated
-  std::set<uint64_t> done;     // slots that run the new spec, ready
-  std::set<uint64_t> started;  // slots of the batch whose new task this run asked for
+  uint64_t slots = 0;               // replicas at the start: the failure ratio's denominator
+  std::set<uint64_t> active;        // the batch being updated
+  std::set<uint64_t> done;          // slots that run the new spec, ready
+  std::set<uint64_t> started;       // slots of the batch whose new task this run asked for
   std::vector<std::string> failed;  // new tasks that failed, in order
   UpdateClock::time_point nextBatchAt{};
   UpdateClock::time_point monitorUntil{};
