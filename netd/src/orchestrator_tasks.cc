@@ -433,7 +433,9 @@ void Orchestrator::Impl::onExit(const std::string& taskId) {
   releaseAddresses(t);
   cleanupContainer(t, false);
   if (t.unhealthy) {
-    setState(t, TaskState::kFailed, "task: non-zero exit (" + std::to_string(exitCode) + "): unhealthy container");
+    // Failed whatever its exit code (a server exits 0 on SIGTERM): the
+    // restart policy replaces it as it would a crash.
+    setState(t, TaskState::kFailed, "task: unhealthy container (exit code " + std::to_string(exitCode) + ")");
   } else if (t.stopRequested) {
     setState(t, TaskState::kShutdown);
   } else if (exitCode == 0) {
@@ -444,7 +446,7 @@ void Orchestrator::Impl::onExit(const std::string& taskId) {
   log::info("netd", "task ", t.name(), " exited with code ", exitCode, " (", toString(t.state), ")");
   auto svc = services_.find(t.service);
   if (svc != services_.end()) updateBackends(svc->second);
-  taskEnded(t, exitCode);
+  taskEnded(t, t.unhealthy && exitCode == 0 ? 1 : exitCode);
 }
 
 void Orchestrator::Impl::taskEnded(Task& t, int exitCode) {

@@ -229,7 +229,10 @@ json Orchestrator::Impl::updateStatus(const ServiceState& svc) const {
   const UpdateRun& run = *svc.update;
   std::string message = run.message;
   if (run.outcome == UpdateOutcome::kCompleted) {
-    message = svc.rollingBack ? "rollback completed" : "update completed";
+    // A rollback keeps saying why it happened.
+    message = !svc.rollingBack  ? "update completed"
+              : message.empty() ? "rollback completed"
+                                : "rollback completed (" + message + ")";
   } else if (message.empty()) {
     message = svc.rollingBack ? "rollback in progress" : "update in progress";
   }

@@ -8,6 +8,9 @@
  *
  * usage: hello [PORT]          serve on PORT (default 80)
  *        hello --hostname    print the hostname and exit (for `skiff container exec`)
+ *        hello --healthy-unless PATH
+ *                            a health check: exit 1 when PATH exists, else 0
+ *        hello --exit N      exit N at once (a broken release, for update tests)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -31,7 +34,10 @@ struct conn {
 };
 
 static volatile sig_atomic_t stopping = 0;
-static void on_term(int sig) { (void)sig; stopping = 1; }
+static void on_term(int sig) {
+  (void)sig;
+  stopping = 1;
+}
 
 static struct conn conns[MAX_CONNS];
 static struct pollfd pfds[MAX_CONNS + 1];
@@ -79,11 +85,18 @@ int main(int argc, char** argv) {
     printf("%s\n", host);
     return 0;
   }
+  if (argc > 2 && strcmp(argv[1], "--healthy-unless") == 0) {
+    if (access(argv[2], F_OK) == 0) {
+      printf("unhealthy: %s exists\n", argv[2]);
+      return 1;
+    }
+    return 0;
+  }
+  if (argc > 2 && strcmp(argv[1], "--exit") == 0) return atoi(argv[2]);
   int port = argc > 1 ? atoi(argv[1]) : 80;
   const char* name = getenv("NAME");
   char body[512];
-  int body_len = snprintf(body, sizeof body, "Hello %s! Hostname: %s\n",
-                          name && *name ? name : "World", host);
+  int body_len = snprintf(body, sizeof body, "Hello %s! Hostname: %s\n", name && *name ? name : "World", host);
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);

@@ -161,7 +161,10 @@ TEST_F(OrchestratorUpdateTest, ANewImageThatExitsRollsBackWithoutTouchingTheOldR
   settle();
   ASSERT_TRUE(runUntil([&] { return updateState() == "rollback_completed"; })) << updateState();
   json s = ok(orch_->inspectService("s_web"));
-  EXPECT_EQ(s["UpdateStatus"]["Message"], "rollback completed");
+  EXPECT_EQ(s["UpdateStatus"]["Message"].get<std::string>().rfind(
+                "rollback completed (update rolled back due to failure or early termination of task ", 0),
+            0u)
+      << s["UpdateStatus"]["Message"];
   EXPECT_EQ(s["Version"]["Index"], 1) << "back on the first spec";
   EXPECT_TRUE(launcher_.signals.empty()) << "the old replicas were never stopped";
   EXPECT_EQ(liveOf(1), old);
