@@ -6,6 +6,7 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/metric_type.h>
 
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -43,6 +44,37 @@ class Metrics::Collector : public prometheus::Collectable {
                             MetricType::Counter,
                             {}};
     MetricFamily replicas{"skiff_service_replicas", "Replicas per service and state.", MetricType::Gauge, {}};
+    MetricFamily up{"skiff_backend_up",
+                    "1 while the backend is in the rotation, 0 while it is ejected (failed connects) or draining.",
+                    MetricType::Gauge,
+                    {}};
+    MetricFamily retries{"skiff_proxy_connect_retries_total",
+                         "TCP connects to the backend that retried a client's failed connect to another backend.",
+                         MetricType::Counter,
+                         {}};
+    MetricFamily connectTime{"skiff_proxy_connect_duration_seconds",
+                             "Time from connect() to the backend's answer, of successful TCP connects.",
+                             MetricType::Histogram,
+                             {}};
+    MetricFamily flowsActive{"skiff_proxy_udp_flows_active", "Open UDP flows per backend.", MetricType::Gauge, {}};
+    MetricFamily flowsTotal{
+        "skiff_proxy_udp_flows_total", "UDP flows opened to each backend.", MetricType::Counter, {}};
+    MetricFamily acceptErrors{"skiff_proxy_accept_errors_total",
+                              "Errors accepting a client (TCP) or receiving from the published port (UDP).",
+                              MetricType::Counter,
+                              {}};
+    MetricFamily failedClients{"skiff_proxy_failed_client_connections_total",
+                               "Clients (TCP connections, new UDP flows) that no backend could be reached for.",
+                               MetricType::Counter,
+                               {}};
+    MetricFamily spliced{"skiff_proxy_spliced_bytes_total",
+                         "Of the bytes forwarded over TCP, those moved by splice() without a copy.",
+                         MetricType::Counter,
+                         {}};
+    MetricFamily localErrors{"skiff_proxy_local_errors_total",
+                             "UDP flows or datagrams lost to a shortage of this host (fds, ports, buffers).",
+                             MetricType::Counter,
+                             {}};
 
     auto counter = [](std::vector<ClientMetric::Label> labels, double v) {
       ClientMetric m;
@@ -72,9 +104,15 @@ class Metrics::Collector : public prometheus::Collectable {
         auto owner = owners.find(l.name);
         if (owner == owners.end()) continue;  // a listener being removed
         const auto& [stack, service, port] = owner->second;
-        if (port.ends_with("/udp")) {
-          udpRefused.metric.push_back(counter({{"stack", stack}, {"service", service}, {"port", port}},
-                                              static_cast<double>(l.udpFlowsRefused)));
+        const bool udp = port.ends_with("/udp");
+        const std::vector<ClientMetric::Label> listenerLabels{{"stack", stack}, {"service", service}, {"port", port}};
+        acceptErrors.metric.push_back(counter(listenerLabels, static_cast<double>(l.acceptErrors)));
+        failedClients.metric.push_back(counter(listenerLabels, static_cast<double>(l.failedClientConnections)));
+        if (udp) {
+          udpRefused.metric.push_back(counter(listenerLabels, static_cast<double>(l.udpFlowsRefused)));
+          localErrors.metric.push_back(counter(listenerLabels, static_cast<double>(l.localErrors)));
+        } else {
+          spliced.metric.push_back(counter(listenerLabels, static_cast<double>(l.splicedBytes)));
         }
         for (const auto& b : l.backends) {
           std::vector<ClientMetric::Label> labels{
@@ -82,6 +120,15 @@ class Metrics::Collector : public prometheus::Collectable {
           conns.metric.push_back(counter(labels, static_cast<double>(b.connections)));
           active.metric.push_back(gauge(labels, static_cast<double>(b.activeConnections)));
           errors.metric.push_back(counter(labels, static_cast<double>(b.connectErrors)));
+          up.metric.push_back(gauge(labels, b.ejected || b.draining ? 0 : 1));
+          if (udp) {
+            // A UDP backend's connections are its flows.
+            flowsActive.metric.push_back(gauge(labels, static_cast<double>(b.activeConnections)));
+            flowsTotal.metric.push_back(counter(labels, static_cast<double>(b.connections)));
+          } else {
+            retries.metric.push_back(counter(labels, static_cast<double>(b.connectRetries)));
+            connectTime.metric.push_back(histogram(labels, b));
+          }
           auto in = labels;
           in.push_back({"direction", "in"});
           bytes.metric.push_back(counter(in, static_cast<double>(b.bytesIn)));
@@ -100,12 +147,35 @@ class Metrics::Collector : public prometheus::Collectable {
             gauge({{"stack", c.stack}, {"service", c.service}, {"state", "desired"}}, static_cast<double>(c.desired)));
       }
     }
-    std::vector<MetricFamily> out{conns, active, bytes, errors, udpRefused, replicas};
+    std::vector<MetricFamily> out{conns,      active,       bytes,         errors,      udpRefused,
+                                  replicas,   up,           retries,       connectTime, flowsActive,
+                                  flowsTotal, acceptErrors, failedClients, spliced,     localErrors};
     appendOverlay(out);
     return out;
   }
 
  private:
+  // skiff_proxy_connect_duration_seconds of one backend: the proxy counts
+  // each bucket apart, Prometheus wants them cumulative.
+  static prometheus::ClientMetric histogram(std::vector<prometheus::ClientMetric::Label> labels,
+                                            const proxy::Proxy::BackendStats& b) {
+    prometheus::ClientMetric m;
+    m.label = std::move(labels);
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < b.connectDurationBuckets.size(); ++i) {
+      cumulative += b.connectDurationBuckets[i];
+      prometheus::ClientMetric::Bucket bucket;
+      bucket.cumulative_count = cumulative;
+      bucket.upper_bound = i < proxy::Proxy::kConnectBucketBoundsNs.size()
+                               ? static_cast<double>(proxy::Proxy::kConnectBucketBoundsNs[i]) / 1e9
+                               : std::numeric_limits<double>::infinity();
+      m.histogram.bucket.push_back(bucket);
+    }
+    m.histogram.sample_count = cumulative;
+    m.histogram.sample_sum = static_cast<double>(b.connectDurationSumNs) / 1e9;
+    return m;
+  }
+
   // skiff_overlay_{rx,tx}_{bytes,packets,dropped,errors}_total{network,device}:
   // the kernel's own counters (IFLA_STATS64), passed through as they are.
   void appendOverlay(std::vector<prometheus::MetricFamily>& out) const {

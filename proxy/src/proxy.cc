@@ -277,12 +277,25 @@ std::vector<Proxy::ListenerStats> Proxy::stats() const {
       }
     }
     int64_t now = nowNs();
-    std::vector<std::shared_ptr<BackendState>> all(snap->backends.begin(), snap->backends.end());
-    all.insert(all.end(), retired.begin(), retired.end());
-    for (const auto& b : all) {
-      ls.backends.push_back(BackendStats{b->backend.id, b->connections.load(), b->active.load(), b->bytesIn.load(),
-                                         b->bytesOut.load(), b->connectErrors.load(), b->gate.ejected(now)});
-    }
+    auto add = [&](const BackendState& b, bool left) {
+      BackendStats s;
+      s.id = b.backend.id;
+      s.connections = b.connections.load(std::memory_order_relaxed);
+      s.activeConnections = b.active.load(std::memory_order_relaxed);
+      s.bytesIn = b.bytesIn.load(std::memory_order_relaxed);
+      s.bytesOut = b.bytesOut.load(std::memory_order_relaxed);
+      s.connectErrors = b.connectErrors.load(std::memory_order_relaxed);
+      s.connectRetries = b.connectRetries.load(std::memory_order_relaxed);
+      s.ejected = b.gate.ejected(now);
+      s.draining = left || b.gate.isDraining();
+      for (size_t i = 0; i < s.connectDurationBuckets.size(); ++i) {
+        s.connectDurationBuckets[i] = b.connectBuckets[i].load(std::memory_order_relaxed);
+      }
+      s.connectDurationSumNs = b.connectSumNs.load(std::memory_order_relaxed);
+      ls.backends.push_back(std::move(s));
+    };
+    for (const auto& b : snap->backends) add(*b, false);
+    for (const auto& b : retired) add(*b, true);
     out.push_back(std::move(ls));
   }
   return out;

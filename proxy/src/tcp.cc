@@ -309,6 +309,7 @@ void sendProxyHeader(TcpConn* c) {
 void onEstablished(TcpConn* c) {
   c->phase = Phase::kEstablished;
   uv_timer_stop(&c->timer);
+  c->be->onConnectTime(nowNs() - c->connectStartNs);
   c->be->onConnectSuccess();
   c->be->connections.fetch_add(1, std::memory_order_relaxed);
   c->be->active.fetch_add(1, std::memory_order_relaxed);
@@ -400,6 +401,7 @@ void startConnect(TcpConn* c) {
     return;
   }
   c->phase = Phase::kConnecting;
+  if (!c->tried.empty()) c->be->connectRetries.fetch_add(1, std::memory_order_relaxed);
   Side* s = &c->backend;
   s->flags = 0;
   const sockaddr* addr = reinterpret_cast<const sockaddr*>(&c->be->addr);
@@ -415,6 +417,7 @@ void startConnect(TcpConn* c) {
   ++s->gen;
   int one = 1;
   (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  c->connectStartNs = nowNs();
   if (::connect(fd, addr, len) != 0 && errno != EINPROGRESS) {
     int err = errno;
     if (err == EADDRNOTAVAIL || err == ENOBUFS || err == ENOMEM || err == EMFILE || err == ENFILE) {

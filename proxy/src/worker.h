@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -58,6 +59,17 @@ struct BackendState {
   Backend backend;
   sockaddr_storage addr{};
   std::atomic<uint64_t> connections{0}, active{0}, bytesIn{0}, bytesOut{0}, connectErrors{0};
+  std::atomic<uint64_t> connectRetries{0};
+  // The connect duration histogram (see Proxy::kConnectBucketBoundsNs): one
+  // relaxed increment per bucket hit and one add to the sum per connect.
+  std::array<std::atomic<uint64_t>, Proxy::kConnectBucketBoundsNs.size() + 1> connectBuckets{};
+  std::atomic<uint64_t> connectSumNs{0};
+
+  void onConnectTime(int64_t ns) {
+    if (ns < 0) ns = 0;
+    connectBuckets[bucketOf(Proxy::kConnectBucketBoundsNs, ns)].fetch_add(1, std::memory_order_relaxed);
+    connectSumNs.fetch_add(static_cast<uint64_t>(ns), std::memory_order_relaxed);
+  }
   // Draining, and a mirror of health.ejectedUntil() for the lock-free pick.
   BackendGate gate;
   std::atomic<int> failures{0};
@@ -236,6 +248,7 @@ struct TcpConn {
   std::shared_ptr<BackendState> be;
   std::vector<BackendState*> tried;
   Phase phase = Phase::kConnecting;
+  int64_t connectStartNs = 0;  // nowNs() at the current backend's connect()
   bool counted = false;
   // EOF seen on one side: the other side is shut down (or, when both sides
   // are done, simply closed) at the end of this loop iteration; see

@@ -159,6 +159,21 @@ TEST(ProxyTcp, DeadBackendCostsNoFailedConnectionOver1000Connects) {
   EXPECT_GE(f.statsOf("dead").connectErrors, 1u);
   EXPECT_EQ(f.statsOf("dead").connections, 0u);
   EXPECT_EQ(f.listenerStats().failedClientConnections, 0u);
+  // No client failed, so each failed connect to the dead backend was retried
+  // once on another; and each connection that reached a backend timed its
+  // connect once, in some bucket, the dead one's none.
+  uint64_t retries = 0;
+  for (const auto& b : f.listenerStats().backends) {
+    retries += b.connectRetries;
+    uint64_t timed = 0;
+    for (uint64_t n : b.connectDurationBuckets) timed += n;
+    EXPECT_EQ(timed, b.connections) << b.id;
+    if (b.connections > 0) {
+      EXPECT_GT(b.connectDurationSumNs, 0u) << b.id;
+    }
+  }
+  EXPECT_EQ(retries, f.statsOf("dead").connectErrors);
+  EXPECT_EQ(f.statsOf("dead").connectRetries, 0u) << "a retry went to the backend that had just failed";
 }
 
 TEST(ProxyTcp, NoBackendAtAllFailsTheClientAndCountsIt) {
@@ -750,7 +765,10 @@ TEST(ProxyTcp, DrainLetsOpenConnectionFinishWhileNewOnesGoElsewhere) {
   int held = connectTo(f.port);
   ASSERT_GE(held, 0);
   ASSERT_EQ(readLine(held), Line("r0"));
+  EXPECT_FALSE(f.statsOf("r0").draining);
   f.proxy->drainBackend(f.name, "r0", 500ms);
+  EXPECT_TRUE(f.statsOf("r0").draining);
+  EXPECT_FALSE(f.statsOf("r1").draining);
   for (int i = 0; i < 4; ++i) EXPECT_EQ(greetingVia(f.port), "r1");
   // The drained backend's open connection still works during the grace period.
   ASSERT_TRUE(testing::writeAll(held, "still here\n", 11));
@@ -794,6 +812,7 @@ TEST(ProxyTcp, ABackendThatLeftTheListIsCountedUntilItsLastConnectionEnds) {
   auto r0 = f.statsOf("r0");
   EXPECT_EQ(r0.id, "r0") << "the departed backend is missing from the stats";
   EXPECT_EQ(r0.activeConnections, 1u);
+  EXPECT_TRUE(r0.draining) << "a departed backend is out of the rotation";
   ASSERT_TRUE(testing::writeAll(held, "still here\n", 11));
   EXPECT_EQ(readLine(held), Line("still here"));
   f.proxy->drainBackend(f.name, "r0", 200ms);

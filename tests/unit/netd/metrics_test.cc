@@ -1,7 +1,8 @@
 // netd's Prometheus exposition (netd/src/metrics.cc), scraped over HTTP as a
 // user's Prometheus would: the families with their types, the label set of
 // every series, values equal to what was fed in (connections, bytes, connect
-// errors and refused UDP flows made on loopback through a real proxy, the
+// errors, retries, connect times, backends in and out of rotation, UDP flows
+// and failed clients made on loopback through a real proxy, the
 // orchestrator's service counts, and the overlay devices' kernel counters
 // read through a fake netlink), and the series of a backend or a network that
 // was removed gone. Loopback only (127.0.0.1).
@@ -206,7 +207,16 @@ std::map<std::string, std::string> allTypes() {
                                            {"skiff_proxy_bytes_total", "counter"},
                                            {"skiff_proxy_connect_errors_total", "counter"},
                                            {"skiff_proxy_udp_flows_refused_total", "counter"},
-                                           {"skiff_service_replicas", "gauge"}};
+                                           {"skiff_service_replicas", "gauge"},
+                                           {"skiff_backend_up", "gauge"},
+                                           {"skiff_proxy_connect_retries_total", "counter"},
+                                           {"skiff_proxy_connect_duration_seconds", "histogram"},
+                                           {"skiff_proxy_udp_flows_active", "gauge"},
+                                           {"skiff_proxy_udp_flows_total", "counter"},
+                                           {"skiff_proxy_accept_errors_total", "counter"},
+                                           {"skiff_proxy_failed_client_connections_total", "counter"},
+                                           {"skiff_proxy_spliced_bytes_total", "counter"},
+                                           {"skiff_proxy_local_errors_total", "counter"}};
   for (const auto& [name, field] : kOverlayFamilies) types[name] = "counter";
   return types;
 }
@@ -310,6 +320,17 @@ TEST_F(MetricsTest, FamiliesLabelsAndValuesAsFedAndARemovedBackendsSeriesGo) {
     EXPECT_EQ(readToEof(client.get()), "hey");
   }
   ASSERT_TRUE(eventually([&] { return statsOf(web, kLive).activeConnections == 0; }));
+  // The dead backend's refused connect (retried on the live one) ejected it
+  // for a back-off of a second: scraped at once, it is out of the rotation.
+  {
+    ASSERT_TRUE(statsOf(web, kDead).ejected);
+    Exposition early = scrape(metricsPort_);
+    ASSERT_EQ(early.status, 200);
+    const Labels dead{{"stack", "shop"}, {"service", "web"}, {"port", "8080/tcp"}, {"backend", "deadbeef0000"}};
+    const Labels alive{{"stack", "shop"}, {"service", "web"}, {"port", "8080/tcp"}, {"backend", "0123456789ab"}};
+    EXPECT_EQ(early.value("skiff_backend_up", dead), 0);
+    EXPECT_EQ(early.value("skiff_backend_up", alive), 1);
+  }
   // A connection on the unexported listener.
   UniqueFd ghostClient = connectTo(ghostPort);
   ASSERT_TRUE(ghostClient.valid());
@@ -358,6 +379,58 @@ TEST_F(MetricsTest, FamiliesLabelsAndValuesAsFedAndARemovedBackendsSeriesGo) {
             (std::set<Labels>{{{"stack", "shop"}, {"service", "dns"}, {"port", "53/udp"}}}));
   EXPECT_EQ(e.value("skiff_proxy_udp_flows_refused_total", {{"stack", "shop"}, {"service", "dns"}, {"port", "53/udp"}}),
             1);
+  EXPECT_EQ(e.series("skiff_backend_up"), backendSeries);
+  EXPECT_EQ(e.value("skiff_backend_up", webLive), 1);
+  EXPECT_EQ(e.value("skiff_backend_up", dnsFlow), 1);
+  // TCP backends only: retries and the connect duration histogram.
+  EXPECT_EQ(e.series("skiff_proxy_connect_retries_total"), (std::set<Labels>{webDead, webLive}));
+  EXPECT_EQ(e.value("skiff_proxy_connect_retries_total", webLive), 1);
+  EXPECT_EQ(e.value("skiff_proxy_connect_retries_total", webDead), 0);
+  EXPECT_EQ(e.series("skiff_proxy_connect_duration_seconds_count"), (std::set<Labels>{webDead, webLive}));
+  EXPECT_EQ(e.series("skiff_proxy_connect_duration_seconds_sum"), (std::set<Labels>{webDead, webLive}));
+  EXPECT_EQ(e.value("skiff_proxy_connect_duration_seconds_count", webLive), 1);
+  EXPECT_EQ(e.value("skiff_proxy_connect_duration_seconds_count", webDead), 0);
+  EXPECT_GT(e.value("skiff_proxy_connect_duration_seconds_sum", webLive), 0);
+  EXPECT_LT(e.value("skiff_proxy_connect_duration_seconds_sum", webLive), 2);
+  auto le = [](Labels l, const char* bound) {
+    l["le"] = bound;
+    return l;
+  };
+  const std::vector<const char*> bounds{"0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
+                                        "0.05",   "0.1",     "0.25",   "0.5",   "1",      "2",     "+Inf"};
+  std::set<Labels> buckets;
+  for (const char* bound : bounds) {
+    buckets.insert(le(webDead, bound));
+    buckets.insert(le(webLive, bound));
+  }
+  EXPECT_EQ(e.series("skiff_proxy_connect_duration_seconds_bucket"), buckets);
+  // Cumulative: never falling, the loopback connect within 2 s, all by +Inf.
+  double previous = 0;
+  for (const char* bound : bounds) {
+    double v = e.value("skiff_proxy_connect_duration_seconds_bucket", le(webLive, bound));
+    EXPECT_GE(v, previous) << bound;
+    previous = v;
+    EXPECT_EQ(e.value("skiff_proxy_connect_duration_seconds_bucket", le(webDead, bound)), 0) << bound;
+  }
+  EXPECT_EQ(e.value("skiff_proxy_connect_duration_seconds_bucket", le(webLive, "2")), 1);
+  // UDP backends only: their flows.
+  EXPECT_EQ(e.series("skiff_proxy_udp_flows_active"), (std::set<Labels>{dnsFlow}));
+  EXPECT_EQ(e.series("skiff_proxy_udp_flows_total"), (std::set<Labels>{dnsFlow}));
+  EXPECT_EQ(e.value("skiff_proxy_udp_flows_active", dnsFlow), 1);
+  EXPECT_EQ(e.value("skiff_proxy_udp_flows_total", dnsFlow), 1);
+  // Per listener: accept errors and failed clients for both, spliced bytes
+  // for TCP, local errors for UDP.
+  const Labels webPortLabels{{"stack", "shop"}, {"service", "web"}, {"port", "8080/tcp"}};
+  const Labels dnsPortLabels{{"stack", "shop"}, {"service", "dns"}, {"port", "53/udp"}};
+  for (const char* family : {"skiff_proxy_accept_errors_total", "skiff_proxy_failed_client_connections_total"}) {
+    EXPECT_EQ(e.series(family), (std::set<Labels>{webPortLabels, dnsPortLabels})) << family;
+    EXPECT_EQ(e.value(family, webPortLabels), 0) << family;
+    EXPECT_EQ(e.value(family, dnsPortLabels), 0) << family;
+  }
+  EXPECT_EQ(e.series("skiff_proxy_spliced_bytes_total"), (std::set<Labels>{webPortLabels}));
+  EXPECT_EQ(e.value("skiff_proxy_spliced_bytes_total", webPortLabels), 0) << "8 bytes are no bulk transfer";
+  EXPECT_EQ(e.series("skiff_proxy_local_errors_total"), (std::set<Labels>{dnsPortLabels}));
+  EXPECT_EQ(e.value("skiff_proxy_local_errors_total", dnsPortLabels), 0);
   // Every service, with or without a published port: running and desired.
   EXPECT_EQ(e.samples["skiff_service_replicas"].size(), 6u);
   for (const auto& [service, running, desired] :
@@ -394,6 +467,26 @@ TEST_F(MetricsTest, FamiliesLabelsAndValuesAsFedAndARemovedBackendsSeriesGo) {
   EXPECT_EQ(e.value("skiff_proxy_bytes_total", with(webLive, "in")), 5);
   EXPECT_EQ(e.samples["skiff_service_replicas"].size(), 4u);
   EXPECT_EQ(e.value("skiff_service_replicas", {{"stack", "shop"}, {"service", "worker"}, {"state", "desired"}}), -1);
+  // The removed backend's new series went with it too.
+  EXPECT_EQ(e.series("skiff_backend_up"), (std::set<Labels>{webLive, dnsFlow}));
+  EXPECT_EQ(e.series("skiff_proxy_connect_retries_total"), (std::set<Labels>{webLive}));
+  EXPECT_EQ(e.series("skiff_proxy_connect_duration_seconds_count"), (std::set<Labels>{webLive}));
+  EXPECT_EQ(e.series("skiff_proxy_connect_duration_seconds_bucket").size(), bounds.size());
+  EXPECT_EQ(e.value("skiff_proxy_connect_duration_seconds_count", webLive), 2);
+
+  // The live backend drains (its replica stops): out of the rotation, so a
+  // new client finds no backend and is counted as failed.
+  proxy_->drainBackend(web, kLive, 60s);
+  UniqueFd refused = connectTo(webPort);
+  ASSERT_TRUE(refused.valid());
+  EXPECT_EQ(readToEof(refused.get()), "");
+  ASSERT_TRUE(eventually([&] { return listenerStats(web).failedClientConnections == 1; }));
+  e = scrape(metricsPort_);
+  ASSERT_EQ(e.status, 200);
+  EXPECT_EQ(e.value("skiff_backend_up", webLive), 0);
+  EXPECT_EQ(e.value("skiff_backend_up", dnsFlow), 1);
+  EXPECT_EQ(e.value("skiff_proxy_failed_client_connections_total", webPortLabels), 1);
+  EXPECT_EQ(e.value("skiff_proxy_failed_client_connections_total", dnsPortLabels), 0);
 }
 
 // A device's counters as the kernel answers RTM_GETLINK (IFLA_STATS64);

@@ -1,5 +1,6 @@
 // Pure balancing logic: picker, drain and ejection gates, passive health, UDP
-// flow table (fake clock), flow bound, which UDP errors blame a backend.
+// flow table (fake clock), flow bound, which UDP errors blame a backend, the
+// connect-duration histogram's buckets.
 
 #include "skiff/proxy/balancing.h"
 
@@ -12,6 +13,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "skiff/proxy/proxy.h"
 
 namespace skiff::proxy {
 namespace {
@@ -207,6 +210,22 @@ TEST(BlamesBackend, OnlyUnreachableAndRefusedSayTheBackendIsBad) {
   for (int err : {EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL, EAGAIN, EADDRINUSE, EPERM}) {
     EXPECT_FALSE(blamesBackend(err)) << err;
   }
+}
+
+// The connect-duration histogram: a bound is inclusive, 100 us and below is
+// the first bucket, over 2 s the last (unbounded) one.
+TEST(ConnectHistogram, EachDurationLandsInTheFirstBucketItDoesNotExceed) {
+  const auto& bounds = Proxy::kConnectBucketBoundsNs;
+  EXPECT_EQ(bounds.front(), 100'000);
+  EXPECT_EQ(bounds.back(), 2'000'000'000);
+  EXPECT_TRUE(std::is_sorted(bounds.begin(), bounds.end()));
+  EXPECT_EQ(bucketOf(bounds, 0), 0u);
+  EXPECT_EQ(bucketOf(bounds, 100'000), 0u);
+  EXPECT_EQ(bucketOf(bounds, 100'001), 1u);
+  EXPECT_EQ(bucketOf(bounds, 1'000'000), 3u);  // 1 ms
+  EXPECT_EQ(bucketOf(bounds, 2'000'000'000), bounds.size() - 1);
+  EXPECT_EQ(bucketOf(bounds, 2'000'000'001), bounds.size());
+  EXPECT_EQ(bucketOf(bounds, INT64_MAX), bounds.size());
 }
 
 }  // namespace

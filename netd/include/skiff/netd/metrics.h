@@ -9,7 +9,12 @@
 //
 // Families: skiff_proxy_connections_total{stack,service,port,backend},
 // skiff_proxy_active_connections{...}, skiff_proxy_bytes_total{...,direction},
-// skiff_proxy_connect_errors_total{...}, skiff_proxy_udp_flows_refused_total{stack,service,port},
+// skiff_proxy_connect_errors_total{...}, skiff_backend_up{...}, for TCP
+// skiff_proxy_connect_retries_total{...} and the histogram
+// skiff_proxy_connect_duration_seconds{...}, for UDP skiff_proxy_udp_flows_{active,total}{...};
+// per listener {stack,service,port}: skiff_proxy_accept_errors_total,
+// skiff_proxy_failed_client_connections_total, for TCP skiff_proxy_spliced_bytes_total,
+// for UDP skiff_proxy_udp_flows_refused_total and skiff_proxy_local_errors_total;
 // skiff_service_replicas{stack,service,state}, and per overlay device
 // skiff_overlay_{rx,tx}_{bytes,packets,dropped,errors}_total{network,device}.
 // A series exists only while what it counts does: a removed backend, service

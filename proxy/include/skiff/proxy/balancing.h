@@ -16,6 +16,7 @@
 //    pops from the front in O(expired).
 //  - FlowLimit: the bound on a UDP listener's open flows, shared by its loops.
 //  - blamesBackend: which errors of a UDP flow say its backend is bad.
+//  - bucketOf: the bucket of a histogram with fixed bounds a value falls in.
 
 #include <atomic>
 #include <cerrno>
@@ -31,6 +32,16 @@
 namespace skiff::proxy {
 
 using Clock = std::chrono::steady_clock;
+
+// The index of the first bound that value does not exceed (bounds ascending),
+// or bounds.size() when it exceeds them all: the bucket of a histogram whose
+// buckets are counted apart (not cumulatively), the last one unbounded.
+template <typename Bounds>
+size_t bucketOf(const Bounds& bounds, int64_t value) {
+  size_t i = 0;
+  while (i < bounds.size() && value > bounds[i]) ++i;
+  return i;
+}
 
 class RoundRobin {
  public:

@@ -47,6 +47,7 @@
 // thread except the proxy's own loop threads (netd calls it from its loop).
 // addListener/removeListener wait until every loop has applied the change.
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -115,10 +116,27 @@ class Proxy {
   // then they are closed.
   void drainBackend(const std::string& name, const std::string& backendId, std::chrono::milliseconds grace);
 
+  // Upper bounds (inclusive, nanoseconds) of the buckets of the TCP connect
+  // duration histogram, 100 us to 2 s; one more bucket takes what is slower.
+  static constexpr std::array<int64_t, 14> kConnectBucketBoundsNs{
+      100'000,    250'000,    500'000,     1'000'000,   2'500'000,   5'000'000,     10'000'000,
+      25'000'000, 50'000'000, 100'000'000, 250'000'000, 500'000'000, 1'000'000'000, 2'000'000'000};
+
   struct BackendStats {
     std::string id;
     uint64_t connections = 0, activeConnections = 0, bytesIn = 0, bytesOut = 0, connectErrors = 0;
+    // TCP: connects to this backend that retried a client's failed connect to
+    // another one (the retry itself may fail too).
+    uint64_t connectRetries = 0;
     bool ejected = false;  // passive health: out of the rotation for a back-off
+    // Takes no new connections: drained, or left the backend list while
+    // connections to it are still open.
+    bool draining = false;
+    // TCP: successful connects by duration (from connect() to the backend's
+    // answer), one count per bucket of kConnectBucketBoundsNs (not
+    // cumulative), the last for those slower than 2 s; and their sum.
+    std::array<uint64_t, kConnectBucketBoundsNs.size() + 1> connectDurationBuckets{};
+    uint64_t connectDurationSumNs = 0;
   };
   struct ListenerStats {
     std::string name;
