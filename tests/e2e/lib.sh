@@ -7,8 +7,10 @@
 #     any FAIL line says so in its EXIT trap (e2e_finish);
 #   - a watchdog that removes the lab when the script is SIGKILLed (ctest
 #     does that on a timeout, and then no EXIT trap runs): e2e_watchdog.
+#   - the seed stack's helpers (container_pid, replicas_are, answered).
 #
-# Uses: E2E_DIR (this folder), failures (the count of failed checks).
+# Uses: E2E_DIR (this folder), failures (the count of failed checks); the
+# seed stack's helpers use SKIFF_BIN and lab_exec (scripts/lib/lab.sh).
 
 E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 E2E_LOCKS=/run/skiff-e2e
@@ -68,6 +70,22 @@ expect_refused() {
   else
     pass "$what (exit $rc)"
   fi
+}
+
+# The seed stack (examples/getstartedlab: service getstartedlab_web, port
+# 4000) as the e2e scripts check it through the CLI.
+# container_pid ID: the host pid of the replica's main process.
+container_pid() { "$SKIFF_BIN/skiff" container inspect --format '{{.State.Pid}}' "$1"; }
+# replicas_are N/M: service ls shows getstartedlab_web with N/M replicas.
+replicas_are() { "$SKIFF_BIN/skiff" service ls --format '{{.Name}} {{.Replicas}}' | grep -qx "getstartedlab_web $1"; }
+# answered N: how many of N requests to port 4000 got an answer (each its
+# own curl, so each its own connection through the routing mesh).
+answered() {
+  local n=0 _
+  for _ in $(seq 1 "$1"); do
+    lab_exec curl -sS --max-time 5 http://127.0.0.1:4000/ >/dev/null && n=$((n + 1))
+  done
+  echo "$n"
 }
 
 # The ERR trap: a command that fails outside a check ends the script under

@@ -21,16 +21,7 @@ source "$SRC/scripts/lib/lab.sh"
 source "$SRC/tests/e2e/lib.sh"
 
 skiff() { "$SKIFF_BIN/skiff" "$@"; }
-container_pid() { skiff container inspect --format '{{.State.Pid}}' "$1"; }
-# answered N: how many of N requests to port 4000 got an answer.
-answered() {
-  local n=0 i
-  for i in $(seq 1 "$1"); do
-    lab_exec curl -sS --max-time 5 http://127.0.0.1:4000/ >/dev/null && n=$((n + 1))
-  done
-  echo "$n"
-}
-replicas_are() { skiff service ls --format '{{.Name}} {{.Replicas}}' | grep -qx "getstartedlab_web $1"; }
+# container_pid, replicas_are and answered come from lib.sh.
 
 none_alive() {  # none_alive PID...: none of them is running
   local p
