@@ -30,6 +30,7 @@
 #include "src/commands.h"
 #include "src/exec.h"
 #include "src/service_commands.h"
+#include "src/stats_command.h"
 #include "src/swarm_commands.h"
 
 extern char** environ;
@@ -425,6 +426,11 @@ int run(int argc, char** argv) {
       [](const json& answer, const ListFlags&) -> Result<std::vector<Row>> { return networkRows(answer); });
   commands.addInspectCommand(network, "Display detailed information on one or more networks", "NETWORK",
                              "Network names or IDs", "/v1/networks/");
+
+  // --- stats ---
+  StatsOptions statsOptions;
+  statsOptions.terminal = ::isatty(STDOUT_FILENO) == 1;
+  StatsCommand stats(app, commands, statsOptions);
 
   // --- version ---
   auto* version = app.add_subcommand("version", "Show the skiff version information");

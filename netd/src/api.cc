@@ -341,6 +341,17 @@ HttpResponse Api::route(const HttpRequest& r) {
   if (m == "GET" && r.path == "/v1/containers") return from(orch_.listContainers(flag("all")));
   if (m == "GET" && match(r.path, "/v1/containers/*/logs", &a)) return from(orch_.containerLogs(a[0]));
   if (m == "GET" && match(r.path, "/v1/containers/*", &a)) return from(orch_.inspectContainer(a[0]));
+  if (m == "GET" && r.path == "/v1/stats") {
+    // ?containers=a,b: those rows, in that order (names and ids hold no comma).
+    std::vector<std::string> picked;
+    const std::string list = q("containers");
+    for (size_t start = 0; !list.empty() && start <= list.size();) {
+      const size_t comma = std::min(list.find(',', start), list.size());
+      picked.push_back(list.substr(start, comma - start));
+      start = comma + 1;
+    }
+    return from(orch_.stats(picked));
+  }
 
   if (m == "POST" && r.path == "/v1/images/build") {
     auto req = buildRequest(r);

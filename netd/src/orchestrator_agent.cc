@@ -207,6 +207,7 @@ void Orchestrator::Impl::heartbeat() {
     if (!t->live()) ended.push_back(id);
   }
   json body{{"nodeId", nodeId_}, {"secret", nodeSecret_}, {"hostname", d_.hostname}, {"tasks", reportTasks()}};
+  body["stats"] = statsReport();  // its replicas' use and its proxy's counters, for `skiff stats`
   heartbeatBusy_ = true;
   auto timeout = std::max(std::chrono::milliseconds(2000), 2 * d_.heartbeatPeriod);
   client().post(managerAddr_, "/cluster/v1/heartbeat", std::move(body), timeout,

@@ -532,6 +532,7 @@ ApiResult<json> Orchestrator::Impl::clusterHeartbeat(const json& body) {
     log::info("netd", "node ", n.hostname, " is ready again");
   }
   if (body.contains("tasks") && body["tasks"].is_array()) takeReports(n, body["tasks"]);
+  if (body.contains("stats")) takeStats(n, body["stats"]);
   return assignmentFor(n);
 }
 

@@ -10,6 +10,8 @@
 //                          assignment (networks, tasks, listeners, overlay peers)
 //   orchestrator_update.cc rolling updates and rollbacks (update.h's planner
 //                          carried out), readiness: health checks and port probes
+//   orchestrator_stats.cc  `skiff stats`: each replica's cgroup figures and mesh
+//                          counters, from this node or from its node's heartbeats
 // The parts with their own narrow headers, each tested alone:
 //   store.h (desired state behind an interface), allocator.h (VNIs, subnets,
 //   addresses), scheduler.h (placement), membership.h (nodes and join
@@ -207,6 +209,25 @@ struct ServiceState {
   bool driving = false, driveAgain = false;
 };
 
+// A replica's mesh counters: one proxy's, or summed over the nodes' proxies.
+struct MeshCounters {
+  uint64_t connections = 0, active = 0, bytesIn = 0, bytesOut = 0;
+  void add(const MeshCounters& o) {
+    connections += o.connections;
+    active += o.active;
+    bytesIn += o.bytesIn;
+    bytesOut += o.bytesOut;
+  }
+};
+
+// A replica's cgroup figures as its node read them, at sampledAtNs (that
+// node's CLOCK_REALTIME): CPU % compares two readings of one node's clock.
+struct TaskUsage {
+  runtime::CgroupStats cgroup;
+  int64_t sampledAtNs = 0;
+  std::string error;  // why there are no figures
+};
+
 struct StackState {
   std::string name;
   runtime::StackSpec spec;
@@ -399,6 +420,20 @@ class Orchestrator::Impl {
   ServiceState* findService(const std::string& ref);
   const ServiceState* findService(const std::string& ref) const;
   const Task* findContainer(const std::string& ref) const;
+
+  // ---- stats (orchestrator_stats.cc) ------------------------------------
+  // Manager: what workers' heartbeats said, the latest report of each: use
+  // of their replicas (by task id) and their proxies' counters (by node id,
+  // then backend = container id).
+  std::map<std::string, TaskUsage> remoteUsage_;
+  std::map<std::string, std::map<std::string, MeshCounters>> remoteMesh_;
+  TaskUsage localUsage(const Task& t) const;
+  std::map<std::string, MeshCounters> localMesh() const;  // by container id
+  json statsRow(const Task& t, const std::map<std::string, MeshCounters>& local) const;
+  // Worker: the heartbeat's "stats" ({"tasks": [...], "mesh": [...]});
+  // manager: takes one in.
+  json statsReport() const;
+  void takeStats(const NodeState& n, const json& stats);
 
   // ---- views ------------------------------------------------------------
 

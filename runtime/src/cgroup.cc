@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -73,7 +74,69 @@ Result<std::string> readAll(const std::string& path) {
   return out.str();
 }
 
+// v1 reports "no limit" as LONG_MAX rounded down to a page; anything from
+// 2^62 up is no limit a host could honour.
+constexpr uint64_t kV1Unlimited = uint64_t{1} << 62;
+
+std::string_view trimmed(std::string_view text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  return text;
+}
+
+std::optional<uint64_t> digits(std::string_view text) {
+  if (text.empty() || text.size() > 20) return std::nullopt;
+  uint64_t n = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    const uint64_t d = static_cast<uint64_t>(c - '0');
+    if (n > (UINT64_MAX - d) / 10) return std::nullopt;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
 }  // namespace
+
+std::optional<uint64_t> parseKeyedValue(std::string_view text, std::string_view key) {
+  while (!text.empty()) {
+    const size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    if (line.size() > key.size() && line.starts_with(key) && line[key.size()] == ' ') {
+      return digits(trimmed(line.substr(key.size() + 1)));
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<uint64_t> parseSingleValue(std::string_view text) { return digits(trimmed(text)); }
+
+std::optional<uint64_t> parseMemoryLimit(std::string_view text) {
+  if (trimmed(text) == "max") return 0;
+  auto n = parseSingleValue(text);
+  if (n && *n >= kV1Unlimited) return 0;
+  return n;
+}
+
+uint64_t parseMemTotal(std::string_view meminfo) {
+  // "MemTotal:       16314424 kB"
+  const size_t at = meminfo.find("MemTotal:");
+  if (at == std::string_view::npos) return 0;
+  std::string_view rest = meminfo.substr(at + 9);
+  rest = rest.substr(0, rest.find('\n'));
+  rest = trimmed(rest);
+  const bool kb = rest.ends_with(" kB");
+  if (kb) rest.remove_suffix(3);
+  auto n = digits(trimmed(rest));
+  if (!n) return 0;
+  return kb ? *n * 1024 : *n;
+}
+
+uint64_t shownMemoryLimit(uint64_t limit, uint64_t hostMemory) {
+  if (hostMemory == 0) return limit;
+  return limit == 0 || limit > hostMemory ? hostMemory : limit;
+}
 
 std::shared_ptr<CgroupFs> makeRealCgroupFs() { return std::make_shared<RealCgroupFs>(); }
 
@@ -204,7 +267,7 @@ std::vector<std::string> CgroupManager::parentDirs() const {
   if (layout_.version == CgroupVersion::kV2) {
     out.push_back(layout_.unifiedRoot + "/" + parent_);
   } else {
-    for (const auto& c : wantedControllers()) {
+    for (const auto& c : v1Controllers()) {
       auto it = layout_.v1Roots.find(c);
       if (it == layout_.v1Roots.end()) continue;
       std::string dir = it->second + "/" + parent_;
@@ -218,6 +281,55 @@ std::vector<std::string> CgroupManager::parentDirs() const {
 std::vector<std::string> CgroupManager::groupDirs(const std::string& id) const {
   std::vector<std::string> out = parentDirs();
   for (auto& d : out) d += "/" + id;
+  return out;
+}
+
+Result<CgroupStats> CgroupManager::stats(const std::string& id) const {
+  CgroupStats out;
+  auto number = [&](const std::string& path) -> std::optional<uint64_t> {
+    auto text = fs_->readFile(path);
+    return text.ok() ? parseSingleValue(*text) : std::nullopt;
+  };
+  std::string memDir, cpuFile, pidsDir;
+  const char* inactiveKey = "inactive_file";
+  std::string usageFile, limitFile;
+  if (layout_.version == CgroupVersion::kV2) {
+    const std::string g = layout_.unifiedRoot + "/" + parent_ + "/" + id;
+    memDir = pidsDir = g;
+    usageFile = g + "/memory.current";
+    limitFile = g + "/memory.max";
+    if (auto text = fs_->readFile(g + "/cpu.stat"); text.ok()) {
+      if (auto usec = parseKeyedValue(*text, "usage_usec")) out.cpuNs = *usec * 1000;
+    }
+  } else if (layout_.version == CgroupVersion::kV1) {
+    auto dirOf = [&](const char* controller) {
+      auto it = layout_.v1Roots.find(controller);
+      return it == layout_.v1Roots.end() ? std::string() : it->second + "/" + parent_ + "/" + id;
+    };
+    memDir = dirOf("memory");
+    pidsDir = dirOf("pids");
+    usageFile = memDir + "/memory.usage_in_bytes";
+    limitFile = memDir + "/memory.limit_in_bytes";
+    inactiveKey = "total_inactive_file";
+    // cpuacct co-mounted with cpu or on its own: the group is in its hierarchy.
+    if (const std::string acct = dirOf("cpuacct"); !acct.empty()) out.cpuNs = number(acct + "/cpuacct.usage");
+  } else {
+    return Error::msg("no cgroup hierarchy found");
+  }
+  if (memDir.empty()) return Error::msg("cgroup v1 controller memory is not mounted");
+  auto usage = fs_->readFile(usageFile);
+  if (!usage.ok()) return usage.error();
+  auto used = parseSingleValue(*usage);
+  if (!used) return Error::msg("unreadable memory usage in " + usageFile + ": " + std::string(trimmed(*usage)));
+  out.memoryUsage = *used;
+  if (auto stat = fs_->readFile(memDir + "/memory.stat"); stat.ok()) {
+    // docker's calculateMemUsageUnixNoCache: the inactive page cache is not use.
+    if (auto inactive = parseKeyedValue(*stat, inactiveKey); inactive && *inactive < out.memoryUsage) {
+      out.memoryUsage -= *inactive;
+    }
+  }
+  if (auto limit = fs_->readFile(limitFile); limit.ok()) out.memoryLimit = parseMemoryLimit(*limit).value_or(0);
+  if (!pidsDir.empty()) out.pids = number(pidsDir + "/pids.current").value_or(0);
   return out;
 }
 

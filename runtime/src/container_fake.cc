@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 
 #include "container_internal.h"
 
@@ -98,6 +99,12 @@ Status FakeContainerLauncher::signal(pid_t pid, int sig) {
 Status FakeContainerLauncher::cleanup(const ContainerSpec& spec, bool) {
   cleanedUp.push_back(spec.id);
   return okStatus();
+}
+
+Result<CgroupStats> FakeContainerLauncher::stats(const ContainerSpec& spec) {
+  auto it = statsById.find(spec.id);
+  if (it == statsById.end()) return Error::fromErrno("open cgroup of " + spec.id.substr(0, 12), ENOENT);
+  return it->second;
 }
 
 Result<ExecResult> FakeContainerLauncher::exec(const ContainerSpec& spec, pid_t containerPid, const ExecSpec& e) {

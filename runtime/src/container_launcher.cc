@@ -23,6 +23,7 @@
 #include <sstream>
 
 #include "container_internal.h"
+#include "skiff/common/file.h"
 #include "skiff/common/log.h"
 #include "skiff/runtime/cgroup.h"
 
@@ -393,6 +394,19 @@ class LinuxLauncher : public ContainerLauncher {
     // Only an empty state dir goes: the log may still live there.
     std::filesystem::remove(spec.stateDir, ec);
     return result;
+  }
+
+  Result<CgroupStats> stats(const ContainerSpec& spec) override {
+    if (!cgroups_) return Error::msg("container " + spec.id.substr(0, 12) + " has no cgroups");
+    auto stats = cgroups_->stats(spec.id);
+    if (!stats.ok()) return stats.error();
+    // The host's memory does not change while netd runs: read once.
+    static const uint64_t kHostMemory = [] {
+      auto meminfo = ::skiff::readFile("/proc/meminfo");
+      return meminfo.ok() ? parseMemTotal(*meminfo) : uint64_t{0};
+    }();
+    stats->memoryLimit = shownMemoryLimit(stats->memoryLimit, kHostMemory);
+    return stats;
   }
 
  private:

@@ -109,7 +109,7 @@ CgroupLayout detectCgroupLayout(std::string_view mountinfo, std::string_view pro
   std::string unified;
   for (const auto& m : mounts) {
     if (m.fsType == "cgroup") {
-      for (const auto& c : wantedControllers()) {
+      for (const auto& c : v1Controllers()) {
         // The first mount of a hierarchy wins; a bind mount of a sub-group
         // (root != "/") would put our groups in the wrong place.
         if (hasOption(m.superOptions, c) && !layout.v1Roots.count(c) && m.root == "/") {
@@ -137,7 +137,7 @@ CgroupLayout detectCgroupLayout(std::string_view mountinfo, std::string_view pro
     MissingHierarchy h;
     for (const auto& n : names) {
       h.options += (h.options.empty() ? "" : ",") + n;
-      for (const auto& w : wantedControllers()) {
+      for (const auto& w : v1Controllers()) {
         if (n == w) h.controllers.push_back(n);
       }
     }

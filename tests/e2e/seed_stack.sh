@@ -4,7 +4,7 @@
 # robin 2 by 2 over 5 hostnames, cgroup limits read back from the kernel, a
 # killed replica replaced within its restart delay, bad input refused while
 # the running stack keeps running, per-replica and overlay metrics (the
-# overlay's series gone with its network), and `stack rm` /
+# overlay's series gone with its network), `skiff stats`, and `stack rm` /
 # `swarm leave --force` leaving nothing behind. Everything runs in a lab
 # namespace removed on exit, also on failure, and by a watchdog when the
 # script is SIGKILLed (a ctest timeout). Every failure prints a FAIL: line.
@@ -155,6 +155,30 @@ check "overlay byte counters for getstartedlab_webnet's skvx-4097 and skbr-4097"
   "skbr-4097 skvx-4097 "
 check "the ingress bridge counted the bytes the proxy sent to the replicas" \
   awk '$1 ~ /^skbr-/ && $2 > 0 { ok = 1 } END { exit !ok }' <<<"$(overlay_series skiff_overlay_tx_bytes_total ingress)"
+
+echo "stats"
+# One --no-stream sample (two readings 1 s apart) while requests run through
+# port 4000 (bounded: 30 requests, each its own connection).
+(for _ in $(seq 1 30); do lab_exec curl -sS --max-time 2 http://127.0.0.1:4000/ >/dev/null || true; sleep 0.05; done) &
+load=$!
+sleep 0.3
+stats=$(skiff stats --no-stream --format '{{.Name}}|{{.MemUsage}}|{{.CPUPerc}}|{{.RequestsPerSec}}|{{.NetIO}}')
+wait "$load"
+sed 's/^/    /' <<<"$stats"
+check "stats --no-stream: a row per replica" test "$(grep -c '^getstartedlab_web\.[1-5]\.' <<<"$stats")" -eq 5
+check "memory in use out of the compose file's limit (50M) for each" \
+  test "$(grep -cE '\|[0-9.]+(B|KiB|MiB) / 50MiB\|[0-9.]+%\|' <<<"$stats")" -eq 5
+check "no replica reads 0B of memory" test "$(grep -c '|0B / ' <<<"$stats")" -eq 0
+check "the mesh counted bytes to and from every replica" test "$(grep -c '|0B / 0B$' <<<"$stats")" -eq 0
+check "requests during the sample counted (REQ/S above 0 in sum)" \
+  awk -F'|' '{ s += $4 } END { exit !(s > 0) }' <<<"$stats"
+table=$(skiff stats --no-stream)
+sed 's/^/    /' <<<"$table"
+check "the default table has the stats headers" \
+  grep -qE '^CONTAINER ID +NAME +SERVICE +NODE +CPU % +MEM USAGE / LIMIT +MEM % +PIDS +CONNS +REQ/S +NET I/O/S$' \
+  <<<"$(head -n1 <<<"$table")"
+expect_refused -F "stats of an unknown container: docker's error" \
+  'Error response from daemon: No such container: nosuch' skiff stats --no-stream nosuch
 
 echo "restart policy"
 kill -KILL "$pid"

@@ -436,5 +436,64 @@ TEST_F(ClusterTest, NodeRmRefusesALiveNodeAndAWorkerThatWasRemovedLeaves) {
   EXPECT_NE(why.find("must be demoted to worker before removal"), std::string::npos) << why;
 }
 
+// `skiff stats` on the manager: replicas on workers with the figures their
+// node read and sent in its heartbeat, and each replica's mesh counters
+// summed over every node's proxy (a request enters at any node).
+TEST_F(ClusterTest, StatsOnTheManagerShowEveryNodesReplicasFromTheirHeartbeats) {
+  initAndJoin();
+  ok(manager_->deployStack("s", stack(kSix)));
+  ASSERT_TRUE(until([&] { return runningByNode("s_web").size() == 3; }));
+  ASSERT_TRUE(until([&] {
+    for (const auto& n : nodes_)
+      if (n->mesh.ids("4000/tcp").size() != 6) return false;
+    return true;
+  }));
+  // Each node's launcher says what its replicas' cgroups hold: node i's
+  // replicas use i MiB.
+  for (size_t i = 0; i < nodes_.size(); i++) {
+    for (const auto& spec : nodes_[i]->launcher.launched)
+      nodes_[i]->launcher.statsById[spec.id] = runtime::CgroupStats{1000 * (i + 1), (i + 1) << 20, 52428800, 1};
+  }
+  // One replica on node3 took connections through all three nodes' proxies.
+  const std::string onNode3 = nodes_[2]->launcher.launched.at(0).id;
+  for (size_t i = 0; i < nodes_.size(); i++)
+    nodes_[i]->mesh.counters[{"4000/tcp", onNode3}] = proxy::Proxy::BackendStats{"", i + 1, 0, 10, 100};
+  // Until the workers' next heartbeats carried them.
+  json rows;
+  ASSERT_TRUE(until([&] {
+    rows = ok(manager_->stats({}));
+    if (rows.size() != 6) return false;
+    for (const auto& r : rows)
+      if (r["memoryUsage"] == 0 || (r["id"] == onNode3 && r["mesh"]["connections"] != 6)) return false;
+    return true;
+  })) << rows.dump(2);
+  std::map<std::string, int> byNode;
+  for (const auto& r : rows) {
+    const std::string host = r["node"]["hostname"];
+    byNode[host]++;
+    const uint64_t i = host.back() - '0';
+    EXPECT_EQ(r["memoryUsage"], i << 20) << host;
+    EXPECT_EQ(r["cpuNs"], 1000 * i) << host;
+    EXPECT_EQ(r["memoryLimit"], 52428800);
+    EXPECT_EQ(r["error"], "") << host;
+    EXPECT_GT(r["sampledAt"].get<int64_t>(), 0);
+  }
+  EXPECT_EQ(byNode, (std::map<std::string, int>{{"node1", 2}, {"node2", 2}, {"node3", 2}}));
+  for (const auto& r : rows) {
+    if (r["id"] != onNode3) continue;
+    EXPECT_EQ(r["node"]["hostname"], "node3");
+    EXPECT_EQ(r["mesh"], (json{{"connections", 1 + 2 + 3}, {"active", 0}, {"bytesIn", 30}, {"bytesOut", 300}}));
+  }
+  // A worker answers for its own replicas, with its own proxy's counters.
+  json own = ok(nodes_[2]->orch->stats({}));
+  ASSERT_EQ(own.size(), 2u);
+  for (const auto& r : own) {
+    EXPECT_EQ(r["node"]["hostname"], "node3");
+    if (r["id"] == onNode3) {
+      EXPECT_EQ(r["mesh"]["connections"], 3);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace skiff::netd

@@ -2,7 +2,8 @@
 // A routing mesh that records what the orchestrator asks of it, for netd's
 // tests: listeners, each listener's backend lists in order, drains (with the
 // stop signals the launcher had sent at that moment, so a test can see that
-// a drain came first), and the open connections a test says a backend has.
+// a drain came first), and the open connections and counters a test says a
+// backend has.
 #include <map>
 #include <set>
 #include <string>
@@ -58,6 +59,11 @@ class FakeMesh : public Mesh {
         s.id = b.id;
         auto a = active.find(b.id);
         s.activeConnections = a == active.end() ? 0 : a->second;
+        if (auto c = counters.find({name, b.id}); c != counters.end()) {
+          s.connections = c->second.connections;
+          s.bytesIn = c->second.bytesIn;
+          s.bytesOut = c->second.bytesOut;
+        }
         l.backends.push_back(s);
       }
       // A drained backend leaves the list but keeps its open connections.
@@ -93,7 +99,9 @@ class FakeMesh : public Mesh {
   std::vector<std::string> removed;
   std::vector<Drain> drains;
   std::map<std::string, uint64_t> active;  // backend id -> open connections
-  std::string refusePort;                  // a listener name whose port is "taken"
+  // (listener, backend id) -> connections and bytes the proxy counted.
+  std::map<std::pair<std::string, std::string>, proxy::Proxy::BackendStats> counters;
+  std::string refusePort;  // a listener name whose port is "taken"
   mutable int statsCalls = 0;
 
  private:

@@ -100,6 +100,8 @@ TEST(CgroupLayout, V1HostUsesEachHierarchy) {
   EXPECT_EQ(layout.v1Roots.at("cpu"), "/sys/fs/cgroup/cpu");
   EXPECT_EQ(layout.v1Roots.at("memory"), "/sys/fs/cgroup/memory");
   EXPECT_EQ(layout.v1Roots.at("pids"), "/sys/fs/cgroup/pids");
+  // cpuacct, a hierarchy of its own here, counts a replica's CPU time.
+  EXPECT_EQ(layout.v1Roots.at("cpuacct"), "/sys/fs/cgroup/cpuacct");
   EXPECT_TRUE(layout.missingV1.empty());
   EXPECT_FALSE(layout.needsUnifiedMount);
 }
@@ -108,6 +110,7 @@ TEST(CgroupLayout, HybridHostPrefersV1Controllers) {
   auto layout = detectCgroupLayout(kHybridMountInfo, kHybridProcCgroups);
   EXPECT_EQ(layout.version, CgroupVersion::kV1);
   EXPECT_EQ(layout.v1Roots.at("cpu"), "/sys/fs/cgroup/cpu,cpuacct");
+  EXPECT_EQ(layout.v1Roots.at("cpuacct"), "/sys/fs/cgroup/cpu,cpuacct");
   EXPECT_EQ(layout.v1Roots.at("memory"), "/sys/fs/cgroup/memory");
 }
 
@@ -122,10 +125,11 @@ TEST(CgroupLayout, V2Host) {
 TEST(CgroupLayout, NetnsExecOnV1HostMountsEachHierarchy) {
   auto layout = detectCgroupLayout(kNetnsExecMountInfo, kV1ProcCgroups);
   EXPECT_EQ(layout.version, CgroupVersion::kV1);
-  ASSERT_EQ(layout.missingV1.size(), 3u);  // cpu, memory, pids; not cpuset etc.
+  ASSERT_EQ(layout.missingV1.size(), 4u);  // cpu, cpuacct, memory, pids; not cpuset etc.
   EXPECT_EQ(layout.missingV1[0].options, "cpu");
-  EXPECT_EQ(layout.missingV1[1].options, "memory");
-  EXPECT_EQ(layout.missingV1[2].options, "pids");
+  EXPECT_EQ(layout.missingV1[1].options, "cpuacct");
+  EXPECT_EQ(layout.missingV1[2].options, "memory");
+  EXPECT_EQ(layout.missingV1[3].options, "pids");
   EXPECT_FALSE(layout.needsUnifiedMount);
 }
 
@@ -135,7 +139,7 @@ TEST(CgroupLayout, NetnsExecOnHybridHostMountsCoMountedTogether) {
   ASSERT_EQ(layout.missingV1.size(), 3u);
   // The kernel refuses -o cpu alone for a hierarchy that also holds cpuacct.
   EXPECT_EQ(layout.missingV1[0].options, "cpu,cpuacct");
-  EXPECT_EQ(layout.missingV1[0].controllers, std::vector<std::string>{"cpu"});
+  EXPECT_EQ(layout.missingV1[0].controllers, (std::vector<std::string>{"cpu", "cpuacct"}));
 }
 
 TEST(CgroupLayout, NetnsExecOnV2HostMountsCgroup2) {

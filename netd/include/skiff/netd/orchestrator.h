@@ -134,6 +134,13 @@ class Orchestrator {
   ApiResult<nlohmann::json> containerLogs(const std::string& ref) const;
   ApiResult<nlohmann::json> listNetworks() const;
   ApiResult<nlohmann::json> inspectNetwork(const std::string& name) const;
+  // `skiff stats`: one row per running replica (netd/API.md, GET /v1/stats),
+  // on a manager for every node (other nodes' figures from their last
+  // heartbeat), on a worker for its own. `containers` (ids, id prefixes or
+  // names, as inspect takes them) picks rows in that order, an ended one
+  // included with its figures absent; an unknown one is docker's
+  // "No such container: X".
+  ApiResult<nlohmann::json> stats(const std::vector<std::string>& containers) const;
   // True when a live task runs this image (image rm refuses then).
   bool imageInUse(const std::string& imageId) const;
 

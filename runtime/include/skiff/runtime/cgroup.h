@@ -19,6 +19,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -71,6 +72,15 @@ inline const std::vector<std::string>& wantedControllers() {
   return kWanted;
 }
 
+// On v1, the hierarchies a container's group is made in: the wanted ones
+// plus cpuacct, which counts its CPU time (`skiff stats`) and is a hierarchy
+// of its own on some hosts (this one), co-mounted with cpu on others. v2's
+// cpu controller counts CPU time itself.
+inline const std::vector<std::string>& v1Controllers() {
+  static const std::vector<std::string> kV1 = {"cpu", "memory", "pids", "cpuacct"};
+  return kV1;
+}
+
 // Pure: which version to use and where. v1 wins when a v1 hierarchy carries
 // cpu or memory (a hybrid host's cgroup2 mount then has no controllers).
 CgroupLayout detectCgroupLayout(std::string_view mountinfo, std::string_view procCgroups);
@@ -84,6 +94,39 @@ struct CgroupWrite {
   std::string value;
 };
 std::vector<CgroupWrite> limitWrites(CgroupVersion version, const Resources& limits);
+
+// What a container's groups say about its use, as `docker stats` shows it.
+struct CgroupStats {
+  // Cumulative CPU time in ns (v2: cpu.stat usage_usec; v1: cpuacct.usage);
+  // unset when the host does not account it (a v1 host without cpuacct).
+  std::optional<uint64_t> cpuNs;
+  // Bytes in use without the page cache the kernel may drop at once
+  // (inactive_file), as docker's CLI computes it: v2 memory.current, v1
+  // memory.usage_in_bytes, each minus memory.stat's inactive_file
+  // (v1: total_inactive_file).
+  uint64_t memoryUsage = 0;
+  // memory.max / memory.limit_in_bytes; 0 when unlimited ("max", or v1's
+  // page-rounded LONG_MAX).
+  uint64_t memoryLimit = 0;
+  uint64_t pids = 0;  // pids.current; 0 without the pids controller
+  bool operator==(const CgroupStats&) const = default;
+};
+
+// Pure parsers of the files stats() reads.
+// The value of `key` in a flat keyed file ("key value" lines: cpu.stat,
+// memory.stat); nullopt when missing or not a number.
+std::optional<uint64_t> parseKeyedValue(std::string_view text, std::string_view key);
+// A one-number file ("123\n"); nullopt when it is not one.
+std::optional<uint64_t> parseSingleValue(std::string_view text);
+// memory.max / memory.limit_in_bytes: bytes, 0 for no limit ("max", or a v1
+// value of 2^62 or more: the kernel's LONG_MAX rounded down to a page).
+std::optional<uint64_t> parseMemoryLimit(std::string_view text);
+// /proc/meminfo's MemTotal in bytes (0 when missing).
+uint64_t parseMemTotal(std::string_view meminfo);
+// The limit `docker stats` shows: the host's memory when there is no limit
+// (0) or the limit is above it, else the limit. hostMemory 0 (unknown)
+// leaves the limit as it is.
+uint64_t shownMemoryLimit(uint64_t limit, uint64_t hostMemory);
 
 // Seam to the cgroup file system. Paths are absolute.
 class CgroupFs {
@@ -149,6 +192,9 @@ class CgroupManager {
   [[nodiscard]] Status remove(const std::string& id);
   // The group directories of a container (one per hierarchy for v1).
   std::vector<std::string> groupDirs(const std::string& id) const;
+  // Its CPU time, memory and pids now (a few small reads; any thread, as
+  // groupDirs). An error when its memory group cannot be read (gone).
+  [[nodiscard]] Result<CgroupStats> stats(const std::string& id) const;
 
  private:
   std::vector<std::string> parentDirs() const;

@@ -54,6 +54,7 @@
 
 #include "skiff/common/fd.h"
 #include "skiff/common/result.h"
+#include "skiff/runtime/cgroup.h"
 #include "skiff/runtime/seccomp.h"
 #include "skiff/runtime/stack.h"
 
@@ -161,6 +162,11 @@ class ContainerLauncher {
   // Unmounts the rootfs if mounted, removes the cgroups (kills leftovers),
   // removes stateDir except the log unless removeLogs.
   virtual Status cleanup(const ContainerSpec& spec, bool removeLogs) = 0;
+  // Its CPU time, memory and pids now, from its cgroups (`skiff stats`). No
+  // memory limit reads as the host's memory, and a limit above it as the
+  // host's memory too, as docker shows them. A few small file reads: any
+  // thread. An error when its groups cannot be read (it is gone).
+  virtual Result<CgroupStats> stats(const ContainerSpec& spec) = 0;
 };
 
 // containerNofile: the soft RLIMIT_NOFILE a container starts with (0 = what
@@ -189,6 +195,10 @@ class FakeContainerLauncher : public ContainerLauncher {
   // unset). Safe from any thread, as the real one: onExec must be set before
   // the first exec and then be safe to call concurrently itself.
   Result<ExecResult> exec(const ContainerSpec& spec, pid_t containerPid, const ExecSpec& e) override;
+  // statsById[spec.id] as it is (tests set what a cgroup would say); an
+  // error for an id without an entry.
+  Result<CgroupStats> stats(const ContainerSpec& spec) override;
+  std::map<std::string, CgroupStats> statsById;
 
   struct ExecCall {
     std::string id;  // the container's
