@@ -170,12 +170,19 @@ int main(int argc, char** argv) {
   deps.hostname = nodeHostname.empty() ? hostName() : nodeHostname;
   deps.heartbeatPeriod = std::chrono::milliseconds(static_cast<int64_t>(heartbeatSeconds * 1000));
   deps.heartbeatTimeout = 4 * deps.heartbeatPeriod;
+
+  auto metrics = netd::Metrics::start(metricsAddr, proxy->get());
+  if (!metrics.ok()) return fatal(metrics.error().message);
+
   // The cluster port: served only while this node is a manager.
   std::unique_ptr<netd::HttpServer> clusterServer;
   netd::Api* apiPtr = nullptr;
   deps.clusterListen = [&](const std::string& addr) -> Status {
-    clusterServer =
-        std::make_unique<netd::HttpServer>(&loop, [&](const netd::HttpRequest& r) { return apiPtr->handleCluster(r); });
+    clusterServer = std::make_unique<netd::HttpServer>(&loop, [&](const netd::HttpRequest& r) {
+      netd::HttpResponse response = apiPtr->handleCluster(r);
+      (*metrics)->countApiRequest(r.method, netd::apiRoute(r.path), response.status);
+      return response;
+    });
     auto st = clusterServer->listenTcp(listenAddr.empty() ? addr : listenAddr);
     if (!st.ok()) {
       clusterServer.reset();
@@ -188,10 +195,8 @@ int main(int argc, char** argv) {
     if (clusterServer) clusterServer->close();
   };
   deps.cgroupVersion = cgroupVersion;
+  deps.onReconcile = [m = metrics->get()](std::chrono::nanoseconds d) { m->observeReconcile(d); };
   auto orchestrator = std::make_unique<netd::Orchestrator>(deps);
-
-  auto metrics = netd::Metrics::start(metricsAddr, proxy->get());
-  if (!metrics.ok()) return fatal(metrics.error().message);
 
   // The metrics snapshots, on the loop thread: the service counts, and the
   // kernel counters of each network's VXLAN and bridge devices (two short
@@ -199,6 +204,7 @@ int main(int argc, char** argv) {
   // is gone from the list takes its series with it.
   std::function<void()> refreshMetrics = [&] {
     (*metrics)->publish(orchestrator->serviceCounts());
+    (*metrics)->publishPeers(orchestrator->peerCounts());
     auto networks = orchestrator->listNetworks();
     if (const auto* list = std::get_if<nlohmann::json>(&networks)) (*metrics)->refreshOverlay(overlayNet, *list);
   };
@@ -208,7 +214,9 @@ int main(int argc, char** argv) {
   // Every API call may change what runs: refresh the metrics snapshot after
   // each, besides the once-a-second refresh that catches exits and restarts.
   netd::HttpServer server(&loop, [&](const netd::HttpRequest& r, netd::HttpResponder reply) {
-    api.handleAsync(r, [&, reply = std::move(reply)](netd::HttpResponse response) {
+    api.handleAsync(r, [&, method = r.method, route = netd::apiRoute(r.path),
+                        reply = std::move(reply)](netd::HttpResponse response) {
+      (*metrics)->countApiRequest(method, route, response.status);
       guarded("metrics refresh", refreshMetrics);
       reply(std::move(response));
     });

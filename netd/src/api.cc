@@ -163,6 +163,58 @@ bool match(const std::string& path, const std::string& pattern, std::vector<std:
 
 }  // namespace
 
+std::string apiRoute(const std::string& path) {
+  // Longer patterns first where one is a prefix of another's match: the last
+  // wildcard takes the rest of a path.
+  static const char* const kPatterns[] = {
+      "/v1/info",
+      "/v1/swarm/init",
+      "/v1/swarm/join",
+      "/v1/swarm/join-token",
+      "/v1/swarm/leave",
+      "/v1/nodes",
+      "/v1/nodes/*/update",
+      "/v1/nodes/*",
+      "/v1/stacks",
+      "/v1/stacks/*",
+      "/v1/services",
+      "/v1/services/*/logs",
+      "/v1/services/*/scale",
+      "/v1/services/*/update",
+      "/v1/services/*/rollback",
+      "/v1/services/*",
+      "/v1/tasks",
+      "/v1/containers",
+      "/v1/containers/*/logs",
+      "/v1/containers/*",
+      "/v1/images/build",
+      "/v1/images/tag",
+      "/v1/images",
+      "/v1/images/*",
+      "/v1/networks",
+      "/v1/networks/*",
+      "/v1/stats",
+      "/cluster/v1/join",
+      "/cluster/v1/heartbeat",
+      "/cluster/v1/image",
+      "/cluster/v1/layer",
+  };
+  std::vector<std::string> args;
+  for (const char* pattern : kPatterns) {
+    if (!match(path, pattern, &args)) continue;
+    std::string route;
+    for (const char* c = pattern; *c != '\0'; ++c) {
+      if (*c == '*') {
+        route += "{name}";
+      } else {
+        route += *c;
+      }
+    }
+    return route;
+  }
+  return "other";
+}
+
 namespace {
 // The 400 for a request whose body could not be read, the same from every path.
 HttpResponse unreadable(const json::exception& e) {

@@ -163,6 +163,7 @@ void Orchestrator::Impl::leaveAsWorker(const std::string& why) {
   for (auto& [name, s] : services_) s.removed = true;
   for (const auto& l : agentListeners_) (void)mesh_->removeListener(l);
   agentListeners_.clear();
+  backendNodes_.clear();
   for (auto& [name, s] : services_) s.listeners.clear();
   applyPeers({});
   (void)d_.store->erase("swarm", "self");
@@ -418,8 +419,12 @@ void Orchestrator::Impl::applyAssignment(const json& a) {
       agentListeners_.insert(name);
     }
     std::vector<proxy::Backend> backends;
-    for (const auto& bj : lj.value("backends", json::array()))
+    auto& nodes = backendNodes_[name];
+    nodes.clear();
+    for (const auto& bj : lj.value("backends", json::array())) {
       backends.push_back({bj.value("id", ""), bj.value("host", ""), bj.value("port", uint16_t{0})});
+      nodes[backends.back().id] = bj.value("node", "");
+    }
     mesh_->setBackends(name, std::move(backends));
   }
   for (auto it = agentListeners_.begin(); it != agentListeners_.end();) {
@@ -428,6 +433,7 @@ void Orchestrator::Impl::applyAssignment(const json& a) {
       continue;
     }
     (void)mesh_->removeListener(*it);
+    backendNodes_.erase(*it);
     it = agentListeners_.erase(it);
   }
   for (auto& [name, s] : services_) s.listeners = listenersOf[name];

@@ -661,13 +661,16 @@ json Orchestrator::Impl::assignmentFor(const NodeState& n) const {
     services.insert(t->service);
   }
   json listeners = json::array();
+  std::map<std::string, std::string> nodeOfContainer;  // the backends' nodes, for the node's metrics
+  for (const auto& [id, t] : tasks_) nodeOfContainer[t->containerId] = t->node;
   for (const auto& [name, svc] : services_) {
     if (svc.listeners.empty()) continue;
     for (const auto& port : svc.spec.ports) {
       if (port.published == 0 || port.mode != runtime::PortMode::kIngress) continue;
       json backends = json::array();
       for (const auto& b : backendsFor(svc, port, true))
-        backends.push_back(json{{"id", b.id}, {"host", b.host}, {"port", b.port}});
+        backends.push_back(
+            json{{"id", b.id}, {"host", b.host}, {"port", b.port}, {"node", nodeName(nodeOfContainer[b.id])}});
       listeners.push_back(json{{"name", listenerName(port)},
                                {"service", name},
                                {"published", port.published},

@@ -194,6 +194,10 @@ struct ServiceState {
   std::map<uint64_t, std::vector<SteadyClock::time_point>> restartTimes;
   std::map<uint64_t, TimerHandle*> pendingRestarts;
   std::set<uint64_t> haltedSlots;  // restart policy said no: the slot stays empty
+  // Metrics: restarts the restart policy ordered, and entries of tasks run
+  // on this node into each state (toString(TaskState) -> count).
+  uint64_t restarts = 0;
+  std::map<std::string, uint64_t> transitions;
   bool removed = false;
   // Rolling updates: the run in progress or the last one (paused, completed),
   // whether it is a rollback, and the spec it would roll back to.
@@ -258,7 +262,8 @@ class Orchestrator::Impl {
   std::map<std::string, std::unique_ptr<Task>> tasks_;  // by task id; live and history
   std::function<void()> shutdownDone_;
   bool shuttingDown_ = false;
-  int checksInFlight_ = 0;  // health checks on the thread pool: shutdown waits for them
+  int checksInFlight_ = 0;        // health checks on the thread pool: shutdown waits for them
+  bool timingReconcile_ = false;  // an outer reconcile is being timed
 
   // ---- the swarm: both roles -------------------------------------------
   bool worker_ = false;                  // joined a swarm as a worker (swarm_ = manager)
@@ -311,6 +316,8 @@ class Orchestrator::Impl {
   std::string managerAddr_, nodeSecret_;
   std::set<std::string> agentListeners_;               // published ports bound by an assignment
   std::map<std::string, std::string> listenerErrors_;  // ports that could not be bound: why
+  // Per bound port: its backends' container ids -> their nodes' hostnames.
+  std::map<std::string, std::map<std::string, std::string>> backendNodes_;
   bool heartbeatBusy_ = false;
   bool managerReachable_ = true;
   std::unique_ptr<ClusterClient> ownClient_;
@@ -381,7 +388,8 @@ class Orchestrator::Impl {
   void sendStopSignal(Task& t);
   static int signalNumber(const std::string& name);
   void updateBackends(ServiceState& svc);
-  void reconcile(ServiceState& svc);
+  void reconcile(ServiceState& svc);  // timed for d_.onReconcile; the work is reconcileNow
+  void reconcileNow(ServiceState& svc);
 
   // ---- updates and readiness (orchestrator_update.cc) -------------------
   // A changed spec: the current one becomes the previous, a new version

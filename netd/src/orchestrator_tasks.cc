@@ -47,6 +47,10 @@ std::vector<std::string> Orchestrator::Impl::networksOf(const ServiceState& s) c
 }
 
 void Orchestrator::Impl::setState(Task& t, TaskState state, const std::string& error) {
+  if (state != t.state && (!inSwarm() || isLocal(t))) {
+    auto svc = services_.find(t.service);
+    if (svc != services_.end()) ++svc->second.transitions[toString(state)];
+  }
   t.state = state;
   t.since = SysClock::now();
   if (!error.empty()) t.error = error;
@@ -479,6 +483,7 @@ void Orchestrator::Impl::taskEnded(Task& t, int exitCode) {
           s->second.pendingRestarts.erase(p);
         }
         s->second.restartTimes[slot].push_back(SteadyClock::now());
+        ++s->second.restarts;
         reconcile(s->second);
       });
     } else {
@@ -641,6 +646,19 @@ void Orchestrator::Impl::updateBackends(ServiceState& svc) {
 }
 
 void Orchestrator::Impl::reconcile(ServiceState& svc) {
+  // A reconcile within one (a start that ends at once) is part of its time.
+  if (!d_.onReconcile || timingReconcile_) {
+    reconcileNow(svc);
+    return;
+  }
+  timingReconcile_ = true;
+  auto start = SteadyClock::now();
+  reconcileNow(svc);
+  timingReconcile_ = false;
+  d_.onReconcile(SteadyClock::now() - start);
+}
+
+void Orchestrator::Impl::reconcileNow(ServiceState& svc) {
   if (shuttingDown_) return;
   if (svc.spec.mode == runtime::ServiceMode::kGlobal) {
     reconcileGlobal(svc);

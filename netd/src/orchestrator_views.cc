@@ -384,14 +384,65 @@ std::vector<Orchestrator::ServiceCount> Orchestrator::serviceCounts() const {
     if (s.removed) continue;
     // Desired as `service ls` counts it: a global service wants one per eligible node.
     uint64_t desired = s.spec.mode == runtime::ServiceMode::kGlobal ? impl_->globalNodesOf(s).size() : s.spec.replicas;
-    ServiceCount c{s.stack, name, impl_->runningCount(name), desired, {}};
+    ServiceCount c{s.stack, name, impl_->runningCount(name), desired, {}, {}, s.restarts, s.transitions, {}};
     for (const auto& p : s.spec.ports) {
       if (p.published == 0) continue;
       std::string label = std::to_string(p.published);
       label += '/';
       label += runtime::toString(p.protocol);
       c.listeners[listenerName(p)] = label;
+      // A worker learns the nodes of other nodes' replicas from its assignment.
+      auto nodes = impl_->backendNodes_.find(listenerName(p));
+      if (nodes != impl_->backendNodes_.end()) c.backendNodes.insert(nodes->second.begin(), nodes->second.end());
     }
+    // Per slot: the newest task that ran, and whether a replacement is ready.
+    std::map<uint64_t, const Task*> lastRan;
+    std::set<uint64_t> readySlots;
+    for (const auto& [id, t] : impl_->tasks_) {
+      if (t->service != name) continue;
+      if (t->state == TaskState::kRunning && t->ready) readySlots.insert(t->slot);
+      if (t->started == SysClock::time_point{}) continue;
+      const Task*& last = lastRan[t->slot];
+      if (last == nullptr || t->started > last->started) last = t.get();
+      if (!t->live() && t->state != TaskState::kFailed && t->state != TaskState::kComplete &&
+          t->state != TaskState::kOrphaned)
+        continue;
+      c.backendNodes[t->containerId] = t->node.empty() ? impl_->d_.hostname : impl_->nodeName(t->node);
+    }
+    // A replica that ended by itself stays a backend that is down until its
+    // slot has a ready replacement (then its series goes).
+    for (const auto& [slot, t] : lastRan) {
+      const bool crashed =
+          t->state == TaskState::kFailed || t->state == TaskState::kComplete || t->state == TaskState::kOrphaned;
+      if (crashed && !t->stopRequested && !readySlots.count(slot)) c.downBackends.push_back(t->containerId);
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::vector<Orchestrator::NetworkPeers> Orchestrator::peerCounts() const {
+  std::map<uint32_t, std::string> byVni;
+  for (const auto& [name, n] : impl_->networks_) byVni[n.vni] = name;
+  std::map<std::string, NetworkPeers> counts;
+  std::map<std::string, std::set<overlay::Ipv4>> vteps;
+  // Every network this node carries has a row, also without peers.
+  for (const auto& [vni, name] : byVni) counts[name].network = name;
+  for (const auto& p : impl_->peers_) {
+    auto n = byVni.find(p.vni);
+    if (n == byVni.end()) continue;
+    NetworkPeers& c = counts[n->second];
+    // A half entry (adopted from a previous life) is one kernel entry, not two.
+    const overlay::Ipv4 none{};
+    if (p.vtep != none) {
+      ++c.fdbEntries;
+      vteps[n->second].insert(p.vtep);
+    }
+    if (p.ip != none) ++c.neighbours;
+  }
+  std::vector<NetworkPeers> out;
+  for (auto& [name, c] : counts) {
+    c.remoteVteps = vteps[name].size();
     out.push_back(std::move(c));
   }
   return out;

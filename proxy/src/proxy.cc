@@ -286,6 +286,9 @@ std::vector<Proxy::ListenerStats> Proxy::stats() const {
       s.bytesOut = b.bytesOut.load(std::memory_order_relaxed);
       s.connectErrors = b.connectErrors.load(std::memory_order_relaxed);
       s.connectRetries = b.connectRetries.load(std::memory_order_relaxed);
+      s.idleTimeouts = b.idleTimeouts.load(std::memory_order_relaxed);
+      s.clientResets = b.clientResets.load(std::memory_order_relaxed);
+      s.backendResets = b.backendResets.load(std::memory_order_relaxed);
       s.ejected = b.gate.ejected(now);
       s.draining = left || b.gate.isDraining();
       for (size_t i = 0; i < s.connectDurationBuckets.size(); ++i) {

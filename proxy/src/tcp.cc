@@ -76,6 +76,15 @@ void closeConn(TcpConn* c, bool reset) {
   uv_close(reinterpret_cast<uv_handle_t*>(&c->timer), onConnTimerClosed);
 }
 
+// Side s reset (or failed with another socket error): counted against the
+// side it came from, and passed on to the other as a reset.
+void sideFailed(TcpConn* c, Side* s) {
+  if (c->phase == Phase::kClosing) return;
+  auto& counter = s == &c->client ? c->be->clientResets : c->be->backendResets;
+  counter.fetch_add(1, std::memory_order_relaxed);
+  closeConn(c, true);
+}
+
 void failClient(TcpConn* c) {
   c->l->shared->failedClients.fetch_add(1, std::memory_order_relaxed);
   log::debug(kLog, c->l->shared->config.name, ": no backend reachable for a client");
@@ -102,7 +111,7 @@ bool forward(TcpConn* c, Side* dst, Chunk* chunk, size_t n, bool last = false) {
       off = static_cast<size_t>(r);
     } else if (!wouldBlock(errno)) {
       workerOf(c)->pool().put(chunk);
-      closeConn(c, true);
+      sideFailed(c, dst);
       return false;
     }
   }
@@ -115,7 +124,7 @@ bool forward(TcpConn* c, Side* dst, Chunk* chunk, size_t n, bool last = false) {
 
 void onEof(TcpConn* c, Side* s) {
   if (s->resetSeen) {
-    closeConn(c, true);
+    sideFailed(c, s);
     return;
   }
   s->eof = true;
@@ -140,7 +149,7 @@ bool flushPipe(TcpConn* c, Side* dst) {
     }
     if (m < 0 && errno == EINTR) continue;
     if (m < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
-    closeConn(c, true);  // m == 0 cannot happen with bytes in the pipe
+    sideFailed(c, dst);  // m == 0 cannot happen with bytes in the pipe
     return false;
   }
   return true;
@@ -191,7 +200,7 @@ bool spliceSide(TcpConn* c, Side* s, Side* dst, size_t& moved) {
       return true;
     }
     if (err == EINTR) continue;
-    closeConn(c, true);  // reset or error: propagate as a reset
+    sideFailed(c, s);  // reset or error: propagate as a reset
     return false;
   }
   if (pipeEmptied(c, s, dst)) workerOf(c)->defer(c, s);  // budget used up; more is probably waiting
@@ -248,7 +257,7 @@ void readSide(TcpConn* c, Side* s) {
     }
     if (err == EAGAIN || err == EWOULDBLOCK) return;
     if (err == EINTR) continue;
-    closeConn(c, true);  // reset or error: propagate as a reset
+    sideFailed(c, s);  // reset or error: propagate as a reset
     return;
   }
   w->defer(c, s);  // budget used up; more is probably waiting
@@ -264,7 +273,7 @@ void flushSide(TcpConn* c, Side* s) {
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      closeConn(c, true);
+      sideFailed(c, s);
       return;
     }
     p.off += static_cast<uint32_t>(r);
@@ -387,6 +396,7 @@ void onTimer(uv_timer_t* t) {
   uint64_t elapsed = uv_now(t->loop) - c->lastActivity;
   if (elapsed >= idle) {
     log::debug(kLog, c->l->shared->config.name, ": closing an idle connection");
+    c->be->idleTimeouts.fetch_add(1, std::memory_order_relaxed);
     closeConn(c, false);
   } else {
     armIdle(c, idle - elapsed);
@@ -498,7 +508,7 @@ void Worker::flushShutdowns() {
       if (!peerOf(c, s)->eof || s->shut || s->queued > 0) continue;
       s->shut = true;
       if (::shutdown(s->fd, SHUT_WR) != 0) {
-        closeConn(c, true);
+        sideFailed(c, s);
         break;
       }
     }

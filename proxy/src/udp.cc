@@ -53,11 +53,19 @@ bool flowError(UdpFlow* f, const char* what, int uvErr) {
   return true;
 }
 
+// Closes the flows idle past the timeout, each counted against its backend.
+void expireIdleFlows(ListenerRt* l, Clock::time_point now) {
+  for (auto& [key, f] : l->flows.expire(now)) {
+    f->be->idleTimeouts.fetch_add(1, std::memory_order_relaxed);
+    Worker::closeFlow(f);
+  }
+}
+
 // Takes a flow slot for a new source of l (see the bound above).
 bool admitFlow(ListenerRt* l, Clock::time_point now) {
   FlowLimit& limit = *l->shared->udpFlows;
   if (limit.tryAcquire()) return true;
-  for (auto& [key, f] : l->flows.expire(now)) Worker::closeFlow(f);
+  expireIdleFlows(l, now);
   if (limit.tryAcquire()) return true;
   l->shared->udpFlowsRefused.fetch_add(1, std::memory_order_relaxed);
   if (now - l->lastFullLog >= kWarnEvery) {
@@ -184,7 +192,7 @@ void onListenerRecv(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const socka
 
 void onUdpTimer(uv_timer_t* t) {
   auto* l = static_cast<ListenerRt*>(t->data);
-  for (auto& [key, f] : l->flows.expire(Clock::now())) Worker::closeFlow(f);
+  expireIdleFlows(l, Clock::now());
 }
 
 }  // namespace skiff::proxy::detail

@@ -60,6 +60,9 @@ struct BackendState {
   sockaddr_storage addr{};
   std::atomic<uint64_t> connections{0}, active{0}, bytesIn{0}, bytesOut{0}, connectErrors{0};
   std::atomic<uint64_t> connectRetries{0};
+  // Connections (UDP: flows) closed by the idle timeout, and TCP connections
+  // that ended in a reset or socket error from the client's or the backend's side.
+  std::atomic<uint64_t> idleTimeouts{0}, clientResets{0}, backendResets{0};
   // The connect duration histogram (see Proxy::kConnectBucketBoundsNs): one
   // relaxed increment per bucket hit and one add to the sum per connect.
   std::array<std::atomic<uint64_t>, Proxy::kConnectBucketBoundsNs.size() + 1> connectBuckets{};

@@ -11,9 +11,10 @@
 #      rules.yml's groups are loaded and its recording rule has a series per
 #      replica;
 #   2. a replica killed while no client is connected to it: its
-#      skiff_backend_up series is gone at once (netd drops a dead replica
-#      from the routing mesh as soon as it exits) and its replacement, a new
-#      container and so a new `backend` label, is up 1;
+#      skiff_backend_up drops to 0 (it left the routing mesh when it exited;
+#      netd reports it down until its slot has a ready replacement), the
+#      replacement, a new container and so a new `backend` label, is up 1,
+#      and the killed replica's series goes;
 #   3. a replica killed while a client still holds a connection to it:
 #      skiff_backend_up is 0 for it (out of rotation, its connection still
 #      open) while its replacement runs and is up 1; its series goes when
@@ -249,14 +250,16 @@ require "the replica $idle has pid $pid" test -d "/proc/$pid"
 check_prom 5 "skiff_backend_up{backend=\"$idle\"} is 1 before" "skiff_backend_up{backend=\"$idle\"}" 1
 t0=$(now)
 kill -KILL "$pid"
-check_prom 15 "its skiff_backend_up series is gone from Prometheus" "skiff_backend_up{backend=\"$idle\"}" none
-idle_gone=$(since "$t0")
-# What Prometheus scraped for it before it went: netd drops a replica that
-# exited from the mesh (and from /metrics) at once, so usually no 0 is seen.
-idle_min=$(prom_value "min_over_time(skiff_backend_up{backend=\"$idle\"}[5m])")
+# It left the proxy's list at once; netd keeps saying it is down until its
+# slot's replacement is in the rotation, then its series goes.
+check_prom 15 "skiff_backend_up{backend=\"$idle\"} drops to 0" "skiff_backend_up{backend=\"$idle\"}" 0
+idle_zero=$(since "$t0")
 check "a replacement with a new backend label is scraped, 5 series all 1, within 30 s" \
   wait_for 30 prom_backends_match
 idle_replaced=$(since "$t0")
+check_prom 15 "its skiff_backend_up series is gone once the replacement is up" \
+  "skiff_backend_up{backend=\"$idle\"}" none
+idle_gone=$(since "$t0")
 new=$(comm -13 <(echo "$ids_before") <(running_backends))
 check "one new container ($new) replaced $idle" test "$(grep -c . <<<"$new")" -eq 1
 
@@ -305,8 +308,8 @@ held_gone=$(since "$t1")
 check "Prometheus has the 5 running replicas' series, all 1" wait_for 10 prom_backends_match
 
 echo "prometheus: sum=100 series=5 (${sum_after} s after the first request)"
-echo "prometheus: idle replica killed: series gone after ${idle_gone} s (lowest value scraped: $idle_min)," \
-  "replacement up after ${idle_replaced} s"
+echo "prometheus: idle replica killed: backend_up 0 after ${idle_zero} s, replacement up after" \
+  "${idle_replaced} s, series gone after ${idle_gone} s"
 echo "prometheus: replica with an open connection killed: backend_up 0 after ${held_zero} s," \
   "replacement up after ${held_replaced} s, series gone ${held_gone} s after the connection closed"
 

@@ -17,10 +17,13 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -30,6 +33,7 @@
 #include <vector>
 
 #include "skiff/common/fd.h"
+#include "skiff/netd/api.h"
 #include "skiff/overlay/overlay.h"
 #include "skiff/proxy/proxy.h"
 
@@ -136,25 +140,30 @@ Exposition parse(const std::string& text) {
     if (end == std::string::npos) end = text.size();
     std::string line = text.substr(pos, end - pos);
     pos = end + 1;
-    // Only skiff's families (the exposer adds its own exposer_* ones).
-    if (line.rfind("# TYPE skiff_", 0) == 0) {
+    // Only skiff's and the process's families (the exposer adds its own
+    // exposer_* ones).
+    if (line.rfind("# TYPE skiff_", 0) == 0 || line.rfind("# TYPE process_", 0) == 0) {
       size_t sp = line.find(' ', 7);
       e.types[line.substr(7, sp - 7)] = line.substr(sp + 1);
       continue;
     }
-    if (line.rfind("skiff_", 0) != 0) continue;
+    if (line.rfind("skiff_", 0) != 0 && line.rfind("process_", 0) != 0) continue;
     size_t brace = line.find('{');
     size_t space = line.rfind(' ');
     std::string name = line.substr(0, std::min(brace, line.find(' ')));
     Labels labels;
     if (brace != std::string::npos) {
-      size_t close = line.find('}', brace);
+      size_t close = line.rfind('}');  // values may hold braces ("/v1/services/{name}")
       std::string body = line.substr(brace + 1, close - brace - 1);
       size_t p = 0;
       while (p < body.size()) {
         size_t eq = body.find('=', p);
         size_t q1 = body.find('"', eq);
-        size_t q2 = body.find('"', q1 + 1);  // the values used here hold no quotes
+        size_t q2 = q1 == std::string::npos ? q1 : body.find('"', q1 + 1);  // values here hold no quotes
+        if (eq == std::string::npos || q2 == std::string::npos) {
+          ADD_FAILURE() << "unparsable labels: " << line;
+          break;
+        }
         labels[body.substr(p, eq - p)] = body.substr(q1 + 1, q2 - q1 - 1);
         p = q2 + 1;
         if (p < body.size() && body[p] == ',') ++p;
@@ -216,9 +225,40 @@ std::map<std::string, std::string> allTypes() {
                                            {"skiff_proxy_accept_errors_total", "counter"},
                                            {"skiff_proxy_failed_client_connections_total", "counter"},
                                            {"skiff_proxy_spliced_bytes_total", "counter"},
-                                           {"skiff_proxy_local_errors_total", "counter"}};
+                                           {"skiff_proxy_local_errors_total", "counter"},
+                                           {"skiff_proxy_idle_timeouts_total", "counter"},
+                                           {"skiff_proxy_resets_total", "counter"},
+                                           {"skiff_task_restarts_total", "counter"},
+                                           {"skiff_task_state_transitions_total", "counter"},
+                                           {"skiff_overlay_fdb_entries", "gauge"},
+                                           {"skiff_overlay_neighbour_entries", "gauge"},
+                                           {"skiff_overlay_remote_vteps", "gauge"},
+                                           {"skiff_api_requests_total", "counter"},
+                                           {"skiff_reconcile_duration_seconds", "histogram"},
+                                           {"process_cpu_seconds_total", "counter"},
+                                           {"process_resident_memory_bytes", "gauge"},
+                                           {"process_virtual_memory_bytes", "gauge"},
+                                           {"process_open_fds", "gauge"},
+                                           {"process_max_fds", "gauge"},
+                                           {"process_start_time_seconds", "gauge"}};
   for (const auto& [name, field] : kOverlayFamilies) types[name] = "counter";
   return types;
+}
+
+Labels backendLabels(const std::string& service, const std::string& port, const std::string& backend,
+                     const std::string& node) {
+  return {{"stack", "shop"},    {"service", service}, {"port", port}, {"protocol", port.substr(port.find('/') + 1)},
+          {"backend", backend}, {"node", node}};
+}
+
+// The samples of families that always have one: the daemon's reconcile
+// histogram and the process; "nothing to report" means nothing else.
+std::map<std::string, std::vector<std::pair<Labels, double>>> reported(const Exposition& e) {
+  auto out = e.samples;
+  std::erase_if(out, [](const auto& kv) {
+    return kv.first.rfind("skiff_reconcile_duration_seconds", 0) == 0 || kv.first.rfind("process_", 0) == 0;
+  });
+  return out;
 }
 
 const std::string kLive =
@@ -253,9 +293,11 @@ class MetricsTest : public ::testing::Test {
     metrics_.reset();  // before the proxy it reads
     proxy_.reset();
   }
-  uint16_t addListener(const std::string& name, bool udp, size_t maxUdpFlows = 16384) {
+  uint16_t addListener(const std::string& name, bool udp, size_t maxUdpFlows = 16384,
+                       std::chrono::milliseconds idleTimeout = 0ms) {
     proxy::ListenerConfig cfg;
     cfg.name = name;
+    cfg.idleTimeout = idleTimeout;
     cfg.bindHost = "127.0.0.1";
     cfg.udp = udp;
     cfg.maxUdpFlows = maxUdpFlows;
@@ -299,6 +341,9 @@ TEST_F(MetricsTest, FamiliesLabelsAndValuesAsFedAndARemovedBackendsSeriesGo) {
   std::vector<Orchestrator::ServiceCount> counts(3);
   counts[0].stack = "shop", counts[0].service = "web", counts[0].running = 2, counts[0].desired = 3;
   counts[0].listeners = {{web, "8080/tcp"}};
+  counts[0].backendNodes = {{kLive, "n1"}, {kDead, "n2"}};
+  counts[0].restarts = 2;
+  counts[0].transitions = {{"running", 3}, {"failed", 1}};
   counts[1].stack = "shop", counts[1].service = "dns", counts[1].running = 1, counts[1].desired = 1;
   counts[1].listeners = {{dns, "53/udp"}};
   counts[2].stack = "shop", counts[2].service = "worker", counts[2].running = 0, counts[2].desired = 2;
@@ -326,8 +371,8 @@ TEST_F(MetricsTest, FamiliesLabelsAndValuesAsFedAndARemovedBackendsSeriesGo) {
     ASSERT_TRUE(statsOf(web, kDead).ejected);
     Exposition early = scrape(metricsPort_);
     ASSERT_EQ(early.status, 200);
-    const Labels dead{{"stack", "shop"}, {"service", "web"}, {"port", "8080/tcp"}, {"backend", "deadbeef0000"}};
-    const Labels alive{{"stack", "shop"}, {"service", "web"}, {"port", "8080/tcp"}, {"backend", "0123456789ab"}};
+    const Labels dead = backendLabels("web", "8080/tcp", "deadbeef0000", "n2");
+    const Labels alive = backendLabels("web", "8080/tcp", "0123456789ab", "n1");
     EXPECT_EQ(early.value("skiff_backend_up", dead), 0);
     EXPECT_EQ(early.value("skiff_backend_up", alive), 1);
   }
@@ -347,9 +392,10 @@ TEST_F(MetricsTest, FamiliesLabelsAndValuesAsFedAndARemovedBackendsSeriesGo) {
   ASSERT_EQ(e.status, 200);
   EXPECT_EQ(e.types, allTypes());
   // Backends are labelled by the first 12 characters of their id (docker's short id).
-  const Labels webDead{{"stack", "shop"}, {"service", "web"}, {"port", "8080/tcp"}, {"backend", "deadbeef0000"}};
-  const Labels webLive{{"stack", "shop"}, {"service", "web"}, {"port", "8080/tcp"}, {"backend", "0123456789ab"}};
-  const Labels dnsFlow{{"stack", "shop"}, {"service", "dns"}, {"port", "53/udp"}, {"backend", "d05d05d05d05"}};
+  // node: the hostname of the node that runs the replica, "" when not known.
+  const Labels webDead = backendLabels("web", "8080/tcp", "deadbeef0000", "n2");
+  const Labels webLive = backendLabels("web", "8080/tcp", "0123456789ab", "n1");
+  const Labels dnsFlow = backendLabels("dns", "53/udp", "d05d05d05d05", "");
   const std::set<Labels> backendSeries{webDead, webLive, dnsFlow};
   for (const char* family :
        {"skiff_proxy_connections_total", "skiff_proxy_active_connections", "skiff_proxy_connect_errors_total"}) {
@@ -362,8 +408,8 @@ TEST_F(MetricsTest, FamiliesLabelsAndValuesAsFedAndARemovedBackendsSeriesGo) {
   EXPECT_EQ(e.value("skiff_proxy_connect_errors_total", webLive), 0);
   EXPECT_EQ(e.value("skiff_proxy_active_connections", webLive), 0);
   EXPECT_EQ(e.value("skiff_proxy_active_connections", dnsFlow), 1);
-  auto with = [](Labels l, const char* direction) {
-    l["direction"] = direction;
+  auto with = [](Labels l, const char* value, const char* key = "direction") {
+    l[key] = value;
     return l;
   };
   EXPECT_EQ(e.series("skiff_proxy_bytes_total"),
@@ -375,10 +421,10 @@ TEST_F(MetricsTest, FamiliesLabelsAndValuesAsFedAndARemovedBackendsSeriesGo) {
   EXPECT_EQ(e.value("skiff_proxy_bytes_total", with(dnsFlow, "in")), 2);
   EXPECT_EQ(e.value("skiff_proxy_bytes_total", with(dnsFlow, "out")), 0);
   // UDP listeners only.
-  EXPECT_EQ(e.series("skiff_proxy_udp_flows_refused_total"),
-            (std::set<Labels>{{{"stack", "shop"}, {"service", "dns"}, {"port", "53/udp"}}}));
-  EXPECT_EQ(e.value("skiff_proxy_udp_flows_refused_total", {{"stack", "shop"}, {"service", "dns"}, {"port", "53/udp"}}),
-            1);
+  const Labels webPortLabels{{"stack", "shop"}, {"service", "web"}, {"port", "8080/tcp"}, {"protocol", "tcp"}};
+  const Labels dnsPortLabels{{"stack", "shop"}, {"service", "dns"}, {"port", "53/udp"}, {"protocol", "udp"}};
+  EXPECT_EQ(e.series("skiff_proxy_udp_flows_refused_total"), (std::set<Labels>{dnsPortLabels}));
+  EXPECT_EQ(e.value("skiff_proxy_udp_flows_refused_total", dnsPortLabels), 1);
   EXPECT_EQ(e.series("skiff_backend_up"), backendSeries);
   EXPECT_EQ(e.value("skiff_backend_up", webLive), 1);
   EXPECT_EQ(e.value("skiff_backend_up", dnsFlow), 1);
@@ -418,10 +464,24 @@ TEST_F(MetricsTest, FamiliesLabelsAndValuesAsFedAndARemovedBackendsSeriesGo) {
   EXPECT_EQ(e.series("skiff_proxy_udp_flows_total"), (std::set<Labels>{dnsFlow}));
   EXPECT_EQ(e.value("skiff_proxy_udp_flows_active", dnsFlow), 1);
   EXPECT_EQ(e.value("skiff_proxy_udp_flows_total", dnsFlow), 1);
+  // Every backend: idle timeouts; TCP backends: resets by the side they came from.
+  EXPECT_EQ(e.series("skiff_proxy_idle_timeouts_total"), backendSeries);
+  EXPECT_EQ(e.value("skiff_proxy_idle_timeouts_total", webLive), 0);
+  EXPECT_EQ(e.series("skiff_proxy_resets_total"),
+            (std::set<Labels>{with(webDead, "client", "side"), with(webDead, "backend", "side"),
+                              with(webLive, "client", "side"), with(webLive, "backend", "side")}));
+  EXPECT_EQ(e.value("skiff_proxy_resets_total", with(webLive, "client", "side")), 0) << "both sides closed cleanly";
+  EXPECT_EQ(e.value("skiff_proxy_resets_total", with(webLive, "backend", "side")), 0);
+  // Restarts and state transitions, per service as the snapshot has them.
+  EXPECT_EQ(e.value("skiff_task_restarts_total", {{"stack", "shop"}, {"service", "web"}}), 2);
+  EXPECT_EQ(e.value("skiff_task_restarts_total", {{"stack", "shop"}, {"service", "worker"}}), 0);
+  EXPECT_EQ(e.series("skiff_task_state_transitions_total"),
+            (std::set<Labels>{{{"stack", "shop"}, {"service", "web"}, {"state", "running"}},
+                              {{"stack", "shop"}, {"service", "web"}, {"state", "failed"}}}));
+  EXPECT_EQ(
+      e.value("skiff_task_state_transitions_total", {{"stack", "shop"}, {"service", "web"}, {"state", "running"}}), 3);
   // Per listener: accept errors and failed clients for both, spliced bytes
   // for TCP, local errors for UDP.
-  const Labels webPortLabels{{"stack", "shop"}, {"service", "web"}, {"port", "8080/tcp"}};
-  const Labels dnsPortLabels{{"stack", "shop"}, {"service", "dns"}, {"port", "53/udp"}};
   for (const char* family : {"skiff_proxy_accept_errors_total", "skiff_proxy_failed_client_connections_total"}) {
     EXPECT_EQ(e.series(family), (std::set<Labels>{webPortLabels, dnsPortLabels})) << family;
     EXPECT_EQ(e.value(family, webPortLabels), 0) << family;
@@ -455,6 +515,13 @@ TEST_F(MetricsTest, FamiliesLabelsAndValuesAsFedAndARemovedBackendsSeriesGo) {
   counts.pop_back();
   metrics_->publish(counts);
   e = scrape(metricsPort_);
+  EXPECT_EQ(e.series("skiff_backend_up"), (std::set<Labels>{webLive, dnsFlow}))
+      << "a backend the orchestrator does not call down goes with its last series";
+  // The orchestrator says the removed one died and has no ready replacement
+  // yet: it stays in skiff_backend_up, at 0, and only there.
+  counts[0].downBackends = {kDead};
+  metrics_->publish(counts);
+  e = scrape(metricsPort_);
   ASSERT_EQ(e.status, 200);
   for (const char* family :
        {"skiff_proxy_connections_total", "skiff_proxy_active_connections", "skiff_proxy_connect_errors_total"}) {
@@ -467,8 +534,10 @@ TEST_F(MetricsTest, FamiliesLabelsAndValuesAsFedAndARemovedBackendsSeriesGo) {
   EXPECT_EQ(e.value("skiff_proxy_bytes_total", with(webLive, "in")), 5);
   EXPECT_EQ(e.samples["skiff_service_replicas"].size(), 4u);
   EXPECT_EQ(e.value("skiff_service_replicas", {{"stack", "shop"}, {"service", "worker"}, {"state", "desired"}}), -1);
-  // The removed backend's new series went with it too.
-  EXPECT_EQ(e.series("skiff_backend_up"), (std::set<Labels>{webLive, dnsFlow}));
+  // The removed backend's other series went with it too.
+  EXPECT_EQ(e.series("skiff_backend_up"), (std::set<Labels>{webLive, webDead, dnsFlow}));
+  EXPECT_EQ(e.value("skiff_backend_up", webDead), 0);
+  EXPECT_EQ(e.series("skiff_proxy_idle_timeouts_total"), (std::set<Labels>{webLive, dnsFlow}));
   EXPECT_EQ(e.series("skiff_proxy_connect_retries_total"), (std::set<Labels>{webLive}));
   EXPECT_EQ(e.series("skiff_proxy_connect_duration_seconds_count"), (std::set<Labels>{webLive}));
   EXPECT_EQ(e.series("skiff_proxy_connect_duration_seconds_bucket").size(), bounds.size());
@@ -487,6 +556,197 @@ TEST_F(MetricsTest, FamiliesLabelsAndValuesAsFedAndARemovedBackendsSeriesGo) {
   EXPECT_EQ(e.value("skiff_backend_up", dnsFlow), 1);
   EXPECT_EQ(e.value("skiff_proxy_failed_client_connections_total", webPortLabels), 1);
   EXPECT_EQ(e.value("skiff_proxy_failed_client_connections_total", dnsPortLabels), 0);
+}
+
+// How connections ended, per backend: closed by the idle timeout, or reset
+// by the client or by the backend (each reset reaches the other side).
+TEST_F(MetricsTest, IdleTimeoutsAndResetsAreCountedByTheSideTheyCameFrom) {
+  const std::string web = "shop_web:8080/tcp";
+  UniqueFd backend = boundSocket(SOCK_STREAM);
+  ASSERT_TRUE(backend.valid());
+  const uint16_t port = addListener(web, false, 16384, /*idleTimeout=*/300ms);
+  proxy_->setBackends(web, {{kLive, "127.0.0.1", portOf(backend.get())}});
+  std::vector<Orchestrator::ServiceCount> counts(1);
+  counts[0].stack = "shop", counts[0].service = "web", counts[0].listeners = {{web, "8080/tcp"}};
+  metrics_->publish(counts);
+  auto resetClose = [](UniqueFd& fd) {
+    linger lg{1, 0};
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    fd = UniqueFd();
+  };
+
+  // 1. Nobody says anything for 300 ms: the proxy closes both sides.
+  {
+    UniqueFd client = connectTo(port);
+    ASSERT_TRUE(client.valid());
+    UniqueFd server = acceptOne(backend.get());
+    ASSERT_TRUE(server.valid());
+    EXPECT_EQ(readToEof(client.get()), "") << "closed by the idle timeout";
+  }
+  ASSERT_TRUE(eventually([&] { return statsOf(web, kLive).idleTimeouts == 1; }));
+  // 2. The backend resets: the client gets a reset too.
+  {
+    UniqueFd client = connectTo(port);
+    ASSERT_TRUE(client.valid());
+    UniqueFd server = acceptOne(backend.get());
+    ASSERT_TRUE(server.valid());
+    resetClose(server);
+    char c;
+    EXPECT_EQ(::recv(client.get(), &c, 1, 0), -1);
+    EXPECT_EQ(errno, ECONNRESET);
+  }
+  ASSERT_TRUE(eventually([&] { return statsOf(web, kLive).backendResets == 1; }));
+  // 3. The client resets: the backend gets a reset too.
+  {
+    UniqueFd client = connectTo(port);
+    ASSERT_TRUE(client.valid());
+    UniqueFd server = acceptOne(backend.get());
+    ASSERT_TRUE(server.valid());
+    resetClose(client);
+    char c;
+    pollfd p{server.get(), POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 5000), 1);
+    EXPECT_EQ(::recv(server.get(), &c, 1, 0), -1);
+    EXPECT_EQ(errno, ECONNRESET);
+  }
+  ASSERT_TRUE(eventually([&] { return statsOf(web, kLive).clientResets == 1; }));
+  ASSERT_TRUE(eventually([&] { return statsOf(web, kLive).activeConnections == 0; }));
+
+  Exposition e = scrape(metricsPort_);
+  ASSERT_EQ(e.status, 200);
+  Labels live = backendLabels("web", "8080/tcp", "0123456789ab", "");
+  auto side = [&](const char* s) {
+    Labels l = live;
+    l["side"] = s;
+    return l;
+  };
+  EXPECT_EQ(e.value("skiff_proxy_connections_total", live), 3);
+  EXPECT_EQ(e.value("skiff_proxy_idle_timeouts_total", live), 1);
+  EXPECT_EQ(e.value("skiff_proxy_resets_total", side("backend")), 1);
+  EXPECT_EQ(e.value("skiff_proxy_resets_total", side("client")), 1);
+}
+
+// netd itself: API requests by method, route and status, the reconcile
+// histogram, overlay peer counts and the process_* families.
+TEST(MetricsDaemon, ApiRequestsReconcileTimesPeersAndTheProcess) {
+  UniqueFd probe = boundSocket(SOCK_STREAM);
+  ASSERT_TRUE(probe.valid());
+  uint16_t port = portOf(probe.get());
+  probe = UniqueFd();
+  auto m = Metrics::start("127.0.0.1:" + std::to_string(port), nullptr);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  (*m)->countApiRequest("GET", apiRoute("/v1/services/shop_web"), 200);
+  (*m)->countApiRequest("GET", apiRoute("/v1/services/shop_db"), 200);
+  (*m)->countApiRequest("GET", apiRoute("/v1/services/nope"), 404);
+  (*m)->countApiRequest("POST", apiRoute("/v1/stacks/shop"), 200);
+  (*m)->countApiRequest("GET", apiRoute("/etc/passwd"), 404);
+  (*m)->countApiRequest("BREW-COFFEE-1", apiRoute("/v1/info"), 405);
+  (*m)->observeReconcile(50us);
+  (*m)->observeReconcile(3ms);
+  (*m)->observeReconcile(2s);
+  (*m)->publishPeers({{"shop_webnet", 4, 4, 2}, {"ingress", 3, 2, 1}});
+
+  Exposition e = scrape(port);
+  ASSERT_EQ(e.status, 200);
+  EXPECT_EQ(e.types, allTypes());
+  EXPECT_EQ(e.series("skiff_api_requests_total"),
+            (std::set<Labels>{{{"method", "GET"}, {"route", "/v1/services/{name}"}, {"code", "200"}},
+                              {{"method", "GET"}, {"route", "/v1/services/{name}"}, {"code", "404"}},
+                              {{"method", "POST"}, {"route", "/v1/stacks/{name}"}, {"code", "200"}},
+                              {{"method", "GET"}, {"route", "other"}, {"code", "404"}},
+                              {{"method", "other"}, {"route", "/v1/info"}, {"code", "405"}}}))
+      << "names and unknown methods never become labels";
+  EXPECT_EQ(e.value("skiff_api_requests_total", {{"method", "GET"}, {"route", "/v1/services/{name}"}, {"code", "200"}}),
+            2);
+  EXPECT_EQ(e.value("skiff_reconcile_duration_seconds_count", {}), 3);
+  EXPECT_NEAR(e.value("skiff_reconcile_duration_seconds_sum", {}), 2.00305, 1e-9);
+  EXPECT_EQ(e.value("skiff_reconcile_duration_seconds_bucket", {{"le", "0.0001"}}), 1);
+  EXPECT_EQ(e.value("skiff_reconcile_duration_seconds_bucket", {{"le", "0.005"}}), 2);
+  EXPECT_EQ(e.value("skiff_reconcile_duration_seconds_bucket", {{"le", "1"}}), 2);
+  EXPECT_EQ(e.value("skiff_reconcile_duration_seconds_bucket", {{"le", "+Inf"}}), 3);
+  EXPECT_EQ(e.value("skiff_overlay_fdb_entries", {{"network", "shop_webnet"}}), 4);
+  EXPECT_EQ(e.value("skiff_overlay_neighbour_entries", {{"network", "ingress"}}), 2);
+  EXPECT_EQ(e.value("skiff_overlay_remote_vteps", {{"network", "shop_webnet"}}), 2);
+  // This test's own process, as the kernel sees it.
+  EXPECT_GT(e.value("process_resident_memory_bytes", {}), 1 << 20);
+  EXPECT_GE(e.value("process_virtual_memory_bytes", {}), e.value("process_resident_memory_bytes", {}));
+  EXPECT_GE(e.value("process_open_fds", {}), 3);
+  EXPECT_GT(e.value("process_max_fds", {}), e.value("process_open_fds", {}));
+  EXPECT_GE(e.value("process_cpu_seconds_total", {}), 0);
+  const double now = static_cast<double>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  EXPECT_LE(e.value("process_start_time_seconds", {}), now + 2);
+  EXPECT_GT(e.value("process_start_time_seconds", {}), now - 3600) << "this test started less than an hour ago";
+
+  // The peers of a network that went are not reported any more.
+  (*m)->publishPeers({{"ingress", 0, 0, 0}});
+  e = scrape(port);
+  EXPECT_EQ(e.series("skiff_overlay_fdb_entries"), (std::set<Labels>{{{"network", "ingress"}}}));
+}
+
+// Every route netd serves has a bounded label; anything else is "other".
+TEST(MetricsDaemon, ApiRoutesAreThePatternsNotTheNames) {
+  EXPECT_EQ(apiRoute("/v1/info"), "/v1/info");
+  EXPECT_EQ(apiRoute("/v1/services/shop_web/update"), "/v1/services/{name}/update");
+  EXPECT_EQ(apiRoute("/v1/services/shop_web"), "/v1/services/{name}");
+  EXPECT_EQ(apiRoute("/v1/images/127.0.0.1:5000/alice/app:v2"), "/v1/images/{name}");
+  EXPECT_EQ(apiRoute("/v1/images/build"), "/v1/images/build");
+  EXPECT_EQ(apiRoute("/v1/containers/abc/logs"), "/v1/containers/{name}/logs");
+  EXPECT_EQ(apiRoute("/cluster/v1/heartbeat"), "/cluster/v1/heartbeat");
+  EXPECT_EQ(apiRoute("/v1/services/"), "other");
+  // The last wildcard takes the rest of a path (image names hold slashes): still one label.
+  EXPECT_EQ(apiRoute("/v1/services/a/b/c"), "/v1/services/{name}");
+  EXPECT_EQ(apiRoute("/v2/anything"), "other");
+  EXPECT_EQ(apiRoute(""), "other");
+}
+
+// /proc/<pid>/stat with a command name holding spaces and parentheses, a
+// limits file and an fd folder, as the kernel writes them.
+TEST(MetricsDaemon, ProcessStatsAreReadFromProcFiles) {
+  char tmpl[] = "/tmp/skiff-proc-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  auto write = [](const std::string& path, const std::string& text) {
+    FILE* f = std::fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr) << path;
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+  };
+  const long ticks = ::sysconf(_SC_CLK_TCK);
+  const long page = ::sysconf(_SC_PAGESIZE);
+  // Fields from 3 (state): utime 14 = 3 s, stime 15 = 1 s, starttime 22 = 10 s, vsize 23, rss 24.
+  std::string stat = "4242 (net (d) x) S";
+  for (int field = 4; field <= 52; ++field) {
+    long v = 0;
+    if (field == 14) v = 3 * ticks;
+    if (field == 15) v = 1 * ticks;
+    if (field == 22) v = 10 * ticks;
+    if (field == 23) v = 123456789;
+    if (field == 24) v = 1000;
+    stat += " " + std::to_string(v);
+  }
+  write(dir + "/stat", stat + "\n");
+  write(dir + "/limits",
+        "Limit                     Soft Limit           Hard Limit           Units     \n"
+        "Max processes             95000                95000                processes \n"
+        "Max open files            4096                 524288               files     \n");
+  ASSERT_EQ(::mkdir((dir + "/fd").c_str(), 0700), 0);
+  for (const char* fd : {"0", "1", "2", "7"}) write(dir + "/fd/" + fd, "");
+  write(dir + "/procstat", "cpu  1 2 3\nbtime 1700000000\nprocesses 5\n");
+
+  auto p = readProcessStats(dir, dir + "/procstat");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_DOUBLE_EQ(p->cpuSeconds, 4);
+  EXPECT_DOUBLE_EQ(p->startTimeSeconds, 1700000010);
+  EXPECT_EQ(p->virtualBytes, 123456789u);
+  EXPECT_EQ(p->residentBytes, 1000u * static_cast<uint64_t>(page));
+  EXPECT_EQ(p->openFds, 4u);
+  EXPECT_EQ(p->maxFds, 4096u);
+
+  write(dir + "/stat", "4242 (netd S 1 2\n");
+  EXPECT_FALSE(readProcessStats(dir, dir + "/procstat").has_value()) << "a stat without its fields";
+  EXPECT_FALSE(readProcessStats(dir + "/missing", dir + "/procstat").has_value());
+  std::filesystem::remove_all(dir);
 }
 
 // A device's counters as the kernel answers RTM_GETLINK (IFLA_STATS64);
@@ -589,7 +849,7 @@ TEST(MetricsOverlay, CountersPerNetworkAndDeviceAndARemovedNetworksSeriesGo) {
   (*m)->refreshOverlay(overlayNet, nlohmann::json::array());
   e = scrape(port);
   ASSERT_EQ(e.status, 200);
-  EXPECT_TRUE(e.samples.empty());
+  EXPECT_TRUE(reported(e).empty());
   EXPECT_EQ(e.types, allTypes());
 }
 
@@ -604,7 +864,7 @@ TEST(MetricsEmpty, AnEndpointWithNothingToReportAnswers200) {
   ASSERT_TRUE(m.ok()) << m.error().message;
   Exposition e = scrape(port);
   EXPECT_EQ(e.status, 200);
-  EXPECT_TRUE(e.samples.empty());
+  EXPECT_TRUE(reported(e).empty());
   EXPECT_EQ(e.types, allTypes());
 }
 

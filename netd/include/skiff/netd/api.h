@@ -17,6 +17,11 @@
 
 namespace skiff::netd {
 
+// The route a request's path belongs to, as a bounded metrics label: the
+// path pattern with the name in it written {name} ("/v1/services/{name}/scale"),
+// or "other" for a path netd does not serve (its method is not checked).
+std::string apiRoute(const std::string& path);
+
 class Api {
  public:
   // `loop`: where handleAsync queues its work; without one it answers

@@ -80,6 +80,8 @@ struct OrchestratorDeps {
   // the loop thread, possibly before probeTcp returns. Default: a libuv
   // connect with a 1 s timeout; tests pass their own.
   std::function<void(const std::string& host, uint16_t port, std::function<void(bool)> done)> probeTcp;
+  // Told how long each reconcile of a service took (metrics); may be unset.
+  std::function<void(std::chrono::nanoseconds)> onReconcile;
 };
 
 class Orchestrator {
@@ -150,8 +152,26 @@ class Orchestrator {
     uint64_t running = 0, desired = 0;
     // The service's proxy listeners: name -> port label ("4000/tcp").
     std::map<std::string, std::string> listeners;
+    // Its replicas' container ids (the proxy's backend ids) -> the hostname
+    // of the node that runs each.
+    std::map<std::string, std::string> backendNodes;
+    // Restarts by the restart policy (counted where it is decided: the
+    // manager), and entries of this node's tasks into each state ("running").
+    uint64_t restarts = 0;
+    std::map<std::string, uint64_t> transitions;
+    // Replicas that ended without being asked to (exited, killed, their node
+    // gone) and whose slot has no ready replacement yet: skiff_backend_up 0
+    // until one is in rotation. The manager knows them all, a worker its own.
+    std::vector<std::string> downBackends;
   };
   std::vector<ServiceCount> serviceCounts() const;
+  // Remote peers programmed in this node's kernel, per overlay network: FDB
+  // entries (MAC -> VTEP), neighbour entries (IP -> MAC), distinct VTEPs.
+  struct NetworkPeers {
+    std::string network;
+    uint64_t fdbEntries = 0, neighbours = 0, remoteVteps = 0;
+  };
+  std::vector<NetworkPeers> peerCounts() const;
 
   class Impl;
 

@@ -128,6 +128,10 @@ class Proxy {
     // TCP: connects to this backend that retried a client's failed connect to
     // another one (the retry itself may fail too).
     uint64_t connectRetries = 0;
+    // Connections (UDP: flows) the idle timeout closed; TCP connections that
+    // ended in a reset (or another socket error) from the client's side or
+    // the backend's (each then gets a reset from the proxy).
+    uint64_t idleTimeouts = 0, clientResets = 0, backendResets = 0;
     bool ejected = false;  // passive health: out of the rotation for a back-off
     // Takes no new connections: drained, or left the backend list while
     // connections to it are still open.
