@@ -507,6 +507,7 @@ Status Orchestrator::restore() {
       spec = runtime::stackFromJson(doc.at("spec"));
       auto result = m.deploy(name, spec);
       if (auto* err = std::get_if<ApiError>(&result)) failure = err->message;
+      if (failure.empty()) m.restorePreviousSpecs(name);
     } catch (const std::exception& e) {
       failure = e.what();
     }

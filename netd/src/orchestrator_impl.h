@@ -402,6 +402,8 @@ class Orchestrator::Impl {
   void noteUpdateFailure(ServiceState& svc, const Task& t);
   json updateStatus(const ServiceState& svc) const;
   Status persistServiceSpec(const ServiceState& svc);
+  void persistPreviousSpec(const ServiceState& svc);    // "previous"/<service>, for rollback after a restart
+  void restorePreviousSpecs(const std::string& stack);  // after restore() deployed the stack
   void beginReadiness(Task& t);
   void probe(const std::string& taskId);
   void runHealthCheck(const std::string& taskId);

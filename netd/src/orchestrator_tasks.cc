@@ -704,6 +704,7 @@ void Orchestrator::Impl::finishRemovals() {
     cancelTimer(svc.updateTimer);
     for (const auto& l : svc.listeners) (void)mesh_->removeListener(l);
     for (auto* t : tasksOf(svc.name)) dropTask(*t);
+    (void)d_.store->erase("previous", svc.name);
     log::info("netd", "service ", svc.name, " removed");
     it = services_.erase(it);
   }

@@ -96,6 +96,7 @@ struct CheckWork {
 void Orchestrator::Impl::beginUpdate(ServiceState& svc, runtime::ServiceSpec next, bool rollback) {
   svc.previousSpec = svc.spec;
   svc.previousVersion = svc.specVersion;
+  persistPreviousSpec(svc);
   svc.spec = std::move(next);
   svc.specVersion = ++svc.lastVersion;
   svc.haltedSlots.clear();
@@ -241,6 +242,40 @@ json Orchestrator::Impl::updateStatus(const ServiceState& svc) const {
          {"Message", message}};
   if (run.outcome == UpdateOutcome::kCompleted) j["CompletedAt"] = rfc3339(svc.updateCompleted);
   return j;
+}
+
+// The spec a service would roll back to, kept so that `service rollback`
+// works after a restart as in docker (whose raft store keeps PreviousSpec):
+// "previous"/<service> holds the stack's wire format with that one service
+// (and the stack's networks, which it names). Losing it loses only the
+// rollback, so a failed write is said and not returned.
+void Orchestrator::Impl::persistPreviousSpec(const ServiceState& svc) {
+  auto st = stacks_.find(svc.stack);
+  if (!svc.previousSpec || st == stacks_.end()) return;
+  runtime::StackSpec one = st->second.spec;
+  one.services = {{svc.spec.name, *svc.previousSpec}};
+  auto saved = d_.store->put("previous", svc.name,
+                             json{{"stack", svc.stack}, {"service", svc.spec.name}, {"spec", runtime::toJson(one)}});
+  if (!saved.ok())
+    log::error("netd", "service ", svc.name, ": previous spec not saved (", saved.error().message,
+               "); after a restart `service rollback` has nothing to go back to");
+}
+
+void Orchestrator::Impl::restorePreviousSpecs(const std::string& stack) {
+  auto docs = d_.store->list("previous");
+  if (!docs.ok()) return;
+  for (const auto& [full, doc] : *docs) {
+    auto svc = services_.find(full);
+    if (svc == services_.end() || svc->second.stack != stack) continue;
+    try {
+      auto spec = runtime::stackFromJson(doc.at("spec")).services.at(doc.at("service").get<std::string>());
+      svc->second.previousSpec = std::move(spec);
+      // A version no task of this life runs: a rollback replaces every replica.
+      svc->second.previousVersion = ++svc->second.lastVersion;
+    } catch (const std::exception& e) {
+      log::warn("netd", "service ", full, ": previous spec not restored: ", e.what());
+    }
+  }
 }
 
 Status Orchestrator::Impl::persistServiceSpec(const ServiceState& svc) {

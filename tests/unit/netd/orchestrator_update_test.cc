@@ -288,5 +288,60 @@ TEST_F(OrchestratorUpdateTest, ServiceUpdateChecksItsInputThenRollsOutAndRollsBa
   EXPECT_EQ(launcher_.launched.size(), 9u) << "3 + 3 updated + 3 rolled back";
 }
 
+// docker keeps a service's PreviousSpec in its raft store: `service
+// rollback` works after the manager restarted. So does skiff's, and a
+// removed stack takes its previous specs along.
+TEST_F(OrchestratorUpdateTest, ARollbackAfterARestartGoesBackToThePreviousSpec) {
+  ok(orch_->swarmInit(""));
+  ok(orch_->deployStack("s", stack(web("hi", "{monitor: 0s}\n      rollback_config: {monitor: 0s}"))));
+  settle();
+  ok(orch_->updateService("s_web", {{"envAdd", {"GREETING=yo"}}}));
+  ASSERT_TRUE(runUntil([&] {
+    exitSignalled();
+    return updateState() == "completed";
+  }));
+
+  bool done = false;
+  orch_->shutdown([&] { done = true; });
+  ASSERT_TRUE(runUntil([&] {
+    exitSignalled();
+    return done;
+  }));
+  orch_.reset();
+  uv_run(&loop_, UV_RUN_NOWAIT);
+  orch_ = std::make_unique<Orchestrator>(deps());
+  ASSERT_TRUE(orch_->restore().ok());
+  settle();
+  json s = ok(orch_->inspectService("s_web"));
+  ASSERT_EQ(s["Skiff"]["Spec"]["environment"]["GREETING"], "yo");
+  const size_t launchedBefore = launcher_.launched.size();
+
+  ok(orch_->rollbackService("s_web"));
+  ASSERT_TRUE(runUntil([&] {
+    exitSignalled();
+    return updateState() == "rollback_completed";
+  })) << updateState();
+  s = ok(orch_->inspectService("s_web"));
+  EXPECT_EQ(s["Skiff"]["Spec"]["environment"]["GREETING"], "hi");
+  EXPECT_EQ(liveOf(s["Version"]["Index"]).size(), 3u);
+  EXPECT_EQ(launcher_.launched.size(), launchedBefore + 3) << "every replica of this life replaced";
+  for (size_t i = launchedBefore; i < launcher_.launched.size(); ++i) {
+    const auto& env = launcher_.launched[i].env;
+    EXPECT_NE(std::find(env.begin(), env.end(), "GREETING=hi"), env.end());
+  }
+
+  auto stored = store_->get("previous", "s_web");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_TRUE(stored->has_value()) << "the rolled-back-from spec is now the previous one";
+  ok(orch_->removeStack("s"));
+  ASSERT_TRUE(runUntil([&] {
+    exitSignalled();
+    return ok(orch_->listServices("")).empty();
+  }));
+  stored = store_->get("previous", "s_web");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_FALSE(stored->has_value()) << "a removed service's previous spec goes with it";
+}
+
 }  // namespace
 }  // namespace skiff::netd
