@@ -185,6 +185,10 @@ void Orchestrator::Impl::runTask(ServiceState& svc, Task& t) {
   c.workingDir = !svc.spec.workingDir.empty() ? svc.spec.workingDir : !ic.workingDir.empty() ? ic.workingDir : "/";
   c.user = !svc.spec.user.empty() ? svc.spec.user : ic.user;
   c.hostname = svc.spec.hostname.empty() ? t.containerId.substr(0, 12) : expandTemplate(svc.spec.hostname, templ);
+  if (auto st = runtime::checkHostname(c.hostname); !st.ok()) {
+    rejectTask(t, st.error().message);  // a template that expanded too long
+    return;
+  }
   c.limits = svc.spec.limits;
   // security_opt: Docker's default seccomp profile unless the service says
   // seccomp=unconfined or names its own profile.

@@ -542,9 +542,12 @@ class Parser {
         svc.environment = keyValues(e.value, p, true);
       else if (k == "env_file")
         parseEnvFiles(e.value, p, envFromFiles);
-      else if (k == "hostname")
+      else if (k == "hostname") {
         svc.hostname = scalar(e.value, p);
-      else if (k == "working_dir")
+        if (svc.hostname.find("{{") == std::string::npos) {
+          if (auto st = runtime::checkHostname(svc.hostname); !st.ok()) fail(e.value, p, st.error().message);
+        }
+      } else if (k == "working_dir")
         svc.workingDir = scalar(e.value, p);
       else if (k == "user")
         svc.user = scalar(e.value, p);

@@ -59,4 +59,16 @@ Status checkName(NameKind kind, std::string_view name) {
                     "'_', '.' and '-'");
 }
 
+Status checkHostname(std::string_view hostname) {
+  std::string what = "invalid hostname " + shown(hostname) + ": ";
+  if (hostname.size() > kMaxHostnameLength) {
+    return Error::msg(what + "a hostname must be " + std::to_string(kMaxHostnameLength) + " bytes or fewer");
+  }
+  for (char c : hostname) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= ' ' || u == 0x7f) return Error::msg(what + "a hostname must not contain spaces or control characters");
+  }
+  return okStatus();
+}
+
 }  // namespace skiff::runtime

@@ -622,16 +622,49 @@ TEST_F(ApiHostileTest, InspectLogsAndRemoveOfHostileNamesAre404sNamingTheName) {
 
 // Issue 7: '{{ .' and 100k field characters in an env value or a hostname
 // overflowed the stack of the template expansion (std::regex) and ended netd.
-// A long value is legal in both; it must reach the replica unchanged.
-TEST_F(ApiHostileTest, ALongTemplateInAnEnvValueAndAHostnameIsKeptAsWritten) {
+// A long env value is legal and must reach the replica unchanged; a hostname
+// is expanded too, and then refused for its length (the kernel takes 64
+// bytes) with the reason on the task, netd still answering.
+TEST_F(ApiHostileTest, ALongTemplateInAnEnvValueIsKeptAndInAHostnameIsRefusedOnceExpanded) {
   const std::string templ = "{{ ." + std::string(100 * 1024, 'A');
-  HttpResponse r =
-      call("POST", "/v1/stacks/s", deployBody(web({{"environment", {{"LONG", templ}}}, {"hostname", templ + " }}"}})));
+  HttpResponse r = call("POST", "/v1/stacks/s", deployBody(web({{"environment", {{"LONG", templ}}}})));
   ASSERT_EQ(r.status, 200) << shown(r.body);
   ASSERT_EQ(launcher_.launched.size(), 1u);
   const auto& env = launcher_.launched[0].env;
   EXPECT_NE(std::find(env.begin(), env.end(), "LONG=" + templ), env.end());
-  EXPECT_EQ(launcher_.launched[0].hostname, templ + " }}");
+
+  r = call("POST", "/v1/stacks/t", deployBody(web({{"hostname", templ + " }}"}})));
+  ASSERT_EQ(r.status, 200) << shown(r.body) << ": a template is checked once expanded";
+  EXPECT_EQ(launcher_.launched.size(), 1u) << "not launched";
+  json tasks = json::array();
+  for (const auto& t : getJson("/v1/tasks")) {
+    if (t["service"] == "t_web") tasks.push_back(t);
+  }
+  ASSERT_FALSE(tasks.empty());
+  EXPECT_EQ(tasks[0]["currentState"], "Rejected");
+  EXPECT_EQ(tasks[0]["error"], "invalid hostname \"{{ ." + std::string(76, 'A') + "...\" (" +
+                                   std::to_string(templ.size() + 3) +
+                                   " characters): a hostname must be 64 bytes or fewer");
+  EXPECT_EQ(call("GET", "/v1/info", "").status, 200);
+}
+
+// A hostname the kernel would refuse is refused at deploy, naming the
+// service; a template that expands short enough is kept.
+TEST_F(ApiHostileTest, AHostnameTooLongOrWithAControlCharacterIsRefusedAtDeploy) {
+  HttpResponse r = call("POST", "/v1/stacks/s", deployBody(web({{"hostname", std::string(65, 'h')}})));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(json::parse(r.body)["message"],
+            "service web: invalid hostname \"" + std::string(65, 'h') + "\": a hostname must be 64 bytes or fewer");
+  r = call("POST", "/v1/stacks/s", deployBody(web({{"hostname", "web\n10.0.0.1 bank"}})));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(json::parse(r.body)["message"],
+            "service web: invalid hostname \"web\n10.0.0.1 bank\": a hostname must not contain spaces or control "
+            "characters");
+  expectNothingDeployed();
+  r = call("POST", "/v1/stacks/s", deployBody(web({{"hostname", std::string(60, 'h') + "-{{.Task.Slot}}"}})));
+  ASSERT_EQ(r.status, 200) << shown(r.body);
+  ASSERT_EQ(launcher_.launched.size(), 1u);
+  EXPECT_EQ(launcher_.launched[0].hostname, std::string(60, 'h') + "-1");
 }
 
 }  // namespace

@@ -42,6 +42,17 @@ TEST(ComposeErrors, NegativeOrTextCpus) {
             "docker-compose.yml:8: services.web.deploy.resources.limits.cpus: invalid number \"lots\"");
 }
 
+TEST(ComposeErrors, AHostnameTheKernelWouldRefuse) {
+  EXPECT_EQ(errorOf(std::string(kSeedHead) + "    hostname: " + std::string(70, 'h') + "\n"),
+            "docker-compose.yml:5: services.web.hostname: invalid hostname \"" + std::string(70, 'h') +
+                "\": a hostname must be 64 bytes or fewer");
+  EXPECT_EQ(errorOf(std::string(kSeedHead) + "    hostname: \"web 2\"\n"),
+            "docker-compose.yml:5: services.web.hostname: invalid hostname \"web 2\": a hostname must not contain "
+            "spaces or control characters");
+  EXPECT_EQ(errorOf(std::string(kSeedHead) + "    hostname: \"{{.Service.Name}}-{{.Task.Slot}}\"\n"), "")
+      << "a template is checked once expanded";
+}
+
 TEST(ComposeErrors, UnknownKeyIsATypo) {
   EXPECT_EQ(errorOf("services:\n  web:\n    imagee: nginx\n"),
             "docker-compose.yml:3: services.web Additional property imagee is not allowed");

@@ -79,5 +79,19 @@ TEST(Names, EveryKindHasItsWord) {
   EXPECT_EQ(nameKindText(NameKind::kSecret), "secret");
 }
 
+TEST(Names, AHostnameIsWhatTheKernelAndEtcHostsTake) {
+  EXPECT_TRUE(checkHostname("web-1.example").ok());
+  EXPECT_TRUE(checkHostname(std::string(64, 'h')).ok());
+  EXPECT_TRUE(checkHostname("").ok()) << "empty: the container id's first 12 characters";
+  EXPECT_EQ(checkHostname(std::string(65, 'h')).error().message,
+            "invalid hostname \"" + std::string(65, 'h') + "\": a hostname must be 64 bytes or fewer");
+  for (const std::string& bad : std::vector<std::string>{"a b", "a\tb", "a\nb", std::string("a\0b", 3), "a\x7f"}) {
+    EXPECT_EQ(checkHostname(bad).error().message.substr(0, 17), "invalid hostname ") << bad;
+    EXPECT_NE(checkHostname(bad).error().message.find("must not contain spaces or control characters"),
+              std::string::npos)
+        << bad;
+  }
+}
+
 }  // namespace
 }  // namespace skiff::runtime
