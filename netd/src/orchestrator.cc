@@ -173,10 +173,8 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
     // API clients do not go through the compose parser's checks.
     if (auto st = validateConstraints(svc.placementConstraints); !st.ok())
       return ApiError{ErrorKind::kInvalid, "service " + svcName + ": " + st.error().message};
-    if (svc.hostname.find("{{") == std::string::npos) {
-      if (auto st = runtime::checkHostname(svc.hostname); !st.ok())
-        return ApiError{ErrorKind::kInvalid, "service " + svcName + ": " + st.error().message};
-    }
+    if (auto st = runtime::checkHostname(svc.hostname, svc.hostname.find("{{") != std::string::npos); !st.ok())
+      return ApiError{ErrorKind::kInvalid, "service " + svcName + ": " + st.error().message};
     for (const auto& n : svc.networks) {
       if (!spec.networks.count(n.name))
         return ApiError{ErrorKind::kInvalid,

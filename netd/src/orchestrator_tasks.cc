@@ -656,9 +656,12 @@ void Orchestrator::Impl::reconcile(ServiceState& svc) {
     return;
   }
   timingReconcile_ = true;
+  struct Reset {
+    bool& flag;
+    ~Reset() { flag = false; }  // also when reconcileNow throws
+  } reset{timingReconcile_};
   auto start = SteadyClock::now();
   reconcileNow(svc);
-  timingReconcile_ = false;
   d_.onReconcile(SteadyClock::now() - start);
 }
 

@@ -96,8 +96,8 @@ struct CheckWork {
 void Orchestrator::Impl::beginUpdate(ServiceState& svc, runtime::ServiceSpec next, bool rollback) {
   svc.previousSpec = svc.spec;
   svc.previousVersion = svc.specVersion;
-  persistPreviousSpec(svc);
   svc.spec = std::move(next);
+  persistPreviousSpec(svc);
   svc.specVersion = ++svc.lastVersion;
   svc.haltedSlots.clear();
   svc.restartTimes.clear();
@@ -245,17 +245,24 @@ json Orchestrator::Impl::updateStatus(const ServiceState& svc) const {
 }
 
 // The spec a service would roll back to, kept so that `service rollback`
-// works after a restart as in docker (whose raft store keeps PreviousSpec):
-// "previous"/<service> holds the stack's wire format with that one service
-// (and the stack's networks, which it names). Losing it loses only the
-// rollback, so a failed write is said and not returned.
+// works after a restart as in docker (whose raft store keeps PreviousSpec).
+// "previous"/<service> holds it with the spec it is previous to, each in
+// the stack's wire format with that one service (and the stack's networks,
+// which it names): restore takes it back only for a service that still runs
+// that spec, so a document a failed write left behind, or one of an
+// earlier service of the same name, is never rolled back to. Losing it
+// loses only the rollback, so a failed write is said and not returned.
 void Orchestrator::Impl::persistPreviousSpec(const ServiceState& svc) {
   auto st = stacks_.find(svc.stack);
   if (!svc.previousSpec || st == stacks_.end()) return;
-  runtime::StackSpec one = st->second.spec;
-  one.services = {{svc.spec.name, *svc.previousSpec}};
-  auto saved = d_.store->put("previous", svc.name,
-                             json{{"stack", svc.stack}, {"service", svc.spec.name}, {"spec", runtime::toJson(one)}});
+  auto wire = [&](const runtime::ServiceSpec& spec) {
+    runtime::StackSpec one = st->second.spec;
+    one.services = {{svc.spec.name, spec}};
+    return runtime::toJson(one);
+  };
+  auto saved =
+      d_.store->put("previous", svc.name,
+                    json{{"service", svc.spec.name}, {"spec", wire(*svc.previousSpec)}, {"current", wire(svc.spec)}});
   if (!saved.ok())
     log::error("netd", "service ", svc.name, ": previous spec not saved (", saved.error().message,
                "); after a restart `service rollback` has nothing to go back to");
@@ -268,8 +275,15 @@ void Orchestrator::Impl::restorePreviousSpecs(const std::string& stack) {
     auto svc = services_.find(full);
     if (svc == services_.end() || svc->second.stack != stack) continue;
     try {
-      auto spec = runtime::stackFromJson(doc.at("spec")).services.at(doc.at("service").get<std::string>());
-      svc->second.previousSpec = std::move(spec);
+      const std::string name = doc.at("service").get<std::string>();
+      runtime::ServiceSpec current = runtime::stackFromJson(doc.at("current")).services.at(name);
+      runtime::ServiceSpec running = svc->second.spec;
+      current.replicas = running.replicas = 0;  // scaled since: still the same spec
+      if (!(current == running)) {
+        log::warn("netd", "service ", full, ": the stored previous spec belongs to another spec; not restored");
+        continue;
+      }
+      svc->second.previousSpec = runtime::stackFromJson(doc.at("spec")).services.at(name);
       // A version no task of this life runs: a rollback replaces every replica.
       svc->second.previousVersion = ++svc->second.lastVersion;
     } catch (const std::exception& e) {
@@ -557,6 +571,7 @@ ApiResult<json> Orchestrator::updateService(const std::string& name, const json&
     s->spec = std::move(next);
     s->haltedSlots.clear();
     s->updated = SysClock::now();
+    m.persistPreviousSpec(*s);  // the spec it is previous to changed (update_config)
   }
   m.reconcile(*s);
   return json{{"ID", s->id}, {"Warnings", json::array()}};

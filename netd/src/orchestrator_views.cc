@@ -395,26 +395,31 @@ std::vector<Orchestrator::ServiceCount> Orchestrator::serviceCounts() const {
       auto nodes = impl_->backendNodes_.find(listenerName(p));
       if (nodes != impl_->backendNodes_.end()) c.backendNodes.insert(nodes->second.begin(), nodes->second.end());
     }
-    // Per slot: the newest task that ran, and whether a replacement is ready.
-    std::map<uint64_t, const Task*> lastRan;
-    std::set<uint64_t> readySlots;
-    for (const auto& [id, t] : impl_->tasks_) {
-      if (t->service != name) continue;
-      if (t->state == TaskState::kRunning && t->ready) readySlots.insert(t->slot);
-      if (t->started == SysClock::time_point{}) continue;
-      const Task*& last = lastRan[t->slot];
-      if (last == nullptr || t->started > last->started) last = t.get();
-      if (!t->live() && t->state != TaskState::kFailed && t->state != TaskState::kComplete &&
-          t->state != TaskState::kOrphaned)
-        continue;
-      c.backendNodes[t->containerId] = t->node.empty() ? impl_->d_.hostname : impl_->nodeName(t->node);
+    // A replica that ended by itself (exited, was killed, failed its health
+    // check, its node went) is a backend that is down while its slot (a
+    // global service: its node) is still wanted and has no ready replica;
+    // then its series goes. Of several (a crash loop), the newest.
+    const bool global = s.spec.mode == runtime::ServiceMode::kGlobal;
+    std::set<std::string> globalNodes;
+    if (global) {
+      for (auto& n : impl_->globalNodesOf(s)) globalNodes.insert(std::move(n));
     }
-    // A replica that ended by itself stays a backend that is down until its
-    // slot has a ready replacement (then its series goes).
-    for (const auto& [slot, t] : lastRan) {
-      const bool crashed =
-          t->state == TaskState::kFailed || t->state == TaskState::kComplete || t->state == TaskState::kOrphaned;
-      if (crashed && !t->stopRequested && !readySlots.count(slot)) c.downBackends.push_back(t->containerId);
+    auto keyOf = [&](const Task& t) { return global ? t.node : std::to_string(t.slot); };
+    std::map<std::string, const Task*> lastDied;
+    std::set<std::string> served;
+    for (const auto& [id, t] : impl_->tasks_) {
+      if (t->service != name || t->started == SysClock::time_point{}) continue;
+      // Every replica that ran keeps its node, also while it drains.
+      c.backendNodes[t->containerId] = t->node.empty() ? impl_->d_.hostname : impl_->nodeName(t->node);
+      if (t->state == TaskState::kRunning && t->ready) served.insert(keyOf(*t));
+      if (t->live() || (t->stopRequested && !t->unhealthy)) continue;
+      const Task*& last = lastDied[keyOf(*t)];
+      if (last == nullptr || t->started > last->started) last = t.get();
+    }
+    for (const auto& [key, t] : lastDied) {
+      const bool wanted =
+          global ? globalNodes.count(t->node) != 0 : t->slot <= s.spec.replicas && !s.haltedSlots.count(t->slot);
+      if (wanted && !served.count(key)) c.downBackends.push_back(t->containerId);
     }
     out.push_back(std::move(c));
   }

@@ -544,9 +544,8 @@ class Parser {
         parseEnvFiles(e.value, p, envFromFiles);
       else if (k == "hostname") {
         svc.hostname = scalar(e.value, p);
-        if (svc.hostname.find("{{") == std::string::npos) {
-          if (auto st = runtime::checkHostname(svc.hostname); !st.ok()) fail(e.value, p, st.error().message);
-        }
+        const bool templated = svc.hostname.find("{{") != std::string::npos;
+        if (auto st = runtime::checkHostname(svc.hostname, templated); !st.ok()) fail(e.value, p, st.error().message);
       } else if (k == "working_dir")
         svc.workingDir = scalar(e.value, p);
       else if (k == "user")

@@ -59,14 +59,14 @@ Status checkName(NameKind kind, std::string_view name) {
                     "'_', '.' and '-'");
 }
 
-Status checkHostname(std::string_view hostname) {
+Status checkHostname(std::string_view hostname, bool templated) {
   std::string what = "invalid hostname " + shown(hostname) + ": ";
-  if (hostname.size() > kMaxHostnameLength) {
+  if (!templated && hostname.size() > kMaxHostnameLength) {
     return Error::msg(what + "a hostname must be " + std::to_string(kMaxHostnameLength) + " bytes or fewer");
   }
   for (char c : hostname) {
     const auto u = static_cast<unsigned char>(c);
-    if (u <= ' ' || u == 0x7f) return Error::msg(what + "a hostname must not contain spaces or control characters");
+    if (u < ' ' || u == 0x7f) return Error::msg(what + "a hostname must not contain control characters");
   }
   return okStatus();
 }

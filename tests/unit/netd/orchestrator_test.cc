@@ -86,6 +86,65 @@ TEST_F(OrchestratorTest, FailedReplicaIsRestartedAndHistoryKept) {
   EXPECT_EQ(failed, 1);
 }
 
+// skiff_backend_up reads 0 for serviceCounts().downBackends: a replica
+// that died while its slot is wanted and has no ready replica. A slot
+// scaled away or given up by the restart policy is not down (its series
+// would stay 0 for ever); in a crash loop the newest dead replica is.
+TEST_F(OrchestratorTest, ADeadReplicaIsADownBackendWhileItsSlotIsWantedAndUnserved) {
+  ok(orch_->swarmInit(""));
+  std::string yaml(kWeb);
+  yaml.replace(yaml.find("delay: 0s"), 9, "delay: 1s");
+  ok(orch_->deployStack("s", stack(yaml)));
+  auto down = [&] {
+    for (const auto& c : orch_->serviceCounts()) {
+      if (c.service == "s_web") return c.downBackends;
+    }
+    return std::vector<std::string>{"no s_web"};
+  };
+  auto taskOfSlot = [&](uint64_t slot) {
+    json found;
+    for (const auto& t : ok(orch_->listTasks("s_web", ""))) {
+      if (t["slot"] == slot && t["pid"] != 0) found = t;
+    }
+    return found;
+  };
+  EXPECT_EQ(down(), std::vector<std::string>{});
+  json third = taskOfSlot(3), second = taskOfSlot(2), first = taskOfSlot(1);
+  ASSERT_FALSE(third.is_null() || second.is_null() || first.is_null());
+
+  // Slot 3 dies; its restart waits 1 s.
+  launcher_.exit(third["pid"], 137);
+  settle();
+  EXPECT_EQ(down(), std::vector<std::string>{third["containerId"]});
+  // Scaled to 2 before the restart: slot 3 is no longer wanted.
+  ok(orch_->scaleService("s_web", 2));
+  settle();
+  EXPECT_EQ(down(), std::vector<std::string>{});
+
+  // Slot 2 dies, and its replacement dies too: the newest is the down one.
+  launcher_.exit(second["pid"], 1);
+  settle();
+  EXPECT_EQ(down(), std::vector<std::string>{second["containerId"]});
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  json replacement;
+  while (std::chrono::steady_clock::now() < end) {
+    uv_run(&loop_, UV_RUN_NOWAIT);
+    replacement = taskOfSlot(2);
+    if (!replacement.is_null()) break;
+    ::usleep(2000);
+  }
+  ASSERT_FALSE(replacement.is_null()) << "restarted after its delay";
+  EXPECT_EQ(down(), std::vector<std::string>{}) << "a ready replacement serves the slot";
+  launcher_.exit(replacement["pid"], 1);
+  settle();
+  EXPECT_EQ(down(), std::vector<std::string>{replacement["containerId"]});
+
+  // Slot 1 exits 0 under on-failure: the policy gives the slot up.
+  launcher_.exit(first["pid"], 0);
+  settle();
+  EXPECT_EQ(down(), std::vector<std::string>{replacement["containerId"]}) << "slot 1 is not coming back";
+}
+
 TEST_F(OrchestratorTest, CleanExitIsNotRestartedUnderOnFailure) {
   ok(orch_->swarmInit(""));
   ok(orch_->deployStack("s", stack(kWeb)));

@@ -343,5 +343,34 @@ TEST_F(OrchestratorUpdateTest, ARollbackAfterARestartGoesBackToThePreviousSpec) 
   EXPECT_FALSE(stored->has_value()) << "a removed service's previous spec goes with it";
 }
 
+// A "previous" document the store still holds for an earlier service of
+// the same name (a stack that failed to restore and was removed, a failed
+// write) is not rolled back to: it is previous to another spec.
+TEST_F(OrchestratorUpdateTest, AStoredPreviousSpecOfAnotherSpecIsNotRestored) {
+  ok(orch_->swarmInit(""));
+  runtime::StackSpec old = stack(web("old", "{monitor: 0s}"));
+  runtime::StackSpec other = stack(web("other", "{monitor: 0s}"));
+  ASSERT_TRUE(store_
+                  ->put("previous", "s_web",
+                        json{{"service", "web"}, {"spec", runtime::toJson(old)}, {"current", runtime::toJson(other)}})
+                  .ok());
+  ok(orch_->deployStack("s", stack(web("hi", "{monitor: 0s}"))));
+  settle();
+  bool done = false;
+  orch_->shutdown([&] { done = true; });
+  ASSERT_TRUE(runUntil([&] {
+    exitSignalled();
+    return done;
+  }));
+  orch_.reset();
+  uv_run(&loop_, UV_RUN_NOWAIT);
+  orch_ = std::make_unique<Orchestrator>(deps());
+  ASSERT_TRUE(orch_->restore().ok());
+  settle();
+  auto r = orch_->rollbackService("s_web");
+  ASSERT_TRUE(std::holds_alternative<ApiError>(r));
+  EXPECT_EQ(std::get<ApiError>(r).message, "service s_web has no previous spec to roll back to");
+}
+
 }  // namespace
 }  // namespace skiff::netd

@@ -46,11 +46,17 @@ TEST(ComposeErrors, AHostnameTheKernelWouldRefuse) {
   EXPECT_EQ(errorOf(std::string(kSeedHead) + "    hostname: " + std::string(70, 'h') + "\n"),
             "docker-compose.yml:5: services.web.hostname: invalid hostname \"" + std::string(70, 'h') +
                 "\": a hostname must be 64 bytes or fewer");
-  EXPECT_EQ(errorOf(std::string(kSeedHead) + "    hostname: \"web 2\"\n"),
-            "docker-compose.yml:5: services.web.hostname: invalid hostname \"web 2\": a hostname must not contain "
-            "spaces or control characters");
-  EXPECT_EQ(errorOf(std::string(kSeedHead) + "    hostname: \"{{.Service.Name}}-{{.Task.Slot}}\"\n"), "")
-      << "a template is checked once expanded";
+  EXPECT_EQ(errorOf(std::string(kSeedHead) + "    hostname: \"web\\t2\"\n"),
+            "docker-compose.yml:5: services.web.hostname: invalid hostname \"web\t2\": a hostname must not contain "
+            "control characters");
+  EXPECT_EQ(errorOf(std::string(kSeedHead) + "    hostname: \"{{.Service.Name}}-{{.Task.Slot}}-" +
+                    std::string(60, 'h') + "\"\n"),
+            "")
+      << "a template's length is checked once expanded";
+  EXPECT_EQ(errorOf(std::string(kSeedHead) + "    hostname: \"{{.Task.Slot}}\\n10.0.0.1 bank\"\n"),
+            "docker-compose.yml:5: services.web.hostname: invalid hostname \"{{.Task.Slot}}\n10.0.0.1 bank\": a "
+            "hostname must not contain control characters")
+      << "a template's characters are checked at once";
 }
 
 TEST(ComposeErrors, UnknownKeyIsATypo) {

@@ -81,15 +81,19 @@ TEST(Names, EveryKindHasItsWord) {
 
 TEST(Names, AHostnameIsWhatTheKernelAndEtcHostsTake) {
   EXPECT_TRUE(checkHostname("web-1.example").ok());
+  EXPECT_TRUE(checkHostname("my host").ok()) << "the kernel and docker take a space";
   EXPECT_TRUE(checkHostname(std::string(64, 'h')).ok());
   EXPECT_TRUE(checkHostname("").ok()) << "empty: the container id's first 12 characters";
   EXPECT_EQ(checkHostname(std::string(65, 'h')).error().message,
             "invalid hostname \"" + std::string(65, 'h') + "\": a hostname must be 64 bytes or fewer");
-  for (const std::string& bad : std::vector<std::string>{"a b", "a\tb", "a\nb", std::string("a\0b", 3), "a\x7f"}) {
-    EXPECT_EQ(checkHostname(bad).error().message.substr(0, 17), "invalid hostname ") << bad;
-    EXPECT_NE(checkHostname(bad).error().message.find("must not contain spaces or control characters"),
-              std::string::npos)
-        << bad;
+  EXPECT_TRUE(checkHostname(std::string(65, 'h') + "{{.Task.Slot}}", true).ok()) << "length checked once expanded";
+  for (const std::string& bad : std::vector<std::string>{"a\tb", "a\nb", std::string("a\0b", 3), "a\x7f", "a\rb"}) {
+    for (bool templated : {false, true}) {
+      auto st = checkHostname(bad, templated);
+      ASSERT_FALSE(st.ok()) << bad;
+      EXPECT_EQ(st.error().message.substr(0, 17), "invalid hostname ") << bad;
+      EXPECT_NE(st.error().message.find("a hostname must not contain control characters"), std::string::npos) << bad;
+    }
   }
 }
 

@@ -41,12 +41,13 @@ bool isValidName(std::string_view name);
 [[nodiscard]] Status checkName(NameKind kind, std::string_view name);
 
 // A container's hostname as sethostname(2) and the container's /etc/hosts
-// take it: at most kMaxHostnameLength (HOST_NAME_MAX) bytes, and no
-// whitespace or control character (one would start a new /etc/hosts entry).
-// Docker leaves this to the kernel, and a replica then fails at every start;
-// skiff says it at deploy. A value holding a template ("{{.Task.Slot}}") is
-// checked once expanded, at launch.
+// take it: at most kMaxHostnameLength (HOST_NAME_MAX) bytes, and no control
+// character (a newline or a tab would start a new /etc/hosts entry or
+// field). Docker leaves this to the kernel, and a replica then fails at every
+// start; skiff says it at deploy. A templated value ("web-{{.Task.Slot}}")
+// has its characters checked at deploy and its length once expanded, at
+// launch.
 inline constexpr size_t kMaxHostnameLength = 64;
-[[nodiscard]] Status checkHostname(std::string_view hostname);
+[[nodiscard]] Status checkHostname(std::string_view hostname, bool templated = false);
 
 }  // namespace skiff::runtime
