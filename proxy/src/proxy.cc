@@ -99,8 +99,8 @@ void applyBackends(const std::string& name, ListenerShared& shared, const std::v
     next->backends.push_back(std::move(state));
   }
   // Every backend that leaves is retired, not only those with open
-  // connections: one still connecting holds it too and counts once it is
-  // established. stats() lets go of it when nothing else holds it.
+  // connections: one still connecting holds it too (and counts as active).
+  // stats() lets go of it when nothing else holds it.
   std::erase_if(shared.retired, [](const auto& b) { return b.use_count() == 1; });
   for (const auto& old : shared.snapshot->backends) {
     bool kept = std::find(next->backends.begin(), next->backends.end(), old) != next->backends.end();

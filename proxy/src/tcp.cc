@@ -321,8 +321,6 @@ void onEstablished(TcpConn* c) {
   c->be->onConnectTime(nowNs() - c->connectStartNs);
   c->be->onConnectSuccess();
   c->be->connections.fetch_add(1, std::memory_order_relaxed);
-  c->be->active.fetch_add(1, std::memory_order_relaxed);
-  c->counted = true;
   c->lastActivity = uv_now(workerOf(c)->loop());
   if (c->l->shared->config.proxyProtocol != 0) {
     sendProxyHeader(c);
@@ -343,6 +341,8 @@ void onEstablished(TcpConn* c) {
 
 void connectFailed(TcpConn* c) {
   c->be->onConnectFailure();
+  c->be->active.fetch_sub(1, std::memory_order_relaxed);  // the next backend counts it
+  c->counted = false;
   log::debug(kLog, c->l->shared->config.name, ": connect to ", c->be->backend.id, " failed; trying the next");
   c->tried.push_back(c->be.get());
   uv_timer_stop(&c->timer);
@@ -411,6 +411,11 @@ void startConnect(TcpConn* c) {
     return;
   }
   c->phase = Phase::kConnecting;
+  // Active from the connect on, not from its answer: a drain waits for the
+  // backend's active connections to end before its stop signal, and one
+  // still connecting would otherwise meet a replica that is exiting.
+  c->be->active.fetch_add(1, std::memory_order_relaxed);
+  c->counted = true;
   if (!c->tried.empty()) c->be->connectRetries.fetch_add(1, std::memory_order_relaxed);
   Side* s = &c->backend;
   s->flags = 0;

@@ -252,7 +252,7 @@ struct TcpConn {
   std::vector<BackendState*> tried;
   Phase phase = Phase::kConnecting;
   int64_t connectStartNs = 0;  // nowNs() at the current backend's connect()
-  bool counted = false;
+  bool counted = false;        // in be->active: from the connect on (see startConnect)
   // EOF seen on one side: the other side is shut down (or, when both sides
   // are done, simply closed) at the end of this loop iteration; see
   // Worker::flushShutdowns.

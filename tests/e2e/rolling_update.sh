@@ -103,6 +103,7 @@ load_check() {
   non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
   non2xx=${non2xx:-0}
   echo "    $1: ${requests:-?} requests, $errors socket errors, $non2xx non-2xx"
+  grep -F 'Socket errors' <<<"$out" | sed 's/^ */      wrk: /' || true
   RESULTS+=("$1: ${requests:-?} requests, $((errors + non2xx)) failed")
   check "$1: at least $MIN_REQUESTS requests (${requests:-none})" test "${requests:-0}" -ge "$MIN_REQUESTS"
   check "$1: no failed request ($errors socket errors, $non2xx non-2xx)" test "$((errors + non2xx))" -eq 0
@@ -192,3 +193,8 @@ check "5/5 replicas within 30s" wait_for 30 replicas_are 5/5
 echo "figures"
 printf '    %s\n' "${RESULTS[@]}"
 skiff stack rm getstartedlab >/dev/null
+if [ "$failures" -ne 0 ]; then
+  echo "rolling_update: $failures check(s) failed"
+  exit 1
+fi
+echo "rolling_update: all checks passed"

@@ -778,6 +778,61 @@ TEST(ProxyTcp, DrainLetsOpenConnectionFinishWhileNewOnesGoElsewhere) {
   ::close(held);
 }
 
+// A connection still connecting to a backend counts as active: netd drains a
+// replica by waiting for its active connections to end before the stop
+// signal, and one counted only once established met a replica that was
+// already exiting (2 of 227,688 requests failed in e2e_rolling_update's
+// stop-first update). The backend's accept queue is full, so the kernel
+// drops the proxy's SYN and the connect stays in progress.
+TEST(ProxyTcp, AConnectionStillConnectingCountsAsActive) {
+  SKIFF_REQUIRE_ISOLATED();
+  int stuck = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(stuck, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(stuck, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(stuck, 0), 0);
+  socklen_t alen = sizeof a;
+  ASSERT_EQ(::getsockname(stuck, reinterpret_cast<sockaddr*>(&a), &alen), 0);
+  std::vector<int> fillers;  // never accepted: the queue stays full
+  for (int i = 0; i < 3; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    (void)::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    fillers.push_back(fd);
+  }
+  std::this_thread::sleep_for(100ms);
+
+  auto p = Proxy::start(Options{1});
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  ListenerConfig cfg;
+  cfg.name = "stuck:0/tcp";
+  cfg.bindHost = "127.0.0.1";
+  cfg.connectTimeout = 3000ms;
+  cfg.backends = {Backend{"stuck", "127.0.0.1", ntohs(a.sin_port)}};
+  ASSERT_TRUE((*p)->addListener(cfg).ok());
+  auto active = [&] {
+    for (const auto& l : (*p)->stats()) {
+      for (const auto& b : l.backends) {
+        if (b.id == "stuck") return b.activeConnections;
+      }
+    }
+    return uint64_t{99};
+  };
+  EXPECT_EQ(active(), 0u);
+  int client = connectTo((*p)->boundPort(cfg.name));
+  ASSERT_GE(client, 0);
+  auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (active() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(active(), 1u) << "a connect in progress is an active connection of its backend";
+  ASSERT_EQ((*p)->stats().size(), 1u);
+  EXPECT_EQ((*p)->stats()[0].backends[0].connections, 0u) << "not established: not a connection yet";
+  ::close(client);
+  for (int fd : fillers) ::close(fd);
+  ::close(stuck);
+}
+
 // A listener added with its backends serves the very first connection
 // (skiff-proxy knows its backends at start: under a slow start a client
 // that connected before setBackends was reset).

@@ -124,6 +124,8 @@ class Proxy {
 
   struct BackendStats {
     std::string id;
+    // activeConnections counts a connection from its connect to the backend on, so
+    // a drain that waits for 0 never stops a replica a connect is on its way to.
     uint64_t connections = 0, activeConnections = 0, bytesIn = 0, bytesOut = 0, connectErrors = 0;
     // TCP: connects to this backend that retried a client's failed connect to
     // another one (the retry itself may fail too).
