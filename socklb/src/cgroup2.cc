@@ -1,0 +1,35 @@
+// Where cgroup2 is mounted, for the socket-LB's default attach point.
+
+#include <fstream>
+#include <sstream>
+
+#include "skiff/socklb/socklb.h"
+
+namespace skiff::socklb {
+
+Result<std::string> cgroup2Root() {
+  std::ifstream in("/proc/self/mountinfo");
+  if (!in) return Error::fromErrno("read /proc/self/mountinfo");
+  // "36 35 0:30 / /sys/fs/cgroup/unified rw,... - cgroup2 cgroup2 rw"
+  std::string line, best;
+  while (std::getline(in, line)) {
+    auto dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    std::istringstream tail(line.substr(dash + 3));
+    std::string fstype;
+    tail >> fstype;
+    if (fstype != "cgroup2") continue;
+    std::istringstream head(line.substr(0, dash));
+    std::string id, parent, dev, root, mountPoint;
+    head >> id >> parent >> dev >> root >> mountPoint;
+    if (root != "/") continue;  // a bind mount of a sub-tree is not the root
+    if (best.empty() || mountPoint.size() < best.size()) best = mountPoint;
+  }
+  if (best.empty())
+    return Error::msg(
+        "no cgroup2 hierarchy is mounted (mount -t cgroup2 none /sys/fs/cgroup/unified, or boot "
+        "with cgroup v2)");
+  return best;
+}
+
+}  // namespace skiff::socklb
