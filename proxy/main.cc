@@ -2,8 +2,15 @@
 //   skiff-proxy --listen 127.0.0.1:4000 --backend 127.0.0.1:8081 --backend ...
 //               [--threads N] [--udp] [--proxy-protocol v1|v2] [--idle-timeout 30s]
 //               [--connect-timeout 2s] [--no-splice] [--udp-max-flows 16384]
+//               [--kernel-lb off|auto|on] [--kernel-lb-cgroup DIR]
+// With --kernel-lb, clients in this network namespace (and in the cgroup)
+// are connected straight to a backend by socklb's BPF programs; everyone
+// else still goes through the proxy, which shares their rotation.
 // Runs until SIGINT or SIGTERM, then closes every connection and exits 0.
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -15,6 +22,7 @@
 
 #include "skiff/common/log.h"
 #include "skiff/proxy/proxy.h"
+#include "skiff/socklb/socklb.h"
 
 namespace {
 
@@ -55,6 +63,23 @@ bool parseDuration(const std::string& text, std::chrono::milliseconds* out) {
   return true;
 }
 
+// The addresses a client dials to reach bindHost:port: bindHost itself, or
+// for 0.0.0.0 every IPv4 address of this namespace's interfaces.
+std::vector<skiff::socklb::Endpoint> frontendsOf(const std::string& bindHost, uint16_t port) {
+  if (bindHost != "0.0.0.0") return {{bindHost, port}};
+  std::vector<skiff::socklb::Endpoint> out;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
+    if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET) continue;
+    char ip[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr, ip, sizeof ip);
+    out.push_back({ip, port});
+  }
+  freeifaddrs(list);
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -69,6 +94,8 @@ int main(int argc, char** argv) {
   std::string connectTimeout = "2s";
   std::string logLevel = "info";
   size_t maxUdpFlows = skiff::proxy::ListenerConfig{}.maxUdpFlows;
+  std::string kernelLb = "off";
+  std::string kernelLbCgroup;
   app.add_option("--listen", listen, "address to listen on, HOST:PORT")->required();
   app.add_option("--backend", backends, "a backend HOST:PORT (repeat for each)")->required();
   app.add_option("--threads", threads, "loop threads (default: number of cores)");
@@ -83,6 +110,15 @@ int main(int argc, char** argv) {
                  "it are dropped and counted")
       ->check(CLI::Range(size_t{1}, size_t{1} << 20))
       ->capture_default_str();
+  app.add_option("--kernel-lb", kernelLb,
+                 "connect clients on this node straight to a backend with BPF socket load balancing: off, "
+                 "auto (when the kernel and privileges allow it, else say why and proxy), on (or fail)")
+      ->check(CLI::IsMember({"off", "auto", "on"}))
+      ->capture_default_str();
+  app.add_option(
+      "--kernel-lb-cgroup", kernelLbCgroup,
+      "with --kernel-lb: serve the processes of this cgroup v2 directory, absolute or relative to the cgroup2 "
+      "root (default: the root)");
   app.add_option("--log-level", logLevel, "debug, info, warn or error");
   CLI11_PARSE(app, argc, argv);
 
@@ -136,6 +172,30 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "skiff-proxy: %s\n", proxy.error().message.c_str());
     return 1;
   }
+  // The kernel path first: the proxy's rotation then starts on its counter.
+  std::unique_ptr<skiff::socklb::SocketLb> socketLb;
+  if (kernelLb != "off") {
+    auto lb = skiff::socklb::SocketLb::open(skiff::socklb::Options{kernelLbCgroup});
+    skiff::Status st = lb.ok() ? skiff::okStatus() : skiff::Status(lb.error());
+    if (lb.ok()) {
+      skiff::socklb::Service service;
+      service.protocol = udp ? skiff::socklb::Protocol::kUdp : skiff::socklb::Protocol::kTcp;
+      service.frontends = frontendsOf(config.bindHost, config.port);
+      for (const auto& b : list) service.backends.push_back({b.host, b.port});
+      st = (*lb)->setService(config.name, service);
+      if (st.ok()) {
+        socketLb = std::move(*lb);
+        config.sharedTurns = socketLb->turns(config.name);
+        skiff::log::info("proxy", "kernel socket load balancing serves clients in this namespace (cgroup ",
+                         socketLb->cgroup(), ")");
+      }
+    }
+    if (!st.ok() && kernelLb == "on") {
+      std::fprintf(stderr, "skiff-proxy: --kernel-lb on: %s\n", st.error().message.c_str());
+      return 1;
+    }
+    if (!st.ok()) skiff::log::warn("proxy", "--kernel-lb auto: every client is proxied: ", st.error().message);
+  }
   // The backends are in place before the first connection is accepted.
   config.backends = list;
   auto status = (*proxy)->addListener(config);
@@ -148,5 +208,6 @@ int main(int argc, char** argv) {
   sigwait(&stopSignals, &sig);
   skiff::log::info("proxy", "signal ", sig, ": shutting down");
   proxy->reset();
+  socketLb.reset();
   return 0;
 }

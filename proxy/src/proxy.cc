@@ -159,6 +159,7 @@ Status Proxy::addListener(const ListenerConfig& config) {
   shared->config = config;
   shared->port = portOf(fds.front().get());
   if (config.udp) shared->udpFlows = std::make_unique<FlowLimit>(config.maxUdpFlows);
+  shared->rr.share(config.sharedTurns);
   applyBackends(config.name, *shared, config.backends);
   Status result = okStatus();
   for (size_t i = 0; i < impl_->workers.size(); ++i) {

@@ -1,5 +1,9 @@
 // Where cgroup2 is mounted, for the socket-LB's default attach point.
 
+#include <sys/mount.h>
+
+#include <cerrno>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -7,7 +11,7 @@
 
 namespace skiff::socklb {
 
-Result<std::string> cgroup2Root() {
+Result<std::string> cgroup2Root(const std::string& mountIfMissing) {
   std::ifstream in("/proc/self/mountinfo");
   if (!in) return Error::fromErrno("read /proc/self/mountinfo");
   // "36 35 0:30 / /sys/fs/cgroup/unified rw,... - cgroup2 cgroup2 rw"
@@ -24,6 +28,14 @@ Result<std::string> cgroup2Root() {
     head >> id >> parent >> dev >> root >> mountPoint;
     if (root != "/") continue;  // a bind mount of a sub-tree is not the root
     if (best.empty() || mountPoint.size() < best.size()) best = mountPoint;
+  }
+  if (best.empty() && !mountIfMissing.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(mountIfMissing, ec);
+    if (ec) return Error::msg("create " + mountIfMissing + ": " + ec.message(), ec.value());
+    if (::mount("cgroup2", mountIfMissing.c_str(), "cgroup2", 0, nullptr) != 0)
+      return Error::fromErrno("mount cgroup2 on " + mountIfMissing);
+    return mountIfMissing;
   }
   if (best.empty())
     return Error::msg(

@@ -114,12 +114,12 @@ class KernelSocketLb final : public SocketLb {
     auto cookie = currentNetnsCookie();
     if (!cookie.ok()) return cookie.error();
     cookie_ = *cookie;
-    if (options.cgroup.empty()) {
-      auto root = cgroup2Root();
-      if (!root.ok()) return root.error();
-      cgroup_ = *root;
-    } else {
+    if (options.cgroup.starts_with("/")) {
       cgroup_ = options.cgroup;
+    } else {
+      auto root = cgroup2Root(options.mountIfMissing);
+      if (!root.ok()) return root.error();
+      cgroup_ = options.cgroup.empty() ? *root : *root + "/" + options.cgroup;
     }
     UniqueFd cg(::open(cgroup_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!cg) return Error::fromErrno("open cgroup " + cgroup_);

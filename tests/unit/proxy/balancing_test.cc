@@ -40,6 +40,25 @@ TEST(RoundRobin, SkipsIneligibleWithoutGivingTheNextOneTwoTurns) {
   EXPECT_EQ(order, (std::vector<size_t>{0, 2, 3, 0, 2, 3}));
 }
 
+TEST(RoundRobin, ASharedCounterIsOneRotationWhoeverTakesTheTurn) {
+  // The socket load balancer's programs advance the counter by one per
+  // connect; the proxy's picks continue from where they left it.
+  uint64_t counter = 0;
+  RoundRobin rr;
+  EXPECT_EQ(*rr.pick(3, [](size_t) { return true; }), 0u);
+  rr.share(&counter);
+  std::vector<size_t> order;
+  order.push_back(*rr.pick(3, [](size_t) { return true; }));  // 0: the shared counter starts at 0
+  std::atomic_ref<uint64_t>(counter).fetch_add(1);            // the kernel gives 1 away
+  order.push_back(*rr.pick(3, [](size_t) { return true; }));
+  order.push_back(*rr.pick(3, [](size_t) { return true; }));
+  EXPECT_EQ(order, (std::vector<size_t>{0, 2, 0}));
+  EXPECT_EQ(counter, 4u);
+  EXPECT_EQ(rr.position(), 4u);
+  rr.share(nullptr);  // back to its own, where it left it
+  EXPECT_EQ(*rr.pick(3, [](size_t) { return true; }), 1u);
+}
+
 TEST(RoundRobin, NoneEligibleOrEmpty) {
   RoundRobin rr;
   EXPECT_FALSE(rr.pick(0, [](size_t) { return true; }));

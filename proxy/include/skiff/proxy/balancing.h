@@ -50,7 +50,8 @@ class RoundRobin {
   template <typename Eligible>
   std::optional<size_t> pick(size_t n, Eligible&& eligible) {
     if (n == 0) return std::nullopt;
-    uint64_t cur = next_.load(std::memory_order_relaxed);
+    std::atomic_ref<uint64_t> next(*counter_.load(std::memory_order_acquire));
+    uint64_t cur = next.load(std::memory_order_relaxed);
     for (;;) {
       std::optional<size_t> chosen;
       size_t offset = 0;
@@ -62,16 +63,22 @@ class RoundRobin {
         }
       }
       if (!chosen) return std::nullopt;
-      if (next_.compare_exchange_weak(cur, cur + offset + 1, std::memory_order_relaxed)) {
+      if (next.compare_exchange_weak(cur, cur + offset + 1, std::memory_order_relaxed)) {
         return chosen;
       }
       // cur was reloaded by the failed CAS; another thread picked meanwhile.
     }
   }
-  uint64_t position() const { return next_.load(std::memory_order_relaxed); }
+  uint64_t position() const { return std::atomic_ref<uint64_t>(*counter_.load(std::memory_order_acquire)).load(); }
+  // Takes turns from another counter from now on (the socket load
+  // balancer's, which its programs advance by one per connect), so both
+  // paths share one rotation; nullptr goes back to this one's own. The
+  // counter must outlive its use here.
+  void share(uint64_t* counter) { counter_.store(counter != nullptr ? counter : &own_, std::memory_order_release); }
 
  private:
-  std::atomic<uint64_t> next_{0};
+  alignas(8) uint64_t own_ = 0;
+  std::atomic<uint64_t*> counter_{&own_};
 };
 
 struct HealthPolicy {

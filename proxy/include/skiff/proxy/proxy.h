@@ -83,6 +83,11 @@ struct ListenerConfig {
   // listener whose backends are known up front serves its first connection);
   // setBackends replaces them.
   std::vector<Backend> backends;
+  // A round-robin counter to take turns from instead of the listener's own:
+  // the socket load balancer's for this port (socklb's turns()), so a client
+  // on the node and one from elsewhere share one rotation. Must outlive the
+  // listener.
+  uint64_t* sharedTurns = nullptr;
 };
 
 struct Options {

@@ -42,14 +42,19 @@ struct Service {
 };
 
 struct Options {
-  // A cgroup v2 directory: processes in it and below are served. Empty:
-  // the root of the cgroup2 hierarchy (Cgroup2Root()).
+  // The cgroup v2 directory whose processes (and those below) are served:
+  // absolute, or relative to the cgroup2 root. Empty: the root itself.
   std::string cgroup;
+  // Where to mount cgroup2 when no hierarchy is visible (a host with only
+  // v1 mounted, or `ip netns exec`, which hides /sys/fs/cgroup); "" fails
+  // instead.
+  std::string mountIfMissing = "/run/skiff/cgroup2";
 };
 
 // Where cgroup2 is mounted ("/sys/fs/cgroup", or "/sys/fs/cgroup/unified"
-// on a hybrid host), from /proc/self/mountinfo; an error names what is missing.
-Result<std::string> cgroup2Root();
+// on a hybrid host), from /proc/self/mountinfo. When none is and
+// mountIfMissing is set, mounts it there; an error names what is missing.
+Result<std::string> cgroup2Root(const std::string& mountIfMissing = "");
 
 // Whether this build has the kernel path at all (libbpf and clang found).
 bool builtWithBpf();
