@@ -19,6 +19,7 @@
 #include "skiff/common/log.h"
 #include "skiff/netd/api.h"
 #include "skiff/netd/http_server.h"
+#include "skiff/netd/kernel_mesh.h"
 #include "skiff/netd/metrics.h"
 #include "skiff/netd/orchestrator.h"
 #include "skiff/netd/store.h"
@@ -73,6 +74,8 @@ int main(int argc, char** argv) {
   std::string nodeHostname;
   std::string listenAddr;
   double heartbeatSeconds = 1;
+  std::string kernelLb = "off";
+  std::string kernelLbCgroup;
   app.add_option("--socket", socketPath, "API socket path")->capture_default_str();
   app.add_option("--data-root", dataRoot, "state, images, containers and volumes")->capture_default_str();
   app.add_option("--metrics-addr", metricsAddr, "Prometheus endpoint (host:port, empty = off)")->capture_default_str();
@@ -90,6 +93,15 @@ int main(int argc, char** argv) {
                  "seconds between an agent's heartbeats; a node silent for 4 of them is Down")
       ->capture_default_str()
       ->check(CLI::Range(0.1, 60.0));
+  app.add_option("--kernel-lb", kernelLb,
+                 "connect clients on this node straight to a replica with BPF socket load balancing (socklb) "
+                 "in front of the proxy: off, auto (when the kernel and privileges allow it, else say why "
+                 "once and proxy every client), on (or refuse to start)")
+      ->check(CLI::IsMember({"off", "auto", "on"}))
+      ->capture_default_str();
+  app.add_option("--kernel-lb-cgroup", kernelLbCgroup,
+                 "with --kernel-lb: serve the processes of this cgroup v2 directory, absolute or relative to "
+                 "the cgroup2 root (default: the root; only this network namespace is served either way)");
   CLI11_PARSE(app, argc, argv);
 
   log::Level level;
@@ -154,6 +166,23 @@ int main(int argc, char** argv) {
   auto proxy = proxy::Proxy::start(popts);
   if (!proxy.ok()) return fatal("proxy: " + proxy.error().message);
 
+  // The routing mesh: the proxy, with socklb in front when asked for.
+  netd::ProxyMesh proxyMesh(**proxy);
+  std::unique_ptr<netd::KernelMesh> kernelMesh;
+  if (kernelLb != "off") {
+    auto lb = socklb::SocketLb::open(socklb::Options{kernelLbCgroup, "/run/skiff/cgroup/unified"});
+    if (lb.ok()) {
+      log::info("netd", "kernel socket load balancing: clients in cgroup ", (*lb)->cgroup(),
+                " on this node reach replicas directly");
+      kernelMesh = std::make_unique<netd::KernelMesh>(proxyMesh, std::move(*lb));
+    } else if (kernelLb == "on") {
+      return fatal("--kernel-lb on: " + lb.error().message);
+    } else {
+      log::warn("netd", "--kernel-lb auto: every client goes through the proxy: ", lb.error().message);
+    }
+  }
+  netd::Mesh* mesh = kernelMesh ? static_cast<netd::Mesh*>(kernelMesh.get()) : &proxyMesh;
+
   runtime::ImageStore images(dataRoot);
 
   uv_loop_t loop;
@@ -166,12 +195,13 @@ int main(int argc, char** argv) {
   deps.launcher = launcher.get();
   deps.overlay = &overlayNet;
   deps.proxy = proxy->get();
+  deps.mesh = mesh;
   deps.dataRoot = dataRoot;
   deps.hostname = nodeHostname.empty() ? hostName() : nodeHostname;
   deps.heartbeatPeriod = std::chrono::milliseconds(static_cast<int64_t>(heartbeatSeconds * 1000));
   deps.heartbeatTimeout = 4 * deps.heartbeatPeriod;
 
-  auto metrics = netd::Metrics::start(metricsAddr, proxy->get());
+  auto metrics = netd::Metrics::start(metricsAddr, mesh);
   if (!metrics.ok()) return fatal(metrics.error().message);
 
   // The cluster port: served only while this node is a manager.
@@ -202,7 +232,10 @@ int main(int argc, char** argv) {
   // kernel counters of each network's VXLAN and bridge devices (two short
   // RTM_GETLINK per network on the overlay's netlink socket). A network that
   // is gone from the list takes its series with it.
+  // Also once a second: the kernel's backend lists take in the proxy's
+  // ejections and the node's new addresses.
   std::function<void()> refreshMetrics = [&] {
+    if (kernelMesh) kernelMesh->refresh();
     (*metrics)->publish(orchestrator->serviceCounts());
     (*metrics)->publishPeers(orchestrator->peerCounts());
     auto networks = orchestrator->listNetworks();

@@ -24,7 +24,7 @@ namespace skiff::netd {
 
 class Metrics::Collector : public prometheus::Collectable {
  public:
-  explicit Collector(proxy::Proxy* proxy) : proxy_(proxy) {}
+  explicit Collector(const Mesh* mesh) : mesh_(mesh) {}
 
   void publish(std::vector<Orchestrator::ServiceCount> counts) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -143,8 +143,8 @@ class Metrics::Collector : public prometheus::Collectable {
         nodes.insert(c.backendNodes.begin(), c.backendNodes.end());
       }
     }
-    if (proxy_ != nullptr) {
-      for (const auto& l : proxy_->stats()) {
+    if (mesh_ != nullptr) {
+      for (const auto& l : mesh_->stats()) {
         auto owner = owners.find(l.name);
         if (owner == owners.end()) continue;  // a listener being removed
         const auto& [stack, service, port, down] = owner->second;
@@ -380,7 +380,7 @@ class Metrics::Collector : public prometheus::Collectable {
         p->startTimeSeconds);
   }
 
-  proxy::Proxy* proxy_;
+  const Mesh* mesh_;
   mutable std::mutex mu_;
   std::vector<Orchestrator::ServiceCount> counts_;
   std::vector<OverlayDeviceCounters> overlay_;
@@ -447,9 +447,9 @@ std::optional<ProcessStats> readProcessStats(const std::string& procDir, const s
   return p;
 }
 
-Result<std::unique_ptr<Metrics>> Metrics::start(const std::string& addr, proxy::Proxy* proxy) {
+Result<std::unique_ptr<Metrics>> Metrics::start(const std::string& addr, const Mesh* mesh) {
   std::unique_ptr<Metrics> m(new Metrics);
-  m->collector_ = std::make_shared<Collector>(proxy);
+  m->collector_ = std::make_shared<Collector>(mesh);
   if (addr.empty()) return m;
   try {
     m->exposer_ = std::make_unique<prometheus::Exposer>(addr, /*num_threads=*/1);

@@ -144,12 +144,19 @@ ApiResult<json> Orchestrator::inspectService(const std::string& name) const {
   const ServiceState* s = m.findService(name);
   if (s == nullptr) return ApiError{ErrorKind::kNotFound, "no such service: " + name};
   json ports = json::array();
+  // Endpoint.Ports also says what serves each published port on this node:
+  // "proxy", or "socket-lb+proxy" (netd --kernel-lb); "host" for mode host.
+  json servedPorts = json::array();
   json vips = json::array();
   for (const auto& p : s->spec.ports) {
     ports.push_back(json{{"Protocol", runtime::toString(p.protocol)},
                          {"TargetPort", p.target},
                          {"PublishedPort", p.published},
                          {"PublishMode", runtime::toString(p.mode)}});
+    servedPorts.push_back(ports.back());
+    servedPorts.back()["Path"] = p.mode == runtime::PortMode::kHost ? "host"
+                                 : m.mesh_ != nullptr               ? m.mesh_->pathOf(listenerName(p))
+                                                                    : "proxy";
   }
   runtime::StackSpec one;
   one.services[s->spec.name] = s->spec;
@@ -189,7 +196,7 @@ ApiResult<json> Orchestrator::inspectService(const std::string& name) const {
                                 ? json{{"Global", json::object()}}
                                 : json{{"Replicated", {{"Replicas", s->spec.replicas}}}}},
                    {"EndpointSpec", {{"Mode", "vip"}, {"Ports", ports}}}}},
-                 {"Endpoint", {{"Ports", ports}, {"VirtualIPs", vips}}},
+                 {"Endpoint", {{"Ports", servedPorts}, {"VirtualIPs", vips}}},
                  {"Skiff", {{"Spec", specJson}, {"Running", m.runningCount(s->name)}}}};
   if (s->update) inspected["UpdateStatus"] = m.updateStatus(*s);
   if (s->previousSpec) inspected["PreviousSpec"] = json{{"Image", s->previousSpec->image}};

@@ -57,6 +57,13 @@ struct revnat_key {
   __u16 pad;
 };
 
+struct pick_key {
+  __u32 service;
+  __u32 addr;  // the backend
+  __u16 port;
+  __u16 pad;
+};
+
 struct flow_key {
   __u64 cookie;
   __u32 addr;  // the frontend it sends to
@@ -102,11 +109,12 @@ struct {
   __type(value, __u64);
 } rr SEC(".maps");
 
-// Connections (TCP, connected UDP) and UDP flows sent to each backend.
+// Connections (TCP, connected UDP) and UDP flows sent to each backend of
+// each service.
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 65536);
-  __type(key, struct endpoint);
+  __type(key, struct pick_key);
   __type(value, __u64);
 } picks SEC(".maps");
 
@@ -134,8 +142,8 @@ static __always_inline struct endpoint *backend_at(const struct frontend *fe, __
   return bpf_map_lookup_elem(&backends, &bk);
 }
 
-static __always_inline void count_pick(const struct endpoint *be) {
-  struct endpoint key = {.addr = be->addr, .port = be->port};
+static __always_inline void count_pick(__u32 service, const struct endpoint *be) {
+  struct pick_key key = {.service = service, .addr = be->addr, .port = be->port};
   __u64 *n = bpf_map_lookup_elem(&picks, &key);
   if (n) {
     __sync_fetch_and_add(n, 1);
@@ -181,7 +189,7 @@ int socklb_connect4(struct bpf_sock_addr *ctx) {
   __u32 slot = 0;
   struct endpoint *be = next_backend(fe, &slot);
   if (!be) return 1;  // the list is being replaced: the proxy takes this one
-  count_pick(be);
+  count_pick(fe->service, be);
   redirect(ctx, be, addr, port);
   return 1;
 }
@@ -202,7 +210,7 @@ int socklb_sendmsg4(struct bpf_sock_addr *ctx) {
     be = next_backend(fe, &nf.slot);
     if (!be) return 1;
     bpf_map_update_elem(&flows, &key, &nf, BPF_ANY);
-    count_pick(be);
+    count_pick(fe->service, be);
   }
   redirect(ctx, be, addr, port);
   return 1;

@@ -42,8 +42,16 @@ struct EndpointValue {
   auto operator<=>(const EndpointValue&) const = default;
 };
 
-static_assert(sizeof(FrontendKey) == 8 && sizeof(FrontendValue) == 16 && sizeof(BackendKey) == 8 &&
-              sizeof(EndpointValue) == 8);
+struct PickKey {
+  uint32_t service = 0;
+  uint32_t addr = 0;
+  uint16_t port = 0;
+  uint16_t pad = 0;
+  auto operator<=>(const PickKey&) const = default;
+};
+
+static_assert(sizeof(PickKey) == 12 && sizeof(FrontendKey) == 8 && sizeof(FrontendValue) == 16 &&
+              sizeof(BackendKey) == 8 && sizeof(EndpointValue) == 8);
 
 inline constexpr uint32_t kMaxServices = 4096;   // the `rr` array's size
 inline constexpr uint32_t kMaxBackends = 65535;  // slots per half
@@ -57,7 +65,9 @@ class MapStore {
   virtual Status eraseBackend(const BackendKey& k) = 0;
   // The service's round-robin counter (the mmapped `rr` array).
   virtual uint64_t* turns(uint32_t service) = 0;
-  virtual std::map<EndpointValue, uint64_t> picks() const = 0;
+  virtual std::map<PickKey, uint64_t> picks() const = 0;
+  // A service's counts go with it (its id is reused).
+  virtual void erasePicks(uint32_t service) = 0;
 };
 
 }  // namespace skiff::socklb

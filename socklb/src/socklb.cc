@@ -15,6 +15,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "maps.h"
@@ -53,9 +54,9 @@ class BpfMaps final : public MapStore {
   }
   Status eraseBackend(const BackendKey& k) override { return erase(backends_, &k, "backends"); }
   uint64_t* turns(uint32_t service) override { return service < kMaxServices ? &turns_[service] : nullptr; }
-  std::map<EndpointValue, uint64_t> picks() const override {
-    std::map<EndpointValue, uint64_t> out;
-    EndpointValue key{}, next{};
+  std::map<PickKey, uint64_t> picks() const override {
+    std::map<PickKey, uint64_t> out;
+    PickKey key{}, next{};
     const void* prev = nullptr;
     while (bpf_map_get_next_key(picks_, prev, &next) == 0) {
       uint64_t n = 0;
@@ -64,6 +65,11 @@ class BpfMaps final : public MapStore {
       prev = &key;
     }
     return out;
+  }
+  void erasePicks(uint32_t service) override {
+    for (const auto& [k, n] : picks()) {
+      if (k.service == service) (void)bpf_map_delete_elem(picks_, &k);
+    }
   }
 
  private:
@@ -160,14 +166,20 @@ class KernelSocketLb final : public SocketLb {
     return okStatus();
   }
 
-  Status setService(const std::string& name, const Service& service) override { return table_->set(name, service); }
-  Status removeService(const std::string& name) override { return table_->remove(name); }
-  std::map<Endpoint, uint64_t> picks() const override {
-    std::map<Endpoint, uint64_t> out;
-    for (const auto& [k, n] : maps_->picks()) out[Endpoint{formatIpv4(k.addr), ntohs(k.port)}] += n;
-    return out;
+  Status setService(const std::string& name, const Service& service) override {
+    std::lock_guard lock(mu_);
+    return table_->set(name, service);
+  }
+  Status removeService(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    return table_->remove(name);
+  }
+  std::map<std::string, std::map<Endpoint, uint64_t>> picks() const override {
+    std::lock_guard lock(mu_);
+    return table_->picks();
   }
   uint64_t* turns(const std::string& name) override {
+    std::lock_guard lock(mu_);
     const uint32_t* id = table_->idOf(name);
     return id == nullptr ? nullptr : maps_->turns(*id);
   }
@@ -187,6 +199,7 @@ class KernelSocketLb final : public SocketLb {
   std::string cgroup_;
   std::unique_ptr<BpfMaps> maps_;
   std::unique_ptr<ServiceTable> table_;
+  mutable std::mutex mu_;  // the table: picks() comes from a metrics scrape
 };
 
 }  // namespace

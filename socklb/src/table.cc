@@ -31,6 +31,18 @@ const uint32_t* ServiceTable::idOf(const std::string& name) const {
   return it == entries_.end() ? nullptr : &it->second.id;
 }
 
+std::map<std::string, std::map<Endpoint, uint64_t>> ServiceTable::picks() const {
+  std::map<uint32_t, const std::string*> names;
+  for (const auto& [name, e] : entries_) names[e.id] = &name;
+  std::map<std::string, std::map<Endpoint, uint64_t>> out;
+  for (const auto& [k, n] : maps_.picks()) {
+    auto name = names.find(k.service);
+    if (name == names.end()) continue;
+    out[*name->second][Endpoint{formatIpv4(k.addr), ntohs(k.port)}] += n;
+  }
+  return out;
+}
+
 Status ServiceTable::eraseHalf(const Entry& e) {
   Status first;
   for (uint32_t slot = 0; slot < e.count; ++slot) {
@@ -145,6 +157,7 @@ Status ServiceTable::remove(const std::string& name) {
   }
   auto st = eraseHalf(it->second);
   if (!st.ok() && failed.ok()) failed = st;
+  maps_.erasePicks(it->second.id);
   freeIds_.insert(it->second.id);
   entries_.erase(it);
   return failed;

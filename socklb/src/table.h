@@ -31,6 +31,8 @@ class ServiceTable {
   Status remove(const std::string& name);
   // The service's id (its `rr` slot), if it is here.
   const uint32_t* idOf(const std::string& name) const;
+  // Connections and UDP flows the programs gave each backend, by service.
+  std::map<std::string, std::map<Endpoint, uint64_t>> picks() const;
 
  private:
   struct Entry {

@@ -136,7 +136,7 @@ TEST_F(SocketLbTest, ConnectsToThePublishedAddressLandOnBackendsTwoByTwo) {
   for (int i = 0; i < 6; ++i) got.push_back(connectTcp());
   EXPECT_EQ(got, (std::vector<int>{0, 1, 2, 0, 1, 2}));
   auto picks = lb_->picks();
-  for (const auto& b : kBackends) EXPECT_EQ(picks[b], 2u) << b.str();
+  for (const auto& b : kBackends) EXPECT_EQ(picks["lab_web"][b], 2u) << b.str();
 }
 
 TEST_F(SocketLbTest, TheClientSeesTheAddressItDialled) {

@@ -59,6 +59,7 @@ class FakeMesh : public Mesh {
         s.id = b.id;
         auto a = active.find(b.id);
         s.activeConnections = a == active.end() ? 0 : a->second;
+        s.ejected = ejected.count(b.id) > 0;
         if (auto c = counters.find({name, b.id}); c != counters.end()) {
           s.connections = c->second.connections;
           s.bytesIn = c->second.bytesIn;
@@ -101,7 +102,8 @@ class FakeMesh : public Mesh {
   std::map<std::string, uint64_t> active;  // backend id -> open connections
   // (listener, backend id) -> connections and bytes the proxy counted.
   std::map<std::pair<std::string, std::string>, proxy::Proxy::BackendStats> counters;
-  std::string refusePort;  // a listener name whose port is "taken"
+  std::string refusePort;         // a listener name whose port is "taken"
+  std::set<std::string> ejected;  // backend ids the "proxy" ejected
   mutable int statsCalls = 0;
 
  private:

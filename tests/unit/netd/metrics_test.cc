@@ -284,7 +284,8 @@ class MetricsTest : public ::testing::Test {
       ASSERT_TRUE(probe.valid());
       metricsPort_ = portOf(probe.get());
       probe = UniqueFd();
-      auto m = Metrics::start("127.0.0.1:" + std::to_string(metricsPort_), proxy_.get());
+      mesh_ = std::make_unique<ProxyMesh>(*proxy_);
+      auto m = Metrics::start("127.0.0.1:" + std::to_string(metricsPort_), mesh_.get());
       if (m.ok()) metrics_ = std::move(*m);
     }
     ASSERT_TRUE(metrics_) << "no metrics endpoint";
@@ -322,6 +323,7 @@ class MetricsTest : public ::testing::Test {
   }
 
   std::unique_ptr<proxy::Proxy> proxy_;
+  std::unique_ptr<ProxyMesh> mesh_;
   std::unique_ptr<Metrics> metrics_;
   uint16_t metricsPort_ = 0;
 };

@@ -40,7 +40,11 @@ class FakeMaps : public MapStore {
     return wrote();
   }
   uint64_t* turns(uint32_t service) override { return service < kMaxServices ? &rr[service] : nullptr; }
-  std::map<EndpointValue, uint64_t> picks() const override { return {}; }
+  std::map<PickKey, uint64_t> pickCounts;
+  std::map<PickKey, uint64_t> picks() const override { return pickCounts; }
+  void erasePicks(uint32_t service) override {
+    std::erase_if(pickCounts, [&](const auto& kv) { return kv.first.service == service; });
+  }
 
   // connect4: the backend "ip:port" a client dialling ip:port gets, or ""
   // when the program leaves it to the proxy.
@@ -53,6 +57,7 @@ class FakeMaps : public MapStore {
                   static_cast<uint16_t>(n % fe->second.count)};
     auto be = backends.find(bk);
     if (be == backends.end()) return "";
+    ++pickCounts[PickKey{fe->second.service, be->second.addr, be->second.port, 0}];
     return formatIpv4(be->second.addr) + ":" + std::to_string(ntohs(be->second.port));
   }
 
@@ -137,6 +142,26 @@ TEST(SocketLbTable, RemovingAServiceErasesEveryEntryAndFreesItsRotation) {
   ASSERT_TRUE(table.set("b", web(kThree)).ok());
   EXPECT_EQ(*table.idOf("b"), first);
   EXPECT_EQ(maps.connect("127.0.0.1", 4000), "10.0.0.3:80");
+}
+
+TEST(SocketLbTable, PicksAreCountedPerServiceAndGoWithIt) {
+  FakeMaps maps;
+  ServiceTable table(maps);
+  ASSERT_TRUE(table.set("a", web(kThree)).ok());
+  Service b;
+  b.frontends = {{"127.0.0.1", 4001}};
+  b.backends = {kThree[0]};  // the same replica behind two ports
+  ASSERT_TRUE(table.set("b", b).ok());
+  for (int i = 0; i < 4; ++i) maps.connect("127.0.0.1", 4000);
+  maps.connect("127.0.0.1", 4001);
+  auto picks = table.picks();
+  EXPECT_EQ(picks["a"][kThree[0]], 2u);
+  EXPECT_EQ(picks["a"][kThree[1]], 1u);
+  EXPECT_EQ(picks["b"][kThree[0]], 1u);
+  ASSERT_TRUE(table.remove("a").ok());
+  ASSERT_TRUE(table.set("c", web(kThree)).ok());  // takes a's id
+  EXPECT_EQ(table.picks().count("c"), 0u) << "a new service inherited the counts of a removed one";
+  EXPECT_EQ(table.picks()["b"][kThree[0]], 1u);
 }
 
 TEST(SocketLbTable, AFrontendDroppedFromTheSpecIsErased) {

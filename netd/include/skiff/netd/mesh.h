@@ -30,7 +30,11 @@ class Mesh {
   // No new connections for the backend; its open ones may run up to grace.
   virtual void drainBackend(const std::string& listener, const std::string& backendId,
                             std::chrono::milliseconds grace) = 0;
+  // Thread-safe: a metrics scrape calls it from its own thread.
   virtual std::vector<proxy::Proxy::ListenerStats> stats() const = 0;
+  // What serves a published port: "proxy", or "socket-lb+proxy" when the
+  // kernel connects this node's clients straight to a backend (KernelMesh).
+  virtual std::string pathOf(const std::string& /*listener*/) const { return "proxy"; }
 };
 
 // The mesh on skiff's proxy.

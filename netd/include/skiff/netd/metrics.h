@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "skiff/common/result.h"
+#include "skiff/netd/mesh.h"
 #include "skiff/netd/orchestrator.h"
 #include "skiff/overlay/netlink.h"
 #include "skiff/proxy/proxy.h"
@@ -80,7 +81,8 @@ inline constexpr std::array<int64_t, 9> kReconcileBucketBoundsNs{
 class Metrics {
  public:
   // Binds addr ("127.0.0.1:9323"); an empty addr disables the endpoint.
-  static Result<std::unique_ptr<Metrics>> start(const std::string& addr, proxy::Proxy* proxy);
+  // The per-backend families come from the mesh's stats (nullptr: none).
+  static Result<std::unique_ptr<Metrics>> start(const std::string& addr, const Mesh* mesh);
   ~Metrics();
 
   // Loop thread: replaces the service-count snapshot.

@@ -10,7 +10,7 @@
 // ran in (its netns cookie) and only the frontends set here; everything else
 // passes untouched. They attach through bpf_link objects this process owns,
 // never pinned, so they detach when it exits, a crash included.
-// Only netd's (or skiff-proxy's) loop thread calls in; not thread-safe.
+// Only netd's (or skiff-proxy's) loop thread calls in, but for picks().
 
 #include <cstdint>
 #include <map>
@@ -48,7 +48,7 @@ struct Options {
   // Where to mount cgroup2 when no hierarchy is visible (a host with only
   // v1 mounted, or `ip netns exec`, which hides /sys/fs/cgroup); "" fails
   // instead.
-  std::string mountIfMissing = "/run/skiff/cgroup2";
+  std::string mountIfMissing = "/run/skiff/cgroup/unified";
 };
 
 // Where cgroup2 is mounted ("/sys/fs/cgroup", or "/sys/fs/cgroup/unified"
@@ -72,9 +72,10 @@ class SocketLb {
   virtual Status setService(const std::string& name, const Service& service) = 0;
   virtual Status removeService(const std::string& name) = 0;
 
-  // Connections (TCP, connected UDP) and UDP flows each backend was given
-  // by the kernel path since open().
-  virtual std::map<Endpoint, uint64_t> picks() const = 0;
+  // Connections (TCP, connected UDP) and UDP flows the kernel path gave
+  // each backend, by service, since the service was set. The one call that
+  // may come from another thread (a metrics scrape).
+  virtual std::map<std::string, std::map<Endpoint, uint64_t>> picks() const = 0;
 
   // The service's round-robin counter, which the programs increment: the
   // proxy takes its turns from it too (std::atomic_ref<uint64_t>), so the

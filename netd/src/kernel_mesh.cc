@@ -1,0 +1,198 @@
+#include "skiff/netd/kernel_mesh.h"
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+
+#include "skiff/common/log.h"
+
+namespace skiff::netd {
+
+std::vector<std::string> localIpv4Addresses() {
+  std::vector<std::string> out;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
+    if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET) continue;
+    char ip[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr, ip, sizeof ip);
+    if (std::find(out.begin(), out.end(), ip) == out.end()) out.push_back(ip);
+  }
+  freeifaddrs(list);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+KernelMesh::KernelMesh(Mesh& inner, std::unique_ptr<socklb::SocketLb> lb,
+                       std::function<std::vector<std::string>()> localAddresses)
+    : inner_(inner), lb_(std::move(lb)), localAddresses_(std::move(localAddresses)) {}
+
+KernelMesh::~KernelMesh() = default;
+
+socklb::Service KernelMesh::wanted(const Port& p, const std::set<std::string>& ejected) const {
+  socklb::Service s;
+  s.protocol = p.config.udp ? socklb::Protocol::kUdp : socklb::Protocol::kTcp;
+  if (p.config.bindHost == "0.0.0.0") {
+    for (const auto& ip : localAddresses_()) s.frontends.push_back({ip, p.config.port});
+  } else {
+    s.frontends.push_back({p.config.bindHost, p.config.port});
+  }
+  for (const auto& b : p.backends) {
+    if (p.draining.count(b.id) || ejected.count(b.id)) continue;
+    s.backends.push_back({b.host, b.port});
+  }
+  return s;
+}
+
+void KernelMesh::program(const std::string& name, Port& p, const std::set<std::string>& ejected) {
+  socklb::Service next = wanted(p, ejected);
+  if (p.programmed && p.programmed->frontends == next.frontends && p.programmed->backends == next.backends) return;
+  auto st = lb_->setService(name, next);
+  if (!st.ok()) {
+    // Left to the proxy: an entry that could not be written is not served.
+    if (p.error != st.error().message)
+      log::warn("mesh", name, ": clients on this node are proxied: ", st.error().message);
+    p.error = st.error().message;
+    (void)lb_->removeService(name);
+    p.programmed.reset();
+  } else {
+    if (!p.error.empty()) log::info("mesh", name, ": the kernel serves this node's clients again");
+    p.error.clear();
+    p.programmed = std::move(next);
+  }
+  std::lock_guard lock(mu_);
+  if (p.programmed) {
+    served_.insert(name);
+  } else {
+    served_.erase(name);
+  }
+}
+
+std::set<std::string> KernelMesh::ejectedOf(const std::string& listener) const {
+  std::set<std::string> out;
+  for (const auto& l : inner_.stats()) {
+    if (l.name != listener) continue;
+    for (const auto& b : l.backends) {
+      if (b.ejected) out.insert(b.id);
+    }
+  }
+  return out;
+}
+
+Status KernelMesh::addListener(const proxy::ListenerConfig& config) {
+  Port p;
+  p.config = config;
+  p.backends = config.backends;
+  program(config.name, p, {});
+  proxy::ListenerConfig withTurns = config;
+  if (p.programmed) withTurns.sharedTurns = lb_->turns(config.name);
+  auto st = inner_.addListener(withTurns);
+  if (!st.ok()) {
+    (void)lb_->removeService(config.name);
+    std::lock_guard lock(mu_);
+    served_.erase(config.name);
+    return st;
+  }
+  {
+    std::lock_guard lock(mu_);
+    auto& ids = idsByEndpoint_[config.name];
+    ids.clear();
+    for (const auto& b : p.backends) ids[b.host + ":" + std::to_string(b.port)] = b.id;
+  }
+  ports_[config.name] = std::move(p);
+  return okStatus();
+}
+
+Status KernelMesh::removeListener(const std::string& name) {
+  // The kernel first: from now on every client reaches the proxy, which
+  // still owns the counter the kernel shared until the listener is gone.
+  (void)lb_->removeService(name);
+  ports_.erase(name);
+  {
+    std::lock_guard lock(mu_);
+    served_.erase(name);
+    idsByEndpoint_.erase(name);
+  }
+  return inner_.removeListener(name);
+}
+
+void KernelMesh::setBackends(const std::string& listener, std::vector<proxy::Backend> backends) {
+  auto it = ports_.find(listener);
+  if (it != ports_.end()) {
+    Port& p = it->second;
+    p.backends = backends;
+    std::erase_if(p.draining, [&](const std::string& id) {
+      return std::none_of(backends.begin(), backends.end(), [&](const proxy::Backend& b) { return b.id == id; });
+    });
+    // Removals reach the kernel before the proxy: no client on this node is
+    // connected to a replica that just left.
+    std::set<std::string> ejected, known;
+    for (const auto& l : inner_.stats()) {
+      if (l.name != listener) continue;
+      for (const auto& b : l.backends) {
+        known.insert(b.id);  // also those still draining in the proxy
+        if (b.ejected) ejected.insert(b.id);
+      }
+    }
+    program(listener, p, ejected);
+    std::lock_guard lock(mu_);
+    auto& ids = idsByEndpoint_[listener];
+    std::erase_if(ids, [&](const auto& kv) { return !known.count(kv.second); });
+    for (const auto& b : backends) ids[b.host + ":" + std::to_string(b.port)] = b.id;
+  }
+  inner_.setBackends(listener, std::move(backends));
+}
+
+void KernelMesh::drainBackend(const std::string& listener, const std::string& backendId,
+                              std::chrono::milliseconds grace) {
+  auto it = ports_.find(listener);
+  if (it != ports_.end()) {
+    it->second.draining.insert(backendId);
+    program(listener, it->second, ejectedOf(listener));
+  }
+  inner_.drainBackend(listener, backendId, grace);
+}
+
+void KernelMesh::refresh() {
+  auto all = inner_.stats();
+  for (auto& [name, p] : ports_) {
+    std::set<std::string> ejected;
+    for (const auto& l : all) {
+      if (l.name != name) continue;
+      for (const auto& b : l.backends) {
+        if (b.ejected) ejected.insert(b.id);
+      }
+    }
+    program(name, p, ejected);
+  }
+}
+
+std::vector<proxy::Proxy::ListenerStats> KernelMesh::stats() const {
+  auto out = inner_.stats();
+  auto picks = lb_->picks();
+  std::lock_guard lock(mu_);
+  for (auto& l : out) {
+    auto kernel = picks.find(l.name);
+    auto ids = idsByEndpoint_.find(l.name);
+    if (kernel == picks.end() || ids == idsByEndpoint_.end()) continue;
+    std::map<std::string, uint64_t> byId;
+    for (const auto& [ep, n] : kernel->second) {
+      auto id = ids->second.find(ep.str());
+      if (id != ids->second.end()) byId[id->second] += n;
+    }
+    for (auto& b : l.backends) {
+      auto n = byId.find(b.id);
+      if (n != byId.end()) b.connections += n->second;
+    }
+  }
+  return out;
+}
+
+std::string KernelMesh::pathOf(const std::string& listener) const {
+  std::lock_guard lock(mu_);
+  return served_.count(listener) ? "socket-lb+proxy" : "proxy";
+}
+
+}  // namespace skiff::netd
