@@ -41,7 +41,7 @@ socklb::Service KernelMesh::wanted(const Port& p, const std::set<std::string>& e
   }
   for (const auto& b : p.backends) {
     if (p.draining.count(b.id) || ejected.count(b.id)) continue;
-    s.backends.push_back({b.host, b.port});
+    s.backends.push_back({b.host, b.port, b.pid});
   }
   return s;
 }
@@ -60,6 +60,7 @@ void KernelMesh::program(const std::string& name, Port& p, const std::set<std::s
   } else {
     if (!p.error.empty()) log::info("mesh", name, ": the kernel serves this node's clients again");
     p.error.clear();
+    log::debug("mesh", name, ": kernel list ", next.backends.size(), " backends");
     p.programmed = std::move(next);
   }
   std::lock_guard lock(mu_);

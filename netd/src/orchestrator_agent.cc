@@ -424,6 +424,10 @@ void Orchestrator::Impl::applyAssignment(const json& a) {
     for (const auto& bj : lj.value("backends", json::array())) {
       backends.push_back({bj.value("id", ""), bj.value("host", ""), bj.value("port", uint16_t{0})});
       nodes[backends.back().id] = bj.value("node", "");
+      // A replica this node runs: its process, for the kernel path's check.
+      for (const auto& [tid, t] : tasks_) {
+        if (t->containerId == backends.back().id && t->launched && t->live()) backends.back().pid = t->launched->pid;
+      }
     }
     mesh_->setBackends(name, std::move(backends));
   }

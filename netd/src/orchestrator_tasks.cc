@@ -427,6 +427,11 @@ void Orchestrator::Impl::onExit(const std::string& taskId) {
   cancelTimer(t.drainTimer);
   cancelTimer(t.probeTimer);
   t.ready = false;
+  // Out of rotation before anything slow (reaping, the endpoints' netlink
+  // work, unmounts): a client the kernel path (--kernel-lb) connects to a
+  // replica that is gone gets an error, with no retry as the proxy has.
+  auto svc = services_.find(t.service);
+  if (svc != services_.end()) updateBackends(svc->second);
   if (t.checkBusy) {
     // A health check runs in its namespaces: reaped when it is back, so its
     // pid is not reused meanwhile.
@@ -452,7 +457,7 @@ void Orchestrator::Impl::onExit(const std::string& taskId) {
     setState(t, TaskState::kFailed, "task: non-zero exit (" + std::to_string(exitCode) + ")");
   }
   log::info("netd", "task ", t.name(), " exited with code ", exitCode, " (", toString(t.state), ")");
-  auto svc = services_.find(t.service);
+  svc = services_.find(t.service);
   if (svc != services_.end()) updateBackends(svc->second);
   taskEnded(t, t.unhealthy && exitCode == 0 ? 1 : exitCode);
 }
@@ -631,8 +636,9 @@ std::vector<proxy::Backend> Orchestrator::Impl::backendsFor(const ServiceState& 
     if (t->stopRequested && (forRemote || !isLocal(*t))) continue;
     // Not ready (starting, unhealthy, not accepting yet): out of rotation.
     if (!t->ready && !t->stopRequested) continue;
+    const int pid = isLocal(*t) && t->launched ? t->launched->pid : 0;
     for (const auto& ep : t->endpoints) {
-      if (ep.network == kIngress) bySlot.push_back({t->slot, {t->containerId, ep.ip.str(), port.target}});
+      if (ep.network == kIngress) bySlot.push_back({t->slot, {t->containerId, ep.ip.str(), port.target, pid}});
     }
   }
   std::stable_sort(bySlot.begin(), bySlot.end(), [](const auto& a, const auto& b) { return a.first < b.first; });

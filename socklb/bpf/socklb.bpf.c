@@ -5,7 +5,8 @@
 // a program here finds nothing to do (another namespace, an address that is
 // not published, a service without backends) the call goes on untouched.
 //
-//   connect4       TCP and connected UDP: picks the next backend round-robin
+//   connect4       TCP and connected UDP: picks the next backend round-robin,
+//                  passing over a local one whose socket is gone
 //   sendmsg4       unconnected UDP: a socket keeps its backend while the
 //                  service's list stays the same (a flow, as the proxy's)
 //   recvmsg4       unconnected UDP: a reply seems to come from the published
@@ -48,6 +49,20 @@ struct endpoint {
   __u32 addr;
   __u16 port;
   __u16 pad;
+};
+
+// A backend. A replica on this node names its network namespace (an id
+// relative to the client's, or -1 for the client's own): before it is
+// picked, its listening socket is looked up there, so a replica that died
+// is passed over at once, before user space has heard of it. Remote ones
+// (flags 0) are not checked; the proxy's passive health covers them.
+#define BACKEND_CHECK 1
+struct backend {
+  __u32 addr;
+  __u16 port;
+  __u16 flags;
+  __s32 netns;
+  __u32 pad;
 };
 
 struct revnat_key {
@@ -96,7 +111,7 @@ struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 65536);
   __type(key, struct backend_key);
-  __type(value, struct endpoint);
+  __type(value, struct backend);
 } backends SEC(".maps");
 
 // One round-robin counter per service, mmapped by user space so that the
@@ -137,12 +152,12 @@ static __always_inline int served(void *ctx) {
   return bpf_map_lookup_elem(&netns, &cookie) != 0;
 }
 
-static __always_inline struct endpoint *backend_at(const struct frontend *fe, __u32 slot) {
+static __always_inline struct backend *backend_at(const struct frontend *fe, __u32 slot) {
   struct backend_key bk = {.service = fe->service, .half = fe->gen & 1, .slot = (__u16)slot};
   return bpf_map_lookup_elem(&backends, &bk);
 }
 
-static __always_inline void count_pick(__u32 service, const struct endpoint *be) {
+static __always_inline void count_pick(__u32 service, const struct backend *be) {
   struct pick_key key = {.service = service, .addr = be->addr, .port = be->port};
   __u64 *n = bpf_map_lookup_elem(&picks, &key);
   if (n) {
@@ -155,7 +170,7 @@ static __always_inline void count_pick(__u32 service, const struct endpoint *be)
 
 // Rewrites ctx's destination to the backend and remembers the frontend for
 // getpeername and replies.
-static __always_inline void redirect(struct bpf_sock_addr *ctx, const struct endpoint *be, __u32 addr, __u16 port) {
+static __always_inline void redirect(struct bpf_sock_addr *ctx, const struct backend *be, __u32 addr, __u16 port) {
   struct revnat_key rk = {.cookie = bpf_get_socket_cookie(ctx), .addr = be->addr, .port = be->port};
   struct endpoint front = {.addr = addr, .port = port};
   bpf_map_update_elem(&revnat, &rk, &front, BPF_ANY);
@@ -170,13 +185,37 @@ static __always_inline struct frontend *lookup_frontend(struct bpf_sock_addr *ct
   return fe;
 }
 
-static __always_inline struct endpoint *next_backend(struct frontend *fe, __u32 *slot) {
+// Whether a local backend still has its socket (see struct backend).
+static __always_inline int alive(struct bpf_sock_addr *ctx, const struct backend *be) {
+  if (!(be->flags & BACKEND_CHECK)) return 1;
+  struct bpf_sock_tuple t = {};
+  t.ipv4.daddr = be->addr;
+  t.ipv4.dport = be->port;
+  __u64 netns = be->netns < 0 ? (__u64)BPF_F_CURRENT_NETNS : (__u64)be->netns;
+  struct bpf_sock *sk = ctx->protocol == IPPROTO_UDP ? bpf_sk_lookup_udp(ctx, &t, sizeof(t.ipv4), netns, 0)
+                                                     : bpf_sk_lookup_tcp(ctx, &t, sizeof(t.ipv4), netns, 0);
+  if (!sk) return 0;
+  bpf_sk_release(sk);
+  return 1;
+}
+
+#define MAX_TRIES 4
+
+// The next live backend in turn; each try takes a turn, as the proxy's
+// skipping pick does. NULL: leave the client to the proxy.
+static __always_inline struct backend *next_backend(struct bpf_sock_addr *ctx, struct frontend *fe, __u32 *slot) {
   __u32 service = fe->service;
   __u64 *turn = bpf_map_lookup_elem(&rr, &service);
   if (!turn) return 0;
-  __u64 n = __sync_fetch_and_add(turn, 1);
-  *slot = (__u32)(n % fe->count);
-  return backend_at(fe, *slot);
+  for (int i = 0; i < MAX_TRIES; i++) {
+    __u64 n = __sync_fetch_and_add(turn, 1);
+    *slot = (__u32)(n % fe->count);
+    struct backend *be = backend_at(fe, *slot);
+    if (!be) return 0;  // the list is being replaced
+    if (alive(ctx, be)) return be;
+    if (i + 1 >= fe->count) return 0;  // each was tried once
+  }
+  return 0;
 }
 
 SEC("cgroup/connect4")
@@ -187,8 +226,8 @@ int socklb_connect4(struct bpf_sock_addr *ctx) {
   struct frontend *fe = lookup_frontend(ctx, addr, port);
   if (!fe) return 1;
   __u32 slot = 0;
-  struct endpoint *be = next_backend(fe, &slot);
-  if (!be) return 1;  // the list is being replaced: the proxy takes this one
+  struct backend *be = next_backend(ctx, fe, &slot);
+  if (!be) return 1;  // the proxy takes this one
   count_pick(fe->service, be);
   redirect(ctx, be, addr, port);
   return 1;
@@ -203,11 +242,12 @@ int socklb_sendmsg4(struct bpf_sock_addr *ctx) {
   if (!fe) return 1;
   struct flow_key key = {.cookie = bpf_get_socket_cookie(ctx), .addr = addr, .port = port};
   struct flow *f = bpf_map_lookup_elem(&flows, &key);
-  struct endpoint *be = 0;
+  struct backend *be = 0;
   if (f && f->gen == fe->gen && f->slot < fe->count) be = backend_at(fe, f->slot);
+  if (be && !alive(ctx, be)) be = 0;
   if (!be) {
     struct flow nf = {.gen = fe->gen};
-    be = next_backend(fe, &nf.slot);
+    be = next_backend(ctx, fe, &nf.slot);
     if (!be) return 1;
     bpf_map_update_elem(&flows, &key, &nf, BPF_ANY);
     count_pick(fe->service, be);

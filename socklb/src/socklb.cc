@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "maps.h"
+#include "netns_id.h"
 #include "skiff/common/fd.h"
 #include "table.h"
 
@@ -49,7 +50,7 @@ class BpfMaps final : public MapStore {
     return update(frontends_, &k, &v, "frontends");
   }
   Status eraseFrontend(const FrontendKey& k) override { return erase(frontends_, &k, "frontends"); }
-  Status putBackend(const BackendKey& k, const EndpointValue& v) override {
+  Status putBackend(const BackendKey& k, const BackendValue& v) override {
     return update(backends_, &k, &v, "backends");
   }
   Status eraseBackend(const BackendKey& k) override { return erase(backends_, &k, "backends"); }
@@ -66,6 +67,7 @@ class BpfMaps final : public MapStore {
     }
     return out;
   }
+  Result<int32_t> netnsIdOf(pid_t pid) override { return netnsId(pid); }
   void erasePicks(uint32_t service) override {
     for (const auto& [k, n] : picks()) {
       if (k.service == service) (void)bpf_map_delete_elem(picks_, &k);

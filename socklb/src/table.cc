@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <climits>
 #include <optional>
 
 namespace skiff::socklb {
@@ -9,6 +10,8 @@ namespace skiff::socklb {
 namespace {
 
 const char* protocolName(Protocol p) { return p == Protocol::kUdp ? "udp" : "tcp"; }
+
+constexpr int32_t kNoNetns = INT32_MAX;
 
 }  // namespace
 
@@ -70,12 +73,20 @@ Status ServiceTable::set(const std::string& name, const Service& service) {
   if (service.backends.size() > kMaxBackends)
     return Error::msg("service " + name + ": " + std::to_string(service.backends.size()) +
                       " backends, the socket load balancer takes at most " + std::to_string(kMaxBackends));
-  std::vector<EndpointValue> backends;
+  std::vector<BackendValue> backends;
   for (const auto& b : service.backends) {
     auto addr = parseIpv4(b.ip);
     if (!addr.ok()) return Error::msg("service " + name + ": backend " + addr.error().message);
     if (b.port == 0) return Error::msg("service " + name + ": backend " + b.ip + " has no port");
-    backends.push_back({*addr, htons(b.port), 0});
+    BackendValue v{*addr, htons(b.port), 0, -1, 0};
+    if (b.pid > 0) {
+      // A process that is gone already has no namespace: an id no namespace
+      // has makes the programs pass it over.
+      auto ns = maps_.netnsIdOf(b.pid);
+      v.flags = kCheckSocket;
+      v.netns = ns.ok() ? *ns : kNoNetns;
+    }
+    backends.push_back(v);
   }
 
   auto existing = entries_.find(name);

@@ -170,6 +170,38 @@ TEST_F(SocketLbTest, ABackendTakenOutIsNeverChosen) {
   for (int i = 0; i < 10; ++i) EXPECT_NE(connectTcp(), 1);
 }
 
+TEST_F(SocketLbTest, ALocalBackendWhoseSocketIsGoneIsPassedOverAtOnce) {
+  // What a replica that died looks like before netd has heard of it: still
+  // in the map, its listening socket closed.
+  open();
+  std::vector<Endpoint> local;
+  for (auto b : kBackends) {
+    b.pid = getpid();
+    local.push_back(b);
+  }
+  ASSERT_TRUE(lb_->setService("lab_web", tcpService(local)).ok());
+  tcp_[1].reset();
+  std::vector<int> got;
+  for (int i = 0; i < 6; ++i) got.push_back(connectTcp());
+  // Each pass over the dead one takes its turn, as the proxy's pick does.
+  EXPECT_EQ(got, (std::vector<int>{0, 2, 0, 2, 0, 2}));
+  // UDP too: a flow is not sent to a socket that is gone.
+  udp_[1].reset();
+  Service s = tcpService(local);
+  s.protocol = Protocol::kUdp;
+  ASSERT_TRUE(lb_->setService("lab_dns", s).ok());
+  auto front = addrOf(kFront.ip, kFront.port);
+  for (int i = 0; i < 3; ++i) {
+    UniqueFd c(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    ASSERT_EQ(sendto(c.get(), "q", 1, 0, reinterpret_cast<sockaddr*>(&front), sizeof front), 1);
+    EXPECT_TRUE(readable(udp_[0].get(), 200) || readable(udp_[2].get(), 200)) << "datagram " << i << " lost";
+    for (int b : {0, 2}) {
+      char buf[8];
+      while (readable(udp_[b].get(), 0)) (void)!recv(udp_[b].get(), buf, sizeof buf, 0);
+    }
+  }
+}
+
 TEST_F(SocketLbTest, WithoutBackendsOrOnceRemovedTheProxyGetsTheClient) {
   UniqueFd proxy = bound(kFront.ip, kFront.port, SOCK_STREAM);
   ASSERT_TRUE(proxy);

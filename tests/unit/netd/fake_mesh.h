@@ -41,6 +41,7 @@ class FakeMesh : public Mesh {
   }
   void setBackends(const std::string& listener, std::vector<proxy::Backend> list) override {
     history[listener].push_back(list);
+    cleanedAt[listener].push_back(launcher_ != nullptr ? launcher_->cleanedUp.size() : 0);
     backends[listener] = std::move(list);
   }
   void drainBackend(const std::string& listener, const std::string& backendId,
@@ -97,6 +98,8 @@ class FakeMesh : public Mesh {
   std::map<std::string, proxy::ListenerConfig> listeners;
   std::map<std::string, std::vector<proxy::Backend>> backends;
   std::map<std::string, std::vector<std::vector<proxy::Backend>>> history;
+  // Per listener, per history entry: launcher->cleanedUp.size() at that moment.
+  std::map<std::string, std::vector<size_t>> cleanedAt;
   std::vector<std::string> removed;
   std::vector<Drain> drains;
   std::map<std::string, uint64_t> active;  // backend id -> open connections

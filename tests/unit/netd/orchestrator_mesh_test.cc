@@ -105,6 +105,29 @@ TEST_F(OrchestratorMeshTest, APublishedPortIsOneListenerWithTheReplicasInSlotOrd
   EXPECT_TRUE(sawTwo) << "the dead replica left the rotation before its replacement joined";
 }
 
+TEST_F(OrchestratorMeshTest, AReplicaThatDiesLeavesTheRotationBeforeItIsCleanedUp) {
+  // The kernel path (--kernel-lb) cannot retry a connect: every millisecond
+  // a dead replica stays listed costs requests. Reaping, the endpoints'
+  // netlink work and the container's unmounts come after.
+  ok(orch_->swarmInit(""));
+  ok(orch_->deployStack("s", stack(kPublished)));
+  settle();
+  auto c = containers("s_web");
+  const size_t cleaned = launcher_.cleanedUp.size();
+  const size_t listed = mesh_.history.at("4000/tcp").size();
+  launcher_.exit(pidOf("s_web", 2), 1);
+  settle();
+  const auto& history = mesh_.history.at("4000/tcp");
+  const auto& at = mesh_.cleanedAt.at("4000/tcp");
+  ASSERT_GT(history.size(), listed);
+  EXPECT_EQ(mesh_.ids("4000/tcp").size(), 3u) << "replaced";
+  // The first list after the exit is without slot 2, set before any cleanup.
+  std::vector<std::string> first;
+  for (const auto& b : history[listed]) first.push_back(b.id);
+  EXPECT_EQ(first, (std::vector<std::string>{c[1], c[3]}));
+  EXPECT_EQ(at[listed], cleaned) << "the dead replica was cleaned up before it left the rotation";
+}
+
 TEST_F(OrchestratorMeshTest, AReplicaIsDrainedBeforeItsStopSignalAndKilledAfterTheGrace) {
   ok(orch_->swarmInit(""));
   ok(orch_->deployStack("s", stack(kPublished)));

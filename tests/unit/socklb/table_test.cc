@@ -17,7 +17,8 @@ namespace {
 class FakeMaps : public MapStore {
  public:
   std::map<FrontendKey, FrontendValue> frontends;
-  std::map<BackendKey, EndpointValue> backends;
+  std::map<BackendKey, BackendValue> backends;
+  std::map<pid_t, int32_t> netnsOfPid;  // a pid absent here is gone
   uint64_t rr[kMaxServices] = {};
   std::function<void()> afterWrite;            // a connect in the middle of a change
   std::optional<std::string> failFrontendPut;  // an ip whose frontend put fails
@@ -31,7 +32,7 @@ class FakeMaps : public MapStore {
     frontends.erase(k);
     return wrote();
   }
-  Status putBackend(const BackendKey& k, const EndpointValue& v) override {
+  Status putBackend(const BackendKey& k, const BackendValue& v) override {
     backends[k] = v;
     return wrote();
   }
@@ -42,6 +43,11 @@ class FakeMaps : public MapStore {
   uint64_t* turns(uint32_t service) override { return service < kMaxServices ? &rr[service] : nullptr; }
   std::map<PickKey, uint64_t> pickCounts;
   std::map<PickKey, uint64_t> picks() const override { return pickCounts; }
+  Result<int32_t> netnsIdOf(pid_t pid) override {
+    auto it = netnsOfPid.find(pid);
+    if (it == netnsOfPid.end()) return Error::msg("open /proc/" + std::to_string(pid) + "/ns/net: No such file");
+    return it->second;
+  }
   void erasePicks(uint32_t service) override {
     std::erase_if(pickCounts, [&](const auto& kv) { return kv.first.service == service; });
   }
@@ -162,6 +168,24 @@ TEST(SocketLbTable, PicksAreCountedPerServiceAndGoWithIt) {
   ASSERT_TRUE(table.set("c", web(kThree)).ok());  // takes a's id
   EXPECT_EQ(table.picks().count("c"), 0u) << "a new service inherited the counts of a removed one";
   EXPECT_EQ(table.picks()["b"][kThree[0]], 1u);
+}
+
+TEST(SocketLbTable, ALocalBackendIsCheckedInItsOwnNetworkNamespace) {
+  FakeMaps maps;
+  ServiceTable table(maps);
+  maps.netnsOfPid = {{101, 7}, {102, -1}};
+  Service s = web({{"10.0.0.3", 80, 101}, {"10.0.0.4", 80, 102}, {"10.0.0.5", 80, 103}, {"10.1.0.9", 80}});
+  ASSERT_TRUE(table.set("lab_web", s).ok());
+  std::vector<std::pair<uint16_t, int32_t>> got;
+  for (uint16_t slot = 0; slot < 4; ++slot) {
+    const auto& v = maps.backends.at(BackendKey{0, 0, slot});
+    got.push_back({v.flags, v.netns});
+  }
+  EXPECT_EQ(got, (std::vector<std::pair<uint16_t, int32_t>>{
+                     {kCheckSocket, 7},          // a replica in namespace id 7
+                     {kCheckSocket, -1},         // one in this very namespace
+                     {kCheckSocket, INT32_MAX},  // gone already: no namespace has that id
+                     {0, -1}}));                 // on another node: not checked
 }
 
 TEST(SocketLbTable, AFrontendDroppedFromTheSpecIsErased) {

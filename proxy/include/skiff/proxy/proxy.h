@@ -63,6 +63,10 @@ struct Backend {
   std::string id;  // replica/container id, used as the metrics label
   std::string host;
   uint16_t port = 0;
+  // A replica on this node: its main process (0 elsewhere). The proxy does
+  // not use it; the kernel path in front of it (netd's KernelMesh) checks
+  // the replica's socket in that process's network namespace.
+  int pid = 0;
 };
 
 struct ListenerConfig {

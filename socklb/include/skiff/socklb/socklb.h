@@ -12,6 +12,8 @@
 // never pinned, so they detach when it exits, a crash included.
 // Only netd's (or skiff-proxy's) loop thread calls in, but for picks().
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -27,6 +29,11 @@ enum class Protocol : uint8_t { kTcp = 6, kUdp = 17 };
 struct Endpoint {
   std::string ip;  // dotted IPv4
   uint16_t port = 0;
+  // A backend on this node: its main process. The programs look for its
+  // socket in that process's network namespace before they pick it, so a
+  // replica that died is passed over at once (a connect rewritten by the
+  // kernel cannot be retried). 0: not checked (a replica on another node).
+  pid_t pid = 0;
   auto operator<=>(const Endpoint&) const = default;
   std::string str() const { return ip + ":" + std::to_string(port); }
 };
