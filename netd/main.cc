@@ -311,6 +311,11 @@ int main(int argc, char** argv) {
   clusterServer.reset();
   uv_run(&loop, UV_RUN_DEFAULT);  // let close callbacks of the orchestrator's handles run
   if (uv_loop_close(&loop) != 0) log::warn("netd", "loop closed with handles still open");
+  // Stopped before what they read: the metrics endpoint's thread reads the
+  // mesh, the proxy's threads take turns from the kernel LB's mapped counters.
+  metrics->reset();
+  proxy->reset();
+  kernelMesh.reset();
   log::info("netd", "stopped");
   return 0;
 }

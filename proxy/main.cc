@@ -8,9 +8,6 @@
 // else still goes through the proxy, which shares their rotation.
 // Runs until SIGINT or SIGTERM, then closes every connection and exits 0.
 
-#include <arpa/inet.h>
-#include <ifaddrs.h>
-#include <netinet/in.h>
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -68,15 +65,7 @@ bool parseDuration(const std::string& text, std::chrono::milliseconds* out) {
 std::vector<skiff::socklb::Endpoint> frontendsOf(const std::string& bindHost, uint16_t port) {
   if (bindHost != "0.0.0.0") return {{bindHost, port}};
   std::vector<skiff::socklb::Endpoint> out;
-  ifaddrs* list = nullptr;
-  if (getifaddrs(&list) != 0) return out;
-  for (ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
-    if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET) continue;
-    char ip[INET_ADDRSTRLEN] = {};
-    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr, ip, sizeof ip);
-    out.push_back({ip, port});
-  }
-  freeifaddrs(list);
+  for (const auto& ip : skiff::socklb::localIpv4Addresses()) out.push_back({ip, port});
   return out;
 }
 

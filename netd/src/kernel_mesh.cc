@@ -1,29 +1,10 @@
 #include "skiff/netd/kernel_mesh.h"
 
-#include <arpa/inet.h>
-#include <ifaddrs.h>
-#include <netinet/in.h>
-
 #include <algorithm>
 
 #include "skiff/common/log.h"
 
 namespace skiff::netd {
-
-std::vector<std::string> localIpv4Addresses() {
-  std::vector<std::string> out;
-  ifaddrs* list = nullptr;
-  if (getifaddrs(&list) != 0) return out;
-  for (ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
-    if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET) continue;
-    char ip[INET_ADDRSTRLEN] = {};
-    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr, ip, sizeof ip);
-    if (std::find(out.begin(), out.end(), ip) == out.end()) out.push_back(ip);
-  }
-  freeifaddrs(list);
-  std::sort(out.begin(), out.end());
-  return out;
-}
 
 KernelMesh::KernelMesh(Mesh& inner, std::unique_ptr<socklb::SocketLb> lb,
                        std::function<std::vector<std::string>()> localAddresses)

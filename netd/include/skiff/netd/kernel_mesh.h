@@ -28,14 +28,10 @@
 
 namespace skiff::netd {
 
-// This network namespace's IPv4 addresses (127.0.0.1 included): the
-// frontends of a port bound to 0.0.0.0.
-std::vector<std::string> localIpv4Addresses();
-
 class KernelMesh : public Mesh {
  public:
   KernelMesh(Mesh& inner, std::unique_ptr<socklb::SocketLb> lb,
-             std::function<std::vector<std::string>()> localAddresses = localIpv4Addresses);
+             std::function<std::vector<std::string>()> localAddresses = socklb::localIpv4Addresses);
   ~KernelMesh() override;
 
   Status addListener(const proxy::ListenerConfig& config) override;

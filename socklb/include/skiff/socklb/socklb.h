@@ -63,6 +63,10 @@ struct Options {
 // mountIfMissing is set, mounts it there; an error names what is missing.
 Result<std::string> cgroup2Root(const std::string& mountIfMissing = "");
 
+// This network namespace's IPv4 addresses (127.0.0.1 included), sorted:
+// the frontends of a port bound to 0.0.0.0.
+std::vector<std::string> localIpv4Addresses();
+
 // Whether this build has the kernel path at all (libbpf and clang found).
 bool builtWithBpf();
 

@@ -1,7 +1,12 @@
-// Where cgroup2 is mounted, for the socket-LB's default attach point.
+// What the socket-LB reads off the host: where cgroup2 is mounted (its
+// default attach point) and the node's addresses (frontends of 0.0.0.0).
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <sys/mount.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
@@ -42,6 +47,21 @@ Result<std::string> cgroup2Root(const std::string& mountIfMissing) {
         "no cgroup2 hierarchy is mounted (mount -t cgroup2 none /sys/fs/cgroup/unified, or boot "
         "with cgroup v2)");
   return best;
+}
+
+std::vector<std::string> localIpv4Addresses() {
+  std::vector<std::string> out;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
+    if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET) continue;
+    char ip[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr, ip, sizeof ip);
+    if (std::find(out.begin(), out.end(), ip) == out.end()) out.push_back(ip);
+  }
+  freeifaddrs(list);
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 }  // namespace skiff::socklb
