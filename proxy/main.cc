@@ -9,8 +9,10 @@
 // Runs until SIGINT or SIGTERM, then closes every connection and exits 0.
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -170,8 +172,17 @@ int main(int argc, char** argv) {
       skiff::socklb::Service service;
       service.protocol = udp ? skiff::socklb::Protocol::kUdp : skiff::socklb::Protocol::kTcp;
       service.frontends = frontendsOf(config.bindHost, config.port);
-      for (const auto& b : list) service.backends.push_back({b.host, b.port});
-      st = (*lb)->setService(config.name, service);
+      // A backend in this namespace gets its socket checked before each
+      // pick (it is passed over once it stops listening); others are not.
+      auto local = skiff::socklb::localIpv4Addresses();
+      for (const auto& b : list) {
+        bool here = b.host.starts_with("127.") || std::find(local.begin(), local.end(), b.host) != local.end();
+        service.backends.push_back({b.host, b.port, here ? getpid() : 0});
+      }
+      st = config.proxyProtocol != 0
+               ? skiff::Status(skiff::Error::msg("--proxy-protocol: a connection the kernel makes carries no PROXY "
+                                                 "header, so every client must go through the proxy"))
+               : (*lb)->setService(config.name, service);
       if (st.ok()) {
         socketLb = std::move(*lb);
         config.sharedTurns = socketLb->turns(config.name);

@@ -30,13 +30,21 @@ socklb::Service KernelMesh::wanted(const Port& p, const std::set<std::string>& e
 void KernelMesh::program(const std::string& name, Port& p, const std::set<std::string>& ejected) {
   socklb::Service next = wanted(p, ejected);
   if (p.programmed && p.programmed->frontends == next.frontends && p.programmed->backends == next.backends) return;
-  auto st = lb_->setService(name, next);
+  // The kernel's connections reach a backend without the PROXY protocol
+  // header the proxy would send: such a port is the proxy's alone.
+  auto st = p.config.proxyProtocol != 0
+                ? Status(Error::msg("the port sends a PROXY protocol header, which only the proxy can"))
+                : lb_->setService(name, next);
   if (!st.ok()) {
-    // Left to the proxy: an entry that could not be written is not served.
+    // Left to the proxy. The service stays in the kernel with nothing to
+    // serve, so it keeps its round-robin counter, which the proxy's
+    // listener may already share.
     if (p.error != st.error().message)
       log::warn("mesh", name, ": clients on this node are proxied: ", st.error().message);
     p.error = st.error().message;
-    (void)lb_->removeService(name);
+    socklb::Service none;
+    none.protocol = next.protocol;
+    if (!lb_->setService(name, none).ok()) (void)lb_->removeService(name);
     p.programmed.reset();
   } else {
     if (!p.error.empty()) log::info("mesh", name, ": the kernel serves this node's clients again");
@@ -64,12 +72,15 @@ std::set<std::string> KernelMesh::ejectedOf(const std::string& listener) const {
 }
 
 Status KernelMesh::addListener(const proxy::ListenerConfig& config) {
+  // A name in use: the proxy refuses it; the kernel's entry is another
+  // listener's and stays as it is.
+  if (ports_.count(config.name)) return inner_.addListener(config);
   Port p;
   p.config = config;
   p.backends = config.backends;
   program(config.name, p, {});
   proxy::ListenerConfig withTurns = config;
-  if (p.programmed) withTurns.sharedTurns = lb_->turns(config.name);
+  withTurns.sharedTurns = lb_->turns(config.name);  // also while the kernel does not serve it
   auto st = inner_.addListener(withTurns);
   if (!st.ok()) {
     (void)lb_->removeService(config.name);

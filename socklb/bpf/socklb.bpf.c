@@ -100,9 +100,14 @@ struct {
   __type(value, __u8);
 } netns SEC(".maps");
 
+// Not preallocated: an update replaces an element with a new one and frees
+// the old after an RCU grace period, so a value a program is reading never
+// changes under it (a preallocated map reuses a freed element at once, and
+// a program could read another key's service or backend).
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 16384);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
   __type(key, struct frontend_key);
   __type(value, struct frontend);
 } frontends SEC(".maps");
@@ -110,6 +115,7 @@ struct {
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 65536);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
   __type(key, struct backend_key);
   __type(value, struct backend);
 } backends SEC(".maps");

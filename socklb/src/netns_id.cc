@@ -57,7 +57,8 @@ Result<int32_t> request(uint16_t type, int nsFd, bool withNewId) {
 }  // namespace
 
 Result<int32_t> netnsId(pid_t pid) {
-  std::string path = "/proc/" + std::to_string(pid) + "/ns/net";
+  std::string path = "/proc/";
+  path.append(std::to_string(pid)).append("/ns/net");
   struct stat self {
   }, other{};
   if (::stat("/proc/self/ns/net", &self) != 0) return Error::fromErrno("stat /proc/self/ns/net");

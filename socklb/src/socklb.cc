@@ -13,6 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -21,6 +23,7 @@
 #include "maps.h"
 #include "netns_id.h"
 #include "skiff/common/fd.h"
+#include "skiff/common/log.h"
 #include "table.h"
 
 #ifndef SO_NETNS_COOKIE
@@ -38,9 +41,18 @@ bool builtWithBpf() { return true; }
 
 namespace {
 
-// libbpf's own messages go to our log only at debug level: a failed load is
-// reported once, as an Error, by open().
-int quietLibbpf(enum libbpf_print_level, const char*, va_list) { return 0; }
+// libbpf's own messages (the verifier's log among them) go to the debug
+// log: a failed load is reported once, as an Error, by open().
+int libbpfToLog(enum libbpf_print_level, const char* format, va_list args) {
+  char line[1024];
+  int n = std::vsnprintf(line, sizeof line, format, args);
+  if (n > 0) {
+    std::string text(line);
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    log::debug("socklb", "libbpf: ", text);
+  }
+  return n;
+}
 
 class BpfMaps final : public MapStore {
  public:
@@ -67,7 +79,12 @@ class BpfMaps final : public MapStore {
     }
     return out;
   }
-  Result<int32_t> netnsIdOf(pid_t pid) override { return netnsId(pid); }
+  Result<int32_t> netnsIdOf(pid_t pid) override {
+    auto id = netnsId(pid);
+    if (!id.ok() && id.error().code != ENOENT && id.error().code != ESRCH)
+      log::warn("socklb", "backend pid ", pid, " is not checked before it is picked: ", id.error().message);
+    return id;
+  }
   void erasePicks(uint32_t service) override {
     for (const auto& [k, n] : picks()) {
       if (k.service == service) (void)bpf_map_delete_elem(picks_, &k);
@@ -118,7 +135,7 @@ class KernelSocketLb final : public SocketLb {
   }
 
   Status open(const Options& options) {
-    libbpf_set_print(quietLibbpf);
+    libbpf_set_print(libbpfToLog);
     auto cookie = currentNetnsCookie();
     if (!cookie.ok()) return cookie.error();
     cookie_ = *cookie;

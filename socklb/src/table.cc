@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <cerrno>
 #include <climits>
 #include <optional>
 
@@ -81,10 +82,16 @@ Status ServiceTable::set(const std::string& name, const Service& service) {
     BackendValue v{*addr, htons(b.port), 0, -1, 0};
     if (b.pid > 0) {
       // A process that is gone already has no namespace: an id no namespace
-      // has makes the programs pass it over.
+      // has makes the programs pass it over. Another failure (the kernel
+      // refused the netlink request) leaves the backend unchecked.
       auto ns = maps_.netnsIdOf(b.pid);
-      v.flags = kCheckSocket;
-      v.netns = ns.ok() ? *ns : kNoNetns;
+      if (ns.ok()) {
+        v.flags = kCheckSocket;
+        v.netns = *ns;
+      } else if (ns.error().code == ENOENT || ns.error().code == ESRCH) {
+        v.flags = kCheckSocket;
+        v.netns = kNoNetns;
+      }
     }
     backends.push_back(v);
   }

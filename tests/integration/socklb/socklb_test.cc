@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
@@ -202,6 +203,83 @@ TEST_F(SocketLbTest, ALocalBackendWhoseSocketIsGoneIsPassedOverAtOnce) {
   }
 }
 
+// A replica in a network namespace of its own, as netd's are: a child
+// process in a new netns behind a veth. The programs look for its socket
+// there (by the namespace's id, which socklb assigns over rtnetlink).
+TEST_F(SocketLbTest, AReplicaInItsOwnNamespaceIsCheckedThere) {
+  int down[2], up[2];
+  ASSERT_EQ(pipe2(down, O_CLOEXEC), 0);
+  ASSERT_EQ(pipe2(up, O_CLOEXEC), 0);
+  UniqueFd toChild(down[1]), fromParent(down[0]), toParent(up[1]), fromChild(up[0]);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto say = [&](char c) { (void)!write(toParent.get(), &c, 1); };
+    auto hear = [&] {
+      char c = 0;
+      return read(fromParent.get(), &c, 1) == 1 ? c : 'q';
+    };
+    if (unshare(CLONE_NEWNET) != 0) _exit(10);
+    say('u');
+    if (hear() != 'c') _exit(11);
+    if (std::system("ip addr add 10.201.0.2/24 dev sklbt1 && ip link set sklbt1 up") != 0) _exit(12);
+    UniqueFd l = bound("10.201.0.2", 8001, SOCK_STREAM);
+    if (!l) _exit(13);
+    say('l');
+    while (char c = hear()) {
+      if (c == 'x') {
+        l.reset();
+        say('d');
+      } else {
+        _exit(0);
+      }
+    }
+  }
+  toParent.reset();
+  fromParent.reset();
+  auto hear = [&] {
+    char c = 0;
+    return read(fromChild.get(), &c, 1) == 1 ? c : '?';
+  };
+  auto say = [&](char c) { ASSERT_EQ(write(toChild.get(), &c, 1), 1); };
+  struct Reap {
+    pid_t pid;
+    ~Reap() {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  } reap{child};
+  ASSERT_EQ(hear(), 'u');
+  std::string veth = "ip link add sklbt0 type veth peer name sklbt1 netns ";
+  veth += std::to_string(child);
+  veth += " && ip addr add 10.201.0.1/24 dev sklbt0 && ip link set sklbt0 up";
+  ASSERT_EQ(std::system(veth.c_str()), 0);
+  say('c');
+  ASSERT_EQ(hear(), 'l') << "the child could not listen on 10.201.0.2:8001";
+
+  open();
+  ASSERT_TRUE(
+      lb_->setService("lab_web", tcpService({{"10.201.0.2", 8001, child}, {"127.0.0.2", 8001, getpid()}})).ok());
+  auto front = addrOf(kFront.ip, kFront.port);
+  auto dial = [&] {
+    UniqueFd c(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (connect(c.get(), reinterpret_cast<sockaddr*>(&front), sizeof front) != 0) return std::string("refused");
+    if (readable(tcp_[0].get(), 0)) {
+      UniqueFd(accept4(tcp_[0].get(), nullptr, nullptr, SOCK_CLOEXEC));
+      return std::string("local");
+    }
+    return std::string("child");
+  };
+  EXPECT_EQ(dial(), "child");
+  EXPECT_EQ(dial(), "local");
+  say('x');
+  ASSERT_EQ(hear(), 'd');
+  // Its socket is gone, it is still in the map: every connect lands here.
+  std::vector<std::string> got;
+  for (int i = 0; i < 4; ++i) got.push_back(dial());
+  EXPECT_EQ(got, (std::vector<std::string>{"local", "local", "local", "local"}));
+}
+
 TEST_F(SocketLbTest, WithoutBackendsOrOnceRemovedTheProxyGetsTheClient) {
   UniqueFd proxy = bound(kFront.ip, kFront.port, SOCK_STREAM);
   ASSERT_TRUE(proxy);
@@ -253,7 +331,8 @@ bool answer(int backendFd, int i) {
   sockaddr_in from{};
   socklen_t len = sizeof from;
   if (recvfrom(backendFd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len) < 0) return false;
-  std::string reply = "b" + std::to_string(i);
+  std::string reply = "b";
+  reply += std::to_string(i);
   return sendto(backendFd, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&from), len) ==
          static_cast<ssize_t>(reply.size());
 }
@@ -290,7 +369,9 @@ TEST_F(SocketLbTest, UdpRepliesSeemToComeFromThePublishedAddress) {
       socklen_t len = sizeof from;
       ASSERT_EQ(recvfrom(c.get(), buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len), 2);
       EXPECT_EQ(str(from), "127.0.0.1:4000") << "the reply shows the backend's address";
-      EXPECT_EQ(std::string(buf), "b" + std::to_string(which));
+      std::string want = "b";
+      want += std::to_string(which);
+      EXPECT_EQ(std::string(buf), want);
     }
   }
   EXPECT_EQ(got, (std::vector<int>{0, 1, 2}));

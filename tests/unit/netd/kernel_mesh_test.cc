@@ -28,7 +28,9 @@ class FakeSocketLb : public socklb::SocketLb {
   Status setService(const std::string& name, const socklb::Service& service) override {
     s_.calls.push_back("set " + name);
     if (s_.onSet) s_.onSet();
-    if (name == s_.refuse) return Error::msg("update map frontends: Argument list too long", E2BIG);
+    // Refused while it has something to serve (a full map refuses entries).
+    if (name == s_.refuse && !service.frontends.empty())
+      return Error::msg("update map frontends: Argument list too long", E2BIG);
     s_.services[name] = service;
     s_.turns[name];
     return okStatus();
@@ -140,12 +142,46 @@ TEST_F(KernelMeshTest, NewNodeAddressesBecomeFrontendsAtTheNextRefresh) {
   EXPECT_EQ(lb_.services.at("4000/tcp").frontends.size(), 4u);
 }
 
-TEST_F(KernelMeshTest, APortTheKernelRefusesIsProxiedAndSaysSo) {
+TEST_F(KernelMeshTest, APortTheKernelRefusesIsProxiedAndKeepsOneRotation) {
   lb_.refuse = "4000/tcp";
   ASSERT_TRUE(mesh_.addListener(web()).ok()) << "the proxy still serves the port";
   EXPECT_EQ(mesh_.pathOf("4000/tcp"), "proxy");
-  EXPECT_EQ(proxy_.listeners.at("4000/tcp").sharedTurns, nullptr);
-  EXPECT_EQ(lb_.services.count("4000/tcp"), 0u);
+  ASSERT_EQ(lb_.services.count("4000/tcp"), 1u);
+  EXPECT_TRUE(lb_.services.at("4000/tcp").frontends.empty()) << "the kernel must serve nothing of it";
+  // The service keeps its counter, which the proxy takes its turns from...
+  uint64_t* turns = proxy_.listeners.at("4000/tcp").sharedTurns;
+  ASSERT_NE(turns, nullptr);
+  // ...so when the kernel takes the port later, both share one rotation.
+  lb_.refuse.clear();
+  mesh_.refresh();
+  EXPECT_EQ(mesh_.pathOf("4000/tcp"), "socket-lb+proxy");
+  EXPECT_EQ(lb_.services.at("4000/tcp").frontends.size(), 3u);
+  mesh_.setBackends("4000/tcp", web().backends);
+  EXPECT_EQ(lb_.turns.count("4000/tcp"), 1u);
+  EXPECT_EQ(&lb_.turns.at("4000/tcp"), turns);
+}
+
+TEST_F(KernelMeshTest, APortThatSendsAProxyProtocolHeaderIsTheProxysAlone) {
+  auto c = web();
+  c.proxyProtocol = 2;
+  ASSERT_TRUE(mesh_.addListener(c).ok());
+  EXPECT_EQ(mesh_.pathOf("4000/tcp"), "proxy");
+  EXPECT_TRUE(lb_.services.at("4000/tcp").frontends.empty());
+  mesh_.refresh();
+  EXPECT_TRUE(lb_.services.at("4000/tcp").frontends.empty());
+}
+
+TEST_F(KernelMeshTest, ASecondListenerOfTheSameNameLeavesTheFirstOneServed) {
+  ASSERT_TRUE(mesh_.addListener(web()).ok());
+  lb_.calls.clear();
+  auto again = web();
+  again.backends = {};
+  auto st = mesh_.addListener(again);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "listener 4000/tcp exists");
+  EXPECT_TRUE(lb_.calls.empty()) << "the kernel's entry belongs to the first listener";
+  EXPECT_EQ(backendsOf(lb_.services.at("4000/tcp")), (std::vector<std::string>{"10.0.0.3:80", "10.0.0.4:80"}));
+  EXPECT_EQ(mesh_.pathOf("4000/tcp"), "socket-lb+proxy");
 }
 
 TEST_F(KernelMeshTest, APortTheProxyCannotOpenLeavesNothingInTheKernel) {

@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <optional>
+#include <set>
 
 namespace skiff::socklb {
 namespace {
@@ -19,6 +20,7 @@ class FakeMaps : public MapStore {
   std::map<FrontendKey, FrontendValue> frontends;
   std::map<BackendKey, BackendValue> backends;
   std::map<pid_t, int32_t> netnsOfPid;  // a pid absent here is gone
+  std::set<pid_t> netlinkRefuses;       // the kernel refuses to name their namespace
   uint64_t rr[kMaxServices] = {};
   std::function<void()> afterWrite;            // a connect in the middle of a change
   std::optional<std::string> failFrontendPut;  // an ip whose frontend put fails
@@ -44,8 +46,13 @@ class FakeMaps : public MapStore {
   std::map<PickKey, uint64_t> pickCounts;
   std::map<PickKey, uint64_t> picks() const override { return pickCounts; }
   Result<int32_t> netnsIdOf(pid_t pid) override {
+    if (netlinkRefuses.count(pid)) return Error::msg("read a network namespace id: Operation not permitted", EPERM);
     auto it = netnsOfPid.find(pid);
-    if (it == netnsOfPid.end()) return Error::msg("open /proc/" + std::to_string(pid) + "/ns/net: No such file");
+    if (it == netnsOfPid.end()) {
+      std::string what = "open /proc/";
+      what.append(std::to_string(pid)).append("/ns/net: No such file");
+      return Error::msg(what, ENOENT);
+    }
     return it->second;
   }
   void erasePicks(uint32_t service) override {
@@ -174,10 +181,12 @@ TEST(SocketLbTable, ALocalBackendIsCheckedInItsOwnNetworkNamespace) {
   FakeMaps maps;
   ServiceTable table(maps);
   maps.netnsOfPid = {{101, 7}, {102, -1}};
-  Service s = web({{"10.0.0.3", 80, 101}, {"10.0.0.4", 80, 102}, {"10.0.0.5", 80, 103}, {"10.1.0.9", 80}});
+  maps.netlinkRefuses = {104};
+  Service s = web(
+      {{"10.0.0.3", 80, 101}, {"10.0.0.4", 80, 102}, {"10.0.0.5", 80, 103}, {"10.1.0.9", 80}, {"10.0.0.6", 80, 104}});
   ASSERT_TRUE(table.set("lab_web", s).ok());
   std::vector<std::pair<uint16_t, int32_t>> got;
-  for (uint16_t slot = 0; slot < 4; ++slot) {
+  for (uint16_t slot = 0; slot < 5; ++slot) {
     const auto& v = maps.backends.at(BackendKey{0, 0, slot});
     got.push_back({v.flags, v.netns});
   }
@@ -185,7 +194,8 @@ TEST(SocketLbTable, ALocalBackendIsCheckedInItsOwnNetworkNamespace) {
                      {kCheckSocket, 7},          // a replica in namespace id 7
                      {kCheckSocket, -1},         // one in this very namespace
                      {kCheckSocket, INT32_MAX},  // gone already: no namespace has that id
-                     {0, -1}}));                 // on another node: not checked
+                     {0, -1},                    // on another node: not checked
+                     {0, -1}}));                 // its namespace unknown (not gone): not checked
 }
 
 TEST(SocketLbTable, AFrontendDroppedFromTheSpecIsErased) {

@@ -43,6 +43,10 @@ size_t bucketOf(const Bounds& bounds, int64_t value) {
   return i;
 }
 
+// The counter may be shared with BPF programs, which add to it atomically:
+// atomic_ref must be a real atomic instruction on it, never a lock.
+static_assert(std::atomic_ref<uint64_t>::is_always_lock_free);
+
 class RoundRobin {
  public:
   // Returns the index of the next backend among n for which eligible(i) is
