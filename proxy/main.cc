@@ -62,15 +62,6 @@ bool parseDuration(const std::string& text, std::chrono::milliseconds* out) {
   return true;
 }
 
-// The addresses a client dials to reach bindHost:port: bindHost itself, or
-// for 0.0.0.0 every IPv4 address of this namespace's interfaces.
-std::vector<skiff::socklb::Endpoint> frontendsOf(const std::string& bindHost, uint16_t port) {
-  if (bindHost != "0.0.0.0") return {{bindHost, port}};
-  std::vector<skiff::socklb::Endpoint> out;
-  for (const auto& ip : skiff::socklb::localIpv4Addresses()) out.push_back({ip, port});
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -171,7 +162,7 @@ int main(int argc, char** argv) {
     if (lb.ok()) {
       skiff::socklb::Service service;
       service.protocol = udp ? skiff::socklb::Protocol::kUdp : skiff::socklb::Protocol::kTcp;
-      service.frontends = frontendsOf(config.bindHost, config.port);
+      service.frontends = skiff::socklb::frontendsOf(config.bindHost, config.port, skiff::socklb::localIpv4Addresses);
       // A backend in this namespace gets its socket checked before each
       // pick (it is passed over once it stops listening); others are not.
       auto local = skiff::socklb::localIpv4Addresses();

@@ -12,14 +12,33 @@ KernelMesh::KernelMesh(Mesh& inner, std::unique_ptr<socklb::SocketLb> lb,
 
 KernelMesh::~KernelMesh() = default;
 
+namespace {
+
+// What the proxy's stats say of one listener's backends: those it ejected,
+// and all it still knows (draining ones included).
+struct ProxyView {
+  std::set<std::string> ejected, known;
+};
+ProxyView viewOf(const std::vector<proxy::Proxy::ListenerStats>& all, const std::string& listener) {
+  ProxyView v;
+  for (const auto& l : all) {
+    if (l.name != listener) continue;
+    for (const auto& b : l.backends) {
+      v.known.insert(b.id);
+      if (b.ejected) v.ejected.insert(b.id);
+    }
+  }
+  return v;
+}
+
+std::string endpointKey(const proxy::Backend& b) { return b.host + ":" + std::to_string(b.port); }
+
+}  // namespace
+
 socklb::Service KernelMesh::wanted(const Port& p, const std::set<std::string>& ejected) const {
   socklb::Service s;
   s.protocol = p.config.udp ? socklb::Protocol::kUdp : socklb::Protocol::kTcp;
-  if (p.config.bindHost == "0.0.0.0") {
-    for (const auto& ip : localAddresses_()) s.frontends.push_back({ip, p.config.port});
-  } else {
-    s.frontends.push_back({p.config.bindHost, p.config.port});
-  }
+  s.frontends = socklb::frontendsOf(p.config.bindHost, p.config.port, localAddresses_);
   for (const auto& b : p.backends) {
     if (p.draining.count(b.id) || ejected.count(b.id)) continue;
     s.backends.push_back({b.host, b.port, b.pid});
@@ -60,17 +79,6 @@ void KernelMesh::program(const std::string& name, Port& p, const std::set<std::s
   }
 }
 
-std::set<std::string> KernelMesh::ejectedOf(const std::string& listener) const {
-  std::set<std::string> out;
-  for (const auto& l : inner_.stats()) {
-    if (l.name != listener) continue;
-    for (const auto& b : l.backends) {
-      if (b.ejected) out.insert(b.id);
-    }
-  }
-  return out;
-}
-
 Status KernelMesh::addListener(const proxy::ListenerConfig& config) {
   // A name in use: the proxy refuses it; the kernel's entry is another
   // listener's and stays as it is.
@@ -92,7 +100,7 @@ Status KernelMesh::addListener(const proxy::ListenerConfig& config) {
     std::lock_guard lock(mu_);
     auto& ids = idsByEndpoint_[config.name];
     ids.clear();
-    for (const auto& b : p.backends) ids[b.host + ":" + std::to_string(b.port)] = b.id;
+    for (const auto& b : p.backends) ids[endpointKey(b)] = b.id;
   }
   ports_[config.name] = std::move(p);
   return okStatus();
@@ -121,19 +129,13 @@ void KernelMesh::setBackends(const std::string& listener, std::vector<proxy::Bac
     });
     // Removals reach the kernel before the proxy: no client on this node is
     // connected to a replica that just left.
-    std::set<std::string> ejected, known;
-    for (const auto& l : inner_.stats()) {
-      if (l.name != listener) continue;
-      for (const auto& b : l.backends) {
-        known.insert(b.id);  // also those still draining in the proxy
-        if (b.ejected) ejected.insert(b.id);
-      }
-    }
-    program(listener, p, ejected);
+    ProxyView seen = viewOf(inner_.stats(), listener);
+    program(listener, p, seen.ejected);
     std::lock_guard lock(mu_);
     auto& ids = idsByEndpoint_[listener];
-    std::erase_if(ids, [&](const auto& kv) { return !known.count(kv.second); });
-    for (const auto& b : backends) ids[b.host + ":" + std::to_string(b.port)] = b.id;
+    // Kept while the proxy still knows them (draining), for their counters.
+    std::erase_if(ids, [&](const auto& kv) { return !seen.known.count(kv.second); });
+    for (const auto& b : backends) ids[endpointKey(b)] = b.id;
   }
   inner_.setBackends(listener, std::move(backends));
 }
@@ -143,23 +145,14 @@ void KernelMesh::drainBackend(const std::string& listener, const std::string& ba
   auto it = ports_.find(listener);
   if (it != ports_.end()) {
     it->second.draining.insert(backendId);
-    program(listener, it->second, ejectedOf(listener));
+    program(listener, it->second, viewOf(inner_.stats(), listener).ejected);
   }
   inner_.drainBackend(listener, backendId, grace);
 }
 
 void KernelMesh::refresh() {
   auto all = inner_.stats();
-  for (auto& [name, p] : ports_) {
-    std::set<std::string> ejected;
-    for (const auto& l : all) {
-      if (l.name != name) continue;
-      for (const auto& b : l.backends) {
-        if (b.ejected) ejected.insert(b.id);
-      }
-    }
-    program(name, p, ejected);
-  }
+  for (auto& [name, p] : ports_) program(name, p, viewOf(all, name).ejected);
 }
 
 std::vector<proxy::Proxy::ListenerStats> KernelMesh::stats() const {

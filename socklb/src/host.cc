@@ -64,4 +64,12 @@ std::vector<std::string> localIpv4Addresses() {
   return out;
 }
 
+std::vector<Endpoint> frontendsOf(const std::string& bindHost, uint16_t port,
+                                  const std::function<std::vector<std::string>()>& localAddresses) {
+  if (bindHost != "0.0.0.0") return {{bindHost, port}};
+  std::vector<Endpoint> out;
+  for (const auto& ip : localAddresses()) out.push_back({ip, port});
+  return out;
+}
+
 }  // namespace skiff::socklb

@@ -57,7 +57,6 @@ class KernelMesh : public Mesh {
   };
   socklb::Service wanted(const Port& p, const std::set<std::string>& ejected) const;
   void program(const std::string& name, Port& p, const std::set<std::string>& ejected);
-  std::set<std::string> ejectedOf(const std::string& listener) const;
 
   Mesh& inner_;
   std::unique_ptr<socklb::SocketLb> lb_;

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -66,6 +67,12 @@ Result<std::string> cgroup2Root(const std::string& mountIfMissing = "");
 // This network namespace's IPv4 addresses (127.0.0.1 included), sorted:
 // the frontends of a port bound to 0.0.0.0.
 std::vector<std::string> localIpv4Addresses();
+
+// The frontends of a port bound to bindHost: bindHost itself, or for
+// 0.0.0.0 each address localAddresses() gives (localIpv4Addresses here;
+// tests pass their own).
+std::vector<Endpoint> frontendsOf(const std::string& bindHost, uint16_t port,
+                                  const std::function<std::vector<std::string>()>& localAddresses);
 
 // Whether this build has the kernel path at all (libbpf and clang found).
 bool builtWithBpf();
