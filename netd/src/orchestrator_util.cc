@@ -155,6 +155,9 @@ TimerHandle* startTimer(uv_loop_t* loop, std::chrono::milliseconds after, std::f
   uv_timer_init(loop, &h->timer);
   h->timer.data = h;
   h->fire = std::move(fire);
+  // The loop's time is that of its last turn; a callback that ran long since
+  // would cut `after` short.
+  uv_update_time(loop);
   uv_timer_start(
       &h->timer,
       [](uv_timer_t* t) {

@@ -163,7 +163,9 @@ TEST_F(LauncherExec, ACommandPastItsTimeoutIsKilledWithWhatItStarted) {
   Launched* c = startReplica(spec);
   ASSERT_NE(c, nullptr);
   const auto start = std::chrono::steady_clock::now();
-  auto r = run(spec, *c, execOf({"helper", "sleepers"}, milliseconds(300)));
+  // The helper prints "sleeping" once both sleepers run; 2 s leaves room
+  // for its start under a sanitizer (they would sleep 60 s).
+  auto r = run(spec, *c, execOf({"helper", "sleepers"}, milliseconds(2000)));
   const auto took = std::chrono::steady_clock::now() - start;
   EXPECT_TRUE(r.timedOut);
   EXPECT_EQ(r.exitCode, -1);

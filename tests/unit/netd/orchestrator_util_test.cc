@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <stdexcept>
+#include <thread>
 
 #include "orchestrator_impl.h"
 
@@ -91,6 +92,26 @@ TEST(StartTimer, AThrowingCallbackDoesNotStopTheLoop) {
   cancelTimer(thrower);
   cancelTimer(after);
   cancelTimer(unknown);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  EXPECT_EQ(uv_loop_close(&loop), 0);
+}
+
+// A timer counts from when it is started, not from the loop's last idea of
+// the time: work that kept the loop busy (a long callback, a slow start
+// under a sanitizer) must not make a health check's interval or a grace
+// period shorter. The loop's clock is left 300 ms stale before the start.
+TEST(StartTimer, ItCountsFromWhenItIsStarted) {
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  uv_update_time(&loop);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto started = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point fired{};
+  TimerHandle* h = startTimer(&loop, std::chrono::milliseconds(200), [&] { fired = std::chrono::steady_clock::now(); });
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ASSERT_NE(fired, std::chrono::steady_clock::time_point{});
+  EXPECT_GE(fired - started, std::chrono::milliseconds(190));
+  cancelTimer(h);
   uv_run(&loop, UV_RUN_DEFAULT);
   EXPECT_EQ(uv_loop_close(&loop), 0);
 }
