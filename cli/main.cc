@@ -29,6 +29,7 @@
 #include "skiff/runtime/stack.h"
 #include "src/commands.h"
 #include "src/exec.h"
+#include "src/registry_commands.h"
 #include "src/service_commands.h"
 #include "src/stats_command.h"
 #include "src/swarm_commands.h"
@@ -156,6 +157,9 @@ int run(int argc, char** argv) {
 
   // --- swarm, node ---
   SwarmCommands swarmCommands(app, commands);
+
+  // --- login, logout ---
+  RegistryCommands registryCommands(app, commands);
 
   // --- stack ---
   auto* stack = app.add_subcommand("stack", "Manage stacks")->require_subcommand(1);

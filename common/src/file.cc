@@ -46,10 +46,13 @@ Result<std::string> readFile(const std::string& path) {
   return out;
 }
 
-Status writeFileAtomic(const std::string& path, std::string_view content) {
+Status writeFileAtomic(const std::string& path, std::string_view content, unsigned mode) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    // O_EXCL after removing a leftover temp file: the mode asked for is the
+    // one the new file gets (O_CREAT keeps an existing file's mode).
+    ::unlink(tmp.c_str());
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, static_cast<mode_t>(mode)));
     if (!fd) return Error::fromErrno("create " + tmp);
     Status written = writeAll(fd.get(), content, tmp);
     if (written.ok() && ::fsync(fd.get()) != 0) written = Error::fromErrno("fsync " + tmp);

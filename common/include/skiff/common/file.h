@@ -22,9 +22,11 @@ namespace skiff {
 // The whole content of path.
 [[nodiscard]] Result<std::string> readFile(const std::string& path);
 
-// Replaces path with content (mode 0644) so that a reader sees the old or
-// the new content, never a part: written to "<path>.tmp.<pid>", fsync'd, then
-// renamed over path. The temp file is removed on any failure.
-[[nodiscard]] Status writeFileAtomic(const std::string& path, std::string_view content);
+// Replaces path with content (mode 0644, or `mode` less the umask) so that a
+// reader sees the old or the new content, never a part: written to
+// "<path>.tmp.<pid>", fsync'd, then renamed over path. The temp file is
+// removed on any failure. A secret gets 0600: it is never readable by others,
+// not even for a moment.
+[[nodiscard]] Status writeFileAtomic(const std::string& path, std::string_view content, unsigned mode = 0644);
 
 }  // namespace skiff

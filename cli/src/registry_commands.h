@@ -1,0 +1,39 @@
+#pragma once
+// `skiff login` and `skiff logout`: credentials for a registry, checked
+// against it (GET /v2/ with them) before they are kept in the CLI's
+// config.json ($SKIFF_CONFIG/config.json, else ~/.skiff/config.json; docker's
+// format, mode 0600). The registry is reached as registry::connect decides:
+// HTTPS trusting <certs.d>/<host>/ca.crt ($SKIFF_CERTS_D, else
+// /var/lib/skiff/certs.d), plain HTTP only for a loopback registry or one
+// named with --insecure-registry. Part of the executable's command layer.
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+
+namespace skiff::cli {
+
+// Where the CLI keeps its config.json, and where registries' CAs are.
+std::string configPath();
+std::string certsDir();
+
+class RegistryCommands {
+ public:
+  RegistryCommands(CLI::App& app, Commands& commands);
+  RegistryCommands(const RegistryCommands&) = delete;
+  RegistryCommands& operator=(const RegistryCommands&) = delete;
+
+ private:
+  int login() const;
+  int logout() const;
+
+  std::string server_;
+  std::string username_;
+  std::string password_;
+  bool passwordStdin_ = false;
+  std::vector<std::string> insecure_;
+};
+
+}  // namespace skiff::cli
