@@ -109,9 +109,9 @@ NodeState& Membership::admit(const std::string& hostname, const std::string& add
   return nodes_[id] = std::move(n);
 }
 
-NodeState* Membership::authenticate(const std::string& nodeId, const std::string& secret, const std::string& self) {
+NodeState* Membership::authenticate(const std::string& nodeId, const std::string& secret) {
   auto it = nodes_.find(nodeId);
-  if (it == nodes_.end() || it->first == self || !tokenEquals(secret, it->second.secret)) return nullptr;
+  if (it == nodes_.end() || it->second.secret.empty() || !tokenEquals(secret, it->second.secret)) return nullptr;
   return &it->second;
 }
 

@@ -10,6 +10,7 @@
 
 #include "orchestrator_impl.h"
 #include "skiff/common/log.h"
+#include "skiff/netd/join_token.h"
 #include "skiff/runtime/names.h"
 
 namespace skiff::netd {
@@ -113,13 +114,9 @@ Result<NetworkState*> Orchestrator::Impl::ensureNetwork(const std::string& name,
     }
     n.nodeAddress = *addr;
   }
-  auto st = d_.overlay->ensureNetwork(n.config());
-  if (!st.ok()) {
-    alloc_.releaseNetwork(name);
-    return Error::msg("network " + name + ": " + st.error().message);
-  }
+  // The manager allocates; each node's agent makes the devices when its
+  // assignment names the network.
   auto [pos, inserted] = networks_.emplace(name, std::move(n));
-  adoptKernelPeers(pos->second);
   persistNetwork(pos->second);
   return &pos->second;
 }
@@ -127,13 +124,20 @@ Result<NetworkState*> Orchestrator::Impl::ensureNetwork(const std::string& name,
 void Orchestrator::Impl::removeNetwork(const std::string& name) {
   auto it = networks_.find(name);
   if (it == networks_.end()) return;
-  auto st = d_.overlay->removeNetwork(it->second.config());
-  if (!st.ok()) log::warn("overlay", "remove network ", name, ": ", st.error().message);
-  // Its peers' kernel entries went with its VXLAN device.
-  const uint32_t vni = it->second.vni;
-  std::erase_if(peers_, [vni](const overlay::Peer& p) { return p.vni == vni; });
-  alloc_.releaseNetwork(name);
-  (void)d_.store->erase("network", name);
+  if (ownsKernel()) {
+    // An agent: the kernel's devices.
+    auto st = d_.overlay->removeNetwork(it->second.config());
+    if (!st.ok()) log::warn("overlay", "remove network ", name, ": ", st.error().message);
+    // Its peers' kernel entries went with its VXLAN device.
+    const uint32_t vni = it->second.vni;
+    std::erase_if(peers_, [vni](const overlay::Peer& p) { return p.vni == vni; });
+  }
+  if (!embedded_) {
+    // The manager: the swarm's VNI and subnet, and the record of them (a
+    // worker has neither; its node's store is its own).
+    alloc_.releaseNetwork(name);
+    (void)d_.store->erase("network", name);
+  }
   networks_.erase(it);
 }
 
@@ -233,12 +237,12 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
       wanted.push_back({full, p});
     }
   }
-  // 2. Bind new listeners now: a port taken by another process refuses
-  // the whole deploy, and the listeners bound so far are closed again.
-  // Listeners are named by port, so a port that moves to another service of
-  // this stack (a renamed service, say) keeps its listener.
+  // 2. Try each new port on this node now: one taken by another process
+  // refuses the whole deploy. The listener is closed again at once; every
+  // node's agent binds it when its assignment names it. Listeners are named
+  // by port, so a port that moves to another service of this stack (a
+  // renamed service, say) keeps its listener.
   std::map<std::string, std::string> wantedOwner;  // listener -> service
-  std::vector<std::string> added;
   for (const auto& w : wanted) {
     std::string lname = listenerName(w.port);
     wantedOwner[lname] = w.service;
@@ -253,11 +257,8 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
     lc.port = w.port.published;
     lc.udp = w.port.protocol == runtime::Protocol::kUdp;
     auto st = mesh_->addListener(lc);
-    if (!st.ok()) {
-      for (const auto& a : added) (void)mesh_->removeListener(a);
-      return ApiError{ErrorKind::kConflict, st.error().message};
-    }
-    added.push_back(lname);
+    if (!st.ok()) return ApiError{ErrorKind::kConflict, st.error().message};
+    (void)mesh_->removeListener(lname);
   }
 
   // 3. Apply. Networks first (services need them).
@@ -274,8 +275,7 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
     messages.push_back("Creating network " + full);
     auto created = ensureNetwork(full, name, net, std::nullopt, std::nullopt);
     if (!created.ok()) {
-      // Nothing of this deploy stays: its listeners and networks go again.
-      for (const auto& a : added) (void)mesh_->removeListener(a);
+      // Nothing of this deploy stays: its networks go again.
       for (const auto& n : createdNetworks) removeNetwork(n);
       return ApiError{ErrorKind::kInternal, created.error().message};
     }
@@ -287,7 +287,6 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
   toSave.name = name;
   toSave.spec = spec;
   if (auto st = persistStack(toSave); !st.ok()) {
-    for (const auto& a : added) (void)mesh_->removeListener(a);
     for (const auto& n : createdNetworks) removeNetwork(n);
     return ApiError{ErrorKind::kInternal, st.error().message};
   }
@@ -335,7 +334,7 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
     for (const auto& l : s.listeners) {
       auto owner = wantedOwner.find(l);
       if (owner == wantedOwner.end()) {
-        (void)mesh_->removeListener(l);  // the port is no longer published
+        continue;  // the port is no longer published: agents close it
       } else if (owner->second == full) {
         keep.push_back(l);
       }  // else another service of this stack takes the listener over
@@ -363,6 +362,7 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
     if (s.stack == name && !s.removed) reconcile(s);
   }
   finishRemovals();
+  pokeAgent();
   return json{{"messages", messages}};
 }
 
@@ -493,7 +493,6 @@ Status Orchestrator::restore() {
                                    overlay::Subnet::parse(doc.value("subnet", "")));
     if (!created.ok()) log::error("netd", "restore network ", name, ": ", created.error().message);
   }
-  m.removeStaleNetworks();
   // Nodes keep their ingress addresses.
   for (auto& [id, n] : m.members_.all()) {
     if (n.ingressAddr && id != m.nodeId_) (void)m.alloc_.allocateAddress(kIngress, *n.ingressAddr);
@@ -524,21 +523,43 @@ Status Orchestrator::restore() {
     kept.name = name;
     kept.spec = spec;
   }
+  // This node's agent, with the secret its node keeps (a store from before
+  // the manager's agent had one gets one now).
+  if (NodeState* self = m.members_.get(m.nodeId_); self != nullptr) {
+    if (self->secret.empty()) {
+      self->secret = randomBase36(32);
+      m.persistNode(*self);
+    }
+    m.startLocalAgent(self->secret);
+  }
   return okStatus();
 }
 
-void Orchestrator::shutdown(std::function<void()> done) {
-  Impl& m = *impl_;
-  m.shuttingDown_ = true;
-  m.shutdownDone_ = std::move(done);
+void Orchestrator::shutdown(std::function<void()> done) { impl_->beginShutdown(std::move(done)); }
+
+void Orchestrator::Impl::beginShutdown(std::function<void()> done) {
+  shuttingDown_ = true;
+  shutdownDone_ = std::move(done);
   // Only this node's replicas stop: other nodes' go on (their agents keep
   // them running while the manager is away, as swarm's do).
-  m.stopClusterTimer();
-  if (m.d_.clusterClose) m.d_.clusterClose();
-  for (auto& [id, t] : m.tasks_) {
-    if (t->live() && m.isLocal(*t)) m.stopTask(*t);
+  stopClusterTimer();
+  cancelTimer(pokeTimer_);
+  if (d_.clusterClose) d_.clusterClose();
+  for (auto& [id, t] : tasks_) {
+    if (t->live() && isLocal(*t)) stopTask(*t);
   }
-  m.maybeShutdownDone();
+  // A manager's own agents stop theirs; it is done once they are.
+  std::vector<Impl*> agents;
+  if (agent_) agents.push_back(agent_.get());
+  for (auto& a : retiredAgents_) agents.push_back(a.get());
+  agentsRunning_ = static_cast<int>(agents.size());
+  for (Impl* a : agents) {
+    a->beginShutdown([this] {
+      --agentsRunning_;
+      maybeShutdownDone();
+    });
+  }
+  maybeShutdownDone();
 }
 
 ApiResult<json> Orchestrator::deployStack(const std::string& name, const runtime::StackSpec& spec) {

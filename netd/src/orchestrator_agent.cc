@@ -133,18 +133,19 @@ ApiResult<json> Orchestrator::swarmLeave(bool force) {
   for (auto& [name, s] : m.services_) {
     if (!s.removed) m.removeService(s);
   }
-  // Replicas on other nodes are theirs now: their agents stop them when they
-  // find the manager gone from under them (their heartbeats are refused).
+  // This node's replicas stop (its agent leaves too). Replicas on other
+  // nodes are theirs now: their agents stop them when they find the manager
+  // gone from under them (their heartbeats are refused).
+  m.stopLocalAgent();
   for (auto& [id, t] : m.tasks_) {
-    if (t->live() && !m.isLocal(*t)) {
+    if (t->live()) {
       m.releaseAddresses(*t);
       m.setState(*t, TaskState::kOrphaned, "the manager left the swarm");
     }
   }
-  // Stacks and their networks go as their tasks exit; ingress and the store
-  // go now (a later init makes them anew).
+  // Stacks and their networks go; ingress and the store go now (a later
+  // init makes them anew).
   m.swarm_ = false;
-  m.applyPeers({});
   m.finishRemovals();  // ingress goes there too, once no replica drains through it
   for (const auto& [id, n] : m.members_.all()) (void)m.d_.store->erase("node", id);
   m.members_.clear();
@@ -164,9 +165,10 @@ void Orchestrator::Impl::leaveAsWorker(const std::string& why) {
   for (const auto& l : agentListeners_) (void)mesh_->removeListener(l);
   agentListeners_.clear();
   backendNodes_.clear();
+  lastBackends_.clear();
   for (auto& [name, s] : services_) s.listeners.clear();
   applyPeers({});
-  (void)d_.store->erase("swarm", "self");
+  if (!embedded_) (void)d_.store->erase("swarm", "self");  // the manager's own agent keeps nothing there
   log::info("netd", "node ", why, " (was worker ", nodeId_, " of manager ", managerAddr_, ")");
   managerAddr_.clear();
   nodeSecret_.clear();
@@ -191,12 +193,24 @@ json Orchestrator::Impl::reportTasks() {
   return out;
 }
 
+void Orchestrator::Impl::heartbeatSoon() {
+  if (!worker_ || shuttingDown_) return;
+  if (heartbeatBusy_) {
+    heartbeatAgain_ = true;  // once the answer to the one on its way is in
+    return;
+  }
+  cancelTimer(clusterTimer_);
+  clusterTimer_ = startTimer(d_.loop, std::chrono::milliseconds(0), [this] { heartbeat(); });
+}
+
 void Orchestrator::Impl::heartbeat() {
   cancelTimer(clusterTimer_);
   if (!worker_ || shuttingDown_) return;
   auto again = [this] {
-    if (worker_ && !shuttingDown_ && clusterTimer_ == nullptr)
-      clusterTimer_ = startTimer(d_.loop, d_.heartbeatPeriod, [this] { heartbeat(); });
+    if (!worker_ || shuttingDown_ || clusterTimer_ != nullptr) return;
+    auto after = heartbeatAgain_ ? std::chrono::milliseconds(0) : d_.heartbeatPeriod;
+    heartbeatAgain_ = false;
+    clusterTimer_ = startTimer(d_.loop, after, [this] { heartbeat(); });
   };
   if (heartbeatBusy_) {
     again();
@@ -237,6 +251,9 @@ void Orchestrator::Impl::heartbeat() {
                         auto it = tasks_.find(id);
                         if (it != tasks_.end()) it->second->reported = true;
                       }
+                      // The manager next door: the next assignment, which
+                      // lets the reported ones go, comes at once.
+                      if (embedded_ && !ended.empty()) heartbeatAgain_ = true;
                       applyAssignment(reply->body);
                     }
                   } catch (const std::exception& e) {
@@ -367,14 +384,20 @@ void Orchestrator::Impl::applyAssignment(const json& a) {
   // (Kept in locals: items() of a temporary would dangle.)
   const json stackDocs = a.value("stacks", json::object());
   const json serviceDocs = a.value("services", json::object());
+  std::map<std::string, std::string> badStacks;  // a stack this node cannot read: why
   for (const auto& [name, spec] : stackDocs.items()) {
     try {
+      runtime::StackSpec parsed = runtime::stackFromJson(spec);
       StackState& s = stacks_[name];
       s.name = name;
-      s.spec = runtime::stackFromJson(spec);
+      s.spec = std::move(parsed);
       s.removed = false;
     } catch (const std::exception& e) {
-      log::error("netd", "assignment: stack ", name, ": ", e.what());
+      std::string why = "stack ";
+      why.append(name).append(": ").append(e.what());
+      auto& said = badStacks[name];
+      said = why;
+      log::error("netd", "assignment: ", why);
     }
   }
   for (const auto& [full, sj] : serviceDocs.items()) {
@@ -429,6 +452,7 @@ void Orchestrator::Impl::applyAssignment(const json& a) {
         if (t->containerId == backends.back().id && t->launched && t->live()) backends.back().pid = t->launched->pid;
       }
     }
+    lastBackends_[name] = backends;
     mesh_->setBackends(name, std::move(backends));
   }
   for (auto it = agentListeners_.begin(); it != agentListeners_.end();) {
@@ -438,21 +462,66 @@ void Orchestrator::Impl::applyAssignment(const json& a) {
     }
     (void)mesh_->removeListener(*it);
     backendNodes_.erase(*it);
+    lastBackends_.erase(*it);
     it = agentListeners_.erase(it);
   }
-  for (auto& [name, s] : services_) s.listeners = listenersOf[name];
+  for (auto& [name, s] : services_) {
+    // A port another service took over (a renamed service): this one's
+    // replicas still drain there before they stop, as on the manager.
+    for (const auto& l : s.listeners) {
+      const auto& now = listenersOf[name];
+      if (wantedListeners.count(l) && std::find(now.begin(), now.end(), l) == now.end() &&
+          std::find(s.handedOver.begin(), s.handedOver.end(), l) == s.handedOver.end())
+        s.handedOver.push_back(l);
+    }
+    std::erase_if(s.handedOver, [&](const std::string& l) { return !wantedListeners.count(l); });
+    s.listeners = listenersOf[name];
+  }
 
-  // 4. Tasks: start what is new, stop what is no longer assigned, forget
-  // ended ones the manager has heard about.
+  // 4. Tasks: stop what is no longer assigned (first, as the manager
+  // decided: a start-first update stops a slot's old replica before it
+  // starts the next slot's new one), forget ended ones the manager has
+  // heard about, start what is new.
   std::set<std::string> assigned;
   for (const auto& tj : a.value("tasks", json::array())) {
     std::string id = tj.value("id", "");
+    if (!id.empty()) assigned.insert(id);
+  }
+  std::vector<std::string> forget;
+  for (auto& [id, t] : tasks_) {
+    if (assigned.count(id)) continue;
+    if (t->live()) {
+      stopTask(*t);
+    } else if (t->reported) {
+      forget.push_back(id);
+    }
+  }
+  for (const auto& id : forget) {
+    auto it = tasks_.find(id);
+    if (it != tasks_.end()) dropTask(*it->second);
+  }
+  for (const auto& tj : a.value("tasks", json::array())) {
+    std::string id = tj.value("id", "");
     if (id.empty()) continue;
-    assigned.insert(id);
     if (tasks_.count(id)) continue;
     auto svc = services_.find(tj.value("service", ""));
     if (svc == services_.end()) {
-      log::error("netd", "assignment: task ", id, " of unknown service ", tj.value("service", ""));
+      // Not runnable here: the manager hears why (and its restart policy
+      // decides), instead of waiting for a start that never comes.
+      auto bad = badStacks.find(tj.value("stack", ""));
+      std::string why = bad != badStacks.end() ? bad->second : "unknown service " + tj.value("service", "");
+      log::error("netd", "assignment: task ", id, ": ", why);
+      auto owned = std::make_unique<Task>();
+      owned->id = id;
+      owned->containerId = tj.value("containerId", "");
+      owned->service = tj.value("service", "");
+      owned->stack = tj.value("stack", "");
+      owned->node = nodeId_;
+      owned->slot = tj.value("slot", uint64_t{0});
+      owned->created = owned->since = SysClock::now();
+      Task& t = *owned;
+      tasks_.emplace(id, std::move(owned));
+      setState(t, TaskState::kRejected, why);
       continue;
     }
     auto owned = std::make_unique<Task>();
@@ -489,19 +558,6 @@ void Orchestrator::Impl::applyAssignment(const json& a) {
       continue;
     }
     runTask(svc->second, t);
-  }
-  std::vector<std::string> forget;
-  for (auto& [id, t] : tasks_) {
-    if (assigned.count(id)) continue;
-    if (t->live()) {
-      stopTask(*t);
-    } else if (t->reported) {
-      forget.push_back(id);
-    }
-  }
-  for (const auto& id : forget) {
-    auto it = tasks_.find(id);
-    if (it != tasks_.end()) dropTask(*it->second);
   }
 
   // 5. Overlay peers: every endpoint on other nodes, written statically.

@@ -10,7 +10,9 @@
 // heartbeat and nothing depends on the order of deltas.
 
 #include <algorithm>
+#include <tuple>
 
+#include "local_agent_link.h"
 #include "orchestrator_impl.h"
 #include "skiff/common/base64.h"
 #include "skiff/common/log.h"
@@ -68,7 +70,6 @@ void Orchestrator::Impl::managerTick() {
     for (auto& [name, svc] : services_) {
       if (svc.spec.mode == runtime::ServiceMode::kGlobal && !svc.removed) reconcileGlobal(svc);
     }
-    applyPeers(peersFor(nodeId_));
   } catch (const std::exception& e) {
     log::error("netd", "manager tick: ", e.what());
   }
@@ -283,6 +284,7 @@ ApiResult<json> Orchestrator::swarmInit(const std::string& advertiseAddr, const 
   self.created = self.updated = m.swarmCreated_;
   self.lastSeen = SteadyClock::now();
   self.ingressAddr = (*created)->nodeAddress;
+  self.secret = randomBase36(32);  // its own agent heartbeats with it, as every node does
   m.members_.create(self);
   m.persistNode(self);
   // The cluster port only matters once another node joins; a single node
@@ -291,6 +293,7 @@ ApiResult<json> Orchestrator::swarmInit(const std::string& advertiseAddr, const 
     log::error("netd", "cluster port ", listen, ": ", st.error().message);
   }
   m.persistSwarm();
+  m.startLocalAgent(self.secret);
   log::info("netd", "swarm initialized: node ", m.nodeId_, " is now a manager",
             advertise.empty() ? "" : " (advertising " + advertise + ")");
   return json{{"nodeId", m.nodeId_},
@@ -435,13 +438,59 @@ ApiResult<json> Orchestrator::removeNode(const std::string& ref, bool force) {
 // ---- the cluster port ----------------------------------------------------
 
 ApiResult<json> Orchestrator::clusterRequest(const std::string& path, const std::string& peer, const json& body) {
-  Impl& m = *impl_;
-  if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
-  if (path == "/cluster/v1/join") return m.clusterJoin(body, peer);
-  if (path == "/cluster/v1/heartbeat") return m.clusterHeartbeat(body);
-  if (path == "/cluster/v1/image") return m.clusterImage(body);
-  if (path == "/cluster/v1/layer") return m.clusterLayer(body);
+  return impl_->dispatch(path, peer, body);
+}
+
+ApiResult<json> Orchestrator::Impl::dispatch(const std::string& path, const std::string& peer, const json& body) {
+  if (!swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
+  if (path == "/cluster/v1/join") return clusterJoin(body, peer);
+  if (path == "/cluster/v1/heartbeat") return clusterHeartbeat(body);
+  if (path == "/cluster/v1/image") return clusterImage(body);
+  if (path == "/cluster/v1/layer") return clusterLayer(body);
   return ApiError{ErrorKind::kNotFound, "page not found: " + path};
+}
+
+// ---- the manager's own agent ---------------------------------------------
+
+void Orchestrator::Impl::startLocalAgent(const std::string& secret) {
+  if (agent_) retiredAgents_.push_back(std::move(agent_));  // it may still stop replicas
+  if (!agentLink_) {
+    agentLink_ = makeLocalAgentLink(
+        d_.loop, [this](const std::string& path, const json& body) { return dispatch(path, "local", body); });
+  }
+  OrchestratorDeps deps = d_;
+  deps.mesh = mesh_;  // one routing mesh per node
+  deps.cluster = agentLink_.get();
+  deps.clusterListen = nullptr;
+  deps.clusterClose = nullptr;
+  deps.onReconcile = nullptr;
+  agent_ = std::make_unique<Impl>(std::move(deps));
+  Impl& a = *agent_;
+  a.worker_ = true;
+  a.embedded_ = true;
+  a.nodeId_ = nodeId_;
+  a.nodeSecret_ = secret;
+  a.managerAddr_ = "local";
+  a.advertiseAddr_ = advertiseAddr_;
+  a.mtu_ = mtu_;
+  a.swarmCreated_ = swarmCreated_;
+  a.removeStaleNetworks();  // a previous life's devices; the first assignment brings back the wanted ones
+  a.startHeartbeats();
+}
+
+void Orchestrator::Impl::stopLocalAgent() {
+  cancelTimer(pokeTimer_);
+  if (!agent_) return;
+  agent_->leaveAsWorker("left the swarm with its manager");
+  retiredAgents_.push_back(std::move(agent_));
+}
+
+void Orchestrator::Impl::pokeAgent() {
+  if (!agent_ || pokeTimer_ != nullptr) return;
+  pokeTimer_ = startTimer(d_.loop, std::chrono::milliseconds(0), [this] {
+    cancelTimer(pokeTimer_);
+    if (agent_) agent_->heartbeatSoon();
+  });
 }
 
 namespace {
@@ -486,6 +535,7 @@ ApiResult<json> Orchestrator::Impl::clusterJoin(const json& body, const std::str
   persistNode(n);
   log::info("netd", "node ", n.hostname, " (", n.id, ", ", addr, ") joined as a worker");
   schedulePending();
+  pokeAgent();  // its ingress address is a peer of this node now
   return json{{"nodeId", n.id},
               {"secret", n.secret},
               {"role", "worker"},
@@ -494,7 +544,8 @@ ApiResult<json> Orchestrator::Impl::clusterJoin(const json& body, const std::str
 }
 
 NodeState* Orchestrator::Impl::authenticate(const json& body) {
-  return members_.authenticate(stringOr(body, "nodeId"), stringOr(body, "secret"), nodeId_);
+  // The manager's own agent too: it comes through the same door.
+  return members_.authenticate(stringOr(body, "nodeId"), stringOr(body, "secret"));
 }
 
 // The image a task runs, for a worker that lacks it: the config bytes (its
@@ -596,7 +647,10 @@ void Orchestrator::Impl::takeReports(NodeState& n, const json& reports) {
     Task& t = *it->second;
     releaseAddresses(t);
     touched.insert(t.service);
-    taskEnded(t, t.exitCode);
+    // A task that failed without an exit code of its own (it never started,
+    // or was unhealthy and exited 0) is a failure to the restart policy.
+    const bool failed = t.state == TaskState::kFailed || t.state == TaskState::kRejected;
+    taskEnded(t, failed && t.exitCode == 0 ? 1 : t.exitCode);
   }
   for (const auto& s : touched) {
     auto svc = services_.find(s);
@@ -604,6 +658,8 @@ void Orchestrator::Impl::takeReports(NodeState& n, const json& reports) {
     updateBackends(svc->second);
     driveUpdate(svc->second);
   }
+  // Another node's replica came or went: this node's peers and backends follow.
+  if (!touched.empty() && n.id != nodeId_) pokeAgent();
 }
 
 std::vector<overlay::Peer> Orchestrator::Impl::peersFor(const std::string& nodeId) const {
@@ -644,8 +700,16 @@ json Orchestrator::Impl::assignmentFor(const NodeState& n) const {
   }
   json tasks = json::array();
   std::set<std::string> stacks, services;
+  // By service and slot: a node starts its replicas in slot order.
+  std::vector<const Task*> mine;
   for (const auto& [id, t] : tasks_) {
     if (t->node != n.id || !t->live() || t->stopRequested || t->state == TaskState::kPending) continue;
+    mine.push_back(t.get());
+  }
+  std::sort(mine.begin(), mine.end(), [](const Task* a, const Task* b) {
+    return std::tie(a->service, a->slot, a->id) < std::tie(b->service, b->slot, b->id);
+  });
+  for (const Task* t : mine) {
     json eps = json::array();
     for (const auto& ep : t->endpoints)
       eps.push_back(json{{"network", ep.network}, {"ip", ep.ip.str()}, {"prefix", ep.prefix}});
@@ -668,7 +732,7 @@ json Orchestrator::Impl::assignmentFor(const NodeState& n) const {
     for (const auto& port : svc.spec.ports) {
       if (port.published == 0 || port.mode != runtime::PortMode::kIngress) continue;
       json backends = json::array();
-      for (const auto& b : backendsFor(svc, port, true))
+      for (const auto& b : backendsFor(svc, port))
         backends.push_back(
             json{{"id", b.id}, {"host", b.host}, {"port", b.port}, {"node", nodeName(nodeOfContainer[b.id])}});
       listeners.push_back(json{{"name", listenerName(port)},

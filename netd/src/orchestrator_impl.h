@@ -6,8 +6,11 @@
 //   orchestrator_util.cc   the small helpers declared here
 //   orchestrator_cluster.cc the manager's side of the swarm: the dispatcher (joins and
 //                          heartbeats in, assignments out), placement, nodes going down
-//   orchestrator_agent.cc  a worker's side: join, heartbeats, carrying out an
+//   orchestrator_agent.cc  an agent's side (a worker's, or a manager's own
+//                          node's): join, heartbeats, carrying out an
 //                          assignment (networks, tasks, listeners, overlay peers)
+//   local_agent_link.h     how a manager's own agent reaches it: the cluster
+//                          port's requests, in process
 //   orchestrator_update.cc rolling updates and rollbacks (update.h's planner
 //                          carried out), readiness: health checks and port probes
 //   orchestrator_stats.cc  `skiff stats`: each replica's cgroup figures and mesh
@@ -246,7 +249,11 @@ class Orchestrator::Impl {
   }
   // Destroyed without shutdown() (tests, a failed start): the recurring
   // cluster timer must not fire into a dead object.
-  ~Impl() { cancelTimer(clusterTimer_); }
+  ~Impl() {
+    cancelTimer(clusterTimer_);
+    cancelTimer(pokeTimer_);
+    agent_.reset();  // before the link it talks through
+  }
 
   OrchestratorDeps d_;
   std::unique_ptr<ProxyMesh> ownMesh_;
@@ -266,12 +273,48 @@ class Orchestrator::Impl {
   bool timingReconcile_ = false;  // an outer reconcile is being timed
 
   // ---- the swarm: both roles -------------------------------------------
-  bool worker_ = false;                  // joined a swarm as a worker (swarm_ = manager)
+  // Every node runs its tasks through an agent (worker_): a worker's Impl is
+  // one; a manager's Impl keeps the swarm's desired and observed state only,
+  // and its node's tasks run in agent_, a second Impl that reaches this one
+  // through agentLink_ with the requests a remote agent sends to port 2377
+  // (swarmkit's design: the manager's node runs an agent like any other).
+  bool worker_ = false;          // an agent: runs the tasks assigned to nodeId_
+  bool embedded_ = false;        // the manager's own agent (keeps nothing in the store)
+  std::unique_ptr<Impl> agent_;  // manager: its node's agent
+  std::unique_ptr<ClusterClient> agentLink_;
+  // Agents of an earlier swarm of this node (left, then init again): they
+  // stop their replicas, then wait for netd's shutdown.
+  std::vector<std::unique_ptr<Impl>> retiredAgents_;
+  // Agent: the backends of each bound port, as the last assignment named
+  // them; a replica that exits here leaves them at once (dropLocalBackend).
+  std::map<std::string, std::vector<proxy::Backend>> lastBackends_;
+  void dropLocalBackend(const Task& t);
+  // netd stops: this node's replicas stop (the agent's), then done().
+  void beginShutdown(std::function<void()> done);
+  int agentsRunning_ = 0;             // manager: agents still stopping their replicas
+  TimerHandle* pokeTimer_ = nullptr;  // manager: the agent asked for its assignment soon
+  // Manager: starts (or, empty secret, stops) the node's own agent.
+  void startLocalAgent(const std::string& secret);
+  void stopLocalAgent();
+  // Manager: something this node's assignment holds changed; its agent
+  // asks for the assignment on the next turn of the loop.
+  void pokeAgent();
+  // Agent of a manager: a task here changed; report on the next turn.
+  void heartbeatSoon();
+  // Devices, endpoints and peers in the kernel are an agent's: a worker's
+  // Impl, or the manager's own agent (also after either left the swarm).
+  bool ownsKernel() const { return worker_ || embedded_ || agentLink_ == nullptr; }
+  // The Impl that runs this node's tasks: agent_ on a manager, else this.
+  Impl& node() { return agent_ ? *agent_ : *this; }
+  const Impl& node() const { return agent_ ? *agent_ : *this; }
+  // What the cluster port answers (join, heartbeat, image, layer).
+  ApiResult<json> dispatch(const std::string& path, const std::string& peer, const json& body);
   std::string advertiseAddr_;            // this node's address for cluster traffic and VXLAN
   std::vector<overlay::Peer> peers_;     // remote peers programmed in this node's kernel
   TimerHandle* clusterTimer_ = nullptr;  // manager: node watch; worker: heartbeat
   bool inSwarm() const { return swarm_ || worker_; }
-  bool isLocal(const Task& t) const { return !t.node.empty() && t.node == nodeId_; }
+  // The task is this Impl's to run (an agent's, on its node).
+  bool isLocal(const Task& t) const { return worker_ && !t.node.empty() && t.node == nodeId_; }
   void applyPeers(const std::vector<overlay::Peer>& wanted);
   void stopClusterTimer();
 
@@ -300,7 +343,8 @@ class Orchestrator::Impl {
   void takeReports(NodeState& n, const json& reports);
   json assignmentFor(const NodeState& n) const;
   std::vector<overlay::Peer> peersFor(const std::string& nodeId) const;
-  std::vector<proxy::Backend> backendsFor(const ServiceState& svc, const runtime::PortSpec& port, bool forRemote) const;
+  // The manager: a published port's backends, for every node's assignment.
+  std::vector<proxy::Backend> backendsFor(const ServiceState& svc, const runtime::PortSpec& port) const;
 
   // ---- worker -----------------------------------------------------------
   // A join: checked first (joinRequest), then the manager's answer applied
@@ -319,6 +363,7 @@ class Orchestrator::Impl {
   // Per bound port: its backends' container ids -> their nodes' hostnames.
   std::map<std::string, std::map<std::string, std::string>> backendNodes_;
   bool heartbeatBusy_ = false;
+  bool heartbeatAgain_ = false;  // heartbeatSoon() while one was on its way
   bool managerReachable_ = true;
   std::unique_ptr<ClusterClient> ownClient_;
   ClusterClient& client();

@@ -115,7 +115,14 @@ json Orchestrator::Impl::statsRow(const Task& t, const std::map<std::string, Mes
     }
   }
   TaskUsage usage;
-  if (!inSwarm() || isLocal(t) || worker_) {
+  const Task* here = nullptr;  // this node's: read from its cgroup now, by its agent
+  if (agent_) {
+    auto it = agent_->tasks_.find(t.id);
+    if (it != agent_->tasks_.end()) here = it->second.get();
+  }
+  if (here != nullptr) {
+    usage = agent_->localUsage(*here);
+  } else if (!swarm_) {
     usage = localUsage(t);
   } else if (t.state != TaskState::kRunning) {
     usage.error = "not running";
@@ -146,7 +153,9 @@ ApiResult<json> Orchestrator::stats(const std::vector<std::string>& containers) 
     std::vector<const Task*> picked;
     for (const auto& ref : containers) {
       const Task* t = m.findContainer(ref);
-      if (t == nullptr || t->spec.id.empty() || ref.empty()) {
+      // A task that never got a container (the manager knows one ran once it started).
+      const bool container = t != nullptr && (m.swarm_ ? t->started != SysClock::time_point{} : !t->spec.id.empty());
+      if (!container || ref.empty()) {
         return ApiError{ErrorKind::kNotFound, "No such container: " + ref};
       }
       if (shown.insert(t).second) picked.push_back(t);

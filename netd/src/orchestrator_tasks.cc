@@ -47,13 +47,17 @@ std::vector<std::string> Orchestrator::Impl::networksOf(const ServiceState& s) c
 }
 
 void Orchestrator::Impl::setState(Task& t, TaskState state, const std::string& error) {
-  if (state != t.state && (!inSwarm() || isLocal(t))) {
+  // Counted where the task runs: by its node's agent (the manager sees
+  // them in reports).
+  const bool changed = state != t.state;
+  if (changed && !swarm_) {
     auto svc = services_.find(t.service);
     if (svc != services_.end()) ++svc->second.transitions[toString(state)];
   }
   t.state = state;
   t.since = SysClock::now();
   if (!error.empty()) t.error = error;
+  if (changed && embedded_) heartbeatSoon();  // the manager next door hears of it at once
 }
 
 void Orchestrator::Impl::releaseAddresses(Task& t) {
@@ -123,10 +127,6 @@ void Orchestrator::Impl::assignTask(ServiceState& svc, Task& t) {
     ep.mac = overlay::Overlay::macFor(*ip);
     t.endpoints.push_back(ep);
   }
-  if (isLocal(t)) {
-    runTask(svc, t);
-    return;
-  }
   // Pinned now, once: every later assignment names this id without reading
   // the image store again.
   auto image = d_.images->resolve(svc.spec.image);
@@ -137,6 +137,7 @@ void Orchestrator::Impl::assignTask(ServiceState& svc, Task& t) {
   t.imageId = image->id;
   setState(t, TaskState::kAssigned);
   log::info("netd", "task ", t.name(), " assigned to node ", nodeName(t.node));
+  if (t.node == nodeId_) pokeAgent();
 }
 
 void Orchestrator::Impl::runTask(ServiceState& svc, Task& t) {
@@ -430,6 +431,7 @@ void Orchestrator::Impl::onExit(const std::string& taskId) {
   // Out of rotation before anything slow (reaping, the endpoints' netlink
   // work, unmounts): a client the kernel path (--kernel-lb) connects to a
   // replica that is gone gets an error, with no retry as the proxy has.
+  dropLocalBackend(t);
   auto svc = services_.find(t.service);
   if (svc != services_.end()) updateBackends(svc->second);
   if (t.checkBusy) {
@@ -531,7 +533,7 @@ void Orchestrator::Impl::stopTask(Task& t) {
   if (t.stopRequested) return;
   t.stopRequested = true;
   t.desiredState = TaskState::kShutdown;
-  if (!isLocal(t)) {
+  if (swarm_) {
     // Its node drains and stops it once its next assignment leaves it out,
     // and reports the end; until then it stays live (its slot is not free
     // twice). The other nodes' proxies stop sending it new connections now.
@@ -541,6 +543,7 @@ void Orchestrator::Impl::stopTask(Task& t) {
     }
     auto svc = services_.find(t.service);
     if (svc != services_.end()) updateBackends(svc->second);
+    if (t.node == nodeId_) pokeAgent();
     return;
   }
   if (t.starting) {
@@ -624,21 +627,21 @@ int Orchestrator::Impl::signalNumber(const std::string& name) {
   return it == kSignals.end() ? SIGTERM : it->second;
 }
 
-std::vector<proxy::Backend> Orchestrator::Impl::backendsFor(const ServiceState& svc, const runtime::PortSpec& port,
-                                                            bool forRemote) const {
+std::vector<proxy::Backend> Orchestrator::Impl::backendsFor(const ServiceState& svc,
+                                                            const runtime::PortSpec& port) const {
   // Slot order, so round robin visits replicas 1..N in turn.
   std::vector<std::pair<uint64_t, proxy::Backend>> bySlot;
   for (const auto& [id, t] : tasks_) {
     if (t->service != svc.name || t->state != TaskState::kRunning) continue;
-    // This node's draining replicas stay in its own proxy's set (it sends
-    // them nothing new) so their open connections keep being counted until
-    // they exit; other nodes' proxies simply drop a replica being stopped.
-    if (t->stopRequested && (forRemote || !isLocal(*t))) continue;
+    // A replica being stopped leaves every node's rotation; its own node's
+    // proxy still counts its open connections while it drains (a backend
+    // that left the list with connections open stays in its stats).
+    if (t->stopRequested) continue;
     // Not ready (starting, unhealthy, not accepting yet): out of rotation.
-    if (!t->ready && !t->stopRequested) continue;
-    const int pid = isLocal(*t) && t->launched ? t->launched->pid : 0;
+    if (!t->ready) continue;
+    // (The pid, for the kernel path's socket check, is the node's agent's to add.)
     for (const auto& ep : t->endpoints) {
-      if (ep.network == kIngress) bySlot.push_back({t->slot, {t->containerId, ep.ip.str(), port.target, pid}});
+      if (ep.network == kIngress) bySlot.push_back({t->slot, {t->containerId, ep.ip.str(), port.target, 0}});
     }
   }
   std::stable_sort(bySlot.begin(), bySlot.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -648,10 +651,18 @@ std::vector<proxy::Backend> Orchestrator::Impl::backendsFor(const ServiceState& 
 }
 
 void Orchestrator::Impl::updateBackends(ServiceState& svc) {
-  if (svc.listeners.empty() || !swarm_) return;  // a worker's come with its assignment
-  for (const auto& port : svc.spec.ports) {
-    if (port.published == 0 || port.mode != runtime::PortMode::kIngress) continue;
-    mesh_->setBackends(listenerName(port), backendsFor(svc, port, false));
+  // The manager's backends reach every node with its next assignment
+  // (its own node's agent asks for it now); an agent's come that way.
+  if (swarm_ && !svc.listeners.empty()) pokeAgent();
+}
+
+void Orchestrator::Impl::dropLocalBackend(const Task& t) {
+  for (auto& [listener, backends] : lastBackends_) {
+    auto gone = std::remove_if(backends.begin(), backends.end(),
+                               [&](const proxy::Backend& b) { return b.id == t.containerId; });
+    if (gone == backends.end()) continue;
+    backends.erase(gone, backends.end());
+    mesh_->setBackends(listener, backends);
   }
 }
 
@@ -715,7 +726,6 @@ void Orchestrator::Impl::finishRemovals() {
     }
     for (auto& [slot, timer] : svc.pendingRestarts) cancelTimer(timer);
     cancelTimer(svc.updateTimer);
-    for (const auto& l : svc.listeners) (void)mesh_->removeListener(l);
     for (auto* t : tasksOf(svc.name)) dropTask(*t);
     (void)d_.store->erase("previous", svc.name);
     log::info("netd", "service ", svc.name, " removed");
@@ -752,6 +762,7 @@ void Orchestrator::Impl::finishRemovals() {
     if (!used) unused.push_back(name);
   }
   for (const auto& n : unused) removeNetwork(n);
+  pokeAgent();  // what this node runs and carries may have changed
   // After `swarm leave`: ingress carries the proxy's connections to draining
   // replicas, so it goes only when the last of them is gone.
   if (!inSwarm() && networks_.count(kIngress) &&
@@ -761,7 +772,7 @@ void Orchestrator::Impl::finishRemovals() {
 }
 
 void Orchestrator::Impl::maybeShutdownDone() {
-  if (!shuttingDown_ || !shutdownDone_ || checksInFlight_ > 0) return;
+  if (!shuttingDown_ || !shutdownDone_ || checksInFlight_ > 0 || agentsRunning_ > 0) return;
   for (auto& [id, t] : tasks_) {
     if (t->live() && isLocal(*t)) return;
   }
@@ -769,15 +780,18 @@ void Orchestrator::Impl::maybeShutdownDone() {
     cancelTimer(svc.updateTimer);
     for (auto& [slot, timer] : svc.pendingRestarts) cancelTimer(timer);
     svc.pendingRestarts.clear();
-    for (const auto& l : svc.listeners) (void)mesh_->removeListener(l);
     svc.listeners.clear();
   }
+  for (const auto& l : agentListeners_) (void)mesh_->removeListener(l);
+  agentListeners_.clear();
   // Task history is not kept across restarts, so neither are its logs.
   for (auto& [id, t] : tasks_) cleanupContainer(*t, true);
   tasks_.clear();
+  // The kernel's devices are the agents' (a manager's networks are records).
   std::vector<std::string> nets;
   for (auto& [name, n] : networks_) nets.push_back(name);
   for (const auto& n : nets) {
+    if (!ownsKernel()) break;
     auto st = d_.overlay->removeNetwork(networks_.at(n).config());
     if (!st.ok()) log::warn("overlay", "remove network ", n, ": ", st.error().message);
   }

@@ -366,6 +366,7 @@ void Orchestrator::Impl::becameReady(Task& t) {
   t.ready = true;
   t.readySince = SteadyClock::now();
   log::info("netd", "task ", t.name(), " ready", t.health.empty() ? "" : " (" + t.health + ")", ": in rotation");
+  if (embedded_) heartbeatSoon();  // the manager next door puts it in rotation
   auto svc = services_.find(t.service);
   if (svc == services_.end()) return;
   updateBackends(svc->second);
@@ -376,6 +377,8 @@ void Orchestrator::Impl::unready(Task& t, const std::string& why) {
   if (!t.ready) return;
   t.ready = false;
   log::warn("netd", "task ", t.name(), " out of rotation: ", why);
+  if (embedded_) heartbeatSoon();
+  dropLocalBackend(t);  // this node's own proxy stops at once
   auto svc = services_.find(t.service);
   if (svc != services_.end()) updateBackends(svc->second);
 }

@@ -34,6 +34,13 @@ json Orchestrator::Impl::serviceSummary(const ServiceState& s) const {
 }
 
 json Orchestrator::Impl::taskJson(const Task& t) const {
+  // A task of this node: its process is its agent's (the manager's record
+  // has none).
+  const Task* running = &t;
+  if (agent_) {
+    auto here = agent_->tasks_.find(t.id);
+    if (here != agent_->tasks_.end()) running = here->second.get();
+  }
   return json{{"id", t.id},
               {"name", t.name()},
               {"service", t.service},
@@ -47,7 +54,7 @@ json Orchestrator::Impl::taskJson(const Task& t) const {
               {"since", rfc3339(t.since)},
               {"error", t.error},
               {"containerId", t.containerId},
-              {"pid", t.launched && t.live() ? t.launched->pid : 0},
+              {"pid", running->launched && running->live() ? running->launched->pid : 0},
               {"exitCode", t.exitCode},
               {"specVersion", t.specVersion},
               {"ready", t.ready},
@@ -208,8 +215,9 @@ ApiResult<json> Orchestrator::serviceLogs(const std::string& name) const {
   if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
   const ServiceState* s = m.findService(name);
   if (s == nullptr) return ApiError{ErrorKind::kNotFound, "no such service: " + name};
+  // This node's replicas (its agent's): their log files are here.
   std::vector<const Task*> tasks;
-  for (const auto& [id, t] : m.tasks_) {
+  for (const auto& [id, t] : m.node().tasks_) {
     if (t->service == s->name && !t->spec.logPath.empty()) tasks.push_back(t.get());
   }
   std::sort(tasks.begin(), tasks.end(), [](const Task* a, const Task* b) { return a->created < b->created; });
@@ -260,8 +268,9 @@ ApiResult<json> Orchestrator::listTasks(const std::string& serviceFilter, const 
   return out;
 }
 
+// Containers are this node's: its agent runs them.
 ApiResult<json> Orchestrator::listContainers(bool all) const {
-  const Impl& m = *impl_;
+  const Impl& m = impl_->node();
   json out = json::array();
   std::vector<const Task*> tasks;
   for (const auto& [id, t] : m.tasks_) {
@@ -275,7 +284,7 @@ ApiResult<json> Orchestrator::listContainers(bool all) const {
 }
 
 ApiResult<json> Orchestrator::inspectContainer(const std::string& ref) const {
-  const Impl& m = *impl_;
+  const Impl& m = impl_->node();
   const Task* t = m.findContainer(ref);
   if (t == nullptr || t->spec.id.empty()) return ApiError{ErrorKind::kNotFound, "No such container: " + ref};
   json nets = json::object();
@@ -328,7 +337,7 @@ ApiResult<json> Orchestrator::inspectContainer(const std::string& ref) const {
 }
 
 ApiResult<json> Orchestrator::containerLogs(const std::string& ref) const {
-  const Impl& m = *impl_;
+  const Impl& m = impl_->node();
   const Task* t = m.findContainer(ref);
   if (t == nullptr || t->spec.id.empty()) return ApiError{ErrorKind::kNotFound, "No such container: " + ref};
   return json{{"text", readLogTail(t->spec.logPath)}};
@@ -391,7 +400,18 @@ std::vector<Orchestrator::ServiceCount> Orchestrator::serviceCounts() const {
     if (s.removed) continue;
     // Desired as `service ls` counts it: a global service wants one per eligible node.
     uint64_t desired = s.spec.mode == runtime::ServiceMode::kGlobal ? impl_->globalNodesOf(s).size() : s.spec.replicas;
-    ServiceCount c{s.stack, name, impl_->runningCount(name), desired, {}, {}, s.restarts, s.transitions, {}};
+    // State changes are counted where tasks run: this node's agent.
+    const auto& agentServices = impl_->node().services_;
+    auto here = agentServices.find(name);
+    ServiceCount c{s.stack,
+                   name,
+                   impl_->runningCount(name),
+                   desired,
+                   {},
+                   {},
+                   s.restarts,
+                   here != agentServices.end() ? here->second.transitions : s.transitions,
+                   {}};
     for (const auto& p : s.spec.ports) {
       if (p.published == 0) continue;
       std::string label = std::to_string(p.published);
@@ -399,8 +419,9 @@ std::vector<Orchestrator::ServiceCount> Orchestrator::serviceCounts() const {
       label += runtime::toString(p.protocol);
       c.listeners[listenerName(p)] = label;
       // A worker learns the nodes of other nodes' replicas from its assignment.
-      auto nodes = impl_->backendNodes_.find(listenerName(p));
-      if (nodes != impl_->backendNodes_.end()) c.backendNodes.insert(nodes->second.begin(), nodes->second.end());
+      const auto& known = impl_->node().backendNodes_;
+      auto nodes = known.find(listenerName(p));
+      if (nodes != known.end()) c.backendNodes.insert(nodes->second.begin(), nodes->second.end());
     }
     // A replica that ended by itself (exited, was killed, failed its health
     // check, its node went) is a backend that is down while its slot (a
@@ -434,13 +455,14 @@ std::vector<Orchestrator::ServiceCount> Orchestrator::serviceCounts() const {
 }
 
 std::vector<Orchestrator::NetworkPeers> Orchestrator::peerCounts() const {
+  const Impl& m = impl_->node();  // the kernel's entries are the agent's
   std::map<uint32_t, std::string> byVni;
-  for (const auto& [name, n] : impl_->networks_) byVni[n.vni] = name;
+  for (const auto& [name, n] : m.networks_) byVni[n.vni] = name;
   std::map<std::string, NetworkPeers> counts;
   std::map<std::string, std::set<overlay::Ipv4>> vteps;
   // Every network this node carries has a row, also without peers.
   for (const auto& [vni, name] : byVni) counts[name].network = name;
-  for (const auto& p : impl_->peers_) {
+  for (const auto& p : m.peers_) {
     auto n = byVni.find(p.vni);
     if (n == byVni.end()) continue;
     NetworkPeers& c = counts[n->second];

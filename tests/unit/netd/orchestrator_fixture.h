@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "fake_link_netlink.h"
 #include "skiff/netd/cluster_client.h"
@@ -118,6 +119,17 @@ class OrchestratorFixture : public ::testing::Test {
   // Lets pending pidfd events and zero-delay timers run.
   void settle() {
     for (int i = 0; i < 20; i++) uv_run(&loop_, UV_RUN_NOWAIT);
+  }
+
+  // Runs the loop one turn at a time until done() (at most 200 turns): the
+  // state at the first moment something happened, e.g. the first signal of
+  // a rolling update before its next step.
+  bool settleUntil(const std::function<bool()>& done) {
+    for (int i = 0; i < 200; i++) {
+      if (done()) return true;
+      uv_run(&loop_, UV_RUN_NOWAIT);
+    }
+    return done();
   }
 
   std::string replicas(const std::string& service) {

@@ -36,6 +36,7 @@ services:
 
 TEST_F(OrchestratorStatsTest, EachRunningReplicaWithItsCgroupFiguresAndMeshCounters) {
   ok(orch_->swarmInit(""));
+  settle();
   ok(orch_->deployStack("s", stack(kTwoPorts)));
   settle();
   ASSERT_EQ(launcher_.launched.size(), 2u);
@@ -80,6 +81,7 @@ TEST_F(OrchestratorStatsTest, EachRunningReplicaWithItsCgroupFiguresAndMeshCount
 
 TEST_F(OrchestratorStatsTest, ContainersArePickedByIdPrefixOrNameInTheOrderAsked) {
   ok(orch_->swarmInit(""));
+  settle();
   ok(orch_->deployStack("s", stack(kTwoPorts)));
   settle();
   ASSERT_EQ(launcher_.launched.size(), 2u);

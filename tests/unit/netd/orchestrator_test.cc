@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "orchestrator_fixture.h"
 #include "skiff/netd/api.h"
@@ -48,7 +49,9 @@ TEST_F(OrchestratorTest, DeployBeforeInitIsRefusedWithDockersWords) {
 
 TEST_F(OrchestratorTest, DeployStartsEveryReplicaWithItsSpec) {
   ok(orch_->swarmInit(""));
+  settle();
   json out = ok(orch_->deployStack("s", stack(kWeb)));
+  settle();
   EXPECT_EQ(out["messages"], json({"Creating network s_webnet", "Creating service s_web"}));
   ASSERT_EQ(launcher_.launched.size(), 3u);
   const auto& c = launcher_.launched[0];
@@ -65,9 +68,42 @@ TEST_F(OrchestratorTest, DeployStartsEveryReplicaWithItsSpec) {
   EXPECT_EQ(net["Containers"].size(), 3u);
 }
 
+// The manager's own node is an agent like any other: the replicas it runs
+// are the ones the dispatcher's assignment names for its node id, given only
+// to a heartbeat with that node's secret, the same request a remote agent
+// sends to port 2377.
+TEST_F(OrchestratorTest, TheManagersNodeRunsWhatTheDispatcherAssignsIt) {
+  json init = ok(orch_->swarmInit(""));
+  settle();
+  ok(orch_->deployStack("s", stack(kWeb)));
+  settle();
+  ASSERT_EQ(launcher_.launched.size(), 3u);
+  const std::string self = init["nodeId"];
+  auto doc = store_->get("node", self);
+  ASSERT_TRUE(doc.ok() && doc->has_value());
+  const std::string secret = (**doc).value("secret", "");
+  ASSERT_EQ(secret.size(), 32u) << "the manager's node has a secret of its own";
+
+  auto refused = orch_->clusterRequest("/cluster/v1/heartbeat", "198.51.100.9",
+                                       json{{"nodeId", self}, {"secret", "not-" + secret.substr(4)}});
+  ASSERT_TRUE(std::holds_alternative<ApiError>(refused));
+  EXPECT_EQ(std::get<ApiError>(refused).kind, ErrorKind::kUnauthorized);
+
+  json a = ok(orch_->clusterRequest("/cluster/v1/heartbeat", "local", json{{"nodeId", self}, {"secret", secret}}));
+  std::set<std::string> assigned, started;
+  for (const auto& t : a["tasks"]) assigned.insert(t["containerId"].get<std::string>());
+  for (const auto& c : launcher_.launched) started.insert(c.id);
+  EXPECT_EQ(assigned, started);
+  std::set<std::string> networks;
+  for (const auto& n : a["networks"]) networks.insert(n["name"].get<std::string>());
+  EXPECT_EQ(networks, (std::set<std::string>{"ingress", "s_webnet"}));
+}
+
 TEST_F(OrchestratorTest, FailedReplicaIsRestartedAndHistoryKept) {
   ok(orch_->swarmInit(""));
+  settle();
   ok(orch_->deployStack("s", stack(kWeb)));
+  settle();
   pid_t first = launcher_.running.front();
   launcher_.exit(first, 137);
   settle();
@@ -92,9 +128,11 @@ TEST_F(OrchestratorTest, FailedReplicaIsRestartedAndHistoryKept) {
 // would stay 0 for ever); in a crash loop the newest dead replica is.
 TEST_F(OrchestratorTest, ADeadReplicaIsADownBackendWhileItsSlotIsWantedAndUnserved) {
   ok(orch_->swarmInit(""));
+  settle();
   std::string yaml(kWeb);
   yaml.replace(yaml.find("delay: 0s"), 9, "delay: 1s");
   ok(orch_->deployStack("s", stack(yaml)));
+  settle();
   auto down = [&] {
     for (const auto& c : orch_->serviceCounts()) {
       if (c.service == "s_web") return c.downBackends;
@@ -130,7 +168,8 @@ TEST_F(OrchestratorTest, ADeadReplicaIsADownBackendWhileItsSlotIsWantedAndUnserv
   while (std::chrono::steady_clock::now() < end) {
     uv_run(&loop_, UV_RUN_NOWAIT);
     replacement = taskOfSlot(2);
-    if (!replacement.is_null()) break;
+    // Started by this node's agent, and ready as the manager heard it.
+    if (!replacement.is_null() && replacement["ready"] == true) break;
     ::usleep(2000);
   }
   ASSERT_FALSE(replacement.is_null()) << "restarted after its delay";
@@ -147,7 +186,9 @@ TEST_F(OrchestratorTest, ADeadReplicaIsADownBackendWhileItsSlotIsWantedAndUnserv
 
 TEST_F(OrchestratorTest, CleanExitIsNotRestartedUnderOnFailure) {
   ok(orch_->swarmInit(""));
+  settle();
   ok(orch_->deployStack("s", stack(kWeb)));
+  settle();
   launcher_.exit(launcher_.running.front(), 0);
   settle();
   EXPECT_EQ(launcher_.launched.size(), 3u);
@@ -156,6 +197,7 @@ TEST_F(OrchestratorTest, CleanExitIsNotRestartedUnderOnFailure) {
 
 TEST_F(OrchestratorTest, LaunchFailureIsVisibleAndRetried) {
   ok(orch_->swarmInit(""));
+  settle();
   launcher_.failNextLaunch = "exec: \"nosuch\": executable file not found in $PATH";
   ok(orch_->deployStack("s", stack(kWeb)));
   settle();
@@ -173,14 +215,18 @@ TEST_F(OrchestratorTest, LaunchFailureIsVisibleAndRetried) {
 
 TEST_F(OrchestratorTest, RedeployScalesInPlaceAndReplacesOnChange) {
   ok(orch_->swarmInit(""));
+  settle();
   ok(orch_->deployStack("s", stack(kWeb)));
+  settle();
   std::string five(kWeb);
   five.replace(five.find("replicas: 3"), 11, "replicas: 5");
   ok(orch_->deployStack("s", stack(five)));
+  settle();
   EXPECT_EQ(launcher_.launched.size(), 5u) << "scale up adds 2, leaves 3 alone";
   EXPECT_TRUE(launcher_.signals.empty());
 
   ok(orch_->scaleService("s_web", 2));
+  settle();
   ASSERT_EQ(launcher_.signals.size(), 3u);
   for (const auto& [pid, sig] : launcher_.signals) EXPECT_EQ(sig, SIGTERM);
   for (const auto& [pid, sig] : launcher_.signals) launcher_.exit(pid, 0);
@@ -193,7 +239,9 @@ TEST_F(OrchestratorTest, RedeployScalesInPlaceAndReplacesOnChange) {
   launcher_.signals.clear();
   json out = ok(orch_->deployStack("s", stack(changed)));
   EXPECT_EQ(out["messages"][0].get<std::string>().rfind("Updating service s_web", 0), 0u);
-  // docker's default update_config: stop-first, parallelism 1.
+  // docker's default update_config: stop-first, parallelism 1. When the
+  // first old replica is signalled, the second is not.
+  ASSERT_TRUE(settleUntil([&] { return !launcher_.signals.empty(); }));
   ASSERT_EQ(launcher_.signals.size(), 1u) << "one slot at a time";
   launcher_.exit(launcher_.signals[0].first, 0);
   settle();
@@ -211,7 +259,9 @@ TEST_F(OrchestratorTest, RedeployScalesInPlaceAndReplacesOnChange) {
 
 TEST_F(OrchestratorTest, InvalidRedeployChangesNothing) {
   ok(orch_->swarmInit(""));
+  settle();
   ok(orch_->deployStack("s", stack(kWeb)));
+  settle();
   std::string bad(kWeb);
   bad.replace(bad.find("app:1"), 5, "nope:2");
   auto r = orch_->deployStack("s", stack(bad));
@@ -225,8 +275,11 @@ TEST_F(OrchestratorTest, InvalidRedeployChangesNothing) {
 
 TEST_F(OrchestratorTest, StackRmStopsEverythingAndRemovesNetworks) {
   ok(orch_->swarmInit(""));
+  settle();
   ok(orch_->deployStack("s", stack(kWeb)));
+  settle();
   json out = ok(orch_->removeStack("s"));
+  settle();
   EXPECT_EQ(out["messages"], json({"Removing service s_web", "Removing network s_webnet"}));
   EXPECT_EQ(launcher_.signals.size(), 3u);
   for (const auto& [pid, sig] : launcher_.signals) launcher_.exit(pid, 143);
@@ -245,7 +298,9 @@ TEST_F(OrchestratorTest, StackRmStopsEverythingAndRemovesNetworks) {
 
 TEST_F(OrchestratorTest, StateSurvivesARestart) {
   ok(orch_->swarmInit(""));
+  settle();
   ok(orch_->deployStack("s", stack(kWeb)));
+  settle();
   bool done = false;
   orch_->shutdown([&] { done = true; });
   for (pid_t pid : std::vector<pid_t>(launcher_.running)) launcher_.exit(pid, 0);
@@ -256,6 +311,7 @@ TEST_F(OrchestratorTest, StateSurvivesARestart) {
 
   orch_ = std::make_unique<Orchestrator>(deps());
   ASSERT_TRUE(orch_->restore().ok());
+  settle();
   EXPECT_EQ(replicas("s_web"), "3/3");
   EXPECT_EQ(launcher_.launched.size(), 6u);
   json net = ok(orch_->inspectNetwork("s_webnet"));
@@ -264,7 +320,9 @@ TEST_F(OrchestratorTest, StateSurvivesARestart) {
 
 TEST_F(OrchestratorTest, ReplicasBeyondTheAddressSpaceAreRefused) {
   ok(orch_->swarmInit(""));
+  settle();
   ok(orch_->deployStack("s", stack(kWeb)));
+  settle();
   auto r = orch_->scaleService("s_web", 100000000);
   const auto* err = std::get_if<ApiError>(&r);
   ASSERT_NE(err, nullptr);
@@ -275,7 +333,9 @@ TEST_F(OrchestratorTest, ReplicasBeyondTheAddressSpaceAreRefused) {
 
 TEST_F(OrchestratorTest, SwarmLeaveKeepsIngressUntilReplicasAreGone) {
   ok(orch_->swarmInit(""));
+  settle();
   ok(orch_->deployStack("s", stack(kWeb)));
+  settle();
   ok(orch_->swarmLeave(true));
   EXPECT_EQ(launcher_.signals.size(), 3u);
   EXPECT_TRUE(netlink_.has("skbr-4096")) << "replicas still draining through ingress";
@@ -292,6 +352,7 @@ TEST_F(OrchestratorTest, SwarmLeaveKeepsIngressUntilReplicasAreGone) {
 // starting when the stack is restored.
 TEST_F(OrchestratorTest, TemplatesExpandInEnvAndHostname) {
   ok(orch_->swarmInit(""));
+  settle();
   std::string yaml(kWeb);
   yaml.replace(yaml.find("environment: [GREETING=hi]"), 26,
                "hostname: \"{{.Node.Hostname}}-{{.Task.Slot}}\"\n"
@@ -299,6 +360,7 @@ TEST_F(OrchestratorTest, TemplatesExpandInEnvAndHostname) {
                "\"NODE={{.Node.Hostname}}\", \"ODD={{.Nope}}\"]");
   yaml.replace(yaml.find("replicas: 3"), 11, "replicas: 1");
   ok(orch_->deployStack("s", stack(yaml)));
+  settle();
   ASSERT_EQ(launcher_.launched.size(), 1u);
   const auto& spec = launcher_.launched[0];
   EXPECT_EQ(spec.hostname, "node1-1");
@@ -311,6 +373,7 @@ TEST_F(OrchestratorTest, TemplatesExpandInEnvAndHostname) {
 
 TEST_F(OrchestratorTest, StoredStackWithAHostileTemplateRestoresAndNetdStarts) {
   ok(orch_->swarmInit(""));
+  settle();
   // What std::regex overflowed the stack on: a long field name after "{{ .".
   std::string hostile = "{{ ." + std::string(30000, 'A');
   runtime::StackSpec spec = stack(kWeb);
@@ -327,6 +390,7 @@ TEST_F(OrchestratorTest, StoredStackWithAHostileTemplateRestoresAndNetdStarts) {
 
   orch_ = std::make_unique<Orchestrator>(deps());
   ASSERT_TRUE(orch_->restore().ok());
+  settle();
   json stacks = ok(orch_->listStacks());
   ASSERT_EQ(stacks.size(), 1u);
   EXPECT_EQ(stacks[0]["name"], "s");
@@ -344,6 +408,7 @@ TEST_F(OrchestratorTest, StoredStackWithAHostileTemplateRestoresAndNetdStarts) {
 
 TEST_F(OrchestratorTest, ThirtyThousandCharacterStackNameInAnApiPathIsAnswered) {
   ok(orch_->swarmInit(""));
+  settle();
   Api api(*orch_, *images_);
   std::string name(30000, 'a');
   HttpRequest del{"DELETE", "/v1/stacks/" + name, {}, "", ""};
@@ -357,9 +422,11 @@ TEST_F(OrchestratorTest, ThirtyThousandCharacterStackNameInAnApiPathIsAnswered) 
 // UTF-8 still has its logs served (those bytes as U+FFFD), never a 400.
 TEST_F(OrchestratorTest, LogsWithInvalidUtf8AreServed) {
   ok(orch_->swarmInit(""));
+  settle();
   std::string one(kWeb);
   one.replace(one.find("replicas: 3"), 11, "replicas: 1");
   ok(orch_->deployStack("s", stack(one)));
+  settle();
   ASSERT_EQ(launcher_.launched.size(), 1u);
   const auto& spec = launcher_.launched[0];
   fs::create_directories(fs::path(spec.logPath).parent_path());
@@ -379,6 +446,7 @@ TEST_F(OrchestratorTest, LogsWithInvalidUtf8AreServed) {
 // the error's own status and a JSON body.
 TEST_F(OrchestratorTest, InvalidUtf8InARequestIsAnsweredWithItsOwnError) {
   ok(orch_->swarmInit(""));
+  settle();
   Api api(*orch_, *images_);
   HttpResponse r = api.handle({"POST", "/v1/stacks/s", {}, "{\"stack\": \"\xff\"}", ""});
   EXPECT_EQ(r.status, 400) << r.body;
@@ -398,7 +466,9 @@ TEST_F(OrchestratorTest, InvalidUtf8InARequestIsAnsweredWithItsOwnError) {
 // at the next restart.
 TEST_F(OrchestratorTest, DeployAndScaleFailWhenTheStateCannotBeSaved) {
   ok(orch_->swarmInit(""));
+  settle();
   ok(orch_->deployStack("s", stack(kWeb)));
+  settle();
   ASSERT_EQ(launcher_.launched.size(), 3u);
   ASSERT_TRUE(store_->simulateFullDiskForTesting().ok());
 
@@ -436,6 +506,7 @@ TEST_F(OrchestratorTest, DeployAndScaleFailWhenTheStateCannotBeSaved) {
 
 TEST_F(OrchestratorTest, TheOverlayMtuOptionIsHonouredAndABadOneRefused) {
   ok(orch_->swarmInit(""));
+  settle();
   ok(orch_->deployStack("m", stack(R"(
 services:
   web:
@@ -468,6 +539,7 @@ networks:
 // until its `ready` pipe says the command runs.
 TEST_F(OrchestratorTest, ReplicasStartWhileTheLoopGoesOnAndRunOnceTheirShimIsDone) {
   ok(orch_->swarmInit(""));
+  settle();
   launcher_.holdExec = true;
   ok(orch_->deployStack("s", stack(kWeb)));
   settle();
@@ -487,8 +559,10 @@ TEST_F(OrchestratorTest, ReplicasStartWhileTheLoopGoesOnAndRunOnceTheirShimIsDon
 
 TEST_F(OrchestratorTest, AShimThatFailsAfterTheCloneFailsItsTaskWhichIsRestarted) {
   ok(orch_->swarmInit(""));
+  settle();
   launcher_.holdExec = true;
   ok(orch_->deployStack("s", stack(kWeb)));
+  settle();
   std::vector<pid_t> pids(launcher_.running);
   launcher_.holdExec = false;
   launcher_.releaseExec(pids[0], "exec: \"/hello\": permission denied");
@@ -511,10 +585,13 @@ TEST_F(OrchestratorTest, AShimThatFailsAfterTheCloneFailsItsTaskWhichIsRestarted
 // must not hold the stop (or stack rm, or netd's shutdown) for ever.
 TEST_F(OrchestratorTest, AReplicaStoppedWhileStartingIsKilledAndEndsOnceItsShimIsGone) {
   ok(orch_->swarmInit(""));
+  settle();
   launcher_.holdExec = true;
   ok(orch_->deployStack("s", stack(kWeb)));
+  settle();
   std::vector<pid_t> pids(launcher_.running);
   ok(orch_->scaleService("s_web", 2));
+  settle();
   ASSERT_EQ(launcher_.signals.size(), 1u);
   EXPECT_EQ(launcher_.signals[0], std::make_pair(pids[2], SIGKILL));
   launcher_.releaseExec(pids[2]);  // the shim's pipe ends with it

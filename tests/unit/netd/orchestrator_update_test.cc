@@ -84,6 +84,7 @@ services:
 
 TEST_F(OrchestratorUpdateTest, StartFirstKeepsEveryReplicaInRotationWhileTheSlotsMoveOneByOne) {
   ok(orch_->swarmInit(""));
+  settle();
   ok(orch_->deployStack("s", stack(web("hi", "{order: start-first, parallelism: 1, monitor: 0s}"))));
   settle();
   ASSERT_EQ(inRotation(), 3u);
@@ -116,6 +117,7 @@ TEST_F(OrchestratorUpdateTest, StartFirstKeepsEveryReplicaInRotationWhileTheSlot
 
 TEST_F(OrchestratorUpdateTest, ANewReplicaEntersRotationOnlyOnceItsPortAccepts) {
   ok(orch_->swarmInit(""));
+  settle();
   ok(orch_->deployStack("s", stack(web("hi", "{order: start-first, monitor: 0s}"))));
   settle();
   portsAccept_ = false;
@@ -146,6 +148,7 @@ TEST_F(OrchestratorUpdateTest, ANewReplicaEntersRotationOnlyOnceItsPortAccepts) 
 
 TEST_F(OrchestratorUpdateTest, ANewImageThatExitsRollsBackWithoutTouchingTheOldReplicas) {
   ok(orch_->swarmInit(""));
+  settle();
   // The rollback itself is not watched: the test need not wait 5 s.
   const std::string update =
       "{order: start-first, failure_action: rollback, monitor: 5s}\n      rollback_config: {monitor: 0s}";
@@ -178,11 +181,13 @@ TEST_F(OrchestratorUpdateTest, ANewImageThatExitsRollsBackWithoutTouchingTheOldR
 
 TEST_F(OrchestratorUpdateTest, AFailureWithPauseLeavesTheUpdatePausedAndSaysWhy) {
   ok(orch_->swarmInit(""));
+  settle();
   const std::string update = "{order: stop-first, failure_action: pause, monitor: 5s}";
   ok(orch_->deployStack("s", stack(web("hi", update))));
   settle();
   portsAccept_ = false;  // the new replica never gets ready
   ok(orch_->deployStack("s", stack(web("bad", update))));
+  settle();
   exitSignalled();  // slot 1's old replica goes, its new one starts
   ASSERT_EQ(liveOf(2).size(), 1u);
   std::string failed;
@@ -207,6 +212,7 @@ TEST_F(OrchestratorUpdateTest, AHealthCheckGatesRotationAndAnUnhealthyReplicaIsR
     return r;
   };
   ok(orch_->swarmInit(""));
+  settle();
   std::string yaml = web("hi", "{monitor: 0s}");
   yaml += R"(    healthcheck:
       test: ["CMD-SHELL", "curl -f http://localhost/"]
@@ -247,6 +253,7 @@ TEST_F(OrchestratorUpdateTest, AHealthCheckGatesRotationAndAnUnhealthyReplicaIsR
 
 TEST_F(OrchestratorUpdateTest, ServiceUpdateChecksItsInputThenRollsOutAndRollsBack) {
   ok(orch_->swarmInit(""));
+  settle();
   ok(orch_->deployStack("s", stack(web("hi", "{monitor: 0s}\n      rollback_config: {monitor: 0s}"))));
   settle();
   auto refused = [&](const json& body) {
@@ -266,6 +273,7 @@ TEST_F(OrchestratorUpdateTest, ServiceUpdateChecksItsInputThenRollsOutAndRollsBa
 
   json done =
       ok(orch_->updateService("s_web", {{"envAdd", {"GREETING=yo"}}, {"updateConfig", {{"order", "start-first"}}}}));
+  settle();
   EXPECT_FALSE(done["ID"].get<std::string>().empty());
   ASSERT_TRUE(runUntil([&] {
     exitSignalled();
@@ -278,6 +286,7 @@ TEST_F(OrchestratorUpdateTest, ServiceUpdateChecksItsInputThenRollsOutAndRollsBa
   EXPECT_EQ(liveOf(s["Version"]["Index"]).size(), 3u);
 
   ok(orch_->rollbackService("s_web"));
+  settle();
   ASSERT_TRUE(runUntil([&] {
     exitSignalled();
     return updateState() == "rollback_completed";
@@ -293,9 +302,11 @@ TEST_F(OrchestratorUpdateTest, ServiceUpdateChecksItsInputThenRollsOutAndRollsBa
 // removed stack takes its previous specs along.
 TEST_F(OrchestratorUpdateTest, ARollbackAfterARestartGoesBackToThePreviousSpec) {
   ok(orch_->swarmInit(""));
+  settle();
   ok(orch_->deployStack("s", stack(web("hi", "{monitor: 0s}\n      rollback_config: {monitor: 0s}"))));
   settle();
   ok(orch_->updateService("s_web", {{"envAdd", {"GREETING=yo"}}}));
+  settle();
   ASSERT_TRUE(runUntil([&] {
     exitSignalled();
     return updateState() == "completed";
@@ -317,6 +328,7 @@ TEST_F(OrchestratorUpdateTest, ARollbackAfterARestartGoesBackToThePreviousSpec) 
   const size_t launchedBefore = launcher_.launched.size();
 
   ok(orch_->rollbackService("s_web"));
+  settle();
   ASSERT_TRUE(runUntil([&] {
     exitSignalled();
     return updateState() == "rollback_completed";
@@ -334,6 +346,7 @@ TEST_F(OrchestratorUpdateTest, ARollbackAfterARestartGoesBackToThePreviousSpec) 
   ASSERT_TRUE(stored.ok());
   EXPECT_TRUE(stored->has_value()) << "the rolled-back-from spec is now the previous one";
   ok(orch_->removeStack("s"));
+  settle();
   ASSERT_TRUE(runUntil([&] {
     exitSignalled();
     return ok(orch_->listServices("")).empty();
@@ -348,6 +361,7 @@ TEST_F(OrchestratorUpdateTest, ARollbackAfterARestartGoesBackToThePreviousSpec) 
 // write) is not rolled back to: it is previous to another spec.
 TEST_F(OrchestratorUpdateTest, AStoredPreviousSpecOfAnotherSpecIsNotRestored) {
   ok(orch_->swarmInit(""));
+  settle();
   runtime::StackSpec old = stack(web("old", "{monitor: 0s}"));
   runtime::StackSpec other = stack(web("other", "{monitor: 0s}"));
   ASSERT_TRUE(store_

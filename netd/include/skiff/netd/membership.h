@@ -69,8 +69,9 @@ class Membership {
   NodeState& admit(const std::string& hostname, const std::string& addr, std::optional<overlay::Ipv4> ingressAddr,
                    std::chrono::system_clock::time_point now, std::chrono::steady_clock::time_point seen);
   // The node a request's id and secret name (secret compared in constant
-  // time); never `self` (the manager does not heartbeat to itself).
-  NodeState* authenticate(const std::string& nodeId, const std::string& secret, const std::string& self);
+  // time), the manager's own node too (its agent heartbeats like any
+  // other); never a node without a secret (one a store from before kept).
+  NodeState* authenticate(const std::string& nodeId, const std::string& secret);
 
   // By id, unique id prefix or hostname (null when none or ambiguous).
   NodeState* find(const std::string& ref);

@@ -1,10 +1,15 @@
 #pragma once
-// Orchestrator: the manager and the single node's agent in one. It holds the
-// desired state (swarm, stacks, services; persisted in the Store) and the
-// actual state (tasks: one container each), and reconciles them: start a
-// task per missing slot, stop extra or outdated ones, restart exited ones as
-// the service's restart_policy says, keep every published port's proxy
-// backends equal to the running replicas.
+// Orchestrator: one node of a swarm. On a manager it holds the desired state
+// (swarm, stacks, services; persisted in the Store) and the observed state
+// (tasks: one container each, wherever they run), and reconciles them:
+// place a task per missing slot, stop extra or outdated ones, restart ended
+// ones as the service's restart_policy says, and hand every node its
+// assignment (networks, tasks, published ports with their backends, overlay
+// peers). On every node an agent carries out its node's assignment and
+// reports back. A manager's own node has an agent too, reaching its manager
+// through an in-process link with the same requests, bodies and node secret
+// a remote agent sends to port 2377 (swarmkit's design): the manager never
+// starts a container itself.
 //
 // The network model is docker's: each stack network is an overlay (bridge +
 // VXLAN, VNI, a /24 from the cluster IPAM); services with published ports
