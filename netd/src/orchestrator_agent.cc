@@ -445,12 +445,19 @@ void Orchestrator::Impl::applyAssignment(const json& a) {
     auto& nodes = backendNodes_[name];
     nodes.clear();
     for (const auto& bj : lj.value("backends", json::array())) {
-      backends.push_back({bj.value("id", ""), bj.value("host", ""), bj.value("port", uint16_t{0})});
-      nodes[backends.back().id] = bj.value("node", "");
+      proxy::Backend b{bj.value("id", ""), bj.value("host", ""), bj.value("port", uint16_t{0})};
+      nodes[b.id] = bj.value("node", "");
       // A replica this node runs: its process, for the kernel path's check.
+      // This node knows its own replicas better than an assignment the
+      // manager made from an older report: one that is no longer ready
+      // (unhealthy, stopping, gone) is not put back in rotation.
+      bool outOfRotation = false;
       for (const auto& [tid, t] : tasks_) {
-        if (t->containerId == backends.back().id && t->launched && t->live()) backends.back().pid = t->launched->pid;
+        if (t->containerId != b.id) continue;
+        if (t->launched && t->live()) b.pid = t->launched->pid;
+        outOfRotation = !t->live() || !t->ready || t->stopRequested;
       }
+      if (!outOfRotation) backends.push_back(std::move(b));
     }
     lastBackends_[name] = backends;
     mesh_->setBackends(name, std::move(backends));

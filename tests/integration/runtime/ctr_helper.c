@@ -240,6 +240,15 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (argc >= 2 && strcmp(argv[1], "seccomp") == 0) return printSeccomp();
+  // "wait": the handler is in place before the line a test waits for is
+  // printed. As pid 1 of its namespace, the helper ignores a SIGTERM that
+  // comes before it: a test that signalled right after reading the line
+  // then waited in vain (seen under ASan on a loaded machine).
+  const int waiting = argc >= 3 && strcmp(argv[1], "wait") == 0;
+  if (waiting) {
+    exitCode = atoi(argv[2]);
+    signal(SIGTERM, onTerm);
+  }
   char host[256] = {0};
   char etcHostname[256];
   char data[256];
@@ -258,9 +267,7 @@ int main(int argc, char** argv) {
       access("/proc/1/stat", R_OK) == 0, data, readOnly, cwd, (int)getuid(),
       getenv("FOO") ? getenv("FOO") : "");
   fflush(stdout);
-  if (argc >= 3 && strcmp(argv[1], "wait") == 0) {
-    exitCode = atoi(argv[2]);
-    signal(SIGTERM, onTerm);
+  if (waiting) {
     alarm(30);
     for (;;) pause();
   }

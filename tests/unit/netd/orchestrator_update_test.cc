@@ -221,7 +221,9 @@ TEST_F(OrchestratorUpdateTest, AHealthCheckGatesRotationAndAnUnhealthyReplicaIsR
       retries: 2
 )";
   ok(orch_->deployStack("s", stack(yaml)));
-  settle();
+  // The moment the node's agent has started them (a check 20 ms later may
+  // pass at once on a slow machine, so not a fixed number of turns later).
+  ASSERT_TRUE(settleUntil([&] { return launcher_.launched.size() == 3; }));
   EXPECT_EQ(inRotation(), 0u) << "starting: not in rotation before the first check passed";
   EXPECT_TRUE(probes_.empty()) << "a health check replaces the port probe";
   ASSERT_TRUE(runUntil([&] { return inRotation() == 3; }));
