@@ -119,12 +119,21 @@ class ClusterTest : public ::testing::Test {
       bool done = false;
       n->orch->shutdown([&] { done = true; });
       for (pid_t pid : std::vector<pid_t>(n->launcher.running)) n->launcher.exit(pid, 0);
-      for (int i = 0; i < 200 && !done; i++) uv_run(&loop_, UV_RUN_NOWAIT);
+      // Bounded by time, not turns: a loaded machine (a sanitizer build
+      // beside a CI run) needs more turns, and a shutdown that never ends
+      // must fail here, not hang the loop below.
+      for (int i = 0; i < 20000 && !done; i++) {
+        uv_run(&loop_, UV_RUN_NOWAIT);
+        if (!done) ::usleep(1000);
+      }
       EXPECT_TRUE(done) << n->dir << ": shutdown did not finish";
     }
     manager_ = nullptr;
     for (auto& n : nodes_) n->orch.reset();
-    uv_run(&loop_, UV_RUN_DEFAULT);
+    for (int i = 0; i < 5000 && uv_loop_alive(&loop_); i++) {
+      uv_run(&loop_, UV_RUN_NOWAIT);
+      ::usleep(1000);
+    }
     EXPECT_EQ(uv_loop_close(&loop_), 0) << "handles left open on the loop";
     fs::remove_all(base_);
   }

@@ -94,11 +94,19 @@ class OrchestratorFixture : public ::testing::Test {
       bool done = false;
       orch_->shutdown([&] { done = true; });
       for (pid_t pid : std::vector<pid_t>(launcher_.running)) launcher_.exit(pid, 0);
-      for (int i = 0; i < 100 && !done; i++) uv_run(&loop_, UV_RUN_NOWAIT);
+      // Bounded by time, not turns (a loaded machine needs more of them); a
+      // shutdown that never ends fails here instead of hanging below.
+      for (int i = 0; i < 20000 && !done; i++) {
+        uv_run(&loop_, UV_RUN_NOWAIT);
+        if (!done) ::usleep(1000);
+      }
       EXPECT_TRUE(done) << "shutdown did not finish";
       orch_.reset();
     }
-    uv_run(&loop_, UV_RUN_DEFAULT);
+    for (int i = 0; i < 5000 && uv_loop_alive(&loop_); i++) {
+      uv_run(&loop_, UV_RUN_NOWAIT);
+      ::usleep(1000);
+    }
     EXPECT_EQ(uv_loop_close(&loop_), 0) << "handles left open on the loop";
     proxy_.reset();
     fs::remove_all(dir_);
