@@ -22,10 +22,7 @@ class LocalAgentLink : public ClusterClient {
 
   void post(std::string, std::string path, nlohmann::json body, std::chrono::milliseconds, Done done) override {
     queue_.push_back({std::move(path), std::move(body), std::move(done)});
-    if (queue_.size() == 1)
-      uv_idle_start(idle_, [](uv_idle_t* h) {
-        if (h->data != nullptr) static_cast<LocalAgentLink*>(h->data)->deliver();
-      });
+    if (queue_.size() == 1) uv_idle_start(idle_, onIdle);
   }
 
   Result<ClusterReply> postNow(const std::string&, const std::string& path, const nlohmann::json& body,
@@ -39,6 +36,10 @@ class LocalAgentLink : public ClusterClient {
     nlohmann::json body;
     Done done;
   };
+
+  static void onIdle(uv_idle_t* h) {
+    if (h->data != nullptr) static_cast<LocalAgentLink*>(h->data)->deliver();
+  }
 
   // Once per turn of the loop: the exchanges posted before it. One posted
   // while they are answered waits for the next turn, so a chain of them
@@ -56,10 +57,7 @@ class LocalAgentLink : public ClusterClient {
         log::error("netd", "local agent link: ", ex.what());
       }
     }
-    if (!queue_.empty())
-      uv_idle_start(idle_, [](uv_idle_t* h) {
-        if (h->data != nullptr) static_cast<LocalAgentLink*>(h->data)->deliver();
-      });
+    if (!queue_.empty()) uv_idle_start(idle_, onIdle);
   }
 
   // The cluster port's HTTP answer, without HTTP: the status its error kind

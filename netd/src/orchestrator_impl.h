@@ -307,6 +307,13 @@ class Orchestrator::Impl {
   // The Impl that runs this node's tasks: agent_ on a manager, else this.
   Impl& node() { return agent_ ? *agent_ : *this; }
   const Impl& node() const { return agent_ ? *agent_ : *this; }
+  // Manager: its agent's copy of a task of this node (the process, the
+  // cgroup), or null.
+  const Task* runningHere(const std::string& taskId) const {
+    if (!agent_) return nullptr;
+    auto it = agent_->tasks_.find(taskId);
+    return it == agent_->tasks_.end() ? nullptr : it->second.get();
+  }
   // What the cluster port answers (join, heartbeat, image, layer).
   ApiResult<json> dispatch(const std::string& path, const std::string& peer, const json& body);
   std::string advertiseAddr_;            // this node's address for cluster traffic and VXLAN

@@ -115,12 +115,8 @@ json Orchestrator::Impl::statsRow(const Task& t, const std::map<std::string, Mes
     }
   }
   TaskUsage usage;
-  const Task* here = nullptr;  // this node's: read from its cgroup now, by its agent
-  if (agent_) {
-    auto it = agent_->tasks_.find(t.id);
-    if (it != agent_->tasks_.end()) here = it->second.get();
-  }
-  if (here != nullptr) {
+  // This node's: read from its cgroup now, by its agent.
+  if (const Task* here = runningHere(t.id); here != nullptr) {
     usage = agent_->localUsage(*here);
   } else if (!swarm_) {
     usage = localUsage(t);

@@ -36,11 +36,8 @@ json Orchestrator::Impl::serviceSummary(const ServiceState& s) const {
 json Orchestrator::Impl::taskJson(const Task& t) const {
   // A task of this node: its process is its agent's (the manager's record
   // has none).
-  const Task* running = &t;
-  if (agent_) {
-    auto here = agent_->tasks_.find(t.id);
-    if (here != agent_->tasks_.end()) running = here->second.get();
-  }
+  const Task* here = runningHere(t.id);
+  const Task* running = here != nullptr ? here : &t;
   return json{{"id", t.id},
               {"name", t.name()},
               {"service", t.service},

@@ -49,26 +49,28 @@ Result<Connection> connect(const std::string& registry, const EndpointPolicy& po
   ClientOptions o;
   o.credentials = std::move(credentials);
   o.scheme = "https";
-  // Does HTTPS answer at all (any HTTP status)? Only when it does not, and
-  // the policy allows it, is the registry asked over plain HTTP.
-  HttpRequest probe{"GET", "https://" + registry + "/v2/", {}, {}, false};
-  auto answered = c.transport->send(probe);
-  if (!answered.ok()) {
-    // A server that speaks TLS with a certificate not trusted here is not
-    // asked again in plain text: the user needs its CA, and is told so.
-    if (!allowsPlainHttp(registry, policy) || answered.error().code == kUntrustedCertificate) {
-      if (answered.error().code != kUntrustedCertificate) return answered.error();
-      return Error::msg(answered.error().message + " (trust its CA: put it in " +
-                        (policy.certsDir.empty() ? std::string("certs.d") : policy.certsDir) + "/" + registry +
-                        "/ca.crt)");
+  // Where plain HTTP may be tried: does HTTPS answer at all (any HTTP
+  // status)? Only when it does not is the registry asked over plain HTTP.
+  // (Elsewhere the ping below is the one exchange.)
+  if (allowsPlainHttp(registry, policy)) {
+    HttpRequest probe{"GET", "https://" + registry + "/v2/", {}, {}, false};
+    auto answered = c.transport->send(probe);
+    if (!answered.ok() && answered.error().code != kUntrustedCertificate) {
+      HttpRequest plain{"GET", "http://" + registry + "/v2/", {}, {}, false};
+      if (!c.transport->send(plain).ok()) return answered.error();  // neither: HTTPS's error names the cause
+      o.scheme = "http";
     }
-    HttpRequest plain{"GET", "http://" + registry + "/v2/", {}, {}, false};
-    auto viaHttp = c.transport->send(plain);
-    if (!viaHttp.ok()) return answered.error();  // neither: HTTPS's error names the cause
-    o.scheme = "http";
   }
   c.client = std::make_unique<Client>(*c.transport, registry, o);
-  SKIFF_TRY(c.client->ping());
+  auto st = c.client->ping();
+  if (!st.ok() && st.error().code == kUntrustedCertificate) {
+    // A server that speaks TLS with a certificate not trusted here is not
+    // asked again in plain text: the user needs its CA, and is told so.
+    return Error::msg(st.error().message + " (trust its CA: put it in " +
+                      (policy.certsDir.empty() ? std::string("certs.d") : policy.certsDir) + "/" + registry +
+                      "/ca.crt)");
+  }
+  if (!st.ok()) return st.error();
   return c;
 }
 
