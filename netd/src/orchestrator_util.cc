@@ -155,9 +155,15 @@ TimerHandle* startTimer(uv_loop_t* loop, std::chrono::milliseconds after, std::f
   uv_timer_init(loop, &h->timer);
   h->timer.data = h;
   h->fire = std::move(fire);
-  // The loop's time is that of its last turn; a callback that ran long since
-  // would cut `after` short.
-  uv_update_time(loop);
+  // The loop's time is that of its last turn, so a callback that ran long
+  // since would cut `after` short: count from now. Not by uv_update_time():
+  // a timer callback that moves the loop's clock makes every timer that fell
+  // due meanwhile run in the same pass, and timers that re-arm themselves
+  // from callbacks slower than their period (heartbeats, under a sanitizer)
+  // would then never let the loop reach its I/O. libuv's clock may be the
+  // coarse one, up to a millisecond behind uv_hrtime(): that much is forgiven.
+  const uint64_t now = uv_hrtime() / 1000000;
+  const uint64_t late = now > uv_now(loop) + 1 ? now - uv_now(loop) - 1 : 0;
   uv_timer_start(
       &h->timer,
       [](uv_timer_t* t) {
@@ -175,7 +181,7 @@ TimerHandle* startTimer(uv_loop_t* loop, std::chrono::milliseconds after, std::f
           log::error("netd", "timer callback failed with an unknown exception");
         }
       },
-      static_cast<uint64_t>(std::max<int64_t>(0, after.count())), 0);
+      static_cast<uint64_t>(std::max<int64_t>(0, after.count())) + late, 0);
   return h;
 }
 

@@ -116,5 +116,36 @@ TEST(StartTimer, ItCountsFromWhenItIsStarted) {
   EXPECT_EQ(uv_loop_close(&loop), 0);
 }
 
+// Timers that re-arm themselves from callbacks slower than their period
+// (three nodes' heartbeats every 10 ms, each taking 15 under a sanitizer)
+// run once each per turn of the loop: the turn ends and the loop reaches its
+// I/O. Before, each start moved the loop's clock, so the other timer was due
+// again, and one turn ran them by turns for ever (ClusterTest hung in ASan).
+TEST(StartTimer, SlowSelfRearmingTimersLetTheTurnEnd) {
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  struct Beat {
+    int fired = 0;
+    TimerHandle* h = nullptr;
+    std::function<void()> fire;
+  };
+  Beat beats[2];
+  for (auto& b : beats) {
+    b.fire = [&loop, &b] {
+      cancelTimer(b.h);
+      b.fired++;
+      std::this_thread::sleep_for(std::chrono::milliseconds(15));
+      if (b.fired < 20) b.h = startTimer(&loop, std::chrono::milliseconds(10), b.fire);  // bounded when broken too
+    };
+    b.h = startTimer(&loop, std::chrono::milliseconds(10), b.fire);
+  }
+  while (beats[0].fired + beats[1].fired == 0) uv_run(&loop, UV_RUN_ONCE);
+  EXPECT_LE(beats[0].fired, 1) << "one turn of the loop ran a timer " << beats[0].fired << " times";
+  EXPECT_LE(beats[1].fired, 1) << "one turn of the loop ran a timer " << beats[1].fired << " times";
+  for (auto& b : beats) cancelTimer(b.h);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  EXPECT_EQ(uv_loop_close(&loop), 0);
+}
+
 }  // namespace
 }  // namespace skiff::netd
