@@ -65,44 +65,6 @@ Result<std::vector<std::string>> listDir(const std::string& dir) {
   return names;
 }
 
-Status hashFile(const std::string& path, Hasher& h) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return Error::fromErrno("open " + path);
-  return readChunks(fd.get(), path, [&h](std::string_view chunk) {
-    h.update(chunk);
-    return okStatus();
-  });
-}
-
-Status hashWalk(const std::string& root, const std::string& rel, Hasher& h) {
-  std::string dir = rel.empty() ? root : root + "/" + rel;
-  auto names = listDir(dir);
-  if (!names.ok()) return names.error();
-  for (const auto& name : *names) {
-    std::string r = rel.empty() ? name : rel + "/" + name;
-    std::string full = root + "/" + r;
-    struct stat st {};
-    if (::lstat(full.c_str(), &st) != 0) return Error::fromErrno("lstat " + full);
-    char mode[16];
-    std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
-    if (S_ISDIR(st.st_mode)) {
-      h.update("d " + std::string(mode) + " " + r + '\0');
-      SKIFF_TRY(hashWalk(root, r, h));
-    } else if (S_ISREG(st.st_mode)) {
-      h.update("f " + std::string(mode) + " " + r + '\0' + std::to_string(st.st_size) + '\0');
-      SKIFF_TRY(hashFile(full, h));
-    } else if (S_ISLNK(st.st_mode)) {
-      char target[4096];
-      ssize_t n = ::readlink(full.c_str(), target, sizeof target);
-      if (n < 0) return Error::fromErrno("readlink " + full);
-      h.update("l " + r + '\0' + std::string(target, static_cast<size_t>(n)) + '\0');
-    } else {
-      return Error::msg("unsupported file type in layer: " + full);
-    }
-  }
-  return okStatus();
-}
-
 void applyOwner(const std::string& path, const CopyOptions& o) {
   // Only root can give files away; an unprivileged build (tests) keeps the
   // caller's owner, which is what it can express anyway.
@@ -187,12 +149,6 @@ int64_t sizeWalk(const std::string& dir) {
 std::string sha256Hex(std::string_view data) {
   Hasher h;
   h.update(data);
-  return h.hex();
-}
-
-Result<std::string> hashTree(const std::string& dir) {
-  Hasher h;
-  SKIFF_TRY(hashWalk(dir, "", h));
   return h.hex();
 }
 

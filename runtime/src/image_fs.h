@@ -1,6 +1,6 @@
 #pragma once
 // File-system helpers of the image store (internal to skiff_runtime_image):
-// canonical layer digests, mode-preserving copies, and the
+// sha256, mode-preserving copies, and the
 // .dockerignore matcher. Kept apart from the builder so each is tested alone.
 
 #include <cstdint>
@@ -14,13 +14,6 @@
 namespace skiff::runtime::imagefs {
 
 std::string sha256Hex(std::string_view data);
-
-// sha256 over a canonical walk of `dir` (entries sorted by name; for each:
-// relative path, type, permission bits, and file content or link target).
-// Owners and times are left out: they do not change what a container sees
-// (the store owns everything as root), and leaving them out keeps a rebuild
-// of the same context at the same digest.
-[[nodiscard]] Result<std::string> hashTree(const std::string& dir);
 
 // Sum of regular file sizes under dir.
 int64_t treeSize(const std::string& dir);

@@ -15,7 +15,7 @@
 #include <set>
 
 #include "image_fs.h"
-#include "layer_archive.h"
+#include "layer_tar.h"
 #include "skiff/common/file.h"
 #include "skiff/common/log.h"
 #include "skiff/runtime/dockerfile.h"
@@ -200,8 +200,7 @@ json configToJson(const ImageConfig& c, const std::vector<std::string>& layers) 
   return json{{"architecture", architecture()},
               {"os", "linux"},
               {"config", cfg},
-              {"rootfs", {{"type", "layers"}, {"diff_ids", layers}}},
-              {"skiff", {{"hasShell", c.hasShell}}}};
+              {"rootfs", {{"type", "layers"}, {"diff_ids", layers}}}};
 }
 
 // Parses a stored config; exceptions from nlohmann stay inside this function.
@@ -211,18 +210,31 @@ Result<ImageRecord> recordFromJson(const std::string& id, const std::string& tex
   try {
     ImageRecord r;
     r.id = id;
-    const json& c = j.at("config");
-    r.config.env = c.value("Env", std::vector<std::string>{});
-    r.config.entrypoint = c.value("Entrypoint", std::vector<std::string>{});
-    r.config.cmd = c.value("Cmd", std::vector<std::string>{});
-    r.config.workingDir = c.value("WorkingDir", "");
-    r.config.user = c.value("User", "");
-    for (auto it = c.at("ExposedPorts").begin(); it != c.at("ExposedPorts").end(); ++it) {
+    // Other tools write null (or nothing) for what is not set.
+    static const json kNone = json::object();
+    auto field = [](const json& obj, const char* key) -> const json& {
+      auto it = obj.find(key);
+      return it == obj.end() || it->is_null() ? kNone : *it;
+    };
+    const json& c = field(j, "config");
+    auto strings = [&](const char* key) {
+      const json& v = field(c, key);
+      return v.is_array() ? v.get<std::vector<std::string>>() : std::vector<std::string>{};
+    };
+    auto textOf = [&](const char* key) {
+      const json& v = field(c, key);
+      return v.is_string() ? v.get<std::string>() : std::string();
+    };
+    r.config.env = strings("Env");
+    r.config.entrypoint = strings("Entrypoint");
+    r.config.cmd = strings("Cmd");
+    r.config.workingDir = textOf("WorkingDir");
+    r.config.user = textOf("User");
+    for (auto it = field(c, "ExposedPorts").begin(); it != field(c, "ExposedPorts").end(); ++it) {
       r.config.exposedPorts.push_back(it.key());
     }
-    r.config.labels = c.value("Labels", std::map<std::string, std::string>{});
+    if (field(c, "Labels").is_object()) r.config.labels = field(c, "Labels").get<std::map<std::string, std::string>>();
     r.config.healthcheck = healthcheckFromJson(c);
-    r.config.hasShell = j.at("skiff").value("hasShell", false);
     r.layers = j.at("rootfs").value("diff_ids", std::vector<std::string>{});
     return r;
   } catch (const std::exception& e) {
@@ -230,9 +242,10 @@ Result<ImageRecord> recordFromJson(const std::string& id, const std::string& tex
   }
 }
 
-// True when <layer>/<rel> exists without following any symlink on the way
-// (a layer's absolute symlink must never resolve into the host).
-bool existsInLayer(const std::string& layer, const std::string& rel) {
+// What <layer>/<rel> is, without following any symlink on the way (a
+// layer's absolute symlink must never resolve into the host).
+enum class InLayer { kAbsent, kPresent, kWhiteout };
+InLayer lookInLayer(const std::string& layer, const std::string& rel) {
   std::string cur = layer;
   size_t pos = 0;
   while (pos <= rel.size()) {
@@ -244,9 +257,23 @@ bool existsInLayer(const std::string& layer, const std::string& rel) {
     cur.append(rel, pos, s - pos);
     pos = s + 1;
     struct stat st {};
-    if (::lstat(cur.c_str(), &st) != 0) return false;
-    if (s == rel.size()) return true;
-    if (!S_ISDIR(st.st_mode)) return false;
+    if (::lstat(cur.c_str(), &st) != 0) return InLayer::kAbsent;
+    // An overlayfs whiteout (a char device 0/0) hides this path and all below.
+    if (S_ISCHR(st.st_mode) && st.st_rdev == 0) return InLayer::kWhiteout;
+    if (s == rel.size()) return InLayer::kPresent;
+    if (!S_ISDIR(st.st_mode)) return InLayer::kAbsent;
+  }
+  return InLayer::kAbsent;
+}
+
+// Whether a container of these layers (topmost first) sees /bin/sh.
+bool hasShellIn(const std::vector<std::string>& dirs) {
+  for (const char* sh : {"bin/sh", "usr/bin/sh"}) {
+    for (const auto& dir : dirs) {
+      InLayer found = lookInLayer(dir, sh);
+      if (found == InLayer::kPresent) return true;
+      if (found == InLayer::kWhiteout) break;
+    }
   }
   return false;
 }
@@ -456,6 +483,8 @@ class Store {
   std::string configsDir() const { return root_ + "/configs"; }
   std::string reposPath() const { return root_ + "/repositories.json"; }
   std::string configPath(const std::string& id) const { return configsDir() + "/" + hexOf(id) + ".json"; }
+  // A layer's gzip tar, as pushed and fetched, beside its directory.
+  std::string blobPath(const std::string& diffHex) const { return layersDir() + "/" + diffHex + ".tar.gz"; }
 
   Status ensureDirs() const {
     SKIFF_TRY(imagefs::mkdirs(layersDir(), 0700));
@@ -497,6 +526,9 @@ class Store {
     if (!text.ok()) return text.error();
     auto rec = recordFromJson(id, *text);
     if (!rec.ok()) return rec;
+    std::vector<std::string> dirs;
+    for (auto it = rec->layers.rbegin(); it != rec->layers.rend(); ++it) dirs.push_back(layersDir() + "/" + hexOf(*it));
+    rec->config.hasShell = hasShellIn(dirs);
     for (const auto& [t, tid] : idx.tags) {
       if (tid == id) rec->tags.push_back(t);
     }
@@ -546,6 +578,7 @@ class Store {
       const std::string hex = hexOf(l);
       if (keep.count(hex)) continue;
       imagefs::removeTree(layersDir() + "/" + hex);
+      ::unlink(blobPath(hex).c_str());
       log::info("image", "removed layer ", hex.substr(0, 12));
     }
   }
@@ -891,11 +924,13 @@ Result<ImageRecord> ImageStore::build(const std::string& contextDir, const std::
       bool destIsDir =
           dest.back() == '/' || dest == "." || dest.ends_with("/.") || destRel.empty() || sources.size() > 1;
       for (const auto& dir : layerDirs(ImageRecord{"", {}, st.layers, {}, 0, 0})) {
-        struct stat dst {};
-        if (!destIsDir && existsInLayer(dir, destRel) && ::stat((dir + "/" + destRel).c_str(), &dst) == 0 &&
-            S_ISDIR(dst.st_mode)) {
-          destIsDir = true;
-        }
+        if (destIsDir) break;
+        InLayer found = lookInLayer(dir, destRel);
+        if (found == InLayer::kWhiteout) break;
+        if (found == InLayer::kAbsent) continue;
+        struct stat dst {};  // the topmost layer that has it decides
+        destIsDir = ::stat((dir + "/" + destRel).c_str(), &dst) == 0 && S_ISDIR(dst.st_mode);
+        break;
       }
       const std::string layer = work + "/layer-" + std::to_string(++layerNo);
       SKIFF_TRY(imagefs::mkdirs(layer, 0755));
@@ -928,19 +963,20 @@ Result<ImageRecord> ImageStore::build(const std::string& contextDir, const std::
         auto copied = imagefs::copyPath(resolved, target, opts);
         if (!copied.ok()) return lineError(ins.line, kw + " failed: " + copied.error().message);
       }
-      auto digest = imagefs::hashTree(layer);
-      if (!digest.ok()) return digest.error();
-      const std::string final = s.layersDir() + "/" + *digest;
+      auto packed = layertar::pack(layer);
+      if (!packed.ok()) return packed.error();
+      const std::string hex = hexOf(packed->diffId);
+      const std::string final = s.layersDir() + "/" + hex;
       struct stat lst {};
       if (::stat(final.c_str(), &lst) == 0) {
         imagefs::removeTree(layer);  // the same content is already stored
-      } else if (::rename(layer.c_str(), final.c_str()) != 0) {
-        return Error::fromErrno("store layer " + final);
       } else {
+        SKIFF_TRY(skiff::writeFileAtomic(s.blobPath(hex), packed->blob));
+        if (::rename(layer.c_str(), final.c_str()) != 0) return Error::fromErrno("store layer " + final);
         newLayers.add(final);
       }
-      st.layers.push_back(kSha + *digest);
-      out(" ---> layer " + digest->substr(0, 12));
+      st.layers.push_back(packed->diffId);
+      out(" ---> layer " + hex.substr(0, 12));
     } else if (kw == "HEALTHCHECK") {
       auto hc = df::parseHealthcheck(ins);
       if (!hc.ok()) return hc.error();
@@ -959,10 +995,7 @@ Result<ImageRecord> ImageStore::build(const std::string& contextDir, const std::
   }
   if (!st.haveFrom) return Error::msg("no FROM instruction in the Dockerfile");
 
-  st.config.hasShell = false;
-  for (const auto& dir : layerDirs(ImageRecord{"", {}, st.layers, {}, 0, 0})) {
-    if (existsInLayer(dir, "bin/sh") || existsInLayer(dir, "usr/bin/sh")) st.config.hasShell = true;
-  }
+  st.config.hasShell = hasShellIn(layerDirs(ImageRecord{"", {}, st.layers, {}, 0, 0}));
   if (!st.config.hasShell) {
     if (st.entrypointShellLine != 0) {
       return lineError(st.entrypointShellLine,
@@ -1033,7 +1066,7 @@ Error badDigest(const std::string& digest) {
 class ImportGuard {
  public:
   explicit ImportGuard(std::string path) : path_(std::move(path)) {}
-  ~ImportGuard() { layerarchive::removeUnpacked(path_); }
+  ~ImportGuard() { layertar::removeUnpacked(path_); }
   ImportGuard(const ImportGuard&) = delete;
   ImportGuard& operator=(const ImportGuard&) = delete;
 
@@ -1053,34 +1086,36 @@ bool ImageStore::hasLayer(const std::string& digest) const {
 Result<std::string> ImageStore::exportLayer(const std::string& digest) const {
   if (!validDigest(digest)) return badDigest(digest);
   if (!hasLayer(digest)) return Error::msg("layer " + digest + " not found", ENOENT);
-  return layerarchive::pack(Store(root_).layersDir() + "/" + hexOf(digest));
+  const std::string path = Store(root_).blobPath(hexOf(digest));
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return Error::msg("layer " + digest + " has no archive (it was stored before skiff kept layers as tars): " +
+                          "build the image again",
+                      ENOENT);
+  }
+  return skiff::readFile(path);
 }
 
 Status ImageStore::importLayer(const std::string& digest, std::string_view archive) {
   if (!validDigest(digest)) return badDigest(digest);
   if (hasLayer(digest)) return okStatus();
-  auto entries = layerarchive::parse(archive);
-  if (!entries.ok()) return Error::msg("layer " + digest + ": " + entries.error().message, EINVAL);
 
   Store s(root_);
   SKIFF_TRY(s.ensureDirs());
-  static int importCounter = 0;
+  static std::atomic<int> importCounter = 0;
   const std::string work = root_ + "/tmp/import-" + std::to_string(::getpid()) + "-" + std::to_string(++importCounter);
-  layerarchive::removeUnpacked(work);
+  layertar::removeUnpacked(work);
   ImportGuard guard(work);
-  if (::mkdir(work.c_str(), 0700) != 0) return Error::fromErrno("mkdir " + work);
-  SKIFF_TRY(layerarchive::unpack(*entries, work));
-  // The layer root is not hashed; build() leaves it 0755, so does an import.
-  if (::chmod(work.c_str(), 0755) != 0) return Error::fromErrno("chmod " + work);
-
-  // The same function build() names layers with, over the files as written:
-  // whatever the archive claimed, this is what a container would see.
-  auto got = imagefs::hashTree(work);
-  if (!got.ok()) return got.error();
-  if (kSha + *got != digest) {
-    return Error::msg("layer digest mismatch: want " + digest + ", got " + kSha + *got, EINVAL);
-  }
-  const std::string final = s.layersDir() + "/" + hexOf(digest);
+  if (::mkdir(work.c_str(), 0755) != 0) return Error::fromErrno("mkdir " + work);
+  if (::chmod(work.c_str(), 0755) != 0) return Error::fromErrno("chmod " + work);  // the umask does not apply
+  auto got = layertar::unpack(archive, work);
+  if (!got.ok()) return Error::msg("layer " + digest + ": " + got.error().message, EINVAL);
+  // The diff id is the sha256 of the tar as read: whatever the sender
+  // claimed, these are the bytes the files were written from.
+  if (*got != digest) return Error::msg("layer digest mismatch: want " + digest + ", got " + *got, EINVAL);
+  const std::string hex = hexOf(digest);
+  const std::string final = s.layersDir() + "/" + hex;
+  SKIFF_TRY(skiff::writeFileAtomic(s.blobPath(hex), archive));
   if (::rename(work.c_str(), final.c_str()) != 0) {
     // Stored meanwhile under the same digest: the same content is there.
     if (errno == EEXIST || errno == ENOTEMPTY) return okStatus();

@@ -1,7 +1,7 @@
 // Moving an image between two stores as a worker fetching from the manager
 // does: config and layers exported from store A, imported into an empty
 // store B. Checks what the worker's runtime would see (the tag, the id, the
-// files and modes in the layer dirs) and that bad archives are refused with
+// files and modes in the layer dirs) and that bad layers are refused with
 // their exact error and leave nothing behind.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -14,14 +14,17 @@
 #include <sstream>
 
 #include "image_fs.h"
-#include "layer_archive.h"
+#include "layer_tar.h"
 #include "skiff/runtime/image.h"
+#include "tar_helpers.h"
 
 namespace skiff::runtime {
 namespace {
 
 namespace fs = std::filesystem;
-namespace la = layerarchive;
+using testing::gunzip;
+using testing::TarEntry;
+using testing::tarOf;
 
 const std::string kHello = "#!fake hello binary\n";
 const std::string kAbsent = "sha256:" + std::string(64, 'a');
@@ -75,7 +78,7 @@ class ImageTransferTest : public ::testing::Test {
   }
   // Read-only directories in the stores would stop remove_all when the
   // tests do not run as root; this makes them writable first.
-  void TearDown() override { la::removeUnpacked(base_.string()); }
+  void TearDown() override { layertar::removeUnpacked(base_.string()); }
 
   void write(const std::string& rel, const std::string& content, fs::perms mode = fs::perms(0644)) {
     fs::path p = ctx_ / rel;
@@ -120,80 +123,6 @@ class ImageTransferTest : public ::testing::Test {
 
   fs::path base_, ctx_;
 };
-
-TEST(LayerArchive, FormatOfAOneFileLayerIsExactlyThis) {
-  const std::string archive = la::encode({{la::EntryType::kFile, 0755, "hello", "hi\n"}});
-  const std::string expected = std::string("skiff-layer/1\n") +                 // magic and version
-                               std::string("f\0\0\x01\xed", 5) +                // type, mode 0755
-                               std::string("\0\0\0\x05", 4) + "hello" +         // path
-                               std::string("\0\0\0\0\0\0\0\x03", 8) + "hi\n" +  // content
-                               std::string("E\0\0\0\0\0\0\0\x01", 9);           // end, 1 entry
-  EXPECT_EQ(archive, expected);
-  auto parsed = la::parse(archive);
-  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
-  ASSERT_EQ(parsed->size(), 1u);
-  EXPECT_EQ((*parsed)[0].path, "hello");
-  EXPECT_EQ((*parsed)[0].mode, 0755u);
-  EXPECT_EQ((*parsed)[0].data, "hi\n");
-}
-
-TEST(LayerArchive, CanonicalOrderComparesComponentByComponent) {
-  EXPECT_TRUE(la::canonicalLess("a", "a/b"));
-  EXPECT_TRUE(la::canonicalLess("a/b", "a-c")) << "the walk visits a's contents before a-c";
-  EXPECT_TRUE(la::canonicalLess("a/z", "b"));
-  EXPECT_FALSE(la::canonicalLess("a-c", "a/b"));
-  EXPECT_FALSE(la::canonicalLess("a", "a"));
-}
-
-TEST(LayerArchive, RefusesEveryMalformedArchiveWithItsReason) {
-  using T = la::EntryType;
-  auto why = [](const std::string& archive) {
-    auto r = la::parse(archive);
-    return r.ok() ? std::string("accepted") : r.error().message;
-  };
-  EXPECT_EQ(why(la::encode({{T::kFile, 0644, "../x", "x"}})),
-            "invalid layer archive: entry 1 (../x): path component \"..\" is not allowed");
-  EXPECT_EQ(why(la::encode({{T::kFile, 0644, "/etc/x", "x"}})),
-            "invalid layer archive: entry 1 (/etc/x): absolute path");
-  EXPECT_EQ(why(la::encode({{T::kDir, 0755, "a", ""}, {T::kFile, 0644, "a/./x", ""}})),
-            "invalid layer archive: entry 2 (a/./x): path component \".\" is not allowed");
-  EXPECT_EQ(why(la::encode({{T::kDir, 0755, "a", ""}, {T::kFile, 0644, "a//x", ""}})),
-            "invalid layer archive: entry 2 (a//x): empty path component");
-  EXPECT_EQ(why(la::encode({{T::kSymlink, 0, "a", "/etc"}, {T::kFile, 0644, "a/passwd", "x"}})),
-            "invalid layer archive: entry 2 (a/passwd): parent a is not a directory entry before it");
-  EXPECT_EQ(why(la::encode({{T::kFile, 0644, "a/x", "x"}})),
-            "invalid layer archive: entry 1 (a/x): parent a is not a directory entry before it");
-  EXPECT_EQ(why(la::encode({{T::kDir, 0755, "a", ""}, {T::kDir, 0755, "a", ""}})),
-            "invalid layer archive: entry 2 (a): duplicate entry");
-  EXPECT_EQ(why(la::encode({{T::kFile, 0644, "b", ""}, {T::kFile, 0644, "a", ""}})),
-            "invalid layer archive: entry 2 (a): out of canonical order (after b)");
-  EXPECT_EQ(why(la::encode({{T::kDir, 0755, "a", ""}, {T::kFile, 0644, "a-c", ""}, {T::kFile, 0644, "a/b", ""}})),
-            "invalid layer archive: entry 3 (a/b): out of canonical order (after a-c)");
-  EXPECT_EQ(why(la::encode({{T::kSymlink, 0777, "l", "x"}})),
-            "invalid layer archive: entry 1 (l): a symlink carries mode 0");
-  EXPECT_EQ(why(la::encode({{T::kFile, 010644, "f", ""}})),
-            "invalid layer archive: entry 1 (f): mode beyond permission bits");
-  EXPECT_EQ(why(la::encode({{T::kDir, 0755, "d", "data"}})),
-            "invalid layer archive: entry 1 (d): a directory carries no data");
-
-  const std::string ok = la::encode({{T::kFile, 0644, "f", "x"}});
-  EXPECT_EQ(why(ok + "x"), "invalid layer archive: 1 bytes of trailing data after the end record");
-  EXPECT_EQ(why(ok.substr(0, ok.size() - 9)), "invalid layer archive: truncated: no end record after 1 entries");
-  EXPECT_EQ(why(""), "invalid layer archive: not a skiff layer archive (no \"skiff-layer/1\" header)");
-  EXPECT_EQ(why("skiff-layer/2\n"),
-            "invalid layer archive: unsupported format version (this reader knows \"skiff-layer/1\")");
-  std::string miscounted = ok;
-  miscounted.back() = '\x02';
-  EXPECT_EQ(why(miscounted), "invalid layer archive: end record counts 2 entries, the archive has 1");
-  EXPECT_EQ(why(std::string(la::kMagic) + "Z"), "invalid layer archive: entry 1: unknown entry type 0x5a");
-
-  // Absurd sizes are refused before anything is allocated or read.
-  EXPECT_EQ(why(std::string(la::kMagic) + std::string("f\0\0\x01\xa4\xff\xff\xff\xff", 9)),
-            "invalid layer archive: entry 1: path of 4294967295 bytes exceeds 4096");
-  EXPECT_EQ(why(std::string(la::kMagic) + std::string("f\0\0\x01\xa4\0\0\0\x01", 9) + "x" + std::string(8, '\xff')),
-            "invalid layer archive: entry 1 (x): truncated: 18446744073709551615 bytes of data, "
-            "0 left in the archive");
-}
 
 TEST_F(ImageTransferTest, ImageMovesToAnEmptyStoreWithTheSameIdFilesAndModes) {
   ImageStore a((base_ / "a").string());
@@ -270,90 +199,103 @@ TEST_F(ImageTransferTest, ExportOfAnUnknownLayerIsRefused) {
   EXPECT_EQ(bad.error().message, "invalid layer digest \"sha256:../../etc\": want sha256:<64 hex digits>");
 }
 
-TEST_F(ImageTransferTest, TamperedArchiveIsRefusedWithBothDigestsAndLeavesNothing) {
+TEST_F(ImageTransferTest, TamperedLayerIsRefusedWithBothDigestsAndLeavesNothing) {
   write("hello", kHello, fs::perms(0755));
   write("Dockerfile", "FROM scratch\nCOPY hello /hello\n");
   ImageStore a((base_ / "a").string());
   auto built = a.build(ctx_.string(), "hello:1", nullptr);
   ASSERT_TRUE(built.ok()) << built.error().message;
   const std::string want = built->layers.at(0);
-  auto archive = a.exportLayer(want);
-  ASSERT_TRUE(archive.ok()) << archive.error().message;
+  auto blob = a.exportLayer(want);
+  ASSERT_TRUE(blob.ok()) << blob.error().message;
+  const std::string tar = gunzip(*blob);
+  EXPECT_EQ("sha256:" + imagefs::sha256Hex(tar), want) << "the diff id is the sha256 of the tar";
 
-  // One byte of content changed: "hello" -> "hellO".
-  std::string tampered = *archive;
+  // One byte of content changed: "hello" -> "hellO" (a tar's checksum
+  // covers only its headers: the reader cannot tell, the digest can).
+  std::string tampered = tar;
   size_t at = tampered.find(kHello);
   ASSERT_NE(at, std::string::npos);
   tampered[at + std::string("#!fake hell").size()] = 'O';
-  // The digest the tampered files really have: the same layer built from them.
-  write("hello", "#!fake hellO binary\n", fs::perms(0755));
-  ImageStore c((base_ / "c").string());
-  auto other = c.build(ctx_.string(), "", nullptr);
-  ASSERT_TRUE(other.ok()) << other.error().message;
-  const std::string got = other->layers.at(0);
-  ASSERT_NE(got, want);
 
   ImageStore b((base_ / "b").string());
   auto st = b.importLayer(want, tampered);
   ASSERT_FALSE(st.ok());
-  EXPECT_EQ(st.error().message, "layer digest mismatch: want " + want + ", got " + got);
+  EXPECT_EQ(st.error().message, "layer digest mismatch: want " + want + ", got sha256:" + imagefs::sha256Hex(tampered));
   EXPECT_FALSE(b.hasLayer(want));
   EXPECT_EQ(countEntries(images("b") / "layers"), 0u);
   EXPECT_EQ(countEntries(images("b") / "tmp"), 0u);
 
-  // The untouched archive still goes in afterwards.
-  ASSERT_TRUE(b.importLayer(want, *archive).ok());
+  // The untouched blob still goes in afterwards, and so does the plain tar.
+  ASSERT_TRUE(b.importLayer(want, *blob).ok());
   EXPECT_EQ(slurp(fs::path(b.layerDirs(*built)[0]) / "hello"), kHello);
+  ImageStore c((base_ / "c").string());
+  ASSERT_TRUE(c.importLayer(want, tar).ok());
+  EXPECT_EQ(slurp(fs::path(c.layerDirs(*built)[0]) / "hello"), kHello);
 }
 
+// Each refused with the entry's name and why; nothing lands outside the
+// layer, nothing stays in the store.
 TEST_F(ImageTransferTest, UnsafePathsAreRefusedAndNothingIsWritten) {
-  using T = la::EntryType;
-  fs::create_directories(base_ / "outside");
+  const fs::path outside = base_ / "outside";
+  fs::create_directories(outside);
   ImageStore b((base_ / "b").string());
-  const std::string prefix = "layer " + kAbsent + ": invalid layer archive: entry ";
+  auto refusal = [&](const std::vector<TarEntry>& entries) {
+    const std::string tar = tarOf(entries);
+    const std::string id = "sha256:" + imagefs::sha256Hex(tar);
+    auto st = b.importLayer(id, tar);
+    if (st.ok()) return std::string("accepted");
+    const std::string prefix = "layer " + id + ": ";
+    const std::string& m = st.error().message;
+    return m.rfind(prefix, 0) == 0 ? m.substr(prefix.size()) : m;
+  };
 
-  auto up = b.importLayer(kAbsent, la::encode({{T::kFile, 0644, "../x", "pwned"}}));
-  ASSERT_FALSE(up.ok());
-  EXPECT_EQ(up.error().message, prefix + "1 (../x): path component \"..\" is not allowed");
+  EXPECT_EQ(refusal({{TarEntry::kFile, "../x", "pwned"}}),
+            "invalid layer: entry \"../x\": path climbs out of the layer");
+  EXPECT_EQ(refusal({{TarEntry::kFile, "a/../../x", "pwned"}}),
+            "invalid layer: entry \"a/../../x\": path climbs out of the layer");
+  EXPECT_EQ(refusal({{TarEntry::kSymlink, "a", outside.string()}, {TarEntry::kFile, "a/x", "pwned"}}),
+            "invalid layer: entry \"a/x\": path goes through \"a\", which is not a directory");
+  EXPECT_EQ(refusal({{TarEntry::kSymlink, "a", "/"}, {TarEntry::kFile, "a/tmp/x", "pwned"}}),
+            "invalid layer: entry \"a/tmp/x\": path goes through \"a\", which is not a directory");
+  EXPECT_EQ(refusal({{TarEntry::kHardlink, "h", "../../etc/passwd"}}),
+            "invalid layer: entry \"h\": hard link to outside the layer");
+  EXPECT_EQ(refusal({{TarEntry::kSymlink, "s", outside.string()}, {TarEntry::kHardlink, "h", "s/secret"}}),
+            "invalid layer: entry \"h\": hard link target \"s/secret\" is not in the layer");
 
-  auto abs = b.importLayer(kAbsent, la::encode({{T::kFile, 0644, "/etc/x", "pwned"}}));
-  ASSERT_FALSE(abs.ok());
-  EXPECT_EQ(abs.error().message, prefix + "1 (/etc/x): absolute path");
-
-  const std::string outside = (base_ / "outside").string();
-  auto through = b.importLayer(kAbsent, la::encode({{T::kSymlink, 0, "a", outside}, {T::kFile, 0644, "a/x", "pwned"}}));
-  ASSERT_FALSE(through.ok());
-  EXPECT_EQ(through.error().message, prefix + "2 (a/x): parent a is not a directory entry before it");
-
-  auto dup = b.importLayer(kAbsent, la::encode({{T::kFile, 0644, "x", "1"}, {T::kFile, 0644, "x", "2"}}));
-  ASSERT_FALSE(dup.ok());
-  EXPECT_EQ(dup.error().message, prefix + "2 (x): duplicate entry");
-
-  EXPECT_EQ(countEntries(base_ / "outside"), 0u);
+  EXPECT_EQ(countEntries(outside), 0u);
   EXPECT_FALSE(fs::exists(images("b") / "x"));
   EXPECT_FALSE(fs::exists(images("b") / "tmp" / "x"));
   EXPECT_EQ(countEntries(images("b") / "layers"), 0u);
   EXPECT_EQ(countEntries(images("b") / "tmp"), 0u);
+
+  // An absolute path is relative to the layer, as docker reads it.
+  const std::string tar = tarOf({{TarEntry::kFile, "/etc/motd", "inside\n"}});
+  const std::string id = "sha256:" + imagefs::sha256Hex(tar);
+  ASSERT_TRUE(b.importLayer(id, tar).ok());
+  EXPECT_EQ(slurp(images("b") / "layers" / id.substr(7) / "etc" / "motd"), "inside\n");
 }
 
-TEST_F(ImageTransferTest, TruncatedArchiveIsRefusedAtEveryLength) {
+TEST_F(ImageTransferTest, TruncatedLayerIsRefusedAtEveryLength) {
   ImageStore a((base_ / "a").string());
   auto built = buildApp(a);
   ASSERT_TRUE(built.ok()) << built.error().message;
   const std::string layer = built->layers.at(0);  // the app dir: many entries
-  auto archive = a.exportLayer(layer);
-  ASSERT_TRUE(archive.ok()) << archive.error().message;
+  auto blob = a.exportLayer(layer);
+  ASSERT_TRUE(blob.ok()) << blob.error().message;
 
   ImageStore b((base_ / "b").string());
-  for (size_t n = 0; n < archive->size(); ++n) {
-    auto st = b.importLayer(layer, std::string_view(*archive).substr(0, n));
-    ASSERT_FALSE(st.ok()) << "accepted the first " << n << " of " << archive->size() << " bytes";
-    EXPECT_EQ(st.error().message.rfind("layer " + layer + ": invalid layer archive: ", 0), 0u) << st.error().message;
+  for (size_t n = 0; n < blob->size(); ++n) {
+    auto st = b.importLayer(layer, std::string_view(*blob).substr(0, n));
+    ASSERT_FALSE(st.ok()) << "accepted the first " << n << " of " << blob->size() << " bytes";
+    const std::string& m = st.error().message;
+    EXPECT_TRUE(m.rfind("layer " + layer + ": invalid layer: ", 0) == 0 ||
+                m.rfind("layer digest mismatch: want " + layer, 0) == 0)
+        << m;
   }
-  auto cut = b.importLayer(layer, std::string_view(*archive).substr(0, archive->size() - 9));
+  auto cut = b.importLayer(layer, std::string_view(*blob).substr(0, blob->size() - 4));
   ASSERT_FALSE(cut.ok());
-  EXPECT_EQ(cut.error().message,
-            "layer " + layer + ": invalid layer archive: truncated: no end record after 11 entries");
+  EXPECT_EQ(cut.error().message, "layer " + layer + ": invalid layer: gzip stream truncated");
   EXPECT_FALSE(b.hasLayer(layer));
   EXPECT_EQ(countEntries(images("b") / "tmp"), 0u);
 }
@@ -428,7 +370,7 @@ TEST_F(ImageTransferTest, ReimportIsANoOp) {
   EXPECT_EQ(second->id, first->id);
   EXPECT_EQ(second->created, first->created);
   EXPECT_EQ(b.list().size(), 1u);
-  EXPECT_EQ(countEntries(images("b") / "layers"), 2u);
+  EXPECT_EQ(countEntries(images("b") / "layers"), 4u) << "two layer dirs, two blobs";
 
   // Importing again under another name only adds the name, as `image tag` does.
   auto third = b.importImage(*a.exportImageConfig("app:1"), "app:2");
@@ -454,7 +396,7 @@ TEST_F(ImageTransferTest, ReadOnlyDirectoriesArriveReadOnlyAndAFailedImportStill
 
   // Unpacked completely (read-only dir included), then refused: the temp
   // tree must still go.
-  std::string tampered = *archive;
+  std::string tampered = gunzip(*archive);
   size_t at = tampered.rfind("x\n");
   ASSERT_NE(at, std::string::npos);
   tampered[at] = 'y';

@@ -1,18 +1,21 @@
 #pragma once
 // Images: `skiff image build|ls|tag|rm` and what a container needs to start.
 //
-// Design note: the store is content-addressed, like docker's local store but
-// without tarballs. Under <data-root>/images:
-//   layers/<hex>/          one directory per layer, holding the layer's files
-//                          (a COPY/ADD makes one layer). <hex> is the sha256 of
-//                          a canonical walk (sorted path, type, mode, content),
-//                          so equal content is stored once and a rebuild of an
-//                          unchanged context yields the same layers.
-//   configs/<hex>.json     the image config (env, cmd, ports, layer list);
-//                          the image id is "sha256:<hex>" of exactly these bytes.
-//                          The creation time is kept out of it (in
-//                          repositories.json) so that rebuilding the same
-//                          context gives the same id, as docker's cache does.
+// Design note: images are docker's and OCI's: each layer a gzip tar, the
+// config docker's image config JSON (architecture, os, config, rootfs with
+// the layers' diff ids), the image id "sha256:<hex>" of exactly the config's
+// bytes. Under <data-root>/images:
+//   layers/<hex>/          one directory per layer, its files unpacked
+//                          (docker's whiteouts as overlayfs ones); <hex> is
+//                          the layer's diff id, the sha256 of its tar. A
+//                          COPY/ADD makes one layer, packed canonically (see
+//                          runtime/src/layer_tar.h), so equal content is
+//                          stored once and a rebuild of an unchanged context
+//                          yields the same layers and the same image id.
+//   layers/<hex>.tar.gz    the layer's blob, as pushed, pulled and fetched.
+//   configs/<hex>.json     the image config. The creation time is kept out
+//                          of it (in repositories.json), as is everything
+//                          derived from the layers (whether /bin/sh exists).
 //   repositories.json      {"tags": {"name:tag": id}, "images": {id: {created, size}}}
 // Every file is written to a temp name and renamed, so a crash leaves either
 // the old or the new state. Layer dirs are used read-only as overlayfs
@@ -103,27 +106,27 @@ class ImageStore {
   // Absolute layer dirs, TOPMOST FIRST (the order overlayfs lowerdir wants).
   std::vector<std::string> layerDirs(const ImageRecord& image) const;
 
-  // Moving an image between stores (a worker fetching from the manager):
-  // the sender exports the config and each layer the receiver lacks
-  // (hasLayer), the receiver imports the layers, then the config. Both sides
-  // verify by content: a layer's digest is recomputed over the files written,
-  // the image id is the sha256 of the config bytes. The archive format is in
-  // runtime/src/layer_archive.h. Blocking file I/O, on the caller's thread
-  // like build(); archives are held in memory (layers are build contexts).
+  // Moving an image between stores (a worker fetching from the manager, a
+  // registry): the sender exports the config and each layer the receiver
+  // lacks (hasLayer), the receiver imports the layers, then the config. Both
+  // sides verify by content: a layer's diff id is the sha256 of the tar it
+  // was unpacked from, the image id the sha256 of the config bytes. Layers
+  // are named by diff id. Blocking file I/O, on the caller's thread like
+  // build(); blobs are held in memory.
 
-  // Digest "sha256:<64 hex>" names a layer present in layers/.
+  // Diff id "sha256:<64 hex>" names a layer present in layers/.
   bool hasLayer(const std::string& digest) const;
 
-  // The layer's files as one archive. Not in the store (ENOENT):
-  // `layer sha256:<hex> not found`.
+  // The layer's gzip tar. Not in the store (ENOENT): `layer sha256:<hex>
+  // not found`.
   [[nodiscard]] Result<std::string> exportLayer(const std::string& digest) const;
 
-  // Unpacks into a temp dir under images/tmp, refusing unsafe or
-  // non-canonical archives ("invalid layer archive: ..."), recomputes the
-  // digest as build() does and refuses a difference (`layer digest mismatch:
-  // want sha256:A, got sha256:B`), then renames the dir into layers/. Nothing
-  // is left behind on error. A layer already present is a no-op (the archive
-  // is not read).
+  // Unpacks a gzip (or plain) tar into a temp dir under images/tmp,
+  // refusing unsafe entries ("invalid layer: entry ..."), compares the
+  // sha256 of the tar read with `digest` (`layer digest mismatch: want
+  // sha256:A, got sha256:B`), then keeps the blob and renames the dir into
+  // layers/. Nothing is left behind on error. A layer already present is a
+  // no-op (the blob is not read).
   [[nodiscard]] Status importLayer(const std::string& digest, std::string_view archive);
 
   // The exact config bytes whose sha256 is the image id `ref` resolves to.
