@@ -158,9 +158,6 @@ int run(int argc, char** argv) {
   // --- swarm, node ---
   SwarmCommands swarmCommands(app, commands);
 
-  // --- login, logout ---
-  RegistryCommands registryCommands(app, commands);
-
   // --- stack ---
   auto* stack = app.add_subcommand("stack", "Manage stacks")->require_subcommand(1);
   std::string composeFile, stackName, configFormat = "yaml";
@@ -421,6 +418,9 @@ int run(int argc, char** argv) {
       return true;
     });
   });
+
+  // login, logout, push, pull (push and pull under `image` too)
+  RegistryCommands registryCommands(app, commands);
 
   // --- network ---
   auto* network = app.add_subcommand("network", "Manage networks")->require_subcommand(1);

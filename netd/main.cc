@@ -78,6 +78,10 @@ int main(int argc, char** argv) {
   std::string kernelLbCgroup;
   app.add_option("--socket", socketPath, "API socket path")->capture_default_str();
   app.add_option("--data-root", dataRoot, "state, images, containers and volumes")->capture_default_str();
+  std::vector<std::string> insecureRegistries;
+  app.add_option("--insecure-registry", insecureRegistries,
+                 "a registry (host[:port]) that may be reached over plain HTTP (repeatable; loopback ones always "
+                 "may); others need HTTPS, trusting <data-root>/certs.d/<host>/ca.crt when it exists");
   app.add_option("--metrics-addr", metricsAddr, "Prometheus endpoint (host:port, empty = off)")->capture_default_str();
   app.add_option("--log-level", logLevel, "debug|info|warn|error")->capture_default_str();
   app.add_option("--cgroup-parent", cgroupParent, "cgroup under which replicas' groups are made")
@@ -242,7 +246,7 @@ int main(int argc, char** argv) {
     if (const auto* list = std::get_if<nlohmann::json>(&networks)) (*metrics)->refreshOverlay(overlayNet, *list);
   };
 
-  netd::Api api(*orchestrator, images, &loop);
+  netd::Api api(*orchestrator, images, &loop, registry::EndpointPolicy{dataRoot + "/certs.d", insecureRegistries});
   apiPtr = &api;
   // Every API call may change what runs: refresh the metrics snapshot after
   // each, besides the once-a-second refresh that catches exits and restarts.
@@ -288,7 +292,7 @@ int main(int argc, char** argv) {
     // If the graceful stop fails, a second signal still exits.
     guarded("graceful shutdown", [c] {
       c->server->close();
-      c->api->cancelBuilds();  // the build that runs finishes; the loop waits for it
+      c->api->cancelImageJobs();  // the one that runs finishes; the loop waits for it
       c->orch->shutdown([c] {
         uv_timer_stop(c->metricsTimer);
         uv_close(reinterpret_cast<uv_handle_t*>(c->metricsTimer), nullptr);

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "skiff/registry/credentials.h"
 #include "skiff/registry/registry.h"
@@ -57,7 +58,7 @@ std::string certsDir() {
   return dir != nullptr && *dir != 0 ? dir : "/var/lib/skiff/certs.d";
 }
 
-RegistryCommands::RegistryCommands(CLI::App& app, Commands& commands) {
+RegistryCommands::RegistryCommands(CLI::App& app, Commands& commands) : commands_(commands) {
   auto* login = app.add_subcommand("login", "Log in to a registry");
   login->add_option("SERVER", server_, "The registry (host[:port])")->required();
   login->add_option("-u,--username", username_, "Username");
@@ -70,6 +71,39 @@ RegistryCommands::RegistryCommands(CLI::App& app, Commands& commands) {
   auto* logout = app.add_subcommand("logout", "Log out from a registry");
   logout->add_option("SERVER", server_, "The registry (host[:port])")->required();
   commands.bind(logout, [this] { return this->logout(); });
+
+  // docker's top-level shortcuts, and the same under `image`.
+  CLI::App* image = app.get_subcommand("image");
+  for (CLI::App* parent : {&app, image}) {
+    auto* push = parent->add_subcommand("push", "Upload an image to a registry");
+    push->add_option("NAME[:TAG]", image_, "The image, named as in the registry")->required();
+    commands.bind(push, [this] { return this->exchange("push"); });
+    auto* pull = parent->add_subcommand("pull", "Download an image from a registry");
+    pull->add_option("NAME[:TAG|@DIGEST]", image_, "The image in the registry")->required();
+    commands.bind(pull, [this] { return this->exchange("pull"); });
+  }
+}
+
+// netd moves the layers (it owns the image store); the credentials `skiff
+// login` stored for the registry go with the request, and nowhere else.
+int RegistryCommands::exchange(const std::string& what) const {
+  auto ref = registry::parseReference(image_);
+  if (!ref.ok()) {
+    std::cerr << "Error: " << ref.error().message << "\n";
+    return 1;
+  }
+  nlohmann::json body{{"name", ref->str()}};
+  registry::CredentialStore store(configPath());
+  auto credentials = store.get(ref->registry);
+  if (!credentials.ok()) {
+    std::cerr << "Error: " << credentials.error().message << "\n";
+    return 1;
+  }
+  if (*credentials) body["auth"] = {{"username", (*credentials)->username}, {"password", (*credentials)->password}};
+  auto answer = commands_.daemon().call("POST", "/v1/images/" + what, body);
+  if (!answer) return 1;
+  printMessages(*answer, "log");
+  return 0;
 }
 
 int RegistryCommands::login() const {

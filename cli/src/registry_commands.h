@@ -1,4 +1,6 @@
 #pragma once
+// `skiff push` and `skiff pull` (also under `image`): netd moves the image,
+// with the credentials stored for its registry.
 // `skiff login` and `skiff logout`: credentials for a registry, checked
 // against it (GET /v2/ with them) before they are kept in the CLI's
 // config.json ($SKIFF_CONFIG/config.json, else ~/.skiff/config.json; docker's
@@ -28,6 +30,10 @@ class RegistryCommands {
  private:
   int login() const;
   int logout() const;
+  int exchange(const std::string& what) const;  // "push" or "pull"
+
+  Commands& commands_;
+  std::string image_;
 
   std::string server_;
   std::string username_;

@@ -7,6 +7,7 @@
 #include <variant>
 
 #include "skiff/common/log.h"
+#include "skiff/registry/distribution.h"
 
 namespace skiff::netd {
 namespace {
@@ -119,21 +120,36 @@ HttpResponse buildAnswer(const Result<runtime::ImageRecord>& built, const std::v
   return ok(json{{"id", built->id}, {"log", buildLog}, {"tags", built->tags}});
 }
 
+// POST /v1/images/push and /v1/images/pull: {"name": "registry/repo:tag",
+// "auth": {"username", "password"} or absent}.
+std::variant<RegistryRequest, HttpResponse> registryRequest(const HttpRequest& r) {
+  json b = parseBody(r.body);
+  const std::string name = stringField(b, "name");
+  if (name.empty()) return fail(ErrorKind::kInvalid, "request body needs \"name\", the image reference");
+  auto ref = registry::parseReference(name);
+  if (!ref.ok()) return fail(ErrorKind::kInvalid, ref.error().message);
+  RegistryRequest out{*ref, std::nullopt};
+  if (auto it = b.find("auth"); it != b.end() && !it->is_null()) {
+    if (!it->is_object()) return fail(ErrorKind::kInvalid, "auth must be an object with username and password");
+    out.credentials = registry::Credentials{stringField(*it, "username"), stringField(*it, "password")};
+  }
+  return out;
+}
+
 }  // namespace
 
-// A build waiting for, or on, libuv's thread pool; its answer goes out on the
-// loop.
-struct Api::PendingBuild {
+// An image job (build, push, pull) waiting for, or on, libuv's thread pool;
+// its answer goes out on the loop.
+struct Api::ImageJob {
   uv_work_t work;
   Api* api;
-  BuildRequest request;
-  std::optional<Result<runtime::ImageRecord>> built;
-  std::vector<std::string> log;
+  std::function<HttpResponse()> run;  // on a pool thread
+  std::optional<HttpResponse> answer;
   HttpResponder reply;
 };
 
-Api::Api(Orchestrator& orchestrator, runtime::ImageStore& images, uv_loop_t* loop)
-    : orch_(orchestrator), images_(images), loop_(loop) {}
+Api::Api(Orchestrator& orchestrator, runtime::ImageStore& images, uv_loop_t* loop, registry::EndpointPolicy registries)
+    : orch_(orchestrator), images_(images), loop_(loop), registries_(std::move(registries)) {}
 Api::~Api() = default;
 
 namespace {
@@ -188,6 +204,8 @@ std::string apiRoute(const std::string& path) {
       "/v1/containers/*/logs",
       "/v1/containers/*",
       "/v1/images/build",
+      "/v1/images/push",
+      "/v1/images/pull",
       "/v1/images/tag",
       "/v1/images",
       "/v1/images/*",
@@ -241,7 +259,9 @@ HttpResponse Api::handle(const HttpRequest& request) {
 void Api::handleAsync(const HttpRequest& r, HttpResponder reply) {
   const bool join = r.method == "POST" && r.path == "/v1/swarm/join";
   const bool build = r.method == "POST" && r.path == "/v1/images/build";
-  if (loop_ == nullptr || (!join && !build)) {
+  const bool push = r.method == "POST" && r.path == "/v1/images/push";
+  const bool pull = r.method == "POST" && r.path == "/v1/images/pull";
+  if (loop_ == nullptr || (!join && !build && !push && !pull)) {
     reply(handle(r));
     return;
   }
@@ -253,17 +273,32 @@ void Api::handleAsync(const HttpRequest& r, HttpResponder reply) {
                       [reply](const ApiResult<json>& result) { reply(from(result)); });
       return;
     }
-    auto req = buildRequest(r);
-    if (auto* refused = std::get_if<HttpResponse>(&req)) {
-      reply(*refused);
-      return;
+    std::function<HttpResponse()> run;
+    if (build) {
+      auto req = buildRequest(r);
+      if (auto* refused = std::get_if<HttpResponse>(&req)) {
+        reply(*refused);
+        return;
+      }
+      run = [this, b = std::get<BuildRequest>(req)] {
+        std::vector<std::string> buildLog;
+        auto built = images_.build(b.context, b.tag, &buildLog);
+        return buildAnswer(built, buildLog, b.tag);
+      };
+    } else {
+      auto req = registryRequest(r);
+      if (auto* refused = std::get_if<HttpResponse>(&req)) {
+        reply(*refused);
+        return;
+      }
+      run = [this, push, q = std::get<RegistryRequest>(req)] { return exchangeImage(push, q); };
     }
-    auto job = std::make_unique<PendingBuild>();
+    auto job = std::make_unique<ImageJob>();
     job->api = this;
-    job->request = std::get<BuildRequest>(req);
+    job->run = std::move(run);
     job->reply = std::move(reply);
-    builds_.push_back(std::move(job));
-    startNextBuild();
+    imageJobs_.push_back(std::move(job));
+    startNextImageJob();
   } catch (const json::exception& e) {
     reply(unreadable(e));
   } catch (const std::invalid_argument& e) {
@@ -271,47 +306,68 @@ void Api::handleAsync(const HttpRequest& r, HttpResponder reply) {
   }
 }
 
-// One build at a time on the pool (the image store runs them one by one
-// anyway): a waiting build never holds a pool thread that heartbeats and
+// Push or pull, on a pool thread: the registry is reached as docker reaches
+// it (registry::connect under netd's endpoint policy), with the credentials
+// the CLI sent; they go nowhere else.
+HttpResponse Api::exchangeImage(bool push, const RegistryRequest& q) {
+  auto connected = registry::connect(q.ref.registry, registries_, q.credentials);
+  if (!connected.ok()) return fail(ErrorKind::kUnavailable, connected.error().message);
+  std::vector<std::string> lines;
+  auto progress = [&lines](const std::string& line) { lines.push_back(line); };
+  auto kindOf = [](const Error& e) { return e.code == ENOENT ? ErrorKind::kNotFound : ErrorKind::kInvalid; };
+  if (push) {
+    auto pushed = registry::push(images_, *connected->client, q.ref, progress);
+    if (!pushed.ok()) return fail(kindOf(pushed.error()), pushed.error().message);
+    log::info("netd", "pushed ", q.ref.str(), " (", pushed->digest, ")");
+    return ok(json{{"log", lines}, {"digest", pushed->digest}, {"size", pushed->size}});
+  }
+  auto pulled = registry::pull(images_, *connected->client, q.ref, progress);
+  if (!pulled.ok()) return fail(kindOf(pulled.error()), pulled.error().message);
+  log::info("netd", "pulled ", q.ref.str(), " as ", pulled->id.substr(7, 12));
+  return ok(json{{"log", lines}, {"id", pulled->id}, {"digest", pulled->digest}, {"downloaded", pulled->downloaded}});
+}
+
+// One image job at a time on the pool (the image store runs builds one by
+// one anyway): a waiting job never holds a pool thread that heartbeats and
 // image fetches need.
-void Api::startNextBuild() {
-  if (building_ || builds_.empty()) return;
-  PendingBuild* job = builds_.front().release();
-  builds_.pop_front();
+void Api::startNextImageJob() {
+  if (imageJobBusy_ || imageJobs_.empty()) return;
+  ImageJob* job = imageJobs_.front().release();
+  imageJobs_.pop_front();
   job->work.data = job;
   int rc = uv_queue_work(
       loop_, &job->work,
       [](uv_work_t* w) {
-        auto* j = static_cast<PendingBuild*>(w->data);
+        auto* j = static_cast<ImageJob*>(w->data);
         // Nothing may escape a pool thread: it would end netd.
         try {
-          j->built.emplace(j->api->images_.build(j->request.context, j->request.tag, &j->log));
+          j->answer.emplace(j->run());
         } catch (const std::exception& e) {
-          j->built.emplace(Error::msg(std::string("build failed: ") + e.what()));
+          j->answer.emplace(fail(ErrorKind::kInternal, std::string("failed: ") + e.what()));
         }
       },
       [](uv_work_t* w, int status) {
-        std::unique_ptr<PendingBuild> j(static_cast<PendingBuild*>(w->data));
+        std::unique_ptr<ImageJob> j(static_cast<ImageJob*>(w->data));
         Api* api = j->api;
-        api->building_ = false;
-        if (status != 0 || !j->built) {
+        api->imageJobBusy_ = false;
+        if (status != 0 || !j->answer) {
           j->reply(notRun());
         } else {
-          j->reply(buildAnswer(*j->built, j->log, j->request.tag));
+          j->reply(std::move(*j->answer));
         }
-        api->startNextBuild();
+        api->startNextImageJob();
       });
   if (rc != 0) {
-    std::unique_ptr<PendingBuild> j(job);
-    j->reply(fail(ErrorKind::kInternal, std::string("cannot queue the build: ") + uv_strerror(rc)));
+    std::unique_ptr<ImageJob> j(job);
+    j->reply(fail(ErrorKind::kInternal, std::string("cannot queue the image job: ") + uv_strerror(rc)));
     return;
   }
-  building_ = true;
+  imageJobBusy_ = true;
 }
 
-void Api::cancelBuilds() {
-  auto waiting = std::move(builds_);
-  builds_.clear();
+void Api::cancelImageJobs() {
+  auto waiting = std::move(imageJobs_);
+  imageJobs_.clear();
   for (auto& j : waiting) j->reply(notRun());
 }
 
@@ -412,6 +468,11 @@ HttpResponse Api::route(const HttpRequest& r) {
     std::vector<std::string> buildLog;
     auto built = images_.build(b.context, b.tag, &buildLog);
     return buildAnswer(built, buildLog, b.tag);
+  }
+  if (m == "POST" && (r.path == "/v1/images/push" || r.path == "/v1/images/pull")) {
+    auto req = registryRequest(r);
+    if (auto* refused = std::get_if<HttpResponse>(&req)) return *refused;
+    return exchangeImage(r.path == "/v1/images/push", std::get<RegistryRequest>(req));
   }
   if (m == "GET" && r.path == "/v1/images") {
     json out = json::array();

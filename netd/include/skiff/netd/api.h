@@ -5,14 +5,17 @@
 // escapes into the loop.
 //
 // Thread: the daemon's loop thread. handleAsync runs what may take long (an
-// image build copies its whole context) on libuv's thread pool and answers
-// when it is done, so the loop goes on restarting, draining and answering.
+// image build copies its whole context; a push or pull moves layers) on
+// libuv's thread pool, one image job at a time, and answers when it is done,
+// so the loop goes on restarting, draining and answering.
 
 #include <deque>
 #include <memory>
+#include <optional>
 
 #include "skiff/netd/http_server.h"
 #include "skiff/netd/orchestrator.h"
+#include "skiff/registry/registry.h"
 #include "skiff/runtime/image.h"
 
 namespace skiff::netd {
@@ -22,36 +25,46 @@ namespace skiff::netd {
 // or "other" for a path netd does not serve (its method is not checked).
 std::string apiRoute(const std::string& path);
 
+// A push or pull: the reference, and the credentials the CLI sent.
+struct RegistryRequest {
+  registry::Reference ref;
+  std::optional<registry::Credentials> credentials;
+};
+
 class Api {
  public:
   // `loop`: where handleAsync queues its work; without one it answers
-  // everything at once, as handle does.
-  Api(Orchestrator& orchestrator, runtime::ImageStore& images, uv_loop_t* loop = nullptr);
+  // everything at once, as handle does. `registries`: how registries are
+  // reached (certs.d, insecure ones), as `skiff login` reaches them.
+  Api(Orchestrator& orchestrator, runtime::ImageStore& images, uv_loop_t* loop = nullptr,
+      registry::EndpointPolicy registries = {});
   ~Api();
   Api(const Api&) = delete;
   Api& operator=(const Api&) = delete;
-  // Answers at once, on this thread (tests; every route).
+  // Answers at once, on this thread (tests; every route but push and pull).
   HttpResponse handle(const HttpRequest& request);
-  // What netd serves: as handle, but an image build runs on the thread pool
-  // and a swarm join waits for the manager there; `reply` is called on the
-  // loop when it is done.
+  // What netd serves: as handle, but image builds, pushes and pulls run on
+  // the thread pool and a swarm join waits for the manager there; `reply`
+  // is called on the loop when it is done.
   void handleAsync(const HttpRequest& request, HttpResponder reply);
-  // netd is stopping: builds still waiting are answered 503 (the one that
-  // runs finishes, and the loop waits for it).
-  void cancelBuilds();
+  // netd is stopping: image jobs still waiting are answered 503 (the one
+  // that runs finishes, and the loop waits for it).
+  void cancelImageJobs();
   // The cluster port's routes (manager side): join and heartbeats.
   HttpResponse handleCluster(const HttpRequest& request);
 
  private:
   HttpResponse route(const HttpRequest& request);
+  HttpResponse exchangeImage(bool push, const RegistryRequest& request);  // on a pool thread
   Orchestrator& orch_;
   runtime::ImageStore& images_;
   uv_loop_t* loop_;
-  // Builds wait here and run one at a time on the thread pool.
-  struct PendingBuild;
-  std::deque<std::unique_ptr<PendingBuild>> builds_;
-  bool building_ = false;
-  void startNextBuild();
+  registry::EndpointPolicy registries_;
+  // Image jobs wait here and run one at a time on the thread pool.
+  struct ImageJob;
+  std::deque<std::unique_ptr<ImageJob>> imageJobs_;
+  bool imageJobBusy_ = false;
+  void startNextImageJob();
 };
 
 }  // namespace skiff::netd

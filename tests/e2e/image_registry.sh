@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# The seed's image steps against Docker's registry 2.8 (issue 12), as a user
+# runs them: build, tag, a push refused before login, login, push (layer by
+# layer, then the digest), skopeo reading what skiff pushed, a re-push that
+# sends nothing, the image removed and pulled back with the same id, and the
+# seed's stack deployed from the registry's image answering on port 4000.
+# netd and the registry run in a lab namespace removed on exit (also on
+# failure, and by a watchdog when the script is SIGKILLed).
+#
+# usage: image_registry.sh BIN_DIR SOURCE_DIR
+set -Eeuo pipefail
+SKIFF_BIN="$(cd "$1" && pwd)"
+SRC="$(cd "$2" && pwd)"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "SKIP: needs root (namespaces, cgroups)"
+  exit 77
+fi
+source "$SRC/scripts/lib/lab.sh"
+source "$SRC/tests/e2e/lib.sh"
+for tool in docker-registry htpasswd skopeo; do
+  command -v "$tool" >/dev/null || fatal "$tool is not installed (scripts/install-deps)"
+done
+
+registry_pid=""
+on_exit() {
+  local rc=$?
+  e2e_finish "$rc"
+  if [ "$rc" -ne 0 ] || [ "$failures" -ne 0 ]; then
+    echo "---- netd log (last 40 lines) ----"
+    tail -n 40 "${LAB_DIR:-/nonexistent}/netd.log" 2>/dev/null || true
+  fi
+  if [ -n "$registry_pid" ]; then
+    kill "$registry_pid" 2>/dev/null || true
+    wait "$registry_pid" 2>/dev/null || true
+  fi
+  lab_cleanup
+  e2e_disarm
+}
+e2e_watchdog "skiff-e2e-$$" 900 bash "$E2E_DIR/reap-lab.sh" lab "skiff-e2e-$$"
+trap on_exit EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+lab_up "skiff-e2e-$$"
+lab_netd
+# The CLI runs in the lab host too: login talks to the registry itself.
+skiff() { ip netns exec "$LAB_NS" "$SKIFF_BIN/skiff" "$@"; }
+export SKIFF_CONFIG="$LAB_DIR/config"
+mkdir -p "$SKIFF_CONFIG"
+
+# The registry, with user alice, on the lab host's loopback.
+mkdir -p "$LAB_DIR/registry/data"
+htpasswd -Bbn alice secret >"$LAB_DIR/registry/htpasswd" 2>/dev/null
+cat >"$LAB_DIR/registry/config.yml" <<EOF
+version: 0.1
+log: {level: error}
+storage: {filesystem: {rootdirectory: $LAB_DIR/registry/data}}
+auth: {htpasswd: {realm: skiff-e2e, path: $LAB_DIR/registry/htpasswd}}
+http: {addr: 127.0.0.1:5000, secret: skiff-e2e-secret}
+EOF
+# ip netns exec execs the registry: $! is its pid.
+ip netns exec "$LAB_NS" docker-registry serve "$LAB_DIR/registry/config.yml" >"$LAB_DIR/registry/log" 2>&1 &
+registry_pid=$!
+require "a registry on the lab host's 127.0.0.1:5000" \
+  wait_for 10 ip netns exec "$LAB_NS" bash -c "exec 3<>/dev/tcp/127.0.0.1/5000"
+
+name=127.0.0.1:5000/alice/get-started:part2
+echo "build and tag"
+out=$(skiff image build -t friendlyhello "$SRC/examples/getstartedlab" 2>&1)
+check "image build reports success" grep -q "Successfully tagged friendlyhello:latest" <<<"$out"
+# image_id NAME:TAG: its short id, as image ls shows it.
+image_id() { skiff image ls --format '{{.Repository}}:{{.Tag}} {{.ID}}' | awk -v n="$1" '$1 == n {print $2}'; }
+id=$(image_id friendlyhello:latest)
+require "the built image has an id ($id)" test -n "$id"
+skiff image tag friendlyhello "$name"
+check "image ls lists the registry's name" grep -qE '^127\.0\.0\.1:5000/alice/get-started +part2 ' <<<"$(skiff image ls)"
+
+echo "push"
+expect_refused "a push before login is refused in the registry's words" "unauthorized: authentication required" \
+  skiff push "$name"
+out=$(echo secret | skiff login 127.0.0.1:5000 -u alice --password-stdin 2>&1) || true
+check "login succeeds ($out)" test "$out" = "Login Succeeded"
+out=$(skiff push "$name" 2>&1)
+echo "$out" | sed 's/^/    /'
+check "push names the repository" grep -qx "The push refers to repository \[127.0.0.1:5000/alice/get-started\]" <<<"$out"
+check "push reports each layer pushed" grep -qE '^[0-9a-f]{12}: Pushed$' <<<"$out"
+digest=$(sed -nE 's/^part2: digest: (sha256:[0-9a-f]{64}) size: [0-9]+$/\1/p' <<<"$out")
+check "push ends with the tag's digest and size" test -n "$digest"
+inspect=$(ip netns exec "$LAB_NS" skopeo inspect --tls-verify=false --creds alice:secret "docker://$name" 2>&1) || true
+check "skopeo inspect reads the pushed manifest: digest $digest" \
+  python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["Digest"] == sys.argv[2], d' "$inspect" "$digest"
+out=$(skiff push "$name" 2>&1)
+check "a second push sends no layer again" grep -qE '^[0-9a-f]{12}: Layer already exists$' <<<"$out"
+check "... and none is Pushed" bash -c "! grep -q ': Pushed$' <<<\"\$1\"" _ "$out"
+
+echo "pull"
+skiff image rm "$name" friendlyhello >/dev/null
+check "the image is gone locally" bash -c "! grep -q get-started <<<\"\$1\"" _ "$(skiff image ls)"
+out=$(skiff pull "$name" 2>&1)
+echo "$out" | sed 's/^/    /'
+check "pull reports the layers" grep -qE '^[0-9a-f]{12}: Pull complete$' <<<"$out"
+check "pull names the digest" grep -qx "Digest: $digest" <<<"$out"
+check "pull says it downloaded the image" grep -qx "Status: Downloaded newer image for $name" <<<"$out"
+check "the pulled image has the built image's id ($id)" test "$(image_id "$name")" = "$id"
+expect_refused "an unknown tag is refused in the registry's words" "manifest unknown" skiff pull 127.0.0.1:5000/alice/get-started:nope
+
+echo "deploy from the registry's image"
+sed "s|image: .*|image: $name|" "$SRC/examples/getstartedlab/docker-compose.yml" >"$LAB_DIR/docker-compose.yml"
+skiff swarm init >/dev/null
+out=$(skiff stack deploy -c "$LAB_DIR/docker-compose.yml" lab 2>&1)
+check "deploy accepts the stack ($out)" grep -q "Creating service lab_web" <<<"$out"
+lab_replicas() { skiff service ls --format '{{.Name}} {{.Replicas}}' | grep -qx "lab_web 5/5"; }
+require "5/5 replicas of the pulled image within 30 s" wait_for 30 lab_replicas
+hosts=$(for _ in $(seq 1 10); do lab_exec curl -sS --max-time 5 http://127.0.0.1:4000/ | sed -n 's/.*Hostname: //p'; done | sort -u | wc -l)
+check "port 4000 answers from the 5 replicas ($hosts)" test "$hosts" -eq 5
+
+if [ "$failures" -ne 0 ]; then
+  echo "image_registry: $failures check(s) failed"
+  exit 1
+fi
+echo "image_registry: all checks passed"
