@@ -354,70 +354,80 @@ int run(int argc, char** argv) {
   // --- image ---
   auto* image = app.add_subcommand("image", "Manage images")->require_subcommand(1);
   std::string buildTag, buildDir;
-  auto* imageBuild = image->add_subcommand("build", "Build an image from a Dockerfile");
-  imageBuild->add_option("-t,--tag", buildTag, "Name and optionally a tag in the 'name:tag' format");
-  imageBuild->add_option("PATH", buildDir, "Build context directory")->required();
-  bind(imageBuild, [&] {
-    std::string tag;
-    if (!buildTag.empty()) {
-      auto normalized = normalizeImageTag(buildTag);
-      if (!normalized) {
-        std::cerr << "invalid argument \"" << buildTag << "\" for \"-t, --tag\" flag: " << normalized.error().message
-                  << "\n";
-        return 1;
-      }
-      tag = normalized.value();
-    }
-    std::error_code ec;
-    const auto dir = std::filesystem::absolute(buildDir, ec);
-    if (ec || !std::filesystem::is_directory(dir, ec)) {
-      std::cerr << "unable to prepare context: path \"" << buildDir << "\" not found\n";
-      return 1;
-    }
-    json body = {{"context", std::filesystem::weakly_canonical(dir, ec).string()}};
-    if (!tag.empty()) body["tag"] = tag;
-    auto answer = daemon().call("POST", "/v1/images/build", body);
-    if (!answer) return 1;
-    // The daemon's build log ends with docker's "Successfully built/tagged" lines.
-    printMessages(*answer, "log");
-    return 0;
-  });
-  commands.addListCommand(
-      image, "List images", "Pretty-print images using a Go template", "Only show image IDs", imageView(), "/v1/images",
-      [](const json& answer, const ListFlags&) -> Result<std::vector<Row>> { return imageRows(answer, nowSeconds()); });
   std::string tagSource, tagTarget;
-  auto* imageTag = image->add_subcommand("tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE");
-  imageTag->add_option("SOURCE_IMAGE", tagSource, "Source image[:tag] or ID")->required();
-  imageTag->add_option("TARGET_IMAGE", tagTarget, "Target image[:tag]")->required();
-  bind(imageTag, [&] {
-    auto target = normalizeImageTag(tagTarget);
-    if (!target) {
-      std::cerr << "Error parsing reference: \"" << tagTarget
-                << "\" is not a valid repository/tag: " << target.error().message << "\n";
-      return 1;
-    }
-    return daemon().call("POST", "/v1/images/tag", json{{"source", tagSource}, {"target", target.value()}}) ? 0 : 1;
-  });
   std::vector<std::string> imageRefs;
   bool imageForce = false;
-  auto* imageRm = image->add_subcommand("rm", "Remove one or more images")->alias("remove");
-  imageRm->add_option("IMAGE", imageRefs, "Image references or IDs")->required();
-  imageRm->add_flag("-f,--force", imageForce, "Force removal of the image");
-  bind(imageRm, [&] {
-    return forEachItem(imageRefs, [&](const std::string& ref) {
-      auto answer = daemon().call("DELETE", "/v1/images/" + escapePath(ref) + (imageForce ? "?force=1" : ""));
-      if (!answer) return false;
-      for (const char* key : {"untagged", "deleted"}) {
-        const json* items = at(*answer, {key});
-        if (!items || !items->is_array()) continue;
-        for (const auto& item : *items) {
-          std::cout << (key[0] == 'u' ? "Untagged: " : "Deleted: ")
-                    << (item.is_string() ? item.get<std::string>() : item.dump()) << "\n";
+  // Each under `image`, and at the top as docker's shortcuts: build, tag,
+  // images (image ls), rmi (image rm).
+  for (CLI::App* parent : {image, &app}) {
+    const bool top = parent == &app;
+    auto* imageBuild = parent->add_subcommand("build", "Build an image from a Dockerfile");
+    imageBuild->add_option("-t,--tag", buildTag, "Name and optionally a tag in the 'name:tag' format");
+    imageBuild->add_option("PATH", buildDir, "Build context directory")->required();
+    bind(imageBuild, [&] {
+      std::string tag;
+      if (!buildTag.empty()) {
+        auto normalized = normalizeImageTag(buildTag);
+        if (!normalized) {
+          std::cerr << "invalid argument \"" << buildTag << "\" for \"-t, --tag\" flag: " << normalized.error().message
+                    << "\n";
+          return 1;
         }
+        tag = normalized.value();
       }
-      return true;
+      std::error_code ec;
+      const auto dir = std::filesystem::absolute(buildDir, ec);
+      if (ec || !std::filesystem::is_directory(dir, ec)) {
+        std::cerr << "unable to prepare context: path \"" << buildDir << "\" not found\n";
+        return 1;
+      }
+      json body = {{"context", std::filesystem::weakly_canonical(dir, ec).string()}};
+      if (!tag.empty()) body["tag"] = tag;
+      auto answer = daemon().call("POST", "/v1/images/build", body);
+      if (!answer) return 1;
+      // The daemon's build log ends with docker's "Successfully built/tagged" lines.
+      printMessages(*answer, "log");
+      return 0;
     });
-  });
+    commands.addListCommand(
+        parent, "List images", "Pretty-print images using a Go template", "Only show image IDs", imageView(),
+        "/v1/images",
+        [](const json& answer, const ListFlags&) -> Result<std::vector<Row>> {
+          return imageRows(answer, nowSeconds());
+        },
+        top ? "images" : "ls");
+    auto* imageTag = parent->add_subcommand("tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE");
+    imageTag->add_option("SOURCE_IMAGE", tagSource, "Source image[:tag] or ID")->required();
+    imageTag->add_option("TARGET_IMAGE", tagTarget, "Target image[:tag]")->required();
+    bind(imageTag, [&] {
+      auto target = normalizeImageTag(tagTarget);
+      if (!target) {
+        std::cerr << "Error parsing reference: \"" << tagTarget
+                  << "\" is not a valid repository/tag: " << target.error().message << "\n";
+        return 1;
+      }
+      return daemon().call("POST", "/v1/images/tag", json{{"source", tagSource}, {"target", target.value()}}) ? 0 : 1;
+    });
+    auto* imageRm = parent->add_subcommand(top ? "rmi" : "rm", "Remove one or more images");
+    if (!top) imageRm->alias("remove");
+    imageRm->add_option("IMAGE", imageRefs, "Image references or IDs")->required();
+    imageRm->add_flag("-f,--force", imageForce, "Force removal of the image");
+    bind(imageRm, [&] {
+      return forEachItem(imageRefs, [&](const std::string& ref) {
+        auto answer = daemon().call("DELETE", "/v1/images/" + escapePath(ref) + (imageForce ? "?force=1" : ""));
+        if (!answer) return false;
+        for (const char* key : {"untagged", "deleted"}) {
+          const json* items = at(*answer, {key});
+          if (!items || !items->is_array()) continue;
+          for (const auto& item : *items) {
+            std::cout << (key[0] == 'u' ? "Untagged: " : "Deleted: ")
+                      << (item.is_string() ? item.get<std::string>() : item.dump()) << "\n";
+          }
+        }
+        return true;
+      });
+    });
+  }
 
   // login, logout, push, pull (push and pull under `image` too)
   RegistryCommands registryCommands(app, commands);

@@ -91,8 +91,9 @@ ListFlags& Commands::addList(CLI::App* cmd, const ListView& view, PathFn path, R
 
 CLI::App* Commands::addListCommand(CLI::App* parent, const std::string& help, const std::string& formatHelp,
                                    const std::string& quietHelp, const ListView& view, const std::string& path,
-                                   RowsFn rows) {
-  auto* cmd = parent->add_subcommand("ls", help)->alias("list");
+                                   RowsFn rows, const std::string& name) {
+  auto* cmd = parent->add_subcommand(name, help);
+  if (name == "ls") cmd->alias("list");
   ListFlags& flags = addList(
       cmd, view, [path](const ListFlags&) { return path; }, std::move(rows));
   cmd->add_option("--format", flags.format, formatHelp);

@@ -76,9 +76,11 @@ class Commands {
   // adds the flags (in docker's order) to the returned ListFlags.
   ListFlags& addList(CLI::App* cmd, const ListView& view, PathFn path, RowsFn rows);
 
-  // `<parent> ls` (alias list) with --format, then -q unless quietHelp is empty.
+  // `<parent> ls` (alias list; or another name) with --format, then -q unless
+  // quietHelp is empty.
   CLI::App* addListCommand(CLI::App* parent, const std::string& help, const std::string& formatHelp,
-                           const std::string& quietHelp, const ListView& view, const std::string& path, RowsFn rows);
+                           const std::string& quietHelp, const ListView& view, const std::string& path, RowsFn rows,
+                           const std::string& name = "ls");
 
   // `<parent> ps TARGET` of tasks, GET /v1/tasks?<queryKey>=TARGET, with
   // --format, --no-trunc and -q.

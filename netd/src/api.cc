@@ -143,6 +143,7 @@ std::variant<RegistryRequest, HttpResponse> registryRequest(const HttpRequest& r
 struct Api::ImageJob {
   uv_work_t work;
   Api* api;
+  std::string what;                   // "build", "push", "pull"
   std::function<HttpResponse()> run;  // on a pool thread
   std::optional<HttpResponse> answer;
   HttpResponder reply;
@@ -295,6 +296,7 @@ void Api::handleAsync(const HttpRequest& r, HttpResponder reply) {
     }
     auto job = std::make_unique<ImageJob>();
     job->api = this;
+    job->what = build ? "build" : push ? "push" : "pull";
     job->run = std::move(run);
     job->reply = std::move(reply);
     imageJobs_.push_back(std::move(job));
@@ -343,7 +345,9 @@ void Api::startNextImageJob() {
         try {
           j->answer.emplace(j->run());
         } catch (const std::exception& e) {
-          j->answer.emplace(fail(ErrorKind::kInternal, std::string("failed: ") + e.what()));
+          // What throws here is the input's (a Dockerfile label that is
+          // not UTF-8, a registry's answer): the request's, not netd's.
+          j->answer.emplace(fail(ErrorKind::kInvalid, j->what + " failed: " + e.what()));
         }
       },
       [](uv_work_t* w, int status) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The seed's image steps against Docker's registry 2.8 (issue 12), as a user
-# runs them: build, tag, a push refused before login, login, push (layer by
+# runs them with docker's shortcuts (build, tag, images, rmi, login, push,
+# pull): build, tag, a push refused before login, login, push (layer by
 # layer, then the digest), skopeo reading what skiff pushed, a re-push that
 # sends nothing, the image removed and pulled back with the same id, and the
 # seed's stack deployed from the registry's image answering on port 4000.
@@ -65,14 +66,14 @@ require "a registry on the lab host's 127.0.0.1:5000" \
 
 name=127.0.0.1:5000/alice/get-started:part2
 echo "build and tag"
-out=$(skiff image build -t friendlyhello "$SRC/examples/getstartedlab" 2>&1)
+out=$(skiff build -t friendlyhello "$SRC/examples/getstartedlab" 2>&1)
 check "image build reports success" grep -q "Successfully tagged friendlyhello:latest" <<<"$out"
 # image_id NAME:TAG: its short id, as image ls shows it.
-image_id() { skiff image ls --format '{{.Repository}}:{{.Tag}} {{.ID}}' | awk -v n="$1" '$1 == n {print $2}'; }
+image_id() { skiff images --format '{{.Repository}}:{{.Tag}} {{.ID}}' | awk -v n="$1" '$1 == n {print $2}'; }
 id=$(image_id friendlyhello:latest)
 require "the built image has an id ($id)" test -n "$id"
-skiff image tag friendlyhello "$name"
-check "image ls lists the registry's name" grep -qE '^127\.0\.0\.1:5000/alice/get-started +part2 ' <<<"$(skiff image ls)"
+skiff tag friendlyhello "$name"
+check "images lists the registry's name" grep -qE '^127\.0\.0\.1:5000/alice/get-started +part2 ' <<<"$(skiff images)"
 
 echo "push"
 expect_refused "a push before login is refused in the registry's words" "unauthorized: authentication required" \
@@ -93,7 +94,7 @@ check "a second push sends no layer again" grep -qE '^[0-9a-f]{12}: Layer alread
 check "... and none is Pushed" bash -c "! grep -q ': Pushed$' <<<\"\$1\"" _ "$out"
 
 echo "pull"
-skiff image rm "$name" friendlyhello >/dev/null
+skiff rmi "$name" friendlyhello >/dev/null
 check "the image is gone locally" bash -c "! grep -q get-started <<<\"\$1\"" _ "$(skiff image ls)"
 out=$(skiff pull "$name" 2>&1)
 echo "$out" | sed 's/^/    /'
