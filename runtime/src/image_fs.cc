@@ -51,20 +51,6 @@ class Hasher {
   MdCtx ctx_;
 };
 
-// Directory entries except . and .., sorted so every walk is canonical.
-Result<std::vector<std::string>> listDir(const std::string& dir) {
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return Error::fromErrno("opendir " + dir);
-  std::vector<std::string> names;
-  while (dirent* e = ::readdir(d)) {
-    std::string name = e->d_name;
-    if (name != "." && name != "..") names.push_back(std::move(name));
-  }
-  ::closedir(d);
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 void applyOwner(const std::string& path, const CopyOptions& o) {
   // Only root can give files away; an unprivileged build (tests) keeps the
   // caller's owner, which is what it can express anyway.
@@ -145,6 +131,19 @@ int64_t sizeWalk(const std::string& dir) {
 }
 
 }  // namespace
+
+Result<std::vector<std::string>> listDir(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return Error::fromErrno("opendir " + dir);
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") names.push_back(std::move(name));
+  }
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  return names;
+}
 
 std::string sha256Hex(std::string_view data) {
   Hasher h;

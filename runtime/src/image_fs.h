@@ -15,6 +15,9 @@ namespace skiff::runtime::imagefs {
 
 std::string sha256Hex(std::string_view data);
 
+// The entries of dir except . and .., sorted bytewise (walks are canonical).
+[[nodiscard]] Result<std::vector<std::string>> listDir(const std::string& dir);
+
 // Sum of regular file sizes under dir.
 int64_t treeSize(const std::string& dir);
 

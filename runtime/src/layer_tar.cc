@@ -3,7 +3,6 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
@@ -20,6 +19,7 @@
 #include <optional>
 #include <vector>
 
+#include "image_fs.h"
 #include "skiff/common/fd.h"
 
 namespace skiff::runtime::layertar {
@@ -485,19 +485,6 @@ struct EntryFree {
 };
 using Entry = std::unique_ptr<struct archive_entry, EntryFree>;
 
-Result<std::vector<std::string>> listDir(const std::string& dir) {
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return Error::fromErrno("opendir " + dir);
-  std::vector<std::string> names;
-  while (dirent* e = ::readdir(d)) {
-    std::string name = e->d_name;
-    if (name != "." && name != "..") names.push_back(std::move(name));
-  }
-  ::closedir(d);
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 Status writeEntry(struct archive* a, struct archive_entry* e, const std::string& what) {
   if (archive_write_header(a, e) < ARCHIVE_WARN) {
     const char* why = archive_error_string(a);
@@ -520,7 +507,7 @@ Entry newEntry(const std::string& path, const struct stat& st, mode_t type) {
 
 Status packWalk(struct archive* a, const std::string& root, const std::string& rel) {
   const std::string dir = rel.empty() ? root : root + "/" + rel;
-  auto names = listDir(dir);
+  auto names = imagefs::listDir(dir);
   if (!names.ok()) return names.error();
   for (const auto& name : *names) {
     const std::string r = rel.empty() ? name : rel + "/" + name;
@@ -625,7 +612,7 @@ void removeUnpacked(const std::string& dir) {
   if (S_ISDIR(st.st_mode)) {
     // The owner may always chmod; search and write permission let remove_all in.
     ::chmod(dir.c_str(), 0700);
-    auto names = listDir(dir);
+    auto names = imagefs::listDir(dir);
     if (names.ok()) {
       for (const auto& name : *names) {
         struct stat cst {};
