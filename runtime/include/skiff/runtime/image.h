@@ -21,13 +21,14 @@
 // the old or the new state. Layer dirs are used read-only as overlayfs
 // lowerdirs by the container runtime (layerDirs() gives them topmost first).
 //
-// Threading: build() may run on another thread than the other calls (netd
-// builds on libuv's thread pool, so its loop keeps serving while a context is
-// copied). Builds are serialized with each other, and every change to
-// repositories.json (a build's last step, tag, remove, importImage) holds the
-// store's index lock, so none is lost; a build whose layer an `image rm`
-// removed meanwhile fails and says so. resolve() and list() read the index
-// file, which is always replaced whole. All other calls on one thread.
+// Threading: build(), and a push or pull (exportLayer, importLayer,
+// importImage), may run on another thread than the other calls (netd runs
+// them on libuv's thread pool, one at a time, so its loop keeps serving while
+// a context is copied or layers cross). Every change to repositories.json (a
+// build's last step, tag, remove, importImage) holds the store's index lock,
+// so none is lost; a layer lands by one rename; a build or pull whose layer
+// an `image rm` removed meanwhile fails and says so. resolve() and list()
+// read the index file, which is always replaced whole.
 
 #include <cstdint>
 #include <functional>
