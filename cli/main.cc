@@ -357,8 +357,10 @@ int run(int argc, char** argv) {
   std::string tagSource, tagTarget;
   std::vector<std::string> imageRefs;
   bool imageForce = false;
+  std::string archiveFile;
+  std::vector<std::string> saveRefs;
   // Each under `image`, and at the top as docker's shortcuts: build, tag,
-  // images (image ls), rmi (image rm).
+  // save, load, images (image ls), rmi (image rm).
   for (CLI::App* parent : {image, &app}) {
     const bool top = parent == &app;
     auto* imageBuild = parent->add_subcommand("build", "Build an image from a Dockerfile");
@@ -407,6 +409,31 @@ int run(int argc, char** argv) {
         return 1;
       }
       return daemon().call("POST", "/v1/images/tag", json{{"source", tagSource}, {"target", target.value()}}) ? 0 : 1;
+    });
+    // save / load: netd writes and reads the file (its path made absolute
+    // here); docker's stdout/stdin forms are not offered.
+    auto* imageSave = parent->add_subcommand("save", "Save one or more images to a tar archive");
+    imageSave->add_option("-o,--output", archiveFile, "Write to a file")->required();
+    imageSave->add_option("IMAGE", saveRefs, "Images to save")->required();
+    bind(imageSave, [&] {
+      std::error_code ec;
+      const auto file = std::filesystem::absolute(archiveFile, ec);
+      return daemon().call("POST", "/v1/images/save", json{{"names", saveRefs}, {"output", file.string()}}) ? 0 : 1;
+    });
+    auto* imageLoad = parent->add_subcommand("load", "Load an image from a tar archive");
+    imageLoad->add_option("-i,--input", archiveFile, "Read from a tar archive file (docker save's, gzipped or not)")
+        ->required();
+    bind(imageLoad, [&] {
+      std::error_code ec;
+      const auto file = std::filesystem::absolute(archiveFile, ec);
+      if (!std::filesystem::is_regular_file(file, ec)) {
+        std::cerr << "open " << archiveFile << ": no such file or directory\n";
+        return 1;
+      }
+      auto answer = daemon().call("POST", "/v1/images/load", json{{"input", file.string()}});
+      if (!answer) return 1;
+      printMessages(*answer, "log");
+      return 0;
     });
     auto* imageRm = parent->add_subcommand(top ? "rmi" : "rm", "Remove one or more images");
     if (!top) imageRm->alias("remove");

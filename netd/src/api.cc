@@ -136,6 +136,28 @@ std::variant<RegistryRequest, HttpResponse> registryRequest(const HttpRequest& r
   return out;
 }
 
+// POST /v1/images/save: {"names": [...], "output": "/abs/file.tar"};
+// POST /v1/images/load: {"input": "/abs/file.tar"}.
+std::variant<ArchiveRequest, HttpResponse> archiveRequest(const HttpRequest& r) {
+  json b = parseBody(r.body);
+  ArchiveRequest out;
+  out.save = r.path == "/v1/images/save";
+  out.file = stringField(b, out.save ? "output" : "input");
+  if (out.file.empty() || out.file[0] != '/')
+    return fail(ErrorKind::kInvalid, std::string(out.save ? "output" : "input") + " must be an absolute path");
+  if (out.save) {
+    auto names = b.find("names");
+    if (names == b.end() || !names->is_array() || names->empty())
+      return fail(ErrorKind::kInvalid, "request body needs \"names\", the images to save");
+    for (const auto& n : *names) {
+      if (!n.is_string() || n.get<std::string>().empty())
+        return fail(ErrorKind::kInvalid, "names must be image references, got " + n.dump());
+      out.names.push_back(n.get<std::string>());
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 // An image job (build, push, pull) waiting for, or on, libuv's thread pool;
@@ -207,6 +229,8 @@ std::string apiRoute(const std::string& path) {
       "/v1/images/build",
       "/v1/images/push",
       "/v1/images/pull",
+      "/v1/images/save",
+      "/v1/images/load",
       "/v1/images/tag",
       "/v1/images",
       "/v1/images/*",
@@ -262,7 +286,9 @@ void Api::handleAsync(const HttpRequest& r, HttpResponder reply) {
   const bool build = r.method == "POST" && r.path == "/v1/images/build";
   const bool push = r.method == "POST" && r.path == "/v1/images/push";
   const bool pull = r.method == "POST" && r.path == "/v1/images/pull";
-  if (loop_ == nullptr || (!join && !build && !push && !pull)) {
+  const bool save = r.method == "POST" && r.path == "/v1/images/save";
+  const bool load = r.method == "POST" && r.path == "/v1/images/load";
+  if (loop_ == nullptr || (!join && !build && !push && !pull && !save && !load)) {
     reply(handle(r));
     return;
   }
@@ -286,6 +312,13 @@ void Api::handleAsync(const HttpRequest& r, HttpResponder reply) {
         auto built = images_.build(b.context, b.tag, &buildLog);
         return buildAnswer(built, buildLog, b.tag);
       };
+    } else if (save || load) {
+      auto req = archiveRequest(r);
+      if (auto* refused = std::get_if<HttpResponse>(&req)) {
+        reply(*refused);
+        return;
+      }
+      run = [this, q = std::get<ArchiveRequest>(req)] { return archiveImages(q); };
     } else {
       auto req = registryRequest(r);
       if (auto* refused = std::get_if<HttpResponse>(&req)) {
@@ -296,7 +329,7 @@ void Api::handleAsync(const HttpRequest& r, HttpResponder reply) {
     }
     auto job = std::make_unique<ImageJob>();
     job->api = this;
-    job->what = build ? "build" : push ? "push" : "pull";
+    job->what = build ? "build" : push ? "push" : pull ? "pull" : save ? "save" : "load";
     job->run = std::move(run);
     job->reply = std::move(reply);
     imageJobs_.push_back(std::move(job));
@@ -327,6 +360,20 @@ HttpResponse Api::exchangeImage(bool push, const RegistryRequest& q) {
   if (!pulled.ok()) return fail(kindOf(pulled.error()), pulled.error().message);
   log::info("netd", "pulled ", q.ref.str(), " as ", pulled->id.substr(7, 12));
   return ok(json{{"log", lines}, {"id", pulled->id}, {"digest", pulled->digest}, {"downloaded", pulled->downloaded}});
+}
+
+// image save / load, on a pool thread: the file is the caller's path on
+// this host (the CLI makes it absolute).
+HttpResponse Api::archiveImages(const ArchiveRequest& q) {
+  if (q.save) {
+    auto st = images_.save(q.names, q.file);
+    if (!st.ok())
+      return fail(st.error().code == ENOENT ? ErrorKind::kNotFound : ErrorKind::kInvalid, st.error().message);
+    return ok(json{{"log", json::array()}});
+  }
+  auto lines = images_.load(q.file);
+  if (!lines.ok()) return fail(ErrorKind::kInvalid, lines.error().message);
+  return ok(json{{"log", *lines}});
 }
 
 // One image job at a time on the pool (the image store runs builds one by
@@ -472,6 +519,11 @@ HttpResponse Api::route(const HttpRequest& r) {
     std::vector<std::string> buildLog;
     auto built = images_.build(b.context, b.tag, &buildLog);
     return buildAnswer(built, buildLog, b.tag);
+  }
+  if (m == "POST" && (r.path == "/v1/images/save" || r.path == "/v1/images/load")) {
+    auto req = archiveRequest(r);
+    if (auto* refused = std::get_if<HttpResponse>(&req)) return *refused;
+    return archiveImages(std::get<ArchiveRequest>(req));
   }
   if (m == "POST" && (r.path == "/v1/images/push" || r.path == "/v1/images/pull")) {
     auto req = registryRequest(r);

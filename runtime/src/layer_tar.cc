@@ -77,10 +77,7 @@ Error invalidEntry(std::string_view path, const std::string& what, int err = 0) 
 // byte is hashed exactly once, also the padding libarchive never asks for.
 class TarSource {
  public:
-  explicit TarSource(std::string_view blob)
-      : in_(blob),
-        gzip_(blob.size() >= 2 && static_cast<unsigned char>(blob[0]) == 0x1f &&
-              static_cast<unsigned char>(blob[1]) == 0x8b) {
+  explicit TarSource(std::string_view blob) : in_(blob), gzip_(isGzip(blob)) {
     if (gzip_) {
       zinit_ = inflateInit2(&z_, 16 + MAX_WBITS) == Z_OK;
       z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in_.data()));
@@ -599,6 +596,27 @@ Result<std::string> unpack(std::string_view blob, const std::string& dir) {
   if (r != ARCHIVE_EOF) return readError(a.get(), src);
   SKIFF_TRY(out.finish());
   return src.finish();
+}
+
+Result<std::string> gzip(std::string_view tar) {
+  GzipSink sink;
+  if (!sink.ok() || !sink.write(tar.data(), tar.size(), Z_NO_FLUSH)) return Error::msg("gzip: cannot compress");
+  return sink.finish().blob;
+}
+
+Result<std::string> gunzip(std::string_view blob) {
+  TarSource src(blob);
+  std::string out;
+  for (;;) {
+    auto chunk = src.next();
+    if (!chunk.ok()) return chunk.error();
+    if (chunk->empty()) return out;
+    out.append(*chunk);
+  }
+}
+
+bool isGzip(std::string_view blob) {
+  return blob.size() >= 2 && static_cast<unsigned char>(blob[0]) == 0x1f && static_cast<unsigned char>(blob[1]) == 0x8b;
 }
 
 Result<std::string> diffIdOf(std::string_view blob) {

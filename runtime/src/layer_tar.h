@@ -49,6 +49,16 @@ struct Packed {
 // `dir` may hold part of the layer: the caller removes it (removeUnpacked).
 [[nodiscard]] Result<std::string> unpack(std::string_view blob, const std::string& dir);
 
+// A plain tar gzipped as pack() gzips (no name or time in the header): the
+// blob a layer that arrived uncompressed is kept and pushed as.
+[[nodiscard]] Result<std::string> gzip(std::string_view tar);
+
+// The tar of a blob: gunzipped, or as it is when it is a plain tar.
+[[nodiscard]] Result<std::string> gunzip(std::string_view blob);
+
+// Whether a blob is gzip (its magic bytes).
+bool isGzip(std::string_view blob);
+
 // The diff id of a blob, read to the end without writing anything.
 [[nodiscard]] Result<std::string> diffIdOf(std::string_view blob);
 

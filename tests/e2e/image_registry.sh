@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The seed's image steps against Docker's registry 2.8 (issue 12), as a user
 # runs them with docker's shortcuts (build, tag, images, rmi, login, push,
-# pull): build, tag, a push refused before login, login, push (layer by
-# layer, then the digest), skopeo reading what skiff pushed, a re-push that
-# sends nothing, the image removed and pulled back with the same id, and the
-# seed's stack deployed from the registry's image answering on port 4000.
+# pull, save, load): build, tag, a push refused before login, login, push
+# (layer by layer, then the digest), skopeo reading what skiff pushed, a
+# re-push that sends nothing, the image removed and pulled back with the same
+# id, saved and loaded back with the same id, and the seed's stack deployed
+# from the registry's image answering on port 4000.
 # netd and the registry run in a lab namespace removed on exit (also on
 # failure, and by a watchdog when the script is SIGKILLed).
 #
@@ -103,6 +104,18 @@ check "pull names the digest" grep -qx "Digest: $digest" <<<"$out"
 check "pull says it downloaded the image" grep -qx "Status: Downloaded newer image for $name" <<<"$out"
 check "the pulled image has the built image's id ($id)" test "$(image_id "$name")" = "$id"
 expect_refused "an unknown tag is refused in the registry's words" "manifest unknown" skiff pull 127.0.0.1:5000/alice/get-started:nope
+
+echo "save and load"
+skiff save -o "$LAB_DIR/hello.tar" "$name"
+check "save writes a docker-archive whose manifest.json names the tag" \
+  python3 -c 'import json,sys,tarfile; m=json.load(tarfile.open(sys.argv[1]).extractfile("manifest.json")); assert m[0]["RepoTags"] == [sys.argv[2]], m' \
+  "$LAB_DIR/hello.tar" "$name"
+skiff rmi "$name" >/dev/null
+out=$(skiff load -i "$LAB_DIR/hello.tar" 2>&1)
+check "load says docker's words ($out)" test "$out" = "Loaded image: $name"
+check "the loaded image has the built image's id" test "$(image_id "$name")" = "$id"
+expect_refused "loading a file that is no image archive names it" "invalid image archive" \
+  skiff load -i "$LAB_DIR/registry/config.yml"
 
 echo "deploy from the registry's image"
 sed "s|image: .*|image: $name|" "$SRC/examples/getstartedlab/docker-compose.yml" >"$LAB_DIR/docker-compose.yml"

@@ -5,13 +5,15 @@
 // escapes into the loop.
 //
 // Thread: the daemon's loop thread. handleAsync runs what may take long (an
-// image build copies its whole context; a push or pull moves layers) on
-// libuv's thread pool, one image job at a time, and answers when it is done,
-// so the loop goes on restarting, draining and answering.
+// image build copies its whole context; a push, pull, save or load moves
+// layers) on libuv's thread pool, one image job at a time, and answers when
+// it is done, so the loop goes on restarting, draining and answering.
 
 #include <deque>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "skiff/netd/http_server.h"
 #include "skiff/netd/orchestrator.h"
@@ -29,6 +31,13 @@ std::string apiRoute(const std::string& path);
 struct RegistryRequest {
   registry::Reference ref;
   std::optional<registry::Credentials> credentials;
+};
+
+// An image save (names to a file) or load (a file).
+struct ArchiveRequest {
+  bool save = false;
+  std::vector<std::string> names;
+  std::string file;
 };
 
 class Api {
@@ -56,6 +65,7 @@ class Api {
  private:
   HttpResponse route(const HttpRequest& request);
   HttpResponse exchangeImage(bool push, const RegistryRequest& request);  // on a pool thread
+  HttpResponse archiveImages(const ArchiveRequest& request);              // on a pool thread
   Orchestrator& orch_;
   runtime::ImageStore& images_;
   uv_loop_t* loop_;

@@ -141,6 +141,21 @@ class ImageStore {
   // as build() does. Importing a stored image again only (re)sets the tag.
   [[nodiscard]] Result<ImageRecord> importImage(std::string_view configBytes, const std::string& tag);
 
+  // `image save`: the images `refs` name as one docker-archive tar at
+  // `path` (mode 0600), what `docker save` writes: manifest.json
+  // ([{"Config", "RepoTags", "Layers"}]), <config hex>.json, <diff id
+  // hex>/layer.tar (plain tars), repositories. A tag keeps its name in
+  // RepoTags; an id saves the image with all its tags.
+  [[nodiscard]] Status save(const std::vector<std::string>& refs, const std::string& path) const;
+
+  // `image load`: every image of a docker-archive (docker's classic one, or
+  // docker 25's whose manifest.json names blobs/sha256/<hex>; gzipped or
+  // not), layers checked against the config's diff ids as importLayer does,
+  // each tag of RepoTags set. Returns docker's lines: "Loaded image:
+  // name:tag", or "Loaded image ID: sha256:..." for an untagged one.
+  // Errors: `invalid image archive PATH: ...`, naming what is missing.
+  [[nodiscard]] Result<std::vector<std::string>> load(const std::string& path);
+
   const std::string& root() const { return root_; }  // <data-root>/images
 
  private:
