@@ -160,12 +160,12 @@ std::variant<ArchiveRequest, HttpResponse> archiveRequest(const HttpRequest& r) 
 
 }  // namespace
 
-// An image job (build, push, pull) waiting for, or on, libuv's thread pool;
+// An image job (build, push, pull, save, load) waiting for, or on, the pool;
 // its answer goes out on the loop.
 struct Api::ImageJob {
   uv_work_t work;
   Api* api;
-  std::string what;                   // "build", "push", "pull"
+  std::string what;                   // "build", "push", "pull", "save", "load"
   std::function<HttpResponse()> run;  // on a pool thread
   std::optional<HttpResponse> answer;
   HttpResponder reply;
