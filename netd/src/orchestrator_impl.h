@@ -499,7 +499,8 @@ class Orchestrator::Impl {
 
   // ---- views ------------------------------------------------------------
 
-  uint64_t runningCount(const std::string& service) const;
+  // Replicas running and in rotation (ready): what "5/5" promises a curl.
+  uint64_t servingCount(const std::string& service) const;
   json serviceSummary(const ServiceState& s) const;
   json taskJson(const Task& t) const;
   std::string containerStatus(const Task& t) const;

@@ -10,16 +10,16 @@
 namespace skiff::netd {
 namespace fs = std::filesystem;
 
-uint64_t Orchestrator::Impl::runningCount(const std::string& service) const {
+uint64_t Orchestrator::Impl::servingCount(const std::string& service) const {
   uint64_t n = 0;
   for (const auto& [id, t] : tasks_) {
-    if (t->service == service && t->state == TaskState::kRunning && !t->stopRequested) n++;
+    if (t->service == service && t->state == TaskState::kRunning && t->ready && !t->stopRequested) n++;
   }
   return n;
 }
 
 json Orchestrator::Impl::serviceSummary(const ServiceState& s) const {
-  uint64_t running = runningCount(s.name);
+  uint64_t running = servingCount(s.name);
   // Global: one per node that passes the filters (docker shows "3/3" too).
   uint64_t desired = s.spec.mode == runtime::ServiceMode::kGlobal ? globalNodesOf(s).size() : s.spec.replicas;
   return json{{"id", s.id},
@@ -201,7 +201,7 @@ ApiResult<json> Orchestrator::inspectService(const std::string& name) const {
                                 : json{{"Replicated", {{"Replicas", s->spec.replicas}}}}},
                    {"EndpointSpec", {{"Mode", "vip"}, {"Ports", ports}}}}},
                  {"Endpoint", {{"Ports", servedPorts}, {"VirtualIPs", vips}}},
-                 {"Skiff", {{"Spec", specJson}, {"Running", m.runningCount(s->name)}}}};
+                 {"Skiff", {{"Spec", specJson}, {"Running", m.servingCount(s->name)}}}};
   if (s->update) inspected["UpdateStatus"] = m.updateStatus(*s);
   if (s->previousSpec) inspected["PreviousSpec"] = json{{"Image", s->previousSpec->image}};
   return inspected;
@@ -402,7 +402,7 @@ std::vector<Orchestrator::ServiceCount> Orchestrator::serviceCounts() const {
     auto here = agentServices.find(name);
     ServiceCount c{s.stack,
                    name,
-                   impl_->runningCount(name),
+                   impl_->servingCount(name),
                    desired,
                    {},
                    {},

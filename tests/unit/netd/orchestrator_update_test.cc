@@ -146,6 +146,24 @@ TEST_F(OrchestratorUpdateTest, ANewReplicaEntersRotationOnlyOnceItsPortAccepts) 
   ASSERT_TRUE(runUntil([&] { return updateState() == "completed"; }));
 }
 
+// `service ls` says 3/3 only when a curl can reach all three: a replica whose
+// port does not accept yet is running, but not counted (docker counts a task
+// with a health check once it is healthy).
+TEST_F(OrchestratorUpdateTest, ServiceLsCountsOnlyReplicasInRotation) {
+  ok(orch_->swarmInit(""));
+  settle();
+  portsAccept_ = false;
+  ok(orch_->deployStack("s", stack(web("hi", "{order: stop-first}"))));
+  auto replicas = [&] { return ok(orch_->listServices("s")).at(0)["replicas"].get<std::string>(); };
+  ASSERT_TRUE(runUntil([&] { return liveOf(1).size() == 3 && probes_.size() >= 6; }));
+  EXPECT_EQ(replicas(), "0/3") << "replicas whose port refuses are counted";
+  EXPECT_EQ(inRotation(), 0u);
+
+  portsAccept_ = true;
+  ASSERT_TRUE(runUntil([&] { return inRotation() == 3; }));
+  EXPECT_EQ(replicas(), "3/3");
+}
+
 TEST_F(OrchestratorUpdateTest, ANewImageThatExitsRollsBackWithoutTouchingTheOldReplicas) {
   ok(orch_->swarmInit(""));
   settle();
