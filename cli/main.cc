@@ -28,6 +28,7 @@
 #include "skiff/runtime/compose.h"
 #include "skiff/runtime/stack.h"
 #include "src/commands.h"
+#include "src/container_commands.h"
 #include "src/exec.h"
 #include "src/registry_commands.h"
 #include "src/service_commands.h"
@@ -274,28 +275,26 @@ int run(int argc, char** argv) {
 
   // --- container ---
   auto* container = app.add_subcommand("container", "Manage containers")->require_subcommand(1);
-  auto* containerLs = container->add_subcommand("ls", "List containers")->alias("ps")->alias("list");
-  ListFlags& containerLsFlags = commands.addList(
-      containerLs, containerView(),
-      [](const ListFlags& flags) { return flags.all ? "/v1/containers?all=1" : "/v1/containers"; },
-      [](const json& answer, const ListFlags& flags) -> Result<std::vector<Row>> {
-        return containerRows(answer, nowSeconds(), flags.noTrunc);
-      });
-  containerLs->add_flag("-a,--all", containerLsFlags.all, "Show all containers (default shows just running)");
-  containerLs->add_flag("-q,--quiet", containerLsFlags.quiet, "Only display container IDs");
-  containerLs->add_flag("--no-trunc", containerLsFlags.noTrunc, "Don't truncate output");
-  containerLs->add_option("--format", containerLsFlags.format, "Pretty-print containers using a Go template");
+  // `container ls` (ps, list) and docker's top-level `ps`.
+  for (bool top : {false, true}) {
+    auto* ls = top ? app.add_subcommand("ps", "List containers")
+                   : container->add_subcommand("ls", "List containers")->alias("ps")->alias("list");
+    ListFlags& lsFlags = commands.addList(
+        ls, containerView(),
+        [](const ListFlags& flags) { return flags.all ? "/v1/containers?all=1" : "/v1/containers"; },
+        [](const json& answer, const ListFlags& flags) -> Result<std::vector<Row>> {
+          return containerRows(answer, nowSeconds(), flags.noTrunc);
+        });
+    ls->add_flag("-a,--all", lsFlags.all, "Show all containers (default shows just running)");
+    ls->add_flag("-q,--quiet", lsFlags.quiet, "Only display container IDs");
+    ls->add_flag("--no-trunc", lsFlags.noTrunc, "Don't truncate output");
+    ls->add_option("--format", lsFlags.format, "Pretty-print containers using a Go template");
+  }
   commands.addInspectCommand(container, "Display detailed information on one or more containers", "CONTAINER",
                              "Container IDs or names", "/v1/containers/");
+  // run, start, stop, restart, rm, logs: under `container` and at the top.
+  ContainerCommands containerCommands(app, *container, commands);
   std::string containerId;
-  auto* containerLogs = container->add_subcommand("logs", "Fetch the logs of a container");
-  containerLogs->add_option("CONTAINER", containerId, "Container ID or name")->required();
-  bind(containerLogs, [&] {
-    auto answer = daemon().call("GET", "/v1/containers/" + escapePath(containerId) + "/logs");
-    if (!answer) return 1;
-    std::cout << cell(*answer, "text") << std::flush;
-    return 0;
-  });
   bool execInteractive = false, execTty = false;
   std::string execUser;
   auto* containerExec = container->add_subcommand("exec", "Execute a command in a running container");

@@ -9,8 +9,8 @@ namespace skiff::cli {
 
 using nlohmann::json;
 
-std::optional<json> Daemon::call(const std::string& method, const std::string& path,
-                                 const std::optional<json>& body) const {
+std::optional<json> Daemon::call(const std::string& method, const std::string& path, const std::optional<json>& body,
+                                 bool* notFound) const {
   auto socket = parseHost(host_);
   if (!socket) {
     std::cerr << "error: " << socket.error().message << "\n";
@@ -39,6 +39,8 @@ std::optional<json> Daemon::call(const std::string& method, const std::string& p
       return std::nullopt;
     }
   }
+  if (notFound != nullptr) *notFound = response->status == 404;
+  if (response->status == 404 && notFound != nullptr) return std::nullopt;  // the caller says it
   if (response->status >= 400) {
     std::string message = parsed.is_object() && parsed.contains("message") && parsed["message"].is_string()
                               ? parsed["message"].get<std::string>()

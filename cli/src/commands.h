@@ -25,8 +25,10 @@ class Daemon {
  public:
   explicit Daemon(std::string host) : host_(std::move(host)) {}
 
+  // notFound: set to whether the answer was a 404, which is then not printed.
   std::optional<nlohmann::json> call(const std::string& method, const std::string& path,
-                                     const std::optional<nlohmann::json>& body = std::nullopt) const;
+                                     const std::optional<nlohmann::json>& body = std::nullopt,
+                                     bool* notFound = nullptr) const;
 
   const std::string& host() const { return host_; }
 

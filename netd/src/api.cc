@@ -225,6 +225,8 @@ std::string apiRoute(const std::string& path) {
       "/v1/tasks",
       "/v1/containers",
       "/v1/containers/*/logs",
+      "/v1/containers/*/start",
+      "/v1/containers/*/stop",
       "/v1/containers/*",
       "/v1/images/build",
       "/v1/images/push",
@@ -498,7 +500,38 @@ HttpResponse Api::route(const HttpRequest& r) {
   if (m == "GET" && r.path == "/v1/tasks") return from(orch_.listTasks(q("service"), q("stack"), q("node")));
 
   if (m == "GET" && r.path == "/v1/containers") return from(orch_.listContainers(flag("all")));
-  if (m == "GET" && match(r.path, "/v1/containers/*/logs", &a)) return from(orch_.containerLogs(a[0]));
+  if (m == "POST" && r.path == "/v1/containers") {
+    json b = body();
+    const std::string name = stringField(b, "name");
+    auto svc = b.find("service");
+    if (svc == b.end() || !svc->is_object())
+      return fail(ErrorKind::kInvalid, "request body needs a \"service\" object (the container's service JSON)");
+    runtime::StackSpec parsed = runtime::stackFromJson(json{{"services", {{name.empty() ? "c" : name, *svc}}}});
+    return from(orch_.runContainer(name, parsed.services.begin()->second, boolField(b, "autoRemove", false)));
+  }
+  if (m == "POST" && match(r.path, "/v1/containers/*/start", &a)) return from(orch_.startContainer(a[0]));
+  if (m == "POST" && match(r.path, "/v1/containers/*/stop", &a)) {
+    std::optional<double> timeout;
+    if (!q("t").empty()) {
+      char* end = nullptr;
+      const std::string t = q("t");
+      double v = std::strtod(t.c_str(), &end);
+      if (end == t.c_str() || *end != '\0') return fail(ErrorKind::kInvalid, "invalid stop timeout \"" + t + "\"");
+      timeout = v;
+    }
+    return from(orch_.stopContainer(a[0], timeout));
+  }
+  if (m == "DELETE" && match(r.path, "/v1/containers/*", &a)) return from(orch_.removeContainer(a[0], flag("force")));
+  if (m == "GET" && match(r.path, "/v1/containers/*/logs", &a)) {
+    std::optional<uint64_t> since;
+    if (!q("since").empty()) {
+      const std::string v = q("since");
+      if (v.find_first_not_of("0123456789") != std::string::npos || v.size() > 19)
+        return fail(ErrorKind::kInvalid, "invalid log offset \"" + v + "\"");
+      since = std::stoull(v);
+    }
+    return from(orch_.containerLogs(a[0], since));
+  }
   if (m == "GET" && match(r.path, "/v1/containers/*", &a)) return from(orch_.inspectContainer(a[0]));
   if (m == "GET" && r.path == "/v1/stats") {
     // ?containers=a,b: those rows, in that order (names and ids hold no comma).

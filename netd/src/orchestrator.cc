@@ -58,6 +58,7 @@ void Orchestrator::Impl::persistNetwork(const NetworkState& n) {
 
 Status Orchestrator::Impl::persistStack(const StackState& s) {
   json doc{{"name", s.name}, {"spec", runtime::toJson(s.spec)}};
+  if (s.lone) doc["container"] = json{{"autoRemove", s.lone->autoRemove}, {"stopTimeout", s.lone->stopTimeout}};
   // Restore deploys what is stored: no write then, so a full disk does not
   // keep stored stacks from starting.
   auto stored = d_.store->get("stack", s.name);
@@ -141,14 +142,16 @@ void Orchestrator::Impl::removeNetwork(const std::string& name) {
   networks_.erase(it);
 }
 
-ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtime::StackSpec& spec) {
+ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtime::StackSpec& spec,
+                                           const std::optional<LoneContainer>& lone) {
   if (!swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
+  auto fullName = [&](const std::string& svc) { return serviceFullName(name, svc, lone.has_value()); };
   // Names become host paths and device names: the one rule of runtime/names.h.
   // Services and networks are named <stack>_<name>, a length swarmkit bounds too.
   if (auto st = runtime::checkName(runtime::NameKind::kStack, name); !st.ok())
     return ApiError{ErrorKind::kInvalid, st.error().message};
   for (const auto& [n, svc] : spec.services) {
-    if (auto st = runtime::checkName(runtime::NameKind::kService, name + "_" + n); !st.ok())
+    if (auto st = runtime::checkName(runtime::NameKind::kService, fullName(n)); !st.ok())
       return ApiError{ErrorKind::kInvalid, st.error().message};
   }
   for (const auto& [n, net] : spec.networks) {
@@ -160,9 +163,25 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
   if (existing != stacks_.end() && existing->second.removed) {
     return ApiError{ErrorKind::kConflict, "stack " + name + " is being removed; try again in a moment"};
   }
+  // Stacks and lone containers share one namespace of names.
+  if (existing != stacks_.end() && existing->second.lone.has_value() != lone.has_value()) {
+    return ApiError{ErrorKind::kConflict,
+                    lone ? "Conflict. The container name \"/" + name + "\" is already in use by stack " + name +
+                               ". You have to remove (or rename) that stack to be able to reuse that name."
+                         : "the name " + name +
+                               " is already in use by a container (skiff run); remove it with \"skiff rm -f " + name +
+                               "\" first"};
+  }
   // 1. Validate everything before touching anything.
   for (const auto& [svcName, svc] : spec.services) {
-    auto old = services_.find(name + "_" + svcName);
+    auto old = services_.find(fullName(svcName));
+    if (old != services_.end() && old->second.stack != name) {
+      return ApiError{ErrorKind::kConflict,
+                      lone ? "Conflict. The container name \"/" + name + "\" is already in use by service " +
+                                 old->first +
+                                 ". You have to remove (or rename) that service to be able to reuse that name."
+                           : "service " + old->first + ": the name is already in use by a container (skiff run)"};
+    }
     if (old != services_.end() && old->second.removed) {
       return ApiError{ErrorKind::kConflict, "service " + old->first + " is being removed; try again in a moment"};
     }
@@ -220,7 +239,7 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
   std::vector<NewListener> wanted;
   std::map<std::string, std::string> inFile;
   for (const auto& [svcName, svc] : spec.services) {
-    std::string full = name + "_" + svcName;
+    std::string full = fullName(svcName);
     for (const auto& p : svc.ports) {
       if (p.published == 0) continue;
       if (p.mode != runtime::PortMode::kIngress)
@@ -286,6 +305,7 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
   StackState toSave;
   toSave.name = name;
   toSave.spec = spec;
+  toSave.lone = lone;
   if (auto st = persistStack(toSave); !st.ok()) {
     for (const auto& n : createdNetworks) removeNetwork(n);
     return ApiError{ErrorKind::kInternal, st.error().message};
@@ -293,8 +313,9 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
   StackState& stack = stacks_[name];
   stack.name = name;
   stack.spec = spec;
+  stack.lone = lone;
   for (const auto& [svcName, svcSpec] : spec.services) {
-    std::string full = name + "_" + svcName;
+    std::string full = fullName(svcName);
     auto it = services_.find(full);
     if (it == services_.end()) {
       messages.push_back("Creating service " + full);
@@ -347,7 +368,7 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
   // Services the new file no longer has.
   for (auto& [full, s] : services_) {
     if (s.stack != name || s.removed) continue;
-    if (spec.services.count(full.substr(name.size() + 1))) continue;
+    if (lone ? spec.services.count(full) : spec.services.count(full.substr(name.size() + 1))) continue;
     messages.push_back("Removing service " + full);
     // Listeners another service took over are no longer this one's to
     // close; its replicas are still drained on them, so that connections they
@@ -393,7 +414,8 @@ const ServiceState* Orchestrator::Impl::findService(const std::string& ref) cons
 const Task* Orchestrator::Impl::findContainer(const std::string& ref) const {
   const Task* found = nullptr;
   for (const auto& [id, t] : tasks_) {
-    bool match = t->containerId.rfind(ref, 0) == 0 || t->name() + "." + t->id == ref || t->id == ref;
+    bool match = t->containerId.rfind(ref, 0) == 0 || t->name() + "." + t->id == ref || t->id == ref ||
+                 (isLone(t->stack, t->service) && t->service == ref);
     if (!match) continue;
     if (found != nullptr && !ref.empty()) {
       // Several tasks of one slot: the name means the live one.
@@ -403,6 +425,8 @@ const Task* Orchestrator::Impl::findContainer(const std::string& ref) const {
         continue;
       }
       if (ref.size() < 64 && t->containerId.rfind(ref, 0) == 0) return nullptr;  // ambiguous prefix
+      // A lone container's name, neither life running: its newest.
+      if (t->created < found->created) continue;
     }
     found = t.get();
   }
@@ -506,7 +530,11 @@ Status Orchestrator::restore() {
     std::string failure;
     try {
       spec = runtime::stackFromJson(doc.at("spec"));
-      auto result = m.deploy(name, spec);
+      std::optional<LoneContainer> lone;
+      if (const auto c = doc.find("container"); c != doc.end() && c->is_object()) {
+        lone = LoneContainer{c->value("autoRemove", false), c->value("stopTimeout", 10.0)};
+      }
+      auto result = m.deploy(name, spec, lone);
       if (auto* err = std::get_if<ApiError>(&result)) failure = err->message;
       if (failure.empty()) m.restorePreviousSpecs(name);
     } catch (const std::exception& e) {
@@ -522,6 +550,7 @@ Status Orchestrator::restore() {
     StackState& kept = m.stacks_[name];
     kept.name = name;
     kept.spec = spec;
+    if (const auto c = doc.find("container"); c != doc.end() && c->is_object()) kept.lone = LoneContainer{};
   }
   // This node's agent, with the secret its node keeps (a store from before
   // the manager's agent had one gets one now).
@@ -570,7 +599,7 @@ ApiResult<json> Orchestrator::removeStack(const std::string& name) {
   Impl& m = *impl_;
   if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
   auto it = m.stacks_.find(name);
-  if (it == m.stacks_.end() || it->second.removed)
+  if (it == m.stacks_.end() || it->second.removed || it->second.lone)
     return ApiError{ErrorKind::kNotFound, "Nothing found in stack: " + name};
   json messages = json::array();
   it->second.removed = true;

@@ -724,6 +724,19 @@ json Orchestrator::Impl::assignmentFor(const NodeState& n) const {
     stacks.insert(t->stack);
     services.insert(t->service);
   }
+  // Lone containers that ran on this node and still exist: it keeps their
+  // last task once ended, which `ps -a`, `logs` and `start` name.
+  json containers = json::array();
+  std::set<std::string> lone;
+  for (const auto& [id, t] : tasks_) {
+    if (t->node != n.id || !isLone(t->stack, t->service)) continue;
+    auto st = stacks_.find(t->stack);
+    if (st != stacks_.end() && !st->second.removed && lone.insert(t->service).second) containers.push_back(t->service);
+  }
+  for (const auto& c : lone) {
+    services.insert(c);  // its spec too: a stopped container is still one
+    stacks.insert(c);
+  }
   json listeners = json::array();
   std::map<std::string, std::string> nodeOfContainer;  // the backends' nodes, for the node's metrics
   for (const auto& [id, t] : tasks_) nodeOfContainer[t->containerId] = t->node;
@@ -762,9 +775,9 @@ json Orchestrator::Impl::assignmentFor(const NodeState& n) const {
   json peers = json::array();
   for (const auto& p : peersFor(n.id))
     peers.push_back(json{{"vni", p.vni}, {"ip", p.ip.str()}, {"mac", p.mac}, {"vtep", p.vtep.str()}});
-  return json{
-      {"nodeId", n.id}, {"networks", networks},   {"stacks", stackSpecs}, {"services", serviceDocs},
-      {"tasks", tasks}, {"listeners", listeners}, {"peers", peers},       {"heartbeatMs", d_.heartbeatPeriod.count()}};
+  return json{{"nodeId", n.id},          {"networks", networks},     {"stacks", stackSpecs},
+              {"services", serviceDocs}, {"tasks", tasks},           {"listeners", listeners},
+              {"peers", peers},          {"containers", containers}, {"heartbeatMs", d_.heartbeatPeriod.count()}};
 }
 
 // ---- both roles ------------------------------------------------------------

@@ -13,6 +13,8 @@
 //                          port's requests, in process
 //   orchestrator_update.cc rolling updates and rollbacks (update.h's planner
 //                          carried out), readiness: health checks and port probes
+//   orchestrator_containers.cc lone containers (`skiff run`): a one-replica
+//                          service pinned to its node, outside `stack ls`
 //   orchestrator_stats.cc  `skiff stats`: each replica's cgroup figures and mesh
 //                          counters, from this node or from its node's heartbeats
 // The parts with their own narrow headers, each tested alone:
@@ -69,6 +71,8 @@ bool validPortSuffix(const std::string& hostPort);
 // rotated, so the API answers with their tail instead of the whole file.
 inline constexpr size_t kLogTailBytes = 1 << 20;
 std::string readLogTail(const std::string& path, size_t maxBytes = kLogTailBytes);
+// The bytes from offset on (at most maxBytes); *end: the offset after them.
+std::string readLogFrom(const std::string& path, uint64_t offset, uint64_t* end, size_t maxBytes = kLogTailBytes);
 // Swarm template placeholders in hostnames and env: {{.Service.Name}},
 // {{.Task.Slot}}, {{.Task.Name}}, {{.Task.ID}}, {{.Node.Hostname}}, {{.Node.ID}}.
 std::string expandTemplate(std::string text, const std::map<std::string, std::string>& values);
@@ -176,6 +180,10 @@ struct Task {
   bool live() const { return isLive(state); }
   std::string name() const { return service + "." + std::to_string(slot); }
 };
+// What `ps` calls it: "getstartedlab_web.1.<task id>", a lone container its name.
+inline std::string containerName(const Task& t) {
+  return t.stack == t.service && !t.stack.empty() ? t.service : t.name() + "." + t.id;
+}
 
 struct ServiceState {
   std::string name;  // "getstartedlab_web"
@@ -235,11 +243,28 @@ struct TaskUsage {
   std::string error;  // why there are no figures
 };
 
+// A lone container (`skiff run`): a stack of its name holding one service of
+// its name, pinned to the node it was run on, that `stack ls` and `service ls`
+// leave out. Its tasks are its lives (a start after a stop is a new task).
+struct LoneContainer {
+  bool autoRemove = false;  // --rm: removed once it stops or exits
+  double stopTimeout = 10;  // the grace it was run with (`stop -t` changes it for one stop)
+};
+
 struct StackState {
   std::string name;
   runtime::StackSpec spec;
   bool removed = false;
+  std::optional<LoneContainer> lone;
 };
+
+// A service's name: "<stack>_<service>", a lone container's is its own.
+inline std::string serviceFullName(const std::string& stack, const std::string& service, bool lone) {
+  return lone ? stack : stack + "_" + service;
+}
+// Tasks and services of lone containers are the ones named like their stack
+// (a stack's services always have a "<stack>_" prefix).
+inline bool isLone(const std::string& stack, const std::string& service) { return !stack.empty() && stack == service; }
 
 class Orchestrator::Impl {
  public:
@@ -477,7 +502,15 @@ class Orchestrator::Impl {
 
   // ---- deploy -----------------------------------------------------------
 
-  ApiResult<json> deploy(const std::string& name, const runtime::StackSpec& spec);
+  ApiResult<json> deploy(const std::string& name, const runtime::StackSpec& spec,
+                         const std::optional<LoneContainer>& lone = std::nullopt);
+  // ---- lone containers (orchestrator_containers.cc) ----
+  StackState* findLone(const std::string& ref);  // by name, or a container id (prefix) of one of its tasks
+  ApiResult<json> setLoneRunning(StackState& st, bool run, std::optional<double> timeout);
+  ApiResult<json> removeLone(StackState& st, double grace);  // stops it (grace s), then it goes
+  // Its slot ended by itself and will not restart: stays stopped across a
+  // netd restart (replicas 0 stored), and goes when it was run with --rm.
+  void loneEnded(ServiceState& s);
   void removeService(ServiceState& s);
   ServiceState* findService(const std::string& ref);
   const ServiceState* findService(const std::string& ref) const;

@@ -500,6 +500,7 @@ void Orchestrator::Impl::taskEnded(Task& t, int exitCode) {
     } else {
       log::info("netd", "task ", serviceName, ".", slot, " not restarted: ", decision.reason);
       svc.haltedSlots.insert(slot);
+      if (isLone(svc.stack, svc.name)) loneEnded(svc);
     }
   }
   // A stop-first slot whose old task is gone starts its new one; a failure

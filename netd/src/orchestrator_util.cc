@@ -99,6 +99,21 @@ std::string readLogTail(const std::string& path, size_t maxBytes) {
   return out;
 }
 
+std::string readLogFrom(const std::string& path, uint64_t offset, uint64_t* end, size_t maxBytes) {
+  *end = offset;
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return "";
+  auto size = static_cast<uint64_t>(in.tellg());
+  if (offset >= size) return "";
+  const uint64_t want = std::min<uint64_t>(size - offset, maxBytes);
+  in.seekg(static_cast<std::streamoff>(offset));
+  std::string out(want, '\0');
+  in.read(out.data(), static_cast<std::streamsize>(out.size()));
+  out.resize(static_cast<size_t>(in.gcount()));
+  *end = offset + out.size();
+  return out;
+}
+
 namespace {
 
 bool isTemplateSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; }

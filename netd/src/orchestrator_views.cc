@@ -83,13 +83,16 @@ std::string Orchestrator::Impl::containerStatus(const Task& t) const {
 json Orchestrator::Impl::containerSummary(const Task& t) const {
   json nets = json::object();
   for (const auto& ep : t.endpoints) nets[ep.network] = ep.ip.str();
+  // Its service's published ports (the routing mesh's, on every node).
+  auto svc = services_.find(t.service);
+  const std::string ports = svc != services_.end() && t.live() ? portsText(svc->second.spec.ports) : "";
   std::string command;
   for (const auto& a : t.spec.argv) {
     if (!command.empty()) command += ' ';  // in place: GCC 12 -O3 -Wrestrict on "" + string
     command += a;
   }
   return json{{"id", t.containerId},
-              {"names", t.name() + "." + t.id},
+              {"names", containerName(t)},
               {"image", t.image},
               {"command", command},
               {"created", rfc3339(t.created)},
@@ -98,6 +101,7 @@ json Orchestrator::Impl::containerSummary(const Task& t) const {
                         : t.live()                     ? "created"
                                                        : "exited"},
               {"pid", t.launched && t.state == TaskState::kRunning ? t.launched->pid : 0},
+              {"ports", ports},
               {"networks", nets}};
 }
 
@@ -124,7 +128,7 @@ ApiResult<json> Orchestrator::listStacks() const {
   if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
   json out = json::array();
   for (const auto& [name, s] : m.stacks_) {
-    if (!s.removed) out.push_back(json{{"name", name}, {"services", s.spec.services.size()}});
+    if (!s.removed && !s.lone) out.push_back(json{{"name", name}, {"services", s.spec.services.size()}});
   }
   return out;
 }
@@ -134,7 +138,7 @@ ApiResult<json> Orchestrator::listServices(const std::string& stackFilter) const
   if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
   json out = json::array();
   for (const auto& [name, s] : m.services_) {
-    if (s.removed || (!stackFilter.empty() && s.stack != stackFilter)) continue;
+    if (s.removed || isLone(s.stack, s.name) || (!stackFilter.empty() && s.stack != stackFilter)) continue;
     out.push_back(m.serviceSummary(s));
   }
   if (!stackFilter.empty() && out.empty())
@@ -270,9 +274,17 @@ ApiResult<json> Orchestrator::listContainers(bool all) const {
   const Impl& m = impl_->node();
   json out = json::array();
   std::vector<const Task*> tasks;
+  // A lone container is its newest task: its earlier lives are history.
+  std::map<std::string, const Task*> newestLone;
+  for (const auto& [id, t] : m.tasks_) {
+    if (!isLone(t->stack, t->service)) continue;
+    const Task*& newest = newestLone[t->service];
+    if (newest == nullptr || t->created > newest->created) newest = t.get();
+  }
   for (const auto& [id, t] : m.tasks_) {
     if (t->spec.id.empty() || t->containerCleaned) continue;  // never got a container
     if (!all && t->state != TaskState::kRunning) continue;
+    if (isLone(t->stack, t->service) && newestLone[t->service] != t.get()) continue;
     tasks.push_back(t.get());
   }
   std::sort(tasks.begin(), tasks.end(), [](const Task* a, const Task* b) { return a->created > b->created; });
@@ -298,7 +310,7 @@ ApiResult<json> Orchestrator::inspectContainer(const std::string& ref) const {
   json env = t->spec.env;
   json cmd = t->spec.argv;
   return json{{"Id", t->containerId},
-              {"Name", std::string(1, '/').append(t->name()).append(".").append(t->id)},
+              {"Name", std::string(1, '/').append(containerName(*t))},
               {"Created", rfc3339(t->created)},
               {"Path", t->spec.argv.empty() ? "" : t->spec.argv[0]},
               {"Image", t->imageId},
@@ -333,11 +345,22 @@ ApiResult<json> Orchestrator::inspectContainer(const std::string& ref) const {
               {"NetworkSettings", {{"Networks", nets}}}};
 }
 
-ApiResult<json> Orchestrator::containerLogs(const std::string& ref) const {
+ApiResult<json> Orchestrator::containerLogs(const std::string& ref, std::optional<uint64_t> since) const {
   const Impl& m = impl_->node();
   const Task* t = m.findContainer(ref);
   if (t == nullptr || t->spec.id.empty()) return ApiError{ErrorKind::kNotFound, "No such container: " + ref};
-  return json{{"text", readLogTail(t->spec.logPath)}};
+  // `logs -f` asks again from where the last answer ended, until the
+  // container no longer runs and nothing is left to read.
+  uint64_t end = 0;
+  std::string text = since ? readLogFrom(t->spec.logPath, *since, &end) : readLogTail(t->spec.logPath);
+  if (!since) {
+    std::error_code ec;
+    auto size = fs::file_size(t->spec.logPath, ec);
+    end = ec ? 0 : size;
+  }
+  json out{{"text", text}, {"id", t->containerId}, {"offset", end}, {"running", t->live()}};
+  if (!t->live()) out["exitCode"] = t->exitCode;
+  return out;
 }
 
 ApiResult<json> Orchestrator::listNetworks() const {

@@ -136,9 +136,18 @@ class Orchestrator {
   ApiResult<nlohmann::json> serviceLogs(const std::string& name) const;
   ApiResult<nlohmann::json> listTasks(const std::string& serviceFilter, const std::string& stackFilter,
                                       const std::string& nodeFilter = "") const;
+  // Lone containers (`skiff run`, netd/API.md): a one-replica service named
+  // after the container, pinned to this node, whose ports are published
+  // through the routing mesh under the rules of services'; `stack ls` and
+  // `service ls` leave it out. ref: its name or a container id (prefix).
+  ApiResult<nlohmann::json> runContainer(const std::string& name, runtime::ServiceSpec spec, bool autoRemove);
+  ApiResult<nlohmann::json> startContainer(const std::string& ref);
+  ApiResult<nlohmann::json> stopContainer(const std::string& ref, std::optional<double> timeoutSeconds);
+  ApiResult<nlohmann::json> removeContainer(const std::string& ref, bool force);
   ApiResult<nlohmann::json> listContainers(bool all) const;
   ApiResult<nlohmann::json> inspectContainer(const std::string& ref) const;
-  ApiResult<nlohmann::json> containerLogs(const std::string& ref) const;
+  // since: a byte offset in its log (`logs -f`); none: the log's tail.
+  ApiResult<nlohmann::json> containerLogs(const std::string& ref, std::optional<uint64_t> since = std::nullopt) const;
   ApiResult<nlohmann::json> listNetworks() const;
   ApiResult<nlohmann::json> inspectNetwork(const std::string& name) const;
   // `skiff stats`: one row per running replica (netd/API.md, GET /v1/stats),

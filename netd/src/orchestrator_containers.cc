@@ -1,0 +1,152 @@
+// Lone containers: `skiff run`, `start`, `stop`, `rm`. A container run on its
+// own is a one-replica service named after it, in a stack of the same name
+// (orchestrator_impl.h, LoneContainer), pinned to the node whose daemon ran
+// it. So it goes the way every replica goes — the manager places it, this
+// node's agent starts it, its published ports are routing-mesh listeners under
+// the same uniqueness rules as services' — and `stack ls` / `service ls` leave
+// it out. Stopping it scales it to 0 (stored: it stays stopped across a netd
+// restart); starting it is a new task, as a restart is.
+
+#include <algorithm>
+
+#include "orchestrator_impl.h"
+#include "skiff/common/log.h"
+
+namespace skiff::netd {
+
+StackState* Orchestrator::Impl::findLone(const std::string& ref) {
+  if (ref.empty()) return nullptr;
+  auto named = stacks_.find(ref);
+  if (named != stacks_.end() && named->second.lone && !named->second.removed) return &named->second;
+  StackState* found = nullptr;
+  for (const auto& [id, t] : tasks_) {
+    if (!isLone(t->stack, t->service) || t->containerId.rfind(ref, 0) != 0) continue;
+    auto st = stacks_.find(t->stack);
+    if (st == stacks_.end() || st->second.removed || !st->second.lone) continue;
+    if (found != nullptr && found != &st->second) return nullptr;  // a prefix of two containers' ids
+    found = &st->second;
+  }
+  return found;
+}
+
+ApiResult<json> Orchestrator::Impl::setLoneRunning(StackState& st, bool run, std::optional<double> timeout) {
+  auto svc = services_.find(st.name);
+  if (svc == services_.end() || svc->second.removed)
+    return ApiError{ErrorKind::kNotFound, "No such container: " + st.name};
+  ServiceState& s = svc->second;
+  // The stored spec says whether it runs: a stopped container stays stopped
+  // when netd restarts. A stop's timeout holds for that stop; a start brings
+  // back the grace it was run with.
+  StackState changed = st;
+  runtime::ServiceSpec& spec = changed.spec.services[st.name];
+  spec.replicas = run ? 1 : 0;
+  spec.stopGracePeriodSeconds = run ? st.lone->stopTimeout : timeout.value_or(st.lone->stopTimeout);
+  if (auto saved = persistStack(changed); !saved.ok()) return ApiError{ErrorKind::kInternal, saved.error().message};
+  st.spec = changed.spec;
+  s.spec.replicas = spec.replicas;
+  s.spec.stopGracePeriodSeconds = spec.stopGracePeriodSeconds;
+  s.haltedSlots.clear();
+  s.updated = SysClock::now();
+  reconcile(s);
+  pokeAgent();
+  return json{{"name", st.name}};
+}
+
+void Orchestrator::Impl::loneEnded(ServiceState& s) {
+  auto st = stacks_.find(s.stack);
+  if (st == stacks_.end() || !st->second.lone) return;
+  if (st->second.lone->autoRemove) {
+    log::info("netd", "container ", s.name, " exited: removed (--rm)");
+    st->second.removed = true;
+    removeService(s);  // the caller's finishRemovals() lets it go
+    return;
+  }
+  StackState changed = st->second;
+  changed.spec.services[s.name].replicas = 0;
+  if (auto saved = persistStack(changed); !saved.ok()) return;  // logged; a netd restart would start it again
+  st->second.spec = changed.spec;
+  s.spec.replicas = 0;
+}
+
+ApiResult<json> Orchestrator::runContainer(const std::string& name, runtime::ServiceSpec spec, bool autoRemove) {
+  Impl& m = *impl_;
+  if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
+  if (auto st = m.stacks_.find(name); st != m.stacks_.end() && st->second.lone) {
+    std::string id;
+    for (const auto& [tid, t] : m.tasks_) {
+      if (t->service == name) id = t->containerId;
+    }
+    return ApiError{ErrorKind::kConflict,
+                    "Conflict. The container name \"/" + name + "\" is already in use by container \"" + id +
+                        "\". You have to remove (or rename) that container to be able to reuse that name."};
+  }
+  if (!spec.networks.empty()) {
+    return ApiError{ErrorKind::kInvalid,
+                    "container " + name +
+                        ": --network is not supported yet (a lone container is reached through its published ports)"};
+  }
+  spec.name = name;
+  spec.mode = runtime::ServiceMode::kReplicated;
+  spec.replicas = 1;
+  // docker run runs where it is asked: this node.
+  spec.placementConstraints.push_back("node.id==" + m.nodeId_);
+  runtime::StackSpec stack;
+  stack.version = "3";
+  stack.services[name] = spec;
+  auto deployed = m.deploy(name, stack, LoneContainer{autoRemove, spec.stopGracePeriodSeconds});
+  if (auto* err = std::get_if<ApiError>(&deployed)) return *err;
+  const Task* newest = nullptr;
+  for (const auto& [tid, t] : m.tasks_) {
+    if (t->service == name && (newest == nullptr || t->created > newest->created)) newest = t.get();
+  }
+  return json{{"id", newest != nullptr ? newest->containerId : ""}, {"name", name}};
+}
+
+ApiResult<json> Orchestrator::startContainer(const std::string& ref) {
+  Impl& m = *impl_;
+  if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
+  StackState* st = m.findLone(ref);
+  if (st == nullptr) return ApiError{ErrorKind::kNotFound, "No such container: " + ref};
+  if (m.anyLive(st->name)) return json{{"name", st->name}};  // running already: docker says its name too
+  return m.setLoneRunning(*st, true, std::nullopt);
+}
+
+ApiResult<json> Orchestrator::stopContainer(const std::string& ref, std::optional<double> timeoutSeconds) {
+  Impl& m = *impl_;
+  if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
+  if (timeoutSeconds && (*timeoutSeconds < 0 || *timeoutSeconds > 86400))
+    return ApiError{ErrorKind::kInvalid, "invalid stop timeout " + std::to_string(*timeoutSeconds) + " (0 to 86400 s)"};
+  StackState* st = m.findLone(ref);
+  if (st == nullptr) return ApiError{ErrorKind::kNotFound, "No such container: " + ref};
+  if (st->lone->autoRemove) return m.removeLone(*st, timeoutSeconds.value_or(st->lone->stopTimeout));  // --rm
+  return m.setLoneRunning(*st, false, timeoutSeconds);
+}
+
+ApiResult<json> Orchestrator::removeContainer(const std::string& ref, bool force) {
+  Impl& m = *impl_;
+  if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
+  StackState* st = m.findLone(ref);
+  if (st == nullptr) return ApiError{ErrorKind::kNotFound, "No such container: " + ref};
+  if (m.anyLive(st->name) && !force) {
+    return ApiError{ErrorKind::kConflict, "You cannot remove a running container " + st->name +
+                                              ". Stop the container before attempting removal or force remove"};
+  }
+  // Forced: killed, not asked (docker's rm -f sends SIGKILL).
+  return m.removeLone(*st, force ? 0 : st->lone->stopTimeout);
+}
+
+ApiResult<json> Orchestrator::Impl::removeLone(StackState& st, double grace) {
+  const std::string name = st.name;
+  auto svc = services_.find(name);
+  if (svc == services_.end()) return ApiError{ErrorKind::kNotFound, "No such container: " + name};
+  // Its node's agent stops it as the stack's spec says.
+  st.spec.services[name].stopGracePeriodSeconds = grace;
+  svc->second.spec.stopGracePeriodSeconds = grace;
+  st.removed = true;
+  removeService(svc->second);
+  finishRemovals();
+  pokeAgent();
+  return json{{"name", name}};
+}
+
+}  // namespace skiff::netd
