@@ -98,6 +98,11 @@ void ContainerCommands::addLifecycle(CLI::App& parent) {
     return forEachItem(refs_, [&](const std::string& ref) {
       std::string path = "/v1/containers/" + escapePath(ref) + (force_ ? "?force=1" : "");
       if (!commands_.daemon().call("DELETE", path)) return false;
+      // As docker's: back once it is gone (its port and name free again).
+      if (!waitGone(ref, std::chrono::seconds(30))) {
+        std::cerr << "Error response from daemon: container " << ref << " was not removed within 30 s\n";
+        return false;
+      }
       std::cout << ref << "\n";
       return true;
     });
@@ -122,7 +127,11 @@ void ContainerCommands::pause() const {
 int ContainerCommands::run() const {
   std::error_code ec;
   const std::string cwd = std::filesystem::current_path(ec).string();
-  auto body = runBody(run_, cwd, processEnvironment());
+  // Attached with --rm, the CLI removes it once it has read its exit code
+  // (netd would remove it before); detached, netd does when it ends.
+  RunFlags flags = run_;
+  if (!detach_) flags.autoRemove = false;
+  auto body = runBody(flags, cwd, processEnvironment());
   if (!body.ok()) {
     std::cerr << "skiff: " << body.error().message << "\n";
     return 125;  // docker's code for a run refused before the container exists
@@ -138,6 +147,11 @@ int ContainerCommands::run() const {
   // Attached: its output until it ends, then its exit code (docker run's).
   int exitCode = 0;
   if (!follow(name, &exitCode)) return 125;
+  if (run_.autoRemove) {
+    if (!commands_.daemon().call("DELETE", "/v1/containers/" + escapePath(id.empty() ? name : id) + "?force=1") ||
+        !waitGone(id.empty() ? name : id, std::chrono::seconds(30)))
+      return 125;
+  }
   return exitCode;
 }
 
@@ -166,6 +180,16 @@ int ContainerCommands::stop(bool thenStart) const {
     std::cout << ref << "\n";
     return true;
   });
+}
+
+bool ContainerCommands::waitGone(const std::string& ref, std::chrono::milliseconds limit) const {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    bool missing = false;
+    if (!commands_.daemon().call("GET", "/v1/containers/" + escapePath(ref), std::nullopt, &missing)) return missing;
+    if (std::chrono::steady_clock::now() > end) return false;
+    pause();
+  }
 }
 
 bool ContainerCommands::waitStopped(const std::string& ref, std::chrono::milliseconds limit) const {

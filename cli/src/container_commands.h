@@ -43,6 +43,8 @@ class ContainerCommands {
   bool follow(const std::string& ref, int* exitCode) const;
   // Waits until ref no longer runs, at most `limit`; false on timeout.
   bool waitStopped(const std::string& ref, std::chrono::milliseconds limit) const;
+  // Waits until ref is no more (404), at most `limit`; false on timeout.
+  bool waitGone(const std::string& ref, std::chrono::milliseconds limit) const;
   void pause() const;
 
   Commands& commands_;
