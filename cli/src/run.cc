@@ -154,6 +154,15 @@ Result<nlohmann::json> runBody(const RunFlags& f, const std::string& cwd,
     for (const auto& n : f.networks) nets[literal(n)] = json{{"external", true}};
     doc["networks"] = nets;
   }
+  // -v name:/path makes the named volume as it goes (compose wants it declared).
+  json volumes = json::object();
+  for (const auto& v : f.volumes) {
+    const std::string source = v.substr(0, v.find(':'));
+    if (v.find(':') != std::string::npos && !source.empty() && source.find('/') == std::string::npos &&
+        source[0] != '.' && source[0] != '~')
+      volumes[literal(source)] = json::object();
+  }
+  if (!volumes.empty()) doc["volumes"] = volumes;
   doc["services"] = json{{name, svc}};
   try {
     auto parsed = runtime::parseComposeString(doc.dump(), "skiff run", cwd, {});

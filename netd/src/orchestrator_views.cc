@@ -206,6 +206,11 @@ ApiResult<json> Orchestrator::inspectService(const std::string& name) const {
                    {"EndpointSpec", {{"Mode", "vip"}, {"Ports", ports}}}}},
                  {"Endpoint", {{"Ports", servedPorts}, {"VirtualIPs", vips}}},
                  {"Skiff", {{"Spec", specJson}, {"Running", m.servingCount(s->name)}}}};
+  if (!s->spec.placementConstraints.empty() || s->spec.maxReplicasPerNode != 0) {
+    json placement{{"Constraints", s->spec.placementConstraints}};
+    if (s->spec.maxReplicasPerNode != 0) placement["MaxReplicas"] = s->spec.maxReplicasPerNode;
+    inspected["Spec"]["TaskTemplate"]["Placement"] = placement;
+  }
   if (s->update) inspected["UpdateStatus"] = m.updateStatus(*s);
   if (s->previousSpec) inspected["PreviousSpec"] = json{{"Image", s->previousSpec->image}};
   return inspected;

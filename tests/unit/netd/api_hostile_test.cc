@@ -91,8 +91,16 @@ class ApiHostileTest : public testing::OrchestratorFixture {
     api_.reset();
     OrchestratorFixture::TearDown();
   }
-  HttpResponse call(const std::string& method, const std::string& path, const std::string& body = "") {
-    HttpResponse r = api_->handle({method, path, {}, body, ""});
+  HttpResponse call(const std::string& method, const std::string& target, const std::string& body = "") {
+    // "?k=v" as the server decodes it (tests put no '&' or '%' in queries).
+    std::string path = target;
+    std::map<std::string, std::string> query;
+    if (auto q = target.find('?'); q != std::string::npos) {
+      path = target.substr(0, q);
+      const std::string kv = target.substr(q + 1);
+      query[kv.substr(0, kv.find('='))] = kv.find('=') == std::string::npos ? "" : kv.substr(kv.find('=') + 1);
+    }
+    HttpResponse r = api_->handle({method, path, query, body, ""});
     for (int i = 0; i < 20; i++) uv_run(&loop_, UV_RUN_NOWAIT);
     return r;
   }
@@ -365,6 +373,50 @@ TEST_F(ApiHostileTest, AScaleWithHostileInputIsRefusedAndChangesNothing) {
   json svc = getJson("/v1/services/s_web");
   EXPECT_EQ(svc["Spec"]["Mode"]["Replicated"]["Replicas"], 1) << svc.dump();
   EXPECT_EQ(getJson("/v1/services").size(), 1u);
+}
+
+// ---- lone containers: POST /v1/containers, start, stop, DELETE --------------
+
+TEST_F(ApiHostileTest, ARunStartStopOrRemoveWithHostileInputIsRefusedAndRunsNothing) {
+  const std::string p = "/v1/containers";
+  auto run = [](const json& name, const json& service) { return json{{"name", name}, {"service", service}}.dump(); };
+  expectAllRefused({
+      {"POST", p, "", "service"},
+      {"POST", p, "{}", "service"},
+      {"POST", p, R"({"name":"c"})", "service"},
+      {"POST", p, R"({"name":"c","service":"app:1"})", "service"},
+      {"POST", p, R"({"name":"c","service":[1]})", "service"},
+      {"POST", p, run(3, web({})), "name"},
+      {"POST", p, run(nullptr, web({})), "name"},
+      {"POST", p, run("", web({})), "name"},
+      {"POST", p, run("../x", web({})), "../x"},
+      {"POST", p, run("a/b", web({})), "a/b"},
+      {"POST", p, run(k100k, web({})), "name"},
+      {"POST", p, run("c", web({{"image", 3}})), "image"},
+      {"POST", p, run("c", web({{"image", "../x"}})), "../x"},
+      {"POST", p, run("c", web({{"ports", "4000:80"}})), "ports"},
+      {"POST", p, run("c", web({{"networks", {{{"name", "other"}}}}})), "--network"},
+      {"POST", p, json{{"name", "c"}, {"service", web({})}, {"autoRemove", "yes"}}.dump(), "autoRemove"},
+      {"POST", p, "null", "request body"},
+      {"POST", p, "{\"name\":\"\xff\"}", "UTF-8"},
+      {"POST", p, "{\"name\":" + nested(200000, "3") + "}", "nested"},
+      // Start, stop and remove of names that are not containers: 404s naming them.
+      {"POST", "/v1/containers/../x/start", "", "../x"},
+      {"POST", "/v1/containers/nope/start", "", "No such container: nope"},
+      {"POST", "/v1/containers/nope/stop", "", "No such container: nope"},
+      {"POST", "/v1/containers/" + k100k + "/stop", "", k100k.substr(0, 40)},
+      {"DELETE", "/v1/containers/nope", "", "No such container: nope"},
+      {"DELETE", "/v1/containers/a/b", "", "a/b"},
+      {"GET", "/v1/containers/nope/logs?since=12", "", "No such container: nope"},
+  });
+  expectNothingDeployed();
+  expectAllRefused({
+      {"POST", "/v1/containers/c/stop?t=soon", "", "soon"},
+      {"POST", "/v1/containers/c/stop?t=-1", "", "stop timeout"},
+      {"GET", "/v1/containers/c/logs?since=-1", "", "-1"},
+      {"GET", "/v1/containers/c/logs?since=99999999999999999999", "", "99999999999999999999"},
+  });
+  expectNothingDeployed();
 }
 
 // ---- swarm -----------------------------------------------------------------

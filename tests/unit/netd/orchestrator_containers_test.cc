@@ -1,0 +1,168 @@
+// Lone containers (`skiff run`) through the orchestrator, with a fake
+// launcher and the real proxy: one replica pinned to this node, left out of
+// `stack ls` / `service ls`, sharing names and published ports with stacks;
+// stop keeps it stopped across a netd restart, start runs it again, an exit
+// its restart policy does not restart is a stop, --rm and rm remove it.
+#include <signal.h>
+
+#include "orchestrator_fixture.h"
+
+namespace skiff::netd {
+namespace {
+using json = nlohmann::json;
+
+class OrchestratorContainersTest : public testing::OrchestratorFixture {
+ protected:
+  // What `skiff run -p PORT app:1` sends (the CLI drops compose's default network).
+  runtime::ServiceSpec hello(const std::string& ports = "[\"4000:80\"]") {
+    auto spec = stack("services:\n  c:\n    image: app:1\n    ports: " + ports +
+                      "\n    deploy: {restart_policy: {condition: none}}\n")
+                    .services.at("c");
+    spec.networks.clear();
+    return spec;
+  }
+  std::string refused(const ApiResult<json>& r) {
+    const auto* e = std::get_if<ApiError>(&r);
+    return e == nullptr ? "(accepted)" : e->message;
+  }
+  // The `ps -a` row of a container name ("" when not listed).
+  std::string stateOf(const std::string& name) {
+    for (const auto& c : ok(orch_->listContainers(true))) {
+      if (c["names"] == name) return c["state"];
+    }
+    return "";
+  }
+  size_t rowsNamed(const std::string& name) {
+    size_t n = 0;
+    for (const auto& c : ok(orch_->listContainers(true))) n += c["names"] == name ? 1 : 0;
+    return n;
+  }
+  void exitAll(int code) {
+    for (pid_t pid : std::vector<pid_t>(launcher_.running)) launcher_.exit(pid, code);
+    settle();
+  }
+  void restartNetd() {
+    bool done = false;
+    orch_->shutdown([&] { done = true; });
+    exitAll(0);
+    ASSERT_TRUE(done);
+    orch_.reset();
+    uv_run(&loop_, UV_RUN_NOWAIT);
+    orch_ = std::make_unique<Orchestrator>(deps());
+    ASSERT_TRUE(orch_->restore().ok());
+    settle();
+  }
+};
+
+TEST_F(OrchestratorContainersTest, RunsOneReplicaPinnedHereOutsideTheStackLists) {
+  ok(orch_->swarmInit(""));
+  settle();
+  json ran = ok(orch_->runContainer("hello", hello(), false));
+  settle();
+  ASSERT_EQ(launcher_.launched.size(), 1u);
+  EXPECT_EQ(ran["id"], launcher_.launched[0].id) << "run answers with the container's id";
+  EXPECT_EQ(ran["name"], "hello");
+  EXPECT_EQ(stateOf("hello"), "running");
+  EXPECT_TRUE(ok(orch_->listStacks()).empty());
+  EXPECT_TRUE(ok(orch_->listServices("")).empty());
+  json service = ok(orch_->inspectService("hello"));
+  std::string self = ok(orch_->info())["swarm"]["nodeId"];
+  EXPECT_EQ(service["Spec"]["TaskTemplate"]["Placement"]["Constraints"][0], "node.id==" + self);
+  json inspect = ok(orch_->inspectContainer("hello"));
+  EXPECT_EQ(inspect["Name"], "/hello");
+  EXPECT_EQ(inspect["Id"], launcher_.launched[0].id);
+  EXPECT_EQ(ok(orch_->inspectContainer(launcher_.launched[0].id.substr(0, 12)))["Name"], "/hello");
+}
+
+TEST_F(OrchestratorContainersTest, NamesAndPublishedPortsAreSharedWithStacks) {
+  ok(orch_->swarmInit(""));
+  settle();
+  ok(orch_->runContainer("hello", hello(), false));
+  settle();
+  EXPECT_EQ(refused(orch_->runContainer("other", hello(), false)), "port 4000/tcp is already in use by service hello");
+  EXPECT_NE(refused(orch_->runContainer("hello", hello("[\"4001:80\"]"), false))
+                .find("Conflict. The container name \"/hello\" is already in use by container \"" +
+                      launcher_.launched[0].id + "\""),
+            std::string::npos);
+  EXPECT_NE(refused(orch_->deployStack("hello", stack("services:\n  web:\n    image: app:1\n")))
+                .find("already in use by a container"),
+            std::string::npos);
+  EXPECT_EQ(refused(orch_->deployStack("s", stack("services:\n  web:\n    image: app:1\n    ports: [\"4000:80\"]\n"))),
+            "port 4000/tcp is already in use by service hello");
+  ok(orch_->deployStack("s", stack("services:\n  web:\n    image: app:1\n")));
+  EXPECT_NE(refused(orch_->runContainer("s_web", hello("[]"), false)).find("already in use by service s_web"),
+            std::string::npos);
+  EXPECT_EQ(refused(orch_->removeStack("hello")), "Nothing found in stack: hello");
+  settle();
+  EXPECT_EQ(launcher_.launched.size(), 2u) << "only hello and s_web run";
+}
+
+TEST_F(OrchestratorContainersTest, StopKeepsItStoppedAcrossARestartAndStartRunsItAgain) {
+  ok(orch_->swarmInit(""));
+  settle();
+  ok(orch_->runContainer("hello", hello(), false));
+  settle();
+  ASSERT_EQ(launcher_.running.size(), 1u);
+  ok(orch_->stopContainer("hello", 2.0));
+  ASSERT_TRUE(settleUntil([&] { return !launcher_.signals.empty(); }));
+  EXPECT_EQ(launcher_.signals[0].second, SIGTERM);
+  exitAll(0);
+  EXPECT_EQ(stateOf("hello"), "exited");
+  EXPECT_EQ(rowsNamed("hello"), 1u);
+
+  restartNetd();
+  EXPECT_EQ(launcher_.launched.size(), 1u) << "a stopped container was started by a netd restart";
+
+  ok(orch_->startContainer("hello"));
+  settle();
+  ASSERT_EQ(launcher_.launched.size(), 2u);
+  EXPECT_EQ(stateOf("hello"), "running");
+  EXPECT_EQ(rowsNamed("hello"), 1u) << "ps -a lists a container once, not each of its lives";
+  EXPECT_EQ(ok(orch_->inspectContainer("hello"))["Id"], launcher_.launched[1].id);
+
+  restartNetd();
+  EXPECT_EQ(launcher_.launched.size(), 3u) << "a running container comes back with netd";
+}
+
+TEST_F(OrchestratorContainersTest, AnExitItsPolicyDoesNotRestartIsAStop) {
+  ok(orch_->swarmInit(""));
+  settle();
+  ok(orch_->runContainer("once", hello("[]"), false));
+  settle();
+  exitAll(3);
+  EXPECT_EQ(stateOf("once"), "exited");
+  EXPECT_EQ(ok(orch_->inspectContainer("once"))["State"]["ExitCode"], 3);
+  EXPECT_EQ(ok(orch_->containerLogs("once", 0))["exitCode"], 3);
+  restartNetd();
+  EXPECT_EQ(launcher_.launched.size(), 1u) << "an exited container was started by a netd restart";
+}
+
+TEST_F(OrchestratorContainersTest, RemoveNeedsForceWhileRunningAndRunRmGoesWhenItExits) {
+  ok(orch_->swarmInit(""));
+  settle();
+  ok(orch_->runContainer("hello", hello(), false));
+  ok(orch_->runContainer("temp", hello("[]"), true));
+  settle();
+  EXPECT_EQ(refused(orch_->removeContainer("hello", false)),
+            "You cannot remove a running container hello. Stop the container before attempting removal or force "
+            "remove");
+  EXPECT_EQ(refused(orch_->removeContainer("nope", true)), "No such container: nope");
+  ok(orch_->removeContainer("hello", true));
+  // Stopped with no grace: gone within a second on any machine (the fake
+  // replica exits on its first signal).
+  for (int i = 0; i < 1000 && !stateOf("hello").empty(); i++) {
+    uv_run(&loop_, UV_RUN_NOWAIT);
+    ::usleep(1000);
+  }
+  EXPECT_EQ(stateOf("hello"), "") << "rm -f left the container";
+  // temp exits by itself: --rm removes it.
+  exitAll(0);
+  EXPECT_EQ(stateOf("hello"), "");
+  EXPECT_EQ(stateOf("temp"), "");
+  EXPECT_TRUE(ok(orch_->listContainers(true)).empty());
+  // Its port is free again.
+  ok(orch_->runContainer("hello2", hello(), false));
+}
+
+}  // namespace
+}  // namespace skiff::netd
