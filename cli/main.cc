@@ -172,6 +172,9 @@ int run(int argc, char** argv) {
     }
     auto spec = loadCompose(composeFile);
     if (!spec) return 1;
+    std::vector<std::string> images;
+    for (const auto& [name, svc] : spec->services) images.push_back(svc.image);
+    if (!pullMissingImages(daemon(), images)) return 1;  // nothing deployed: the stack as it was
     auto answer = daemon().call("POST", "/v1/stacks/" + escapePath(stackName), json{{"stack", runtime::toJson(*spec)}});
     if (!answer) return 1;
     printMessages(*answer);

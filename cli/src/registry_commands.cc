@@ -6,7 +6,10 @@
 #include <cstdlib>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
 
+#include "skiff/cli/args.h"
 #include "skiff/registry/credentials.h"
 #include "skiff/registry/registry.h"
 
@@ -86,21 +89,63 @@ RegistryCommands::RegistryCommands(CLI::App& app, Commands& commands) : commands
 
 // netd moves the layers (it owns the image store); the credentials `skiff
 // login` stored for the registry go with the request, and nowhere else.
-int RegistryCommands::exchange(const std::string& what) const {
-  auto ref = registry::parseReference(image_);
+namespace {
+
+// The pull/push body: the reference and the stored credentials of its registry.
+std::optional<nlohmann::json> exchangeBody(const std::string& image) {
+  auto ref = registry::parseReference(image);
   if (!ref.ok()) {
     std::cerr << "Error: " << ref.error().message << "\n";
-    return 1;
+    return std::nullopt;
   }
   nlohmann::json body{{"name", ref->str()}};
   registry::CredentialStore store(configPath());
   auto credentials = store.get(ref->registry);
   if (!credentials.ok()) {
     std::cerr << "Error: " << credentials.error().message << "\n";
-    return 1;
+    return std::nullopt;
   }
   if (*credentials) body["auth"] = {{"username", (*credentials)->username}, {"password", (*credentials)->password}};
-  auto answer = commands_.daemon().call("POST", "/v1/images/" + what, body);
+  return body;
+}
+
+// "host:5000/x", "registry.example/x", "localhost/x": the first part names a host.
+bool namesRegistryHost(const std::string& image) {
+  auto slash = image.find('/');
+  if (slash == std::string::npos) return false;
+  const std::string first = image.substr(0, slash);
+  return first == "localhost" || first.find('.') != std::string::npos || first.find(':') != std::string::npos;
+}
+
+}  // namespace
+
+bool pullMissingImages(const Daemon& daemon, const std::vector<std::string>& images) {
+  std::set<std::string> wanted;
+  for (const auto& image : images) {
+    if (namesRegistryHost(image)) wanted.insert(image);
+  }
+  if (wanted.empty()) return true;
+  auto list = daemon.call("GET", "/v1/images");
+  if (!list) return false;
+  std::set<std::string> local;
+  for (const auto& img : *list) {
+    if (img.is_object()) local.insert(img.value("repository", "") + ":" + img.value("tag", ""));
+  }
+  for (const auto& image : wanted) {
+    auto named = normalizeImageTag(image);
+    if (named.ok() && image.find('@') == std::string::npos && local.count(*named)) continue;
+    auto body = exchangeBody(image);
+    if (!body) return false;
+    auto answer = daemon.call("POST", "/v1/images/pull", *body);
+    if (!answer) return false;
+  }
+  return true;
+}
+
+int RegistryCommands::exchange(const std::string& what) const {
+  auto body = exchangeBody(image_);
+  if (!body) return 1;
+  auto answer = commands_.daemon().call("POST", "/v1/images/" + what, *body);
   if (!answer) return 1;
   printMessages(*answer, "log");
   return 0;

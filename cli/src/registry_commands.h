@@ -21,6 +21,14 @@ namespace skiff::cli {
 std::string configPath();
 std::string certsDir();
 
+// `stack deploy`'s images that name a registry host ("127.0.0.1:5000/a/b:1",
+// "registry.example/x") and that this node's netd lacks are pulled through it
+// first, with the credentials `skiff login` stored, so the stack's nodes find
+// them at their manager (workers fetch images from it). Names without a host
+// (docker.io's) are left to the deploy, which names a missing one. False
+// when a pull failed (the error printed): the deploy is not sent.
+bool pullMissingImages(const Daemon& daemon, const std::vector<std::string>& images);
+
 class RegistryCommands {
  public:
   RegistryCommands(CLI::App& app, Commands& commands);

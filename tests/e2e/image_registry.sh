@@ -5,7 +5,8 @@
 # (layer by layer, then the digest), skopeo reading what skiff pushed, a
 # re-push that sends nothing, the image removed and pulled back with the same
 # id, saved and loaded back with the same id, and the seed's stack deployed
-# from the registry's image answering on port 4000.
+# from the registry's image (pulled by the deploy, as the image is not here)
+# answering on port 4000.
 # netd and the registry run in a lab namespace removed on exit (also on
 # failure, and by a watchdog when the script is SIGKILLed).
 #
@@ -118,10 +119,18 @@ expect_refused "loading a file that is no image archive names it" "invalid image
   skiff load -i "$LAB_DIR/registry/config.yml"
 
 echo "deploy from the registry's image"
-sed "s|image: .*|image: $name|" "$SRC/examples/getstartedlab/docker-compose.yml" >"$LAB_DIR/docker-compose.yml"
 skiff swarm init >/dev/null
+sed "s|image: .*|image: 127.0.0.1:5000/alice/get-started:nope|" "$SRC/examples/getstartedlab/docker-compose.yml" \
+  >"$LAB_DIR/docker-compose.yml"
+expect_refused "a stack whose image the registry lacks is refused in the registry's words" "manifest unknown" \
+  skiff stack deploy -c "$LAB_DIR/docker-compose.yml" lab
+check "... and nothing is deployed" test -z "$(skiff stack ls --format '{{.Name}}')"
+sed "s|image: .*|image: $name|" "$SRC/examples/getstartedlab/docker-compose.yml" >"$LAB_DIR/docker-compose.yml"
+skiff rmi "$name" >/dev/null
+check "the image is not here before the deploy" test -z "$(image_id "$name")"
 out=$(skiff stack deploy -c "$LAB_DIR/docker-compose.yml" lab 2>&1)
 check "deploy accepts the stack ($out)" grep -q "Creating service lab_web" <<<"$out"
+check "the deploy pulled the image from the registry (id $id)" test "$(image_id "$name")" = "$id"
 lab_replicas() { skiff service ls --format '{{.Name}} {{.Replicas}}' | grep -qx "lab_web 5/5"; }
 require "5/5 replicas of the pulled image within 30 s" wait_for 30 lab_replicas
 hosts=$(for _ in $(seq 1 10); do lab_exec curl -sS --max-time 5 http://127.0.0.1:4000/ | sed -n 's/.*Hostname: //p'; done | sort -u | wc -l)
