@@ -30,6 +30,7 @@
 #include "src/commands.h"
 #include "src/container_commands.h"
 #include "src/exec.h"
+#include "src/image_stream.h"
 #include "src/registry_commands.h"
 #include "src/service_commands.h"
 #include "src/stats_command.h"
@@ -415,17 +416,19 @@ int run(int argc, char** argv) {
     // save / load: netd writes and reads the file (its path made absolute
     // here); docker's stdout/stdin forms are not offered.
     auto* imageSave = parent->add_subcommand("save", "Save one or more images to a tar archive");
-    imageSave->add_option("-o,--output", archiveFile, "Write to a file")->required();
+    imageSave->add_option("-o,--output", archiveFile, "Write to a file, instead of STDOUT");
     imageSave->add_option("IMAGE", saveRefs, "Images to save")->required();
     bind(imageSave, [&] {
+      if (archiveFile.empty()) return saveToStdout(daemon(), saveRefs);
       std::error_code ec;
       const auto file = std::filesystem::absolute(archiveFile, ec);
       return daemon().call("POST", "/v1/images/save", json{{"names", saveRefs}, {"output", file.string()}}) ? 0 : 1;
     });
     auto* imageLoad = parent->add_subcommand("load", "Load an image from a tar archive");
-    imageLoad->add_option("-i,--input", archiveFile, "Read from a tar archive file (docker save's, gzipped or not)")
-        ->required();
+    imageLoad->add_option("-i,--input", archiveFile,
+                          "Read from a tar archive file (docker save's, gzipped or not), instead of STDIN");
     bind(imageLoad, [&] {
+      if (archiveFile.empty()) return loadFromStdin(daemon());
       std::error_code ec;
       const auto file = std::filesystem::absolute(archiveFile, ec);
       if (!std::filesystem::is_regular_file(file, ec)) {

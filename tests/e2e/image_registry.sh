@@ -117,6 +117,14 @@ check "load says docker's words ($out)" test "$out" = "Loaded image: $name"
 check "the loaded image has the built image's id" test "$(image_id "$name")" = "$id"
 expect_refused "loading a file that is no image archive names it" "invalid image archive" \
   skiff load -i "$LAB_DIR/registry/config.yml"
+skiff save "$name" >"$LAB_DIR/stdout.tar"
+check "save without -o writes the same archive to stdout" cmp -s "$LAB_DIR/hello.tar" "$LAB_DIR/stdout.tar"
+skiff rmi "$name" >/dev/null
+out=$(skiff load <"$LAB_DIR/stdout.tar" 2>&1)
+check "load without -i reads stdin ($out)" test "$out" = "Loaded image: $name"
+check "... the same image" test "$(image_id "$name")" = "$id"
+expect_refused "load of an empty stdin says so" "requested load from stdin, but stdin is empty" \
+  skiff load </dev/null
 
 echo "deploy from the registry's image"
 skiff swarm init >/dev/null
