@@ -6,7 +6,8 @@
 # re-push that sends nothing, the image removed and pulled back with the same
 # id, saved and loaded back with the same id, and the seed's stack deployed
 # from the registry's image (pulled by the deploy, as the image is not here)
-# answering on port 4000.
+# answering on port 4000; push and pull over HTTPS (a TLS registry, the CA in
+# certs.d, refused without it); a registry gone or silent named within 10 s.
 # netd and the registry run in a lab namespace removed on exit (also on
 # failure, and by a watchdog when the script is SIGKILLed).
 #
@@ -24,7 +25,7 @@ for tool in docker-registry htpasswd skopeo; do
   command -v "$tool" >/dev/null || fatal "$tool is not installed (scripts/install-deps)"
 done
 
-registry_pid=""
+registry_pid="" tls_pid=""
 on_exit() {
   local rc=$?
   e2e_finish "$rc"
@@ -32,10 +33,11 @@ on_exit() {
     echo "---- netd log (last 40 lines) ----"
     tail -n 40 "${LAB_DIR:-/nonexistent}/netd.log" 2>/dev/null || true
   fi
-  if [ -n "$registry_pid" ]; then
-    kill "$registry_pid" 2>/dev/null || true
-    wait "$registry_pid" 2>/dev/null || true
-  fi
+  local p
+  for p in $registry_pid $tls_pid; do
+    kill "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
   lab_cleanup
   e2e_disarm
 }
@@ -125,6 +127,60 @@ check "load without -i reads stdin ($out)" test "$out" = "Loaded image: $name"
 check "... the same image" test "$(image_id "$name")" = "$id"
 expect_refused "load of an empty stdin says so" "requested load from stdin, but stdin is empty" \
   skiff load </dev/null
+
+echo "push and pull over HTTPS"
+# A second registry that speaks only TLS, with a certificate from a CA the
+# test makes; netd trusts it through <data-root>/certs.d/HOST/ca.crt, the CLI's
+# login through $SKIFF_CERTS_D, as docker's certs.d.
+tls_dir="$LAB_DIR/tls"
+mkdir -p "$tls_dir/data"
+(cd "$tls_dir" &&
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=skiff-e2e-ca -keyout ca.key -out ca.crt &&
+  openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key -out server.csr &&
+  printf 'subjectAltName=IP:127.0.0.1\n' >san.ext &&
+  openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 -extfile san.ext \
+    -out server.crt) >/dev/null 2>&1
+sed -e "s|rootdirectory: [^}]*}|rootdirectory: $tls_dir/data}|" -e "s|http: .*|http: {addr: 127.0.0.1:5443, secret: skiff-e2e-secret, tls: {certificate: $tls_dir/server.crt, key: $tls_dir/server.key}}|" \
+  "$LAB_DIR/registry/config.yml" >"$tls_dir/config.yml"
+ip netns exec "$LAB_NS" docker-registry serve "$tls_dir/config.yml" >"$tls_dir/log" 2>&1 &
+tls_pid=$!
+require "a TLS registry on the lab host's 127.0.0.1:5443" \
+  wait_for 10 ip netns exec "$LAB_NS" bash -c "exec 3<>/dev/tcp/127.0.0.1/5443"
+export SKIFF_CERTS_D="$LAB_DIR/data/certs.d"
+tls_name=127.0.0.1:5443/alice/get-started:tls
+skiff tag "$name" "$tls_name"
+expect_refused "without the CA, login over HTTPS is refused naming the certificate" "certificate" \
+  bash -c 'echo secret | ip netns exec "$1" "$0" login 127.0.0.1:5443 -u alice --password-stdin' "$SKIFF_BIN/skiff" "$LAB_NS"
+mkdir -p "$SKIFF_CERTS_D/127.0.0.1:5443"
+cp "$tls_dir/ca.crt" "$SKIFF_CERTS_D/127.0.0.1:5443/ca.crt"
+out=$(echo secret | skiff login 127.0.0.1:5443 -u alice --password-stdin 2>&1) || true
+check "with the CA in certs.d, login over HTTPS succeeds ($out)" test "$out" = "Login Succeeded"
+out=$(skiff push "$tls_name" 2>&1) || true
+check "push over HTTPS ends with the digest" grep -qE '^tls: digest: sha256:[0-9a-f]{64} size: [0-9]+$' <<<"$out"
+skiff rmi "$tls_name" >/dev/null
+out=$(skiff pull "$tls_name" 2>&1) || true
+check "pull over HTTPS downloads it" grep -qx "Status: Downloaded newer image for $tls_name" <<<"$out"
+check "... with the built image's id" test "$(image_id "$tls_name")" = "$id"
+skiff rmi "$tls_name" >/dev/null
+kill "$tls_pid" 2>/dev/null || true
+wait "$tls_pid" 2>/dev/null || true
+tls_pid=""
+t0=$SECONDS
+out=$(timeout 20 "$SKIFF_BIN/skiff" pull "$tls_name" 2>&1) || true
+check "a registry that is gone is named ($out)" grep -q "127.0.0.1:5443" <<<"$out"
+check "... within 10 s ($((SECONDS - t0)) s)" test $((SECONDS - t0)) -le 10
+# A registry whose packets vanish, the worst case: no answer at all. Its
+# address is behind a veth pair inside the lab host whose far end drops what
+# it is sent (frames to a MAC that is not its own); nothing leaves the lab.
+lab_exec ip link add skiff-void type veth peer name skiff-void-end
+lab_exec ip addr add 192.0.2.1/24 dev skiff-void
+lab_exec ip link set skiff-void up
+lab_exec ip link set skiff-void-end up
+lab_exec ip neigh add 192.0.2.2 lladdr 02:00:00:00:00:02 dev skiff-void nud permanent
+t0=$SECONDS
+out=$(timeout 60 "$SKIFF_BIN/skiff" pull 192.0.2.2:5000/alice/get-started:part2 2>&1) || true
+check "a registry that does not answer is named ($out)" grep -q "192.0.2.2:5000" <<<"$out"
+check "... in less than 10 s ($((SECONDS - t0)) s)" test $((SECONDS - t0)) -lt 10
 
 echo "deploy from the registry's image"
 skiff swarm init >/dev/null

@@ -96,7 +96,10 @@ class Transport {
 struct TransportOptions {
   // A CA bundle for HTTPS (docker's certs.d/HOST/ca.crt); "" = the system's.
   std::string caFile;
-  std::chrono::milliseconds connectTimeout{10000};
+  // A registry that does not answer is named well within 10 s, also when
+  // HTTPS and then plain HTTP are tried (loopback, --insecure-registry): two
+  // attempts. 4 s still lets a SYN be sent again twice on a lossy link.
+  std::chrono::milliseconds connectTimeout{4000};
   // The whole exchange, bodies included (layers are large).
   std::chrono::milliseconds totalTimeout{600000};
 };
