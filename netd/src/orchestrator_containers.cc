@@ -70,7 +70,15 @@ void Orchestrator::Impl::loneEnded(ServiceState& s) {
 
 ApiResult<json> Orchestrator::runContainer(const std::string& name, runtime::ServiceSpec spec, bool autoRemove) {
   Impl& m = *impl_;
-  if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
+  if (!m.swarm_ && !m.inSwarm()) {
+    return ApiError{ErrorKind::kUnavailable,
+                    "skiff runs containers through its swarm, and this node is in none: \"skiff swarm init\" makes "
+                    "a swarm of this node alone; then run it again"};
+  }
+  if (!m.swarm_) {
+    return ApiError{ErrorKind::kUnavailable,
+                    "this node is a swarm worker: run the container on a manager (it runs on the manager's node)"};
+  }
   if (auto st = m.stacks_.find(name); st != m.stacks_.end() && st->second.lone) {
     std::string id;
     for (const auto& [tid, t] : m.tasks_) {

@@ -55,6 +55,9 @@ class OrchestratorContainersTest : public testing::OrchestratorFixture {
 };
 
 TEST_F(OrchestratorContainersTest, RunsOneReplicaPinnedHereOutsideTheStackLists) {
+  EXPECT_NE(
+      refused(orch_->runContainer("hello", hello(), false)).find("\"skiff swarm init\" makes a swarm of this node"),
+      std::string::npos);
   ok(orch_->swarmInit(""));
   settle();
   json ran = ok(orch_->runContainer("hello", hello(), false));
