@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -136,6 +137,8 @@ int ContainerCommands::run() const {
     std::cerr << "skiff: " << body.error().message << "\n";
     return 125;  // docker's code for a run refused before the container exists
   }
+  // An image from a registry this node lacks is pulled first, as docker run does.
+  if (pull_ && !pull_(commands_.daemon(), run_.image)) return 125;
   auto answer = commands_.daemon().call("POST", "/v1/containers", *body);
   if (!answer) return 125;
   const std::string id = cell(*answer, "id");
@@ -157,11 +160,11 @@ int ContainerCommands::run() const {
 
 int ContainerCommands::stop(bool thenStart) const {
   std::string query;
-  double grace = 10;
+  double grace = 600;  // no -t: its own stop timeout, which may be long (--stop-timeout)
   if (!timeout_.empty()) {
     char* end = nullptr;
     grace = std::strtod(timeout_.c_str(), &end);
-    if (end == timeout_.c_str() || *end != '\0' || grace < 0) {
+    if (end == timeout_.c_str() || *end != '\0' || !std::isfinite(grace) || grace < 0 || grace > 86400) {
       std::cerr << "invalid argument \"" << timeout_ << "\" for \"-t, --time\" flag: not a number of seconds\n";
       return 1;
     }
@@ -217,6 +220,7 @@ int ContainerCommands::logs() const {
 bool ContainerCommands::follow(const std::string& ref, int* exitCode) const {
   std::string id;  // the container the first answer named: a restart is another one
   uint64_t offset = 0;
+  int notYet = exitCode != nullptr ? 50 : 0;  // an attached run's first asks, 200 ms apart
   for (;;) {
     bool missing = false;
     std::string target = id.empty() ? ref : id;
@@ -225,6 +229,11 @@ bool ContainerCommands::follow(const std::string& ref, int* exitCode) const {
                                 std::nullopt, &missing);
     if (!answer) {
       if (missing && !id.empty()) return true;  // removed (--rm) after it ended
+      // Just run: its node's agent may not have it yet.
+      if (missing && notYet-- > 0) {
+        pause();
+        continue;
+      }
       if (missing) std::cerr << "Error response from daemon: No such container: " << ref << "\n";
       return false;
     }

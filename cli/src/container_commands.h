@@ -28,6 +28,9 @@ class ContainerCommands {
   // Registers the commands on app (docker's top-level shortcuts) and on container.
   ContainerCommands(CLI::App& app, CLI::App& container, Commands& commands, PollOptions poll = {});
   ContainerCommands(const ContainerCommands&) = delete;
+  // How `run` pulls an image this node lacks (the executable's registry
+  // commands); unset, it does not.
+  void setPull(std::function<bool(const Daemon&, const std::string& image)> pull) { pull_ = std::move(pull); }
   ContainerCommands& operator=(const ContainerCommands&) = delete;
 
  private:
@@ -49,6 +52,7 @@ class ContainerCommands {
 
   Commands& commands_;
   PollOptions poll_;
+  std::function<bool(const Daemon&, const std::string&)> pull_;
 
   RunFlags run_;
   bool detach_ = false;

@@ -1,6 +1,7 @@
 #include "skiff/netd/api.h"
 
 #include <cerrno>
+#include <cmath>
 #include <ctime>
 #include <memory>
 #include <optional>
@@ -516,7 +517,8 @@ HttpResponse Api::route(const HttpRequest& r) {
       char* end = nullptr;
       const std::string t = q("t");
       double v = std::strtod(t.c_str(), &end);
-      if (end == t.c_str() || *end != '\0') return fail(ErrorKind::kInvalid, "invalid stop timeout \"" + t + "\"");
+      if (end == t.c_str() || *end != '\0' || !std::isfinite(v))
+        return fail(ErrorKind::kInvalid, "invalid stop timeout \"" + t + "\"");
       timeout = v;
     }
     return from(orch_.stopContainer(a[0], timeout));

@@ -176,11 +176,13 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
   for (const auto& [svcName, svc] : spec.services) {
     auto old = services_.find(fullName(svcName));
     if (old != services_.end() && old->second.stack != name) {
-      return ApiError{ErrorKind::kConflict,
-                      lone ? "Conflict. The container name \"/" + name + "\" is already in use by service " +
-                                 old->first +
-                                 ". You have to remove (or rename) that service to be able to reuse that name."
-                           : "service " + old->first + ": the name is already in use by a container (skiff run)"};
+      return ApiError{
+          ErrorKind::kConflict,
+          lone ? "Conflict. The container name \"/" + name + "\" is already in use by service " + old->first +
+                     ". You have to remove (or rename) that service to be able to reuse that name."
+          : isLone(old->second.stack, old->first)
+              ? "service " + old->first + ": the name is already in use by a container (skiff run)"
+              : "service " + old->first + ": the name is already in use by a service of stack " + old->second.stack};
     }
     if (old != services_.end() && old->second.removed) {
       return ApiError{ErrorKind::kConflict, "service " + old->first + " is being removed; try again in a moment"};
@@ -399,10 +401,12 @@ void Orchestrator::Impl::removeService(ServiceState& s) {
 }
 
 ServiceState* Orchestrator::Impl::findService(const std::string& ref) {
+  // A lone container is not a service to `service` commands: scaled or
+  // unpinned, it would no longer be one container on its node.
   auto it = services_.find(ref);
-  if (it != services_.end() && !it->second.removed) return &it->second;
+  if (it != services_.end() && !it->second.removed && !isLone(it->second.stack, it->first)) return &it->second;
   for (auto& [name, s] : services_) {
-    if (!s.removed && s.id.rfind(ref, 0) == 0) return &s;
+    if (!s.removed && !isLone(s.stack, name) && s.id.rfind(ref, 0) == 0) return &s;
   }
   return nullptr;
 }
@@ -412,22 +416,24 @@ const ServiceState* Orchestrator::Impl::findService(const std::string& ref) cons
 }
 
 const Task* Orchestrator::Impl::findContainer(const std::string& ref) const {
-  const Task* found = nullptr;
+  if (ref.empty()) return nullptr;
+  // As docker resolves: an exact id or name first (of several lives of one
+  // name, the live one, else the newest), then a unique id prefix — so a
+  // container named "db" is not shadowed by another whose id starts so.
+  const Task* exact = nullptr;
   for (const auto& [id, t] : tasks_) {
-    bool match = t->containerId.rfind(ref, 0) == 0 || t->name() + "." + t->id == ref || t->id == ref ||
+    bool match = t->containerId == ref || t->name() + "." + t->id == ref || t->id == ref ||
                  (isLone(t->stack, t->service) && t->service == ref);
     if (!match) continue;
-    if (found != nullptr && !ref.empty()) {
-      // Several tasks of one slot: the name means the live one.
-      if (found->live() && !t->live()) continue;
-      if (!found->live() && t->live()) {
-        found = t.get();
-        continue;
-      }
-      if (ref.size() < 64 && t->containerId.rfind(ref, 0) == 0) return nullptr;  // ambiguous prefix
-      // A lone container's name, neither life running: its newest.
-      if (t->created < found->created) continue;
-    }
+    if (exact == nullptr || (t->live() && !exact->live()) ||
+        (t->live() == exact->live() && t->created > exact->created))
+      exact = t.get();
+  }
+  if (exact != nullptr) return exact;
+  const Task* found = nullptr;
+  for (const auto& [id, t] : tasks_) {
+    if (t->containerId.rfind(ref, 0) != 0) continue;
+    if (found != nullptr) return nullptr;  // a prefix of two containers' ids
     found = t.get();
   }
   return found;
@@ -550,7 +556,8 @@ Status Orchestrator::restore() {
     StackState& kept = m.stacks_[name];
     kept.name = name;
     kept.spec = spec;
-    if (const auto c = doc.find("container"); c != doc.end() && c->is_object()) kept.lone = LoneContainer{};
+    if (const auto c = doc.find("container"); c != doc.end() && c->is_object())
+      kept.lone = LoneContainer{c->value("autoRemove", false), c->value("stopTimeout", 10.0)};
   }
   // This node's agent, with the secret its node keeps (a store from before
   // the manager's agent had one gets one now).

@@ -731,7 +731,12 @@ json Orchestrator::Impl::assignmentFor(const NodeState& n) const {
   for (const auto& [id, t] : tasks_) {
     if (t->node != n.id || !isLone(t->stack, t->service)) continue;
     auto st = stacks_.find(t->stack);
-    if (st != stacks_.end() && !st->second.removed && lone.insert(t->service).second) containers.push_back(t->service);
+    if (st == stacks_.end()) continue;
+    if (!st->second.removed) {
+      if (lone.insert(t->service).second) containers.push_back(t->service);
+    } else if (t->live()) {
+      lone.insert(t->service);  // being removed: its spec carries the grace (rm -f: none) it stops with
+    }
   }
   for (const auto& c : lone) {
     services.insert(c);  // its spec too: a stopped container is still one

@@ -8,9 +8,11 @@
 // restart); starting it is a new task, as a restart is.
 
 #include <algorithm>
+#include <cmath>
 
 #include "orchestrator_impl.h"
 #include "skiff/common/log.h"
+#include "skiff/runtime/names.h"
 
 namespace skiff::netd {
 
@@ -56,9 +58,18 @@ void Orchestrator::Impl::loneEnded(ServiceState& s) {
   auto st = stacks_.find(s.stack);
   if (st == stacks_.end() || !st->second.lone) return;
   if (st->second.lone->autoRemove) {
-    log::info("netd", "container ", s.name, " exited: removed (--rm)");
-    st->second.removed = true;
-    removeService(s);  // the caller's finishRemovals() lets it go
+    // Not here: this runs inside a task's end, which may be inside a
+    // reconcile of this very service (a rejected start); the removal erases it.
+    if (s.loneTimer != nullptr) return;
+    const std::string name = s.name;
+    s.loneTimer = startTimer(d_.loop, std::chrono::milliseconds(0), [this, name] {
+      auto svc = services_.find(name);
+      if (svc != services_.end()) cancelTimer(svc->second.loneTimer);
+      auto stack = stacks_.find(name);
+      if (stack == stacks_.end() || !stack->second.lone || stack->second.removed) return;
+      log::info("netd", "container ", name, " exited: removed (--rm)");
+      (void)removeLone(stack->second, stack->second.lone->stopTimeout);
+    });
     return;
   }
   StackState changed = st->second;
@@ -80,10 +91,11 @@ ApiResult<json> Orchestrator::runContainer(const std::string& name, runtime::Ser
                     "this node is a swarm worker: run the container on a manager (it runs on the manager's node)"};
   }
   if (auto st = m.stacks_.find(name); st != m.stacks_.end() && st->second.lone) {
-    std::string id;
+    const Task* newest = nullptr;
     for (const auto& [tid, t] : m.tasks_) {
-      if (t->service == name) id = t->containerId;
+      if (t->service == name && (newest == nullptr || t->created > newest->created)) newest = t.get();
     }
+    const std::string id = newest != nullptr ? newest->containerId : name;
     return ApiError{ErrorKind::kConflict,
                     "Conflict. The container name \"/" + name + "\" is already in use by container \"" + id +
                         "\". You have to remove (or rename) that container to be able to reuse that name."};
@@ -93,6 +105,13 @@ ApiResult<json> Orchestrator::runContainer(const std::string& name, runtime::Ser
                     "container " + name +
                         ": --network is not supported yet (a lone container is reached through its published ports)"};
   }
+  if (auto valid = runtime::checkName(runtime::NameKind::kService, name); !valid.ok()) {
+    std::string why = valid.error().message;
+    if (auto at = why.find("service name"); at != std::string::npos) why.replace(at, 12, "container name");
+    return ApiError{ErrorKind::kInvalid, why};
+  }
+  if (!std::isfinite(spec.stopGracePeriodSeconds) || spec.stopGracePeriodSeconds < 0)
+    return ApiError{ErrorKind::kInvalid, "container " + name + ": invalid stop timeout"};
   spec.name = name;
   spec.mode = runtime::ServiceMode::kReplicated;
   spec.replicas = 1;
@@ -115,14 +134,14 @@ ApiResult<json> Orchestrator::startContainer(const std::string& ref) {
   if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
   StackState* st = m.findLone(ref);
   if (st == nullptr) return ApiError{ErrorKind::kNotFound, "No such container: " + ref};
-  if (m.anyLive(st->name)) return json{{"name", st->name}};  // running already: docker says its name too
+  if (m.runningNotStopping(st->name)) return json{{"name", st->name}};  // running already: docker says its name too
   return m.setLoneRunning(*st, true, std::nullopt);
 }
 
 ApiResult<json> Orchestrator::stopContainer(const std::string& ref, std::optional<double> timeoutSeconds) {
   Impl& m = *impl_;
   if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
-  if (timeoutSeconds && (*timeoutSeconds < 0 || *timeoutSeconds > 86400))
+  if (timeoutSeconds && (!std::isfinite(*timeoutSeconds) || *timeoutSeconds < 0 || *timeoutSeconds > 86400))
     return ApiError{ErrorKind::kInvalid, "invalid stop timeout " + std::to_string(*timeoutSeconds) + " (0 to 86400 s)"};
   StackState* st = m.findLone(ref);
   if (st == nullptr) return ApiError{ErrorKind::kNotFound, "No such container: " + ref};
@@ -135,7 +154,7 @@ ApiResult<json> Orchestrator::removeContainer(const std::string& ref, bool force
   if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
   StackState* st = m.findLone(ref);
   if (st == nullptr) return ApiError{ErrorKind::kNotFound, "No such container: " + ref};
-  if (m.anyLive(st->name) && !force) {
+  if (m.runningNotStopping(st->name) && !force) {
     return ApiError{ErrorKind::kConflict, "You cannot remove a running container " + st->name +
                                               ". Stop the container before attempting removal or force remove"};
   }
@@ -146,12 +165,14 @@ ApiResult<json> Orchestrator::removeContainer(const std::string& ref, bool force
 ApiResult<json> Orchestrator::Impl::removeLone(StackState& st, double grace) {
   const std::string name = st.name;
   auto svc = services_.find(name);
-  if (svc == services_.end()) return ApiError{ErrorKind::kNotFound, "No such container: " + name};
-  // Its node's agent stops it as the stack's spec says.
-  st.spec.services[name].stopGracePeriodSeconds = grace;
-  svc->second.spec.stopGracePeriodSeconds = grace;
   st.removed = true;
-  removeService(svc->second);
+  // Its node's agent stops it as the stack's spec says. A container whose
+  // restore failed has no service: only its record goes.
+  st.spec.services[name].stopGracePeriodSeconds = grace;
+  if (svc != services_.end()) {
+    svc->second.spec.stopGracePeriodSeconds = grace;
+    removeService(svc->second);
+  }
   finishRemovals();
   pokeAgent();
   return json{{"name", name}};

@@ -25,6 +25,7 @@
 
 #include <uv.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -219,6 +220,7 @@ struct ServiceState {
   uint64_t previousVersion = 0;
   uint64_t lastVersion = 1;  // versions are never reused, also across rollbacks
   TimerHandle* updateTimer = nullptr;
+  TimerHandle* loneTimer = nullptr;  // a lone container's --rm, after its task's end
   // driveUpdate is not re-entered (a start can make a task ready at once):
   // a call while it runs makes it step once more instead.
   bool driving = false, driveAgain = false;
@@ -508,6 +510,12 @@ class Orchestrator::Impl {
   StackState* findLone(const std::string& ref);  // by name, or a container id (prefix) of one of its tasks
   ApiResult<json> setLoneRunning(StackState& st, bool run, std::optional<double> timeout);
   ApiResult<json> removeLone(StackState& st, double grace);  // stops it (grace s), then it goes
+  // A task of it is live and not being stopped: what `start` and `rm` ask.
+  bool runningNotStopping(const std::string& service) const {
+    return std::any_of(tasks_.begin(), tasks_.end(), [&](const auto& kv) {
+      return kv.second->service == service && kv.second->live() && !kv.second->stopRequested;
+    });
+  }
   // Its slot ended by itself and will not restart: stays stopped across a
   // netd restart (replicas 0 stored), and goes when it was run with --rm.
   void loneEnded(ServiceState& s);

@@ -727,6 +727,7 @@ void Orchestrator::Impl::finishRemovals() {
     }
     for (auto& [slot, timer] : svc.pendingRestarts) cancelTimer(timer);
     cancelTimer(svc.updateTimer);
+    cancelTimer(svc.loneTimer);
     for (auto* t : tasksOf(svc.name)) dropTask(*t);
     (void)d_.store->erase("previous", svc.name);
     log::info("netd", "service ", svc.name, " removed");
@@ -779,6 +780,7 @@ void Orchestrator::Impl::maybeShutdownDone() {
   }
   for (auto& [name, svc] : services_) {
     cancelTimer(svc.updateTimer);
+    cancelTimer(svc.loneTimer);
     for (auto& [slot, timer] : svc.pendingRestarts) cancelTimer(timer);
     svc.pendingRestarts.clear();
     svc.listeners.clear();

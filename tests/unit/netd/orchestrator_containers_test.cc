@@ -68,9 +68,13 @@ TEST_F(OrchestratorContainersTest, RunsOneReplicaPinnedHereOutsideTheStackLists)
   EXPECT_EQ(stateOf("hello"), "running");
   EXPECT_TRUE(ok(orch_->listStacks()).empty());
   EXPECT_TRUE(ok(orch_->listServices("")).empty());
-  json service = ok(orch_->inspectService("hello"));
-  std::string self = ok(orch_->info())["swarm"]["nodeId"];
-  EXPECT_EQ(service["Spec"]["TaskTemplate"]["Placement"]["Constraints"][0], "node.id==" + self);
+  // Pinned: its task is on this node (the only one here; the constraint is node.id==self).
+  json tasks = ok(orch_->listTasks("", "hello", "self"));
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0]["node"], "node1");
+  // `service` commands do not reach it: scaled it would be no longer one container.
+  EXPECT_EQ(refused(orch_->scaleService("hello", 3)), "no such service: hello");
+  EXPECT_NE(refused(orch_->inspectService("hello")), "(accepted)");
   json inspect = ok(orch_->inspectContainer("hello"));
   EXPECT_EQ(inspect["Name"], "/hello");
   EXPECT_EQ(inspect["Id"], launcher_.launched[0].id);
