@@ -171,5 +171,24 @@ TEST_F(OrchestratorContainersTest, RemoveNeedsForceWhileRunningAndRunRmGoesWhenI
   ok(orch_->runContainer("hello2", hello(), false));
 }
 
+TEST_F(OrchestratorContainersTest, ANameWinsOverAnIdPrefixAndRmFollowsAStopAtOnce) {
+  ok(orch_->swarmInit(""));
+  settle();
+  ok(orch_->runContainer("first", hello("[]"), false));
+  settle();
+  ASSERT_EQ(launcher_.launched.size(), 1u);
+  // A second container named like the start of the first one's id.
+  const std::string prefix = launcher_.launched[0].id.substr(0, 6);
+  ok(orch_->runContainer(prefix, hello("[]"), false));
+  settle();
+  EXPECT_EQ(ok(orch_->inspectContainer(prefix))["Name"], "/" + prefix) << "the id prefix shadowed the name";
+  // stop, then rm before the agent has reported the end: not "running".
+  ok(orch_->stopContainer(prefix, 1.0));
+  ok(orch_->removeContainer(prefix, false));
+  ok(orch_->startContainer("first"));  // running already: its name, nothing new
+  settle();
+  EXPECT_EQ(launcher_.launched.size(), 2u);
+}
+
 }  // namespace
 }  // namespace skiff::netd
