@@ -500,18 +500,12 @@ void Orchestrator::Impl::applyAssignment(const json& a) {
   for (const auto& c : a.value("containers", json::array())) {
     if (c.is_string()) keptLone.insert(c.get<std::string>());
   }
-  std::map<std::string, const Task*> newestLone;
-  for (const auto& [id, t] : tasks_) {
-    if (!isLone(t->stack, t->service)) continue;
-    const Task*& newest = newestLone[t->service];
-    if (newest == nullptr || t->created > newest->created) newest = t.get();
-  }
   std::vector<std::string> forget;
   for (auto& [id, t] : tasks_) {
     if (assigned.count(id)) continue;
     if (t->live()) {
       stopTask(*t);
-    } else if (t->reported && !(keptLone.count(t->service) && newestLone[t->service] == t.get())) {
+    } else if (t->reported && !(keptLone.count(t->service) && newestTaskOf(t->service) == t.get())) {
       forget.push_back(id);
     }
   }

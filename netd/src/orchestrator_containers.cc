@@ -20,15 +20,23 @@ StackState* Orchestrator::Impl::findLone(const std::string& ref) {
   if (ref.empty()) return nullptr;
   auto named = stacks_.find(ref);
   if (named != stacks_.end() && named->second.lone && !named->second.removed) return &named->second;
-  StackState* found = nullptr;
-  for (const auto& [id, t] : tasks_) {
-    if (!isLone(t->stack, t->service) || t->containerId.rfind(ref, 0) != 0) continue;
-    auto st = stacks_.find(t->stack);
-    if (st == stacks_.end() || st->second.removed || !st->second.lone) continue;
-    if (found != nullptr && found != &st->second) return nullptr;  // a prefix of two containers' ids
-    found = &st->second;
-  }
-  return found;
+  // An id (prefix) of one of its lives, resolved as every container ref is.
+  const Task* t = findContainer(ref);
+  if (t == nullptr || !isLone(t->stack, t->service)) return nullptr;
+  auto st = stacks_.find(t->stack);
+  return st != stacks_.end() && st->second.lone && !st->second.removed ? &st->second : nullptr;
+}
+
+Status Orchestrator::Impl::storeLone(StackState& st, ServiceState& s, uint64_t replicas, double grace) {
+  StackState changed = st;
+  runtime::ServiceSpec& spec = changed.spec.services[st.name];
+  spec.replicas = replicas;
+  spec.stopGracePeriodSeconds = grace;
+  if (auto saved = persistStack(changed); !saved.ok()) return saved;
+  st.spec = changed.spec;
+  s.spec.replicas = replicas;
+  s.spec.stopGracePeriodSeconds = grace;
+  return okStatus();
 }
 
 ApiResult<json> Orchestrator::Impl::setLoneRunning(StackState& st, bool run, std::optional<double> timeout) {
@@ -39,14 +47,9 @@ ApiResult<json> Orchestrator::Impl::setLoneRunning(StackState& st, bool run, std
   // The stored spec says whether it runs: a stopped container stays stopped
   // when netd restarts. A stop's timeout holds for that stop; a start brings
   // back the grace it was run with.
-  StackState changed = st;
-  runtime::ServiceSpec& spec = changed.spec.services[st.name];
-  spec.replicas = run ? 1 : 0;
-  spec.stopGracePeriodSeconds = run ? st.lone->stopTimeout : timeout.value_or(st.lone->stopTimeout);
-  if (auto saved = persistStack(changed); !saved.ok()) return ApiError{ErrorKind::kInternal, saved.error().message};
-  st.spec = changed.spec;
-  s.spec.replicas = spec.replicas;
-  s.spec.stopGracePeriodSeconds = spec.stopGracePeriodSeconds;
+  const double grace = run ? st.lone->stopTimeout : timeout.value_or(st.lone->stopTimeout);
+  if (auto saved = storeLone(st, s, run ? 1 : 0, grace); !saved.ok())
+    return ApiError{ErrorKind::kInternal, saved.error().message};
   s.haltedSlots.clear();
   s.updated = SysClock::now();
   reconcile(s);
@@ -72,11 +75,8 @@ void Orchestrator::Impl::loneEnded(ServiceState& s) {
     });
     return;
   }
-  StackState changed = st->second;
-  changed.spec.services[s.name].replicas = 0;
-  if (auto saved = persistStack(changed); !saved.ok()) return;  // logged; a netd restart would start it again
-  st->second.spec = changed.spec;
-  s.spec.replicas = 0;
+  // Logged when the store fails; a netd restart would then start it again.
+  (void)storeLone(st->second, s, 0, s.spec.stopGracePeriodSeconds);
 }
 
 ApiResult<json> Orchestrator::runContainer(const std::string& name, runtime::ServiceSpec spec, bool autoRemove) {
@@ -91,10 +91,7 @@ ApiResult<json> Orchestrator::runContainer(const std::string& name, runtime::Ser
                     "this node is a swarm worker: run the container on a manager (it runs on the manager's node)"};
   }
   if (auto st = m.stacks_.find(name); st != m.stacks_.end() && st->second.lone) {
-    const Task* newest = nullptr;
-    for (const auto& [tid, t] : m.tasks_) {
-      if (t->service == name && (newest == nullptr || t->created > newest->created)) newest = t.get();
-    }
+    const Task* newest = m.newestTaskOf(name);
     const std::string id = newest != nullptr ? newest->containerId : name;
     return ApiError{ErrorKind::kConflict,
                     "Conflict. The container name \"/" + name + "\" is already in use by container \"" + id +
@@ -122,10 +119,7 @@ ApiResult<json> Orchestrator::runContainer(const std::string& name, runtime::Ser
   stack.services[name] = spec;
   auto deployed = m.deploy(name, stack, LoneContainer{autoRemove, spec.stopGracePeriodSeconds});
   if (auto* err = std::get_if<ApiError>(&deployed)) return *err;
-  const Task* newest = nullptr;
-  for (const auto& [tid, t] : m.tasks_) {
-    if (t->service == name && (newest == nullptr || t->created > newest->created)) newest = t.get();
-  }
+  const Task* newest = m.newestTaskOf(name);
   return json{{"id", newest != nullptr ? newest->containerId : ""}, {"name", name}};
 }
 

@@ -181,9 +181,12 @@ struct Task {
   bool live() const { return isLive(state); }
   std::string name() const { return service + "." + std::to_string(slot); }
 };
+// Tasks and services of lone containers are the ones named like their stack
+// (a stack's services always have a "<stack>_" prefix).
+inline bool isLone(const std::string& stack, const std::string& service) { return !stack.empty() && stack == service; }
 // What `ps` calls it: "getstartedlab_web.1.<task id>", a lone container its name.
 inline std::string containerName(const Task& t) {
-  return t.stack == t.service && !t.stack.empty() ? t.service : t.name() + "." + t.id;
+  return isLone(t.stack, t.service) ? t.service : t.name() + "." + t.id;
 }
 
 struct ServiceState {
@@ -264,9 +267,6 @@ struct StackState {
 inline std::string serviceFullName(const std::string& stack, const std::string& service, bool lone) {
   return lone ? stack : stack + "_" + service;
 }
-// Tasks and services of lone containers are the ones named like their stack
-// (a stack's services always have a "<stack>_" prefix).
-inline bool isLone(const std::string& stack, const std::string& service) { return !stack.empty() && stack == service; }
 
 class Orchestrator::Impl {
  public:
@@ -511,6 +511,17 @@ class Orchestrator::Impl {
   ApiResult<json> setLoneRunning(StackState& st, bool run, std::optional<double> timeout);
   ApiResult<json> removeLone(StackState& st, double grace);  // stops it (grace s), then it goes
   // A task of it is live and not being stopped: what `start` and `rm` ask.
+  // The newest task of a service (a lone container's current life), or null.
+  const Task* newestTaskOf(const std::string& service) const {
+    const Task* newest = nullptr;
+    for (const auto& [id, t] : tasks_) {
+      if (t->service == service && (newest == nullptr || t->created > newest->created)) newest = t.get();
+    }
+    return newest;
+  }
+  // Stores how many replicas a lone container runs (1 or 0) and with which
+  // stop grace, so that a netd restart finds it as it is now; then its service.
+  Status storeLone(StackState& st, ServiceState& s, uint64_t replicas, double grace);
   bool runningNotStopping(const std::string& service) const {
     return std::any_of(tasks_.begin(), tasks_.end(), [&](const auto& kv) {
       return kv.second->service == service && kv.second->live() && !kv.second->stopRequested;

@@ -279,17 +279,11 @@ ApiResult<json> Orchestrator::listContainers(bool all) const {
   const Impl& m = impl_->node();
   json out = json::array();
   std::vector<const Task*> tasks;
-  // A lone container is its newest task: its earlier lives are history.
-  std::map<std::string, const Task*> newestLone;
-  for (const auto& [id, t] : m.tasks_) {
-    if (!isLone(t->stack, t->service)) continue;
-    const Task*& newest = newestLone[t->service];
-    if (newest == nullptr || t->created > newest->created) newest = t.get();
-  }
   for (const auto& [id, t] : m.tasks_) {
     if (t->spec.id.empty() || t->containerCleaned) continue;  // never got a container
     if (!all && t->state != TaskState::kRunning) continue;
-    if (isLone(t->stack, t->service) && newestLone[t->service] != t.get()) continue;
+    // A lone container is its newest task: its earlier lives are history.
+    if (isLone(t->stack, t->service) && m.newestTaskOf(t->service) != t.get()) continue;
     tasks.push_back(t.get());
   }
   std::sort(tasks.begin(), tasks.end(), [](const Task* a, const Task* b) { return a->created > b->created; });
