@@ -142,6 +142,29 @@ void Orchestrator::Impl::removeNetwork(const std::string& name) {
   networks_.erase(it);
 }
 
+std::optional<ApiError> Orchestrator::Impl::checkExternalNetwork(const std::string& name, bool lone) const {
+  auto n = networks_.find(name);
+  if (n == networks_.end()) {
+    return ApiError{ErrorKind::kInvalid,
+                    lone ? "network " + name + " not found"
+                         : "network \"" + name +
+                               "\" is declared as external, but could not be found. You need to create a "
+                               "swarm-scoped network before the stack is deployed"};
+  }
+  if (name == kIngress) {
+    return ApiError{ErrorKind::kInvalid,
+                    "The network \"ingress\" cannot be used with services. Only networks scoped to the swarm can be "
+                    "used, such as those created with the overlay driver."};
+  }
+  // As docker's: a container joins only a network made attachable.
+  if (lone && !n->second.spec.attachable) {
+    return ApiError{ErrorKind::kInvalid, "Could not attach to network " + name + ": network " + name +
+                                             " not manually attachable (its stack's file makes it so with "
+                                             "\"attachable: true\")"};
+  }
+  return std::nullopt;
+}
+
 ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtime::StackSpec& spec,
                                            const std::optional<LoneContainer>& lone) {
   if (!swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
@@ -155,6 +178,7 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
       return ApiError{ErrorKind::kInvalid, st.error().message};
   }
   for (const auto& [n, net] : spec.networks) {
+    if (net.external) continue;  // names a network that exists, checked below
     if (auto st = runtime::checkName(runtime::NameKind::kNetwork, name + "_" + n); !st.ok())
       return ApiError{ErrorKind::kInvalid, st.error().message};
   }
@@ -213,9 +237,11 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
     }
   }
   for (const auto& [netName, net] : spec.networks) {
-    if (net.external)
-      return ApiError{ErrorKind::kInvalid,
-                      "network " + netName + " is external; external networks are not supported yet"};
+    if (net.external) {
+      if (auto err = checkExternalNetwork(net.externalName.empty() ? netName : net.externalName, lone.has_value()))
+        return *err;
+      continue;
+    }
     if (net.driver != "overlay") {
       return ApiError{ErrorKind::kInvalid,
                       "network " + netName + ": driver \"" + net.driver + "\" is not supported (only overlay)"};
@@ -287,7 +313,7 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
   std::vector<std::string> createdNetworks;
   for (const auto& [netName, net] : spec.networks) {
     std::string full = name + "_" + netName;
-    if (networks_.count(full)) continue;
+    if (net.external || networks_.count(full)) continue;
     bool used = std::any_of(spec.services.begin(), spec.services.end(), [&](const auto& kv) {
       return std::any_of(kv.second.networks.begin(), kv.second.networks.end(),
                          [&](const runtime::ServiceNetwork& sn) { return sn.name == netName; });
@@ -617,7 +643,15 @@ ApiResult<json> Orchestrator::removeStack(const std::string& name) {
     }
   }
   for (const auto& [net, n] : m.networks_) {
-    if (n.stack == name) messages.push_back("Removing network " + net);
+    if (n.stack != name) continue;
+    auto users = m.externalUsersOf(net);
+    if (users.empty()) {
+      messages.push_back("Removing network " + net);
+      continue;
+    }
+    std::string who;
+    for (const auto& u : users) who += (who.empty() ? "" : ", ") + u;
+    messages.push_back("Keeping network " + net + ": in use by " + who);
   }
   m.finishRemovals();
   return json{{"messages", messages}};

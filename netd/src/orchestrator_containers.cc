@@ -97,11 +97,6 @@ ApiResult<json> Orchestrator::runContainer(const std::string& name, runtime::Ser
                     "Conflict. The container name \"/" + name + "\" is already in use by container \"" + id +
                         "\". You have to remove (or rename) that container to be able to reuse that name."};
   }
-  if (!spec.networks.empty()) {
-    return ApiError{ErrorKind::kInvalid,
-                    "container " + name +
-                        ": --network is not supported yet (a lone container is reached through its published ports)"};
-  }
   if (auto valid = runtime::checkName(runtime::NameKind::kService, name); !valid.ok()) {
     std::string why = valid.error().message;
     if (auto at = why.find("service name"); at != std::string::npos) why.replace(at, 12, "container name");
@@ -116,6 +111,13 @@ ApiResult<json> Orchestrator::runContainer(const std::string& name, runtime::Ser
   spec.placementConstraints.push_back("node.id==" + m.nodeId_);
   runtime::StackSpec stack;
   stack.version = "3";
+  // --network NAME: an existing (attachable) network, by its own name.
+  for (const auto& n : spec.networks) {
+    runtime::NetworkSpec net;
+    net.name = n.name;
+    net.external = true;
+    stack.networks[n.name] = net;
+  }
   stack.services[name] = spec;
   auto deployed = m.deploy(name, stack, LoneContainer{autoRemove, spec.stopGracePeriodSeconds});
   if (auto* err = std::get_if<ApiError>(&deployed)) return *err;

@@ -428,6 +428,20 @@ class Orchestrator::Impl {
                                       const runtime::NetworkSpec& spec, std::optional<uint32_t> vni,
                                       std::optional<overlay::Subnet> subnet);
   void removeNetwork(const std::string& name);
+  // Why a stack (or, `lone`, a container) cannot join the existing network
+  // `name` it declares external; nullopt when it can.
+  std::optional<ApiError> checkExternalNetwork(const std::string& name, bool lone) const;
+  // The network a stack's key stands for: "<stack>_<key>", or the existing
+  // network an external declaration names.
+  std::string networkName(const std::string& stack, const std::string& key) const;
+  // The stacks and containers (not being removed) that declare `name`
+  // external, as "stack X" / "container X".
+  std::vector<std::string> externalUsersOf(const std::string& name) const;
+  // Networks that no stack names any more and no live task uses go: those
+  // of the stacks just `erased` and of redeploys that dropped them. A
+  // stack's own network outlives its stack while another declares it
+  // external, and goes with the last of those.
+  void removeUnusedNetworks(const std::vector<StackState>& erased);
 
   // ---- tasks ------------------------------------------------------------
 

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "orchestrator_impl.h"
 #include "skiff/common/log.h"
@@ -42,7 +43,7 @@ std::vector<std::string> Orchestrator::Impl::networksOf(const ServiceState& s) c
     return p.published != 0 && p.mode == runtime::PortMode::kIngress;
   });
   if (ingress) out.push_back(kIngress);
-  for (const auto& n : s.spec.networks) out.push_back(s.stack + "_" + n.name);
+  for (const auto& n : s.spec.networks) out.push_back(networkName(s.stack, n.name));
   return out;
 }
 
@@ -718,6 +719,61 @@ void Orchestrator::Impl::reconcileNow(ServiceState& svc) {
   driveUpdate(svc);
 }
 
+std::string Orchestrator::Impl::networkName(const std::string& stack, const std::string& key) const {
+  auto st = stacks_.find(stack);
+  if (st != stacks_.end()) {
+    auto n = st->second.spec.networks.find(key);
+    if (n != st->second.spec.networks.end() && n->second.external)
+      return n->second.externalName.empty() ? key : n->second.externalName;
+  }
+  return stack + "_" + key;
+}
+
+std::vector<std::string> Orchestrator::Impl::externalUsersOf(const std::string& name) const {
+  std::vector<std::string> users;
+  for (const auto& [stackName, st] : stacks_) {
+    if (st.removed) continue;
+    for (const auto& [key, n] : st.spec.networks) {
+      if (n.external && networkName(stackName, key) == name) {
+        users.push_back((st.lone ? "container " : "stack ") + stackName);
+        break;
+      }
+    }
+  }
+  return users;
+}
+
+void Orchestrator::Impl::removeUnusedNetworks(const std::vector<StackState>& erased) {
+  std::set<std::string> candidates;
+  for (const auto& st : erased) {
+    for (const auto& [name, n] : networks_) {
+      if (n.stack == st.name) candidates.insert(name);
+    }
+    // An external one whose own stack is gone already (kept for this one).
+    for (const auto& [key, n] : st.spec.networks) {
+      const std::string name = n.externalName.empty() ? key : n.externalName;
+      auto net = networks_.find(name);
+      if (n.external && net != networks_.end() && !net->second.stack.empty() && !stacks_.count(net->second.stack))
+        candidates.insert(name);
+    }
+  }
+  // Networks a redeploy no longer names.
+  for (const auto& [name, n] : networks_) {
+    auto st = stacks_.find(n.stack);
+    if (n.stack.empty() || st == stacks_.end()) continue;
+    auto declared = st->second.spec.networks.find(name.substr(n.stack.size() + 1));
+    if (declared == st->second.spec.networks.end() || declared->second.external) candidates.insert(name);
+  }
+  for (const auto& name : candidates) {
+    if (!externalUsersOf(name).empty()) continue;
+    bool used = std::any_of(tasks_.begin(), tasks_.end(), [&](const auto& kv) {
+      return kv.second->live() && std::any_of(kv.second->endpoints.begin(), kv.second->endpoints.end(),
+                                              [&](const TaskEndpoint& ep) { return ep.network == name; });
+    });
+    if (!used) removeNetwork(name);
+  }
+}
+
 void Orchestrator::Impl::finishRemovals() {
   for (auto it = services_.begin(); it != services_.end();) {
     ServiceState& svc = it->second;
@@ -733,37 +789,20 @@ void Orchestrator::Impl::finishRemovals() {
     log::info("netd", "service ", svc.name, " removed");
     it = services_.erase(it);
   }
+  std::vector<StackState> erased;
   for (auto it = stacks_.begin(); it != stacks_.end();) {
     bool busy =
         std::any_of(services_.begin(), services_.end(), [&](const auto& kv) { return kv.second.stack == it->first; });
     if (it->second.removed && !busy) {
-      std::vector<std::string> nets;
-      for (auto& [name, n] : networks_) {
-        if (n.stack == it->first) nets.push_back(name);
-      }
-      for (const auto& n : nets) removeNetwork(n);
       (void)d_.store->erase("stack", it->first);
       log::info("netd", "stack ", it->first, " removed");
+      erased.push_back(std::move(it->second));
       it = stacks_.erase(it);
     } else {
       ++it;
     }
   }
-  // Networks a redeploy no longer names, once no live task uses them.
-  std::vector<std::string> unused;
-  for (auto& [name, n] : networks_) {
-    if (n.stack.empty()) continue;
-    auto st = stacks_.find(n.stack);
-    if (st == stacks_.end()) continue;
-    std::string shortName = name.substr(n.stack.size() + 1);
-    if (st->second.spec.networks.count(shortName)) continue;
-    bool used = std::any_of(tasks_.begin(), tasks_.end(), [&](const auto& kv) {
-      return kv.second->live() && std::any_of(kv.second->endpoints.begin(), kv.second->endpoints.end(),
-                                              [&](const TaskEndpoint& ep) { return ep.network == name; });
-    });
-    if (!used) unused.push_back(name);
-  }
-  for (const auto& n : unused) removeNetwork(n);
+  removeUnusedNetworks(erased);
   pokeAgent();  // what this node runs and carries may have changed
   // After `swarm leave`: ingress carries the proxy's connections to draining
   // replicas, so it goes only when the last of them is gone.

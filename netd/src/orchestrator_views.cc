@@ -388,7 +388,7 @@ ApiResult<json> Orchestrator::inspectNetwork(const std::string& name) const {
     if (!t->live()) continue;
     for (const auto& ep : t->endpoints) {
       if (ep.network != n->name) continue;
-      containers[t->containerId] = json{{"Name", t->name() + "." + t->id},
+      containers[t->containerId] = json{{"Name", containerName(*t)},
                                         {"EndpointID", ep.hostIfName},
                                         {"MacAddress", ep.mac},
                                         {"IPv4Address", ep.ip.str() + "/" + std::to_string(ep.prefix)}};

@@ -381,14 +381,17 @@ class Parser {
 
   // ---- top-level sections ------------------------------------------------
 
-  // `external: true` or `external: {name: x}` (the latter is still external).
-  bool external(const YAML::Node& n, const std::string& path) {
+  // `external: true` or `external: {name: x}` (the latter is still external;
+  // x goes to *name).
+  bool external(const YAML::Node& n, const std::string& path, std::string* name = nullptr) {
     if (n.IsMap()) {
       for (const auto& e : entries(n, path)) {
-        if (e.key == "name")
-          (void)scalar(e.value, path + ".name");
-        else
+        if (e.key == "name") {
+          std::string v = scalar(e.value, path + ".name");
+          if (name != nullptr) *name = v;
+        } else {
           unknownKey(e, path);
+        }
       }
       return true;
     }
@@ -413,13 +416,13 @@ class Parser {
           else if (e.key == "attachable")
             spec.attachable = boolean(e.value, p);
           else if (e.key == "external")
-            spec.external = external(e.value, p);
+            spec.external = external(e.value, p, &spec.externalName);
           else if (e.key == "internal")
             spec.internal = boolean(e.value, p);
           else if (e.key == "labels")
             spec.labels = keyValues(e.value, p, false);
           else if (e.key == "name")
-            (void)scalar(e.value, p);
+            spec.externalName = scalar(e.value, p);
           else if (e.key == "ipam")
             parseIpam(e.value, p, spec);
           else if (e.key == "enable_ipv6")
@@ -427,6 +430,11 @@ class Parser {
           else if (!isExtension(e.key))
             unknownKey(e, path);
         }
+      }
+      // A stack's own networks are <stack>_<key>, whatever `name:` says.
+      if (!spec.external && !spec.externalName.empty()) {
+        unsupported_.insert("networks.name");
+        spec.externalName.clear();
       }
       stack_.networks[spec.name] = std::move(spec);
     }

@@ -396,6 +396,7 @@ nlohmann::json toJson(const StackSpec& stack) {
                                             : json::array({{{"subnet", n.subnet}, {"gateway", n.gateway}}})}}},
                            {"driver_opts", n.driverOpts},
                            {"labels", n.labels}};
+    if (!n.externalName.empty()) j["networks"][name]["external_name"] = n.externalName;
   }
   j["volumes"] = json::object();
   for (const auto& [name, v] : stack.volumes) {
@@ -426,6 +427,7 @@ StackSpec stackFromJson(const nlohmann::json& j) {
     field(n, "driver", path, spec.driver);
     field(n, "attachable", path, spec.attachable);
     field(n, "external", path, spec.external);
+    field(n, "external_name", path, spec.externalName);
     field(n, "internal", path, spec.internal);
     field(n, "driver_opts", path, spec.driverOpts);
     field(n, "labels", path, spec.labels);

@@ -6,7 +6,9 @@
 # taken once, a running container is not removed without -f, a stopped one
 # stays stopped when netd restarts and a running one comes back, run without
 # -d prints the output and exits with the container's code, --rm leaves
-# nothing, -m and --cpus reach the cgroup, bad flags are refused naming them.
+# nothing, -m and --cpus reach the cgroup, bad flags are refused naming them;
+# --network puts it on a stack's attachable overlay, whose replicas it
+# reaches, and the network outlives its stack while the container uses it.
 # netd runs in a lab namespace removed on exit (also on failure, and by a
 # watchdog when the script is SIGKILLed).
 #
@@ -134,6 +136,49 @@ check "ps -a lists nothing" test -z "$(skiff ps -a -q)"
 check "port 4000 is free again" refuses
 out=$(skiff stack deploy -c "$LAB_DIR/docker-compose.yml" lab 2>&1)
 check "a stack may publish port 4000 now ($out)" grep -q "Creating service lab_web" <<<"$out"
+
+echo "--network: a container on a stack's overlay"
+cat >"$LAB_DIR/net.yml" <<'EOF'
+version: "3.8"
+services:
+  web:
+    image: friendlyhello
+    deploy: {replicas: 2}
+    networks: [back, closed]
+networks:
+  back: {attachable: true}
+  closed: {}
+EOF
+skiff stack deploy -c "$LAB_DIR/net.yml" net >/dev/null
+expect_refused "a network its stack did not make attachable is refused" \
+  "Could not attach to network net_closed: network net_closed not manually attachable" \
+  skiff run -d --network net_closed --name probe friendlyhello
+expect_refused "an unknown network is named" "network nope not found" skiff run -d --network nope --name probe friendlyhello
+skiff run -d --network net_back --name probe friendlyhello >/dev/null
+# net_back's members as "NAME IP" lines, from network inspect.
+members() {
+  skiff network inspect --format '{{json .Containers}}' net_back |
+    python3 -c 'import json,sys; [print(c["Name"].split(".")[0], c["IPv4Address"].split("/")[0]) for c in json.load(sys.stdin).values()]'
+}
+check "the stack's 2 replicas run" wait_for 20 bash -c "[ \"\$($SKIFF_BIN/skiff service ls --format '{{.Name}} {{.Replicas}}' | grep net_web)\" = 'net_web 2/2' ]"
+probe_ip=$(members | awk '$1 == "probe" {print $2}')
+replica_ips=$(members | awk '$1 == "net_web" {print $2}')
+check "network inspect lists the container with its address ($probe_ip)" test -n "$probe_ip"
+check "... beside the stack's 2 replicas ($(tr '\n' ' ' <<<"$replica_ips"))" test "$(wc -w <<<"$replica_ips")" -eq 2
+probe_pid=$(container_pid probe)
+seen=""
+for ip in $replica_ips; do
+  seen+="$(nsenter -t "$probe_pid" -n curl -sS --max-time 2 "http://$ip:80/" 2>&1 | sed -n 's/.*Hostname: //p') "
+done
+check "from inside it, each replica answers on its overlay address ($seen)" test "$(wc -w <<<"$seen")" -eq 2
+out=$(skiff stack rm net 2>&1)
+check "stack rm keeps the network the container uses ($(grep net_back <<<"$out"))" \
+  grep -qx "Keeping network net_back: in use by container probe" <<<"$out"
+check "... and removes the other" grep -qx "Removing network net_closed" <<<"$out"
+check "net_closed goes" wait_for 20 bash -c "! $SKIFF_BIN/skiff network ls | grep -qw net_closed"
+check "net_back stays while probe runs" grep -qw net_back <<<"$(skiff network ls)"
+skiff rm -f probe >/dev/null
+check "net_back goes with its last user" wait_for 20 bash -c "! $SKIFF_BIN/skiff network ls | grep -qw net_back"
 
 if [ "$failures" -ne 0 ]; then
   echo "lone_container: $failures check(s) failed"

@@ -5,6 +5,8 @@
 // its restart policy does not restart is a stop, --rm and rm remove it.
 #include <signal.h>
 
+#include <set>
+
 #include "orchestrator_fixture.h"
 
 namespace skiff::netd {
@@ -188,6 +190,62 @@ TEST_F(OrchestratorContainersTest, ANameWinsOverAnIdPrefixAndRmFollowsAStopAtOnc
   ok(orch_->startContainer("first"));  // running already: its name, nothing new
   settle();
   EXPECT_EQ(launcher_.launched.size(), 2u);
+}
+
+// --network joins an existing network a stack made attachable, as docker's
+// does; a stack reaches another's network by declaring it external. The
+// network outlives its stack while they use it, and goes with the last.
+TEST_F(OrchestratorContainersTest, NetworkJoinsAnAttachableNetworkThatOutlivesItsStackWhileUsed) {
+  ok(orch_->swarmInit(""));
+  ok(orch_->deployStack("lab", stack("services:\n  web:\n    image: app:1\n    networks: [front, back]\n"
+                                     "networks:\n  front: {attachable: true}\n  back: {}\n")));
+  settle();
+  auto probe = [&](const std::string& net) {
+    auto spec = hello("[]");
+    spec.networks = {{net, {}, ""}};
+    return spec;
+  };
+  EXPECT_EQ(refused(orch_->runContainer("p", probe("nope"), false)), "network nope not found");
+  EXPECT_EQ(refused(orch_->runContainer("p", probe("lab_back"), false)),
+            "Could not attach to network lab_back: network lab_back not manually attachable (its stack's file makes it "
+            "so with \"attachable: true\")");
+  EXPECT_NE(refused(orch_->runContainer("p", probe("ingress"), false)).find("\"ingress\" cannot be used"),
+            std::string::npos);
+  EXPECT_EQ(refused(orch_->deployStack("other", stack("services:\n  s:\n    image: app:1\n    networks: [x]\n"
+                                                      "networks:\n  x: {external: true, name: lab_nope}\n"))),
+            "network \"lab_nope\" is declared as external, but could not be found. You need to create a swarm-scoped "
+            "network before the stack is deployed");
+  EXPECT_TRUE(ok(orch_->listStacks()).size() == 1u) << "a refused deploy leaves nothing";
+
+  ok(orch_->runContainer("p", probe("lab_front"), false));
+  // A stack takes it by compose's `name:`; its key is only the file's.
+  ok(orch_->deployStack("other", stack("services:\n  s:\n    image: app:1\n    networks: [f]\n"
+                                       "networks:\n  f: {external: true, name: lab_front}\n")));
+  settle();
+  json front = ok(orch_->inspectNetwork("lab_front"));
+  std::set<std::string> members;
+  for (const auto& [id, c] : front["Containers"].items()) members.insert(c["Name"].get<std::string>().substr(0, 7));
+  EXPECT_EQ(members, (std::set<std::string>{"lab_web", "other_s", "p"})) << front.dump();
+  EXPECT_EQ(refused(orch_->inspectNetwork("other_f")), "network other_f not found") << "no network of its own";
+
+  // The owner goes; lab_front stays for the two that use it, lab_back goes.
+  json removed = ok(orch_->removeStack("lab"));
+  EXPECT_NE(removed["messages"].dump().find("Keeping network lab_front: in use by stack other, container p"),
+            std::string::npos)
+      << removed.dump();
+  EXPECT_NE(removed["messages"].dump().find("Removing network lab_back"), std::string::npos);
+  settle();
+  EXPECT_EQ(refused(orch_->inspectNetwork("lab_back")), "network lab_back not found");
+  ok(orch_->inspectNetwork("lab_front"));
+  ok(orch_->removeStack("other"));
+  settle();
+  ok(orch_->inspectNetwork("lab_front"));  // p still on it
+  restartNetd();
+  ok(orch_->inspectNetwork("lab_front"));
+  ok(orch_->removeContainer("p", true));
+  settle();
+  EXPECT_EQ(refused(orch_->inspectNetwork("lab_front")), "network lab_front not found")
+      << "the last user gone, the network goes";
 }
 
 }  // namespace

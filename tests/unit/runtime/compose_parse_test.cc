@@ -199,6 +199,33 @@ networks:
   EXPECT_EQ(r.stack.networks.count("default"), 1u);
 }
 
+// An external network names the existing one by `name:` (or the old
+// `external: {name: x}`), else by its key; a stack's own network is always
+// <stack>_<key>, so `name:` there is ignored, and said so.
+TEST(ComposeParse, ExternalNetworksNameTheExistingNetwork) {
+  auto r = parse(R"(
+services:
+  s:
+    image: x
+    networks: [a, b, c, d]
+networks:
+  a: {external: true, name: lab_front}
+  b:
+    external: {name: lab_back}
+  c: {external: true}
+  d: {name: mine}
+)");
+  EXPECT_EQ(r.stack.networks.at("a").externalName, "lab_front");
+  EXPECT_EQ(r.stack.networks.at("b").externalName, "lab_back");
+  EXPECT_TRUE(r.stack.networks.at("b").external);
+  EXPECT_EQ(r.stack.networks.at("c").externalName, "");
+  EXPECT_FALSE(r.stack.networks.at("d").external);
+  EXPECT_EQ(r.stack.networks.at("d").externalName, "");
+  EXPECT_EQ(r.warnings, (std::vector<std::string>{"Ignoring unsupported options: networks.name"}));
+  // and through the wire format
+  EXPECT_EQ(stackFromJson(toJson(r.stack)).networks.at("a").externalName, "lab_front");
+}
+
 TEST(ComposeParse, RestartPolicyAndUpdateDefaults) {
   auto r = parse(R"(
 services:

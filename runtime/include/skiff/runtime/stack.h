@@ -182,6 +182,9 @@ struct NetworkSpec {
   std::string driver = "overlay";
   bool attachable = false;
   bool external = false;
+  // The existing network an external one stands for: compose's `name:` (or
+  // `external: {name: x}`); "" = the key. Not used for a network the stack makes.
+  std::string externalName;
   bool internal = false;
   std::string subnet;  // "" = from the cluster pool
   std::string gateway;
