@@ -117,6 +117,14 @@ skiff rmi "$name" >/dev/null
 out=$(skiff load -i "$LAB_DIR/hello.tar" 2>&1)
 check "load says docker's words ($out)" test "$out" = "Loaded image: $name"
 check "the loaded image has the built image's id" test "$(image_id "$name")" = "$id"
+raw=$(skopeo inspect --raw "oci-archive:$LAB_DIR/hello.tar" 2>&1) || true
+check "skopeo inspect reads the saved archive as an OCI layout: its config digest is the image id ($id)" \
+  python3 -c 'import json,sys; m=json.loads(sys.argv[1]); assert m["config"]["digest"].split(":")[1].startswith(sys.argv[2].split(":")[-1]), m' \
+  "$raw" "$id"
+skopeo copy "oci-archive:$LAB_DIR/hello.tar" "oci-archive:$LAB_DIR/skopeo-oci.tar:$name" >/dev/null 2>&1 || true
+skiff rmi "$name" >/dev/null
+out=$(skiff load -i "$LAB_DIR/skopeo-oci.tar" 2>&1) || true
+check "load reads an OCI archive skopeo wrote, in docker's words ($out)" test "$out" = "Loaded image: $name"
 expect_refused "loading a file that is no image archive names it" "invalid image archive" \
   skiff load -i "$LAB_DIR/registry/config.yml"
 skiff save "$name" >"$LAB_DIR/stdout.tar"

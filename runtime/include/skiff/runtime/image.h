@@ -141,19 +141,35 @@ class ImageStore {
   // as build() does. Importing a stored image again only (re)sets the tag.
   [[nodiscard]] Result<ImageRecord> importImage(std::string_view configBytes, const std::string& tag);
 
-  // `image save`: the images `refs` name as one docker-archive tar at
-  // `path` (mode 0600), what `docker save` writes: manifest.json
-  // ([{"Config", "RepoTags", "Layers"}]), <config hex>.json, <diff id
-  // hex>/layer.tar (plain tars), repositories. A tag keeps its name in
-  // RepoTags; an id saves the image with all its tags.
+  // `image save`: the images `refs` name as one tar at `path` (mode 0600),
+  // what `docker save` of docker 25 writes: a docker-archive that is an OCI
+  // image layout as well. blobs/sha256/<hex> holds each config (<hex> the
+  // image id's), each layer as a plain tar (<hex> its diff id, computed from
+  // the tar: a store whose layer no longer matches is refused) and an OCI
+  // image manifest per image, each blob once; index.json lists a descriptor
+  // per (image, tag) with annotations io.containerd.image.name (fully
+  // qualified: docker.io/library/nginx:latest) and
+  // org.opencontainers.image.ref.name (the tag), one without for an image
+  // saved untagged; oci-layout; docker's manifest.json ([{"Config",
+  // "RepoTags", "Layers"}], paths of the blobs) and repositories. A tag keeps
+  // its name in RepoTags; an id saves the image with all its tags.
   [[nodiscard]] Status save(const std::vector<std::string>& refs, const std::string& path) const;
 
   // `image load`: every image of a docker-archive (docker's classic one, or
   // docker 25's whose manifest.json names blobs/sha256/<hex>; gzipped or
-  // not), layers checked against the config's diff ids as importLayer does,
-  // each tag of RepoTags set. Returns docker's lines: "Loaded image:
-  // name:tag", or "Loaded image ID: sha256:..." for an untagged one.
-  // Errors: `invalid image archive PATH: ...`, naming what is missing.
+  // not) or, when it has no manifest.json, of an OCI image layout
+  // (index.json, as skopeo's oci-archive or a tarred umoci layout): the
+  // descriptors followed, a nested index (or docker manifest list) to its
+  // linux/amd64 image, every blob's sha256 checked against its digest, gzip
+  // or plain tar layers (zstd refused). The archive is read and its blobs
+  // checked before anything is stored; each layer's tar is checked against
+  // the config's diff id as importLayer stores it (a mismatch stores no
+  // image). Tags: RepoTags, or in a layout
+  // io.containerd.image.name, else org.opencontainers.image.ref.name when it
+  // is a whole reference ("hello:1"; a tag alone names nothing). Returns
+  // docker's lines: "Loaded image: name:tag", or "Loaded image ID:
+  // sha256:..." for an untagged one. Errors: `invalid image archive PATH:
+  // ...`, naming what is missing or the blob that does not match its digest.
   [[nodiscard]] Result<std::vector<std::string>> load(const std::string& path);
 
   const std::string& root() const { return root_; }  // <data-root>/images
