@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "orchestrator_impl.h"
+#include "skiff/common/duration.h"
 
 namespace skiff::netd {
 namespace fs = std::filesystem;
@@ -61,13 +62,7 @@ json Orchestrator::Impl::taskJson(const Task& t) const {
 
 std::string Orchestrator::Impl::containerStatus(const Task& t) const {
   auto ago = [](SysClock::time_point tp) {
-    auto secs = std::chrono::duration_cast<std::chrono::seconds>(SysClock::now() - tp).count();
-    if (secs < 1) return std::string("Less than a second");
-    if (secs < 60) return std::to_string(secs) + " seconds";
-    if (secs < 120) return std::string("About a minute");
-    if (secs < 3600) return std::to_string(secs / 60) + " minutes";
-    if (secs < 7200) return std::string("About an hour");
-    return std::to_string(secs / 3600) + " hours";
+    return humanDuration(std::chrono::duration<double>(SysClock::now() - tp).count());
   };
   if (t.state == TaskState::kRunning) {
     // docker's: "Up 5 seconds (healthy)", "(health: starting)", "(unhealthy)".

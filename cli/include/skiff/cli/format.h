@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "skiff/common/duration.h"
+
 namespace skiff::cli {
 
 // Aligns rows of cells like tabwriter.NewWriter(out, 10, 1, 3, ' ', 0):
@@ -23,9 +25,8 @@ std::string renderTable(const std::vector<std::vector<std::string>>& rows);
 // template renders to).
 std::string alignTabs(const std::vector<std::string>& lines);
 
-// go-units HumanDuration: "Less than a second", "1 second", "5 seconds",
-// "About a minute", "3 minutes", "About an hour", "2 hours", "3 days", ...
-std::string humanDuration(double seconds);
+// go-units HumanDuration (common/duration.h), for the CLI's columns.
+using skiff::humanDuration;
 
 // go-units HumanSizeWithPrecision(size, 3), decimal units: "1.2MB", "532kB", "0B".
 std::string humanSize(double bytes);
