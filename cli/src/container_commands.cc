@@ -12,6 +12,7 @@
 #include <map>
 #include <thread>
 
+#include "interrupt.h"
 #include "skiff/cli/http_client.h"
 #include "skiff/cli/views.h"
 
@@ -148,8 +149,11 @@ int ContainerCommands::run() const {
     return 0;
   }
   // Attached: its output until it ends, then its exit code (docker run's).
+  // Ctrl-C or SIGTERM stops it, as docker's proxied signal ends a process
+  // that ends on it.
+  InterruptFlag interrupt({SIGINT, SIGTERM});
   int exitCode = 0;
-  if (!follow(name, &exitCode)) return 125;
+  if (!follow(name, &exitCode, &interrupt)) return 125;
   if (run_.autoRemove) {
     if (!commands_.daemon().call("DELETE", "/v1/containers/" + escapePath(id.empty() ? name : id) + "?force=1") ||
         !waitGone(id.empty() ? name : id, std::chrono::seconds(30)))
@@ -217,13 +221,22 @@ int ContainerCommands::logs() const {
   return follow(logRef_, nullptr) ? 0 : 1;
 }
 
-bool ContainerCommands::follow(const std::string& ref, int* exitCode) const {
+bool ContainerCommands::follow(const std::string& ref, int* exitCode, const InterruptFlag* interrupt) const {
   std::string id;  // the container the first answer named: a restart is another one
   uint64_t offset = 0;
   int notYet = exitCode != nullptr ? 50 : 0;  // an attached run's first asks, 200 ms apart
+  int signals = 0;                            // of `interrupt`, acted on
   for (;;) {
     bool missing = false;
     std::string target = id.empty() ? ref : id;
+    if (interrupt != nullptr && interrupt->count() > signals) {
+      if (signals > 0) {
+        if (exitCode != nullptr) *exitCode = 130;  // a second signal: back now, the stop goes on
+        return true;
+      }
+      signals = interrupt->count();
+      if (!commands_.daemon().call("POST", "/v1/containers/" + escapePath(target) + "/stop")) return false;
+    }
     auto answer =
         commands_.daemon().call("GET", "/v1/containers/" + escapePath(target) + "/logs?since=" + std::to_string(offset),
                                 std::nullopt, &missing);

@@ -17,6 +17,8 @@
 
 namespace skiff::cli {
 
+class InterruptFlag;
+
 // How waiting polls: every `interval`; tests replace the sleep.
 struct PollOptions {
   std::chrono::milliseconds interval{200};
@@ -43,7 +45,9 @@ class ContainerCommands {
   // Prints the container's log until it no longer runs (for as long as it
   // does: docker's -f ends with the container or the user's ^C), then its
   // exit code into *exitCode (when not null). False when the daemon failed.
-  bool follow(const std::string& ref, int* exitCode) const;
+  // With `interrupt` (an attached run), the first signal stops the container
+  // and the log goes on to its end; a second returns at once (code 130).
+  bool follow(const std::string& ref, int* exitCode, const InterruptFlag* interrupt = nullptr) const;
   // Waits until ref no longer runs, at most `limit`; false on timeout.
   bool waitStopped(const std::string& ref, std::chrono::milliseconds limit) const;
   // Waits until ref is no more (404), at most `limit`; false on timeout.

@@ -1,12 +1,10 @@
 #include "stats_command.h"
 
-#include <signal.h>
-
 #include <algorithm>
-#include <csignal>
 #include <iostream>
 #include <thread>
 
+#include "interrupt.h"
 #include "skiff/cli/http_client.h"
 #include "skiff/cli/list.h"
 #include "skiff/cli/stats.h"
@@ -16,33 +14,6 @@ namespace skiff::cli {
 namespace {
 
 using nlohmann::json;
-
-volatile std::sig_atomic_t gInterrupted = 0;
-
-void onInterrupt(int) { gInterrupted = 1; }
-
-// SIGINT sets a flag for the command's life; system calls restart, so a
-// request in flight completes and the loop ends at its next check.
-class InterruptFlag {
- public:
-  InterruptFlag() {
-    gInterrupted = 0;
-    struct sigaction sa {};
-    sa.sa_handler = onInterrupt;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    installed_ = ::sigaction(SIGINT, &sa, &old_) == 0;
-  }
-  ~InterruptFlag() {
-    if (installed_) ::sigaction(SIGINT, &old_, nullptr);
-  }
-  InterruptFlag(const InterruptFlag&) = delete;
-  InterruptFlag& operator=(const InterruptFlag&) = delete;
-
- private:
-  struct sigaction old_ {};
-  bool installed_ = false;
-};
 
 std::string requestPath(const std::vector<std::string>& containers) {
   if (containers.empty()) return "/v1/stats";
@@ -73,7 +44,7 @@ int runStats(const Daemon& daemon, const StatsArgs& args, const StatsOptions& op
     }
   }
   InterruptFlag interrupt;
-  auto stopped = [&] { return options.stopped ? options.stopped() : gInterrupted != 0; };
+  auto stopped = [&] { return options.stopped ? options.stopped() : interrupt.count() != 0; };
   auto wait = [&](std::chrono::milliseconds d) {
     if (options.sleep) {
       options.sleep(d);

@@ -5,8 +5,9 @@
 # the port is refused to a stack while the container holds it, a name is
 # taken once, a running container is not removed without -f, a stopped one
 # stays stopped when netd restarts and a running one comes back, run without
-# -d prints the output and exits with the container's code, --rm leaves
-# nothing, -m and --cpus reach the cgroup, bad flags are refused naming them;
+# -d prints the output and exits with the container's code (a signal to it
+# stops the container), --rm leaves nothing, -m and --cpus reach the cgroup,
+# bad flags are refused naming them;
 # --network puts it on a stack's attachable overlay, whose replicas it
 # reaches, and the network outlives its stack while the container uses it.
 # netd runs in a lab namespace removed on exit (also on failure, and by a
@@ -128,10 +129,23 @@ rc=0
 skiff run --rm --name three friendlyhello /hello --exit 3 || rc=$?
 check "run exits with the container's code (3: $rc)" test "$rc" -eq 3
 check "--rm leaves nothing" test -z "$(ps_row -a three)"
+# A signal to an attached run stops the container, as docker's proxied
+# SIGINT/SIGTERM does (a script's background job ignores SIGINT, so SIGTERM
+# stands in here: the CLI treats both alike). hello exits 0 on its SIGTERM.
+"$SKIFF_BIN/skiff" run --name ctrlc friendlyhello >"$LAB_DIR/ctrlc.out" 2>&1 &
+ctrlc_pid=$!
+require "the attached container runs" wait_for 20 runs ctrlc
+kill -TERM "$ctrlc_pid"
+wait_for 20 bash -c "! kill -0 $ctrlc_pid" || kill -KILL "$ctrlc_pid" 2>/dev/null || true
+rc=0
+wait "$ctrlc_pid" || rc=$?
+check "SIGTERM to an attached run ends it with the container's code (0: $rc)" test "$rc" -eq 0
+check "... having stopped the container" test "$(ps_row -a ctrlc | cut -d' ' -f2)" = exited
+check "... whose output it printed" grep -q "listening on port 80" "$LAB_DIR/ctrlc.out"
 
 echo "rm"
-out=$(skiff rm -f hello idle once)
-check "rm -f says each name" test "$(tr '\n' ' ' <<<"$out")" = "hello idle once "
+out=$(skiff rm -f hello idle once ctrlc)
+check "rm -f says each name" test "$(tr '\n' ' ' <<<"$out")" = "hello idle once ctrlc "
 check "ps -a lists nothing" test -z "$(skiff ps -a -q)"
 check "port 4000 is free again" refuses
 out=$(skiff stack deploy -c "$LAB_DIR/docker-compose.yml" lab 2>&1)
