@@ -11,6 +11,7 @@
 #include <cmath>
 
 #include "orchestrator_impl.h"
+#include "skiff/common/duration.h"
 #include "skiff/common/log.h"
 #include "skiff/runtime/names.h"
 
@@ -22,9 +23,42 @@ StackState* Orchestrator::Impl::findLone(const std::string& ref) {
   if (named != stacks_.end() && named->second.lone && !named->second.removed) return &named->second;
   // An id (prefix) of one of its lives, resolved as every container ref is.
   const Task* t = findContainer(ref);
-  if (t == nullptr || !isLone(t->stack, t->service)) return nullptr;
+  if (t == nullptr) {
+    // The id of a life kept from before a restart, which `ps -a` shows.
+    for (auto& [name, st] : stacks_) {
+      if (!st.lone || st.removed || newestTaskOf(name) != nullptr) continue;
+      auto row = endedLoneRow(name);
+      if (row && row->value("id", "").rfind(ref, 0) == 0) return &st;
+    }
+    return nullptr;
+  }
+  if (!isLone(t->stack, t->service)) return nullptr;
   auto st = stacks_.find(t->stack);
   return st != stacks_.end() && st->second.lone && !st->second.removed ? &st->second : nullptr;
+}
+
+void Orchestrator::Impl::rememberLoneEnd(const Task& t) {
+  json row = containerSummary(t);
+  row["state"] = "exited";
+  row["pid"] = 0;
+  row["ports"] = "";
+  row["networks"] = json::object();
+  row["exitCode"] = t.exitCode;
+  row["finishedMs"] = std::chrono::duration_cast<std::chrono::milliseconds>(SysClock::now().time_since_epoch()).count();
+  if (auto st = d_.store->put(kLoneEnded, t.service, row); !st.ok())
+    log::warn("netd", "container ", t.service, ": ", st.error().message);
+}
+
+std::optional<json> Orchestrator::Impl::endedLoneRow(const std::string& name) const {
+  auto kept = d_.store->get(kLoneEnded, name);
+  if (!kept.ok() || !kept->has_value() || !(**kept).is_object()) return std::nullopt;
+  json row = **kept;
+  const auto finished = SysClock::time_point(std::chrono::milliseconds(row.value("finishedMs", int64_t{0})));
+  row["status"] = "Exited (" + std::to_string(row.value("exitCode", 0)) + ") " +
+                  humanDuration(std::chrono::duration<double>(SysClock::now() - finished).count()) + " ago";
+  row.erase("finishedMs");
+  row.erase("exitCode");
+  return row;
 }
 
 Status Orchestrator::Impl::storeLone(StackState& st, ServiceState& s, uint64_t replicas, double grace) {

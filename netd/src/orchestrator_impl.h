@@ -256,6 +256,10 @@ struct LoneContainer {
   double stopTimeout = 10;  // the grace it was run with (`stop -t` changes it for one stop)
 };
 
+// Store kind of a lone container's last life once it ended, by name: tasks
+// are not stored, and `ps -a` lists a stopped container after a restart too.
+inline constexpr const char* kLoneEnded = "container-ended";
+
 struct StackState {
   std::string name;
   runtime::StackSpec spec;
@@ -544,6 +548,11 @@ class Orchestrator::Impl {
   // Its slot ended by itself and will not restart: stays stopped across a
   // netd restart (replicas 0 stored), and goes when it was run with --rm.
   void loneEnded(ServiceState& s);
+  // The node that ran it keeps its ended life (kLoneEnded) for `ps -a`
+  // after a restart; the row of it, with its status now, when the node has
+  // no task of `name` (nullopt when none is kept).
+  void rememberLoneEnd(const Task& t);
+  std::optional<json> endedLoneRow(const std::string& name) const;
   void removeService(ServiceState& s);
   ServiceState* findService(const std::string& ref);
   const ServiceState* findService(const std::string& ref) const;

@@ -283,6 +283,13 @@ ApiResult<json> Orchestrator::listContainers(bool all) const {
   }
   std::sort(tasks.begin(), tasks.end(), [](const Task* a, const Task* b) { return a->created > b->created; });
   for (const Task* t : tasks) out.push_back(m.containerSummary(*t));
+  // A stopped container netd has run no task of since it restarted: its
+  // last life, as kept (tasks are not stored).
+  if (!all) return out;
+  for (const auto& [name, st] : impl_->stacks_) {
+    if (!st.lone || st.removed || m.newestTaskOf(name) != nullptr) continue;
+    if (auto row = m.endedLoneRow(name)) out.push_back(std::move(*row));
+  }
   return out;
 }
 

@@ -110,7 +110,7 @@ check "restart replaced it ($third, was $second)" test -n "$third" -a "$third" !
 check "logs shows what it printed" grep -q "listening on port 80 as $third" <<<"$(skiff logs hello)"
 
 echo "netd restarts"
-skiff run -d --name idle friendlyhello /hello 8080 >/dev/null
+idle=$(skiff run -d --name idle friendlyhello /hello 8080)
 require "idle runs" wait_for 20 runs idle
 skiff stop idle >/dev/null
 lab_stop_netd
@@ -118,6 +118,7 @@ lab_netd
 require "after a netd restart port 4000 answers again within 20 s" wait_for 20 answers
 sleep 2  # what would wrongly start has had its chance
 check "a stopped container stays stopped" not_listed idle
+check "... and ps -a still lists it, exited, with its id" test "$(ps_row -a idle)" = "${idle:0:12} exited"
 skiff start idle >/dev/null
 require "it starts when asked" wait_for 20 runs idle
 

@@ -118,11 +118,21 @@ TEST_F(OrchestratorContainersTest, StopKeepsItStoppedAcrossARestartAndStartRunsI
   exitAll(0);
   EXPECT_EQ(stateOf("hello"), "exited");
   EXPECT_EQ(rowsNamed("hello"), 1u);
+  const std::string status = ok(orch_->listContainers(true))[0]["status"];  // "Exited (N) ..."
 
   restartNetd();
   EXPECT_EQ(launcher_.launched.size(), 1u) << "a stopped container was started by a netd restart";
+  // ps -a still lists it as it ended (tasks are not stored; its last life is).
+  json rows = ok(orch_->listContainers(true));
+  ASSERT_EQ(rows.size(), 1u) << "a stopped container vanished from ps -a with the restart";
+  EXPECT_EQ(rows[0]["names"], "hello");
+  EXPECT_EQ(rows[0]["id"], launcher_.launched[0].id);
+  EXPECT_EQ(rows[0]["state"], "exited");
+  EXPECT_EQ(rows[0]["status"].get<std::string>().substr(0, 11), status.substr(0, 11)) << rows[0].dump();
+  EXPECT_TRUE(ok(orch_->listContainers(false)).empty());
 
-  ok(orch_->startContainer("hello"));
+  // The id ps -a shows names it.
+  ok(orch_->startContainer(launcher_.launched[0].id.substr(0, 12)));
   settle();
   ASSERT_EQ(launcher_.launched.size(), 2u);
   EXPECT_EQ(stateOf("hello"), "running");
@@ -131,6 +141,10 @@ TEST_F(OrchestratorContainersTest, StopKeepsItStoppedAcrossARestartAndStartRunsI
 
   restartNetd();
   EXPECT_EQ(launcher_.launched.size(), 3u) << "a running container comes back with netd";
+  ok(orch_->removeContainer("hello", true));
+  settle();
+  restartNetd();
+  EXPECT_TRUE(ok(orch_->listContainers(true)).empty()) << "a removed container's last life is forgotten";
 }
 
 TEST_F(OrchestratorContainersTest, AnExitItsPolicyDoesNotRestartIsAStop) {
