@@ -22,6 +22,7 @@
 #include "skiff/cli/format.h"
 #include "skiff/cli/http_client.h"
 #include "skiff/cli/list.h"
+#include "skiff/cli/network.h"
 #include "skiff/cli/template.h"
 #include "skiff/cli/views.h"
 #include "skiff/common/log.h"
@@ -473,6 +474,38 @@ int run(int argc, char** argv) {
       [](const json& answer, const ListFlags&) -> Result<std::vector<Row>> { return networkRows(answer); });
   commands.addInspectCommand(network, "Display detailed information on one or more networks", "NETWORK",
                              "Network names or IDs", "/v1/networks/");
+  NetworkFlags networkFlags;
+  std::string networkName;
+  auto* networkCreate = network->add_subcommand("create", "Create a network");
+  networkCreate->add_option("-d,--driver", networkFlags.driver, "Driver to manage the Network")->default_str("overlay");
+  networkCreate->add_flag("--attachable", networkFlags.attachable, "Enable manual container attachment");
+  networkCreate->add_flag("--internal", networkFlags.internal, "Restrict external access to the network");
+  networkCreate->add_option("--subnet", networkFlags.subnet, "Subnet in CIDR format");
+  networkCreate->add_option("--gateway", networkFlags.gateway, "IPv4 Gateway for the master subnet");
+  networkCreate->add_option("-o,--opt", networkFlags.opts, "Set driver specific options");
+  networkCreate->add_option("--label", networkFlags.labels, "Set metadata on a network");
+  networkCreate->add_option("NETWORK", networkName, "Network name")->required();
+  bind(networkCreate, [&] {
+    auto body = networkCreateBody(networkFlags);
+    if (!body.ok()) {
+      std::cerr << body.error().message << "\n";
+      return 1;
+    }
+    auto answer = daemon().call("POST", "/v1/networks/" + escapePath(networkName), *body);
+    if (!answer) return 1;
+    std::cout << cell(*answer, "id") << "\n";
+    return 0;
+  });
+  std::vector<std::string> networkNames;
+  auto* networkRm = network->add_subcommand("rm", "Remove one or more networks")->alias("remove");
+  networkRm->add_option("NETWORK", networkNames, "Network names or IDs")->required();
+  bind(networkRm, [&] {
+    return forEachItem(networkNames, [&](const std::string& name) {
+      if (!daemon().call("DELETE", "/v1/networks/" + escapePath(name))) return false;
+      std::cout << name << "\n";
+      return true;
+    });
+  });
 
   // --- stats ---
   StatsOptions statsOptions;

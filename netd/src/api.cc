@@ -596,6 +596,13 @@ HttpResponse Api::route(const HttpRequest& r) {
 
   if (m == "GET" && r.path == "/v1/networks") return from(orch_.listNetworks());
   if (m == "GET" && match(r.path, "/v1/networks/*", &a)) return from(orch_.inspectNetwork(a[0]));
+  if (m == "POST" && match(r.path, "/v1/networks/*", &a)) {
+    // Read as a stack's network is: the same fields, the same checks (an
+    // empty body is an overlay of the defaults).
+    runtime::StackSpec parsed = runtime::stackFromJson(json{{"networks", {{a[0], body()}}}});
+    return from(orch_.createNetwork(a[0], parsed.networks.begin()->second));
+  }
+  if (m == "DELETE" && match(r.path, "/v1/networks/*", &a)) return from(orch_.deleteNetwork(a[0]));
 
   return fail(ErrorKind::kNotFound, "page not found: " + m + " " + r.path);
 }

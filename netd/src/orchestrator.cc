@@ -142,6 +142,19 @@ void Orchestrator::Impl::removeNetwork(const std::string& name) {
   networks_.erase(it);
 }
 
+std::optional<ApiError> Orchestrator::Impl::checkNetworkSpec(const std::string& name,
+                                                             const runtime::NetworkSpec& net) const {
+  if (net.driver != "overlay") {
+    return ApiError{ErrorKind::kInvalid,
+                    "network " + name + ": driver \"" + net.driver + "\" is not supported (only overlay)"};
+  }
+  if (auto mtu = mtuFromOptions(net); !mtu.ok())
+    return ApiError{ErrorKind::kInvalid, "network " + name + ": " + mtu.error().message};
+  if (!net.subnet.empty() && !overlay::Subnet::parse(net.subnet))
+    return ApiError{ErrorKind::kInvalid, "network " + name + ": invalid subnet \"" + net.subnet + "\""};
+  return std::nullopt;
+}
+
 std::optional<ApiError> Orchestrator::Impl::checkExternalNetwork(const std::string& name, bool lone) const {
   auto n = networks_.find(name);
   if (n == networks_.end()) {
@@ -242,15 +255,7 @@ ApiResult<json> Orchestrator::Impl::deploy(const std::string& name, const runtim
         return *err;
       continue;
     }
-    if (net.driver != "overlay") {
-      return ApiError{ErrorKind::kInvalid,
-                      "network " + netName + ": driver \"" + net.driver + "\" is not supported (only overlay)"};
-    }
-    if (auto mtu = mtuFromOptions(net); !mtu.ok())
-      return ApiError{ErrorKind::kInvalid, "network " + netName + ": " + mtu.error().message};
-    if (!net.subnet.empty() && !overlay::Subnet::parse(net.subnet)) {
-      return ApiError{ErrorKind::kInvalid, "network " + netName + ": invalid subnet \"" + net.subnet + "\""};
-    }
+    if (auto err = checkNetworkSpec(netName, net)) return *err;
   }
   // Published ports: unique across the swarm (other stacks and this file).
   std::map<std::string, std::string> owners;  // "4000/tcp" -> service
@@ -655,6 +660,59 @@ ApiResult<json> Orchestrator::removeStack(const std::string& name) {
   }
   m.finishRemovals();
   return json{{"messages", messages}};
+}
+
+ApiResult<json> Orchestrator::createNetwork(const std::string& name, const runtime::NetworkSpec& requested) {
+  Impl& m = *impl_;
+  if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
+  if (auto st = runtime::checkName(runtime::NameKind::kNetwork, name); !st.ok())
+    return ApiError{ErrorKind::kInvalid, st.error().message};
+  if (name == kIngress || m.networks_.count(name))
+    return ApiError{ErrorKind::kConflict, "network with name " + name + " already exists"};
+  runtime::NetworkSpec spec = requested;
+  spec.name = name;
+  if (spec.external)
+    return ApiError{ErrorKind::kInvalid,
+                    "network " + name + ": external names a network that exists; create makes one"};
+  if (auto err = m.checkNetworkSpec(name, spec)) return *err;
+  auto created = m.ensureNetwork(name, "", spec, std::nullopt, std::nullopt);
+  if (!created.ok()) return ApiError{ErrorKind::kInvalid, created.error().message};
+  log::info("netd", "network ", name, " created (vni ", (*created)->vni, ", ", (*created)->subnet.str(), ")");
+  m.pokeAgent();
+  return json{{"id", (*created)->id}, {"name", name}};
+}
+
+ApiResult<json> Orchestrator::deleteNetwork(const std::string& ref) {
+  Impl& m = *impl_;
+  if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
+  auto it = m.networks_.find(ref);
+  if (it == m.networks_.end()) {
+    it = std::find_if(m.networks_.begin(), m.networks_.end(),
+                      [&](const auto& kv) { return !ref.empty() && kv.second.id.rfind(ref, 0) == 0; });
+  }
+  if (it == m.networks_.end()) return ApiError{ErrorKind::kNotFound, "network " + ref + " not found"};
+  const std::string name = it->first;
+  if (name == kIngress)
+    return ApiError{ErrorKind::kConflict, "ingress is the routing mesh's network: \"skiff swarm leave\" removes it"};
+  if (!it->second.stack.empty()) {
+    return ApiError{ErrorKind::kConflict, "network " + name + " belongs to stack " + it->second.stack +
+                                              ": \"skiff stack rm " + it->second.stack + "\" removes it"};
+  }
+  std::vector<std::string> users = m.externalUsersOf(name);
+  for (const auto& [id, t] : m.tasks_) {
+    const bool on = t->live() && std::any_of(t->endpoints.begin(), t->endpoints.end(),
+                                             [&](const TaskEndpoint& ep) { return ep.network == name; });
+    const std::string who = (isLone(t->stack, t->service) ? "container " : "stack ") + t->stack;
+    if (on && std::find(users.begin(), users.end(), who) == users.end()) users.push_back(who);
+  }
+  if (!users.empty()) {
+    std::string list;
+    for (const auto& u : users) list += (list.empty() ? "" : ", ") + u;
+    return ApiError{ErrorKind::kConflict, "network " + name + " is in use by " + list};
+  }
+  m.removeNetwork(name);
+  m.pokeAgent();
+  return json{{"name", name}};
 }
 
 ApiResult<json> Orchestrator::scaleService(const std::string& name, uint64_t replicas) {

@@ -94,7 +94,7 @@ struct PollHandle {
 struct NetworkState {
   std::string name;  // "getstartedlab_webnet" or "ingress"
   std::string id;
-  std::string stack;  // "" for ingress
+  std::string stack;  // "" for ingress and for those `network create` made
   uint32_t vni = 0;
   overlay::Subnet subnet{};
   int mtu = 1450;
@@ -435,6 +435,8 @@ class Orchestrator::Impl {
   // Why a stack (or, `lone`, a container) cannot join the existing network
   // `name` it declares external; nullopt when it can.
   std::optional<ApiError> checkExternalNetwork(const std::string& name, bool lone) const;
+  // What skiff cannot make of a network's spec (driver, mtu, subnet).
+  std::optional<ApiError> checkNetworkSpec(const std::string& name, const runtime::NetworkSpec& net) const;
   // The network a stack's key stands for: "<stack>_<key>", or the existing
   // network an external declaration names.
   std::string networkName(const std::string& stack, const std::string& key) const;

@@ -807,10 +807,14 @@ void Orchestrator::Impl::finishRemovals() {
   removeUnusedNetworks(erased);
   pokeAgent();  // what this node runs and carries may have changed
   // After `swarm leave`: ingress carries the proxy's connections to draining
-  // replicas, so it goes only when the last of them is gone.
-  if (!inSwarm() && networks_.count(kIngress) &&
-      std::none_of(tasks_.begin(), tasks_.end(), [](const auto& kv) { return kv.second->live(); })) {
-    removeNetwork(kIngress);
+  // replicas, so it goes (with the networks `network create` made) only when
+  // the last of them is gone.
+  if (!inSwarm() && std::none_of(tasks_.begin(), tasks_.end(), [](const auto& kv) { return kv.second->live(); })) {
+    std::vector<std::string> left;
+    for (const auto& [name, n] : networks_) {
+      if (n.stack.empty()) left.push_back(name);
+    }
+    for (const auto& n : left) removeNetwork(n);
   }
 }
 

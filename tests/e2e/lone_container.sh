@@ -9,7 +9,8 @@
 # stops the container), --rm leaves nothing, -m and --cpus reach the cgroup,
 # bad flags are refused naming them;
 # --network puts it on a stack's attachable overlay, whose replicas it
-# reaches, and the network outlives its stack while the container uses it.
+# reaches, and the network outlives its stack while the container uses it;
+# network create makes an overlay of no stack, network rm refuses it in use.
 # netd runs in a lab namespace removed on exit (also on failure, and by a
 # watchdog when the script is SIGKILLed).
 #
@@ -194,6 +195,22 @@ check "net_closed goes" wait_for 20 bash -c "! $SKIFF_BIN/skiff network ls | gre
 check "net_back stays while probe runs" grep -qw net_back <<<"$(skiff network ls)"
 skiff rm -f probe >/dev/null
 check "net_back goes with its last user" wait_for 20 bash -c "! $SKIFF_BIN/skiff network ls | grep -qw net_back"
+
+echo "network create / rm"
+out=$(skiff network create -d overlay --attachable --subnet 10.9.0.0/24 labnet 2>&1)
+check "network create prints the new network's id ($out)" grep -qE '^[0-9a-z]{25}$' <<<"$out"
+vni=$(skiff network inspect --format '{{.VNI}}' labnet)
+check "its VXLAN device is up in the lab host (skvx-$vni)" wait_for 10 bash -c "ip -n $LAB_NS -d link show skvx-$vni | grep -q 'vxlan id $vni'"
+expect_refused "a second network of that name is refused" "network with name labnet already exists" \
+  skiff network create --attachable labnet
+skiff run -d --network labnet --name p2 friendlyhello >/dev/null
+check "a container joins it with an address of its subnet" \
+  wait_for 20 bash -c "$SKIFF_BIN/skiff network inspect --format '{{json .Containers}}' labnet | grep -q '\"IPv4Address\":\"10.9.0.'"
+expect_refused "network rm refuses a network in use, naming the user" "network labnet is in use by container p2" \
+  skiff network rm labnet
+skiff rm -f p2 >/dev/null
+check "network rm removes it once unused" test "$(skiff network rm labnet 2>&1)" = labnet
+check "... its device goes" wait_for 10 bash -c "! ip -n $LAB_NS link show skvx-$vni 2>/dev/null"
 
 if [ "$failures" -ne 0 ]; then
   echo "lone_container: $failures check(s) failed"

@@ -422,6 +422,27 @@ TEST_F(ApiHostileTest, ARunStartStopOrRemoveWithHostileInputIsRefusedAndRunsNoth
 
 // ---- swarm -----------------------------------------------------------------
 
+TEST_F(ApiHostileTest, ANetworkCreateOrRemoveWithHostileInputIsRefusedAndMakesNothing) {
+  expectAllRefused({
+      {"POST", "/v1/networks/n", "null", "JSON object"},
+      {"POST", "/v1/networks/n", "[1]", "JSON object"},
+      {"POST", "/v1/networks/n", R"({"driver":1})", "networks.n.driver"},
+      {"POST", "/v1/networks/n", R"({"driver":"bridge"})", "driver \"bridge\" is not supported"},
+      {"POST", "/v1/networks/n", R"({"attachable":"yes"})", "networks.n.attachable"},
+      {"POST", "/v1/networks/n", R"({"ipam":{"config":[{"subnet":"10.0.0.0/99"}]}})", "10.0.0.0/99"},
+      {"POST", "/v1/networks/n", R"({"driver_opts":{"com.docker.network.driver.mtu":"huge"}})", "huge"},
+      {"POST", "/v1/networks/n", R"({"external":true})", "external"},
+      {"POST", "/v1/networks/../x", "{}", "../x"},
+      {"POST", "/v1/networks/" + k100k, "{}", "name"},
+      {"POST", "/v1/networks/ingress", "{}", "already exists"},
+      {"POST", "/v1/networks/n", "{\"labels\":{\"k\":\"\xff\"}}", "UTF-8"},
+      {"DELETE", "/v1/networks/nope", "", "network nope not found"},
+      {"DELETE", "/v1/networks/ingress", "", "ingress"},
+      {"DELETE", "/v1/networks/a/b", "", "a/b"},
+  });
+  expectNothingDeployed();
+}
+
 TEST_F(ApiHostileOutsideSwarmTest, SwarmInitWithHostileInputIsRefusedAndMakesNoSwarm) {
   const std::string p = "/v1/swarm/init";
   expectAllRefused({

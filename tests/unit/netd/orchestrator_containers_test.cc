@@ -262,5 +262,56 @@ TEST_F(OrchestratorContainersTest, NetworkJoinsAnAttachableNetworkThatOutlivesIt
       << "the last user gone, the network goes";
 }
 
+// `network create`: an overlay of no stack that containers and stacks join;
+// `network rm` refuses while anything uses it, and what a stack made.
+TEST_F(OrchestratorContainersTest, ACreatedNetworkIsJoinedAndRemovedOnlyOnceUnused) {
+  auto spec = [](bool attachable, const std::string& subnet) {
+    runtime::NetworkSpec n;
+    n.attachable = attachable;
+    n.subnet = subnet;
+    return n;
+  };
+  EXPECT_NE(refused(orch_->createNetwork("labnet", spec(true, ""))).find("not a swarm manager"), std::string::npos);
+  ok(orch_->swarmInit(""));
+  json made = ok(orch_->createNetwork("labnet", spec(true, "10.9.0.0/24")));
+  EXPECT_FALSE(made["id"].get<std::string>().empty());
+  EXPECT_EQ(ok(orch_->inspectNetwork("labnet"))["IPAM"]["Config"][0]["Subnet"], "10.9.0.0/24");
+  EXPECT_EQ(refused(orch_->createNetwork("labnet", spec(true, ""))), "network with name labnet already exists");
+  EXPECT_NE(refused(orch_->createNetwork("other", spec(true, "10.9.0.0/25"))).find("overlap"), std::string::npos);
+  EXPECT_EQ(refused(orch_->createNetwork("bad", spec(true, "10.9.0.0/33"))),
+            "network bad: invalid subnet \"10.9.0.0/33\"");
+  EXPECT_NE(refused(orch_->createNetwork("../x", spec(true, ""))).find("invalid network name"), std::string::npos);
+  ok(orch_->createNetwork("closed", spec(false, "")));
+
+  auto probe = hello("[]");
+  probe.networks = {{"labnet", {}, ""}};
+  ok(orch_->runContainer("p", probe, false));
+  ok(orch_->deployStack("s", stack("services:\n  web:\n    image: app:1\n    networks: [n]\n"
+                                   "networks:\n  n: {external: true, name: labnet}\n")));
+  settle();
+  json members = ok(orch_->inspectNetwork("labnet"))["Containers"];
+  EXPECT_EQ(members.size(), 2u) << members.dump();
+  for (const auto& [id, c] : members.items())
+    EXPECT_EQ(c["IPv4Address"].get<std::string>().rfind("10.9.0.", 0), 0u) << c.dump();
+  EXPECT_EQ(refused(orch_->deleteNetwork("labnet")), "network labnet is in use by container p, stack s");
+  EXPECT_EQ(refused(orch_->deleteNetwork("s_default")), "network s_default not found");
+  EXPECT_EQ(refused(orch_->deleteNetwork("ingress")),
+            "ingress is the routing mesh's network: \"skiff swarm leave\" removes it");
+
+  // Its stack and container gone, nothing removes it but network rm.
+  ok(orch_->removeStack("s"));
+  ok(orch_->removeContainer("p", true));
+  settle();
+  ok(orch_->inspectNetwork("labnet"));
+  restartNetd();
+  ok(orch_->inspectNetwork("labnet"));
+  EXPECT_EQ(ok(orch_->deleteNetwork("labnet"))["name"], "labnet");
+  EXPECT_EQ(refused(orch_->inspectNetwork("labnet")), "network labnet not found");
+  // a stack's own network is its stack's to remove
+  ok(orch_->deployStack("t", stack("services:\n  web:\n    image: app:1\n")));
+  EXPECT_EQ(refused(orch_->deleteNetwork("t_default")),
+            "network t_default belongs to stack t: \"skiff stack rm t\" removes it");
+}
+
 }  // namespace
 }  // namespace skiff::netd

@@ -150,6 +150,11 @@ class Orchestrator {
   ApiResult<nlohmann::json> containerLogs(const std::string& ref, std::optional<uint64_t> since = std::nullopt) const;
   ApiResult<nlohmann::json> listNetworks() const;
   ApiResult<nlohmann::json> inspectNetwork(const std::string& name) const;
+  // `network create` / `network rm`: an overlay of no stack, which stacks
+  // (external) and containers (--network, if attachable) join; removed only
+  // when nothing uses it.
+  ApiResult<nlohmann::json> createNetwork(const std::string& name, const runtime::NetworkSpec& spec);
+  ApiResult<nlohmann::json> deleteNetwork(const std::string& name);
   // `skiff stats`: one row per running replica (netd/API.md, GET /v1/stats),
   // on a manager for every node (other nodes' figures from their last
   // heartbeat), on a worker for its own. `containers` (ids, id prefixes or
