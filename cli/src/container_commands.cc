@@ -175,7 +175,9 @@ int ContainerCommands::stop(bool thenStart) const {
     query = "?t=" + timeout_;
   }
   return forEachItem(refs_, [&](const std::string& ref) {
-    if (!commands_.daemon().call("POST", "/v1/containers/" + escapePath(ref) + "/stop" + query)) return false;
+    // A restart's stop: --rm does not remove the container.
+    const std::string restart = thenStart ? std::string(query.empty() ? "?" : "&") + "restart=1" : "";
+    if (!commands_.daemon().call("POST", "/v1/containers/" + escapePath(ref) + "/stop" + query + restart)) return false;
     // As docker's: back once it has stopped (the signal, the grace, SIGKILL).
     auto limit = std::chrono::milliseconds(static_cast<int64_t>(grace * 1000)) + std::chrono::seconds(15);
     if (!waitStopped(ref, limit)) {

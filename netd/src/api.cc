@@ -521,7 +521,7 @@ HttpResponse Api::route(const HttpRequest& r) {
         return fail(ErrorKind::kInvalid, "invalid stop timeout \"" + t + "\"");
       timeout = v;
     }
-    return from(orch_.stopContainer(a[0], timeout));
+    return from(orch_.stopContainer(a[0], timeout, flag("restart")));
   }
   if (m == "DELETE" && match(r.path, "/v1/containers/*", &a)) return from(orch_.removeContainer(a[0], flag("force")));
   if (m == "GET" && match(r.path, "/v1/containers/*/logs", &a)) {

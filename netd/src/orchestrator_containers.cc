@@ -168,14 +168,16 @@ ApiResult<json> Orchestrator::startContainer(const std::string& ref) {
   return m.setLoneRunning(*st, true, std::nullopt);
 }
 
-ApiResult<json> Orchestrator::stopContainer(const std::string& ref, std::optional<double> timeoutSeconds) {
+ApiResult<json> Orchestrator::stopContainer(const std::string& ref, std::optional<double> timeoutSeconds,
+                                            bool restarting) {
   Impl& m = *impl_;
   if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
   if (timeoutSeconds && (!std::isfinite(*timeoutSeconds) || *timeoutSeconds < 0 || *timeoutSeconds > 86400))
     return ApiError{ErrorKind::kInvalid, "invalid stop timeout " + std::to_string(*timeoutSeconds) + " (0 to 86400 s)"};
   StackState* st = m.findLone(ref);
   if (st == nullptr) return ApiError{ErrorKind::kNotFound, "No such container: " + ref};
-  if (st->lone->autoRemove) return m.removeLone(*st, timeoutSeconds.value_or(st->lone->stopTimeout));  // --rm
+  if (st->lone->autoRemove && !restarting)
+    return m.removeLone(*st, timeoutSeconds.value_or(st->lone->stopTimeout));  // --rm
   return m.setLoneRunning(*st, false, timeoutSeconds);
 }
 

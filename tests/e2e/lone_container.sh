@@ -131,6 +131,12 @@ rc=0
 skiff run --rm --name three friendlyhello /hello --exit 3 || rc=$?
 check "run exits with the container's code (3: $rc)" test "$rc" -eq 3
 check "--rm leaves nothing" test -z "$(ps_row -a three)"
+skiff run -d --rm --name tmp friendlyhello >/dev/null
+require "tmp runs" wait_for 20 runs tmp
+skiff restart -t 2 tmp >/dev/null
+check "restart of a --rm container restarts it" wait_for 20 runs tmp
+skiff stop -t 2 tmp >/dev/null
+check "... and its stop removes it" test -z "$(ps_row -a tmp)"
 # A signal to an attached run stops the container, as docker's proxied
 # SIGINT/SIGTERM does (a script's background job ignores SIGINT, so SIGTERM
 # stands in here: the CLI treats both alike). hello exits 0 on its SIGTERM.

@@ -187,6 +187,24 @@ TEST_F(OrchestratorContainersTest, RemoveNeedsForceWhileRunningAndRunRmGoesWhenI
   ok(orch_->runContainer("hello2", hello(), false));
 }
 
+// `restart` of a --rm container restarts it (docker's): its stop is not the
+// end that removes it; a plain stop still is.
+TEST_F(OrchestratorContainersTest, ARestartOfARunRmContainerKeepsIt) {
+  ok(orch_->swarmInit(""));
+  ok(orch_->runContainer("temp", hello("[]"), true));
+  settle();
+  ok(orch_->stopContainer("temp", 1.0, /*restarting=*/true));
+  exitAll(0);
+  EXPECT_EQ(stateOf("temp"), "exited") << "the restart's stop removed the --rm container";
+  ok(orch_->startContainer("temp"));
+  settle();
+  EXPECT_EQ(stateOf("temp"), "running");
+  EXPECT_EQ(launcher_.launched.size(), 2u);
+  ok(orch_->stopContainer("temp", 1.0));
+  exitAll(0);
+  EXPECT_EQ(stateOf("temp"), "") << "a stop removes a --rm container";
+}
+
 TEST_F(OrchestratorContainersTest, ANameWinsOverAnIdPrefixAndRmFollowsAStopAtOnce) {
   ok(orch_->swarmInit(""));
   settle();

@@ -142,7 +142,9 @@ class Orchestrator {
   // `service ls` leave it out. ref: its name or a container id (prefix).
   ApiResult<nlohmann::json> runContainer(const std::string& name, runtime::ServiceSpec spec, bool autoRemove);
   ApiResult<nlohmann::json> startContainer(const std::string& ref);
-  ApiResult<nlohmann::json> stopContainer(const std::string& ref, std::optional<double> timeoutSeconds);
+  // restarting: a start follows (`restart`), so --rm does not remove it.
+  ApiResult<nlohmann::json> stopContainer(const std::string& ref, std::optional<double> timeoutSeconds,
+                                          bool restarting = false);
   ApiResult<nlohmann::json> removeContainer(const std::string& ref, bool force);
   ApiResult<nlohmann::json> listContainers(bool all) const;
   ApiResult<nlohmann::json> inspectContainer(const std::string& ref) const;
