@@ -100,6 +100,13 @@ check "stop says the name once it has stopped ($out)" test "$out" = hello
 check "ps no longer lists it" test -z "$(ps_row hello)"
 check "ps -a lists it exited" test "$(ps_row -a hello)" = "${id:0:12} exited"
 check "port 4000 no longer answers" refuses
+# curl's exit 7: the connection was refused (no listener), not reset.
+refused_conn() {
+  local rc=0
+  lab_exec curl -sS --max-time 2 http://127.0.0.1:4000/ >/dev/null 2>&1 || rc=$?
+  [ "$rc" -eq 7 ]
+}
+check "... its port refuses connections, as a stopped docker container's does" wait_for 10 refused_conn
 skiff start hello >/dev/null
 require "started again, port 4000 answers within 20 s" wait_for 20 answers
 second=$(hello_from)
