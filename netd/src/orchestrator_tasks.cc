@@ -335,13 +335,19 @@ Result<std::vector<runtime::BindMount>> Orchestrator::Impl::materializeMounts(co
       out.push_back({v.source, v.target, v.readOnly});
     } else if (v.type == runtime::MountType::kVolume) {
       // Named volumes live under the data root and outlive replicas and
-      // redeploys; anonymous ones are named after the service.
+      // redeploys; anonymous ones are named after the service. A stack's are
+      // <stack>_<name>; a lone container's (-v name:/path) and an external
+      // one are the name itself, shared as docker's are.
       if (!v.source.empty()) {
         if (auto err = unsafe(runtime::NameKind::kVolume, v.source)) return *err;
       }
+      const auto& declared = stacks_.at(svc.stack).spec.volumes;
+      const auto decl = declared.find(v.source);
+      const bool global = isLone(svc.stack, svc.name) || (decl != declared.end() && decl->second.external);
       std::string name = v.source.empty()
                              ? svc.name + "_anon" + std::to_string(std::hash<std::string>{}(v.target) % 100000)
-                             : svc.stack + "_" + v.source;
+                         : global ? v.source
+                                  : svc.stack + "_" + v.source;
       std::string dir = d_.dataRoot + "/volumes/" + name + "/_data";
       fs::create_directories(dir, ec);
       if (ec) return Error::msg("volume " + name + ": " + ec.message());

@@ -205,6 +205,31 @@ TEST_F(OrchestratorContainersTest, ARestartOfARunRmContainerKeepsIt) {
   EXPECT_EQ(stateOf("temp"), "") << "a stop removes a --rm container";
 }
 
+// -v name:/path names a volume of the node, as docker's: two containers, and
+// a stack declaring it external, share it; a stack's own is <stack>_<name>.
+TEST_F(OrchestratorContainersTest, ANamedVolumeOfAContainerIsSharedByName) {
+  ok(orch_->swarmInit(""));
+  auto withVolume = [&] {
+    auto spec = hello("[]");
+    spec.volumes = {{runtime::MountType::kVolume, "shared", "/data", false}};
+    return spec;
+  };
+  ok(orch_->runContainer("a", withVolume(), false));
+  ok(orch_->runContainer("b", withVolume(), false));
+  ok(orch_->deployStack("s", stack("services:\n  web:\n    image: app:1\n    volumes: [shared:/x, own:/y]\n"
+                                   "volumes:\n  shared: {external: true}\n  own: {}\n")));
+  settle();
+  ASSERT_EQ(launcher_.launched.size(), 3u);
+  std::set<std::string> sources;
+  for (const auto& c : launcher_.launched) {
+    for (const auto& m : c.mounts) {
+      if (m.target == "/data" || m.target == "/x" || m.target == "/y")
+        sources.insert(m.source.substr(m.source.find("/volumes/")));
+    }
+  }
+  EXPECT_EQ(sources, (std::set<std::string>{"/volumes/shared/_data", "/volumes/s_own/_data"}));
+}
+
 TEST_F(OrchestratorContainersTest, ANameWinsOverAnIdPrefixAndRmFollowsAStopAtOnce) {
   ok(orch_->swarmInit(""));
   settle();
