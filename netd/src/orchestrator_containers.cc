@@ -9,13 +9,17 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 
 #include "orchestrator_impl.h"
 #include "skiff/common/duration.h"
+#include "skiff/common/file.h"
 #include "skiff/common/log.h"
 #include "skiff/runtime/names.h"
 
 namespace skiff::netd {
+
+namespace fs = std::filesystem;
 
 StackState* Orchestrator::Impl::findLone(const std::string& ref) {
   if (ref.empty()) return nullptr;
@@ -25,12 +29,9 @@ StackState* Orchestrator::Impl::findLone(const std::string& ref) {
   const Task* t = findContainer(ref);
   if (t == nullptr) {
     // The id of a life kept from before a restart, which `ps -a` shows.
-    for (auto& [name, st] : stacks_) {
-      if (!st.lone || st.removed || newestTaskOf(name) != nullptr) continue;
-      auto row = endedLoneRow(name);
-      if (row && row->value("id", "").rfind(ref, 0) == 0) return &st;
-    }
-    return nullptr;
+    auto kept = endedLone(ref);
+    auto st = kept ? stacks_.find(kept->value("name", "")) : stacks_.end();
+    return st != stacks_.end() ? &st->second : nullptr;
   }
   if (!isLone(t->stack, t->service)) return nullptr;
   auto st = stacks_.find(t->stack);
@@ -38,27 +39,63 @@ StackState* Orchestrator::Impl::findLone(const std::string& ref) {
 }
 
 void Orchestrator::Impl::rememberLoneEnd(const Task& t) {
+  const auto now = SysClock::now();
   json row = containerSummary(t);
   row["state"] = "exited";
   row["pid"] = 0;
   row["ports"] = "";
   row["networks"] = json::object();
-  row["exitCode"] = t.exitCode;
-  row["finishedMs"] = std::chrono::duration_cast<std::chrono::milliseconds>(SysClock::now().time_since_epoch()).count();
-  if (auto st = d_.store->put(kLoneEnded, t.service, row); !st.ok())
+  json inspect = containerInspect(t);
+  inspect["State"]["Status"] = "exited";
+  inspect["State"]["Running"] = false;
+  inspect["State"]["Pid"] = 0;
+  inspect["State"]["FinishedAt"] = rfc3339(now);
+  // Its log's tail, where a restart does not remove it (the container's
+  // folder goes with its task).
+  std::error_code ec;
+  const std::string keptLog = d_.dataRoot + "/logs/" + t.service + ".log";
+  fs::create_directories(d_.dataRoot + "/logs", ec);
+  if (auto st = writeFileAtomic(keptLog, readLogTail(t.spec.logPath), 0600); !st.ok())
+    log::warn("netd", "container ", t.service, ": keep its log: ", st.error().message);
+  inspect["LogPath"] = keptLog;
+  const json kept{
+      {"name", t.service},
+      {"row", row},
+      {"inspect", inspect},
+      {"exitCode", t.exitCode},
+      {"finishedMs", std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count()}};
+  if (auto st = d_.store->put(kLoneEnded, t.service, kept); !st.ok())
     log::warn("netd", "container ", t.service, ": ", st.error().message);
 }
 
-std::optional<json> Orchestrator::Impl::endedLoneRow(const std::string& name) const {
-  auto kept = d_.store->get(kLoneEnded, name);
-  if (!kept.ok() || !kept->has_value() || !(**kept).is_object()) return std::nullopt;
-  json row = **kept;
-  const auto finished = SysClock::time_point(std::chrono::milliseconds(row.value("finishedMs", int64_t{0})));
-  row["status"] = "Exited (" + std::to_string(row.value("exitCode", 0)) + ") " +
-                  humanDuration(std::chrono::duration<double>(SysClock::now() - finished).count()) + " ago";
-  row.erase("finishedMs");
-  row.erase("exitCode");
-  return row;
+std::optional<json> Orchestrator::Impl::endedLone(const std::string& ref) const {
+  if (ref.empty()) return std::nullopt;
+  auto kept = [&](const std::string& name) -> std::optional<json> {
+    auto st = stacks_.find(name);
+    if (st == stacks_.end() || !st->second.lone || st->second.removed || node().newestTaskOf(name) != nullptr)
+      return std::nullopt;
+    auto doc = d_.store->get(kLoneEnded, name);
+    if (!doc.ok() || !doc->has_value() || !(**doc).is_object() || !(**doc).contains("row")) return std::nullopt;
+    json k = **doc;
+    const auto finished = SysClock::time_point(std::chrono::milliseconds(k.value("finishedMs", int64_t{0})));
+    k["row"]["status"] = "Exited (" + std::to_string(k.value("exitCode", 0)) + ") " +
+                         humanDuration(std::chrono::duration<double>(SysClock::now() - finished).count()) + " ago";
+    return k;
+  };
+  // Its name first, then an id prefix, as every container ref.
+  if (auto k = kept(ref)) return k;
+  for (const auto& [name, st] : stacks_) {
+    if (!st.lone) continue;
+    auto k = kept(name);
+    if (k && (*k)["row"].value("id", "").rfind(ref, 0) == 0) return k;
+  }
+  return std::nullopt;
+}
+
+void Orchestrator::Impl::forgetLoneEnd(const std::string& name) {
+  (void)d_.store->erase(kLoneEnded, name);
+  std::error_code ec;
+  fs::remove(d_.dataRoot + "/logs/" + name + ".log", ec);
 }
 
 Status Orchestrator::Impl::storeLone(StackState& st, ServiceState& s, uint64_t replicas, double grace) {

@@ -550,11 +550,14 @@ class Orchestrator::Impl {
   // Its slot ended by itself and will not restart: stays stopped across a
   // netd restart (replicas 0 stored), and goes when it was run with --rm.
   void loneEnded(ServiceState& s);
-  // The node that ran it keeps its ended life (kLoneEnded) for `ps -a`
-  // after a restart; the row of it, with its status now, when the node has
-  // no task of `name` (nullopt when none is kept).
+  // The node that ran it keeps its ended life (kLoneEnded: its `ps` row,
+  // its inspect, its log's tail) for `ps -a`, `inspect` and `logs` after a
+  // restart. endedLone: that of the container `ref` (name or id prefix) of
+  // this manager's, while its node has run no task of it since; its row's
+  // status says how long ago it ended.
   void rememberLoneEnd(const Task& t);
-  std::optional<json> endedLoneRow(const std::string& name) const;
+  std::optional<json> endedLone(const std::string& ref) const;
+  void forgetLoneEnd(const std::string& name);
   void removeService(ServiceState& s);
   ServiceState* findService(const std::string& ref);
   const ServiceState* findService(const std::string& ref) const;
@@ -582,6 +585,7 @@ class Orchestrator::Impl {
   json taskJson(const Task& t) const;
   std::string containerStatus(const Task& t) const;
   json containerSummary(const Task& t) const;
+  json containerInspect(const Task& t) const;
 };
 
 }  // namespace skiff::netd

@@ -472,7 +472,7 @@ void Orchestrator::Impl::onExit(const std::string& taskId) {
 }
 
 void Orchestrator::Impl::taskEnded(Task& t, int exitCode) {
-  if (t.launched && isLone(t.stack, t.service)) rememberLoneEnd(t);
+  if (isLocal(t) && isLone(t.stack, t.service)) rememberLoneEnd(t);
   std::string serviceName = t.service;
   uint64_t slot = t.slot;
   bool stopped = t.stopRequested && !t.unhealthy;
@@ -802,7 +802,7 @@ void Orchestrator::Impl::finishRemovals() {
         std::any_of(services_.begin(), services_.end(), [&](const auto& kv) { return kv.second.stack == it->first; });
     if (it->second.removed && !busy) {
       (void)d_.store->erase("stack", it->first);
-      if (it->second.lone) (void)d_.store->erase(kLoneEnded, it->first);
+      if (it->second.lone) forgetLoneEnd(it->first);
       log::info("netd", "stack ", it->first, " removed");
       erased.push_back(std::move(it->second));
       it = stacks_.erase(it);

@@ -287,8 +287,8 @@ ApiResult<json> Orchestrator::listContainers(bool all) const {
   // last life, as kept (tasks are not stored).
   if (!all) return out;
   for (const auto& [name, st] : impl_->stacks_) {
-    if (!st.lone || st.removed || m.newestTaskOf(name) != nullptr) continue;
-    if (auto row = m.endedLoneRow(name)) out.push_back(std::move(*row));
+    if (!st.lone) continue;
+    if (auto kept = impl_->endedLone(name)) out.push_back((*kept)["row"]);
   }
   return out;
 }
@@ -296,71 +296,91 @@ ApiResult<json> Orchestrator::listContainers(bool all) const {
 ApiResult<json> Orchestrator::inspectContainer(const std::string& ref) const {
   const Impl& m = impl_->node();
   const Task* t = m.findContainer(ref);
-  if (t == nullptr || t->spec.id.empty()) return ApiError{ErrorKind::kNotFound, "No such container: " + ref};
+  if (t != nullptr && !t->spec.id.empty()) return m.containerInspect(*t);
+  if (auto kept = impl_->endedLone(ref)) return (*kept)["inspect"];
+  return ApiError{ErrorKind::kNotFound, "No such container: " + ref};
+}
+
+json Orchestrator::Impl::containerInspect(const Task& t) const {
   json nets = json::object();
-  for (const auto& ep : t->endpoints) {
-    auto n = m.networks_.find(ep.network);
-    nets[ep.network] = json{{"NetworkID", n != m.networks_.end() ? n->second.id : ""},
+  for (const auto& ep : t.endpoints) {
+    auto n = networks_.find(ep.network);
+    nets[ep.network] = json{{"NetworkID", n != networks_.end() ? n->second.id : ""},
                             {"EndpointID", ep.hostIfName},
                             {"IPAddress", ep.ip.str()},
                             {"IPPrefixLen", ep.prefix},
                             {"MacAddress", ep.mac},
                             {"Gateway", ""}};
   }
-  bool running = t->state == TaskState::kRunning;
-  json env = t->spec.env;
-  json cmd = t->spec.argv;
-  return json{{"Id", t->containerId},
-              {"Name", std::string(1, '/').append(containerName(*t))},
-              {"Created", rfc3339(t->created)},
-              {"Path", t->spec.argv.empty() ? "" : t->spec.argv[0]},
-              {"Image", t->imageId},
+  bool running = t.state == TaskState::kRunning;
+  json env = t.spec.env;
+  json cmd = t.spec.argv;
+  return json{{"Id", t.containerId},
+              {"Name", std::string(1, '/').append(containerName(t))},
+              {"Created", rfc3339(t.created)},
+              {"Path", t.spec.argv.empty() ? "" : t.spec.argv[0]},
+              {"Image", t.imageId},
               {"State",
-               {{"Status", running     ? "running"
-                           : t->live() ? "created"
-                                       : "exited"},
+               {{"Status", running    ? "running"
+                           : t.live() ? "created"
+                                      : "exited"},
                 {"Running", running},
-                {"Pid", running && t->launched ? t->launched->pid : 0},
-                {"ExitCode", t->exitCode},
-                {"Error", t->error},
-                {"StartedAt", rfc3339(t->started)},
-                {"FinishedAt", rfc3339(t->finished)}}},
-              {"LogPath", t->spec.logPath},
+                {"Pid", running && t.launched ? t.launched->pid : 0},
+                {"ExitCode", t.exitCode},
+                {"Error", t.error},
+                {"StartedAt", rfc3339(t.started)},
+                {"FinishedAt", rfc3339(t.finished)}}},
+              {"LogPath", t.spec.logPath},
               {"Config",
-               {{"Hostname", t->spec.hostname},
-                {"Image", t->image},
+               {{"Hostname", t.spec.hostname},
+                {"Image", t.image},
                 {"Env", env},
                 {"Cmd", cmd},
-                {"WorkingDir", t->spec.workingDir},
-                {"User", t->spec.user},
+                {"WorkingDir", t.spec.workingDir},
+                {"User", t.spec.user},
                 {"Labels",
-                 {{"com.docker.swarm.service.name", t->service},
-                  {"com.docker.swarm.task.id", t->id},
-                  {"com.docker.swarm.task.name", t->name() + "." + t->id},
-                  {"com.docker.stack.namespace", t->stack}}}}},
+                 {{"com.docker.swarm.service.name", t.service},
+                  {"com.docker.swarm.task.id", t.id},
+                  {"com.docker.swarm.task.name", t.name() + "." + t.id},
+                  {"com.docker.stack.namespace", t.stack}}}}},
               {"HostConfig",
-               {{"Memory", t->spec.limits.memoryBytes},
-                {"NanoCpus", static_cast<int64_t>(t->spec.limits.cpus * 1e9)},
-                {"PidsLimit", t->spec.limits.pids},
-                {"SecurityOpt", runtime::securityOptOf(t->spec.seccomp, t->spec.seccompProfile)}}},
+               {{"Memory", t.spec.limits.memoryBytes},
+                {"NanoCpus", static_cast<int64_t>(t.spec.limits.cpus * 1e9)},
+                {"PidsLimit", t.spec.limits.pids},
+                {"SecurityOpt", runtime::securityOptOf(t.spec.seccomp, t.spec.seccompProfile)}}},
               {"NetworkSettings", {{"Networks", nets}}}};
 }
 
 ApiResult<json> Orchestrator::containerLogs(const std::string& ref, std::optional<uint64_t> since) const {
   const Impl& m = impl_->node();
   const Task* t = m.findContainer(ref);
-  if (t == nullptr || t->spec.id.empty()) return ApiError{ErrorKind::kNotFound, "No such container: " + ref};
+  std::string path, id;
+  bool running = false;
+  int exitCode = 0;
+  if (t != nullptr && !t->spec.id.empty()) {
+    path = t->spec.logPath;
+    id = t->containerId;
+    running = t->live();
+    exitCode = t->exitCode;
+  } else if (auto kept = impl_->endedLone(ref)) {
+    // A stopped container's log, kept across a restart.
+    path = (*kept)["inspect"].value("LogPath", "");
+    id = (*kept)["inspect"].value("Id", "");
+    exitCode = (*kept).value("exitCode", 0);
+  } else {
+    return ApiError{ErrorKind::kNotFound, "No such container: " + ref};
+  }
   // `logs -f` asks again from where the last answer ended, until the
   // container no longer runs and nothing is left to read.
   uint64_t end = 0;
-  std::string text = since ? readLogFrom(t->spec.logPath, *since, &end) : readLogTail(t->spec.logPath);
+  std::string text = since ? readLogFrom(path, *since, &end) : readLogTail(path);
   if (!since) {
     std::error_code ec;
-    auto size = fs::file_size(t->spec.logPath, ec);
+    auto size = fs::file_size(path, ec);
     end = ec ? 0 : size;
   }
-  json out{{"text", text}, {"id", t->containerId}, {"offset", end}, {"running", t->live()}};
-  if (!t->live()) out["exitCode"] = t->exitCode;
+  json out{{"text", text}, {"id", id}, {"offset", end}, {"running", running}};
+  if (!running) out["exitCode"] = exitCode;
   return out;
 }
 

@@ -127,6 +127,8 @@ require "after a netd restart port 4000 answers again within 20 s" wait_for 20 a
 sleep 2  # what would wrongly start has had its chance
 check "a stopped container stays stopped" not_listed idle
 check "... and ps -a still lists it, exited, with its id" test "$(ps_row -a idle)" = "${idle:0:12} exited"
+check "... inspect shows it exited" test "$(skiff container inspect --format '{{.State.Status}}' idle)" = exited
+check "... and logs what it printed before the restart" grep -q "listening on port 8080" <<<"$(skiff logs idle)"
 skiff start idle >/dev/null
 require "it starts when asked" wait_for 20 runs idle
 

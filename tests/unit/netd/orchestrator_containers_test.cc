@@ -112,6 +112,12 @@ TEST_F(OrchestratorContainersTest, StopKeepsItStoppedAcrossARestartAndStartRunsI
   ok(orch_->runContainer("hello", hello(), false));
   settle();
   ASSERT_EQ(launcher_.running.size(), 1u);
+  {
+    // What the replica printed (the fake launcher writes no log).
+    std::filesystem::create_directories(std::filesystem::path(launcher_.launched[0].logPath).parent_path());
+    std::ofstream log(launcher_.launched[0].logPath, std::ios::app);
+    log << "listening on port 80\nbye\n";
+  }
   ok(orch_->stopContainer("hello", 2.0));
   ASSERT_TRUE(settleUntil([&] { return !launcher_.signals.empty(); }));
   EXPECT_EQ(launcher_.signals[0].second, SIGTERM);
@@ -130,6 +136,15 @@ TEST_F(OrchestratorContainersTest, StopKeepsItStoppedAcrossARestartAndStartRunsI
   EXPECT_EQ(rows[0]["state"], "exited");
   EXPECT_EQ(rows[0]["status"].get<std::string>().substr(0, 11), status.substr(0, 11)) << rows[0].dump();
   EXPECT_TRUE(ok(orch_->listContainers(false)).empty());
+  // inspect and logs too, as it ended.
+  json inspect = ok(orch_->inspectContainer("hello"));
+  EXPECT_EQ(inspect["Id"], launcher_.launched[0].id);
+  EXPECT_EQ(inspect["State"]["Status"], "exited");
+  EXPECT_EQ(inspect["Name"], "/hello");
+  json logs = ok(orch_->containerLogs("hello"));
+  EXPECT_EQ(logs["text"], "listening on port 80\nbye\n") << "the log went with the restart";
+  EXPECT_EQ(logs["running"], false);
+  EXPECT_EQ(ok(orch_->containerLogs(launcher_.launched[0].id.substr(0, 12), 9))["text"], " on port 80\nbye\n");
 
   // The id ps -a shows names it.
   ok(orch_->startContainer(launcher_.launched[0].id.substr(0, 12)));
