@@ -299,7 +299,8 @@ int run(int argc, char** argv) {
                              "Container IDs or names", "/v1/containers/");
   // run, start, stop, restart, rm, logs: under `container` and at the top.
   ContainerCommands containerCommands(app, *container, commands);
-  containerCommands.setPull([](const Daemon& to, const std::string& image) { return pullMissingImages(to, {image}); });
+  containerCommands.setPull(
+      [](const Daemon& to, const std::string& image) { return pullMissingImages(to, {image}, &std::cerr); });
   std::string containerId;
   bool execInteractive = false, execTty = false;
   std::string execUser;

@@ -119,7 +119,7 @@ bool namesRegistryHost(const std::string& image) {
 
 }  // namespace
 
-bool pullMissingImages(const Daemon& daemon, const std::vector<std::string>& images) {
+bool pullMissingImages(const Daemon& daemon, const std::vector<std::string>& images, std::ostream* progress) {
   std::set<std::string> wanted;
   for (const auto& image : images) {
     if (namesRegistryHost(image)) wanted.insert(image);
@@ -136,8 +136,13 @@ bool pullMissingImages(const Daemon& daemon, const std::vector<std::string>& ima
     if (named.ok() && image.find('@') == std::string::npos && local.count(*named)) continue;
     auto body = exchangeBody(image);
     if (!body) return false;
+    if (progress != nullptr) *progress << "Unable to find image '" << image << "' locally\n" << std::flush;
     auto answer = daemon.call("POST", "/v1/images/pull", *body);
     if (!answer) return false;
+    const nlohmann::json log = answer->is_object() ? answer->value("log", nlohmann::json::array()) : nlohmann::json();
+    if (progress != nullptr && log.is_array()) {
+      for (const auto& line : log) *progress << (line.is_string() ? line.get<std::string>() : line.dump()) << "\n";
+    }
   }
   return true;
 }

@@ -10,6 +10,7 @@
 // named with --insecure-registry. Part of the executable's command layer.
 
 #include <CLI/CLI.hpp>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -27,7 +28,9 @@ std::string certsDir();
 // them at their manager (workers fetch images from it). Names without a host
 // (docker.io's) are left to the deploy, which names a missing one. False
 // when a pull failed (the error printed): the deploy is not sent.
-bool pullMissingImages(const Daemon& daemon, const std::vector<std::string>& images);
+// progress: where a pull's lines go, as `docker run` shows them on stderr
+// ("Unable to find image 'X' locally", the layers, "Status: ..."); null: none.
+bool pullMissingImages(const Daemon& daemon, const std::vector<std::string>& images, std::ostream* progress = nullptr);
 
 class RegistryCommands {
  public:

@@ -7,7 +7,8 @@
 # id, saved and loaded back with the same id, and the seed's stack deployed
 # from the registry's image (pulled by the deploy, as the image is not here)
 # answering on port 4000; push and pull over HTTPS (a TLS registry, the CA in
-# certs.d, refused without it); a registry gone or silent named within 10 s.
+# certs.d, refused without it); a registry gone or silent named within 10 s;
+# an image umoci made and skopeo pushed, pulled and run by `skiff run`.
 # netd and the registry run in a lab namespace removed on exit (also on
 # failure, and by a watchdog when the script is SIGKILLed).
 #
@@ -21,7 +22,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 source "$SRC/scripts/lib/lab.sh"
 source "$SRC/tests/e2e/lib.sh"
-for tool in docker-registry htpasswd skopeo; do
+for tool in docker-registry htpasswd skopeo umoci; do
   command -v "$tool" >/dev/null || fatal "$tool is not installed (scripts/install-deps)"
 done
 
@@ -207,6 +208,24 @@ lab_replicas() { skiff service ls --format '{{.Name}} {{.Replicas}}' | grep -qx 
 require "5/5 replicas of the pulled image within 30 s" wait_for 30 lab_replicas
 hosts=$(for _ in $(seq 1 10); do lab_exec curl -sS --max-time 5 http://127.0.0.1:4000/ | sed -n 's/.*Hostname: //p'; done | sort -u | wc -l)
 check "port 4000 answers from the 5 replicas ($hosts)" test "$hosts" -eq 5
+
+echo "an image other tools made, run by skiff"
+# umoci makes an OCI image (the static hello as its one file, its command
+# set by umoci), skopeo pushes it to the registry; skiff pulls and runs it.
+umoci_name=127.0.0.1:5000/alice/umoci:v1
+layout="$LAB_DIR/oci" bundle="$LAB_DIR/bundle"
+made=0
+{ umoci init --layout "$layout" && umoci new --image "$layout:v1" && umoci unpack --image "$layout:v1" "$bundle" &&
+  cp "$SRC/examples/getstartedlab/hello" "$bundle/rootfs/hello" &&
+  umoci repack --image "$layout:v1" "$bundle" &&
+  umoci config --image "$layout:v1" --config.cmd /hello --config.cmd --hostname &&
+  lab_exec skopeo copy --dest-tls-verify=false --dest-creds alice:secret "oci:$layout:v1" "docker://$umoci_name"; } \
+  >"$LAB_DIR/umoci.log" 2>&1 || made=$?
+require "umoci made the image and skopeo pushed it (see umoci.log: $made)" test "$made" -eq 0
+out=$(skiff run --rm --name from-umoci "$umoci_name" 2>&1)
+check "skiff run pulls and runs it: it prints its hostname ($(tail -n 1 <<<"$out"))" \
+  grep -qE '^[0-9a-f]{12}$' <<<"$(tail -n 1 <<<"$out")"
+check "... having pulled it from the registry" grep -q "Status: Downloaded newer image for $umoci_name" <<<"$out"
 
 if [ "$failures" -ne 0 ]; then
   echo "image_registry: $failures check(s) failed"
