@@ -151,9 +151,11 @@ int ContainerCommands::run() const {
   // Attached: its output until it ends, then its exit code (docker run's).
   // Ctrl-C or SIGTERM stops it, as docker's proxied signal ends a process
   // that ends on it.
-  InterruptFlag interrupt({SIGINT, SIGTERM});
   int exitCode = 0;
-  if (!follow(name, &exitCode, &interrupt)) return 125;
+  {
+    InterruptFlag interrupt({SIGINT, SIGTERM});  // until the container has ended: then the signals' own way
+    if (!follow(name, &exitCode, &interrupt)) return 125;
+  }
   if (run_.autoRemove) {
     if (!commands_.daemon().call("DELETE", "/v1/containers/" + escapePath(id.empty() ? name : id) + "?force=1") ||
         !waitGone(id.empty() ? name : id, std::chrono::seconds(30)))
@@ -236,7 +238,7 @@ bool ContainerCommands::follow(const std::string& ref, int* exitCode, const Inte
         if (exitCode != nullptr) *exitCode = 130;  // a second signal: back now, the stop goes on
         return true;
       }
-      signals = interrupt->count();
+      signals = 1;  // the next one, however soon, is the second
       if (!commands_.daemon().call("POST", "/v1/containers/" + escapePath(target) + "/stop")) return false;
     }
     auto answer =

@@ -562,6 +562,7 @@ Status Orchestrator::restore() {
     log::error("netd", "cluster port ", m.listenAddr_, ": ", st.error().message);
   auto stacks = m.d_.store->list("stack");
   if (!stacks.ok()) return stacks.error();
+  m.restoring_ = true;
   for (const auto& [name, doc] : *stacks) {
     runtime::StackSpec spec;
     std::string failure;
@@ -590,6 +591,8 @@ Status Orchestrator::restore() {
     if (const auto c = doc.find("container"); c != doc.end() && c->is_object())
       kept.lone = LoneContainer{c->value("autoRemove", false), c->value("stopTimeout", 10.0)};
   }
+  m.restoring_ = false;
+  m.removeUnusedNetworks({});
   // This node's agent, with the secret its node keeps (a store from before
   // the manager's agent had one gets one now).
   if (NodeState* self = m.members_.get(m.nodeId_); self != nullptr) {
@@ -675,6 +678,13 @@ ApiResult<json> Orchestrator::createNetwork(const std::string& name, const runti
     return ApiError{ErrorKind::kInvalid,
                     "network " + name + ": external names a network that exists; create makes one"};
   if (auto err = m.checkNetworkSpec(name, spec)) return *err;
+  if (spec.internal) return ApiError{ErrorKind::kInvalid, "network " + name + ": --internal is not supported yet"};
+  if (!spec.gateway.empty()) {
+    auto subnet = overlay::Subnet::parse(spec.subnet);
+    if (!subnet || subnet->gateway().str() != spec.gateway)
+      return ApiError{ErrorKind::kInvalid, "network " + name + ": gateway " + spec.gateway +
+                                               " is not supported: the gateway is the subnet's first address"};
+  }
   auto created = m.ensureNetwork(name, "", spec, std::nullopt, std::nullopt);
   if (!created.ok()) return ApiError{ErrorKind::kInvalid, created.error().message};
   log::info("netd", "network ", name, " created (vni ", (*created)->vni, ", ", (*created)->subnet.str(), ")");
@@ -686,15 +696,20 @@ ApiResult<json> Orchestrator::deleteNetwork(const std::string& ref) {
   Impl& m = *impl_;
   if (!m.swarm_) return ApiError{ErrorKind::kUnavailable, kNotManager};
   auto it = m.networks_.find(ref);
-  if (it == m.networks_.end()) {
-    it = std::find_if(m.networks_.begin(), m.networks_.end(),
-                      [&](const auto& kv) { return !ref.empty() && kv.second.id.rfind(ref, 0) == 0; });
+  if (it == m.networks_.end() && !ref.empty()) {
+    // An id prefix, if it names one network only.
+    for (auto n = m.networks_.begin(); n != m.networks_.end(); ++n) {
+      if (n->second.id.rfind(ref, 0) != 0) continue;
+      if (it != m.networks_.end())
+        return ApiError{ErrorKind::kConflict, "network " + ref + " is ambiguous (" + it->first + ", " + n->first + ")"};
+      it = n;
+    }
   }
   if (it == m.networks_.end()) return ApiError{ErrorKind::kNotFound, "network " + ref + " not found"};
   const std::string name = it->first;
   if (name == kIngress)
     return ApiError{ErrorKind::kConflict, "ingress is the routing mesh's network: \"skiff swarm leave\" removes it"};
-  if (!it->second.stack.empty()) {
+  if (!it->second.stack.empty() && m.stacks_.count(it->second.stack)) {
     return ApiError{ErrorKind::kConflict, "network " + name + " belongs to stack " + it->second.stack +
                                               ": \"skiff stack rm " + it->second.stack + "\" removes it"};
   }

@@ -68,7 +68,7 @@ void Orchestrator::Impl::rememberLoneEnd(const Task& t) {
     log::warn("netd", "container ", t.service, ": ", st.error().message);
 }
 
-std::optional<json> Orchestrator::Impl::endedLone(const std::string& ref) const {
+std::optional<json> Orchestrator::Impl::endedLone(const std::string& ref, bool nameOnly) const {
   if (ref.empty()) return std::nullopt;
   auto kept = [&](const std::string& name) -> std::optional<json> {
     auto st = stacks_.find(name);
@@ -77,6 +77,10 @@ std::optional<json> Orchestrator::Impl::endedLone(const std::string& ref) const 
     auto doc = d_.store->get(kLoneEnded, name);
     if (!doc.ok() || !doc->has_value() || !(**doc).is_object() || !(**doc).contains("row")) return std::nullopt;
     json k = **doc;
+    // Another container of that name since (the manager placed it; its node
+    // has no task of it yet): not this one's life.
+    const Task* placed = newestTaskOf(name);
+    if (placed != nullptr && placed->containerId != k["row"].value("id", "")) return std::nullopt;
     const auto finished = SysClock::time_point(std::chrono::milliseconds(k.value("finishedMs", int64_t{0})));
     k["row"]["status"] = "Exited (" + std::to_string(k.value("exitCode", 0)) + ") " +
                          humanDuration(std::chrono::duration<double>(SysClock::now() - finished).count()) + " ago";
@@ -84,6 +88,7 @@ std::optional<json> Orchestrator::Impl::endedLone(const std::string& ref) const 
   };
   // Its name first, then an id prefix, as every container ref.
   if (auto k = kept(ref)) return k;
+  if (nameOnly) return std::nullopt;
   for (const auto& [name, st] : stacks_) {
     if (!st.lone) continue;
     auto k = kept(name);
@@ -190,6 +195,7 @@ ApiResult<json> Orchestrator::runContainer(const std::string& name, runtime::Ser
     stack.networks[n.name] = net;
   }
   stack.services[name] = spec;
+  m.forgetLoneEnd(name);  // a container of this name that is gone: its life is not this one's
   auto deployed = m.deploy(name, stack, LoneContainer{autoRemove, spec.stopGracePeriodSeconds});
   if (auto* err = std::get_if<ApiError>(&deployed)) return *err;
   const Task* newest = m.newestTaskOf(name);

@@ -300,6 +300,9 @@ class Orchestrator::Impl {
   std::map<std::string, std::unique_ptr<Task>> tasks_;  // by task id; live and history
   std::function<void()> shutdownDone_;
   bool shuttingDown_ = false;
+  // While restore() deploys the stored stacks one by one: no network is
+  // judged unused before every stack that may use it is back.
+  bool restoring_ = false;
   int checksInFlight_ = 0;        // health checks on the thread pool: shutdown waits for them
   bool timingReconcile_ = false;  // an outer reconcile is being timed
 
@@ -556,7 +559,7 @@ class Orchestrator::Impl {
   // this manager's, while its node has run no task of it since; its row's
   // status says how long ago it ended.
   void rememberLoneEnd(const Task& t);
-  std::optional<json> endedLone(const std::string& ref) const;
+  std::optional<json> endedLone(const std::string& ref, bool nameOnly = false) const;
   void forgetLoneEnd(const std::string& name);
   void removeService(ServiceState& s);
   ServiceState* findService(const std::string& ref);

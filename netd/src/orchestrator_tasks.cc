@@ -349,6 +349,13 @@ Result<std::vector<runtime::BindMount>> Orchestrator::Impl::materializeMounts(co
                          : global ? v.source
                                   : svc.stack + "_" + v.source;
       std::string dir = d_.dataRoot + "/volumes/" + name + "/_data";
+      // Before, such a volume was <stack>_<name> too: its data moves once.
+      const std::string before = d_.dataRoot + "/volumes/" + svc.stack + "_" + v.source;
+      if (global && !v.source.empty() && fs::exists(before, ec) && !fs::exists(d_.dataRoot + "/volumes/" + name, ec)) {
+        fs::rename(before, d_.dataRoot + "/volumes/" + name, ec);
+        if (ec) return Error::msg("volume " + name + ": move it from " + before + ": " + ec.message());
+        log::info("netd", "volume ", svc.stack, "_", v.source, " is now ", name, " (named as docker names it)");
+      }
       fs::create_directories(dir, ec);
       if (ec) return Error::msg("volume " + name + ": " + ec.message());
       out.push_back({dir, v.target, v.readOnly});
@@ -751,17 +758,19 @@ std::vector<std::string> Orchestrator::Impl::externalUsersOf(const std::string& 
 }
 
 void Orchestrator::Impl::removeUnusedNetworks(const std::vector<StackState>& erased) {
+  if (restoring_) return;
   std::set<std::string> candidates;
+  // The manager: a stack's network whose stack is gone (kept for another
+  // that used it). An agent has networks of stacks it runs nothing of: the
+  // manager's assignment decides there.
+  if (swarm_) {
+    for (const auto& [name, n] : networks_) {
+      if (!n.stack.empty() && !stacks_.count(n.stack)) candidates.insert(name);
+    }
+  }
   for (const auto& st : erased) {
     for (const auto& [name, n] : networks_) {
       if (n.stack == st.name) candidates.insert(name);
-    }
-    // An external one whose own stack is gone already (kept for this one).
-    for (const auto& [key, n] : st.spec.networks) {
-      const std::string name = n.externalName.empty() ? key : n.externalName;
-      auto net = networks_.find(name);
-      if (n.external && net != networks_.end() && !net->second.stack.empty() && !stacks_.count(net->second.stack))
-        candidates.insert(name);
     }
   }
   // Networks a redeploy no longer names.
@@ -813,12 +822,12 @@ void Orchestrator::Impl::finishRemovals() {
   removeUnusedNetworks(erased);
   pokeAgent();  // what this node runs and carries may have changed
   // After `swarm leave`: ingress carries the proxy's connections to draining
-  // replicas, so it goes (with the networks `network create` made) only when
-  // the last of them is gone.
+  // replicas, so it goes (with every network left: those `network create`
+  // made, those kept past their stack) only when the last of them is gone.
   if (!inSwarm() && std::none_of(tasks_.begin(), tasks_.end(), [](const auto& kv) { return kv.second->live(); })) {
     std::vector<std::string> left;
     for (const auto& [name, n] : networks_) {
-      if (n.stack.empty()) left.push_back(name);
+      if (n.stack.empty() || !stacks_.count(n.stack)) left.push_back(name);
     }
     for (const auto& n : left) removeNetwork(n);
   }

@@ -295,6 +295,8 @@ ApiResult<json> Orchestrator::listContainers(bool all) const {
 
 ApiResult<json> Orchestrator::inspectContainer(const std::string& ref) const {
   const Impl& m = impl_->node();
+  // A stopped container's name before another's id prefix, as for a task.
+  if (auto kept = impl_->endedLone(ref, /*nameOnly=*/true)) return (*kept)["inspect"];
   const Task* t = m.findContainer(ref);
   if (t != nullptr && !t->spec.id.empty()) return m.containerInspect(*t);
   if (auto kept = impl_->endedLone(ref)) return (*kept)["inspect"];
@@ -353,7 +355,9 @@ json Orchestrator::Impl::containerInspect(const Task& t) const {
 
 ApiResult<json> Orchestrator::containerLogs(const std::string& ref, std::optional<uint64_t> since) const {
   const Impl& m = impl_->node();
-  const Task* t = m.findContainer(ref);
+  // A stopped container's name before another's id prefix, as for a task.
+  auto named = impl_->endedLone(ref, /*nameOnly=*/true);
+  const Task* t = named ? nullptr : m.findContainer(ref);
   std::string path, id;
   bool running = false;
   int exitCode = 0;
@@ -362,7 +366,7 @@ ApiResult<json> Orchestrator::containerLogs(const std::string& ref, std::optiona
     id = t->containerId;
     running = t->live();
     exitCode = t->exitCode;
-  } else if (auto kept = impl_->endedLone(ref)) {
+  } else if (auto kept = named ? named : impl_->endedLone(ref)) {
     // A stopped container's log, kept across a restart.
     path = (*kept)["inspect"].value("LogPath", "");
     id = (*kept)["inspect"].value("Id", "");

@@ -229,6 +229,9 @@ TEST_F(OrchestratorContainersTest, ANamedVolumeOfAContainerIsSharedByName) {
     spec.volumes = {{runtime::MountType::kVolume, "shared", "/data", false}};
     return spec;
   };
+  // What an earlier skiff made of a's volume: its data moves to "shared".
+  std::filesystem::create_directories(root_.string() + "/volumes/a_shared/_data");
+  std::ofstream(root_.string() + "/volumes/a_shared/_data/kept") << "data\n";
   ok(orch_->runContainer("a", withVolume(), false));
   ok(orch_->runContainer("b", withVolume(), false));
   ok(orch_->deployStack("s", stack("services:\n  web:\n    image: app:1\n    volumes: [shared:/x, own:/y]\n"
@@ -243,6 +246,42 @@ TEST_F(OrchestratorContainersTest, ANamedVolumeOfAContainerIsSharedByName) {
     }
   }
   EXPECT_EQ(sources, (std::set<std::string>{"/volumes/shared/_data", "/volumes/s_own/_data"}));
+  EXPECT_TRUE(std::filesystem::exists(root_.string() + "/volumes/shared/_data/kept")) << "a's data did not move";
+  EXPECT_FALSE(std::filesystem::exists(root_.string() + "/volumes/a_shared"));
+}
+
+// A network kept for a container outlives a netd restart (stacks come back
+// one by one: none is judged unused before all are), and one whose stack and
+// users are all gone goes.
+TEST_F(OrchestratorContainersTest, AKeptNetworkSurvivesARestartAndGoesWithItsLastUser) {
+  ok(orch_->swarmInit(""));
+  ok(orch_->deployStack("lab", stack("services:\n  web:\n    image: app:1\n    networks: [front]\n"
+                                     "networks:\n  front: {attachable: true}\n")));
+  auto probe = hello("[]");
+  probe.networks = {{"lab_front", {}, ""}};
+  ok(orch_->runContainer("p", probe, false));
+  // lab drops front: p keeps it.
+  ok(orch_->deployStack("lab", stack("services:\n  web:\n    image: app:1\n")));
+  settle();
+  ok(orch_->inspectNetwork("lab_front"));
+  restartNetd();
+  ok(orch_->inspectNetwork("lab_front"));
+  EXPECT_EQ(stateOf("p"), "running") << "p lost its network with the restart";
+
+  // Its stack removed, a stack that took it external redeployed without it:
+  // the last user gone, it goes; before, network rm frees it.
+  ok(orch_->deployStack("lab", stack("services:\n  web:\n    image: app:1\n    networks: [front]\n"
+                                     "networks:\n  front: {attachable: true}\n")));
+  ok(orch_->deployStack("w", stack("services:\n  s:\n    image: app:1\n    networks: [f]\n"
+                                   "networks:\n  f: {external: true, name: lab_front}\n")));
+  ok(orch_->removeContainer("p", true));
+  ok(orch_->removeStack("lab"));
+  settle();
+  ok(orch_->inspectNetwork("lab_front"));
+  ok(orch_->deployStack("w", stack("services:\n  s:\n    image: app:1\n")));
+  settle();
+  EXPECT_EQ(refused(orch_->inspectNetwork("lab_front")), "network lab_front not found")
+      << "a network whose stack and users are gone stayed";
 }
 
 TEST_F(OrchestratorContainersTest, ANameWinsOverAnIdPrefixAndRmFollowsAStopAtOnce) {
