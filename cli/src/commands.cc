@@ -51,13 +51,13 @@ std::optional<json> Daemon::call(const std::string& method, const std::string& p
   return parsed;
 }
 
-void printMessages(const json& answer, const std::string& key) {
+void printMessages(const json& answer, const std::string& key, std::ostream& out) {
   if (!answer.is_object() || !answer.contains(key)) return;
   const json& messages = answer[key];
   if (messages.is_array()) {
-    for (const auto& m : messages) std::cout << (m.is_string() ? m.get<std::string>() : m.dump()) << "\n";
+    for (const auto& m : messages) out << (m.is_string() ? m.get<std::string>() : m.dump()) << "\n";
   } else if (messages.is_string()) {
-    std::cout << messages.get<std::string>() << "\n";
+    out << messages.get<std::string>() << "\n";
   }
 }
 

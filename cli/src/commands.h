@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <deque>
 #include <functional>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -36,8 +37,8 @@ class Daemon {
   std::string host_;
 };
 
-// Prints answer[key]: each line of an array, or the string.
-void printMessages(const nlohmann::json& answer, const std::string& key = "messages");
+// Prints answer[key] to `out`: each line of an array, or the string.
+void printMessages(const nlohmann::json& answer, const std::string& key = "messages", std::ostream& out = std::cout);
 
 // Runs `each` on every item; the exit code is 1 if any failed, after all were
 // tried (docker's way for rm, scale and inspect of several objects).

@@ -139,10 +139,7 @@ bool pullMissingImages(const Daemon& daemon, const std::vector<std::string>& ima
     if (progress != nullptr) *progress << "Unable to find image '" << image << "' locally\n" << std::flush;
     auto answer = daemon.call("POST", "/v1/images/pull", *body);
     if (!answer) return false;
-    const nlohmann::json log = answer->is_object() ? answer->value("log", nlohmann::json::array()) : nlohmann::json();
-    if (progress != nullptr && log.is_array()) {
-      for (const auto& line : log) *progress << (line.is_string() ? line.get<std::string>() : line.dump()) << "\n";
-    }
+    if (progress != nullptr) printMessages(*answer, "log", *progress);
   }
   return true;
 }

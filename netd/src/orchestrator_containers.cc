@@ -12,7 +12,6 @@
 #include <filesystem>
 
 #include "orchestrator_impl.h"
-#include "skiff/common/duration.h"
 #include "skiff/common/file.h"
 #include "skiff/common/log.h"
 #include "skiff/runtime/names.h"
@@ -62,7 +61,6 @@ void Orchestrator::Impl::rememberLoneEnd(const Task& t) {
       {"name", t.service},
       {"row", row},
       {"inspect", inspect},
-      {"exitCode", t.exitCode},
       {"finishedMs", std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count()}};
   if (auto st = d_.store->put(kLoneEnded, t.service, kept); !st.ok())
     log::warn("netd", "container ", t.service, ": ", st.error().message);
@@ -82,8 +80,7 @@ std::optional<json> Orchestrator::Impl::endedLone(const std::string& ref, bool n
     const Task* placed = newestTaskOf(name);
     if (placed != nullptr && placed->containerId != k["row"].value("id", "")) return std::nullopt;
     const auto finished = SysClock::time_point(std::chrono::milliseconds(k.value("finishedMs", int64_t{0})));
-    k["row"]["status"] = "Exited (" + std::to_string(k.value("exitCode", 0)) + ") " +
-                         humanDuration(std::chrono::duration<double>(SysClock::now() - finished).count()) + " ago";
+    k["row"]["status"] = exitedStatus(k["inspect"]["State"].value("ExitCode", 0), finished);
     return k;
   };
   // Its name first, then an id prefix, as every container ref.

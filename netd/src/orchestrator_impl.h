@@ -60,6 +60,8 @@ inline constexpr uint64_t kMaxReplicas = 250;
 std::string newContainerId();  // 64 hex
 std::string newObjectId();     // 25 chars [a-z0-9], docker's task/service/network id form
 std::string rfc3339(SysClock::time_point t);
+// docker's status of an ended container: "Exited (0) 3 seconds ago".
+std::string exitedStatus(int exitCode, SysClock::time_point finished);
 std::string portsText(const std::vector<runtime::PortSpec>& ports);  // "*:4000->80/tcp"
 // The proxy listener of a published port: "4000/tcp" (+ "@<host ip>"). Ports
 // are unique in the swarm, so the port names the listener.

@@ -60,19 +60,21 @@ json Orchestrator::Impl::taskJson(const Task& t) const {
               {"ports", ""}};
 }
 
+std::string exitedStatus(int exitCode, SysClock::time_point finished) {
+  return "Exited (" + std::to_string(exitCode) + ") " +
+         humanDuration(std::chrono::duration<double>(SysClock::now() - finished).count()) + " ago";
+}
+
 std::string Orchestrator::Impl::containerStatus(const Task& t) const {
-  auto ago = [](SysClock::time_point tp) {
-    return humanDuration(std::chrono::duration<double>(SysClock::now() - tp).count());
-  };
   if (t.state == TaskState::kRunning) {
     // docker's: "Up 5 seconds (healthy)", "(health: starting)", "(unhealthy)".
-    std::string up = "Up " + ago(t.started);
+    std::string up = "Up " + humanDuration(std::chrono::duration<double>(SysClock::now() - t.started).count());
     if (t.health == "starting") return up + " (health: starting)";
     if (!t.health.empty()) up += " (" + t.health + ")";  // in place: GCC 12 -O3 -Wrestrict
     return up;
   }
   if (t.state == TaskState::kStarting || t.state == TaskState::kNew) return "Created";
-  return "Exited (" + std::to_string(t.exitCode) + ") " + ago(t.finished) + " ago";
+  return exitedStatus(t.exitCode, t.finished);
 }
 
 json Orchestrator::Impl::containerSummary(const Task& t) const {
@@ -370,7 +372,7 @@ ApiResult<json> Orchestrator::containerLogs(const std::string& ref, std::optiona
     // A stopped container's log, kept across a restart.
     path = (*kept)["inspect"].value("LogPath", "");
     id = (*kept)["inspect"].value("Id", "");
-    exitCode = (*kept).value("exitCode", 0);
+    exitCode = (*kept)["inspect"]["State"].value("ExitCode", 0);
   } else {
     return ApiError{ErrorKind::kNotFound, "No such container: " + ref};
   }

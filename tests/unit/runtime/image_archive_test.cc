@@ -129,6 +129,29 @@ class ImageArchiveTest : public ::testing::Test {
     return status == 0;
   }
 
+  // umociLayout()'s image as skopeo copies it into an archive (transport
+  // "docker-archive" or "oci-archive") naming `ref`; "" when a tool failed.
+  std::string umociArchive(const std::string& transport, const std::string& ref) {
+    if (!umociLayout()) return "";
+    const std::string file = (base_ / (transport + ".tar")).string();
+    int status = 0;
+    run("skopeo copy oci:" + (base_ / "oci").string() + ":v1 " + transport + ":" + file + ":" + ref +
+            " >/dev/null 2>&1",
+        &status);
+    return status == 0 ? file : "";
+  }
+
+  // `file` loads into `store` as umoci's image named `name`, with its files.
+  static void expectLoadsUmociImage(ImageStore& store, const std::string& file, const std::string& name) {
+    auto lines = store.load(file);
+    ASSERT_TRUE(lines.ok()) << lines.error().message;
+    EXPECT_EQ(*lines, (std::vector<std::string>{"Loaded image: " + name}));
+    auto image = store.resolve(name);
+    ASSERT_TRUE(image.ok()) << image.error().message;
+    EXPECT_EQ(image->config.cmd, (std::vector<std::string>{"/srv/hello"}));
+    EXPECT_TRUE(hasUmociHello(store, *image)) << "srv/hello in none of the loaded layers";
+  }
+
   static bool hasUmociHello(const ImageStore& store, const ImageRecord& image) {
     for (const auto& dir : store.layerDirs(image)) {
       if (slurp(fs::path(dir) / "srv" / "hello") == "from umoci\n") return true;
@@ -182,42 +205,24 @@ TEST_F(ImageArchiveTest, SaveThenLoadIntoACleanStoreKeepsIdTagsAndFiles) {
 
 TEST_F(ImageArchiveTest, AnImageUmociMadeAndSkopeoSavedLoadsWithItsFiles) {
   if (::geteuid() != 0) GTEST_SKIP() << "umoci unpacks as root";
-  ASSERT_TRUE(umociLayout()) << "umoci failed";
-  const std::string file = (base_ / "umoci.tar").string();
-  int status = 0;
-  run("skopeo copy oci:" + (base_ / "oci").string() + ":v1 docker-archive:" + file + ":umoci/app:v1 >/dev/null 2>&1",
-      &status);
-  ASSERT_EQ(status, 0) << "skopeo failed";
-
+  const std::string file = umociArchive("docker-archive", "umoci/app:v1");
+  ASSERT_FALSE(file.empty()) << "umoci or skopeo failed";
   ImageStore b((base_ / "b").string());
-  auto lines = b.load(file);
-  ASSERT_TRUE(lines.ok()) << lines.error().message;
-  EXPECT_EQ(*lines, (std::vector<std::string>{"Loaded image: umoci/app:v1"}));
-  auto image = b.resolve("umoci/app:v1");
-  ASSERT_TRUE(image.ok()) << image.error().message;
-  EXPECT_EQ(image->config.cmd, (std::vector<std::string>{"/srv/hello"}));
-  EXPECT_TRUE(hasUmociHello(b, *image)) << "srv/hello in none of the loaded layers";
+  expectLoadsUmociImage(b, file, "umoci/app:v1");
 }
 
 TEST_F(ImageArchiveTest, AnOciArchiveSkopeoWroteFromAnUmociImageLoadsWithItsTagAndFiles) {
   if (::geteuid() != 0) GTEST_SKIP() << "umoci unpacks as root";
-  ASSERT_TRUE(umociLayout()) << "umoci failed";
-  const std::string file = (base_ / "hello-oci.tar").string();
-  int status = 0;
-  run("skopeo copy oci:" + (base_ / "oci").string() + ":v1 oci-archive:" + file + ":hello:1 >/dev/null 2>&1", &status);
-  ASSERT_EQ(status, 0) << "skopeo failed";
+  const std::string file = umociArchive("oci-archive", "hello:1");
+  ASSERT_FALSE(file.empty()) << "umoci or skopeo failed";
   const auto names = linesOf(run("tar -tf " + file));
   ASSERT_EQ(std::count(names.begin(), names.end(), "index.json"), 1) << "not an OCI layout";
   ASSERT_EQ(std::count(names.begin(), names.end(), "manifest.json"), 0) << "a docker-archive too";
 
   ImageStore b((base_ / "b").string());
-  auto lines = b.load(file);
-  ASSERT_TRUE(lines.ok()) << lines.error().message;
-  EXPECT_EQ(*lines, (std::vector<std::string>{"Loaded image: hello:1"}));
+  expectLoadsUmociImage(b, file, "hello:1");
   auto image = b.resolve("hello:1");
   ASSERT_TRUE(image.ok()) << image.error().message;
-  EXPECT_EQ(image->config.cmd, (std::vector<std::string>{"/srv/hello"}));
-  EXPECT_TRUE(hasUmociHello(b, *image)) << "srv/hello in none of the loaded layers";
   // Kept as the gzip blob umoci wrote: a push sends the manifest's digest.
   json manifest = json::parse(run("skopeo inspect --raw oci:" + (base_ / "oci").string() + ":v1"), nullptr, false);
   ASSERT_TRUE(manifest.is_object()) << manifest;
